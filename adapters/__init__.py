@@ -1,0 +1,1 @@
+"""Adapters that translate counterpart systems to and from ketenbus FHIR messages."""

@@ -1,0 +1,1 @@
+"""ketenbus router, policy, trust, audit and CLI."""
