@@ -1,1 +1,4 @@
-"""The language every ketenbus component shares: flows, FHIR mapping, identifiers, vocabularies, topics. No I/O."""
+"""The language every ketenbus component shares.
+
+Flows, their FHIR mapping, identifiers, vocabularies and the topic catalogue. No I/O.
+"""

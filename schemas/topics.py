@@ -1,0 +1,141 @@
+"""The topic catalogue: every Kafka topic ketenbus uses, its partitions, key and content.
+
+One outbound topic per party (``out.<party-id>``) lets a production Kafka confine each party to its
+own topic with ACLs. Messages about one person are keyed by a pseudonym of that person, so they
+stay in order on one partition; the pseudonym differs per reader (see ``broker.trust``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import StrEnum
+
+
+class KeyKind(StrEnum):
+    """What a topic's record key means."""
+
+    PERSON_PSEUDONYM = "pseudonym of the person, in the reader's pseudonym domain"
+    PARTY = "party id"
+    LOCATION = "location id (no personal data)"
+    CHAIN = "audit chain id"
+    NONE = "no key"
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    """One topic: name, partition count, key meaning, what goes on it and its cleanup policy."""
+
+    name: str
+    partitions: int
+    key: KeyKind
+    description: str
+    compacted: bool = False
+    config: dict[str, str] = field(default_factory=dict)
+
+    def topic_config(self) -> dict[str, str]:
+        cfg = {"cleanup.policy": "compact" if self.compacted else "delete"}
+        cfg.update(self.config)
+        return cfg
+
+
+PERSON_PARTITIONS = 6
+
+IN_REFERRAL = TopicSpec(
+    "in.referral",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Referrals (aanmeldingen) from ZVH adapters, signed and encrypted for the router.",
+)
+IN_ASSESSMENT = TopicSpec(
+    "in.assessment-outcome",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Assessment outcomes (inclusiebesluiten) from provider adapters, for the router.",
+)
+IN_TRANSITION = TopicSpec(
+    "in.care-transition",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Care transitions (start, scale up/down, transfer, end) from provider adapters.",
+)
+IN_CLAIM = TopicSpec(
+    "in.claim",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Claims and claim responses, for the router.",
+)
+IN_ESCALATION = TopicSpec(
+    "in.escalation",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Escalations of stuck cases to the national coordination point, for the router.",
+)
+CONSENT = TopicSpec(
+    "consent",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Consents and revocations (FHIR Consent messages), keyed by the router-domain pseudonym; "
+    "compacted on Apache Kafka. Every router instance rebuilds its consent view from it.",
+    compacted=True,
+)
+CAPACITY = TopicSpec(
+    "capacity",
+    3,
+    KeyKind.LOCATION,
+    "Secure-bed capacity reports (MeasureReport); counts only, never personal data.",
+)
+AUDIT = TopicSpec(
+    "audit",
+    1,
+    KeyKind.CHAIN,
+    "Hash-chained, signed FHIR AuditEvents of every decision, delivery and refusal. Append-only.",
+    config={"retention.ms": "-1"},
+)
+REJECTED = TopicSpec(
+    "rejected",
+    3,
+    KeyKind.PARTY,
+    "Messages the router refused (unauthorised, unsigned, no legal basis), keyed by sender, with "
+    "the reason in headers; the payload stays encrypted.",
+)
+DEAD_LETTER = TopicSpec(
+    "dead-letter",
+    3,
+    KeyKind.PARTY,
+    "Input that could not be parsed or routed, keyed by the component that received it, with the "
+    "reason in headers.",
+)
+ESCALATION = TopicSpec(
+    "escalation",
+    3,
+    KeyKind.PERSON_PSEUDONYM,
+    "Stuck cases and financing gaps raised for the national coordination point.",
+)
+
+INBOUND: tuple[TopicSpec, ...] = (
+    IN_REFERRAL,
+    IN_ASSESSMENT,
+    IN_TRANSITION,
+    IN_CLAIM,
+    IN_ESCALATION,
+)
+SHARED: tuple[TopicSpec, ...] = (CONSENT, CAPACITY, AUDIT, REJECTED, DEAD_LETTER, ESCALATION)
+
+OUTBOUND_PREFIX = "out."
+OUTBOUND_PARTITIONS = PERSON_PARTITIONS
+
+
+def outbound(party_id: str) -> TopicSpec:
+    """The party's own outbound topic; only that party may read it."""
+    return TopicSpec(
+        OUTBOUND_PREFIX + party_id,
+        OUTBOUND_PARTITIONS,
+        KeyKind.PERSON_PSEUDONYM,
+        f"Messages delivered to party {party_id}, encrypted for it and signed by the router; "
+        "keyed by that party's pseudonym of the person.",
+    )
+
+
+def catalogue(party_ids: list[str] | tuple[str, ...] = ()) -> tuple[TopicSpec, ...]:
+    """Every topic for a deployment with these parties."""
+    return (*INBOUND, *SHARED, *(outbound(p) for p in party_ids))

@@ -1,0 +1,74 @@
+"""Base class that turns a ``StrEnum`` into a FHIR code system with a display and a definition."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any, Self
+
+KETENBUS_CS = "https://ketenbus.nl/fhir/CodeSystem/"
+
+
+class Coded(StrEnum):
+    """A code from one code system; members carry ``display`` and ``definition`` texts.
+
+    Subclasses set ``SYSTEM = nonmember("uri")`` and define members as
+    ``CODE = ("code", "display", "definition")``; a member may add a fourth element, its own
+    system URI, when one enum mixes code systems (purposes of use: HL7 v3 plus our own).
+    """
+
+    display: str
+    definition: str
+    _member_system: str | None
+
+    def __new__(
+        cls, code: str, display: str = "", definition: str = "", system: str | None = None
+    ) -> Self:
+        obj = str.__new__(cls, code)
+        obj._value_ = code
+        obj.display = display or code
+        obj.definition = definition or display or code
+        obj._member_system = system
+        return obj
+
+    @classmethod
+    def default_system(cls) -> str:
+        """The code system URI of the enum (members may override it)."""
+        return str(cls.__dict__["SYSTEM"])
+
+    @property
+    def system(self) -> str:
+        """The code system URI of this member."""
+        return self._member_system or self.default_system()
+
+    def coding(self) -> dict[str, str]:
+        """The FHIR Coding (as a dict) for this code."""
+        return {"system": self.system, "code": self.value, "display": self.display}
+
+    @classmethod
+    def from_coding(cls, coding: dict[str, Any]) -> Self:
+        """Parse a FHIR Coding; raises ``ValueError`` naming the system and code when unknown."""
+        system, code = coding.get("system"), coding.get("code")
+        for member in cls:
+            if member.value == code and member.system == system:
+                return member
+        raise ValueError(f"code {code!r} of system {system!r} is not a {cls.__name__}")
+
+
+class CodeSystem:
+    """Render a ``Coded`` enum as a FHIR CodeSystem resource (dict), for docs and publication."""
+
+    @staticmethod
+    def resource(enum: type[Coded], name: str, title: str) -> dict[str, Any]:
+        return {
+            "resourceType": "CodeSystem",
+            "url": enum.default_system(),
+            "name": name,
+            "title": title,
+            "status": "active",
+            "content": "complete",
+            "concept": [
+                {"code": m.value, "display": m.display, "definition": m.definition}
+                for m in enum
+                if m.system == enum.default_system()
+            ],
+        }

@@ -1,0 +1,19 @@
+"""Financing regimes ("stelsels")."""
+
+from enum import nonmember
+
+from schemas.vocab.base import KETENBUS_CS, Coded
+
+
+class FinancingRegime(Coded):
+    SYSTEM = nonmember(KETENBUS_CS + "financing-regime")
+
+    WMO = ("wmo", "Wmo 2015", "Social support, paid by the municipality of residence.")
+    ZVW = ("zvw", "Zvw", "Curative care, paid by the health insurer.")
+    WLZ = ("wlz", "Wlz", "Long-term care, paid by the care office (zorgkantoor).")
+    JUSTICE = ("justice", "Forensische zorg", "Forensic care under a criminal-law title, DJI.")
+    VWS_EMERGENCY = (
+        "vws-emergency",
+        "Noodregeling VWS",
+        "Emergency rule: unclear regime, billed to VWS (until 2021-03-31).",
+    )
