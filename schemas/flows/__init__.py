@@ -1,0 +1,1 @@
+"""Flows: one module per kind of message, each a typed business model with its FHIR mapping."""

@@ -1,0 +1,87 @@
+"""Dutch identifiers with their FHIR NamingSystem URIs and validation rules.
+
+An invalid value raises :class:`IdentifierError`, which names the field and the rule, so that an
+adapter can tell its sender exactly what to fix.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+BSN_SYSTEM = "http://fhir.nl/fhir/NamingSystem/bsn"
+AGB_SYSTEM = "http://fhir.nl/fhir/NamingSystem/agb-z"
+URA_SYSTEM = "http://fhir.nl/fhir/NamingSystem/ura"
+UZOVI_SYSTEM = "http://fhir.nl/fhir/NamingSystem/uzovi"
+# BRP table 33 (municipalities); no fhir.nl NamingSystem exists for the 4-digit code.
+MUNICIPALITY_SYSTEM = "urn:oid:2.16.840.1.113883.2.4.6.14"
+# Our own system for party ids in the ketenbus registry.
+PARTY_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/party"
+
+
+class IdentifierError(ValueError):
+    """An identifier that breaks its rule; ``field`` and ``rule`` say which and why."""
+
+    def __init__(self, field: str, rule: str, value: str | None = None) -> None:
+        self.field = field
+        self.rule = rule
+        super().__init__(f"{field}: {rule}")
+
+
+@dataclass(frozen=True)
+class IdentifierKind:
+    """One kind of identifier: its system, format and an optional check."""
+
+    name: str
+    system: str
+    pattern: re.Pattern[str]
+    description: str
+
+
+def bsn_check(value: str) -> bool:
+    """The BSN 11-check ("elfproef"): 9*d1 + 8*d2 + ... + 2*d8 - 1*d9 is divisible by 11."""
+    if not re.fullmatch(r"\d{9}", value):
+        return False
+    total = sum(int(d) * w for d, w in zip(value[:8], range(9, 1, -1), strict=True))
+    total -= int(value[8])
+    return total % 11 == 0 and value != "000000000"
+
+
+def validate_bsn(value: object, field: str = "bsn") -> str:
+    """Return the BSN as a 9-digit string or raise naming the rule it breaks."""
+    if not isinstance(value, str):
+        raise IdentifierError(field, "must be a string of 9 digits")
+    v = value.strip()
+    if len(v) == 8 and v.isdigit():
+        v = "0" + v  # BSNs of 8 digits are written without their leading zero
+    if not re.fullmatch(r"\d{9}", v):
+        raise IdentifierError(field, "must be 9 digits")
+    if not bsn_check(v):
+        raise IdentifierError(field, "fails the BSN 11-check (elfproef)")
+    return v
+
+
+def _digits(value: object, field: str, n: int, what: str) -> str:
+    if not isinstance(value, str) or not re.fullmatch(rf"\d{{{n}}}", value.strip()):
+        raise IdentifierError(field, f"{what} must be {n} digits")
+    return value.strip()
+
+
+def validate_agb(value: object, field: str = "agb") -> str:
+    """AGB code (Vektis): 8 digits, the first two the type of care."""
+    return _digits(value, field, 8, "an AGB code")
+
+
+def validate_ura(value: object, field: str = "ura") -> str:
+    """URA number (UZI register): 8 digits."""
+    return _digits(value, field, 8, "a URA number")
+
+
+def validate_uzovi(value: object, field: str = "uzovi") -> str:
+    """UZOVI code of a health insurer or care office: 4 digits."""
+    return _digits(value, field, 4, "a UZOVI code")
+
+
+def validate_municipality(value: object, field: str = "municipality") -> str:
+    """CBS/BRP municipality code: 4 digits (e.g. 0363 Amsterdam)."""
+    return _digits(value, field, 4, "a municipality code")
