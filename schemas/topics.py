@@ -70,12 +70,20 @@ IN_ESCALATION = TopicSpec(
     KeyKind.PERSON_PSEUDONYM,
     "Escalations of stuck cases to the national coordination point, for the router.",
 )
+IN_CONSENT = TopicSpec(
+    "in.consent",
+    PERSON_PARTITIONS,
+    KeyKind.PERSON_PSEUDONYM,
+    "Consents and revocations recorded by a party, for the router to check, acknowledge and "
+    "append to the consent log.",
+)
 CONSENT = TopicSpec(
     "consent",
     PERSON_PARTITIONS,
     KeyKind.PERSON_PSEUDONYM,
-    "Consents and revocations (FHIR Consent messages), keyed by the router-domain pseudonym; "
-    "compacted on Apache Kafka. Every router instance rebuilds its consent view from it.",
+    "The consent log: checked consents and revocations (FHIR Consent messages sealed for the "
+    "router), keyed by router-domain pseudonym and consent id so compaction on Apache Kafka keeps "
+    "the latest version of each consent. Every router instance rebuilds its consent view from it.",
     compacted=True,
 )
 CAPACITY = TopicSpec(
@@ -113,6 +121,7 @@ ESCALATION = TopicSpec(
 )
 
 INBOUND: tuple[TopicSpec, ...] = (
+    IN_CONSENT,
     IN_REFERRAL,
     IN_ASSESSMENT,
     IN_TRANSITION,
@@ -134,6 +143,24 @@ def outbound(party_id: str) -> TopicSpec:
         f"Messages delivered to party {party_id}, encrypted for it and signed by the router; "
         "keyed by that party's pseudonym of the person.",
     )
+
+
+def inbound_for(event: str) -> TopicSpec:
+    """The inbound topic for a message event code (see ``schemas.vocab.EventCode``)."""
+    table = {
+        "consent": IN_CONSENT,
+        "referral": IN_REFERRAL,
+        "assessment-outcome": IN_ASSESSMENT,
+        "care-transition": IN_TRANSITION,
+        "claim": IN_CLAIM,
+        "claim-response": IN_CLAIM,
+        "escalation": IN_ESCALATION,
+        "capacity-report": CAPACITY,
+    }
+    try:
+        return table[event]
+    except KeyError:
+        raise ValueError(f"no inbound topic for event {event!r}") from None
 
 
 def catalogue(party_ids: list[str] | tuple[str, ...] = ()) -> tuple[TopicSpec, ...]:
