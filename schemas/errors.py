@@ -86,5 +86,9 @@ def issues_from_validation(err: ValidationError, root: str = "") -> list[Issue]:
         code = "required" if kind == "missing" else "invalid" if "extra" in kind else "value"
         msg = str(e.get("msg", "invalid value"))
         msg = msg.removeprefix("Value error, ")
+        cause = (e.get("ctx") or {}).get("error")
+        rule = getattr(cause, "rule", None)
+        if isinstance(rule, str):  # an IdentifierError: report its rule, not its field twice
+            msg, kind = rule, "identifier"
         issues.append(Issue(_loc_to_path(tuple(e.get("loc", ())), root), code, msg, kind))
     return issues

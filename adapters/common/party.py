@@ -1,0 +1,76 @@
+"""The client side of trust for one party: seal what it sends for the router, open and verify
+what the router delivers, and key records by the party's own pseudonym of the person."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.trust import (
+    EnvelopeMeta,
+    Keyring,
+    Opened,
+    PartyKeys,
+    PartyRegistry,
+    Pseudonymiser,
+    TrustError,
+    open_sealed,
+    seal,
+)
+from schemas.messaging import dumps, read_meta
+
+
+@dataclass
+class PartyClient:
+    party_id: str
+    keys: PartyKeys
+    keyring: Keyring
+    registry: PartyRegistry
+    pseudonyms: Pseudonymiser
+    router_id: str = "router"
+
+    def seal_message(
+        self, bundle: dict[str, Any], bsn: str | None, now: datetime | None = None
+    ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        """Seal a message Bundle for the router; returns (key, value, headers)."""
+        now = now or datetime.now(UTC)
+        meta = read_meta(bundle)
+        pseudo = self.pseudonyms.pseudonym(self.party_id, bsn) if bsn else "none"
+        kid, pub = self.registry.encryption_key(self.router_id, now)
+        env = EnvelopeMeta(
+            message_id=meta.message_id,
+            event=meta.event.value,
+            sender=self.party_id,
+            recipient=self.router_id,
+            timestamp=meta.timestamp,
+            pseudonym=pseudo,
+        )
+        sealed = seal(dumps(bundle), env, self.keys, kid, pub)
+        return sealed.key, sealed.value, list(sealed.headers)
+
+    def open(
+        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> Opened:
+        """Verify the router's signature and decrypt; raises ``TrustError`` with a reason."""
+        opened = open_sealed(key, value, headers, registry=self.registry, keyring=self.keyring)
+        if opened.meta.sender != self.router_id:
+            raise TrustError("unknown-sender", "only the router delivers to a party's topic")
+        return opened
+
+    def seal_for_router(
+        self, payload: bytes, event: str, message_id: str, now: datetime | None = None
+    ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
+        """Seal arbitrary bytes (e.g. refused input for the dead-letter topic) for the router."""
+        now = now or datetime.now(UTC)
+        kid, pub = self.registry.encryption_key(self.router_id, now)
+        env = EnvelopeMeta(
+            message_id=message_id,
+            event=event,
+            sender=self.party_id,
+            recipient=self.router_id,
+            timestamp=now,
+            pseudonym="none",
+        )
+        sealed = seal(payload, env, self.keys, kid, pub)
+        return sealed.key, sealed.value, list(sealed.headers)

@@ -1,0 +1,151 @@
+"""The running part every adapter shares: a producer for inbound topics and the dead-letter
+topic, and a consumer group on the party's own outbound topic that verifies, decrypts and
+de-duplicates each delivery before the adapter translates it for its system."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.kafka.annotations import KafkaMessage
+
+from adapters.common.outbox import Outbox
+from adapters.common.party import PartyClient
+from broker.config import Settings
+from broker.kafka.clients import faststream_broker, make_producer
+from broker.router.service import raw_body
+from broker.trust import Opened, TrustError
+from schemas import topics
+from schemas.errors import MessageError
+from schemas.messaging import ParsedMessage, parse_message
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class AdapterEvent:
+    """Something the console may show: no personal data, only ids, parties and reasons."""
+
+    party: str
+    kind: str  # sent, delivered, refused, invalid, response
+    message_id: str | None
+    text: str
+
+
+Delivery = Callable[[Opened, ParsedMessage], Awaitable[None]]
+
+
+class AdapterRuntime:
+    def __init__(
+        self,
+        settings: Settings,
+        client: PartyClient,
+        outbox: Outbox,
+        on_delivery: Delivery,
+        *,
+        on_event: Callable[[AdapterEvent], None] | None = None,
+        session_timeout_ms: int = 6000,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        self.outbox = outbox
+        self.on_delivery = on_delivery
+        self.on_event = on_event
+        self.session_timeout_ms = session_timeout_ms
+        self.delivered = 0
+        self.duplicates = 0
+        self._producer: AIOKafkaProducer | None = None
+        self._broker: KafkaBroker | None = None
+
+    def event(self, kind: str, message_id: str | None, text: str) -> None:
+        ev = AdapterEvent(self.client.party_id, kind, message_id, text)
+        log.info("%s %s %s %s", ev.party, ev.kind, ev.message_id or "-", ev.text)
+        if self.on_event:
+            self.on_event(ev)
+
+    async def start(self) -> None:
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        party = self.client.registry.get(self.client.party_id)
+        broker = faststream_broker(self.settings)
+        sub = broker.subscriber(
+            party.outbound_topic,
+            group_id=f"ketenbus-adapter-{self.client.party_id}",
+            ack_policy=AckPolicy.NACK_ON_ERROR,
+            auto_offset_reset="earliest",
+            session_timeout_ms=self.session_timeout_ms,
+            heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+            decoder=raw_body,
+        )
+        sub(self._handle)
+        self._broker = broker
+        await broker.start()
+
+    async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
+        raw = msg.raw_message
+        headers = list(raw.headers or ())
+        try:
+            opened = self.client.open(raw.key, raw.value or b"", headers)
+            parsed = parse_message(opened.payload, full=False)
+        except (TrustError, MessageError) as err:
+            # Never hand unverified content to the party's system; park it for operations.
+            reason = getattr(err, "reason", "invalid")
+            await self.dead_letter(raw.value or b"", headers, str(reason), str(err), sealed=True)
+            self.event("refused", None, f"delivery refused: {reason}")
+            return
+        if self.outbox.seen(opened.meta.message_id):
+            self.duplicates += 1
+            return
+        await self.on_delivery(opened, parsed)
+        self.delivered += 1
+
+    async def send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        assert self._producer is not None
+        await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    async def dead_letter(
+        self,
+        payload: bytes,
+        headers: list[tuple[str, bytes]] | None,
+        reason: str,
+        detail: str,
+        *,
+        sealed: bool = False,
+        source: str = "",
+    ) -> None:
+        """Park refused input with its reason. Raw input may hold a BSN, so unless it is
+        already sealed it is sealed for the router first: never in clear on a topic."""
+        if sealed:
+            key, value, hdrs = self.client.party_id.encode(), payload, list(headers or [])
+        else:
+            _, value, hdrs = self.client.seal_for_router(payload, "invalid-input", str(uuid.uuid4()))
+            key = self.client.party_id.encode()
+        hdrs += [
+            ("kb-reason", reason.encode()),
+            ("kb-detail", detail.encode()[:1000]),
+            ("kb-source", (source or self.client.party_id).encode()),
+        ]
+        await self.send(topics.DEAD_LETTER.name, key, value, hdrs)
+
+    async def stop(self) -> None:
+        if self._broker is not None:
+            await self._broker.stop()
+        if self._producer is not None:
+            await self._producer.stop()
+
+
+def error_document(err: MessageError, source: str) -> dict[str, Any]:
+    """The error reported back to a counterpart: reason, per-field issues and the FHIR outcome."""
+    return {
+        "status": "refused",
+        "source": source,
+        "reason": err.reason,
+        "issues": [{"path": i.path, "problem": i.message, "code": i.reason or i.code} for i in err.issues],
+        "operationOutcome": err.outcome(),
+    }

@@ -1,0 +1,62 @@
+"""The ZVH adapter's HTTP endpoint (FastAPI), bound to 127.0.0.1 by default.
+
+``POST /referrals`` and ``POST /consents`` take one ZVH document; 202 with the message id when
+accepted, 422 with every field problem (and the FHIR OperationOutcome) when not.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+
+from adapters.common.runtime import error_document
+from adapters.zvh.service import ZvhAdapter
+from schemas.errors import Issue, MessageError
+
+
+def create_app(adapter: ZvhAdapter) -> FastAPI:
+    app = FastAPI(title=f"ketenbus ZVH adapter ({adapter.party_id})", version="0.1.0")
+
+    async def _accept(request: Request, expected: str) -> JSONResponse:
+        raw = await request.body()
+        try:
+            data: Any = json.loads(raw)
+        except ValueError:
+            err = MessageError([Issue("", "structure", "body is not valid JSON", "not-json")])
+            await adapter.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
+            return JSONResponse(error_document(err, "http"), status_code=400)
+        if isinstance(data, dict):
+            data.setdefault("type", expected)
+            if data["type"] != expected:
+                err = MessageError(
+                    [Issue("type", "value", f"this endpoint takes type '{expected}'", "type")]
+                )
+                return JSONResponse(error_document(err, "http"), status_code=422)
+        try:
+            accepted = await adapter.submit_json(data)
+        except MessageError as err:
+            return JSONResponse(error_document(err, "http"), status_code=422)
+        return JSONResponse(
+            {"status": "accepted", "message_id": accepted.message_id, "case": accepted.case},
+            status_code=202,
+        )
+
+    @app.post("/referrals", status_code=202)
+    async def post_referral(request: Request) -> JSONResponse:
+        """Submit an aanmelding (ZVH referral document)."""
+        return await _accept(request, "referral")
+
+    @app.post("/consents", status_code=202)
+    async def post_consent(request: Request) -> JSONResponse:
+        """Submit a consent or a revocation."""
+        return await _accept(request, "consent")
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "party": adapter.party_id, "accepted": adapter.accepted,
+                "refused": adapter.refused}
+
+    return app

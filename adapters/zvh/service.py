@@ -1,0 +1,205 @@
+"""The ZVH adapter process: inbox folder and HTTP endpoint in, outbox folder out."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from adapters.common.inbox import Inbox
+from adapters.common.outbox import Outbox
+from adapters.common.party import PartyClient
+from adapters.common.runtime import AdapterEvent, AdapterRuntime, error_document
+from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
+from adapters.zvh.translate import to_zvh
+from broker.config import Settings
+from broker.trust import Opened
+from schemas import topics
+from schemas.errors import MessageError
+from schemas.flows.consent import consent_message
+from schemas.flows.referral import referral_message
+from schemas.messaging import MessageMeta, ParsedMessage, validate_fhir
+from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Accepted:
+    message_id: str
+    event: str
+    case: str
+
+
+class ZvhAdapter:
+    def __init__(
+        self,
+        settings: Settings,
+        client: PartyClient,
+        inbox_dir: Path,
+        outbox_dir: Path,
+        *,
+        on_event: Any = None,
+        poll_interval: float = 0.5,
+        session_timeout_ms: int = 6000,
+    ) -> None:
+        self.client = client
+        self.inbox = Inbox(inbox_dir)
+        self.outbox = Outbox(outbox_dir)
+        self.poll_interval = poll_interval
+        self.runtime = AdapterRuntime(
+            settings,
+            client,
+            self.outbox,
+            self._delivered,
+            on_event=on_event,
+            session_timeout_ms=session_timeout_ms,
+        )
+        self._poller: asyncio.Task[None] | None = None
+        self.responses: dict[str, dict[str, Any]] = {}  # request message id -> response document
+        self.response_arrived = asyncio.Event()
+        self.accepted = 0
+        self.refused = 0
+
+    @property
+    def party_id(self) -> str:
+        return self.client.party_id
+
+    # --- out: documents from the ZVH case system ----------------------------------------------
+
+    async def submit(self, doc: ZvhReferral | ZvhConsent) -> Accepted:
+        """Turn one valid document into a FHIR message, seal it for the router and send it."""
+        if isinstance(doc, ZvhReferral):
+            ref = doc.to_referral(self.party_id)
+            meta = MessageMeta.new(
+                EventCode.REFERRAL,
+                self.party_id,
+                PurposeOfUse.SAFETY
+                if doc.basis.kind is LegalBasis.CONFLICT_OF_DUTIES
+                else PurposeOfUse.COC,
+                doc.basis.kind,
+                basis_detail=doc.basis.detail(),
+            )
+            bundle = referral_message(ref, meta)
+            bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
+        else:
+            rec = doc.to_record(self.party_id)
+            meta = MessageMeta.new(
+                EventCode.CONSENT, self.party_id, PurposeOfUse.COC, LegalBasis.CONSENT
+            )
+            bundle = consent_message(rec, meta)
+            bsn, case, topic = rec.person_bsn, doc.consent_id, topics.IN_CONSENT.name
+        validate_fhir(bundle)  # validate where messages are made: the router can trust the form
+        key, value, headers = self.client.seal_message(bundle, bsn)
+        await self.runtime.send(topic, key, value, headers)
+        self.accepted += 1
+        self.runtime.event("sent", meta.message_id, f"{meta.event.value} {case} sent")
+        return Accepted(meta.message_id, meta.event.value, case)
+
+    async def submit_json(self, data: Any) -> Accepted:
+        """For the HTTP endpoint: validate a decoded JSON document and submit it."""
+        try:
+            doc = parse_document(data)
+        except MessageError as err:
+            self.refused += 1
+            raw = json.dumps(data, ensure_ascii=False).encode() if data is not None else b""
+            await self.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
+            self.runtime.event("invalid", None, f"HTTP input refused: {err.reason}")
+            raise
+        return await self.submit(doc)
+
+    async def process_file(self, path: Path) -> dict[str, Any]:
+        """Process one claimed inbox file; returns the receipt or error report written."""
+        raw = path.read_bytes()
+        try:
+            items = parse_bytes(raw)
+        except MessageError as err:
+            self.refused += 1
+            await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
+            report = error_document(err, path.name)
+            self.inbox.fail(path, report)
+            self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
+            return report
+        accepted, errors = [], []
+        for index, item in items:
+            if isinstance(item, MessageError):
+                self.refused += 1
+                item_raw = raw if index is None else json.dumps(json.loads(raw)[index]).encode()
+                await self.runtime.dead_letter(item_raw, None, item.reason, str(item), source=path.name)
+                errors.append({"index": index, **error_document(item, path.name)})
+                continue
+            a = await self.submit(item)
+            accepted.append({"index": index, "message_id": a.message_id, "event": a.event, "case": a.case})
+        receipt = {"file": path.name, "accepted": accepted, "refused": errors}
+        if errors and not accepted:
+            self.inbox.fail(path, receipt)
+            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
+        else:
+            done = self.inbox.done(path)
+            done.with_name(done.name + ".receipt.json").write_text(json.dumps(receipt, indent=2) + "\n")
+            if errors:
+                (self.inbox.failed / f"{path.name}.error.json").write_text(
+                    json.dumps(receipt, indent=2) + "\n"
+                )
+        return receipt
+
+    async def poll_once(self) -> int:
+        n = 0
+        for path in self.inbox.claim():
+            try:
+                await self.process_file(path)
+            except Exception as err:  # keep the adapter alive; the file stays in processing/
+                log.exception("inbox file %s could not be processed: %s", path.name, type(err).__name__)
+                continue
+            n += 1
+        return n
+
+    async def _poll(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.poll_interval)
+
+    # --- in: deliveries from the router ------------------------------------------------------
+
+    async def _delivered(self, opened: Opened, msg: ParsedMessage) -> None:
+        doc = to_zvh(msg)
+        self.outbox.write(msg.meta.message_id, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+        if doc["type"] == "response":
+            self.responses[doc["in_reply_to"]] = doc
+            self.response_arrived.set()
+            kind = "response" if doc["status"] == "accepted" else "refused"
+            why = ", ".join(r["code"] for r in doc["reasons"]) or "ok"
+            self.runtime.event(kind, doc["in_reply_to"], f"{doc['status']}: {why}")
+        else:
+            self.runtime.event("delivered", msg.meta.message_id, f"{doc['type']} from {msg.meta.sender}")
+
+    async def wait_response(self, message_id: str, timeout: float) -> dict[str, Any] | None:
+        """Wait until the router's response to one of our messages is in the outbox."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while message_id not in self.responses:
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return None
+            self.response_arrived.clear()
+            try:
+                await asyncio.wait_for(self.response_arrived.wait(), remaining)
+            except TimeoutError:
+                return self.responses.get(message_id)
+        return self.responses[message_id]
+
+    async def start(self) -> None:
+        await self.runtime.start()
+        self._poller = asyncio.create_task(self._poll(), name=f"inbox-{self.party_id}")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.runtime.stop()
+
+
+__all__ = ["AdapterEvent", "ZvhAdapter"]

@@ -1,0 +1,42 @@
+"""``ketenbus up``: the whole path on one machine."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from broker.cli.common import load_or_exit
+
+
+def up(
+    scenario: Annotated[
+        str | None,
+        typer.Option(help="Sample traffic to run after start: 'demo' (or none)."),
+    ] = None,
+    http_port: Annotated[
+        int, typer.Option(help="Port of the ZVH adapter's HTTP endpoint on 127.0.0.1 (0: free).")
+    ] = 8081,
+    exit_when_done: Annotated[
+        bool, typer.Option(help="Stop after the scenario instead of running until Ctrl-C.")
+    ] = False,
+    config: Annotated[
+        Path | None, typer.Option(help="Config file (YAML/TOML); env KETENBUS_* overrides it.")
+    ] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
+) -> None:
+    """Start the broker (embedded unless KETENBUS_BOOTSTRAP_SERVERS is set), the router, the ZVH
+    and provider adapters, print what flows, and keep running until Ctrl-C."""
+    from broker.runtime.up import up as run_up
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
+    settings = load_or_exit(config)
+    if scenario not in (None, "demo"):
+        raise typer.BadParameter("unknown scenario; choose 'demo'", param_hint="--scenario")
+    code = asyncio.run(
+        run_up(settings, scenario=scenario, http_port=http_port, exit_when_done=exit_when_done)
+    )
+    raise typer.Exit(code)

@@ -1,0 +1,109 @@
+"""Rebuild the consent view from the consent topic at start and keep it current — no database.
+
+Reads every partition from the beginning with ``assign()`` (no consumer group: every router
+instance needs all consents). "Caught up" is judged by the fetch high watermark, because
+ListOffsets(LATEST) is wrong on the embedded broker for multi-record batches.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+from aiokafka import TopicPartition
+
+from broker.config import Settings
+from broker.kafka.clients import make_consumer
+from broker.router.pipeline import ROUTER_DOMAIN, RouterState
+from broker.trust import TrustError, open_sealed
+from schemas import topics
+from schemas.errors import MessageError
+from schemas.flows.consent import consent_from_message
+from schemas.messaging import parse_message
+
+log = logging.getLogger(__name__)
+
+
+class ConsentLog:
+    def __init__(
+        self,
+        settings: Settings,
+        state: RouterState,
+        on_error: Callable[[str], None] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.state = state
+        self.applied = 0
+        self.errors = 0
+        self._on_error = on_error
+        self._consumer = make_consumer(settings, group_id=None, auto_offset_reset="earliest")
+        self._partitions: list[TopicPartition] = []
+
+    def _apply(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+        try:
+            opened = open_sealed(
+                key,
+                value,
+                headers,
+                registry=self.state.registry,
+                keyring=self.state.keyring,
+                now=datetime.now(UTC),
+            )
+            record = consent_from_message(parse_message(opened.payload, full=False))
+        except (TrustError, MessageError) as err:
+            # Only the router writes this topic; anything unreadable is an operations problem.
+            self.errors += 1
+            log.error("consent log record skipped: %s", getattr(err, "reason", err))
+            if self._on_error:
+                self._on_error(str(getattr(err, "reason", "unreadable")))
+            return
+        pseudo = self.state.pseudonyms.pseudonym(ROUTER_DOMAIN, record.person_bsn)
+        self.state.consents.apply(pseudo, record)
+        self.applied += 1
+
+    async def start(self, timeout: float = 30.0) -> int:
+        """Read the whole consent topic; returns the number of records applied."""
+        await self._consumer.start()
+        parts: set[int] = set()
+        for _ in range(50):
+            await self._consumer.topics()  # refreshes cluster metadata
+            parts = self._consumer.partitions_for_topic(topics.CONSENT.name) or set()
+            if parts:
+                break
+            await asyncio.sleep(0.1)
+        if not parts:
+            raise RuntimeError(f"topic {topics.CONSENT.name!r} does not exist; create topics first")
+        self._partitions = [TopicPartition(topics.CONSENT.name, p) for p in sorted(parts)]
+        self._consumer.assign(self._partitions)
+        await self._consumer.seek_to_beginning(*self._partitions)
+        deadline = asyncio.get_running_loop().time() + timeout
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
+            for records in batch.values():
+                for r in records:
+                    self._apply(r.key, r.value, list(r.headers))
+            if await self._caught_up():
+                break
+            if asyncio.get_running_loop().time() > deadline:
+                raise TimeoutError("the consent log did not catch up in time")
+        return self.applied
+
+    async def _caught_up(self) -> bool:
+        for tp in self._partitions:
+            hw = self._consumer.highwater(tp)
+            if hw is None or await self._consumer.position(tp) < hw:
+                return False
+        return True
+
+    async def follow(self) -> None:
+        """Keep applying new consent records until cancelled."""
+        while True:
+            batch = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+            for records in batch.values():
+                for r in records:
+                    self._apply(r.key, r.value, list(r.headers))
+
+    async def stop(self) -> None:
+        await self._consumer.stop()

@@ -1,0 +1,396 @@
+"""The routing pipeline as a pure function of (record, state, clock) → (records, facts).
+
+Order of checks, each refusal going back to the sender when it can be told:
+envelope headers → known sender → signature and key validity → decryption → replay window and
+de-duplication → FHIR messaging rules → sender authorised for the event → recipients → per
+recipient: policy decision (purpose × legal basis × consent × categories) → allow-list
+projection → sealed for the recipient and signed by the router.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from broker.policy.consent_view import ConsentView
+from broker.policy.decision import Decision, DecisionRequest, decide
+from broker.policy.minimise import contains_personal_data, project
+from broker.router.facts import Fact, FactKind
+from broker.router.records import Headers, Incoming, Outgoing
+from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
+from broker.trust import (
+    EnvelopeMeta,
+    Keyring,
+    PartyKeys,
+    PartyRegistry,
+    Pseudonymiser,
+    ReplayGuard,
+    TrustError,
+    Verdict,
+    open_sealed,
+    read_meta,
+    seal,
+)
+from schemas import topics
+from schemas.errors import Issue, MessageError
+from schemas.flows.consent import consent_from_message
+from schemas.flows.response import MessageResponse, response_message
+from schemas.messaging import BasisDetail, ParsedMessage, ResponseCode, dumps, parse_message
+from schemas.vocab import EventCode, PartyRole
+
+log = logging.getLogger(__name__)
+
+AUDIT_DOMAIN = "audit"  # pseudonym domain of the audit log (compliance officers translate a BSN)
+ROUTER_DOMAIN = "router"  # pseudonym domain of the consent view
+
+
+@dataclass
+class RouteResult:
+    records: list[Outgoing] = field(default_factory=list)
+    facts: list[Fact] = field(default_factory=list)
+
+
+@dataclass
+class RouterState:
+    """Everything the router knows; rebuilt from topics at start (consents) or config."""
+
+    registry: PartyRegistry
+    keys: PartyKeys  # the router's current keys (it signs with these)
+    keyring: Keyring  # all router keys, for decrypting messages sealed to an older key
+    pseudonyms: Pseudonymiser
+    policy: Any
+    consents: ConsentView
+    replay: ReplayGuard
+    full_validation: bool = True
+
+
+class Refusal(Exception):
+    """Internal: refuse the whole message with a reason, an issue and a target topic."""
+
+    def __init__(self, reason: str, detail: str, topic: str, *, path: str = "", code: str = "security") -> None:
+        self.reason = reason
+        self.detail = detail
+        self.topic = topic
+        self.issue = Issue(path, code, detail, reason)
+        super().__init__(detail)
+
+
+class Pipeline:
+    def __init__(self, state: RouterState) -> None:
+        self.state = state
+        self.router_id = state.keys.party_id
+
+    # --- helpers -------------------------------------------------------------------------------
+
+    def _person(self, bsn: str | None, domain: str) -> str | None:
+        return self.state.pseudonyms.pseudonym(domain, bsn) if bsn else None
+
+    def _seal_for(
+        self, payload: bytes, party_id: str, event: str, message_id: str, pseudonym: str, now: datetime
+    ) -> tuple[bytes, bytes, Headers]:
+        kid, pub = self.state.registry.encryption_key(party_id, now)
+        meta = EnvelopeMeta(
+            message_id=message_id,
+            event=event,
+            sender=self.router_id,
+            recipient=party_id,
+            timestamp=now,
+            pseudonym=pseudonym,
+        )
+        sealed = seal(payload, meta, self.state.keys, kid, pub)
+        return sealed.key, sealed.value, list(sealed.headers)
+
+    def _reply(
+        self,
+        rec_sender: str,
+        request_id: str,
+        code: ResponseCode,
+        issues: tuple[Issue, ...],
+        bsn: str | None,
+        now: datetime,
+    ) -> Outgoing | None:
+        """A response message to the sender on its own outbound topic, sealed for it."""
+        try:
+            party = self.state.registry.get(rec_sender)
+        except (KeyError, TrustError):
+            return None
+        bundle = response_message(
+            MessageResponse(request_id, code, issues), self.router_id, rec_sender, now=now
+        )
+        pseudo = self._person(bsn, rec_sender) or "none"
+        key, value, headers = self._seal_for(
+            dumps(bundle), rec_sender, EventCode.RESPONSE.value, bundle["id"], pseudo, now
+        )
+        return Outgoing(party.outbound_topic, key, value, headers)
+
+    @staticmethod
+    def _parked(rec: Incoming, topic: str, reason: str, detail: str, sender: str | None) -> Outgoing:
+        """The refused record as it came (still encrypted), with the reason in headers."""
+        headers = [h for h in rec.headers if h[0].startswith("kb-") or h[0] == "content-type"]
+        headers += [
+            ("kb-reason", reason.encode()),
+            ("kb-detail", detail.encode()[:1000]),
+            ("kb-source-topic", rec.topic.encode()),
+            ("kb-refused-at", datetime.now(UTC).isoformat().encode()),
+        ]
+        return Outgoing(topic, (sender or "unknown").encode(), rec.value, headers)
+
+    # --- the path --------------------------------------------------------------------------------
+
+    def route(self, rec: Incoming, now: datetime | None = None) -> RouteResult:
+        now = now or datetime.now(UTC)
+        result = RouteResult()
+        env: EnvelopeMeta | None = None
+        msg: ParsedMessage | None = None
+        try:
+            try:
+                env = read_meta(rec.key, rec.headers)
+            except TrustError as e:
+                raise Refusal(e.reason, str(e), topics.DEAD_LETTER.name) from None
+            try:
+                sender = self.state.registry.get(env.sender)
+            except (KeyError, TrustError):
+                raise Refusal(
+                    "unknown-sender", f"sender {env.sender!r} is not registered", topics.REJECTED.name
+                ) from None
+            try:
+                opened = open_sealed(
+                    rec.key,
+                    rec.value,
+                    rec.headers,
+                    registry=self.state.registry,
+                    keyring=self.state.keyring,
+                    now=now,
+                )
+            except TrustError as e:
+                raise Refusal(e.reason, str(e), topics.REJECTED.name) from None
+            verdict = self.state.replay.check(env.message_id, env.timestamp, now)
+            if verdict is Verdict.DUPLICATE:
+                return self._duplicate(env, now)
+            if verdict is Verdict.STALE:
+                raise Refusal("stale", "message is older than the replay window", topics.REJECTED.name)
+            if verdict is Verdict.FUTURE:
+                raise Refusal(
+                    "future-timestamp", "message timestamp is in the future", topics.REJECTED.name
+                )
+            try:
+                msg = parse_message(opened.payload, full=self.state.full_validation)
+            except MessageError as e:
+                raise Refusal(
+                    e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid"
+                ) from None
+            m = msg.meta
+            if (m.message_id, m.sender, m.event.value) != (env.message_id, env.sender, env.event):
+                raise Refusal(
+                    "envelope-mismatch",
+                    "message id, sender or event differ between envelope and MessageHeader",
+                    topics.REJECTED.name,
+                )
+            if not sender_may_send(sender.role, m.event):
+                raise Refusal(
+                    "sender-not-authorised",
+                    f"a {sender.role.value} may not send {m.event.value} messages",
+                    topics.REJECTED.name,
+                )
+            if m.event is EventCode.CONSENT:
+                self._consent(rec, msg, sender.role, now, result)
+            else:
+                self._deliver(rec, msg, sender.role, now, result)
+        except Refusal as r:
+            self._refuse(rec, env, msg, r, now, result)
+        return result
+
+    def _refuse(
+        self,
+        rec: Incoming,
+        env: EnvelopeMeta | None,
+        msg: ParsedMessage | None,
+        r: Refusal,
+        now: datetime,
+        result: RouteResult,
+    ) -> None:
+        sender = env.sender if env else None
+        result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
+        bsn = msg.subject_bsn() if msg else None
+        if env is not None and r.reason not in ("unknown-sender",):
+            reply = self._reply(env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now)
+            if reply is not None:
+                result.records.append(reply)
+                self.state.replay.remember(env.message_id, reply.value)
+        result.facts.append(
+            Fact(
+                FactKind.REFUSAL,
+                now,
+                env.message_id if env else None,
+                env.event if env else None,
+                sender,
+                r.reason,
+                r.detail,
+                person=self._person(bsn, AUDIT_DOMAIN),
+                topic=r.topic,
+            )
+        )
+
+    def _duplicate(self, env: EnvelopeMeta, now: datetime) -> RouteResult:
+        result = RouteResult()
+        original = self.state.replay.response_for(env.message_id)
+        try:
+            party = self.state.registry.get(env.sender)
+            if original is not None:
+                # Repeat the original response (reliable messaging: a lost response is resent).
+                result.records.append(
+                    Outgoing(party.outbound_topic, env.pseudonym.encode(), original, [])
+                )
+        except (KeyError, TrustError):
+            pass
+        result.facts.append(
+            Fact(FactKind.DUPLICATE, now, env.message_id, env.event, env.sender, "duplicate",
+                 "already routed; original response repeated")
+        )
+        return result
+
+    def _consent(
+        self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
+    ) -> None:
+        try:
+            record = consent_from_message(msg)
+        except MessageError as e:
+            raise Refusal(e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid") from None
+        if record.recorded_by != msg.meta.sender:
+            raise Refusal("consent-recorder-mismatch", "a consent is recorded by its sender", topics.REJECTED.name)
+        pseudo = self._person(record.person_bsn, ROUTER_DOMAIN)
+        assert pseudo is not None
+        change = self.state.consents.apply(pseudo, record)
+        # Append to the consent log, sealed for the router itself (all instances share its keys).
+        key, value, headers = self._seal_for(
+            msg_bytes(msg), self.router_id, EventCode.CONSENT.value, msg.meta.message_id,
+            f"{pseudo}.{record.consent_id}", now,
+        )
+        result.records.append(Outgoing(topics.CONSENT.name, key, value, headers))
+        reply = self._reply(msg.meta.sender, msg.meta.message_id, ResponseCode.OK, (), record.person_bsn, now)
+        if reply is not None:
+            result.records.append(reply)
+            self.state.replay.remember(msg.meta.message_id, reply.value)
+        result.facts.append(
+            Fact(
+                FactKind.CONSENT_CHANGE, now, msg.meta.message_id, EventCode.CONSENT.value,
+                msg.meta.sender, str(getattr(change, "kind", change)),
+                f"consent {record.consent_id} {record.status.value}",
+                sender_role=role.value, purpose=",".join(p.value for p in record.purposes),
+                legal_basis=record.legal_basis.value, consent_id=record.consent_id,
+                person=self._person(record.person_bsn, AUDIT_DOMAIN),
+                categories=tuple(c.value for c in record.categories),
+            )
+        )
+
+    def _deliver(
+        self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
+    ) -> None:
+        m = msg.meta
+        try:
+            recipients = resolve(msg, self.state.registry)
+        except Unroutable as u:
+            raise Refusal(u.reason, str(u), topics.DEAD_LETTER.name, code="not-found") from None
+        if m.event is EventCode.CAPACITY_REPORT:
+            leaks = contains_personal_data(msg.bundle)
+            if leaks:
+                raise Refusal(
+                    "personal-data-in-aggregate",
+                    "a capacity report may not carry personal data: " + ", ".join(leaks[:5]),
+                    topics.REJECTED.name,
+                    code="security",
+                )
+        bsn = msg.subject_bsn()
+        audit_person = self._person(bsn, AUDIT_DOMAIN)
+        router_person = self._person(bsn, ROUTER_DOMAIN)
+        categories = msg.categories()
+        denied: list[tuple[Recipient, Decision]] = []
+        delivered = 0
+        for r in recipients:
+            request = DecisionRequest(
+                event=m.event,
+                sender=m.sender,
+                sender_role=role,
+                recipient=r.party_id,
+                recipient_role=r.role,
+                purpose=m.purpose,
+                legal_basis=m.legal_basis,
+                basis_detail=_basis_detail(m.basis_detail),
+                categories=categories,
+                pseudonym=router_person,
+                on=now.date(),
+            )
+            decision = decide(request, self.state.policy, self.state.consents)
+            fact_common: dict[str, Any] = dict(
+                sender_role=role.value,
+                recipient=r.party_id,
+                recipient_role=r.role.value,
+                purpose=m.purpose.value,
+                legal_basis=m.legal_basis.value,
+                consent_id=decision.consent_id,
+                person=audit_person,
+            )
+            if not decision.permit:
+                denied.append((r, decision))
+                result.facts.append(
+                    Fact(FactKind.DENY, now, m.message_id, m.event.value, m.sender,
+                         str(decision.reason), decision.detail,
+                         categories=tuple(sorted(c.value for c in categories)), **fact_common)
+                )
+                continue
+            party_pseudo = self._person(bsn, r.party_id) or "none"
+            stub = (
+                {"identifier": {"system": f"https://ketenbus.nl/fhir/NamingSystem/pseudonym/{r.party_id}",
+                                "value": party_pseudo}}
+                if bsn
+                else None
+            )
+            projected = project(msg.bundle, decision.allowed_categories, subject_stub=stub)
+            key, value, headers = self._seal_for(
+                dumps(projected), r.party_id, m.event.value, m.message_id, party_pseudo, now
+            )
+            party = self.state.registry.get(r.party_id)
+            result.records.append(Outgoing(party.outbound_topic, key, value, headers))
+            delivered += 1
+            kept = tuple(sorted(c.value for c in decision.allowed_categories & categories))
+            result.facts.append(
+                Fact(FactKind.PERMIT, now, m.message_id, m.event.value, m.sender,
+                     str(decision.reason), decision.detail, categories=kept,
+                     topic=party.outbound_topic, **fact_common)
+            )
+        if denied:
+            issues = tuple(
+                Issue(
+                    "MessageHeader.destination" if r.why == "destination" else "",
+                    "security",
+                    f"not delivered to {r.party_id} ({r.role.value}): {d.detail}",
+                    str(d.reason),
+                )
+                for r, d in denied
+            )
+            result.records.append(
+                self._parked(rec, topics.REJECTED.name, str(denied[0][1].reason),
+                             "; ".join(i.message for i in issues), m.sender)
+            )
+            reply = self._reply(m.sender, m.message_id, ResponseCode.FATAL_ERROR, issues, bsn, now)
+        else:
+            reply = self._reply(m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
+        if reply is not None:
+            result.records.append(reply)
+            self.state.replay.remember(m.message_id, reply.value)
+
+
+def msg_bytes(msg: ParsedMessage) -> bytes:
+    return dumps(msg.bundle)
+
+
+def _basis_detail(d: BasisDetail | None) -> Any:
+    if d is None:
+        return None
+    from broker.policy.decision import BasisDetail as PolicyBasisDetail
+
+    return PolicyBasisDetail(
+        citation=d.citation, justification=d.justification, professional=d.decided_by
+    )

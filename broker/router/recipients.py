@@ -1,0 +1,91 @@
+"""Routing rules: who may send which event, and who receives it.
+
+Recipients come from the message's destinations and from rules: a referral goes to the
+coordinating provider of the referral's region; an escalation to the national coordination
+point; a capacity report to the dashboard and the national coordination point.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from broker.trust import PartyRegistry, TrustError
+from schemas.flows.referral import EXT_REGION
+from schemas.messaging import ParsedMessage
+from schemas.vocab import EventCode, PartyRole
+
+R = PartyRole
+SENDER_ROLES: dict[EventCode, frozenset[PartyRole]] = {
+    EventCode.REFERRAL: frozenset({R.ZVH}),
+    EventCode.CONSENT: frozenset({R.ZVH, R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
+    EventCode.ASSESSMENT_OUTCOME: frozenset({R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
+    EventCode.CARE_TRANSITION: frozenset({R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
+    EventCode.CAPACITY_REPORT: frozenset({R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
+    EventCode.CLAIM: frozenset({R.ZVH, R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
+    EventCode.CLAIM_RESPONSE: frozenset(
+        {R.MUNICIPALITY, R.HEALTH_INSURER, R.CARE_OFFICE, R.DJI, R.VWS}
+    ),
+    EventCode.ESCALATION: frozenset({R.ZVH, R.COORDINATING_PROVIDER, R.ROUTER}),
+}
+
+
+@dataclass(frozen=True)
+class Recipient:
+    party_id: str
+    role: PartyRole
+    why: str  # "destination" or the rule that chose it
+
+
+class Unroutable(Exception):
+    """No recipient can be determined; ``reason`` is a stable code."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        self.reason = reason
+        super().__init__(detail)
+
+
+def sender_may_send(role: PartyRole, event: EventCode) -> bool:
+    return role in SENDER_ROLES.get(event, frozenset())
+
+
+def _region_of(msg: ParsedMessage) -> str | None:
+    for sr in msg.resources("ServiceRequest"):
+        for x in sr.get("extension", []):
+            if x.get("url") == EXT_REGION:
+                code = (x.get("valueCoding") or {}).get("code")
+                return str(code) if code else None
+    return None
+
+
+def resolve(msg: ParsedMessage, registry: PartyRegistry) -> list[Recipient]:
+    """Recipients of a message, in a stable order, without duplicates; raises ``Unroutable``."""
+    out: dict[str, Recipient] = {}
+    for d in msg.meta.destinations:
+        try:
+            party = registry.get(d)
+        except (KeyError, TrustError):
+            raise Unroutable("unknown-destination", f"destination {d!r} is not a known party") from None
+        out.setdefault(d, Recipient(d, party.role, "destination"))
+    event = msg.meta.event
+    if event is EventCode.REFERRAL and not out:
+        region = _region_of(msg)
+        if not region:
+            raise Unroutable("no-region", "the referral names no Levensloop region")
+        for p in registry.by_role(PartyRole.COORDINATING_PROVIDER):
+            if p.region == region:
+                out.setdefault(p.id, Recipient(p.id, p.role, f"coordinating provider of {region}"))
+        if not out:
+            raise Unroutable(
+                "no-coordinating-provider", f"region {region!r} has no coordinating provider"
+            )
+    elif event is EventCode.ESCALATION:
+        for p in registry.by_role(PartyRole.NATIONAL_COORDINATION):
+            out.setdefault(p.id, Recipient(p.id, p.role, "national coordination point"))
+    elif event is EventCode.CAPACITY_REPORT:
+        for role in (PartyRole.CAPACITY_DASHBOARD, PartyRole.NATIONAL_COORDINATION):
+            for p in registry.by_role(role):
+                out.setdefault(p.id, Recipient(p.id, p.role, "capacity subscribers"))
+    out.pop(msg.meta.sender, None)  # never deliver a message back to its own sender
+    if not out:
+        raise Unroutable("no-recipient", f"no recipient for a {event.value} message")
+    return list(out.values())

@@ -1,0 +1,1 @@
+"""Running ketenbus: the local stack behind ``ketenbus up``, its console and its scenarios."""

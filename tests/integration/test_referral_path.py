@@ -1,0 +1,197 @@
+"""The walking skeleton end to end on the embedded broker over TCP: ZVH adapter (inbox and
+HTTP) → router (consent view from the consent topic) → provider adapter, with responses,
+rejections, dead letters and audit events."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import AsyncIterator
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from broker.config import Settings
+from broker.deployment import create_local
+from broker.policy.loader import default_policy
+from broker.runtime import demo
+from broker.runtime.stack import LocalStack, StackOptions
+from schemas import topics
+from schemas.identifiers import BSN_SYSTEM
+from tests.helpers.kafka import consume_all
+
+pytestmark = pytest.mark.integration
+
+ZVH = "zvh-midden-nederland"
+PROVIDER = "fivoor"
+
+
+@pytest.fixture(scope="module")
+async def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+    state = tmp_path_factory.mktemp("state")
+    settings = Settings(bootstrap_servers=kafka_bootstrap, state_dir=state)
+    deployment = create_local(state, demo.PARTIES)
+    s = LocalStack(
+        settings,
+        deployment,
+        default_policy(),
+        StackOptions(data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1),
+    )
+    await s.start()
+    yield s
+    await s.stop()
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    return random.Random()
+
+
+def person(rng: random.Random) -> dict[str, Any]:
+    from broker.runtime.synthetic import synthetic_bsn
+
+    return {"bsn": synthetic_bsn(rng), "family_name": "Testpersoon", "given_names": ["Kees"],
+            "birth_date": "1985-04-03", "gender": "male", "municipality": "0344"}
+
+
+async def post(stack: LocalStack, path: str, doc: dict[str, Any]) -> httpx.Response:
+    assert stack.http_url
+    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+        return await c.post(path, json=doc)
+
+
+async def give_consent(stack: LocalStack, bsn: str, cid: str, status: str = "active") -> None:
+    r = await post(stack, "/consents", demo.consent(cid, bsn, date.today(), status=status))
+    assert r.status_code == 202, r.text
+    answer = await stack.zvh[ZVH].wait_response(r.json()["message_id"], 20)
+    assert answer is not None and answer["status"] == "accepted", answer
+
+
+async def refer_by_file(stack: LocalStack, case: str, p: dict[str, Any]) -> str:
+    name = f"{case}.json"
+    demo.drop(stack.inbox(ZVH), name, demo.dump(demo.referral(case, "midden-nederland", p, date.today())))
+    receipt_path = stack.inbox(ZVH) / "processed" / f"{name}.receipt.json"
+    for _ in range(200):
+        if receipt_path.exists():
+            break
+        await asyncio.sleep(0.05)
+    receipt = json.loads(receipt_path.read_text())
+    return str(receipt["accepted"][0]["message_id"])
+
+
+async def delivered_to(stack: LocalStack, party: str, message_id: str, timeout: float = 15) -> Path | None:
+    path = stack.outbox(party) / f"{message_id}.json"
+    for _ in range(int(timeout / 0.05)):
+        if path.exists():
+            return path
+        await asyncio.sleep(0.05)
+    return None
+
+
+async def test_referral_with_consent_is_delivered_minimised(stack: LocalStack, rng: random.Random) -> None:
+    p = person(rng)
+    await give_consent(stack, p["bsn"], f"c-{rng.randrange(10**9)}")
+    mid = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", p)
+    answer = await stack.zvh[ZVH].wait_response(mid, 20)
+    assert answer is not None and answer["status"] == "accepted", answer
+    path = await delivered_to(stack, PROVIDER, mid)
+    assert path is not None, "the provider never received the referral"
+    bundle = json.loads(path.read_text())
+    assert bundle["type"] == "message" and bundle["entry"][0]["resource"]["resourceType"] == "MessageHeader"
+    kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
+    assert {"ServiceRequest", "Patient", "RiskAssessment"} <= kinds
+    assert "Task" not in kinds, "the ZVH's workflow Task is not for the provider (category process)"
+    bsns = [i["value"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+            for i in e["resource"]["identifier"] if i["system"] == BSN_SYSTEM]
+    assert bsns == [p["bsn"]], "the provider has a legal need for the BSN, inside its encrypted payload"
+
+
+async def test_referral_without_consent_is_refused_with_reason(stack: LocalStack, rng: random.Random) -> None:
+    p = person(rng)
+    case = f"CASE-{rng.randrange(10**9)}"
+    r = await post(stack, "/referrals", demo.referral(case, "midden-nederland", p, date.today()))
+    assert r.status_code == 202, r.text
+    mid = r.json()["message_id"]
+    answer = await stack.zvh[ZVH].wait_response(mid, 20)
+    assert answer is not None and answer["status"] == "refused"
+    assert answer["code"] == "fatal-error"
+    assert [x["code"] for x in answer["reasons"]] == ["no-consent"]
+    assert PROVIDER in answer["reasons"][0]["problem"]
+    assert await delivered_to(stack, PROVIDER, mid, timeout=1) is None
+    rejected = await consume_all(stack.settings.bootstrap_servers or "", topics.REJECTED.name)
+    mine = [r for r in rejected if dict(r.headers).get("kb-id") == mid.encode()]
+    assert mine and dict(mine[0].headers)["kb-reason"] == b"no-consent"
+
+
+async def test_revoked_consent_refuses_the_next_referral(stack: LocalStack, rng: random.Random) -> None:
+    p = person(rng)
+    cid = f"c-{rng.randrange(10**9)}"
+    await give_consent(stack, p["bsn"], cid)
+    first = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", p)
+    assert (await stack.zvh[ZVH].wait_response(first, 20) or {}).get("status") == "accepted"
+    await give_consent(stack, p["bsn"], cid, status="revoked")
+    second = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", p)
+    answer = await stack.zvh[ZVH].wait_response(second, 20)
+    assert answer is not None and answer["status"] == "refused"
+    assert answer["reasons"][0]["code"] in {"no-consent", "consent-revoked"}
+    assert await delivered_to(stack, PROVIDER, second, timeout=1) is None
+
+
+async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
+    stack: LocalStack, rng: random.Random
+) -> None:
+    bad = {"type": "referral", "case_id": "BAD-1", "region": "midden-nederland",
+           "registered_on": "2026-11-01", "person": {"bsn": "123456789", "family_name": "X",
+           "birth_date": "1990-01-01"}, "signaller": {"name": "P", "sector": "police"}, "signal": "s"}
+    name = f"bad-{rng.randrange(10**9)}.json"
+    demo.drop(stack.inbox(ZVH), name, demo.dump(bad))
+    report_path = stack.inbox(ZVH) / "failed" / f"{name}.error.json"
+    for _ in range(200):
+        if report_path.exists():
+            break
+        await asyncio.sleep(0.05)
+    report = json.loads(report_path.read_text())
+    assert report["issues"][0]["path"] == "person.bsn"
+    assert "11-check" in report["issues"][0]["problem"]
+    notjson = f"notjson-{rng.randrange(10**9)}.json"
+    demo.drop(stack.inbox(ZVH), notjson, b"{this is not json")
+    r = await post(stack, "/referrals", {"type": "referral", "case_id": "X"})
+    assert r.status_code == 422
+    assert {i["path"] for i in r.json()["issues"]} >= {"region", "person", "signal"}
+    dead = await consume_all(stack.settings.bootstrap_servers or "", topics.DEAD_LETTER.name)
+    reasons = [dict(d.headers).get("kb-reason") for d in dead]
+    assert b"identifier" in reasons and b"not-json" in reasons and b"missing" in reasons
+    for d in dead:  # the refused input is sealed: the BSN never appears in clear on the topic
+        assert b"123456789" not in d.value
+    # ...and the adapter still works
+    p = person(rng)
+    await give_consent(stack, p["bsn"], f"c-{rng.randrange(10**9)}")
+    mid = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", p)
+    assert (await stack.zvh[ZVH].wait_response(mid, 20) or {}).get("status") == "accepted"
+
+
+async def test_every_decision_is_audited(stack: LocalStack, rng: random.Random) -> None:
+    ok, no = person(rng), person(rng)
+    await give_consent(stack, ok["bsn"], f"c-{rng.randrange(10**9)}")
+    permitted = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", ok)
+    denied = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", no)
+    for mid in (permitted, denied):
+        await stack.zvh[ZVH].wait_response(mid, 20)
+    records = await consume_all(stack.settings.bootstrap_servers or "", topics.AUDIT.name)
+    events = [json.loads(r.value)["event"] for r in records]
+
+    def outcomes_for(mid: str) -> list[str]:
+        found = []
+        for ev in events:
+            if any(mid in json.dumps(e) for e in ev.get("entity", [])):
+                found.append(ev.get("outcome"))
+        return found
+
+    assert "0" in outcomes_for(permitted), "a permit is audited with outcome success"
+    assert any(o != "0" for o in outcomes_for(denied)), "a deny is audited with a failure outcome"
+    for r in records:
+        assert ok["bsn"].encode() not in r.value and no["bsn"].encode() not in r.value
