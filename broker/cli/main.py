@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from broker.cli import kafka
+
 app = typer.Typer(
     name="ketenbus",
     help="ketenbus: FHIR R4 messages between ZVH, care providers and payers, on Kafka, "
@@ -15,6 +17,8 @@ app = typer.Typer(
 )
 
 # --- command registrations (one line each; keep sorted by name) -------------------------------
+app.command("kafka")(kafka.kafka)
+app.command("topics")(kafka.topics)
 
 
 def main() -> None:

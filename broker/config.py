@@ -1,0 +1,376 @@
+"""Runtime settings for every ketenbus process, from environment variables and an optional file.
+
+Precedence, highest first: keyword arguments (code and tests), ``KETENBUS_*`` environment
+variables, the config file (YAML or TOML, given to :func:`load_settings` or named by
+``KETENBUS_CONFIG``), then the defaults below. Every problem is reported as a :class:`ConfigError`
+that names the environment variable *and* the file key, because operators set either one.
+
+Transport security (TLS, SASL) is checked here as a whole, so that a half-configured client
+fails at start-up with a message instead of silently falling back to plaintext.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from contextvars import ContextVar
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import yaml
+from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+ENV_PREFIX = "KETENBUS_"
+CONFIG_ENV = ENV_PREFIX + "CONFIG"
+
+SecurityProtocol = Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"]
+SaslMechanism = Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"]
+
+_SSL_PROTOCOLS = ("SSL", "SASL_SSL")
+_SASL_PROTOCOLS = ("SASL_PLAINTEXT", "SASL_SSL")
+_SSL_FIELDS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile", "ssl_keyfile_password")
+_SASL_FIELDS = ("sasl_mechanism", "sasl_username", "sasl_password")
+_FILE_FIELDS = ("ssl_cafile", "ssl_certfile", "ssl_keyfile")
+_PATH_FIELDS = ("state_dir", *_FILE_FIELDS)
+_SECRET_FIELDS = ("sasl_password", "ssl_keyfile_password")
+_HOST_PORT = re.compile(r"^(?:\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):(\d{1,5})$")
+_CLIENT_ID = re.compile(r"^[A-Za-z0-9._-]+$")
+
+
+def env_name(setting: str) -> str:
+    """The environment variable that sets ``setting``."""
+    return ENV_PREFIX + setting.upper()
+
+
+@dataclass(frozen=True)
+class Problem:
+    """One thing wrong with one setting."""
+
+    setting: str
+    message: str
+
+    def __str__(self) -> str:
+        return f"{env_name(self.setting)} ({self.setting}): {self.message}"
+
+
+class ConfigError(Exception):
+    """Invalid configuration. Each line names the setting as env var and file key.
+
+    Deliberately not a ``ValueError``: pydantic would wrap a ``ValueError`` raised in a validator
+    into its own error and drop our wording.
+    """
+
+    def __init__(
+        self, problems: Sequence[Problem] | str, *, config_file: Path | None = None
+    ) -> None:
+        self.problems: tuple[Problem, ...] = () if isinstance(problems, str) else tuple(problems)
+        self.config_file = config_file
+        where = f" (config file {config_file}; environment variables override it)"
+        head = "invalid ketenbus configuration" + (where if config_file else "")
+        if isinstance(problems, str):
+            text = f"{head}: {problems}"
+        elif len(self.problems) == 1:
+            text = f"{head}: {self.problems[0]}"
+        else:
+            text = head + ":\n" + "\n".join(f"  - {p}" for p in self.problems)
+        super().__init__(text)
+
+
+# The file given to load_settings() for the Settings() call it makes; None means "ask the env".
+_config_file_var: ContextVar[Path | None] = ContextVar("ketenbus_config_file", default=None)
+
+
+def _active_config_file() -> Path | None:
+    explicit = _config_file_var.get()
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV, "").strip()
+    return Path(from_env) if from_env else None
+
+
+def read_config_file(path: Path) -> dict[str, Any]:
+    """Read a flat YAML or TOML mapping of setting name to value.
+
+    Relative paths inside the file are taken relative to the file, as operators expect when
+    they ship a config directory with its certificates.
+    """
+    suffix = path.suffix.lower()
+    if suffix not in (".yaml", ".yml", ".toml"):
+        raise ConfigError(
+            f"{path}: unsupported file type; use .yaml, .yml or .toml",
+            config_file=path,
+        )
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
+    try:
+        data: Any = tomllib.loads(text) if suffix == ".toml" else yaml.safe_load(text)
+    except (tomllib.TOMLDecodeError, yaml.YAMLError) as exc:
+        first_line = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise ConfigError(
+            f"{path} is not valid {suffix[1:].upper()}: {first_line}",
+            config_file=path,
+        ) from None
+    if data is None:
+        return {}
+    if not isinstance(data, Mapping):
+        raise ConfigError(
+            f"{path} must hold a mapping of setting names to values",
+            config_file=path,
+        )
+    values = {str(k): v for k, v in data.items()}
+    for key in _PATH_FIELDS:
+        raw = values.get(key)
+        if isinstance(raw, str) and raw and not Path(raw).is_absolute():
+            values[key] = str(path.parent / raw)
+    return values
+
+
+class _ConfigFileSource(PydanticBaseSettingsSource):
+    """Settings source for the config file; sits below the environment in precedence."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        # Unused: __call__ returns the whole mapping at once.
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = _active_config_file()
+        return read_config_file(path) if path is not None else {}
+
+
+class Settings(BaseSettings):
+    """Everything a ketenbus process needs to reach Kafka and keep its runtime state."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        extra="forbid",
+        validate_default=True,
+        hide_input_in_errors=True,
+    )
+
+    bootstrap_servers: str | None = None
+    """``host:port[,host:port...]`` of the Kafka cluster; None starts the embedded broker."""
+
+    state_dir: Path = Path(".ketenbus")
+    """Runtime keys, secrets and logs. Never committed (it is in .gitignore)."""
+
+    client_id_prefix: str = "ketenbus"
+    """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""
+
+    security_protocol: SecurityProtocol = "PLAINTEXT"
+    ssl_cafile: Path | None = None
+    ssl_certfile: Path | None = None
+    ssl_keyfile: Path | None = None
+    ssl_keyfile_password: SecretStr | None = None
+    sasl_mechanism: SaslMechanism | None = None
+    sasl_username: str | None = None
+    sasl_password: SecretStr | None = None
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            # `from None`: the pydantic error would repeat raw input values, secrets included.
+            raise _from_validation_error(exc, _active_config_file()) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (init_settings, env_settings, _ConfigFileSource(settings_cls))
+
+    @field_validator("security_protocol", "sasl_mechanism", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.strip().upper() if isinstance(value, str) else value
+
+    @field_validator(
+        "bootstrap_servers",
+        "sasl_username",
+        "ssl_cafile",
+        "ssl_certfile",
+        "ssl_keyfile",
+        "sasl_mechanism",
+        "sasl_password",
+        "ssl_keyfile_password",
+        mode="before",
+    )
+    @classmethod
+    def _blank_is_unset(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("bootstrap_servers")
+    @classmethod
+    def _check_bootstrap(cls, value: str | None) -> str | None:
+        return None if value is None else check_bootstrap(value)
+
+    @field_validator("client_id_prefix")
+    @classmethod
+    def _check_client_id(cls, value: str) -> str:
+        if not _CLIENT_ID.match(value):
+            raise ValueError("use only letters, digits, '.', '_' and '-'")
+        return value
+
+    @model_validator(mode="after")
+    def _check_security(self) -> Settings:
+        problems = security_problems(self)
+        if problems:
+            raise ConfigError(problems, config_file=_active_config_file())
+        return self
+
+    @property
+    def uses_ssl(self) -> bool:
+        return self.security_protocol in _SSL_PROTOCOLS
+
+    @property
+    def uses_sasl(self) -> bool:
+        return self.security_protocol in _SASL_PROTOCOLS
+
+    def with_bootstrap(self, bootstrap: str) -> Settings:
+        """A copy that talks to ``bootstrap``, e.g. the embedded broker once it has a port."""
+        return self.model_copy(update={"bootstrap_servers": check_bootstrap(bootstrap)})
+
+
+def check_bootstrap(value: str) -> str:
+    """Normalise ``host:port[,host:port]``; raise ``ValueError`` saying what is wrong."""
+    entries = [e.strip() for e in value.split(",") if e.strip()]
+    if not entries:
+        raise ValueError("empty; give host:port, or unset it to use the embedded broker")
+    for entry in entries:
+        match = _HOST_PORT.match(entry)
+        if match is None or not 0 < int(match.group(1)) < 65536:
+            raise ValueError(
+                f"{entry!r} is not host:port (e.g. kafka:9092; no scheme such as tcp://)"
+            )
+    return ",".join(entries)
+
+
+def security_problems(settings: Settings) -> list[Problem]:
+    """Cross-setting checks of TLS and SASL; empty when the combination is usable."""
+    s = settings
+    problems: list[Problem] = []
+    proto = s.security_protocol
+    if proto != "PLAINTEXT" and s.bootstrap_servers is None:
+        problems.append(
+            Problem(
+                "security_protocol",
+                f"{proto} needs an external Kafka: the embedded broker speaks PLAINTEXT only. "
+                f"Set {env_name('bootstrap_servers')}=host:port or use PLAINTEXT",
+            )
+        )
+    if s.uses_ssl:
+        if s.ssl_cafile is None:
+            problems.append(
+                Problem(
+                    "ssl_cafile",
+                    f"required with security_protocol {proto}: the CA "
+                    "certificate (PEM) that signed the Kafka brokers' certificates",
+                )
+            )
+        if s.ssl_keyfile is not None and s.ssl_certfile is None:
+            problems.append(
+                Problem(
+                    "ssl_certfile",
+                    "required when ssl_keyfile is set (the client "
+                    "certificate that goes with the key)",
+                )
+            )
+        if s.ssl_keyfile_password is not None and s.ssl_certfile is None:
+            problems.append(
+                Problem("ssl_keyfile_password", "set, but there is no ssl_certfile/ssl_keyfile")
+            )
+        for name in _FILE_FIELDS:
+            path: Path | None = getattr(s, name)
+            if path is not None and not path.is_file():
+                problems.append(Problem(name, f"file not found: {path}"))
+    else:
+        for name in _SSL_FIELDS:
+            if getattr(s, name) is not None:
+                problems.append(
+                    Problem(
+                        name,
+                        f"only used with SSL or SASL_SSL, but security_protocol is "
+                        f"{proto}; set {env_name('security_protocol')}=SSL or remove it",
+                    )
+                )
+    if s.uses_sasl:
+        if s.sasl_mechanism is None:
+            problems.append(
+                Problem(
+                    "sasl_mechanism",
+                    f"required with security_protocol {proto}: one of "
+                    + ", ".join(get_args(SaslMechanism)),
+                )
+            )
+        if not s.sasl_username:
+            problems.append(Problem("sasl_username", f"required with security_protocol {proto}"))
+        if s.sasl_password is None or not s.sasl_password.get_secret_value():
+            problems.append(Problem("sasl_password", f"required with security_protocol {proto}"))
+    else:
+        for name in _SASL_FIELDS:
+            if getattr(s, name) is not None:
+                problems.append(
+                    Problem(
+                        name,
+                        f"only used with SASL_PLAINTEXT or SASL_SSL, but "
+                        f"security_protocol is {proto}",
+                    )
+                )
+    return problems
+
+
+def _from_validation_error(exc: ValidationError, config_file: Path | None) -> ConfigError:
+    problems: list[Problem] = []
+    for err in exc.errors(include_url=False):
+        loc = err.get("loc", ())
+        setting = str(loc[0]) if loc else "config"
+        kind = err.get("type", "")
+        ctx = err.get("ctx") or {}
+        if kind == "literal_error":
+            expected = str(ctx.get("expected", "")).replace("'", "").replace(" or ", ", ")
+            message = f"must be one of {expected}"
+            if setting not in _SECRET_FIELDS:
+                message += f" (got {err.get('input')!r})"
+        elif kind == "extra_forbidden":
+            message = "unknown setting (check the spelling)"
+        elif kind == "value_error":
+            message = str(ctx.get("error", err.get("msg", "invalid value")))
+        else:
+            message = f"invalid value: {err.get('msg', kind)}"
+        problems.append(Problem(setting, message))
+    return ConfigError(problems, config_file=config_file)
+
+
+@contextmanager
+def _using_config_file(path: Path | None) -> Iterator[None]:
+    token = _config_file_var.set(path)
+    try:
+        yield
+    finally:
+        _config_file_var.reset(token)
+
+
+def load_settings(config_file: Path | None = None, **overrides: Any) -> Settings:
+    """Settings from the environment over ``config_file`` (or the file ``KETENBUS_CONFIG`` names).
+
+    ``overrides`` (e.g. from command-line options) win over both; ``None`` values are ignored so
+    an unset CLI option does not hide the environment.
+    """
+    path = config_file if config_file is not None else _active_config_file()
+    if path is not None and not path.is_file():
+        setting = "the --config option" if config_file is not None else CONFIG_ENV
+        raise ConfigError(f"config file not found: {path} (from {setting})")
+    with _using_config_file(path):
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})

@@ -1,0 +1,1 @@
+"""Reusable test helpers (Kafka reading, TLS material). Import as ``tests.helpers.<module>``."""
