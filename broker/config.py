@@ -161,6 +161,12 @@ class Settings(BaseSettings):
     state_dir: Path = Path(".ketenbus")
     """Runtime keys, secrets and logs. Never committed (it is in .gitignore)."""
 
+    registry_file: Path | None = None
+    """The party registry (YAML). Default: ``<state_dir>/registry.yaml``."""
+
+    keys_dir: Path | None = None
+    """Where this machine's private key files are. Default: ``<state_dir>/keys``."""
+
     client_id_prefix: str = "ketenbus"
     """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from broker.cli import kafka
+from broker.cli import kafka, services, up
 
 app = typer.Typer(
     name="ketenbus",
@@ -17,8 +17,11 @@ app = typer.Typer(
 )
 
 # --- command registrations (one line each; keep sorted by name) -------------------------------
+app.command("adapter")(services.adapter)
 app.command("kafka")(kafka.kafka)
+app.command("router")(services.router)
 app.command("topics")(kafka.topics)
+app.command("up")(up.up)
 
 
 def main() -> None:

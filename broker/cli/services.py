@@ -16,8 +16,6 @@ import typer
 from broker.cli.common import err, load_or_exit
 from broker.config import Settings
 
-adapter_app = typer.Typer(help="Run one adapter for one party.", no_args_is_help=True)
-
 
 def _deployment(settings: Settings) -> Any:
     from broker import deployment
@@ -79,7 +77,6 @@ class AdapterKind(StrEnum):
     provider = "provider"
 
 
-@adapter_app.command("run")
 def adapter(
     kind: Annotated[AdapterKind, typer.Argument(help="zvh or provider.")],
     party: Annotated[str, typer.Option(help="This adapter's party id in the registry.")],
