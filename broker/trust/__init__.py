@@ -1,0 +1,48 @@
+"""Trust on the messages themselves: who sent it, who may read it, and about whom (pseudonymously).
+
+Kafka operators and any consumer with topic read access learn nothing about a person, and no party
+can send in another's name, whatever Kafka security is in place:
+
+- ``keys``      -- a party's own Ed25519 + X25519 key pairs, key files, the keyring for rotation;
+- ``registry``  -- the public party registry (roles, identifiers, public keys with validity);
+- ``envelope``  -- ``seal`` / ``open_sealed``: encrypt for the one reader, sign by the sender;
+- ``pseudonym`` -- per-domain, keyed, one-way person pseudonyms for Kafka keys;
+- ``replay``    -- de-duplication and freshness of message ids;
+- ``errors``    -- ``TrustError`` and its stable ``reason`` codes.
+
+The formats are specified in ``docs/trust.md``.
+"""
+
+from broker.trust.errors import (
+    KeyFileError,
+    Reason,
+    RegistryError,
+    RegistryProblem,
+    TrustConfigError,
+    TrustError,
+    UnknownParty,
+)
+from broker.trust.keys import (
+    Keyring,
+    PartyKeys,
+    PublicKeys,
+    generate_party_keys,
+    load_party_keys,
+    write_party_keys,
+)
+
+__all__ = [
+    "KeyFileError",
+    "Keyring",
+    "PartyKeys",
+    "PublicKeys",
+    "Reason",
+    "RegistryError",
+    "RegistryProblem",
+    "TrustConfigError",
+    "TrustError",
+    "UnknownParty",
+    "generate_party_keys",
+    "load_party_keys",
+    "write_party_keys",
+]
