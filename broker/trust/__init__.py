@@ -13,6 +13,20 @@ can send in another's name, whatever Kafka security is in place:
 The formats are specified in ``docs/trust.md``.
 """
 
+from broker.trust.envelope import (
+    CONTENT_TYPE,
+    EnvelopeMeta,
+    Opened,
+    Sealed,
+    Verified,
+    canonical_header_bytes,
+    open_sealed,
+    read_meta,
+    seal,
+    seal_to,
+    signed_bytes,
+    verify_only,
+)
 from broker.trust.errors import (
     KeyFileError,
     Reason,
@@ -30,19 +44,49 @@ from broker.trust.keys import (
     load_party_keys,
     write_party_keys,
 )
+from broker.trust.registry import (
+    Identifiers,
+    KeyEntry,
+    Party,
+    PartyRegistry,
+    dump_registry,
+    load_registry,
+    parse_registry,
+    registry_entry,
+)
 
 __all__ = [
+    "CONTENT_TYPE",
+    "EnvelopeMeta",
+    "Identifiers",
+    "KeyEntry",
     "KeyFileError",
     "Keyring",
+    "Opened",
+    "Party",
     "PartyKeys",
+    "PartyRegistry",
     "PublicKeys",
     "Reason",
     "RegistryError",
     "RegistryProblem",
+    "Sealed",
     "TrustConfigError",
     "TrustError",
     "UnknownParty",
+    "Verified",
+    "canonical_header_bytes",
+    "dump_registry",
     "generate_party_keys",
     "load_party_keys",
+    "load_registry",
+    "open_sealed",
+    "parse_registry",
+    "read_meta",
+    "registry_entry",
+    "seal",
+    "seal_to",
+    "signed_bytes",
+    "verify_only",
     "write_party_keys",
 ]

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X25519PublicKey
@@ -38,6 +38,9 @@ from broker.trust._encoding import (
 )
 from broker.trust._files import ensure_private_dir, read_private_file, write_private_file
 from broker.trust.errors import KeyFileError, Reason, TrustError
+
+if TYPE_CHECKING:
+    from broker.trust.registry import PartyRegistry
 
 KEY_FILE_FORMAT = "ketenbus-party-keys/v1"
 KEY_FILE_SUFFIX = ".key.json"
@@ -215,7 +218,8 @@ def load_party_keys(path: Path) -> PartyKeys:
 class Keyring:
     """A party's own key generations by key id, for decrypting whatever key a sender used.
 
-    ``current`` is the newest generation (by ``created``, then key id).
+    ``current`` is the newest generation (by ``created``, then key id). To pick the key to *sign*
+    with, prefer ``for_signing(registry, at)``: the newest key whose registry entry is valid then.
     """
 
     def __init__(self, keys: Iterable[PartyKeys]) -> None:
@@ -270,6 +274,32 @@ class Keyring:
                 Reason.UNKNOWN_KEY,
                 f"key id {key_id!r} is not in the keyring of party {self.party_id!r}",
             ) from None
+
+    def for_signing(self, registry: PartyRegistry, at: datetime) -> PartyKeys:
+        """The newest own key that the registry lists, with matching public keys, as valid at
+        ``at``; ``TrustError`` ``no-valid-key`` when there is none."""
+        at = require_aware(at, "at")
+        party = registry.get(self.party_id)
+        entries = {e.key_id: e for e in party.keys}
+        for keys in self._newest_first:
+            entry = entries.get(keys.key_id)
+            if entry is None or not entry.valid_at(at):
+                continue
+            public = keys.public()
+            if (entry.signing_public, entry.encryption_public) != (
+                public.signing_public,
+                public.encryption_public,
+            ):
+                raise TrustError(
+                    Reason.UNKNOWN_KEY,
+                    f"registry keys for {keys.key_id!r} do not match the private key file",
+                )
+            return keys
+        raise TrustError(
+            Reason.NO_VALID_KEY,
+            f"party {self.party_id!r} holds no key that the registry lists as valid at "
+            f"{at.isoformat()}",
+        )
 
     def __contains__(self, key_id: object) -> bool:
         return key_id in self._keys
