@@ -44,6 +44,13 @@ from broker.trust.keys import (
     load_party_keys,
     write_party_keys,
 )
+from broker.trust.pseudonym import (
+    Pseudonymiser,
+    generate_secret,
+    is_pseudonym,
+    is_valid_bsn,
+    load_or_create_secret,
+)
 from broker.trust.registry import (
     Identifiers,
     KeyEntry,
@@ -66,6 +73,7 @@ __all__ = [
     "Party",
     "PartyKeys",
     "PartyRegistry",
+    "Pseudonymiser",
     "PublicKeys",
     "Reason",
     "RegistryError",
@@ -78,6 +86,10 @@ __all__ = [
     "canonical_header_bytes",
     "dump_registry",
     "generate_party_keys",
+    "generate_secret",
+    "is_pseudonym",
+    "is_valid_bsn",
+    "load_or_create_secret",
     "load_party_keys",
     "load_registry",
     "open_sealed",
