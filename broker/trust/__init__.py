@@ -61,6 +61,7 @@ from broker.trust.registry import (
     parse_registry,
     registry_entry,
 )
+from broker.trust.replay import ReplayGuard, Verdict
 
 __all__ = [
     "CONTENT_TYPE",
@@ -78,10 +79,12 @@ __all__ = [
     "Reason",
     "RegistryError",
     "RegistryProblem",
+    "ReplayGuard",
     "Sealed",
     "TrustConfigError",
     "TrustError",
     "UnknownParty",
+    "Verdict",
     "Verified",
     "canonical_header_bytes",
     "dump_registry",
