@@ -6,6 +6,7 @@ from __future__ import annotations
 import typer
 
 from broker.cli import kafka, services, up
+from broker.cli.keys import app as keys_app
 
 app = typer.Typer(
     name="ketenbus",
@@ -19,6 +20,7 @@ app = typer.Typer(
 # --- command registrations (one line each; keep sorted by name) -------------------------------
 app.command("adapter")(services.adapter)
 app.command("kafka")(kafka.kafka)
+app.add_typer(keys_app, name="keys")
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
 app.command("up")(up.up)
