@@ -105,9 +105,9 @@ class ConsentMatch:
 class ConsentLookup:
     """All consents of one person for one recipient and purpose, classified for a decision.
 
-    ``in_force`` is ordered newest first. The counters explain a refusal: consents that would
-    match but are revoked, expired or not yet in force, and consents for this recipient that
-    do not name this purpose.
+    ``in_force`` is ordered newest first (ties: greatest consent id first). The counters
+    explain a refusal: consents that would match but are revoked, expired or not yet in force,
+    and consents for this recipient that do not name this purpose.
     """
 
     in_force: tuple[ConsentMatch, ...] = ()
@@ -328,7 +328,7 @@ class ConsentView:
         role_bit = _ROLE_BIT[role]
         purpose_bit = _PURPOSE_BIT[purpose]
         recipient_lists = self._recipients.values
-        found: list[tuple[int, ConsentMatch]] = []
+        found: list[tuple[int, str, ConsentMatch]] = []
         revoked = expired = not_yet = other_purpose = other_recipient = 0
         for v in versions:
             at, start, end, purposes, roles, cats, _bsn, rec_i, _c, flags = _HEADER.unpack_from(v)
@@ -353,10 +353,10 @@ class ConsentView:
                     _from_us(at),
                     None if end == _OPEN_END else date.fromordinal(end),
                 )
-                found.append((at, match))
-        found.sort(key=lambda f: f[0], reverse=True)
+                found.append((at, match.consent_id, match))
+        found.sort(key=lambda f: (f[0], f[1]), reverse=True)
         return ConsentLookup(
-            tuple(m for _, m in found), revoked, expired, not_yet, other_purpose, other_recipient
+            tuple(f[2] for f in found), revoked, expired, not_yet, other_purpose, other_recipient
         )
 
     def find(
@@ -370,7 +370,9 @@ class ConsentView:
         on: date,
     ) -> ConsentRecord | None:
         """The newest consent in force on ``on`` that covers the recipient (by id or role), the
-        purpose and *all* of ``categories``; ``None`` when there is none."""
+        purpose and *all* of ``categories``; ``None`` when there is none. Ties on
+        ``recorded_at`` go to the greatest ``consent_id``. Code lists in the returned record are
+        in canonical (enum) order, without duplicates."""
         wanted = category_mask(set(categories))
         best: tuple[int, bytes] | None = None
         day = on.toordinal()
@@ -387,7 +389,7 @@ class ConsentView:
                 and (roles & role_bit or recipient in self._recipients.values[rec_i])
             ):
                 continue
-            if best is None or at > best[0]:
+            if best is None or (at, v[_HEADER_SIZE:]) > (best[0], best[1][_HEADER_SIZE:]):
                 best = (at, v)
         return None if best is None else self._unpack(best[1])
 

@@ -242,7 +242,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             return deny(reason, detail, where)
         best = max(
             lookup.in_force,
-            key=lambda m: (len(m.categories & allowed), m.recorded_at),
+            key=lambda m: (len(m.categories & allowed), m.recorded_at, m.consent_id),
         )
         consent_id = best.consent_id
         consented = allowed & best.categories

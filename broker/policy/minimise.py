@@ -125,7 +125,8 @@ def _is_person_ref(value: dict[str, Any], person_refs: set[str]) -> bool:
         head = ref.split("/_history/")[0].rstrip("/").split("/")
         if len(head) >= 2 and head[-2] in PERSON_RESOURCES:
             return True
-    if value.get("type") in PERSON_RESOURCES:
+    rtype = value.get("type")
+    if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
         return True
     ident = value.get("identifier")
     return isinstance(ident, dict) and ident.get("system") == BSN_SYSTEM
@@ -156,7 +157,7 @@ def project(
         if not isinstance(resource, dict):
             continue
         rtype = resource.get("resourceType")
-        if rtype in PERSON_RESOURCES:
+        if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
             person_refs |= _ref_keys(entry)
         try:
             tags = resource_categories(resource)
@@ -272,7 +273,8 @@ def _scan(value: Any, path: str, found: list[str]) -> None:
         return
     if not isinstance(value, dict):
         return
-    if value.get("resourceType") in PERSON_RESOURCES:
+    rtype = value.get("resourceType")
+    if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
         found.append(path or "$")
         return
     system = value.get("system")
