@@ -17,9 +17,10 @@ allowed, never by deleting parts from a copy. The rules:
   ``contact``. Every other Patient element is dropped.
 * In every other kept resource, all elements are kept except ``text`` (the narrative is free
   text that cannot be checked against categories) and ``contained`` (untagged resources).
-* References inside kept resources to dropped entries are removed. References to the person
-  (a dropped Patient, any ``Patient/...`` reference, or a logical reference by BSN) are replaced
-  by ``subject_stub`` when identity is not allowed, or removed when there is no stub.
+* References inside kept resources to dropped entries, and ``urn:`` references that resolve to
+  no kept entry, are removed; an element left empty by that is removed too. References to the
+  person (a dropped Patient, any ``Patient/...`` reference, or a logical reference by BSN) are
+  replaced by ``subject_stub`` when identity is not allowed, or removed when there is no stub.
 
 The input is never modified; the output shares no objects with it.
 """
@@ -193,15 +194,16 @@ def project(
     first["resource"] = out_header
 
     replace_person = not identity_allowed
+    kept_refs = _ref_keys(header_entry) if isinstance(header_entry, dict) else set()
+    for entry, _ in kept:
+        kept_refs |= _ref_keys(entry)
+    rewrite = _RefRewriter(
+        dropped_refs, kept_refs, person_refs if replace_person else set(), replace_person,
+        subject_stub,
+    )
     out_entries = [first]
     for entry, projected in kept:
-        cleaned = _rewrite_refs(
-            projected,
-            dropped_refs,
-            person_refs if replace_person else set(),
-            replace_person,
-            subject_stub,
-        )
+        cleaned = rewrite(projected)
         new_entry: dict[str, Any] = {}
         if "fullUrl" in entry:
             new_entry["fullUrl"] = entry["fullUrl"]
@@ -224,32 +226,54 @@ def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) 
     return out
 
 
-def _rewrite_refs(
-    value: Any,
-    dropped: set[str],
-    person_refs: set[str],
-    replace_person: bool,
-    stub: dict[str, Any] | None,
-) -> Any:
-    """Return ``value`` with references to dropped entries removed and, when ``replace_person``,
-    references to the person replaced by ``stub`` (or removed). ``_MISSING`` means remove."""
-    if isinstance(value, dict):
-        if replace_person and _is_person_ref(value, person_refs):
-            return copy.deepcopy(stub) if stub is not None else _MISSING
-        ref = value.get("reference")
-        if isinstance(ref, str) and _points_to(ref, dropped):
-            return _MISSING
-        out = {}
-        for k, v in value.items():
-            new = _rewrite_refs(v, dropped, person_refs, replace_person, stub)
-            if new is not _MISSING:
-                out[k] = new
-        return out
-    if isinstance(value, list):
-        items = [_rewrite_refs(v, dropped, person_refs, replace_person, stub) for v in value]
-        kept = [v for v in items if v is not _MISSING]
-        return kept if kept or not value else _MISSING
-    return value
+class _RefRewriter:
+    """Rewrite references in a kept resource (see the module documentation).
+
+    Removed: references to dropped entries, and ``urn:`` references that resolve to no kept
+    entry (in a message they must resolve inside the Bundle; a dangling one could still link
+    messages about one person). Replaced by the stub (or removed): references to the person
+    when identity is not allowed. A value that becomes empty by a removal is removed too.
+    """
+
+    def __init__(
+        self,
+        dropped: set[str],
+        kept: set[str],
+        person_refs: set[str],
+        replace_person: bool,
+        stub: dict[str, Any] | None,
+    ) -> None:
+        self.dropped = dropped
+        self.kept = kept
+        self.person_refs = person_refs
+        self.replace_person = replace_person
+        self.stub = stub
+
+    def __call__(self, value: Any) -> Any:
+        new = self._rewrite(value)
+        return {} if new is _MISSING else new
+
+    def _rewrite(self, value: Any) -> Any:
+        if isinstance(value, dict):
+            if self.replace_person and _is_person_ref(value, self.person_refs):
+                return copy.deepcopy(self.stub) if self.stub is not None else _MISSING
+            ref = value.get("reference")
+            if isinstance(ref, str) and (
+                _points_to(ref, self.dropped)
+                or (ref.startswith("urn:") and ref not in self.kept)
+            ):
+                return _MISSING
+            out = {}
+            for k, v in value.items():
+                new = self._rewrite(v)
+                if new is not _MISSING:
+                    out[k] = new
+            return out if out or not value else _MISSING
+        if isinstance(value, list):
+            items = [self._rewrite(v) for v in value]
+            kept = [v for v in items if v is not _MISSING]
+            return kept if kept or not value else _MISSING
+        return value
 
 
 def contains_personal_data(bundle: dict[str, Any]) -> list[str]:
