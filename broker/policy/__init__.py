@@ -1,0 +1,60 @@
+"""Policy as code: the shipped policy, the consent view, decisions and data minimisation.
+
+Typical use in the router::
+
+    policy = default_policy()            # or load_policy(path); validated at start
+    consents = ConsentView()              # rebuilt from the consent topic via apply()
+    decision = decide(request, policy, consents)
+    if decision.permit:
+        outgoing = project(bundle, decision.allowed_categories, subject_stub=stub)
+"""
+
+from broker.policy.consent_view import (
+    ConsentChange,
+    ConsentChangeKind,
+    ConsentLookup,
+    ConsentMatch,
+    ConsentView,
+)
+from broker.policy.decision import (
+    BasisDetail,
+    Decision,
+    DecisionRequest,
+    ReasonCode,
+    decide,
+)
+from broker.policy.loader import (
+    PolicyError,
+    PolicyProblem,
+    default_policy,
+    load_policy,
+    load_policy_text,
+)
+from broker.policy.minimise import contains_personal_data, message_categories, project
+from broker.policy.model import BasisRule, FlowRule, Policy, PolicyDocument, RecipientRule
+
+__all__ = [
+    "BasisDetail",
+    "BasisRule",
+    "ConsentChange",
+    "ConsentChangeKind",
+    "ConsentLookup",
+    "ConsentMatch",
+    "ConsentView",
+    "Decision",
+    "DecisionRequest",
+    "FlowRule",
+    "Policy",
+    "PolicyDocument",
+    "PolicyError",
+    "PolicyProblem",
+    "ReasonCode",
+    "RecipientRule",
+    "contains_personal_data",
+    "decide",
+    "default_policy",
+    "load_policy",
+    "load_policy_text",
+    "message_categories",
+    "project",
+]

@@ -1,0 +1,397 @@
+"""The consent view: every consent's latest version, per person pseudonym, in memory.
+
+There is no database. Each router instance rebuilds this view by applying every record of the
+``consent`` topic from the beginning (:meth:`ConsentView.apply`), then keeps applying new ones.
+
+Rules
+-----
+* A consent is identified by ``(pseudonym, consent_id)``; ``consent_id`` is stable across its
+  versions. The version with the latest ``recorded_at`` wins, whatever order versions arrive in,
+  so an older version arriving late never overrides a newer one (``ignored-older-version``).
+  Re-applying the version already held is ``unchanged``. Two *different* versions with the same
+  ``recorded_at`` are resolved deterministically: a revocation wins over an active version, and
+  otherwise the version whose canonical JSON sorts last wins. The final state therefore does not
+  depend on the order of application (the view is a CRDT-style last-writer-wins register).
+* A revocation (status ``inactive``) is kept as a tombstone, so a late older ``active`` version of
+  a revoked consent cannot bring it back. Revocation takes effect for every decision made after
+  ``apply`` returns.
+* Only records with legal basis ``consent`` are consents for :meth:`find` and :meth:`lookup`
+  (a record with another legal basis is a register entry and is held but never matches).
+* Only consents in force on the decision date count: active, on or after ``period_start`` and on
+  or before ``period_end``. Expired consents stay in the view (a newer version could extend
+  them) but never match.
+
+Memory
+------
+Each version is packed into one ``bytes`` object (a 35-byte header plus the consent id) and
+values that repeat across consents (recipient lists, who recorded it, the grantor) are interned
+in small tables. One consent costs about 170 bytes including its share of the per-person
+dictionary entry; run ``tests/bench/bench_policy.py`` for the figure on your machine. The BSN is
+kept (as a 4-byte integer) only so that :meth:`find` can return a full
+:class:`~schemas.flows.consent.ConsentRecord`.
+"""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from enum import StrEnum
+from typing import Generic, TypeVar
+
+from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
+from schemas.vocab import DataCategory, LegalBasis, PartyRole, PurposeOfUse
+
+T = TypeVar("T")
+_Cold = tuple[Grantor, str | None, str, LegalBasis]
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_OPEN_END = date.max.toordinal()
+
+# recorded_us, start, end, purposes, roles, categories, bsn, recipients idx, cold idx, flags
+_HEADER = struct.Struct("<qIIHHHIIIB")
+_HEADER_SIZE = _HEADER.size
+_ACTIVE = 1  # flag: the latest version is active
+_CONSENT_BASIS = 2  # flag: legal_basis is consent (other register entries never match a lookup)
+
+_PURPOSES: tuple[PurposeOfUse, ...] = tuple(PurposeOfUse)
+_ROLES: tuple[PartyRole, ...] = tuple(PartyRole)
+_CATEGORIES: tuple[DataCategory, ...] = tuple(DataCategory)
+_PURPOSE_BIT = {p: 1 << i for i, p in enumerate(_PURPOSES)}
+_ROLE_BIT = {r: 1 << i for i, r in enumerate(_ROLES)}
+_CATEGORY_BIT = {c: 1 << i for i, c in enumerate(_CATEGORIES)}
+assert len(_PURPOSES) <= 16 and len(_ROLES) <= 16 and len(_CATEGORIES) <= 16
+
+
+class ConsentChangeKind(StrEnum):
+    GRANTED = "granted"
+    UPDATED = "updated"
+    REVOKED = "revoked"
+    IGNORED_OLDER_VERSION = "ignored-older-version"
+    UNCHANGED = "unchanged"
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentChange:
+    """What :meth:`ConsentView.apply` did with one consent version."""
+
+    kind: ConsentChangeKind
+    pseudonym: str
+    consent_id: str
+    recorded_at: datetime
+    previous_recorded_at: datetime | None = None
+
+    @property
+    def changed(self) -> bool:
+        return self.kind in (
+            ConsentChangeKind.GRANTED,
+            ConsentChangeKind.UPDATED,
+            ConsentChangeKind.REVOKED,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentMatch:
+    """A consent in force that covers a recipient and purpose (its categories may fall short)."""
+
+    consent_id: str
+    categories: frozenset[DataCategory]
+    recorded_at: datetime
+    period_end: date | None
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentLookup:
+    """All consents of one person for one recipient and purpose, classified for a decision.
+
+    ``in_force`` is ordered newest first (ties: greatest consent id first). The counters
+    explain a refusal: consents that would match but are revoked, expired or not yet in force,
+    and consents for this recipient that do not name this purpose.
+    """
+
+    in_force: tuple[ConsentMatch, ...] = ()
+    revoked: int = 0
+    expired: int = 0
+    not_yet_valid: int = 0
+    other_purpose: int = 0
+    other_recipient: int = 0
+
+
+def _mask(bits: dict[PurposeOfUse, int] | dict[PartyRole, int] | dict[DataCategory, int],
+          values: Sequence[object]) -> int:
+    m = 0
+    for v in values:
+        m |= bits[v]  # type: ignore[index]
+    return m
+
+
+_CATEGORY_SETS: dict[int, frozenset[DataCategory]] = {}
+
+
+def _categories(mask: int) -> frozenset[DataCategory]:
+    found = _CATEGORY_SETS.get(mask)
+    if found is None:
+        found = frozenset(c for c in _CATEGORIES if mask & _CATEGORY_BIT[c])
+        _CATEGORY_SETS[mask] = found
+    return found
+
+
+def category_mask(categories: set[DataCategory] | frozenset[DataCategory]) -> int:
+    return _mask(_CATEGORY_BIT, tuple(categories))
+
+
+def _to_us(moment: datetime) -> int:
+    delta = moment - _EPOCH
+    return (delta.days * 86_400 + delta.seconds) * 1_000_000 + delta.microseconds
+
+
+def _from_us(us: int) -> datetime:
+    return _EPOCH + timedelta(microseconds=us)
+
+
+class _Interned(Generic[T]):
+    """A small append-only table: value <-> index."""
+
+    __slots__ = ("index", "values")
+
+    def __init__(self) -> None:
+        self.values: list[T] = []
+        self.index: dict[T, int] = {}
+
+    def put(self, value: T) -> int:
+        i = self.index.get(value)
+        if i is None:
+            i = len(self.values)
+            self.values.append(value)
+            self.index[value] = i
+        return i
+
+
+class ConsentView:
+    """Latest version of every consent per person pseudonym, built only from the consent topic."""
+
+    __slots__ = ("_active", "_by_person", "_cold", "_count", "_recipients")
+
+    def __init__(self) -> None:
+        # pseudonym -> one packed version, or a tuple of them (one per consent id)
+        self._by_person: dict[str, bytes | tuple[bytes, ...]] = {}
+        self._recipients: _Interned[tuple[str, ...]] = _Interned()  # recipient party ids
+        self._cold: _Interned[_Cold] = _Interned()  # grantor, representative, recorded_by, basis
+        self._count = 0
+        self._active = 0
+
+    # -- size -------------------------------------------------------------------------------
+
+    def __len__(self) -> int:
+        """Number of distinct consents held (revoked ones included, as tombstones)."""
+        return self._count
+
+    @property
+    def active_count(self) -> int:
+        """Number of consents whose latest version is active (in force or not)."""
+        return self._active
+
+    @property
+    def persons(self) -> int:
+        return len(self._by_person)
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def apply(self, pseudonym: str, record: ConsentRecord) -> ConsentChange:
+        """Apply one consent version; idempotent and tolerant of any arrival order."""
+        packed = self._pack(record)
+        cid = record.consent_id.encode()
+        slot = self._by_person.get(pseudonym)
+        versions: tuple[bytes, ...] = () if slot is None else (
+            (slot,) if isinstance(slot, bytes) else slot
+        )
+        for i, old in enumerate(versions):
+            if old[_HEADER_SIZE:] != cid:
+                continue
+            previous_at = _from_us(_HEADER.unpack_from(old)[0])
+            if old == packed:
+                return self._change(ConsentChangeKind.UNCHANGED, pseudonym, record, previous_at)
+            if not self._newer(packed, old):
+                return self._change(
+                    ConsentChangeKind.IGNORED_OLDER_VERSION, pseudonym, record, previous_at
+                )
+            was_active = bool(old[_HEADER_SIZE - 1] & _ACTIVE)
+            is_active = record.status is ConsentStatus.ACTIVE
+            self._active += int(is_active) - int(was_active)
+            self._store(pseudonym, (*versions[:i], packed, *versions[i + 1 :]))
+            if not is_active:
+                kind = ConsentChangeKind.REVOKED
+            elif was_active:
+                kind = ConsentChangeKind.UPDATED
+            else:
+                kind = ConsentChangeKind.GRANTED
+            return self._change(kind, pseudonym, record, previous_at)
+        self._store(pseudonym, (*versions, packed))
+        self._count += 1
+        if record.status is ConsentStatus.ACTIVE:
+            self._active += 1
+            return self._change(ConsentChangeKind.GRANTED, pseudonym, record, None)
+        return self._change(ConsentChangeKind.REVOKED, pseudonym, record, None)
+
+    @staticmethod
+    def _change(
+        kind: ConsentChangeKind, pseudonym: str, record: ConsentRecord, previous: datetime | None
+    ) -> ConsentChange:
+        return ConsentChange(kind, pseudonym, record.consent_id, record.recorded_at, previous)
+
+    def _store(self, pseudonym: str, versions: tuple[bytes, ...]) -> None:
+        self._by_person[pseudonym] = versions[0] if len(versions) == 1 else versions
+
+    def _newer(self, candidate: bytes, held: bytes) -> bool:
+        """Whether ``candidate`` beats ``held`` (same consent id, different content)."""
+        c_at, h_at = _HEADER.unpack_from(candidate)[0], _HEADER.unpack_from(held)[0]
+        if c_at != h_at:
+            return bool(c_at > h_at)
+        c_active = candidate[_HEADER_SIZE - 1] & _ACTIVE
+        h_active = held[_HEADER_SIZE - 1] & _ACTIVE
+        if c_active != h_active:
+            return not c_active  # a revocation wins a tie
+        return self._unpack(candidate).model_dump_json() > self._unpack(held).model_dump_json()
+
+    def _pack(self, r: ConsentRecord) -> bytes:
+        recipients = self._recipients.put(tuple(sorted(set(r.recipients))))
+        cold = self._cold.put((r.grantor, r.representative_name, r.recorded_by, r.legal_basis))
+        return _HEADER.pack(
+            _to_us(r.recorded_at),
+            r.period_start.toordinal(),
+            r.period_end.toordinal() if r.period_end is not None else _OPEN_END,
+            _mask(_PURPOSE_BIT, r.purposes),
+            _mask(_ROLE_BIT, r.recipient_roles),
+            _mask(_CATEGORY_BIT, r.categories),
+            int(r.person_bsn),
+            recipients,
+            cold,
+            (_ACTIVE if r.status is ConsentStatus.ACTIVE else 0)
+            | (_CONSENT_BASIS if r.legal_basis is LegalBasis.CONSENT else 0),
+        ) + r.consent_id.encode()
+
+    def _unpack(self, packed: bytes) -> ConsentRecord:
+        (at, start, end, purposes, roles, cats, bsn, rec_i, cold_i, flags) = _HEADER.unpack_from(
+            packed
+        )
+        grantor, rep_name, recorded_by, basis = self._cold.values[cold_i]
+        recipients = self._recipients.values[rec_i]
+        return ConsentRecord.model_construct(
+            consent_id=packed[_HEADER_SIZE:].decode(),
+            person_bsn=f"{bsn:09d}",
+            status=ConsentStatus.ACTIVE if flags & _ACTIVE else ConsentStatus.INACTIVE,
+            grantor=grantor,
+            representative_name=rep_name,
+            recipients=recipients,
+            recipient_roles=tuple(r for r in _ROLES if roles & _ROLE_BIT[r]),
+            purposes=tuple(p for p in _PURPOSES if purposes & _PURPOSE_BIT[p]),
+            categories=tuple(c for c in _CATEGORIES if cats & _CATEGORY_BIT[c]),
+            period_start=date.fromordinal(start),
+            period_end=None if end == _OPEN_END else date.fromordinal(end),
+            recorded_at=_from_us(at),
+            recorded_by=recorded_by,
+            legal_basis=basis,
+        )
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def _versions(self, pseudonym: str) -> tuple[bytes, ...]:
+        slot = self._by_person.get(pseudonym)
+        if slot is None:
+            return ()
+        return (slot,) if isinstance(slot, bytes) else slot
+
+    def records(self, pseudonym: str) -> list[ConsentRecord]:
+        """The latest version of every consent of this person (revoked ones included)."""
+        return [self._unpack(v) for v in self._versions(pseudonym)]
+
+    def __iter__(self) -> Iterator[tuple[str, ConsentRecord]]:
+        for pseudonym in list(self._by_person):
+            for v in self._versions(pseudonym):
+                yield pseudonym, self._unpack(v)
+
+    def lookup(
+        self,
+        pseudonym: str,
+        *,
+        recipient: str,
+        role: PartyRole,
+        purpose: PurposeOfUse,
+        on: date,
+    ) -> ConsentLookup:
+        """Consents of this person for this recipient and purpose, classified (see class)."""
+        versions = self._versions(pseudonym)
+        if not versions:
+            return _EMPTY_LOOKUP
+        day = on.toordinal()
+        role_bit = _ROLE_BIT[role]
+        purpose_bit = _PURPOSE_BIT[purpose]
+        recipient_lists = self._recipients.values
+        found: list[tuple[int, str, ConsentMatch]] = []
+        revoked = expired = not_yet = other_purpose = other_recipient = 0
+        for v in versions:
+            at, start, end, purposes, roles, cats, _bsn, rec_i, _c, flags = _HEADER.unpack_from(v)
+            if not flags & _CONSENT_BASIS:
+                continue
+            if not (roles & role_bit or recipient in recipient_lists[rec_i]):
+                other_recipient += 1
+                continue
+            if not purposes & purpose_bit:
+                other_purpose += 1
+                continue
+            if not flags & _ACTIVE:
+                revoked += 1
+            elif day < start:
+                not_yet += 1
+            elif day > end:
+                expired += 1
+            else:
+                match = ConsentMatch(
+                    v[_HEADER_SIZE:].decode(),
+                    _categories(cats),
+                    _from_us(at),
+                    None if end == _OPEN_END else date.fromordinal(end),
+                )
+                found.append((at, match.consent_id, match))
+        found.sort(key=lambda f: (f[0], f[1]), reverse=True)
+        return ConsentLookup(
+            tuple(f[2] for f in found), revoked, expired, not_yet, other_purpose, other_recipient
+        )
+
+    def find(
+        self,
+        pseudonym: str,
+        *,
+        recipient: str,
+        role: PartyRole,
+        purpose: PurposeOfUse,
+        categories: set[DataCategory] | frozenset[DataCategory],
+        on: date,
+    ) -> ConsentRecord | None:
+        """The newest consent in force on ``on`` that covers the recipient (by id or role), the
+        purpose and *all* of ``categories``; ``None`` when there is none. Ties on
+        ``recorded_at`` go to the greatest ``consent_id``. Code lists in the returned record are
+        in canonical (enum) order, without duplicates."""
+        wanted = category_mask(set(categories))
+        best: tuple[int, bytes] | None = None
+        day = on.toordinal()
+        role_bit = _ROLE_BIT[role]
+        purpose_bit = _PURPOSE_BIT[purpose]
+        for v in self._versions(pseudonym):
+            at, start, end, purposes, roles, cats, _bsn, rec_i, _c, flags = _HEADER.unpack_from(v)
+            if not (
+                flags & _ACTIVE
+                and flags & _CONSENT_BASIS
+                and start <= day <= end
+                and purposes & purpose_bit
+                and cats & wanted == wanted
+                and (roles & role_bit or recipient in self._recipients.values[rec_i])
+            ):
+                continue
+            if best is None or (at, v[_HEADER_SIZE:]) > (best[0], best[1][_HEADER_SIZE:]):
+                best = (at, v)
+        return None if best is None else self._unpack(best[1])
+
+
+_EMPTY_LOOKUP = ConsentLookup()
