@@ -49,9 +49,7 @@ class PartyClient:
         sealed = seal(dumps(bundle), env, self.keys, kid, pub)
         return sealed.key, sealed.value, list(sealed.headers)
 
-    def open(
-        self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> Opened:
+    def open(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> Opened:
         """Verify the router's signature and decrypt; raises ``TrustError`` with a reason."""
         opened = open_sealed(key, value, headers, registry=self.registry, keyring=self.keyring)
         if opened.meta.sender != self.router_id:

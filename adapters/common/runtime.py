@@ -88,7 +88,7 @@ class AdapterRuntime:
         await broker.start()
 
     async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
-        raw = msg.raw_message
+        raw: Any = msg.raw_message  # one ConsumerRecord (not a batch subscriber)
         headers = list(raw.headers or ())
         try:
             opened = self.client.open(raw.key, raw.value or b"", headers)
@@ -105,7 +105,9 @@ class AdapterRuntime:
         await self.on_delivery(opened, parsed)
         self.delivered += 1
 
-    async def send(self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]) -> None:
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
         assert self._producer is not None
         await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
@@ -124,7 +126,9 @@ class AdapterRuntime:
         if sealed:
             key, value, hdrs = self.client.party_id.encode(), payload, list(headers or [])
         else:
-            _, value, hdrs = self.client.seal_for_router(payload, "invalid-input", str(uuid.uuid4()))
+            _, value, hdrs = self.client.seal_for_router(
+                payload, "invalid-input", str(uuid.uuid4())
+            )
             key = self.client.party_id.encode()
         hdrs += [
             ("kb-reason", reason.encode()),
@@ -146,6 +150,8 @@ def error_document(err: MessageError, source: str) -> dict[str, Any]:
         "status": "refused",
         "source": source,
         "reason": err.reason,
-        "issues": [{"path": i.path, "problem": i.message, "code": i.reason or i.code} for i in err.issues],
+        "issues": [
+            {"path": i.path, "problem": i.message, "code": i.reason or i.code} for i in err.issues
+        ],
         "operationOutcome": err.outcome(),
     }

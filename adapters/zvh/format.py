@@ -42,7 +42,9 @@ class ZvhPerson(_Strict):
     municipality: MunicipalityCode | None = Field(
         default=None, description="Gemeente van inschrijving (4-digit CBS code)."
     )
-    homeless: bool = Field(default=False, description="Dakloos / zonder vaste woon- of verblijfplaats.")
+    homeless: bool = Field(
+        default=False, description="Dakloos / zonder vaste woon- of verblijfplaats."
+    )
     address: ZvhAddress | None = None
 
 
@@ -179,11 +181,19 @@ _document = TypeAdapter(ZvhDocument)
 def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
     """Validate one ZVH document (already JSON-decoded); raises ``MessageError`` per field."""
     if not isinstance(data, dict):
-        raise MessageError([Issue(path, "structure", "a document must be a JSON object", "not-object")])
+        raise MessageError(
+            [Issue(path, "structure", "a document must be a JSON object", "not-object")]
+        )
     if data.get("type") not in ("referral", "consent"):
         raise MessageError(
-            [Issue(f"{path}.type" if path else "type", "required",
-                   "type must be 'referral' or 'consent'", "type")]
+            [
+                Issue(
+                    f"{path}.type" if path else "type",
+                    "required",
+                    "type must be 'referral' or 'consent'",
+                    "type",
+                )
+            ]
         )
     try:
         doc = _document.validate_python(data)
@@ -191,16 +201,30 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
         issues = issues_from_validation(err, path)
         # drop the discriminator's tag from paths: "referral.person.bsn" -> "person.bsn"
         cleaned = [
-            Issue(i.path.replace("referral.", "", 1).replace("consent.", "", 1), i.code, i.message, i.reason)
+            Issue(
+                i.path.replace("referral.", "", 1).replace("consent.", "", 1),
+                i.code,
+                i.message,
+                i.reason,
+            )
             for i in issues
         ]
         raise MessageError(cleaned) from None
-    if isinstance(doc, ZvhReferral) and doc.basis.kind is LegalBasis.CONFLICT_OF_DUTIES:
-        if not (doc.basis.justification and doc.basis.decided_by):
-            raise MessageError(
-                [Issue(f"{path}.basis" if path else "basis", "required",
-                       "conflict-of-duties needs a justification and decided_by", "justification")]
-            )
+    if (
+        isinstance(doc, ZvhReferral)
+        and doc.basis.kind is LegalBasis.CONFLICT_OF_DUTIES
+        and not (doc.basis.justification and doc.basis.decided_by)
+    ):
+        raise MessageError(
+            [
+                Issue(
+                    f"{path}.basis" if path else "basis",
+                    "required",
+                    "conflict-of-duties needs a justification and decided_by",
+                    "justification",
+                )
+            ]
+        )
     return doc
 
 

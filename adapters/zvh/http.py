@@ -56,7 +56,11 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "party": adapter.party_id, "accepted": adapter.accepted,
-                "refused": adapter.refused}
+        return {
+            "status": "ok",
+            "party": adapter.party_id,
+            "accepted": adapter.accepted,
+            "refused": adapter.refused,
+        }
 
     return app

@@ -128,18 +128,24 @@ class ZvhAdapter:
             if isinstance(item, MessageError):
                 self.refused += 1
                 item_raw = raw if index is None else json.dumps(json.loads(raw)[index]).encode()
-                await self.runtime.dead_letter(item_raw, None, item.reason, str(item), source=path.name)
+                await self.runtime.dead_letter(
+                    item_raw, None, item.reason, str(item), source=path.name
+                )
                 errors.append({"index": index, **error_document(item, path.name)})
                 continue
             a = await self.submit(item)
-            accepted.append({"index": index, "message_id": a.message_id, "event": a.event, "case": a.case})
+            accepted.append(
+                {"index": index, "message_id": a.message_id, "event": a.event, "case": a.case}
+            )
         receipt = {"file": path.name, "accepted": accepted, "refused": errors}
         if errors and not accepted:
             self.inbox.fail(path, receipt)
             self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
         else:
             done = self.inbox.done(path)
-            done.with_name(done.name + ".receipt.json").write_text(json.dumps(receipt, indent=2) + "\n")
+            done.with_name(done.name + ".receipt.json").write_text(
+                json.dumps(receipt, indent=2) + "\n"
+            )
             if errors:
                 (self.inbox.failed / f"{path.name}.error.json").write_text(
                     json.dumps(receipt, indent=2) + "\n"
@@ -152,7 +158,9 @@ class ZvhAdapter:
             try:
                 await self.process_file(path)
             except Exception as err:  # keep the adapter alive; the file stays in processing/
-                log.exception("inbox file %s could not be processed: %s", path.name, type(err).__name__)
+                log.exception(
+                    "inbox file %s could not be processed: %s", path.name, type(err).__name__
+                )
                 continue
             n += 1
         return n
@@ -166,7 +174,9 @@ class ZvhAdapter:
 
     async def _delivered(self, opened: Opened, msg: ParsedMessage) -> None:
         doc = to_zvh(msg)
-        self.outbox.write(msg.meta.message_id, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode())
+        self.outbox.write(
+            msg.meta.message_id, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
+        )
         if doc["type"] == "response":
             self.responses[doc["in_reply_to"]] = doc
             self.response_arrived.set()
@@ -174,7 +184,9 @@ class ZvhAdapter:
             why = ", ".join(r["code"] for r in doc["reasons"]) or "ok"
             self.runtime.event(kind, doc["in_reply_to"], f"{doc['status']}: {why}")
         else:
-            self.runtime.event("delivered", msg.meta.message_id, f"{doc['type']} from {msg.meta.sender}")
+            self.runtime.event(
+                "delivered", msg.meta.message_id, f"{doc['type']} from {msg.meta.sender}"
+            )
 
     async def wait_response(self, message_id: str, timeout: float) -> dict[str, Any] | None:
         """Wait until the router's response to one of our messages is in the outbox."""

@@ -59,8 +59,10 @@ def router(
     logging.basicConfig(level=logging.INFO)
     settings = load_or_exit(config)
     if settings.bootstrap_servers is None:
-        err.print("[bold red]KETENBUS_BOOTSTRAP_SERVERS is not set[/]: the router needs a Kafka "
-                  "(use 'ketenbus up' to run everything on the embedded broker)")
+        err.print(
+            "[bold red]KETENBUS_BOOTSTRAP_SERVERS is not set[/]: the router needs a Kafka "
+            "(use 'ketenbus up' to run everything on the embedded broker)"
+        )
         raise typer.Exit(2)
     dep = _deployment(settings)
     pol = load_policy(policy) if policy else default_policy()
@@ -84,7 +86,9 @@ def adapter(
     http_port: Annotated[
         int | None, typer.Option(help="ZVH HTTP endpoint port on 127.0.0.1 (zvh only).")
     ] = None,
-    http_host: Annotated[str, typer.Option(help="Bind address of the HTTP endpoint.")] = "127.0.0.1",
+    http_host: Annotated[
+        str, typer.Option(help="Bind address of the HTTP endpoint.")
+    ] = "127.0.0.1",
     config: Annotated[Path | None, typer.Option(help="Config file (YAML/TOML).")] = None,
 ) -> None:
     """Run a ZVH or provider adapter for one party."""

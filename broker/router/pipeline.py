@@ -18,8 +18,8 @@ from broker.policy.consent_view import ConsentView
 from broker.policy.decision import Decision, DecisionRequest, decide
 from broker.policy.minimise import contains_personal_data, project
 from broker.router.facts import Fact, FactKind
-from broker.router.records import Headers, Incoming, Outgoing
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
+from broker.router.records import Headers, Incoming, Outgoing
 from broker.trust import (
     EnvelopeMeta,
     Keyring,
@@ -69,7 +69,9 @@ class RouterState:
 class Refusal(Exception):
     """Internal: refuse the whole message with a reason, an issue and a target topic."""
 
-    def __init__(self, reason: str, detail: str, topic: str, *, path: str = "", code: str = "security") -> None:
+    def __init__(
+        self, reason: str, detail: str, topic: str, *, path: str = "", code: str = "security"
+    ) -> None:
         self.reason = reason
         self.detail = detail
         self.topic = topic
@@ -88,7 +90,13 @@ class Pipeline:
         return self.state.pseudonyms.pseudonym(domain, bsn) if bsn else None
 
     def _seal_for(
-        self, payload: bytes, party_id: str, event: str, message_id: str, pseudonym: str, now: datetime
+        self,
+        payload: bytes,
+        party_id: str,
+        event: str,
+        message_id: str,
+        pseudonym: str,
+        now: datetime,
     ) -> tuple[bytes, bytes, Headers]:
         kid, pub = self.state.registry.encryption_key(party_id, now)
         meta = EnvelopeMeta(
@@ -126,7 +134,9 @@ class Pipeline:
         return Outgoing(party.outbound_topic, key, value, headers)
 
     @staticmethod
-    def _parked(rec: Incoming, topic: str, reason: str, detail: str, sender: str | None) -> Outgoing:
+    def _parked(
+        rec: Incoming, topic: str, reason: str, detail: str, sender: str | None
+    ) -> Outgoing:
         """The refused record as it came (still encrypted), with the reason in headers."""
         headers = [h for h in rec.headers if h[0].startswith("kb-") or h[0] == "content-type"]
         headers += [
@@ -153,7 +163,9 @@ class Pipeline:
                 sender = self.state.registry.get(env.sender)
             except (KeyError, TrustError):
                 raise Refusal(
-                    "unknown-sender", f"sender {env.sender!r} is not registered", topics.REJECTED.name
+                    "unknown-sender",
+                    f"sender {env.sender!r} is not registered",
+                    topics.REJECTED.name,
                 ) from None
             try:
                 opened = open_sealed(
@@ -170,7 +182,9 @@ class Pipeline:
             if verdict is Verdict.DUPLICATE:
                 return self._duplicate(env, now)
             if verdict is Verdict.STALE:
-                raise Refusal("stale", "message is older than the replay window", topics.REJECTED.name)
+                raise Refusal(
+                    "stale", "message is older than the replay window", topics.REJECTED.name
+                )
             if verdict is Verdict.FUTURE:
                 raise Refusal(
                     "future-timestamp", "message timestamp is in the future", topics.REJECTED.name
@@ -215,7 +229,9 @@ class Pipeline:
         result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
         bsn = msg.subject_bsn() if msg else None
         if env is not None and r.reason not in ("unknown-sender",):
-            reply = self._reply(env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now)
+            reply = self._reply(
+                env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
+            )
             if reply is not None:
                 result.records.append(reply)
                 self.state.replay.remember(env.message_id, reply.value)
@@ -246,8 +262,15 @@ class Pipeline:
         except (KeyError, TrustError):
             pass
         result.facts.append(
-            Fact(FactKind.DUPLICATE, now, env.message_id, env.event, env.sender, "duplicate",
-                 "already routed; original response repeated")
+            Fact(
+                FactKind.DUPLICATE,
+                now,
+                env.message_id,
+                env.event,
+                env.sender,
+                "duplicate",
+                "already routed; original response repeated",
+            )
         )
         return result
 
@@ -257,29 +280,47 @@ class Pipeline:
         try:
             record = consent_from_message(msg)
         except MessageError as e:
-            raise Refusal(e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid") from None
+            raise Refusal(
+                e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid"
+            ) from None
         if record.recorded_by != msg.meta.sender:
-            raise Refusal("consent-recorder-mismatch", "a consent is recorded by its sender", topics.REJECTED.name)
+            raise Refusal(
+                "consent-recorder-mismatch",
+                "a consent is recorded by its sender",
+                topics.REJECTED.name,
+            )
         pseudo = self._person(record.person_bsn, ROUTER_DOMAIN)
         assert pseudo is not None
         change = self.state.consents.apply(pseudo, record)
         # Append to the consent log, sealed for the router itself (all instances share its keys).
         key, value, headers = self._seal_for(
-            msg_bytes(msg), self.router_id, EventCode.CONSENT.value, msg.meta.message_id,
-            f"{pseudo}.{record.consent_id}", now,
+            msg_bytes(msg),
+            self.router_id,
+            EventCode.CONSENT.value,
+            msg.meta.message_id,
+            f"{pseudo}.{record.consent_id}",
+            now,
         )
         result.records.append(Outgoing(topics.CONSENT.name, key, value, headers))
-        reply = self._reply(msg.meta.sender, msg.meta.message_id, ResponseCode.OK, (), record.person_bsn, now)
+        reply = self._reply(
+            msg.meta.sender, msg.meta.message_id, ResponseCode.OK, (), record.person_bsn, now
+        )
         if reply is not None:
             result.records.append(reply)
             self.state.replay.remember(msg.meta.message_id, reply.value)
         result.facts.append(
             Fact(
-                FactKind.CONSENT_CHANGE, now, msg.meta.message_id, EventCode.CONSENT.value,
-                msg.meta.sender, str(getattr(change, "kind", change)),
+                FactKind.CONSENT_CHANGE,
+                now,
+                msg.meta.message_id,
+                EventCode.CONSENT.value,
+                msg.meta.sender,
+                str(getattr(change, "kind", change)),
                 f"consent {record.consent_id} {record.status.value}",
-                sender_role=role.value, purpose=",".join(p.value for p in record.purposes),
-                legal_basis=record.legal_basis.value, consent_id=record.consent_id,
+                sender_role=role.value,
+                purpose=",".join(p.value for p in record.purposes),
+                legal_basis=record.legal_basis.value,
+                consent_id=record.consent_id,
                 person=self._person(record.person_bsn, AUDIT_DOMAIN),
                 categories=tuple(c.value for c in record.categories),
             )
@@ -335,15 +376,27 @@ class Pipeline:
             if not decision.permit:
                 denied.append((r, decision))
                 result.facts.append(
-                    Fact(FactKind.DENY, now, m.message_id, m.event.value, m.sender,
-                         str(decision.reason), decision.detail,
-                         categories=tuple(sorted(c.value for c in categories)), **fact_common)
+                    Fact(
+                        FactKind.DENY,
+                        now,
+                        m.message_id,
+                        m.event.value,
+                        m.sender,
+                        str(decision.reason),
+                        decision.detail,
+                        categories=tuple(sorted(c.value for c in categories)),
+                        **fact_common,
+                    )
                 )
                 continue
             party_pseudo = self._person(bsn, r.party_id) or "none"
             stub = (
-                {"identifier": {"system": f"https://ketenbus.nl/fhir/NamingSystem/pseudonym/{r.party_id}",
-                                "value": party_pseudo}}
+                {
+                    "identifier": {
+                        "system": f"https://ketenbus.nl/fhir/NamingSystem/pseudonym/{r.party_id}",
+                        "value": party_pseudo,
+                    }
+                }
                 if bsn
                 else None
             )
@@ -356,9 +409,18 @@ class Pipeline:
             delivered += 1
             kept = tuple(sorted(c.value for c in decision.allowed_categories & categories))
             result.facts.append(
-                Fact(FactKind.PERMIT, now, m.message_id, m.event.value, m.sender,
-                     str(decision.reason), decision.detail, categories=kept,
-                     topic=party.outbound_topic, **fact_common)
+                Fact(
+                    FactKind.PERMIT,
+                    now,
+                    m.message_id,
+                    m.event.value,
+                    m.sender,
+                    str(decision.reason),
+                    decision.detail,
+                    categories=kept,
+                    topic=party.outbound_topic,
+                    **fact_common,
+                )
             )
         if denied:
             issues = tuple(
@@ -371,8 +433,13 @@ class Pipeline:
                 for r, d in denied
             )
             result.records.append(
-                self._parked(rec, topics.REJECTED.name, str(denied[0][1].reason),
-                             "; ".join(i.message for i in issues), m.sender)
+                self._parked(
+                    rec,
+                    topics.REJECTED.name,
+                    str(denied[0][1].reason),
+                    "; ".join(i.message for i in issues),
+                    m.sender,
+                )
             )
             reply = self._reply(m.sender, m.message_id, ResponseCode.FATAL_ERROR, issues, bsn, now)
         else:

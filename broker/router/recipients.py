@@ -64,7 +64,9 @@ def resolve(msg: ParsedMessage, registry: PartyRegistry) -> list[Recipient]:
         try:
             party = registry.get(d)
         except (KeyError, TrustError):
-            raise Unroutable("unknown-destination", f"destination {d!r} is not a known party") from None
+            raise Unroutable(
+                "unknown-destination", f"destination {d!r} is not a known party"
+            ) from None
         out.setdefault(d, Recipient(d, party.role, "destination"))
     event = msg.meta.event
     if event is EventCode.REFERRAL and not out:

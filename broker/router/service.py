@@ -18,9 +18,9 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
 
-from broker.router.audit_sink import AuditSink
 from broker.config import Settings
 from broker.kafka.clients import faststream_broker, make_producer
+from broker.router.audit_sink import AuditSink
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
 from broker.router.pipeline import Pipeline, RouterState
@@ -81,7 +81,7 @@ class RouterService:
         await broker.start()
 
     async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
-        raw = msg.raw_message
+        raw: Any = msg.raw_message  # one ConsumerRecord (not a batch subscriber)
         rec = Incoming(
             raw.topic, raw.key, raw.value or b"", list(raw.headers or ()), raw.partition, raw.offset
         )

@@ -18,8 +18,13 @@ STYLE = {
     FactKind.DUPLICATE: "yellow",
     FactKind.DELIVERY: "green",
 }
-EVENT_STYLE = {"sent": "blue", "delivered": "green", "refused": "bold red", "invalid": "magenta",
-               "response": "green"}
+EVENT_STYLE = {
+    "sent": "blue",
+    "delivered": "green",
+    "refused": "bold red",
+    "invalid": "magenta",
+    "response": "green",
+}
 
 
 class FlowConsole:
@@ -42,12 +47,15 @@ class FlowConsole:
         elif f.kind is FactKind.DENY:
             text = f"{f.event} {mid} ✗ {f.recipient} ({f.recipient_role}): {f.reason} — {f.detail}"
         elif f.kind is FactKind.REFUSAL:
-            text = f"{f.event or 'message'} {mid} from {f.sender or '?'} refused: {f.reason} → {f.topic}"
+            what = f.event or "message"
+            text = f"{what} {mid} from {f.sender or '?'} refused: {f.reason} → {f.topic}"
         elif f.kind is FactKind.CONSENT_CHANGE:
             text = f"consent {f.consent_id} from {f.sender}: {f.reason} ({f.detail})"
         else:
             text = f"{f.event} {mid}: {f.reason}"
-        self.console.print(f"[dim]{self._t()}[/] [bold]{'router':<22}[/] [{style}]{f.kind.value:<16}[/] {text}")
+        self.console.print(
+            f"[dim]{self._t()}[/] [bold]{'router':<22}[/] [{style}]{f.kind.value:<16}[/] {text}"
+        )
 
     def adapter(self, e: AdapterEvent) -> None:
         style = EVENT_STYLE.get(e.kind, "white")

@@ -16,19 +16,38 @@ from broker.runtime.synthetic import synthetic_birth_date, synthetic_bsn, synthe
 from schemas.vocab import DataCategory, PartyRole
 
 PARTIES = [
-    LocalParty("zvh-midden-nederland", "Zorg- en Veiligheidshuis Midden-Nederland", PartyRole.ZVH,
-               "midden-nederland"),
-    LocalParty("fivoor", "Fivoor (coördinerend levensloopaanbieder)", PartyRole.COORDINATING_PROVIDER,
-               "midden-nederland", {"agb": "73730101"}),
-    LocalParty("zvh-ijsselland", "Zorg- en Veiligheidshuis IJsselland", PartyRole.ZVH,
-               "oost-nederland"),
-    LocalParty("transfore", "Transfore (coördinerend levensloopaanbieder)",
-               PartyRole.COORDINATING_PROVIDER, "oost-nederland", {"agb": "73730202"}),
+    LocalParty(
+        "zvh-midden-nederland",
+        "Zorg- en Veiligheidshuis Midden-Nederland",
+        PartyRole.ZVH,
+        "midden-nederland",
+    ),
+    LocalParty(
+        "fivoor",
+        "Fivoor (coördinerend levensloopaanbieder)",
+        PartyRole.COORDINATING_PROVIDER,
+        "midden-nederland",
+        {"agb": "73730101"},
+    ),
+    LocalParty(
+        "zvh-ijsselland", "Zorg- en Veiligheidshuis IJsselland", PartyRole.ZVH, "oost-nederland"
+    ),
+    LocalParty(
+        "transfore",
+        "Transfore (coördinerend levensloopaanbieder)",
+        PartyRole.COORDINATING_PROVIDER,
+        "oost-nederland",
+        {"agb": "73730202"},
+    ),
 ]
 
 REFERRAL_CATEGORIES = [
-    DataCategory.IDENTITY, DataCategory.CONTACT, DataCategory.REFERRAL_SIGNAL,
-    DataCategory.RISK_ASSESSMENT, DataCategory.LEGAL_TITLE, DataCategory.PROCESS,
+    DataCategory.IDENTITY,
+    DataCategory.CONTACT,
+    DataCategory.REFERRAL_SIGNAL,
+    DataCategory.RISK_ASSESSMENT,
+    DataCategory.LEGAL_TITLE,
+    DataCategory.PROCESS,
 ]
 
 
@@ -51,7 +70,9 @@ def _person(rng: random.Random, today: date, municipality: str) -> dict[str, Any
     }
 
 
-def referral(case_id: str, region: str, person: dict[str, Any], today: date, **extra: Any) -> dict[str, Any]:
+def referral(
+    case_id: str, region: str, person: dict[str, Any], today: date, **extra: Any
+) -> dict[str, Any]:
     doc: dict[str, Any] = {
         "type": "referral",
         "case_id": case_id,
@@ -61,7 +82,9 @@ def referral(case_id: str, region: str, person: dict[str, Any], today: date, **e
         "signaller": {"name": "Politie eenheid " + region, "sector": "police"},
         "signal": "Herhaalde ernstige bedreigingen van buurtbewoners; zorg wordt gemeden.",
         "risk": {"level": "high", "summary": "Risicotaxatie HKT-R: hoog risico op geweld."},
-        "legal_titles": [{"kind": "wvggz-zorgmachtiging", "start": (today - timedelta(days=200)).isoformat()}],
+        "legal_titles": [
+            {"kind": "wvggz-zorgmachtiging", "start": (today - timedelta(days=200)).isoformat()}
+        ],
         "care_avoider": True,
     }
     doc.update(extra)
@@ -93,7 +116,7 @@ class DemoPlan:
 
 
 def plan(seed: int | None = None, today: date | None = None) -> DemoPlan:
-    rng = random.Random(seed)
+    rng = random.Random(seed)  # noqa: S311 - synthetic test data, not security
     today = today or date.today()
     mn, on = "zvh-midden-nederland", "zvh-ijsselland"
     a, b, c, d, e = (_person(rng, today, m) for m in ("0344", "0344", "0307", "0193", "0153"))
@@ -107,17 +130,30 @@ def plan(seed: int | None = None, today: date | None = None) -> DemoPlan:
         referrals=[
             (mn, referral("MN-2026-0001", "midden-nederland", a, today)),
             (mn, referral("MN-2026-0002", "midden-nederland", b, today)),
-            (mn, referral(
-                "MN-2026-0003", "midden-nederland", c, today,
-                basis={"kind": "conflict-of-duties",
-                       "justification": "Acuut gevaar voor derden; toestemming niet te verkrijgen.",
-                       "decided_by": "procesregisseur ZVH Midden-Nederland"},
-            )),
+            (
+                mn,
+                referral(
+                    "MN-2026-0003",
+                    "midden-nederland",
+                    c,
+                    today,
+                    basis={
+                        "kind": "conflict-of-duties",
+                        "justification": "Acuut gevaar voor derden; geen toestemming te verkrijgen.",
+                        "decided_by": "procesregisseur ZVH Midden-Nederland",
+                    },
+                ),
+            ),
             (on, referral("ON-2026-0001", "oost-nederland", d, today)),
             (on, referral("ON-2026-0002", "oost-nederland", e, today)),
         ],
-        malformed=[(mn, "aanmelding-kapot.json", b'{"type": "referral", "case_id": "MN-2026-0004", '
-                    b'"person": {"bsn": "123456789"}}')],
+        malformed=[
+            (
+                mn,
+                "aanmelding-kapot.json",
+                b'{"type": "referral", "case_id": "MN-2026-0004", "person": {"bsn": "123456789"}}',
+            )
+        ],
         expect=[
             Expectation("MN-2026-0001", True, "consent for coordination of care"),
             Expectation("MN-2026-0002", False, "no consent"),

@@ -75,15 +75,24 @@ class LocalStack:
             client = self.deployment.party_client(p.id) if p.role is not PartyRole.ROUTER else None
             if p.role is PartyRole.ZVH and client is not None:
                 zvh = ZvhAdapter(
-                    self.settings, client, self.inbox(p.id), self.outbox(p.id),
-                    on_event=self.options.on_event, poll_interval=self.options.poll_interval,
+                    self.settings,
+                    client,
+                    self.inbox(p.id),
+                    self.outbox(p.id),
+                    on_event=self.options.on_event,
+                    poll_interval=self.options.poll_interval,
                     session_timeout_ms=self.options.session_timeout_ms,
                 )
                 await zvh.start()
                 self.zvh[p.id] = zvh
-            elif p.role in (PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER) and client:
+            elif (
+                p.role in (PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER) and client
+            ):
                 prov = ProviderAdapter(
-                    self.settings, client, self.outbox(p.id), on_event=self.options.on_event,
+                    self.settings,
+                    client,
+                    self.outbox(p.id),
+                    on_event=self.options.on_event,
                     session_timeout_ms=self.options.session_timeout_ms,
                 )
                 await prov.start()
@@ -112,7 +121,9 @@ class LocalStack:
             self._server.should_exit = True
             if self._server_task is not None:
                 await asyncio.gather(self._server_task, return_exceptions=True)
-        for a in [*self.zvh.values(), *self.providers.values()]:
-            await a.stop()
+        for z in self.zvh.values():
+            await z.stop()
+        for prov in self.providers.values():
+            await prov.stop()
         if self.router is not None:
             await self.router.stop()

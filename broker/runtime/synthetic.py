@@ -7,10 +7,42 @@ from datetime import date, timedelta
 
 from schemas.identifiers import bsn_check
 
-FAMILY = ["de Vries", "Jansen", "van Dijk", "Bakker", "Visser", "Smit", "Meijer", "de Boer",
-          "Mulder", "de Groot", "Bos", "Vos", "Peters", "Hendriks", "van Leeuwen", "Dekker"]
-GIVEN = ["Daan", "Sem", "Lucas", "Levi", "Finn", "Noah", "Emma", "Julia", "Mila", "Tess",
-         "Sophie", "Zoë", "Sara", "Anna", "Milan", "Jesse"]
+FAMILY = [
+    "de Vries",
+    "Jansen",
+    "van Dijk",
+    "Bakker",
+    "Visser",
+    "Smit",
+    "Meijer",
+    "de Boer",
+    "Mulder",
+    "de Groot",
+    "Bos",
+    "Vos",
+    "Peters",
+    "Hendriks",
+    "van Leeuwen",
+    "Dekker",
+]
+GIVEN = [
+    "Daan",
+    "Sem",
+    "Lucas",
+    "Levi",
+    "Finn",
+    "Noah",
+    "Emma",
+    "Julia",
+    "Mila",
+    "Tess",
+    "Sophie",
+    "Zoë",
+    "Sara",
+    "Anna",
+    "Milan",
+    "Jesse",
+]
 
 
 def synthetic_bsn(rng: random.Random) -> str:

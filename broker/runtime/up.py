@@ -36,7 +36,10 @@ class DemoOutcome:
 
 def _post(url: str, doc: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(  # noqa: S310 - loopback URL built by us
-        url, data=json.dumps(doc).encode(), headers={"content-type": "application/json"}, method="POST"
+        url,
+        data=json.dumps(doc).encode(),
+        headers={"content-type": "application/json"},
+        method="POST",
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310
@@ -63,13 +66,17 @@ async def _submit(stack: LocalStack, zvh: str, doc: dict[str, Any], via_http: bo
         path = "/referrals" if doc["type"] == "referral" else "/consents"
         answer = await asyncio.to_thread(_post, stack.http_url + path, doc)
         return str(answer["message_id"])
-    name = f"{doc['type']}-{doc.get('case_id') or doc.get('consent_id')}-{doc.get('status', '')}.json"
+    name = (
+        f"{doc['type']}-{doc.get('case_id') or doc.get('consent_id')}-{doc.get('status', '')}.json"
+    )
     demo.drop(stack.inbox(zvh), name, demo.dump(doc))
     receipt = await _receipt(stack, zvh, name)
     return str(receipt["accepted"][0]["message_id"])
 
 
-async def run_demo(stack: LocalStack, out: FlowConsole, seed: int | None = None) -> list[DemoOutcome]:
+async def run_demo(
+    stack: LocalStack, out: FlowConsole, seed: int | None = None
+) -> list[DemoOutcome]:
     p = demo.plan(seed)
     for zvh, doc in p.consents:
         mid = await _submit(stack, zvh, doc, via_http=True)
@@ -96,8 +103,14 @@ def outcome_table(outcomes: list[DemoOutcome]) -> Table:
     for col in ("case", "scenario", "expected", "router answer", "reasons", ""):
         t.add_column(col)
     for o in outcomes:
-        t.add_row(o.case_id, o.why, "delivered" if o.expected_delivered else "refused",
-                  o.status, o.reasons or "-", "[green]✓[/]" if o.as_expected else "[red]✗[/]")
+        t.add_row(
+            o.case_id,
+            o.why,
+            "delivered" if o.expected_delivered else "refused",
+            o.status,
+            o.reasons or "-",
+            "[green]✓[/]" if o.as_expected else "[red]✗[/]",
+        )
     return t
 
 
@@ -115,14 +128,21 @@ async def up(
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     state_dir = Path(settings.state_dir)
+    where = "configured" if settings.bootstrap_servers else "embedded"
     async with kafka_connection(settings) as bootstrap:
         settings = settings.with_bootstrap(bootstrap)
-        out.note(f"Kafka at [bold]{bootstrap}[/] ({'configured' if settings.bootstrap_servers else 'embedded'})")
+        out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
         deployment = create_local(state_dir, demo.PARTIES)
         stack = LocalStack(
-            settings, deployment, default_policy(),
-            StackOptions(data_dir=state_dir / "data", http_port=http_port,
-                         on_fact=out.fact, on_event=out.adapter),
+            settings,
+            deployment,
+            default_policy(),
+            StackOptions(
+                data_dir=state_dir / "data",
+                http_port=http_port,
+                on_fact=out.fact,
+                on_event=out.adapter,
+            ),
         )
         await stack.start()
         out.note(f"router and adapters running; data folders under [bold]{state_dir / 'data'}[/]")

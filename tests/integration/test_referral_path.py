@@ -31,7 +31,9 @@ PROVIDER = "fivoor"
 
 
 @pytest.fixture(scope="module")
-async def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[LocalStack]:
+async def stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
     state = tmp_path_factory.mktemp("state")
     settings = Settings(bootstrap_servers=kafka_bootstrap, state_dir=state)
     deployment = create_local(state, demo.PARTIES)
@@ -39,7 +41,9 @@ async def stack(kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory) 
         settings,
         deployment,
         default_policy(),
-        StackOptions(data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1),
+        StackOptions(
+            data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1
+        ),
     )
     await s.start()
     yield s
@@ -54,8 +58,14 @@ def rng() -> random.Random:
 def person(rng: random.Random) -> dict[str, Any]:
     from broker.runtime.synthetic import synthetic_bsn
 
-    return {"bsn": synthetic_bsn(rng), "family_name": "Testpersoon", "given_names": ["Kees"],
-            "birth_date": "1985-04-03", "gender": "male", "municipality": "0344"}
+    return {
+        "bsn": synthetic_bsn(rng),
+        "family_name": "Testpersoon",
+        "given_names": ["Kees"],
+        "birth_date": "1985-04-03",
+        "gender": "male",
+        "municipality": "0344",
+    }
 
 
 async def post(stack: LocalStack, path: str, doc: dict[str, Any]) -> httpx.Response:
@@ -73,7 +83,9 @@ async def give_consent(stack: LocalStack, bsn: str, cid: str, status: str = "act
 
 async def refer_by_file(stack: LocalStack, case: str, p: dict[str, Any]) -> str:
     name = f"{case}.json"
-    demo.drop(stack.inbox(ZVH), name, demo.dump(demo.referral(case, "midden-nederland", p, date.today())))
+    demo.drop(
+        stack.inbox(ZVH), name, demo.dump(demo.referral(case, "midden-nederland", p, date.today()))
+    )
     receipt_path = stack.inbox(ZVH) / "processed" / f"{name}.receipt.json"
     for _ in range(200):
         if receipt_path.exists():
@@ -83,7 +95,9 @@ async def refer_by_file(stack: LocalStack, case: str, p: dict[str, Any]) -> str:
     return str(receipt["accepted"][0]["message_id"])
 
 
-async def delivered_to(stack: LocalStack, party: str, message_id: str, timeout: float = 15) -> Path | None:
+async def delivered_to(
+    stack: LocalStack, party: str, message_id: str, timeout: float = 15
+) -> Path | None:
     path = stack.outbox(party) / f"{message_id}.json"
     for _ in range(int(timeout / 0.05)):
         if path.exists():
@@ -92,7 +106,9 @@ async def delivered_to(stack: LocalStack, party: str, message_id: str, timeout: 
     return None
 
 
-async def test_referral_with_consent_is_delivered_minimised(stack: LocalStack, rng: random.Random) -> None:
+async def test_referral_with_consent_is_delivered_minimised(
+    stack: LocalStack, rng: random.Random
+) -> None:
     p = person(rng)
     await give_consent(stack, p["bsn"], f"c-{rng.randrange(10**9)}")
     mid = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", p)
@@ -101,16 +117,28 @@ async def test_referral_with_consent_is_delivered_minimised(stack: LocalStack, r
     path = await delivered_to(stack, PROVIDER, mid)
     assert path is not None, "the provider never received the referral"
     bundle = json.loads(path.read_text())
-    assert bundle["type"] == "message" and bundle["entry"][0]["resource"]["resourceType"] == "MessageHeader"
+    assert (
+        bundle["type"] == "message"
+        and bundle["entry"][0]["resource"]["resourceType"] == "MessageHeader"
+    )
     kinds = {e["resource"]["resourceType"] for e in bundle["entry"]}
     assert {"ServiceRequest", "Patient", "RiskAssessment"} <= kinds
     assert "Task" not in kinds, "the ZVH's workflow Task is not for the provider (category process)"
-    bsns = [i["value"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
-            for i in e["resource"]["identifier"] if i["system"] == BSN_SYSTEM]
-    assert bsns == [p["bsn"]], "the provider has a legal need for the BSN, inside its encrypted payload"
+    bsns = [
+        i["value"]
+        for e in bundle["entry"]
+        if e["resource"]["resourceType"] == "Patient"
+        for i in e["resource"]["identifier"]
+        if i["system"] == BSN_SYSTEM
+    ]
+    assert bsns == [p["bsn"]], (
+        "the provider has a legal need for the BSN, inside its encrypted payload"
+    )
 
 
-async def test_referral_without_consent_is_refused_with_reason(stack: LocalStack, rng: random.Random) -> None:
+async def test_referral_without_consent_is_refused_with_reason(
+    stack: LocalStack, rng: random.Random
+) -> None:
     p = person(rng)
     case = f"CASE-{rng.randrange(10**9)}"
     r = await post(stack, "/referrals", demo.referral(case, "midden-nederland", p, date.today()))
@@ -127,7 +155,9 @@ async def test_referral_without_consent_is_refused_with_reason(stack: LocalStack
     assert mine and dict(mine[0].headers)["kb-reason"] == b"no-consent"
 
 
-async def test_revoked_consent_refuses_the_next_referral(stack: LocalStack, rng: random.Random) -> None:
+async def test_revoked_consent_refuses_the_next_referral(
+    stack: LocalStack, rng: random.Random
+) -> None:
     p = person(rng)
     cid = f"c-{rng.randrange(10**9)}"
     await give_consent(stack, p["bsn"], cid)
@@ -144,9 +174,15 @@ async def test_revoked_consent_refuses_the_next_referral(stack: LocalStack, rng:
 async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
     stack: LocalStack, rng: random.Random
 ) -> None:
-    bad = {"type": "referral", "case_id": "BAD-1", "region": "midden-nederland",
-           "registered_on": "2026-11-01", "person": {"bsn": "123456789", "family_name": "X",
-           "birth_date": "1990-01-01"}, "signaller": {"name": "P", "sector": "police"}, "signal": "s"}
+    bad = {
+        "type": "referral",
+        "case_id": "BAD-1",
+        "region": "midden-nederland",
+        "registered_on": "2026-11-01",
+        "person": {"bsn": "123456789", "family_name": "X", "birth_date": "1990-01-01"},
+        "signaller": {"name": "P", "sector": "police"},
+        "signal": "s",
+    }
     name = f"bad-{rng.randrange(10**9)}.json"
     demo.drop(stack.inbox(ZVH), name, demo.dump(bad))
     report_path = stack.inbox(ZVH) / "failed" / f"{name}.error.json"

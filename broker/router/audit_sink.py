@@ -1,0 +1,122 @@
+"""Writes the router's facts to the audit topic as hash-chained, signed FHIR AuditEvents.
+
+One chain per router instance (``chain_id``), resumed at start from its last record on the
+topic, so a restart continues the chain instead of starting a new one that could hide a gap.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, TypeVar
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+
+from broker.audit.chain import AuditChain, last_record_of
+from broker.audit.event import PSEUDONYM_SYSTEM_PREFIX, AuditKind, AuditRecord
+from broker.config import Settings
+from broker.kafka.clients import make_consumer
+from broker.router.facts import Fact, FactKind
+from broker.trust import PartyKeys
+from schemas import topics
+from schemas.vocab import EventCode, LegalBasis, PartyRole, PurposeOfUse
+from schemas.vocab.categories import DataCategory
+
+log = logging.getLogger(__name__)
+
+AUDIT_PSEUDONYM_SYSTEM = PSEUDONYM_SYSTEM_PREFIX + "/audit"
+_KIND = {
+    FactKind.PERMIT: AuditKind.DECISION_PERMIT,
+    FactKind.DENY: AuditKind.DECISION_DENY,
+    FactKind.DELIVERY: AuditKind.DELIVERY,
+    FactKind.CONSENT_CHANGE: AuditKind.CONSENT_CHANGE,
+    FactKind.REFUSAL: AuditKind.REFUSAL,
+    FactKind.DUPLICATE: AuditKind.REFUSAL,
+}
+
+
+T = TypeVar("T")
+
+
+def _enum(enum: Any, value: str | None) -> Any:
+    """The enum member for ``value``, or None when absent or unknown."""
+    if value is None:
+        return None
+    try:
+        return enum(value)
+    except ValueError:
+        return None
+
+
+def to_record(fact: Fact, source: str) -> AuditRecord:
+    """The NEN 7513 audit record of one fact."""
+    purpose = _enum(PurposeOfUse, (fact.purpose or "").split(",")[0] or None)
+    return AuditRecord(
+        kind=_KIND[fact.kind],
+        recorded=fact.at,
+        source=source,
+        reason=fact.reason or "unknown",
+        detail=fact.detail,
+        flow=_enum(EventCode, fact.event),
+        actor=fact.sender or "unknown",
+        actor_role=_enum(PartyRole, fact.sender_role) or PartyRole.ROUTER,
+        recipient=fact.recipient,
+        recipient_role=_enum(PartyRole, fact.recipient_role),
+        purpose=purpose,
+        legal_basis=_enum(LegalBasis, fact.legal_basis),
+        consent_id=fact.consent_id,
+        pseudonym=fact.person,
+        pseudonym_system=AUDIT_PSEUDONYM_SYSTEM,
+        message_id=fact.message_id,
+        categories=frozenset(c for c in (_enum(DataCategory, x) for x in fact.categories) if c),
+    )
+
+
+class AuditSink:
+    def __init__(self, settings: Settings, keys: PartyKeys, chain_id: str | None = None) -> None:
+        self.settings = settings
+        self.keys = keys
+        self.chain_id = chain_id or keys.party_id
+        self.written = 0
+        self._chain: AuditChain | None = None
+        self._producer: AIOKafkaProducer | None = None
+
+    async def _read_all(self) -> list[bytes]:
+        consumer = make_consumer(self.settings, group_id=None)
+        await consumer.start()
+        try:
+            tp = TopicPartition(topics.AUDIT.name, 0)
+            await consumer.topics()
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            out: list[bytes] = []
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=300, max_records=10000)
+                out.extend(r.value for r in batch.get(tp, []) if r.value)
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
+                    return out
+        finally:
+            await consumer.stop()
+
+    async def start(self, producer: AIOKafkaProducer) -> None:
+        self._producer = producer
+        last = last_record_of(await self._read_all(), self.chain_id)
+        self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, last)
+        log.info("audit chain %s resumed at %s", self.chain_id, self._chain.last)
+
+    async def write(self, facts: list[Fact]) -> None:
+        assert self._chain is not None and self._producer is not None
+        futures = []
+        for f in facts:
+            value = self._chain.append_record(to_record(f, self.chain_id))
+            futures.append(
+                await self._producer.send(
+                    topics.AUDIT.name, value=value, key=self.chain_id.encode()
+                )
+            )
+        for fut in futures:
+            await fut
+        self.written += len(facts)
+
+    async def stop(self) -> None:
+        self._producer = None
