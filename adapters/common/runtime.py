@@ -73,7 +73,7 @@ class AdapterRuntime:
         self._producer = make_producer(self.settings)
         await self._producer.start()
         party = self.client.registry.get(self.client.party_id)
-        broker = faststream_broker(self.settings)
+        broker = faststream_broker(self.settings, logger=log)
         sub = broker.subscriber(
             party.outbound_topic,
             group_id=f"ketenbus-adapter-{self.client.party_id}",

@@ -66,7 +66,7 @@ class RouterService:
         applied = await self.consent_log.start()
         log.info("consent view rebuilt from %d consent records", applied)
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
-        broker = faststream_broker(self.settings)
+        broker = faststream_broker(self.settings, logger=log)
         subscriber = broker.subscriber(
             *(t.name for t in topics.INBOUND),
             group_id=self.group_id,

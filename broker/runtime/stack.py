@@ -48,6 +48,7 @@ class LocalStack:
     zvh: dict[str, ZvhAdapter] = field(default_factory=dict)
     providers: dict[str, ProviderAdapter] = field(default_factory=dict)
     http_url: str | None = None
+    http_party: str | None = None
     _server: uvicorn.Server | None = None
     _server_task: asyncio.Task[None] | None = None
 
@@ -72,31 +73,28 @@ class LocalStack:
         for p in reg.parties:
             if wanted is not None and p.id not in wanted:
                 continue
-            client = self.deployment.party_client(p.id) if p.role is not PartyRole.ROUTER else None
-            if p.role is PartyRole.ZVH and client is not None:
-                zvh = ZvhAdapter(
+            if p.role is PartyRole.ZVH:
+                self.zvh[p.id] = ZvhAdapter(
                     self.settings,
-                    client,
+                    self.deployment.party_client(p.id),
                     self.inbox(p.id),
                     self.outbox(p.id),
                     on_event=self.options.on_event,
                     poll_interval=self.options.poll_interval,
                     session_timeout_ms=self.options.session_timeout_ms,
                 )
-                await zvh.start()
-                self.zvh[p.id] = zvh
-            elif (
-                p.role in (PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER) and client
-            ):
-                prov = ProviderAdapter(
+            elif p.role in (PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER):
+                self.providers[p.id] = ProviderAdapter(
                     self.settings,
-                    client,
+                    self.deployment.party_client(p.id),
                     self.outbox(p.id),
                     on_event=self.options.on_event,
                     session_timeout_ms=self.options.session_timeout_ms,
                 )
-                await prov.start()
-                self.providers[p.id] = prov
+        # Each adapter waits for its own consumer-group assignment: start them side by side.
+        await asyncio.gather(
+            *(z.start() for z in self.zvh.values()), *(a.start() for a in self.providers.values())
+        )
         if self.options.http_port is not None and self.zvh:
             await self._start_http(next(iter(self.zvh.values())), self.options.http_port)
 
@@ -115,6 +113,7 @@ class LocalStack:
             raise RuntimeError(f"the ZVH HTTP endpoint did not start on 127.0.0.1:{port}")
         bound = server.servers[0].sockets[0].getsockname()[1]
         self.http_url = f"http://127.0.0.1:{bound}"
+        self.http_party = adapter.party_id
 
     async def stop(self) -> None:
         if self._server is not None:

@@ -62,7 +62,7 @@ async def _receipt(stack: LocalStack, zvh: str, name: str, timeout: float = 20.0
 
 async def _submit(stack: LocalStack, zvh: str, doc: dict[str, Any], via_http: bool) -> str:
     """Submit a document through HTTP or the inbox folder; returns its message id."""
-    if via_http and stack.http_url:
+    if via_http and stack.http_url and stack.http_party == zvh:
         path = "/referrals" if doc["type"] == "referral" else "/consents"
         answer = await asyncio.to_thread(_post, stack.http_url + path, doc)
         return str(answer["message_id"])
@@ -139,6 +139,7 @@ async def up(
             default_policy(),
             StackOptions(
                 data_dir=state_dir / "data",
+                session_timeout_ms=3000,
                 http_port=http_port,
                 on_fact=out.fact,
                 on_event=out.adapter,
