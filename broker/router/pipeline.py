@@ -154,6 +154,7 @@ class Pipeline:
         result = RouteResult()
         env: EnvelopeMeta | None = None
         msg: ParsedMessage | None = None
+        authentic = False  # only verified messages may enter the replay cache
         try:
             try:
                 env = read_meta(rec.key, rec.headers)
@@ -175,10 +176,13 @@ class Pipeline:
                     registry=self.state.registry,
                     keyring=self.state.keyring,
                     now=now,
+                    max_age=self.state.replay.window,
                 )
             except TrustError as e:
                 raise Refusal(e.reason, str(e), topics.REJECTED.name) from None
-            verdict = self.state.replay.check(env.message_id, env.timestamp, now)
+            authentic = True
+            # de-duplicate per sender: one party cannot claim another's message id
+            verdict = self.state.replay.check(env.replay_id, env.timestamp, now)
             if verdict is Verdict.DUPLICATE:
                 return self._duplicate(env, now)
             if verdict is Verdict.STALE:
@@ -213,7 +217,7 @@ class Pipeline:
             else:
                 self._deliver(rec, msg, sender.role, now, result)
         except Refusal as r:
-            self._refuse(rec, env, msg, r, now, result)
+            self._refuse(rec, env, msg, r, now, result, authentic)
         return result
 
     def _refuse(
@@ -224,6 +228,7 @@ class Pipeline:
         r: Refusal,
         now: datetime,
         result: RouteResult,
+        authentic: bool,
     ) -> None:
         sender = env.sender if env else None
         result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
@@ -234,7 +239,8 @@ class Pipeline:
             )
             if reply is not None:
                 result.records.append(reply)
-                self.state.replay.remember(env.message_id, reply.value)
+                if authentic:
+                    self.state.replay.remember(env.replay_id, reply.value)
         result.facts.append(
             Fact(
                 FactKind.REFUSAL,
@@ -251,7 +257,7 @@ class Pipeline:
 
     def _duplicate(self, env: EnvelopeMeta, now: datetime) -> RouteResult:
         result = RouteResult()
-        original = self.state.replay.response_for(env.message_id)
+        original = self.state.replay.response_for(env.replay_id)
         try:
             party = self.state.registry.get(env.sender)
             if original is not None:
@@ -307,7 +313,7 @@ class Pipeline:
         )
         if reply is not None:
             result.records.append(reply)
-            self.state.replay.remember(msg.meta.message_id, reply.value)
+            self.state.replay.remember(f"{msg.meta.sender}/{msg.meta.message_id}", reply.value)
         result.facts.append(
             Fact(
                 FactKind.CONSENT_CHANGE,
@@ -446,7 +452,7 @@ class Pipeline:
             reply = self._reply(m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
         if reply is not None:
             result.records.append(reply)
-            self.state.replay.remember(m.message_id, reply.value)
+            self.state.replay.remember(f"{m.sender}/{m.message_id}", reply.value)
 
 
 def msg_bytes(msg: ParsedMessage) -> bytes:

@@ -86,12 +86,12 @@ class RouterService:
             raw.topic, raw.key, raw.value or b"", list(raw.headers or ()), raw.partition, raw.offset
         )
         result = self.pipeline.route(rec)
+        if self.on_fact:  # the decision is made; show it before its effects arrive elsewhere
+            for f in result.facts:
+                self.on_fact(f)
         await self.publish(result.records)
         await self.audit.write(result.facts)
         self.routed += 1
-        if self.on_fact:
-            for f in result.facts:
-                self.on_fact(f)
 
     async def publish(self, records: list[Outgoing]) -> None:
         assert self._producer is not None

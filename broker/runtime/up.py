@@ -109,7 +109,7 @@ def outcome_table(outcomes: list[DemoOutcome]) -> Table:
             "delivered" if o.expected_delivered else "refused",
             o.status,
             o.reasons or "-",
-            "[green]✓[/]" if o.as_expected else "[red]✗[/]",
+            "[green]as expected[/]" if o.as_expected else "[bold red]UNEXPECTED[/]",
         )
     return t
 

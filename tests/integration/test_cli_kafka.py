@@ -3,12 +3,9 @@
 from __future__ import annotations
 
 import asyncio
-import os
-import queue
 import signal
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,62 +15,13 @@ from broker.kafka.embedded import free_port
 from broker.kafka.topics import topic_partitions
 from schemas.topics import catalogue, outbound
 from tests.conftest import ROOT
+from tests.helpers.cli import Cli, cli_env
 from tests.helpers.kafka import port_open, processes_with_arg, wait_until
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 
 STARTUP_TIMEOUT = 20.0
 EXIT_TIMEOUT = 15.0  # Tansu waits ~5 s for connected clients; our stop kills after 8 s
-
-
-def _env() -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
-    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", COLUMNS="200")
-    return env
-
-
-class Cli:
-    """``python -m broker.cli.main ARGS`` with its stdout read line by line in a thread."""
-
-    def __init__(self, *args: str) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker.cli.main", *args],
-            cwd=ROOT,
-            env=_env(),
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
-        self.lines: queue.Queue[str] = queue.Queue()
-        self.output: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.proc.stdout is not None
-        for line in self.proc.stdout:
-            self.lines.put(line)
-
-    def wait_for_line(self, fragment: str, timeout: float) -> str:
-        try:
-            while True:
-                line = self.lines.get(timeout=timeout)
-                self.output.append(line)
-                if fragment in line:
-                    return line
-        except queue.Empty:
-            raise AssertionError(
-                f"no line with {fragment!r} within {timeout} s; output:\n" + "".join(self.output)
-            ) from None
-
-    def text(self) -> str:
-        while not self.lines.empty():
-            self.output.append(self.lines.get_nowait())
-        return "".join(self.output)
-
-    def kill(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.kill()
-            self.proc.wait(5)
 
 
 @pytest.fixture
@@ -138,7 +86,7 @@ def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "broker.cli.main", *args],
         cwd=ROOT,
-        env=_env(),
+        env=cli_env(),
         capture_output=True,
         text=True,
         timeout=30,
@@ -164,7 +112,7 @@ def test_topics_command_creates_the_catalogue_on_a_configured_kafka(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
     party = f"cli-{free_port()}"
-    env = {**_env(), "KETENBUS_BOOTSTRAP_SERVERS": kafka_bootstrap}
+    env = {**cli_env(), "KETENBUS_BOOTSTRAP_SERVERS": kafka_bootstrap}
     argv = [sys.executable, "-m", "broker.cli.main", "topics", "--wait", "5", "--party", party]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
@@ -180,7 +128,7 @@ def test_topics_command_without_bootstrap_explains() -> None:
 
 
 def test_invalid_configuration_exits_2_naming_the_setting() -> None:
-    env = {**_env(), "KETENBUS_SECURITY_PROTOCOL": "TLS"}
+    env = {**cli_env(), "KETENBUS_SECURITY_PROTOCOL": "TLS"}
     argv = [sys.executable, "-m", "broker.cli.main", "kafka", "--no-create-topics"]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
