@@ -69,21 +69,21 @@ HEADER_NAMES = (
     H_SIG,
 )
 
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def format_time(value: datetime) -> str:
     """The canonical ``kb-time`` text: UTC, microseconds, ``Z``: ``2026-11-23T15:48:00.000000Z``."""
-    return require_aware(value, "timestamp").strftime(_TIME_FORMAT)
+    text = require_aware(value, "timestamp").isoformat(timespec="microseconds")
+    return text.removesuffix("+00:00") + "Z"
 
 
 def parse_time(text: str) -> datetime:
     """Parse canonical ``kb-time`` text only (``ValueError`` for any other form)."""
     if not _TIME_RE.match(text):
         raise ValueError("kb-time must look like 2026-11-23T15:48:00.000000Z")
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
@@ -182,10 +182,13 @@ def _lp(text: str) -> bytes:
     return struct.pack(">I", len(raw)) + raw
 
 
-def canonical_header_bytes(meta: EnvelopeMeta, sig_kid: str, enc_kid: str) -> bytes:
+def canonical_header_bytes(
+    meta: EnvelopeMeta, sig_kid: str, enc_kid: str, *, time_text: str | None = None
+) -> bytes:
     """``ketenbus-envelope-v1`` then id, event, sender, recipient, time, pseudonym, sig-kid and
     enc-kid, each as a 4-byte big-endian length and UTF-8 bytes. Used as the GCM associated data
-    and as the start of the signed bytes."""
+    and as the start of the signed bytes. (``time_text`` saves re-formatting ``meta.timestamp``.)
+    """
     return b"".join(
         (
             ENVELOPE_PREFIX,
@@ -193,7 +196,7 @@ def canonical_header_bytes(meta: EnvelopeMeta, sig_kid: str, enc_kid: str) -> by
             _lp(meta.event),
             _lp(meta.sender),
             _lp(meta.recipient),
-            _lp(format_time(meta.timestamp)),
+            _lp(time_text if time_text is not None else format_time(meta.timestamp)),
             _lp(meta.pseudonym),
             _lp(sig_kid),
             _lp(enc_kid),
@@ -231,7 +234,10 @@ def _seal(
     check_key_id(recipient_key_id)
     if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 12 bytes")
-    header_bytes = canonical_header_bytes(meta, sender.key_id, recipient_key_id)
+    time_text = format_time(meta.timestamp)
+    header_bytes = canonical_header_bytes(
+        meta, sender.key_id, recipient_key_id, time_text=time_text
+    )
     ephemeral_public = ephemeral.public_key().public_bytes_raw()
     shared = ephemeral.exchange(recipient_public)
     key = derive_key(
@@ -246,7 +252,7 @@ def _seal(
         (H_EVENT, meta.event.encode("utf-8")),
         (H_SENDER, meta.sender.encode("utf-8")),
         (H_RECIPIENT, meta.recipient.encode("utf-8")),
-        (H_TIME, format_time(meta.timestamp).encode("ascii")),
+        (H_TIME, time_text.encode("ascii")),
         (H_SIG_KID, sender.key_id.encode("utf-8")),
         (H_ENC_KID, recipient_key_id.encode("utf-8")),
         (H_SIG, b64encode(signature).encode("ascii")),

@@ -313,6 +313,8 @@ def test_missing_signature(chain: Chain, header: str) -> None:
         ("kb-enc-kid", None),
         ("kb-time", b"2026-03-03T09:30:00Z"),  # same instant, not the canonical form
         ("kb-time", b"2026-03-03T09:30:00.000000+00:00"),
+        ("kb-time", b"2026-03-03T09:30:00.000000Z\n"),
+        ("kb-time", "٢٠٢٦-03-03T09:30:00.000000Z".encode()),  # non-ASCII digits
         ("kb-sig", b"not base64!"),
         ("kb-sig", base64.b64encode(b"short")),
         ("kb-id", b"\xff\xfe"),
