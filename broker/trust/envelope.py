@@ -304,6 +304,7 @@ def _malformed(message: str) -> TrustError:
 @dataclass(frozen=True)
 class _Parsed:
     meta: EnvelopeMeta
+    time_text: str
     sig_kid: str | None
     enc_kid: str | None
     signature: bytes | None
@@ -363,7 +364,7 @@ def _parse(
         signature = b64decode_strict(found[H_SIG], 64) if H_SIG in found else None
     except (ValueError, TypeError) as exc:
         raise _malformed(str(exc)) from None
-    return _Parsed(meta, sig_kid, enc_kid, signature)
+    return _Parsed(meta, found[H_TIME], sig_kid, enc_kid, signature)
 
 
 def read_meta(key: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> EnvelopeMeta:
@@ -411,6 +412,19 @@ def verify_only(
     With ``expiry_grace``, a key is also refused once ``now >= valid_until + expiry_grace``,
     whatever time the message claims. Only authentic envelopes get validity or time reasons.
     """
+    return _verify(key, value, headers, registry, now, max_future, max_age, expiry_grace)[0]
+
+
+def _verify(
+    key: bytes | None,
+    value: bytes,
+    headers: Iterable[tuple[str, bytes | None]],
+    registry: PartyRegistry,
+    now: datetime | None,
+    max_future: timedelta,
+    max_age: timedelta | None,
+    expiry_grace: timedelta | None,
+) -> tuple[Verified, bytes]:
     now = require_aware(now or utc_now(), "now")
     parsed = _parse(key, headers, signed=True)
     meta = parsed.meta
@@ -430,7 +444,9 @@ def verify_only(
             Reason.UNKNOWN_KEY,
             f"sender {meta.sender!r} has no registered signing key {parsed.sig_kid!r}",
         )
-    header_bytes = canonical_header_bytes(meta, parsed.sig_kid, parsed.enc_kid)
+    header_bytes = canonical_header_bytes(
+        meta, parsed.sig_kid, parsed.enc_kid, time_text=parsed.time_text
+    )
     try:
         registry.signing_public_key(meta.sender, entry).verify(
             parsed.signature, signed_bytes(header_bytes, bytes(value))
@@ -452,7 +468,8 @@ def verify_only(
             f"{format_time(entry.valid_until)}; received {format_time(now)}",
         )
     _check_time(meta, now, max_future, max_age)
-    return Verified(meta=meta, signer_key_id=parsed.sig_kid, encryption_key_id=parsed.enc_kid)
+    verified = Verified(meta=meta, signer_key_id=parsed.sig_kid, encryption_key_id=parsed.enc_kid)
+    return verified, header_bytes
 
 
 def open_sealed(
@@ -470,15 +487,8 @@ def open_sealed(
     """Verify (see ``verify_only``), check the message is addressed to ``keyring``'s party
     (``wrong-recipient``) under a key it holds (``unknown-key``), then decrypt
     (``decrypt-failed``). Every failure is a ``TrustError`` with its reason."""
-    verified = verify_only(
-        key,
-        value,
-        headers,
-        registry=registry,
-        now=now,
-        max_future=max_future,
-        max_age=max_age,
-        expiry_grace=expiry_grace,
+    verified, header_bytes = _verify(
+        key, value, headers, registry, now, max_future, max_age, expiry_grace
     )
     meta = verified.meta
     if meta.recipient != keyring.party_id:
@@ -491,7 +501,6 @@ def open_sealed(
     ephemeral_public = value[:EPHEMERAL_LEN]
     nonce = value[EPHEMERAL_LEN : EPHEMERAL_LEN + NONCE_LEN]
     ciphertext = value[EPHEMERAL_LEN + NONCE_LEN :]
-    header_bytes = canonical_header_bytes(meta, verified.signer_key_id, own.key_id)
     try:
         shared = own.encryption.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
         aes_key = derive_key(shared, ephemeral_public, own.encryption_public_raw, own.key_id)
