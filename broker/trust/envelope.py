@@ -2,7 +2,8 @@
 
 A sealed message is exactly what is handed to Kafka: ``send(topic, key=, value=, headers=)``.
 
-- **key**: the person pseudonym in the reader's domain (UTF-8), or empty for messages about no one.
+- **key**: the person pseudonym in the reader's domain (UTF-8), or the topic's non-personal key,
+  or empty.
 - **headers**: routing metadata only -- ``content-type``, ``kb-id``, ``kb-event``, ``kb-sender``,
   ``kb-recipient``, ``kb-time``, ``kb-sig-kid``, ``kb-enc-kid``, ``kb-sig``.
 - **value**: ``ephemeral X25519 public key (32) || nonce (12) || AES-256-GCM ciphertext + tag``.
@@ -101,8 +102,10 @@ def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
 class EnvelopeMeta:
     """What a sealed message says about itself in the clear: routing metadata only.
 
-    ``timestamp`` must be timezone-aware and is kept in UTC. ``pseudonym`` is the person's
-    pseudonym in the reader's domain, or ``""`` for a message about no person.
+    ``timestamp`` must be timezone-aware and is kept in UTC. ``pseudonym`` becomes the Kafka
+    record key and is signed: on person-keyed topics it is the person's pseudonym in the
+    reader's domain; on topics keyed otherwise (``schemas.topics.KeyKind``: location, party,
+    chain) it is that key; ``""`` for no key. Never a BSN or other identifier in clear.
     """
 
     message_id: str
