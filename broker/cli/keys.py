@@ -15,6 +15,7 @@ from typing import Annotated, NoReturn
 import typer
 import yaml
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from broker.trust._encoding import b64decode_strict, require_aware, utc_now
@@ -226,7 +227,7 @@ def show(
             table.add_row(
                 party.id if index == 0 else "",
                 party.role.value if index == 0 else "",
-                (party.region or "") if index == 0 else "",
+                escape(party.region or "") if index == 0 else "",
                 entry.key_id,
                 entry.valid_from.isoformat(timespec="seconds"),
                 entry.valid_until.isoformat(timespec="seconds") if entry.valid_until else "-",

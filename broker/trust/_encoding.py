@@ -7,10 +7,10 @@ import binascii
 import re
 from datetime import UTC, datetime
 
-PARTY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]$")
+PARTY_ID_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}[a-z0-9]\Z")
 """Party ids: 2-64 lowercase letters, digits and inner hyphens (safe in topic names and files)."""
 
-KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+KEY_ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}\Z")
 """Key ids: 1-128 letters, digits, dot, underscore, hyphen; used as file names too."""
 
 

@@ -34,27 +34,35 @@ def ensure_private_dir(directory: Path, *, strict: bool = True) -> None:
         )
 
 
+def _write_temp(directory: Path, data: bytes, mode: int) -> Path:
+    """``data`` in a new temporary file in ``directory`` with ``mode``, flushed to disk."""
+    fd, name = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".part")
+    try:
+        os.fchmod(fd, mode)
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(name)
+        raise
+    return Path(name)
+
+
 def write_private_file(path: Path, data: bytes) -> None:
     """Write ``data`` to a new file with mode 0600; never replaces an existing file.
 
     The data goes to a temporary file in the same directory first and is then hard-linked into
     place, so ``path`` either does not exist or holds the complete data, even after a crash.
     """
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = _write_temp(path.parent, data, PRIVATE_FILE_MODE)
     try:
-        os.fchmod(fd, PRIVATE_FILE_MODE)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        try:
-            os.link(tmp, path)
-        except FileExistsError:
-            raise KeyFileError(f"{path} already exists; refusing to overwrite it") from None
+        os.link(tmp, path)
+    except FileExistsError:
+        raise KeyFileError(f"{path} already exists; refusing to overwrite it") from None
     finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+        tmp.unlink()
 
 
 def read_private_file(path: Path, *, max_bytes: int = 64 * 1024) -> bytes:
@@ -81,18 +89,13 @@ def read_private_file(path: Path, *, max_bytes: int = 64 * 1024) -> bytes:
 
 
 def write_file_atomic(path: Path, data: bytes) -> None:
-    """Replace ``path`` with ``data`` atomically (public files such as the registry)."""
+    """Replace ``path`` with ``data`` atomically (public files such as the registry); an
+    existing file keeps its mode, a new one gets 0644."""
     path.parent.mkdir(parents=True, exist_ok=True)
     mode = stat.S_IMODE(path.stat().st_mode) if path.exists() else 0o644
-    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".part")
-    tmp = Path(tmp_name)
+    tmp = _write_temp(path.parent, data, mode)
     try:
-        os.fchmod(fd, mode)
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
         os.replace(tmp, path)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise

@@ -2,7 +2,8 @@
 
 A sealed message is exactly what is handed to Kafka: ``send(topic, key=, value=, headers=)``.
 
-- **key**: the person pseudonym in the reader's domain (UTF-8), or empty for messages about no one.
+- **key**: the person pseudonym in the reader's domain (UTF-8), or the topic's non-personal key,
+  or empty.
 - **headers**: routing metadata only -- ``content-type``, ``kb-id``, ``kb-event``, ``kb-sender``,
   ``kb-recipient``, ``kb-time``, ``kb-sig-kid``, ``kb-enc-kid``, ``kb-sig``.
 - **value**: ``ephemeral X25519 public key (32) || nonce (12) || AES-256-GCM ciphertext + tag``.
@@ -69,21 +70,21 @@ HEADER_NAMES = (
     H_SIG,
 )
 
-_TIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$")
-_TIME_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+_TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
 def format_time(value: datetime) -> str:
     """The canonical ``kb-time`` text: UTC, microseconds, ``Z``: ``2026-11-23T15:48:00.000000Z``."""
-    return require_aware(value, "timestamp").strftime(_TIME_FORMAT)
+    text = require_aware(value, "timestamp").isoformat(timespec="microseconds")
+    return text.removesuffix("+00:00") + "Z"
 
 
 def parse_time(text: str) -> datetime:
     """Parse canonical ``kb-time`` text only (``ValueError`` for any other form)."""
     if not _TIME_RE.match(text):
         raise ValueError("kb-time must look like 2026-11-23T15:48:00.000000Z")
-    return datetime.strptime(text, _TIME_FORMAT).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
 
 
 def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
@@ -101,8 +102,10 @@ def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
 class EnvelopeMeta:
     """What a sealed message says about itself in the clear: routing metadata only.
 
-    ``timestamp`` must be timezone-aware and is kept in UTC. ``pseudonym`` is the person's
-    pseudonym in the reader's domain, or ``""`` for a message about no person.
+    ``timestamp`` must be timezone-aware and is kept in UTC. ``pseudonym`` becomes the Kafka
+    record key and is signed: on person-keyed topics it is the person's pseudonym in the
+    reader's domain; on topics keyed otherwise (``schemas.topics.KeyKind``: location, party,
+    chain) it is that key; ``""`` for no key. Never a BSN or other identifier in clear.
     """
 
     message_id: str
@@ -182,10 +185,13 @@ def _lp(text: str) -> bytes:
     return struct.pack(">I", len(raw)) + raw
 
 
-def canonical_header_bytes(meta: EnvelopeMeta, sig_kid: str, enc_kid: str) -> bytes:
+def canonical_header_bytes(
+    meta: EnvelopeMeta, sig_kid: str, enc_kid: str, *, time_text: str | None = None
+) -> bytes:
     """``ketenbus-envelope-v1`` then id, event, sender, recipient, time, pseudonym, sig-kid and
     enc-kid, each as a 4-byte big-endian length and UTF-8 bytes. Used as the GCM associated data
-    and as the start of the signed bytes."""
+    and as the start of the signed bytes. (``time_text`` saves re-formatting ``meta.timestamp``.)
+    """
     return b"".join(
         (
             ENVELOPE_PREFIX,
@@ -193,7 +199,7 @@ def canonical_header_bytes(meta: EnvelopeMeta, sig_kid: str, enc_kid: str) -> by
             _lp(meta.event),
             _lp(meta.sender),
             _lp(meta.recipient),
-            _lp(format_time(meta.timestamp)),
+            _lp(time_text if time_text is not None else format_time(meta.timestamp)),
             _lp(meta.pseudonym),
             _lp(sig_kid),
             _lp(enc_kid),
@@ -231,7 +237,10 @@ def _seal(
     check_key_id(recipient_key_id)
     if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 12 bytes")
-    header_bytes = canonical_header_bytes(meta, sender.key_id, recipient_key_id)
+    time_text = format_time(meta.timestamp)
+    header_bytes = canonical_header_bytes(
+        meta, sender.key_id, recipient_key_id, time_text=time_text
+    )
     ephemeral_public = ephemeral.public_key().public_bytes_raw()
     shared = ephemeral.exchange(recipient_public)
     key = derive_key(
@@ -246,7 +255,7 @@ def _seal(
         (H_EVENT, meta.event.encode("utf-8")),
         (H_SENDER, meta.sender.encode("utf-8")),
         (H_RECIPIENT, meta.recipient.encode("utf-8")),
-        (H_TIME, format_time(meta.timestamp).encode("ascii")),
+        (H_TIME, time_text.encode("ascii")),
         (H_SIG_KID, sender.key_id.encode("utf-8")),
         (H_ENC_KID, recipient_key_id.encode("utf-8")),
         (H_SIG, b64encode(signature).encode("ascii")),
@@ -298,6 +307,7 @@ def _malformed(message: str) -> TrustError:
 @dataclass(frozen=True)
 class _Parsed:
     meta: EnvelopeMeta
+    time_text: str
     sig_kid: str | None
     enc_kid: str | None
     signature: bytes | None
@@ -357,7 +367,7 @@ def _parse(
         signature = b64decode_strict(found[H_SIG], 64) if H_SIG in found else None
     except (ValueError, TypeError) as exc:
         raise _malformed(str(exc)) from None
-    return _Parsed(meta, sig_kid, enc_kid, signature)
+    return _Parsed(meta, found[H_TIME], sig_kid, enc_kid, signature)
 
 
 def read_meta(key: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> EnvelopeMeta:
@@ -405,6 +415,19 @@ def verify_only(
     With ``expiry_grace``, a key is also refused once ``now >= valid_until + expiry_grace``,
     whatever time the message claims. Only authentic envelopes get validity or time reasons.
     """
+    return _verify(key, value, headers, registry, now, max_future, max_age, expiry_grace)[0]
+
+
+def _verify(
+    key: bytes | None,
+    value: bytes,
+    headers: Iterable[tuple[str, bytes | None]],
+    registry: PartyRegistry,
+    now: datetime | None,
+    max_future: timedelta,
+    max_age: timedelta | None,
+    expiry_grace: timedelta | None,
+) -> tuple[Verified, bytes]:
     now = require_aware(now or utc_now(), "now")
     parsed = _parse(key, headers, signed=True)
     meta = parsed.meta
@@ -424,7 +447,9 @@ def verify_only(
             Reason.UNKNOWN_KEY,
             f"sender {meta.sender!r} has no registered signing key {parsed.sig_kid!r}",
         )
-    header_bytes = canonical_header_bytes(meta, parsed.sig_kid, parsed.enc_kid)
+    header_bytes = canonical_header_bytes(
+        meta, parsed.sig_kid, parsed.enc_kid, time_text=parsed.time_text
+    )
     try:
         registry.signing_public_key(meta.sender, entry).verify(
             parsed.signature, signed_bytes(header_bytes, bytes(value))
@@ -446,7 +471,8 @@ def verify_only(
             f"{format_time(entry.valid_until)}; received {format_time(now)}",
         )
     _check_time(meta, now, max_future, max_age)
-    return Verified(meta=meta, signer_key_id=parsed.sig_kid, encryption_key_id=parsed.enc_kid)
+    verified = Verified(meta=meta, signer_key_id=parsed.sig_kid, encryption_key_id=parsed.enc_kid)
+    return verified, header_bytes
 
 
 def open_sealed(
@@ -464,15 +490,8 @@ def open_sealed(
     """Verify (see ``verify_only``), check the message is addressed to ``keyring``'s party
     (``wrong-recipient``) under a key it holds (``unknown-key``), then decrypt
     (``decrypt-failed``). Every failure is a ``TrustError`` with its reason."""
-    verified = verify_only(
-        key,
-        value,
-        headers,
-        registry=registry,
-        now=now,
-        max_future=max_future,
-        max_age=max_age,
-        expiry_grace=expiry_grace,
+    verified, header_bytes = _verify(
+        key, value, headers, registry, now, max_future, max_age, expiry_grace
     )
     meta = verified.meta
     if meta.recipient != keyring.party_id:
@@ -485,7 +504,6 @@ def open_sealed(
     ephemeral_public = value[:EPHEMERAL_LEN]
     nonce = value[EPHEMERAL_LEN : EPHEMERAL_LEN + NONCE_LEN]
     ciphertext = value[EPHEMERAL_LEN + NONCE_LEN :]
-    header_bytes = canonical_header_bytes(meta, verified.signer_key_id, own.key_id)
     try:
         shared = own.encryption.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
         aes_key = derive_key(shared, ephemeral_public, own.encryption_public_raw, own.key_id)

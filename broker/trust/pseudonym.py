@@ -34,9 +34,9 @@ from broker.trust.errors import KeyFileError
 PSEUDONYM_PREFIX = "p-"
 PSEUDONYM_SALT = b"ketenbus-pseudonym-v1"
 SECRET_BYTES = 32
-PSEUDONYM_RE = re.compile(r"^p-[a-z2-7]{26}$")
-DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,127}$")
-_BSN_RE = re.compile(r"^[0-9]{8,9}$")
+PSEUDONYM_RE = re.compile(r"^p-[a-z2-7]{26}\Z")
+DOMAIN_RE = re.compile(r"^[a-z0-9][a-z0-9._:-]{0,127}\Z")
+_BSN_RE = re.compile(r"^[0-9]{8,9}\Z")
 
 
 def is_valid_bsn(bsn: str) -> bool:

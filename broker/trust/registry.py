@@ -62,11 +62,11 @@ from schemas.topics import outbound
 from schemas.vocab.roles import PartyRole
 
 REGISTRY_VERSION = 1
-_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}$")
+_TOPIC_RE = re.compile(r"^[A-Za-z0-9._-]{1,249}\Z")
 
 
 def _digits(count: int, what: str) -> AfterValidator:
-    pattern = re.compile(rf"^[0-9]{{{count}}}$")
+    pattern = re.compile(rf"^[0-9]{{{count}}}\Z")
 
     def check(value: str) -> str:
         if not pattern.match(value):

@@ -163,8 +163,8 @@ class ReplayGuard:
         existing = self._seen.get(message_id)
         if existing is not None:
             timestamp = max(timestamp, existing.timestamp)
-        elif len(self._seen) >= self.capacity:
-            self.expire()
+        else:
+            # Expired ids are already gone: time only moves in ``check``, which expires them.
             while len(self._seen) >= self.capacity:
                 self._evict_oldest()
         self._seq += 1

@@ -37,7 +37,7 @@ from broker.trust import (
     seal_to,
     verify_only,
 )
-from broker.trust.envelope import _seal
+from broker.trust.envelope import _seal, derive_key
 from broker.trust.errors import UnknownParty
 from schemas.vocab.roles import PartyRole
 
@@ -313,6 +313,8 @@ def test_missing_signature(chain: Chain, header: str) -> None:
         ("kb-enc-kid", None),
         ("kb-time", b"2026-03-03T09:30:00Z"),  # same instant, not the canonical form
         ("kb-time", b"2026-03-03T09:30:00.000000+00:00"),
+        ("kb-time", b"2026-03-03T09:30:00.000000Z\n"),
+        ("kb-time", "٢٠٢٦-03-03T09:30:00.000000Z".encode()),  # non-ASCII digits
         ("kb-sig", b"not base64!"),
         ("kb-sig", base64.b64encode(b"short")),
         ("kb-id", b"\xff\xfe"),
@@ -481,6 +483,16 @@ def test_known_answer_vector_matches_docs() -> None:
     )
     assert sealed.value == KAT_SEAL_VALUE
     assert dict(sealed.headers)["kb-sig"].decode() == KAT_SIG
+    ephemeral = X25519PrivateKey.from_private_bytes(bytes(range(64, 96)))
+    shared = ephemeral.exchange(recipient.public_key())
+    assert shared.hex() == "04c304fb1ca83cee75e206344231f33797e07d9929db670994b7c6fbeb1dc255"
+    aes_key = derive_key(
+        shared,
+        ephemeral.public_key().public_bytes_raw(),
+        recipient.public_key().public_bytes_raw(),
+        "router-k1",
+    )
+    assert aes_key.hex() == "7177a15c234e958ef675cfa943b9b80d6df7e3c4eca86e6516b5efbb1c06b669"
 
 
 def _independent_open(

@@ -34,13 +34,15 @@ def test_default_key_id_shape() -> None:
     assert generate_party_keys("zvh-utrecht", "k-1").key_id == "k-1"
 
 
-@pytest.mark.parametrize("party", ["", "A", "Zvh", "zvh_utrecht", "-zvh", "zvh-", "a" * 65])
+@pytest.mark.parametrize(
+    "party", ["", "A", "Zvh", "zvh_utrecht", "-zvh", "zvh-", "a" * 65, "router\n"]
+)
 def test_bad_party_ids_are_refused(party: str) -> None:
     with pytest.raises(ValueError, match="party id"):
         generate_party_keys(party)
 
 
-@pytest.mark.parametrize("key_id", ["", "../x", ".hidden", "a/b", "a b"])
+@pytest.mark.parametrize("key_id", ["", "../x", ".hidden", "a/b", "a b", "k1\n"])
 def test_bad_key_ids_are_refused(key_id: str) -> None:
     with pytest.raises(ValueError, match="key id"):
         generate_party_keys("zvh-utrecht", key_id)

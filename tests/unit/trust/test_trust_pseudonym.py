@@ -45,6 +45,7 @@ def p() -> Pseudonymiser:
 def test_known_answer_matches_docs(p: Pseudonymiser) -> None:
     assert p.pseudonym("router", "123456782") == "p-yuutctqeaacdpnlphwrr5sa5z4"
     assert p.pseudonym("zvh-utrecht", "123456782") == "p-iv5hyedbblj43yvuv24htblzza"
+    assert p.pseudonym("fivoor", "123456782") == "p-hqjgkk5b5f65x6tmthjvobcl2a"
 
 
 def test_independent_implementation_of_the_spec(p: Pseudonymiser) -> None:
