@@ -139,7 +139,7 @@ def plan(seed: int | None = None, today: date | None = None) -> DemoPlan:
                     today,
                     basis={
                         "kind": "conflict-of-duties",
-                        "justification": "Acuut gevaar voor derden; geen toestemming te verkrijgen.",
+                        "justification": "Acuut gevaar voor derden; geen toestemming mogelijk.",
                         "decided_by": "procesregisseur ZVH Midden-Nederland",
                     },
                 ),

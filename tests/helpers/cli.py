@@ -60,5 +60,3 @@ class Cli:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait(5)
-
-

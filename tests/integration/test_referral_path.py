@@ -195,6 +195,12 @@ async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
     assert "11-check" in report["issues"][0]["problem"]
     notjson = f"notjson-{rng.randrange(10**9)}.json"
     demo.drop(stack.inbox(ZVH), notjson, b"{this is not json")
+    notjson_report = stack.inbox(ZVH) / "failed" / f"{notjson}.error.json"
+    for _ in range(200):
+        if notjson_report.exists():
+            break
+        await asyncio.sleep(0.05)
+    assert json.loads(notjson_report.read_text())["reason"] == "not-json"
     r = await post(stack, "/referrals", {"type": "referral", "case_id": "X"})
     assert r.status_code == 422
     assert {i["path"] for i in r.json()["issues"]} >= {"region", "person", "signal"}

@@ -65,7 +65,9 @@ def referral_in(client: PartyClient, person: str, region: str = "midden-nederlan
     p = {"bsn": person, "family_name": "Test", "birth_date": "1980-01-01", "municipality": "0344"}
     doc = parse_document(demo.referral("CASE-1", region, p, date.today()))
     ref = doc.to_referral(client.party_id)  # type: ignore[union-attr]
-    meta = MessageMeta.new(EventCode.REFERRAL, client.party_id, PurposeOfUse.COC, LegalBasis.CONSENT)
+    meta = MessageMeta.new(
+        EventCode.REFERRAL, client.party_id, PurposeOfUse.COC, LegalBasis.CONSENT
+    )
     return sealed(client, referral_message(ref, meta), person, topics.IN_REFERRAL.name)
 
 
@@ -78,7 +80,11 @@ def reply_of(client: PartyClient, records: list[Outgoing]) -> dict:
     assert len(out) == 1, "exactly one response goes back to the sender"
     opened = client.open(out[0].key, out[0].value, out[0].headers)
     resp = response_from_message(parse_message(opened.payload))
-    return {"code": resp.code.value, "reasons": [i.reason for i in resp.issues], "id": resp.request_id}
+    return {
+        "code": resp.code.value,
+        "reasons": [i.reason for i in resp.issues],
+        "id": resp.request_id,
+    }
 
 
 def test_consent_is_logged_acknowledged_and_audited(pipeline: Pipeline, zvh: PartyClient) -> None:
@@ -108,7 +114,9 @@ def test_referral_with_consent_reaches_the_coordinating_provider_minimised(
     assert [f.kind for f in result.facts] == [FactKind.PERMIT]
 
 
-def test_referral_without_consent_is_denied_with_a_reason(pipeline: Pipeline, zvh: PartyClient) -> None:
+def test_referral_without_consent_is_denied_with_a_reason(
+    pipeline: Pipeline, zvh: PartyClient
+) -> None:
     result = pipeline.route(referral_in(zvh, bsn()))
     assert not to(result.records, f"out.{PROVIDER}")
     rejected = to(result.records, topics.REJECTED.name)
@@ -142,9 +150,15 @@ def test_a_duplicate_is_not_delivered_twice_and_gets_its_original_answer(
 @pytest.mark.parametrize(
     ("tamper", "reason"),
     [
-        (lambda r: Incoming(r.topic, r.key, r.value[:-1] + bytes([r.value[-1] ^ 1]), r.headers), "bad-signature"),
+        (
+            lambda r: Incoming(r.topic, r.key, r.value[:-1] + bytes([r.value[-1] ^ 1]), r.headers),
+            "bad-signature",
+        ),
         (lambda r: Incoming(r.topic, b"p-other", r.value, r.headers), "bad-signature"),
-        (lambda r: Incoming(r.topic, r.key, r.value, [h for h in r.headers if h[0] != "kb-sig"]), "missing-signature"),
+        (
+            lambda r: Incoming(r.topic, r.key, r.value, [h for h in r.headers if h[0] != "kb-sig"]),
+            "missing-signature",
+        ),
     ],
 )
 def test_altered_or_unsigned_messages_are_refused_and_audited(
@@ -171,24 +185,34 @@ def test_a_provider_may_not_send_referrals(pipeline: Pipeline, deployment: Deplo
     fivoor: PartyClient = deployment.party_client(PROVIDER)
     person = bsn()
     p = {"bsn": person, "family_name": "Test", "birth_date": "1980-01-01"}
-    ref = parse_document(demo.referral("C", "oost-nederland", p, date.today())).to_referral(PROVIDER)  # type: ignore[union-attr]
+    ref = parse_document(demo.referral("C", "oost-nederland", p, date.today())).to_referral(
+        PROVIDER
+    )  # type: ignore[union-attr]
     meta = MessageMeta.new(EventCode.REFERRAL, PROVIDER, PurposeOfUse.COC, LegalBasis.CONSENT)
-    result = pipeline.route(sealed(fivoor, referral_message(ref, meta), person, topics.IN_REFERRAL.name))
+    result = pipeline.route(
+        sealed(fivoor, referral_message(ref, meta), person, topics.IN_REFERRAL.name)
+    )
     assert not to(result.records, "out.transfore")
     assert result.facts[0].refused
 
 
-def test_unparseable_payload_is_dead_lettered_with_its_reason(pipeline: Pipeline, zvh: PartyClient) -> None:
+def test_unparseable_payload_is_dead_lettered_with_its_reason(
+    pipeline: Pipeline, zvh: PartyClient
+) -> None:
     rec = referral_in(zvh, bsn())
     # a correctly sealed envelope around a body that is not JSON
-    key, value, headers = zvh.seal_for_router(b"{not json", "referral", header(rec.headers, "kb-id") or "x")
+    key, value, headers = zvh.seal_for_router(
+        b"{not json", "referral", header(rec.headers, "kb-id") or "x"
+    )
     result = pipeline.route(Incoming(rec.topic, key, value, headers))
     dead = to(result.records, topics.DEAD_LETTER.name)
     assert len(dead) == 1 and header(dead[0].headers, "kb-reason") == "not-json"
     assert reply_of(zvh, result.records)["code"] == "fatal-error"
 
 
-def test_a_referral_for_a_region_without_provider_is_unroutable(pipeline: Pipeline, zvh: PartyClient) -> None:
+def test_a_referral_for_a_region_without_provider_is_unroutable(
+    pipeline: Pipeline, zvh: PartyClient
+) -> None:
     result = pipeline.route(referral_in(zvh, bsn(), region="nergens"))
     assert header(result.records[0].headers, "kb-reason") == "no-coordinating-provider"
     assert reply_of(zvh, result.records)["reasons"] == ["no-coordinating-provider"]
@@ -202,7 +226,9 @@ def test_stale_messages_are_refused(pipeline: Pipeline, zvh: PartyClient) -> Non
     assert not to(result.records, f"out.{PROVIDER}")
 
 
-def test_nothing_personal_in_clear_in_any_record(pipeline: Pipeline, zvh: PartyClient, tmp_path: Path) -> None:
+def test_nothing_personal_in_clear_in_any_record(
+    pipeline: Pipeline, zvh: PartyClient, tmp_path: Path
+) -> None:
     person = bsn()
     records = []
     for rec in (consent_in(zvh, person), referral_in(zvh, person), referral_in(zvh, bsn())):

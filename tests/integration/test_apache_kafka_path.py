@@ -1,0 +1,47 @@
+"""The happy path on Apache Kafka (testcontainers). Runs where a Docker engine exists; elsewhere
+it is skipped with the reason (no engine on these build machines)."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import date
+
+import pytest
+
+from broker.config import Settings
+from broker.deployment import create_local
+from broker.policy.loader import default_policy
+from broker.runtime import demo
+from broker.runtime.stack import LocalStack, StackOptions
+from tests.integration import test_referral_path as path
+
+pytestmark = [pytest.mark.integration, pytest.mark.docker]
+
+
+@pytest.fixture(scope="module")
+async def apache_stack(
+    apache_kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
+    state = tmp_path_factory.mktemp("apache")
+    settings = Settings(bootstrap_servers=apache_kafka_bootstrap, state_dir=state)
+    stack = LocalStack(
+        settings,
+        create_local(state, demo.PARTIES),
+        default_policy(),
+        StackOptions(data_dir=state / "data", http_port=0, session_timeout_ms=6000),
+    )
+    await stack.start()
+    yield stack
+    await stack.stop()
+
+
+async def test_referral_with_consent_is_delivered_on_apache_kafka(apache_stack: LocalStack) -> None:
+    rng = random.Random()
+    p = path.person(rng)
+    await path.give_consent(apache_stack, p["bsn"], f"c-{rng.randrange(10**9)}")
+    mid = await path.refer_by_file(apache_stack, f"CASE-{rng.randrange(10**9)}", p)
+    answer = await apache_stack.zvh[path.ZVH].wait_response(mid, 30)
+    assert answer is not None and answer["status"] == "accepted", answer
+    assert await path.delivered_to(apache_stack, path.PROVIDER, mid) is not None
+    assert date.today()  # the consent above is valid from yesterday
