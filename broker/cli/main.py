@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import typer
 
+from broker.cli import audit
+
 app = typer.Typer(
     name="ketenbus",
     help="ketenbus: FHIR R4 messages between ZVH, care providers and payers, on Kafka, "
@@ -15,6 +17,7 @@ app = typer.Typer(
 )
 
 # --- command registrations (one line each; keep sorted by name) -------------------------------
+app.add_typer(audit.app, name="audit")
 
 
 def main() -> None:
