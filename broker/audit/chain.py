@@ -1,0 +1,489 @@
+"""An append-only, hash-chained, signed log of AuditEvents (the ``audit`` topic).
+
+Record format (``docs/audit-format.md`` is the normative description)::
+
+    body   = {"chain": <chain id>, "seq": n, "prev": <hash of record n-1, or 64 zeros>,
+              "event": <AuditEvent>}
+    hash   = hex(sha256(canonical(body)))
+    sig    = hex(Ed25519-sign(router key, bytes.fromhex(hash)))
+    record = canonical({**body, "hash": hash, "sig": sig, "kid": <key id>})
+
+``canonical`` is :func:`broker.audit.canonical.canonical`. Sequence numbers start at 0 per
+chain; several chains (one per router instance) may interleave on one topic.
+
+:func:`verify` checks every record and classifies what is wrong, each finding with the
+record's **position** (0-based index in the stream: the Kafka offset of a single-partition
+topic read from the start, or the line number minus one of a JSONL export):
+
+* ``malformed``: not a record (bad JSON, a missing or extra field, a wrong type);
+* ``changed``: the content does not match its hash (or a signed record does not link to its
+  predecessor);
+* ``bad-signature``: the hash matches but the signature does not verify with the key ``kid``
+  names (or the key id is unknown);
+* ``inserted``: a record whose sequence number is already taken by a genuine record (a replay,
+  or a forgery that does not verify);
+* ``removed``: sequence numbers missing from the chain, reported at the position where they
+  should have been (the record after the gap). Removing the *last* records cannot be seen from
+  the records alone: pass ``anchors`` (chain id -> (seq, hash) of a head you saw earlier, e.g.
+  from a previous verification) to detect it;
+* ``reordered``: genuine records out of sequence order. The fewest records that explain the
+  disorder are reported (those outside a longest increasing run), and for two swapped records
+  both are.
+
+A record that is changed, malformed or badly signed stands in for the genuine record at its
+place, so it is not also reported as a removal.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import json
+from collections import defaultdict
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any
+
+from cryptography.exceptions import InvalidSignature
+from cryptography.hazmat.primitives.asymmetric.ed25519 import (
+    Ed25519PrivateKey,
+    Ed25519PublicKey,
+)
+
+from broker.audit.canonical import CanonicalError, canonical
+from broker.audit.event import AuditRecord, build_audit_event
+
+ZERO_HASH = "0" * 64
+RECORD_FIELDS = frozenset({"chain", "seq", "prev", "event", "hash", "sig", "kid"})
+_HEX = frozenset("0123456789abcdef")
+
+
+class ChainError(ValueError):
+    """The chain cannot be appended to (e.g. the record to resume from is not genuine)."""
+
+
+class MalformedRecord(ValueError):
+    """Bytes that are not an audit chain record; the message says why."""
+
+
+def _is_hex(value: object, length: int) -> bool:
+    return isinstance(value, str) and len(value) == length and set(value) <= _HEX
+
+
+@dataclass(frozen=True, slots=True)
+class ChainRecord:
+    """One decoded record."""
+
+    chain: str
+    seq: int
+    prev: str
+    event: dict[str, Any]
+    hash: str
+    sig: str
+    kid: str
+
+    def body(self) -> dict[str, Any]:
+        return {"chain": self.chain, "seq": self.seq, "prev": self.prev, "event": self.event}
+
+    def computed_hash(self) -> str:
+        """The hash of the content as it is now (raises CanonicalError for odd values)."""
+        return hashlib.sha256(canonical(self.body())).hexdigest()
+
+    @classmethod
+    def decode(cls, raw: bytes) -> ChainRecord:
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise MalformedRecord(f"not JSON: {exc}") from exc
+        if not isinstance(data, dict):
+            raise MalformedRecord("not a JSON object")
+        missing, extra = RECORD_FIELDS - data.keys(), data.keys() - RECORD_FIELDS
+        if missing or extra:
+            parts = []
+            if missing:
+                parts.append(f"missing {sorted(missing)}")
+            if extra:
+                parts.append(f"unexpected {sorted(extra)}")
+            raise MalformedRecord("; ".join(parts))
+        chain, seq, kid = data["chain"], data["seq"], data["kid"]
+        if not isinstance(chain, str) or not chain:
+            raise MalformedRecord("chain must be a non-empty string")
+        if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+            raise MalformedRecord("seq must be a non-negative integer")
+        if not isinstance(kid, str) or not kid:
+            raise MalformedRecord("kid must be a non-empty string")
+        if not _is_hex(data["prev"], 64) or not _is_hex(data["hash"], 64):
+            raise MalformedRecord("prev and hash must be 64 lower-case hex digits")
+        if not _is_hex(data["sig"], 128):
+            raise MalformedRecord("sig must be 128 lower-case hex digits")
+        if not isinstance(data["event"], dict):
+            raise MalformedRecord("event must be a JSON object")
+        return cls(chain, seq, data["prev"], data["event"], data["hash"], data["sig"], kid)
+
+
+class AuditChain:
+    """Appends records to one chain. All state is ``last`` = (seq, hash) of the chain's last
+    record, which a restarted router takes from the last record it reads back from the topic
+    (:meth:`resume`). Not thread-safe: one writer per chain."""
+
+    def __init__(
+        self,
+        chain_id: str,
+        signing_key: Ed25519PrivateKey,
+        key_id: str,
+        last: tuple[int, str] | None = None,
+    ) -> None:
+        if not chain_id:
+            raise ValueError("chain_id must not be empty")
+        if last is not None and (last[0] < 0 or not _is_hex(last[1], 64)):
+            raise ValueError("last must be (seq >= 0, 64 lower-case hex digits)")
+        self.chain_id = chain_id
+        self.key_id = key_id
+        self._key = signing_key
+        self._last = last
+
+    @property
+    def last(self) -> tuple[int, str] | None:
+        return self._last
+
+    def append(self, event: dict[str, Any]) -> bytes:
+        """Chain, hash and sign ``event``; returns the record bytes to produce to the topic."""
+        seq, prev = (0, ZERO_HASH) if self._last is None else (self._last[0] + 1, self._last[1])
+        body = {"chain": self.chain_id, "seq": seq, "prev": prev, "event": event}
+        digest = hashlib.sha256(canonical(body)).hexdigest()
+        sig = self._key.sign(bytes.fromhex(digest)).hex()
+        record = canonical({**body, "hash": digest, "sig": sig, "kid": self.key_id})
+        self._last = (seq, digest)
+        return record
+
+    def append_record(self, record: AuditRecord) -> bytes:
+        """Build the AuditEvent of ``record`` and append it."""
+        return self.append(build_audit_event(record))
+
+    @classmethod
+    def resume(
+        cls,
+        chain_id: str,
+        signing_key: Ed25519PrivateKey,
+        key_id: str,
+        last_record: bytes | None,
+    ) -> AuditChain:
+        """Continue a chain after its last record as read back from the topic (``None``: a new
+        chain). The record must be of this chain, and genuine: its hash must match its content
+        and, when it was signed under ``key_id``, its signature must verify with our key."""
+        if last_record is None:
+            return cls(chain_id, signing_key, key_id)
+        try:
+            rec = ChainRecord.decode(last_record)
+            computed = rec.computed_hash()
+        except (MalformedRecord, CanonicalError) as exc:
+            raise ChainError(f"cannot resume from a malformed record: {exc}") from exc
+        if rec.chain != chain_id:
+            raise ChainError(f"the record belongs to chain {rec.chain!r}, not {chain_id!r}")
+        if computed != rec.hash:
+            raise ChainError(f"record seq {rec.seq} does not match its hash: refusing to extend")
+        if rec.kid == key_id:
+            try:
+                signing_key.public_key().verify(bytes.fromhex(rec.sig), bytes.fromhex(rec.hash))
+            except InvalidSignature as exc:
+                raise ChainError(f"record seq {rec.seq} is not signed by our key") from exc
+        return cls(chain_id, signing_key, key_id, (rec.seq, rec.hash))
+
+
+def last_record_of(records: Iterable[bytes], chain_id: str) -> bytes | None:
+    """The record of ``chain_id`` with the highest sequence number (well-formed ones only)."""
+    best: tuple[int, bytes] | None = None
+    for raw in records:
+        try:
+            rec = ChainRecord.decode(raw)
+        except MalformedRecord:
+            continue
+        if rec.chain == chain_id and (best is None or rec.seq > best[0]):
+            best = (rec.seq, raw)
+    return None if best is None else best[1]
+
+
+# --- verification -----------------------------------------------------------------------------
+
+
+class FindingKind(StrEnum):
+    CHANGED = "changed"
+    REMOVED = "removed"
+    INSERTED = "inserted"
+    REORDERED = "reordered"
+    BAD_SIGNATURE = "bad-signature"
+    MALFORMED = "malformed"
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    position: int
+    seq: int | None
+    kind: FindingKind
+    detail: str
+    chain: str | None = None
+
+    def __str__(self) -> str:
+        seq = "" if self.seq is None else f" seq {self.seq}"
+        chain = "" if self.chain is None else f" chain {self.chain}"
+        return f"position {self.position}{chain}{seq}: {self.kind}: {self.detail}"
+
+
+@dataclass(frozen=True, slots=True)
+class VerifyReport:
+    ok: bool
+    records: int
+    findings: list[Finding]
+    heads: dict[str, tuple[int, str]] = field(default_factory=dict)
+
+
+class _Status(StrEnum):
+    GENUINE = "genuine"
+    CHANGED = "changed"
+    BAD_SIGNATURE = "bad-signature"
+    MALFORMED = "malformed"
+
+
+@dataclass(slots=True)
+class _Item:
+    pos: int
+    status: _Status
+    rec: ChainRecord | None
+    note: str = ""
+    used: bool = False  # a non-genuine record that stands in for a missing one
+
+
+def verify(
+    records: Iterable[bytes],
+    public_keys: Mapping[str, Ed25519PublicKey],
+    *,
+    anchors: Mapping[str, tuple[int, str]] | None = None,
+) -> VerifyReport:
+    """Verify every chain in ``records``; see the module documentation for the findings."""
+    items = [_check_one(pos, raw, public_keys) for pos, raw in enumerate(records)]
+    findings: list[Finding] = []
+    heads: dict[str, tuple[int, str]] = {}
+
+    genuine_by_chain: dict[str, list[_Item]] = defaultdict(list)
+    for it in items:
+        if it.status is _Status.GENUINE and it.rec is not None:
+            genuine_by_chain[it.rec.chain].append(it)
+
+    accepted_by_chain: dict[str, dict[int, _Item]] = {}
+    for chain, genuine in genuine_by_chain.items():
+        accepted, dups = _pick_unique(genuine)
+        accepted_by_chain[chain] = accepted
+        for it, first in dups:
+            dup = _rec(it)
+            same = "a replay" if dup.hash == _rec(first).hash else "a different record"
+            findings.append(Finding(it.pos, dup.seq, FindingKind.INSERTED,
+                                    f"{same} of seq {dup.seq}, which is at position "
+                                    f"{first.pos}", chain))
+
+    # non-genuine records: report them; a forged duplicate of a taken seq is an insertion
+    for it in items:
+        if it.status is _Status.GENUINE:
+            continue
+        rec = it.rec
+        if (
+            it.status is _Status.BAD_SIGNATURE
+            and rec is not None
+            and rec.seq in accepted_by_chain.get(rec.chain, {})
+        ):
+            first = accepted_by_chain[rec.chain][rec.seq]
+            it.used = True  # it fills no gap
+            findings.append(Finding(it.pos, rec.seq, FindingKind.INSERTED,
+                                    f"seq {rec.seq} is already at position {first.pos}, and "
+                                    f"this record's signature does not verify ({it.note})",
+                                    rec.chain))
+            continue
+        kind = FindingKind(it.status.value)
+        findings.append(Finding(it.pos, rec.seq if rec else None, kind, it.note,
+                                rec.chain if rec else None))
+
+    loose = [it for it in items if it.status is not _Status.GENUINE and not it.used]
+    for chain, accepted in accepted_by_chain.items():
+        findings += _order_findings(chain, accepted)
+        findings += _gap_findings(chain, accepted, loose, len(items))
+        findings += _link_findings(chain, accepted)
+        top = max(accepted)
+        heads[chain] = (top, _rec(accepted[top]).hash)
+    for chain, (seq, digest) in (anchors or {}).items():
+        findings += _anchor_findings(chain, seq, digest, accepted_by_chain.get(chain, {}),
+                                     len(items))
+    findings.sort(key=lambda f: (f.position, f.kind.value, f.seq if f.seq is not None else -1))
+    return VerifyReport(not findings, len(items), findings, heads)
+
+
+def _check_one(pos: int, raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> _Item:
+    try:
+        rec = ChainRecord.decode(raw)
+    except MalformedRecord as exc:
+        return _Item(pos, _Status.MALFORMED, None, str(exc))
+    try:
+        computed = rec.computed_hash()
+    except CanonicalError as exc:
+        return _Item(pos, _Status.MALFORMED, rec, f"not canonicalisable: {exc}")
+    if computed != rec.hash:
+        return _Item(pos, _Status.CHANGED, rec,
+                     f"content does not match its hash (stored {rec.hash[:16]}..., "
+                     f"computed {computed[:16]}...)")
+    key = keys.get(rec.kid)
+    if key is None:
+        return _Item(pos, _Status.BAD_SIGNATURE, rec, f"unknown key id {rec.kid!r}")
+    try:
+        key.verify(bytes.fromhex(rec.sig), bytes.fromhex(rec.hash))
+    except InvalidSignature:
+        return _Item(pos, _Status.BAD_SIGNATURE, rec,
+                     f"signature does not verify with key {rec.kid!r}")
+    return _Item(pos, _Status.GENUINE, rec)
+
+
+def _pick_unique(genuine: list[_Item]) -> tuple[dict[int, _Item], list[tuple[_Item, _Item]]]:
+    """One genuine record per seq; when a seq occurs more than once, keep the occurrence that
+    fits the order of the other records best (fewest inversions; the first on a tie)."""
+    by_seq: dict[int, list[_Item]] = defaultdict(list)
+    for it in genuine:
+        by_seq[_rec(it).seq].append(it)
+    unique = [(lst[0].pos, seq) for seq, lst in by_seq.items() if len(lst) == 1]
+    accepted: dict[int, _Item] = {}
+    dups: list[tuple[_Item, _Item]] = []
+    for seq, lst in by_seq.items():
+        if len(lst) == 1:
+            accepted[seq] = lst[0]
+            continue
+        def inversions(it: _Item, seq: int = seq) -> int:
+            return sum(1 for p, s in unique if (p < it.pos) == (s > seq))
+        keep = min(lst, key=lambda it: (inversions(it), it.pos))
+        accepted[seq] = keep
+        dups += [(it, keep) for it in lst if it is not keep]
+    return accepted, dups
+
+
+def _order_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
+    """Genuine records out of sequence order.
+
+    Stream order vs sequence order is a permutation; each of its cycles is one disorder. A
+    2-cycle is two swapped records: both are reported. In a longer cycle (a record moved across
+    several others shifts them all) only the records outside a longest increasing run of the
+    cycle are reported: the fewest moves that explain it.
+    """
+    in_stream = sorted(accepted.values(), key=lambda it: it.pos)
+    seqs = [_rec(it).seq for it in in_stream]
+    rank = {seq: r for r, seq in enumerate(sorted(seqs))}
+    target = [rank[s] for s in seqs]  # stream index -> index it should have
+    out: list[Finding] = []
+    seen = [False] * len(target)
+    by_seq = {s: it for s, it in zip(seqs, in_stream, strict=True)}
+    for start in range(len(target)):
+        if seen[start] or target[start] == start:
+            continue
+        cycle = []
+        i = start
+        while not seen[i]:
+            seen[i] = True
+            cycle.append(i)
+            i = target[i]
+        cycle.sort()
+        if len(cycle) == 2:
+            a, b = (in_stream[k] for k in cycle)
+            out.append(Finding(a.pos, _rec(a).seq, FindingKind.REORDERED,
+                               f"swapped with seq {_rec(b).seq} at position {b.pos}", chain))
+            out.append(Finding(b.pos, _rec(b).seq, FindingKind.REORDERED,
+                               f"swapped with seq {_rec(a).seq} at position {a.pos}", chain))
+            continue
+        keep = _longest_increasing([seqs[k] for k in cycle])
+        for n, k in enumerate(cycle):
+            if n in keep:
+                continue
+            it, seq = in_stream[k], seqs[k]
+            smaller = [s for s in seqs if s < seq]
+            where = (f"after seq {max(smaller)} (position {by_seq[max(smaller)].pos})"
+                     if smaller else "at the start of the chain")
+            out.append(Finding(it.pos, seq, FindingKind.REORDERED,
+                               f"out of order: belongs {where}", chain))
+    return out
+
+
+def _rec(it: _Item) -> ChainRecord:
+    assert it.rec is not None
+    return it.rec
+
+
+def _longest_increasing(seqs: list[int]) -> set[int]:
+    """Indices of one longest strictly increasing subsequence (patience sorting)."""
+    tails: list[int] = []  # seq values
+    tail_idx: list[int] = []
+    parent = [-1] * len(seqs)
+    for i, s in enumerate(seqs):
+        j = bisect.bisect_left(tails, s)
+        if j == len(tails):
+            tails.append(s)
+            tail_idx.append(i)
+        else:
+            tails[j] = s
+            tail_idx[j] = i
+        parent[i] = tail_idx[j - 1] if j > 0 else -1
+    out: set[int] = set()
+    k = tail_idx[-1] if tail_idx else -1
+    while k != -1:
+        out.add(k)
+        k = parent[k]
+    return out
+
+
+def _gap_findings(
+    chain: str, accepted: dict[int, _Item], loose: list[_Item], total: int
+) -> list[Finding]:
+    out = []
+    present = sorted(accepted)
+    expected = 0
+    for seq in present:
+        if seq > expected:
+            missing = seq - expected
+            after = accepted[seq].pos
+            before = accepted[expected - 1].pos if expected > 0 else -1
+            lo, hi = min(before, after), max(before, after)
+            fill = [it for it in loose if not it.used and lo < it.pos < hi
+                    and (it.rec is None or it.rec.chain == chain or it.status is _Status.CHANGED)]
+            for it in fill[:missing]:
+                it.used = True
+            if len(fill) < missing:
+                span = f"seq {expected}" if missing == 1 else f"seq {expected}..{seq - 1}"
+                out.append(Finding(after, expected, FindingKind.REMOVED,
+                                   f"{span} missing before seq {seq}", chain))
+        expected = seq + 1
+    return out
+
+
+def _link_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
+    out = []
+    for seq, it in accepted.items():
+        rec = it.rec
+        assert rec is not None
+        if seq == 0:
+            if rec.prev != ZERO_HASH:
+                out.append(Finding(it.pos, 0, FindingKind.CHANGED,
+                                   "the first record's prev is not 64 zeros", chain))
+            continue
+        before = accepted.get(seq - 1)
+        if before is not None and before.rec is not None and rec.prev != before.rec.hash:
+            out.append(Finding(it.pos, seq, FindingKind.CHANGED,
+                               f"does not link to seq {seq - 1} at position {before.pos} "
+                               "(a fork: two signed histories)", chain))
+    return out
+
+
+def _anchor_findings(
+    chain: str, seq: int, digest: str, accepted: dict[int, _Item], total: int
+) -> list[Finding]:
+    it = accepted.get(seq)
+    if it is None:
+        top = max(accepted) if accepted else None
+        return [Finding(total, seq, FindingKind.REMOVED,
+                        f"the chain ends at seq {top} but the anchor names seq {seq}", chain)]
+    if it.rec is not None and it.rec.hash != digest:
+        return [Finding(it.pos, seq, FindingKind.CHANGED,
+                        "the record differs from the anchor's hash", chain)]
+    return []

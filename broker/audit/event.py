@@ -1,0 +1,400 @@
+"""Audit records as FHIR R4 AuditEvents carrying the NEN 7513 fields.
+
+An :class:`AuditRecord` is the typed input; :func:`build_audit_event` turns it into an
+AuditEvent (a JSON dict) that validates against ``fhir.resources.R4B.auditevent.AuditEvent``.
+
+NEN 7513 field -> AuditEvent element:
+
+=============================  ==========================================================
+EventID                        ``id`` (and the chain record's position)
+EventTypeCode                  ``type`` (our code system, :class:`AuditKind`); ``subtype`` =
+                               the message's flow (EventCode)
+EventActionCode                ``action`` (C/R/U/D/E)
+EventDateTime                  ``recorded`` (UTC instant, milliseconds)
+EventOutcomeIndicator          ``outcome`` (0/4/8/12) and ``outcomeDesc`` = the reason code
+User / requestor               ``agent[0]``: the acting party (party id), its role, purpose of
+                               use, and ``policy`` = the legal basis and the Consent relied on
+Recipient                      ``agent[1]``: the receiving party and its role
+Responsible professional       ``agent[2]``: the professional who decided (conflict of duties)
+PurposeOfUse                   ``purposeOfEvent`` and ``agent[0].purposeOfUse``
+Participant object: client     ``entity[0]``: ``what.identifier`` = the person's pseudonym in
+                               a pseudonym system (never a BSN)
+Participant object: message    ``entity[1]``: ``what.identifier`` = the message id;
+                               ``securityLabel`` = the data categories disclosed; ``detail`` =
+                               legal basis, citation, justification, withheld categories,
+                               ``controles``, consent change, query
+Participant object: consent    ``entity[2]``: ``what.reference`` = ``Consent/<id>``
+AuditSourceID                  ``source.observer`` (router or adapter instance id),
+                               ``source.site``, ``source.type`` = application server
+controles (NL)                 ``entity[1].detail[type=controles]``: four T/F for the
+                               authorisation, treatment-relationship (not checked here: F),
+                               consent and emergency (conflict of duties) checks
+=============================  ==========================================================
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import uuid
+from datetime import UTC, datetime
+from enum import StrEnum, nonmember
+from typing import TYPE_CHECKING, Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+
+from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
+from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
+from schemas.vocab.base import KETENBUS_CS, Coded
+
+if TYPE_CHECKING:
+    from broker.policy.consent_view import ConsentChange
+    from broker.policy.decision import Decision, DecisionRequest
+
+PSEUDONYM_SYSTEM_PREFIX = "https://ketenbus.nl/fhir/NamingSystem/pseudonym"
+ROUTER_PSEUDONYM_SYSTEM = PSEUDONYM_SYSTEM_PREFIX + "/router"
+MESSAGE_ID_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/message-id"
+SYSTEM_ID_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/system"
+DICOM = "http://dicom.nema.org/resources/ontology/DCM"
+ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
+OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
+SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
+RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
+AGENT_TYPE = KETENBUS_CS + "audit-agent-type"
+
+
+class AuditKind(Coded):
+    """AuditEvent.type: what happened."""
+
+    SYSTEM = nonmember(KETENBUS_CS + "audit-event-type")
+
+    DECISION_PERMIT = ("decision-permit", "Besluit: toegestaan", "A policy decision permitted "
+                       "(part of) a message to one recipient.")
+    DECISION_DENY = ("decision-deny", "Besluit: geweigerd", "A policy decision denied a "
+                     "message to one recipient.")
+    DELIVERY = ("delivery", "Aflevering", "A (minimised) message was delivered to a recipient.")
+    CONSENT_CHANGE = ("consent-change", "Toestemmingswijziging", "A consent was granted, "
+                      "updated or revoked in the consent view.")
+    REFUSAL = ("refusal", "Weigering", "A message was refused before any decision (unsigned, "
+               "unparseable, personal data in a counts-only message...).")
+    COMPLIANCE_SEARCH = ("compliance-search", "Verantwoordingszoekvraag", "A compliance officer "
+                         "searched the audit trail.")
+
+
+class AuditAction(StrEnum):
+    CREATE = "C"
+    READ = "R"
+    UPDATE = "U"
+    DELETE = "D"
+    EXECUTE = "E"
+
+
+class AuditOutcome(StrEnum):
+    SUCCESS = "0"
+    MINOR_FAILURE = "4"
+    SERIOUS_FAILURE = "8"
+    MAJOR_FAILURE = "12"
+
+
+_DEFAULT_ACTION = {
+    AuditKind.DECISION_PERMIT: AuditAction.EXECUTE,
+    AuditKind.DECISION_DENY: AuditAction.EXECUTE,
+    AuditKind.DELIVERY: AuditAction.EXECUTE,  # NEN 7513: E = a data transfer
+    AuditKind.CONSENT_CHANGE: AuditAction.UPDATE,
+    AuditKind.REFUSAL: AuditAction.EXECUTE,
+    AuditKind.COMPLIANCE_SEARCH: AuditAction.EXECUTE,
+}
+_DEFAULT_OUTCOME = {
+    AuditKind.DECISION_PERMIT: AuditOutcome.SUCCESS,
+    AuditKind.DECISION_DENY: AuditOutcome.MINOR_FAILURE,
+    AuditKind.DELIVERY: AuditOutcome.SUCCESS,
+    AuditKind.CONSENT_CHANGE: AuditOutcome.SUCCESS,
+    AuditKind.REFUSAL: AuditOutcome.SERIOUS_FAILURE,
+    AuditKind.COMPLIANCE_SEARCH: AuditOutcome.SUCCESS,
+}
+
+
+class AuditRecord(BaseModel):
+    """One auditable event, typed. Text fields are free text for people; codes are enums."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    kind: AuditKind
+    event_id: str = Field(default_factory=lambda: str(uuid.uuid4()),
+                          pattern=r"^[A-Za-z0-9\-\.]{1,64}$")
+    recorded: AwareDatetime
+    source: str = Field(min_length=1, description="The router or adapter instance that logs.")
+    source_site: str | None = None
+    action: AuditAction | None = None
+    outcome: AuditOutcome | None = None
+    reason: str = Field(min_length=1, description="Stable reason code, e.g. a ReasonCode.")
+    detail: str = ""
+    flow: EventCode | None = None
+    actor: str = Field(min_length=1, description="Party id of the acting party (the sender).")
+    actor_role: PartyRole
+    recipient: str | None = None
+    recipient_role: PartyRole | None = None
+    purpose: PurposeOfUse | None = None
+    legal_basis: LegalBasis | None = None
+    citation: str | None = None
+    justification: str | None = None
+    professional: str | None = None
+    consent_id: str | None = None
+    pseudonym: str | None = None
+    pseudonym_system: str = ROUTER_PSEUDONYM_SYSTEM
+    message_id: str | None = None
+    categories: frozenset[DataCategory] = frozenset()
+    withheld: frozenset[DataCategory] = frozenset()
+    controls: str | None = Field(default=None, pattern=r"^[TF]{4}$")
+    query: str | None = Field(default=None, description="compliance-search: the query (JSON).")
+
+    @field_validator("pseudonym")
+    @classmethod
+    def _not_a_bsn(cls, v: str | None) -> str | None:
+        digits = (v or "").strip()
+        if digits.isdigit() and len(digits) in (8, 9):
+            raise ValueError("the person must be logged by pseudonym, never by BSN "
+                             "(a value of 8 or 9 digits looks like one)")
+        return v
+
+    @field_validator("pseudonym_system")
+    @classmethod
+    def _pseudonym_system(cls, v: str) -> str:
+        if v == BSN_SYSTEM or not v.startswith(PSEUDONYM_SYSTEM_PREFIX):
+            raise ValueError(f"the pseudonym system must start with {PSEUDONYM_SYSTEM_PREFIX}")
+        return v
+
+    @property
+    def effective_action(self) -> AuditAction:
+        return self.action or _DEFAULT_ACTION[self.kind]
+
+    @property
+    def effective_outcome(self) -> AuditOutcome:
+        return self.outcome or _DEFAULT_OUTCOME[self.kind]
+
+
+def _instant(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _cc(coding: dict[str, str]) -> dict[str, Any]:
+    return {"coding": [coding]}
+
+
+def _party(party: str) -> dict[str, Any]:
+    return {"identifier": {"system": PARTY_SYSTEM, "value": party}}
+
+
+def _sorted(categories: frozenset[DataCategory]) -> list[DataCategory]:
+    return sorted(categories, key=lambda c: c.value)
+
+
+def build_audit_event(record: AuditRecord) -> dict[str, Any]:
+    """The FHIR R4 AuditEvent (dict) for ``record``; see the module documentation."""
+    r = record
+    event: dict[str, Any] = {
+        "resourceType": "AuditEvent",
+        "id": r.event_id,
+        "type": r.kind.coding(),
+    }
+    if r.flow is not None:
+        event["subtype"] = [r.flow.coding()]
+    event["action"] = r.effective_action.value
+    event["recorded"] = _instant(r.recorded)
+    event["outcome"] = r.effective_outcome.value
+    event["outcomeDesc"] = r.reason
+    if r.purpose is not None:
+        event["purposeOfEvent"] = [_cc(r.purpose.coding())]
+
+    actor: dict[str, Any] = {
+        "type": _cc({"system": DICOM, "code": "110153", "display": "Source Role ID"}),
+        "role": [_cc(r.actor_role.coding())],
+        "who": _party(r.actor),
+        "requestor": True,
+    }
+    policy = []
+    if r.legal_basis is not None:
+        policy.append(f"{r.legal_basis.system}#{r.legal_basis.value}")
+    if r.consent_id is not None:
+        policy.append(f"Consent/{r.consent_id}")
+    if policy:
+        actor["policy"] = policy
+    if r.purpose is not None:
+        actor["purposeOfUse"] = [_cc(r.purpose.coding())]
+    agents = [actor]
+    if r.recipient is not None:
+        recipient: dict[str, Any] = {
+            "type": _cc({"system": DICOM, "code": "110152", "display": "Destination Role ID"}),
+            "who": _party(r.recipient),
+            "requestor": False,
+        }
+        if r.recipient_role is not None:
+            recipient["role"] = [_cc(r.recipient_role.coding())]
+        agents.append(recipient)
+    if r.professional:
+        agents.append({
+            "type": _cc({"system": AGENT_TYPE, "code": "responsible-professional",
+                         "display": "Professional who decided"}),
+            "who": {"display": r.professional},
+            "name": r.professional,
+            "requestor": False,
+        })
+    event["agent"] = agents
+
+    source: dict[str, Any] = {
+        "observer": {"identifier": {"system": SYSTEM_ID_SYSTEM, "value": r.source},
+                     "display": r.source},
+        "type": [{"system": SOURCE_TYPE, "code": "4", "display": "Application Server"}],
+    }
+    if r.source_site:
+        source["site"] = r.source_site
+    event["source"] = source
+
+    entities: list[dict[str, Any]] = []
+    if r.pseudonym is not None:
+        entities.append({
+            "what": {"identifier": {"system": r.pseudonym_system, "value": r.pseudonym}},
+            "type": {"system": ENTITY_TYPE, "code": "1", "display": "Person"},
+            "role": {"system": OBJECT_ROLE, "code": "1", "display": "Patient"},
+        })
+    details = _details(r)
+    if r.message_id is not None or details or r.categories or r.detail or r.query:
+        message: dict[str, Any] = {
+            "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
+            "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
+        }
+        if r.message_id is not None:
+            message["what"] = {"identifier": {"system": MESSAGE_ID_SYSTEM, "value": r.message_id}}
+        if r.categories:
+            message["securityLabel"] = [c.coding() for c in _sorted(r.categories)]
+        if r.kind is AuditKind.COMPLIANCE_SEARCH and r.query is not None:
+            message["role"] = {"system": OBJECT_ROLE, "code": "24", "display": "Query"}
+            message["query"] = base64.b64encode(r.query.encode()).decode()
+        if r.detail:
+            message["description"] = r.detail
+        if details:
+            message["detail"] = details
+        entities.append(message)
+    if r.consent_id is not None:
+        entities.append({
+            "what": {"reference": f"Consent/{r.consent_id}"},
+            "type": {"system": RESOURCE_TYPES, "code": "Consent", "display": "Consent"},
+            "role": {"system": OBJECT_ROLE, "code": "13", "display": "Security Resource"},
+        })
+    if entities:
+        event["entity"] = entities
+    return event
+
+
+def _details(r: AuditRecord) -> list[dict[str, str]]:
+    pairs: list[tuple[str, str | None]] = [
+        ("legal-basis", r.legal_basis.value if r.legal_basis else None),
+        ("citation", r.citation),
+        ("justification", r.justification),
+        ("professional", r.professional),
+        ("withheld-categories", ",".join(c.value for c in _sorted(r.withheld)) or None),
+        ("controles", r.controls),
+    ]
+    return [{"type": k, "valueString": v} for k, v in pairs if v]
+
+
+# --- records for the policy library's results ---------------------------------------------------
+
+
+def controls_for(decision: Decision) -> str:
+    """NEN 7513 "controles": authorisation, treatment relationship, consent, emergency."""
+    return "".join(
+        "T" if ok else "F"
+        for ok in (
+            decision.permit,
+            False,  # the treatment relationship is not checked by the broker
+            decision.consent_id is not None and decision.permit,
+            decision.legal_basis is LegalBasis.CONFLICT_OF_DUTIES,
+        )
+    )
+
+
+def decision_record(
+    request: DecisionRequest,
+    decision: Decision,
+    *,
+    source: str,
+    message_id: str | None,
+    recorded: datetime | None = None,
+    source_site: str | None = None,
+) -> AuditRecord:
+    """The audit record of one decision (decision-permit or decision-deny)."""
+    detail = request.basis_detail
+    return AuditRecord(
+        kind=AuditKind.DECISION_PERMIT if decision.permit else AuditKind.DECISION_DENY,
+        recorded=recorded or datetime.now(UTC),
+        source=source,
+        source_site=source_site,
+        reason=decision.reason.value,
+        detail=decision.detail,
+        flow=request.event,
+        actor=request.sender,
+        actor_role=request.sender_role,
+        recipient=request.recipient,
+        recipient_role=request.recipient_role,
+        purpose=request.purpose,
+        legal_basis=decision.legal_basis,
+        citation=detail.citation if detail else None,
+        justification=detail.justification if detail else None,
+        professional=detail.professional if detail else None,
+        consent_id=decision.consent_id,
+        pseudonym=request.pseudonym,
+        message_id=message_id,
+        categories=decision.allowed_categories,
+        withheld=decision.withheld_categories,
+        controls=controls_for(decision),
+    )
+
+
+def consent_change_record(
+    change: ConsentChange,
+    *,
+    actor: str,
+    actor_role: PartyRole,
+    source: str,
+    recorded: datetime | None = None,
+    message_id: str | None = None,
+) -> AuditRecord:
+    """The audit record of a consent change applied to the consent view."""
+    return AuditRecord(
+        kind=AuditKind.CONSENT_CHANGE,
+        recorded=recorded or datetime.now(UTC),
+        source=source,
+        reason=change.kind.value,
+        detail=f"consent {change.consent_id} {change.kind.value} "
+        f"(version of {_instant(change.recorded_at)})",
+        flow=EventCode.CONSENT,
+        actor=actor,
+        actor_role=actor_role,
+        legal_basis=LegalBasis.CONSENT,
+        consent_id=change.consent_id,
+        pseudonym=change.pseudonym,
+        message_id=message_id,
+    )
+
+
+def compliance_search_record(
+    query: dict[str, Any],
+    *,
+    actor: str,
+    actor_role: PartyRole,
+    source: str,
+    results: int,
+    recorded: datetime | None = None,
+) -> AuditRecord:
+    """The audit record of a compliance officer's search (NEN 7513: searches are logged)."""
+    return AuditRecord(
+        kind=AuditKind.COMPLIANCE_SEARCH,
+        recorded=recorded or datetime.now(UTC),
+        source=source,
+        reason="searched",
+        detail=f"{results} record(s) found",
+        actor=actor,
+        actor_role=actor_role,
+        query=json.dumps(query, sort_keys=True, default=str),
+    )
