@@ -18,6 +18,7 @@ from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
 from broker.config import Settings
 from broker.deployment import Deployment
+from broker.kafka.embedded import port_is_free
 from broker.kafka.topics import ensure_topics
 from broker.router.facts import Fact
 from broker.router.service import RouterService
@@ -25,6 +26,10 @@ from schemas import topics
 from schemas.vocab import PartyRole
 
 log = logging.getLogger(__name__)
+
+
+class HttpPortInUse(RuntimeError):
+    """The ZVH HTTP endpoint's port is taken."""
 
 
 @dataclass
@@ -59,6 +64,11 @@ class LocalStack:
         return self.options.data_dir / party_id / "outbox"
 
     async def start(self) -> None:
+        port = self.options.http_port
+        if port and not port_is_free(port):  # fail before anything else starts
+            raise HttpPortInUse(
+                f"port {port} on 127.0.0.1 is in use: choose another with --http-port (0: any free)"
+            )
         reg = self.deployment.registry
         await ensure_topics(self.settings, topics.catalogue([p.id for p in reg.parties]))
         state = self.deployment.router_state(self.policy)

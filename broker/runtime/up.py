@@ -18,7 +18,7 @@ from broker.kafka.connection import kafka_connection
 from broker.policy.loader import default_policy
 from broker.runtime import demo
 from broker.runtime.console import FlowConsole
-from broker.runtime.stack import LocalStack, StackOptions
+from broker.runtime.stack import HttpPortInUse, LocalStack, StackOptions
 
 
 @dataclass
@@ -145,7 +145,12 @@ async def up(
                 on_event=out.adapter,
             ),
         )
-        await stack.start()
+        try:
+            await stack.start()
+        except HttpPortInUse as e:
+            out.note(f"[bold red]cannot start:[/] {e}")
+            await stack.stop()
+            return 2
         out.note(f"router and adapters running; data folders under [bold]{state_dir / 'data'}[/]")
         if stack.http_url:
             out.note(f"ZVH HTTP endpoint: [bold]{stack.http_url}/referrals[/] and /consents")

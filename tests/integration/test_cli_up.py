@@ -51,3 +51,16 @@ def test_up_refuses_a_bad_setting_by_name() -> None:
     code = cli.proc.wait(60)
     assert code == 2
     assert "KETENBUS_SECURITY_PROTOCOL" in cli.text()
+
+
+def test_up_says_so_when_its_http_port_is_taken(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        cli = Cli("up", "--http-port", str(port), env={"KETENBUS_STATE_DIR": str(tmp_path)})
+        code = cli.proc.wait(90)
+    assert code == 2, cli.text()
+    assert f"port {port} on 127.0.0.1 is in use" in cli.text()
