@@ -24,6 +24,7 @@
    the envelope (say, identity alone) would disclose that a person is in the Levensloopaanpak
    without serving the purpose. Otherwise the permit may be **partial**: the categories outside
    ``allowed_categories`` are listed in ``withheld_categories`` and minimisation removes them.
+   ``contact`` is only allowed together with ``identity`` (its elements live in the Patient).
 
 Among several consents in force, the one that lets the most requested categories through is
 used (the newest on a tie); its id is in the decision.
@@ -40,6 +41,7 @@ from broker.policy.model import BasisRule, Policy
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 MIN_JUSTIFICATION = 10  # characters: a word or two is not a recorded justification
+_CONTACT = frozenset({DataCategory.CONTACT})
 
 
 class ReasonCode(StrEnum):
@@ -256,6 +258,8 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             )
         allowed = consented
 
+    if DataCategory.IDENTITY not in allowed:
+        allowed -= _CONTACT  # contact elements live in the Patient: never without identity
     withheld = present - allowed
     detail = f"{req.event} to {req.recipient} ({req.recipient_role}) for {req.purpose} on {basis}"
     if basis_rule.citations and req.basis_detail and req.basis_detail.citation:
