@@ -24,6 +24,7 @@
    the envelope (say, identity alone) would disclose that a person is in the Levensloopaanpak
    without serving the purpose. Otherwise the permit may be **partial**: the categories outside
    ``allowed_categories`` are listed in ``withheld_categories`` and minimisation removes them.
+   ``contact`` is only allowed together with ``identity`` (its elements live in the Patient).
 
 Among several consents in force, the one that lets the most requested categories through is
 used (the newest on a tie); its id is in the decision.
@@ -40,6 +41,7 @@ from broker.policy.model import BasisRule, Policy
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 MIN_JUSTIFICATION = 10  # characters: a word or two is not a recorded justification
+_CONTACT = frozenset({DataCategory.CONTACT})
 
 
 class ReasonCode(StrEnum):
@@ -123,7 +125,7 @@ class Decision:
 
 
 def _names(categories: frozenset[DataCategory] | set[DataCategory]) -> str:
-    return ", ".join(sorted(c.value for c in categories)) or "none"
+    return ", ".join(sorted(categories)) or "none"  # members are str: sorted by code
 
 
 def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> Decision:
@@ -143,7 +145,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             f"the policy {policy.name!r} has no rule for flow {req.event}",
             policy.source,
         )
-    flow_where = policy.where(policy.rule_path(req.event))
+    flow_where = policy.rule_where(req.event)
     if flow.aggregate_only:
         problems = []
         if req.personal_data:
@@ -174,7 +176,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             f"no rule lets role {req.recipient_role} receive {req.event}",
             flow_where,
         )
-    where = policy.where(policy.rule_path(req.event, req.recipient_role))
+    where = policy.rule_where(req.event, req.recipient_role)
     if req.purpose not in rule.purposes:
         return deny(
             ReasonCode.PURPOSE_NOT_ALLOWED,
@@ -202,10 +204,10 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
         return deny(refusal[0], refusal[1], where)
 
     present = req.categories
-    allowed = present & frozenset(rule.categories)
-    if basis_rule.categories is not None:
-        allowed &= frozenset(basis_rule.categories)
-    essential = frozenset(rule.essential if rule.essential is not None else flow.essential)
+    allowed = present & rule.category_set
+    if basis_rule.category_set is not None:
+        allowed &= basis_rule.category_set
+    essential = flow.essential_for(rule)
     essential_present = essential & present
     if not essential_present:
         return deny(
@@ -242,7 +244,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             return deny(reason, detail, where)
         best = max(
             lookup.in_force,
-            key=lambda m: (len(m.categories & allowed), m.recorded_at, m.consent_id),
+            key=lambda m: (len(m.categories & allowed), m.recorded_us, m.consent_id),
         )
         consent_id = best.consent_id
         consented = allowed & best.categories
@@ -256,6 +258,8 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             )
         allowed = consented
 
+    if DataCategory.IDENTITY not in allowed:
+        allowed -= _CONTACT  # contact elements live in the Patient: never without identity
     withheld = present - allowed
     detail = f"{req.event} to {req.recipient} ({req.recipient_role}) for {req.purpose} on {basis}"
     if basis_rule.citations and req.basis_detail and req.basis_detail.citation:

@@ -19,6 +19,8 @@ Semantic rules (the ``rule`` named in an error):
 * ``aggregate-only``: a counts-only flow permits only the ``aggregate`` category, and no other
   flow permits ``aggregate``.
 * ``router-not-recipient``: the router is never a recipient of a flow.
+* ``contact-needs-identity``: ``contact`` (address, telecom, contacts of the Patient) cannot be
+  delivered without ``identity``, so a rule or basis that lists it must list identity too.
 """
 
 from __future__ import annotations
@@ -221,6 +223,9 @@ def _check_recipient(
     yield from _duplicates(problem, (*rpath, "categories"), rule.categories)
     categories = set(rule.categories)
     essential = set(rule.essential if rule.essential is not None else flow.essential)
+    if DataCategory.CONTACT in categories and DataCategory.IDENTITY not in categories:
+        yield problem((*rpath, "categories"), "contact-needs-identity",
+                      "contact is part of the Patient and needs identity")
     if flow.aggregate_only:
         if categories != {DataCategory.AGGREGATE}:
             yield problem(
@@ -294,6 +299,9 @@ def _check_basis(
                 f"categories {extra} are not among the recipient's categories",
             )
         effective = categories & set(basis.categories)
+        if DataCategory.CONTACT in effective and DataCategory.IDENTITY not in effective:
+            yield problem((*bpath, "categories"), "contact-needs-identity",
+                          "contact is part of the Patient and needs identity")
     if not effective & essential:
         yield problem(
             bpath,

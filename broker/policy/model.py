@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -48,6 +49,10 @@ class BasisRule(_Strict):
     categories: tuple[DataCategory, ...] | None = None
     note: str = ""
 
+    @cached_property
+    def category_set(self) -> frozenset[DataCategory] | None:
+        return None if self.categories is None else frozenset(self.categories)
+
     @property
     def requires_citation(self) -> bool:
         if self.citation_required is None:
@@ -77,6 +82,10 @@ class RecipientRule(_Strict):
     )
     note: str = ""
 
+    @cached_property
+    def category_set(self) -> frozenset[DataCategory]:
+        return frozenset(self.categories)
+
     def basis_rule(self, basis: LegalBasis) -> BasisRule | None:
         for rule in self.legal_bases:
             if rule.basis is basis:
@@ -100,6 +109,14 @@ class FlowRule(_Strict):
         "category refuses the message outright.",
     )
     recipients: dict[PartyRole, RecipientRule] = Field(default_factory=dict)
+
+    @cached_property
+    def essential_set(self) -> frozenset[DataCategory]:
+        return frozenset(self.essential)
+
+    def essential_for(self, rule: RecipientRule) -> frozenset[DataCategory]:
+        """The essential categories for one recipient rule (its override, or the flow's)."""
+        return self.essential_set if rule.essential is None else frozenset(rule.essential)
 
 
 class PolicyDocument(_Strict):
@@ -125,6 +142,9 @@ class Policy:
     document: PolicyDocument
     source: str = "<memory>"
     lines: Mapping[str, int] = field(default_factory=dict)
+    _where: dict[tuple[EventCode, PartyRole | None], str] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @property
     def name(self) -> str:
@@ -141,6 +161,14 @@ class Policy:
         """``file:line`` of a rule path, or just the file when the line is unknown."""
         line = self.lines.get(path)
         return f"{self.source}:{line}" if line is not None else self.source
+
+    def rule_where(self, event: EventCode, role: PartyRole | None = None) -> str:
+        """``file:line`` of a flow's rule, or of one recipient role's rule under it (cached)."""
+        key = (event, role)
+        found = self._where.get(key)
+        if found is None:
+            found = self._where[key] = self.where(self.rule_path(event, role))
+        return found
 
     def rule_path(self, event: EventCode, role: PartyRole | None = None) -> str:
         path = f"flows.{event.value}"

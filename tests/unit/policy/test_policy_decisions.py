@@ -397,3 +397,15 @@ def test_the_decision_detail_names_what_is_missing() -> None:
     assert "other purposes" in d.detail
     d = decide(case.request(), POLICY, case.consent_view(end=date(2024, 1, 31)))
     assert "expired" in d.detail
+
+
+@pytest.mark.parametrize("case", CONSENT_CASES, ids=ids(CONSENT_CASES))
+def test_contact_without_identity_is_withheld(case: Case) -> None:
+    """A consent for contact but not identity: the Patient cannot go, so neither can contact."""
+    essential = set(case.rule.essential or case.flow.essential)
+    cats = tuple(essential | {DataCategory.CONTACT})
+    d = decide(case.request(), POLICY, case.consent_view(categories=cats))
+    assert d.permit, d
+    assert DataCategory.CONTACT not in d.allowed_categories
+    if DataCategory.CONTACT in case.rule.categories:
+        assert DataCategory.CONTACT in d.withheld_categories

@@ -92,6 +92,10 @@ def _error(text: str, tmp_path: Path) -> PolicyError:
         ("categories: [identity, referral-signal]",
          "categories: [identity, referral-signal, aggregate]", 10, "aggregate-only",
          "flows.referral.recipients.coordinating-provider.categories"),
+        # contact lives in the Patient
+        ("categories: [identity, referral-signal]", "categories: [contact, referral-signal]", 10,
+         "contact-needs-identity",
+         "flows.referral.recipients.coordinating-provider.categories"),
         # YAML syntax
         ("purposes: [COC]", "purposes: [COC", 10, "yaml-syntax", ""),
     ],
