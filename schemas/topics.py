@@ -129,6 +129,8 @@ INBOUND: tuple[TopicSpec, ...] = (
     IN_ESCALATION,
 )
 SHARED: tuple[TopicSpec, ...] = (CONSENT, CAPACITY, AUDIT, REJECTED, DEAD_LETTER, ESCALATION)
+# What the router consumes: every inbound topic, plus capacity reports (sealed for the router).
+ROUTED: tuple[TopicSpec, ...] = (*INBOUND, CAPACITY)
 
 OUTBOUND_PREFIX = "out."
 OUTBOUND_PARTITIONS = PERSON_PARTITIONS

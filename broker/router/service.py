@@ -68,7 +68,7 @@ class RouterService:
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
         broker = faststream_broker(self.settings, logger=log)
         subscriber = broker.subscriber(
-            *(t.name for t in topics.INBOUND),
+            *(t.name for t in topics.ROUTED),
             group_id=self.group_id,
             ack_policy=AckPolicy.NACK_ON_ERROR,
             auto_offset_reset="earliest",
