@@ -143,6 +143,7 @@ def revoke(
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 LOINC = "http://loinc.org"
+CONSENT_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/consent"
 EXT_RECIPIENT_ROLE = EXT + "consent-recipient-role"
 EXT_REPRESENTATIVE = EXT + "consent-representative"
 IRCP = {
@@ -152,7 +153,7 @@ IRCP = {
 }
 
 MAPPING = (
-    FieldMap("consent_id", "Consent.id", "process"),
+    FieldMap("consent_id", "Consent.identifier (…/NamingSystem/consent)", "process"),
     FieldMap("person_bsn", "Patient.identifier (BSN); Consent.patient", "identity"),
     FieldMap("status", "Consent.status", "process"),
     FieldMap(
@@ -204,7 +205,8 @@ def consent_entries(c: ConsentRecord) -> list[tuple[dict[str, Any], DataCategory
     )
     consent: dict[str, Any] = {
         "resourceType": "Consent",
-        "id": c.consent_id,
+        "id": new_id(),
+        "identifier": [{"system": CONSENT_SYSTEM, "value": c.consent_id}],
         "status": c.status.value,
         "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
@@ -239,6 +241,12 @@ def consent_from_message(msg: ParsedMessage) -> ConsentRecord:
     status = consent.string("status")
     if status not in {s.value for s in ConsentStatus}:
         raise consent.error("status", "value", "must be active or inactive", "consent-status")
+    # Consent.identifier carries the consent id; messages of the first version put it in
+    # Consent.id, which is still read when there is no identifier.
+    if consent.opt_identifier(CONSENT_SYSTEM) is not None:
+        consent_id, id_path = consent.identifier(CONSENT_SYSTEM)
+    else:
+        consent_id, id_path = consent.string("id"), consent.at("id")
     roles = tuple(
         coding_of(x.obj("valueCoding"), PartyRole)
         for x in prov.items("extension")
@@ -247,7 +255,7 @@ def consent_from_message(msg: ParsedMessage) -> ConsentRecord:
     return build_model(
         ConsentRecord,
         {
-            "consent_id": consent.string("id"),
+            "consent_id": consent_id,
             "person_bsn": bsn,
             "status": ConsentStatus(status),
             "grantor": Grantor.REPRESENTATIVE if is_rep else Grantor.PERSON,
@@ -263,7 +271,7 @@ def consent_from_message(msg: ParsedMessage) -> ConsentRecord:
             "legal_basis": code_in(consent.obj("policyRule"), LegalBasis),
         },
         {
-            "consent_id": consent.at("id"),
+            "consent_id": id_path,
             "person_bsn": bsn_path,
             "representative_name": performer.at("display"),
             "recipients": prov.at("actor"),
