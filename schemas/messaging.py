@@ -28,7 +28,13 @@ shape, among others). R4B (4.3.0) is wire-compatible with R4 for every resource 
 use (Bundle, MessageHeader, Patient, Organization, ServiceRequest, Task, Consent, RiskAssessment,
 ClinicalImpression, Basic, OperationOutcome, AuditEvent, MeasureReport, Claim, ClaimResponse,
 Coverage, EpisodeOfCare, Encounter, Location), so messages we write are valid R4 and R4 messages
-parse. Full validation (:func:`validate_fhir`) therefore uses the R4B models.
+parse: HL7 limited the R4B changes to the medication-definition and evidence-based-medicine
+resources and the subscription framework ("Implementers that do not use the specific portions
+where changes have been made can continue to use either R4 or R4B without any functional
+difference", https://hl7.org/fhir/R4B/r4b-explanation.html). Full validation
+(:func:`validate_fhir`) therefore uses the R4B models. Caveat: fhir.resources does not check
+codes against value sets and is lax about JSON types (e.g. ``"true"`` for a boolean), so the flow
+readers check the types they read themselves.
 """
 
 from __future__ import annotations
@@ -528,7 +534,9 @@ def read_meta(bundle: Any) -> MessageMeta:
             )
         details = _obj(r.get("details"), "MessageHeader.response.details", required=False)
         details_ref = details.get("reference")
-        if details_ref is not None and details_ref not in urls:
+        if details_ref is not None and (
+            not isinstance(details_ref, str) or details_ref not in urls
+        ):
             raise _fail(
                 "MessageHeader.response.details",
                 "not-found",

@@ -89,18 +89,18 @@ class Person(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    bsn: Bsn
-    family_name: ShortText = Field(min_length=1, max_length=200)
-    given_names: tuple[ShortText, ...] = ()
-    birth_date: date
-    gender: Gender = Gender.UNKNOWN
+    bsn: Bsn = Field(description="Burgerservicenummer (11-check).")
+    family_name: ShortText = Field(min_length=1, max_length=200, description="Family name.")
+    given_names: tuple[ShortText, ...] = Field(default=(), description="Given names.")
+    birth_date: date = Field(description="Date of birth.")
+    gender: Gender = Field(default=Gender.UNKNOWN, description="Administrative gender.")
     residence_municipality: MunicipalityCode | None = Field(
         default=None, description="Municipality of residence (woonplaatsbeginsel)."
     )
-    homeless: bool = False
-    address_line: ShortText | None = None
-    postal_code: ShortText | None = None
-    city: ShortText | None = None
+    homeless: bool = Field(default=False, description="No fixed address (dak- of thuisloos).")
+    address_line: ShortText | None = Field(default=None, description="Street and number.")
+    postal_code: ShortText | None = Field(default=None, description="Postal code.")
+    city: ShortText | None = Field(default=None, description="City.")
 
 
 def patient_resource(p: Person) -> dict[str, Any]:
@@ -475,6 +475,10 @@ def _err(path: str, code: str, message: str, reason: str) -> MessageError:
     return MessageError([Issue(path, code, message, reason)])
 
 
+def _hashable(value: object) -> object:
+    return value if isinstance(value, str | int | float | bool | None) else None
+
+
 def coding_of(c: Src, enum: type[C]) -> C:
     systems = {m.system for m in enum}
     system = c.opt_string("system")
@@ -490,7 +494,7 @@ def coding_of(c: Src, enum: type[C]) -> C:
 def code_in(cc: Src, enum: type[C]) -> C:
     """The ``enum`` member among the codings of a CodeableConcept."""
     systems = {m.system for m in enum}
-    matches = [c for c in cc.items("coding") if c.data.get("system") in systems]
+    matches = [c for c in cc.items("coding") if _hashable(c.data.get("system")) in systems]
     if not matches:
         raise cc.error("coding", "required", f"no {enum.__name__} code", "missing-code")
     if len(matches) > 1:

@@ -49,6 +49,7 @@ class FlowSpec:
     legal_basis: LegalBasis
     sender: str
     receivers: str
+    rules: tuple[str, ...] = ()
 
 
 FLOWS: tuple[FlowSpec, ...] = (
@@ -70,6 +71,11 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONFLICT_OF_DUTIES,
         sender="ZVH",
         receivers="the region's coordinating provider (and, minimised, the municipality)",
+        rules=(
+            "A legal title's end is not before its start.",
+            "Without a RiskAssessment the risk level reads as unknown; without Basic resources "
+            "there are no legal titles.",
+        ),
     ),
     FlowSpec(
         name="assessment-outcome",
@@ -89,6 +95,12 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONSENT,
         sender="coordinating provider",
         receivers="the ZVH (procesregie), the municipality and payers that must act",
+        rules=(
+            "criteria judges each of the four inclusion criteria exactly once.",
+            "included: all four criteria met, inclusion_date and episode_id given, no alternative.",
+            "not-included: an alternative is given (possibly 'none'); no inclusion date or "
+            "episode.",
+        ),
     ),
     FlowSpec(
         name="care-transition",
@@ -108,6 +120,15 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="provider",
         receivers="the ZVH, the other providers in the episode and the paying parties",
+        rules=(
+            "scale-up and scale-down name previous_level; scale-up goes to a higher security "
+            "level, scale-down to a lower one or to ambulant.",
+            "transfer names a previous_provider other than provider.",
+            "A secure bed (level 2, 3 or 4) needs a location_id; location_name needs location_id.",
+            "end: Encounter and EpisodeOfCare are finished; the date is the end of their period.",
+            "Encounter and Location carry the same SecurityLevel tag; the EpisodeOfCare's "
+            "managingOrganization is the Encounter's serviceProvider.",
+        ),
     ),
     FlowSpec(
         name="capacity-report",
@@ -127,6 +148,12 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.PUBLIC_TASK,
         sender="provider",
         receivers="the national capacity dashboard and the national coordination point",
+        rules=(
+            "No free text anywhere; ids may not contain 8 or more digits in a row; unknown "
+            "fields are refused.",
+            "Only security levels 2, 3 and 4, each once; occupied + available <= in_service.",
+            "The message carries the MeasureReport labelled aggregate and nothing else.",
+        ),
     ),
     FlowSpec(
         name="claim",
@@ -146,6 +173,15 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="provider or ZVH",
         receivers="the payer (municipality, health insurer, care office, DJI or VWS)",
+        rules=(
+            "Amounts are integer eurocents (0 to 10^13); amount_cents = quantity x "
+            "unit_price_cents; Claim.total equals Claim.item.net.",
+            "period_end is not before period_start.",
+            "registration: names its case (zvh and referral_id), quantity 1.",
+            "coordination-day: names the episode; quantity = days in the period (inclusive).",
+            "The payer's identifier fits its role: UZOVI (health insurer, care office), "
+            "municipality code (municipality), OIN (DJI, VWS).",
+        ),
     ),
     FlowSpec(
         name="claim-response",
@@ -169,6 +205,12 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="payer",
         receivers="the claimant",
+        rules=(
+            "rejected: a rejection_reason (with an optional note) and no approved amount.",
+            "accepted, paid and advanced: an approved amount.",
+            "paid and advanced: paid_cents and paid_on; the others: no payment.",
+            "ClaimResponse.outcome is error exactly for a rejection.",
+        ),
     ),
     FlowSpec(
         name="consent",
@@ -188,6 +230,13 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONSENT,
         sender="the party that recorded the consent",
         receivers="the router (consent view); never forwarded to other parties",
+        rules=(
+            "At least one recipient or recipient role, at least one purpose and one category.",
+            "period_end is not before period_start; recorded_at carries a time zone.",
+            "A representative's consent names the representative; a person's consent does not.",
+            "Revocation: the same consent_id with status inactive and a later recorded_at "
+            "(revoke()); only permit provisions exist.",
+        ),
     ),
     FlowSpec(
         name="escalation",
@@ -207,6 +256,10 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.PUBLIC_TASK,
         sender="ZVH, provider or the router (financing gaps)",
         receivers="the national coordination point",
+        rules=(
+            "Reason other needs an explanation.",
+            "stuck_since is not after the (UTC) date of raised_at.",
+        ),
     ),
     FlowSpec(
         name="response",
@@ -231,6 +284,11 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="the router (or any receiver)",
         receivers="the sender of the request, on its out.<party> topic",
+        rules=(
+            "request_id is the request's message id (MessageHeader.id = Bundle.identifier UUID).",
+            "An error response without issues carries a placeholder issue (reason no-details), "
+            "which reading removes again; no-details is reserved.",
+        ),
     ),
 )
 
