@@ -1,0 +1,1 @@
+"""Shared fixtures for the schemas tests (hypothesis profiles live in ``schema_strategies``)."""
