@@ -12,7 +12,6 @@ from __future__ import annotations
 import datetime as dt
 import re
 import unicodedata
-from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
@@ -239,7 +238,6 @@ def _kind(value: object) -> str:
     }.get(type(value), "null")
 
 
-@dataclass(frozen=True)
 class Src:
     """A JSON object inside a message, with the FHIR path it sits at (e.g. ``Task.output[1]``).
 
@@ -247,14 +245,16 @@ class Src:
     content is missing or malformed, so readers never leak KeyError/TypeError/ValidationError.
     """
 
-    data: dict[str, Any]
-    path: str
+    __slots__ = ("data", "path")
 
     def __init__(self, data: Any, path: str) -> None:
         if not isinstance(data, dict):
             raise _err(path, "structure", f"must be an object, not {_kind(data)}", "structure")
-        object.__setattr__(self, "data", data)
-        object.__setattr__(self, "path", path)
+        self.data: dict[str, Any] = data
+        self.path = path
+
+    def __repr__(self) -> str:
+        return f"Src({self.path})"
 
     # paths and errors
     def at(self, key: str) -> str:
@@ -513,19 +513,6 @@ def one(msg: ParsedMessage, rtype: str) -> Src:
 
 def opt_one(msg: ParsedMessage, rtype: str) -> Src | None:
     return one(msg, rtype) if msg.resources(rtype) else None
-
-
-def only_types(msg: ParsedMessage, allowed: Iterable[str]) -> None:
-    """Refuse resources a flow does not carry (a mis-labelled or smuggled resource)."""
-    ok = set(allowed)
-    for i, r in enumerate(msg.resources(), start=1):
-        if r.get("resourceType") not in ok:
-            raise _err(
-                f"Bundle.entry[{i}].resource",
-                "not-supported",
-                f"a {r.get('resourceType')} does not belong in this message",
-                "unexpected-resource",
-            )
 
 
 # --- compatibility helpers (used by older readers) ---------------------------------------------

@@ -1,1 +1,0 @@
-"""Shared fixtures for the schemas tests (hypothesis profiles live in ``schema_strategies``)."""
