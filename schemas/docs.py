@@ -305,6 +305,11 @@ TYPES = (
     ("`Agb`", "An AGB code: 8 digits."),
     ("`MunicipalityCode`", "A municipality code: 4 digits."),
     ("`Cents`", "An amount in eurocents: an integer (never a float), 0 to 10^13."),
+    (
+        "`AggregateId`, `AggregateParty`, `AggregateCode`",
+        "Capacity ids: as `IdValue`, `PartyId`, `Code`, but without 8 or more digits in a row.",
+    ),
+    ("`BedCount`", "A bed count: an integer, 0 to 100,000."),
     ("`date`", "A full date, `YYYY-MM-DD` on the wire."),
     ("`datetime`, `AwareDatetime`", "An instant with a time zone; the offset is kept on the wire."),
 )
