@@ -3,15 +3,17 @@ and the problem, so a sender can fix its input without reading our code or a sta
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
+from pydantic_core import PydanticCustomError
 
 from schemas.vocab.base import KETENBUS_CS
 
 ISSUE_CODE_SYSTEM = KETENBUS_CS + "issue"
+M = TypeVar("M")
 
 
 @dataclass(frozen=True)
@@ -24,18 +26,15 @@ class Issue:
     reason: str | None = None  # our stable machine code, e.g. "bsn-check"
 
     def to_fhir(self) -> dict[str, Any]:
-        issue: dict[str, Any] = {
-            "severity": "error",
-            "code": self.code,
-            "diagnostics": self.message,
-        }
+        issue: dict[str, Any] = {"severity": "error", "code": self.code}
+        if self.message:
+            issue["diagnostics"] = self.message
         if self.path:
             issue["expression"] = [self.path]
         if self.reason:
-            issue["details"] = {
-                "coding": [{"system": ISSUE_CODE_SYSTEM, "code": self.reason}],
-                "text": self.message,
-            }
+            issue["details"] = {"coding": [{"system": ISSUE_CODE_SYSTEM, "code": self.reason}]}
+            if self.message:
+                issue["details"]["text"] = self.message
         return issue
 
 
@@ -78,17 +77,57 @@ def _loc_to_path(loc: tuple[int | str, ...], root: str) -> str:
     return path
 
 
+def _issue_of(e: Any, path: str) -> Issue:
+    kind = str(e.get("type", "value_error"))
+    code = "required" if kind == "missing" else "invalid" if "extra" in kind else "value"
+    msg = str(e.get("msg", "invalid value")).removeprefix("Value error, ")
+    cause = (e.get("ctx") or {}).get("error")
+    reason = getattr(cause, "reason", None) if isinstance(cause, ValueError) else None
+    rule = getattr(cause, "rule", None)
+    if isinstance(rule, str):  # an IdentifierError: its rule, without repeating the field name
+        msg = rule
+    return Issue(path, code, msg, reason if isinstance(reason, str) else kind)
+
+
 def issues_from_validation(err: ValidationError, root: str = "") -> list[Issue]:
     """Turn a pydantic error into issues with paths; messages stay free of input values."""
+    return [
+        _issue_of(e, _loc_to_path(tuple(e.get("loc", ())), root))
+        for e in err.errors(include_url=False, include_input=False)
+    ]
+
+
+def issues_at(err: ValidationError, paths: Mapping[str, str], root: str) -> list[Issue]:
+    """Like :func:`issues_from_validation`, but name each model field by the FHIR path its value
+    was read from (``paths``: field name -> path). Errors of a model-level rule name the field
+    in their context (``ctx["field"]``, see :func:`rule_error`), else the ``root`` path."""
     issues = []
     for e in err.errors(include_url=False, include_input=False):
-        kind = e.get("type", "value_error")
-        code = "required" if kind == "missing" else "invalid" if "extra" in kind else "value"
-        msg = str(e.get("msg", "invalid value"))
-        msg = msg.removeprefix("Value error, ")
-        cause = (e.get("ctx") or {}).get("error")
-        rule = getattr(cause, "rule", None)
-        if isinstance(rule, str):  # an IdentifierError: report its rule, not its field twice
-            msg, kind = rule, "identifier"
-        issues.append(Issue(_loc_to_path(tuple(e.get("loc", ())), root), code, msg, kind))
+        loc = tuple(e.get("loc", ()))
+        ctx = e.get("ctx") or {}
+        if loc:
+            head = str(loc[0])
+            base = paths.get(head) or _loc_to_path((head,), root)
+            path = _loc_to_path(loc[1:], base)
+        else:
+            field = ctx.get("field")
+            path = paths.get(str(field), root) if field else root
+        issues.append(_issue_of(e, path))
     return issues
+
+
+def rule_error(reason: str, message: str, field: str | None = None) -> PydanticCustomError:
+    """An error for a model-level rule (raise it from a model validator): ``reason`` becomes the
+    issue's machine code and ``field`` tells :func:`issues_at` which path to name."""
+    return PydanticCustomError(
+        reason, message.replace("{", "(").replace("}", ")"), {"field": field} if field else None
+    )
+
+
+def build_model(cls: type[M], data: Mapping[str, Any], paths: Mapping[str, str], root: str) -> M:
+    """Construct a business model from values read out of a message; a refusal becomes a
+    ``MessageError`` whose issues name the FHIR path of the offending value."""
+    try:
+        return cls(**data)
+    except ValidationError as err:
+        raise MessageError(issues_at(err, paths, root)) from None

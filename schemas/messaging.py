@@ -1,29 +1,49 @@
 """FHIR R4 messaging: the Bundle (type ``message``) every flow travels in.
 
-Rules (FHIR R4 messaging, MessageHeader):
-- ``Bundle.type`` is ``message`` and the first entry is the MessageHeader.
-- ``Bundle.identifier`` is ``urn:uuid:<message id>``, unique per message, and is the
-  de-duplication key. ``MessageHeader.id`` carries the *same* UUID, so a response's
-  ``MessageHeader.response.identifier`` (R4: "Id of original message", i.e. the request's
-  MessageHeader.id) equals the request's Bundle.identifier value as well (R5's convention):
-  correlation works under either reading of the spec.
-- ``MessageHeader.eventCoding`` comes from our event code system; ``source.endpoint`` and each
-  ``destination.endpoint`` are ``urn:ketenbus:party:<party id>``; ``focus`` points only at
-  resources inside the Bundle.
-- ``Bundle.meta.security`` carries the purpose of use and the claimed legal basis; each other
-  entry's ``meta.security`` carries its data category (the unit of minimisation).
+Rules (FHIR R4 messaging, MessageHeader), all checked by :func:`read_meta`:
 
-We use ``fhir.resources.R4B`` models: fhir.resources 8 ships no R4 (4.0.1) package and its
-default is R5, which rejects R4 messages. R4B (4.3.0) is wire-compatible with R4 for every
-resource we use (Bundle, MessageHeader, Patient, ServiceRequest, Task, Consent, RiskAssessment,
-Basic, OperationOutcome, AuditEvent, MeasureReport, Claim, ClaimResponse, EpisodeOfCare,
-Encounter, Organization, Location, Flag).
+- ``Bundle.type`` is ``message`` and the first entry is the MessageHeader.
+- ``Bundle.identifier`` is ``urn:uuid:<message id>`` (system ``urn:ietf:rfc:3986``), unique per
+  message, and is the de-duplication key. ``MessageHeader.id`` carries the *same* UUID.
+- ``Bundle.timestamp`` is the instant the message was assembled (an instant with a zone).
+- ``MessageHeader.eventCoding`` comes from our event code system (``EventCode``); the event
+  drives routing and policy.
+- ``MessageHeader.source.endpoint`` and each ``destination.endpoint`` are
+  ``urn:ketenbus:party:<party id>``; ``sender`` and ``destination.receiver`` name the same parties
+  by identifier (system ``https://ketenbus.nl/fhir/NamingSystem/party``).
+- ``focus`` points only at resources inside the Bundle (by their ``urn:uuid`` fullUrl); every
+  fullUrl is unique.
+- ``Bundle.meta.security`` carries the purpose of use and the claimed legal basis; every other
+  entry's ``meta.security`` carries exactly one data category (the unit of minimisation).
+
+Correlation of responses. A response's ``MessageHeader.response.identifier`` is the request's
+message id. R4 defines it as "Id of original message", i.e. the request's ``MessageHeader.id``;
+R5 changed it to the request's ``Bundle.identifier``. Because we give both the same UUID, the value
+correlates under either reading, and it is also the de-duplication key a receiver already keeps.
+(The element is of type ``id`` in R4/R4B, so it holds the bare UUID, not ``urn:uuid:...``.)
+
+Why ``fhir.resources.R4B``: fhir.resources 8 ships no R4 (4.0.1) package and its default is R5,
+which rejects R4 messages (``MessageHeader.source.endpoint`` and ``Consent.provision`` changed
+shape, among others). R4B (4.3.0) is wire-compatible with R4 for every resource and element we
+use (Bundle, MessageHeader, Patient, Organization, ServiceRequest, Task, Consent, RiskAssessment,
+ClinicalImpression, Basic, OperationOutcome, AuditEvent, MeasureReport, Claim, ClaimResponse,
+Coverage, EpisodeOfCare, Encounter, Location), so messages we write are valid R4 and R4 messages
+parse: HL7 limited the R4B changes to the medication-definition and evidence-based-medicine
+resources and the subscription framework ("Implementers that do not use the specific portions
+where changes have been made can continue to use either R4 or R4B without any functional
+difference", https://hl7.org/fhir/R4B/r4b-explanation.html). Full validation
+(:func:`validate_fhir`) therefore uses the R4B models. Caveat: fhir.resources does not check
+codes against value sets and is lax about JSON types (e.g. ``"true"`` for a boolean), so the flow
+readers check the types they read themselves.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from enum import StrEnum
@@ -41,6 +61,8 @@ EXT_BASIS_CITATION = EXT + "legal-basis-citation"
 EXT_BASIS_JUSTIFICATION = EXT + "legal-basis-justification"
 EXT_BASIS_DECIDED_BY = EXT + "legal-basis-decided-by"
 MAX_MESSAGE_BYTES = 1_000_000
+URI_SYSTEM = "urn:ietf:rfc:3986"
+_FHIR_ID = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
 
 
 class ResponseCode(StrEnum):
@@ -62,9 +84,84 @@ class BasisDetail:
 
 @dataclass(frozen=True)
 class ResponseInfo:
+    """``MessageHeader.response``: the request's message id, the code and the OperationOutcome."""
+
     request_id: str
     code: ResponseCode
     details_ref: str | None = None
+
+
+# --- ids --------------------------------------------------------------------------------------
+
+
+def _random_id() -> str:
+    return str(uuid.uuid4())
+
+
+_id_factory: Callable[[], str] = _random_id
+
+
+def new_id() -> str:
+    """A fresh resource or message id (a random UUID, see :func:`deterministic_ids`)."""
+    return _id_factory()
+
+
+@contextmanager
+def deterministic_ids(seed: str = "ketenbus") -> Iterator[None]:
+    """Within the block, :func:`new_id` yields reproducible UUIDs (uuid5 of ``seed`` and a
+    counter). For generating committed examples and docs only; not thread-safe."""
+    global _id_factory
+    previous = _id_factory
+    counter = iter(range(1 << 62))
+    namespace = uuid.uuid5(uuid.NAMESPACE_URL, "https://ketenbus.nl/examples/" + seed)
+    _id_factory = lambda: str(uuid.uuid5(namespace, str(next(counter))))  # noqa: E731
+    try:
+        yield
+    finally:
+        _id_factory = previous
+
+
+def full_url(resource_id: str) -> str:
+    return f"urn:uuid:{resource_id}"
+
+
+# --- time -------------------------------------------------------------------------------------
+
+
+def _iso(ts: datetime) -> str:
+    """An instant in UTC (``Z``), in milliseconds unless the value has sub-millisecond digits."""
+    spec = "milliseconds" if ts.microsecond % 1000 == 0 else "microseconds"
+    return ts.astimezone(UTC).isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+def fhir_datetime(ts: datetime) -> str:
+    """A FHIR dateTime/instant keeping the value's own UTC offset when FHIR can express it
+    (whole minutes, at most 14 hours), so that reading it back gives the same offset; otherwise
+    the instant in UTC. Requires an aware datetime."""
+    if ts.tzinfo is None:
+        raise ValueError("a FHIR instant needs a time zone")
+    off = ts.utcoffset()
+    if off is None or off.total_seconds() % 60 or abs(off.total_seconds()) > 14 * 3600:
+        return _iso(ts)
+    spec = "seconds" if ts.microsecond == 0 else "microseconds"
+    return ts.isoformat(timespec=spec).replace("+00:00", "Z")
+
+
+_INSTANT = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(\.[0-9]{1,9})?"
+    r"(Z|[+-][0-9]{2}:[0-9]{2})"
+)
+
+
+def parse_instant(value: object) -> datetime:
+    """Parse a FHIR instant (or a dateTime with time and zone); ``ValueError`` otherwise."""
+    if not isinstance(value, str) or not _INSTANT.fullmatch(value):
+        raise ValueError("must be an instant with a time zone, e.g. 2024-05-01T09:30:00Z")
+    text = value
+    frac = re.search(r"\.([0-9]+)", text)
+    if frac and len(frac.group(1)) > 6:  # Python keeps microseconds; drop finer digits
+        text = text.replace(frac.group(0), "." + frac.group(1)[:6], 1)
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
 @dataclass(frozen=True)
@@ -94,7 +191,7 @@ class MessageMeta:
         now: datetime | None = None,
     ) -> MessageMeta:
         return MessageMeta(
-            message_id=str(uuid.uuid4()),
+            message_id=new_id(),
             event=event,
             sender=sender,
             timestamp=(now or datetime.now(UTC)).astimezone(UTC),
@@ -106,14 +203,6 @@ class MessageMeta:
         )
 
 
-def new_id() -> str:
-    return str(uuid.uuid4())
-
-
-def full_url(resource_id: str) -> str:
-    return f"urn:uuid:{resource_id}"
-
-
 def tag(resource: dict[str, Any], category: DataCategory) -> dict[str, Any]:
     """Label a resource with its data category (in place) and return it."""
     meta = resource.setdefault("meta", {})
@@ -123,10 +212,13 @@ def tag(resource: dict[str, Any], category: DataCategory) -> dict[str, Any]:
 
 
 def category_of(resource: dict[str, Any]) -> DataCategory | None:
-    for c in resource.get("meta", {}).get("security", []):
-        if c.get("system") == DataCategory.default_system():
+    """The data category a resource is tagged with (None when untagged or unknown)."""
+    meta = resource.get("meta") if isinstance(resource, dict) else None
+    security = meta.get("security") if isinstance(meta, dict) else None
+    for c in security if isinstance(security, list) else []:
+        if isinstance(c, dict) and c.get("system") == DataCategory.default_system():
             try:
-                return DataCategory(c.get("code"))
+                return DataCategory(str(c.get("code")))
             except ValueError:
                 return None
     return None
@@ -134,10 +226,6 @@ def category_of(resource: dict[str, Any]) -> DataCategory | None:
 
 def party_reference(party_id: str) -> dict[str, Any]:
     return {"identifier": {"system": PARTY_SYSTEM, "value": party_id}}
-
-
-def _iso(ts: datetime) -> str:
-    return ts.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
 def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
@@ -178,6 +266,12 @@ def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
     return header
 
 
+def _lead(resource: dict[str, Any], keys: tuple[str, ...]) -> None:
+    """Reorder (in place) so that ``keys`` come first, as FHIR JSON customarily has them."""
+    rest = {k: resource.pop(k) for k in list(resource) if k not in keys}
+    resource.update(rest)
+
+
 def build_message(
     meta: MessageMeta,
     entries: list[tuple[dict[str, Any], DataCategory]],
@@ -194,6 +288,7 @@ def build_message(
     for resource, category in entries:
         resource.setdefault("id", new_id())
         tag(resource, category)
+        _lead(resource, ("resourceType", "id", "meta"))
         url = full_url(resource["id"])
         urls.append(url)
         bundle_entries.append({"fullUrl": url, "resource": resource})
@@ -203,7 +298,7 @@ def build_message(
         "resourceType": "Bundle",
         "id": meta.message_id,
         "meta": {"security": [meta.purpose.coding(), meta.legal_basis.coding()]},
-        "identifier": {"system": "urn:ietf:rfc:3986", "value": full_url(meta.message_id)},
+        "identifier": {"system": URI_SYSTEM, "value": full_url(meta.message_id)},
         "type": "message",
         "timestamp": _iso(meta.timestamp),
         "entry": [{"fullUrl": full_url(meta.message_id), "resource": header}, *bundle_entries],
@@ -215,17 +310,29 @@ def dumps(bundle: dict[str, Any]) -> bytes:
     return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
 
 
+def _entries(bundle: dict[str, Any]) -> list[dict[str, Any]]:
+    entries = bundle.get("entry")
+    return [e for e in entries if isinstance(e, dict)] if isinstance(entries, list) else []
+
+
 @dataclass(frozen=True)
 class ParsedMessage:
     bundle: dict[str, Any]
     meta: MessageMeta
 
     def resources(self, resource_type: str | None = None) -> list[dict[str, Any]]:
-        out = [e["resource"] for e in self.bundle.get("entry", [])[1:] if "resource" in e]
+        """The content resources (every entry after the MessageHeader), optionally of one type."""
+        out = [
+            e["resource"] for e in _entries(self.bundle)[1:] if isinstance(e.get("resource"), dict)
+        ]
         return [r for r in out if resource_type is None or r.get("resourceType") == resource_type]
 
     def by_url(self) -> dict[str, dict[str, Any]]:
-        return {e.get("fullUrl", ""): e["resource"] for e in self.bundle.get("entry", [])}
+        return {
+            e["fullUrl"]: e["resource"]
+            for e in _entries(self.bundle)
+            if isinstance(e.get("fullUrl"), str) and isinstance(e.get("resource"), dict)
+        }
 
     def categories(self) -> frozenset[DataCategory]:
         """Data categories present in the message (Patient contact elements count as contact)."""
@@ -243,104 +350,165 @@ class ParsedMessage:
     def subject_bsn(self) -> str | None:
         """The BSN of the person the message is about (first Patient's BSN identifier)."""
         for p in self.resources("Patient"):
-            for ident in p.get("identifier", []):
-                if ident.get("system") == BSN_SYSTEM and ident.get("value"):
+            idents = p.get("identifier")
+            for ident in idents if isinstance(idents, list) else []:
+                if (
+                    isinstance(ident, dict)
+                    and ident.get("system") == BSN_SYSTEM
+                    and isinstance(ident.get("value"), str)
+                    and ident["value"]
+                ):
                     return str(ident["value"])
         return None
 
 
-def _coding_from(codings: list[dict[str, Any]], enum: Any, path: str) -> Any:
+# --- reading ----------------------------------------------------------------------------------
+
+
+def _fail(path: str, code: str, message: str, reason: str) -> MessageError:
+    return MessageError([Issue(path, code, message, reason)])
+
+
+def _coding_from(codings: list[Any], enum: Any, path: str) -> Any:
     for c in codings:
+        if not isinstance(c, dict):
+            continue
         try:
             return enum.from_coding(c)
         except ValueError:
             continue
-    raise MessageError([Issue(path, "required", f"no {enum.__name__} coding", "missing-code")])
+    raise _fail(path, "required", f"no {enum.__name__} coding", "missing-code")
 
 
-def _party_of_endpoint(endpoint: str, path: str) -> str:
-    if not endpoint.startswith(PARTY_ENDPOINT) or len(endpoint) == len(PARTY_ENDPOINT):
-        raise MessageError(
-            [Issue(path, "value", f"endpoint must be {PARTY_ENDPOINT}<party id>", "endpoint")]
-        )
+def _party_of_endpoint(endpoint: object, path: str) -> str:
+    if (
+        not isinstance(endpoint, str)
+        or not endpoint.startswith(PARTY_ENDPOINT)
+        or len(endpoint) == len(PARTY_ENDPOINT)
+    ):
+        raise _fail(path, "value", f"endpoint must be {PARTY_ENDPOINT}<party id>", "endpoint")
     return endpoint[len(PARTY_ENDPOINT) :]
 
 
-def read_meta(bundle: dict[str, Any]) -> MessageMeta:
+def _obj(value: object, path: str, required: bool = True) -> dict[str, Any]:
+    if value is None and not required:
+        return {}
+    if not isinstance(value, dict):
+        what = "is required" if value is None else "must be a JSON object"
+        raise _fail(path, "required" if value is None else "structure", what, "structure")
+    return value
+
+
+def _list(value: object, path: str) -> list[Any]:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise _fail(path, "structure", "must be a JSON array", "structure")
+    return value
+
+
+def _check_entries(entries: list[Any]) -> None:
+    seen: set[str] = set()
+    for i, e in enumerate(entries):
+        path = f"Bundle.entry[{i}]"
+        if not isinstance(e, dict):
+            raise _fail(path, "structure", "an entry must be a JSON object", "structure")
+        url = e.get("fullUrl")
+        if not isinstance(url, str) or not url:
+            raise _fail(path + ".fullUrl", "required", "every entry needs a fullUrl", "full-url")
+        if url in seen:
+            raise _fail(path + ".fullUrl", "invalid", "fullUrl is not unique", "full-url")
+        seen.add(url)
+        res = e.get("resource")
+        if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
+            raise _fail(path + ".resource", "structure", "an entry needs a resource", "structure")
+        if i == 0:
+            continue
+        sec = (res.get("meta") or {}).get("security") if isinstance(res.get("meta"), dict) else None
+        cats = [
+            c
+            for c in (sec if isinstance(sec, list) else [])
+            if isinstance(c, dict) and c.get("system") == DataCategory.default_system()
+        ]
+        if len(cats) != 1 or category_of(res) is None:
+            raise _fail(
+                path + ".resource.meta.security",
+                "security",
+                "every content resource carries exactly one known data category",
+                "category",
+            )
+
+
+def read_meta(bundle: Any) -> MessageMeta:
     """Check the messaging rules and extract the metadata (fast: no full model validation)."""
     if not isinstance(bundle, dict) or bundle.get("resourceType") != "Bundle":
-        raise MessageError([Issue("", "structure", "not a FHIR Bundle", "not-a-bundle")])
+        raise _fail("", "structure", "not a FHIR Bundle", "not-a-bundle")
     if bundle.get("type") != "message":
-        raise MessageError([Issue("Bundle.type", "value", "must be 'message'", "bundle-type")])
-    ident = bundle.get("identifier") or {}
+        raise _fail("Bundle.type", "value", "must be 'message'", "bundle-type")
+    ident = bundle.get("identifier")
     value = ident.get("value") if isinstance(ident, dict) else None
     if not isinstance(value, str) or not value.startswith("urn:uuid:"):
-        raise MessageError(
-            [Issue("Bundle.identifier", "required", "must be urn:uuid:<uuid>", "bundle-identifier")]
-        )
+        raise _fail("Bundle.identifier", "required", "must be urn:uuid:<uuid>", "bundle-identifier")
     message_id = value.removeprefix("urn:uuid:")
     try:
-        uuid.UUID(message_id)
-    except ValueError:
-        raise MessageError(
-            [Issue("Bundle.identifier", "value", "not a valid UUID", "bundle-identifier")]
-        ) from None
-    ts_raw = bundle.get("timestamp")
-    try:
-        timestamp = datetime.fromisoformat(str(ts_raw))
-        if timestamp.tzinfo is None:
+        if str(uuid.UUID(message_id)) != message_id.lower():
             raise ValueError
     except ValueError:
-        raise MessageError(
-            [Issue("Bundle.timestamp", "required", "must be an instant with zone", "timestamp")]
+        raise _fail("Bundle.identifier", "value", "not a valid UUID", "bundle-identifier") from None
+    try:
+        timestamp = parse_instant(bundle.get("timestamp"))
+    except ValueError:
+        raise _fail(
+            "Bundle.timestamp", "required", "must be an instant with zone", "timestamp"
         ) from None
-    entries = bundle.get("entry") or []
-    if not entries or not isinstance(entries[0], dict):
-        raise MessageError([Issue("Bundle.entry", "required", "message has no entries", "empty")])
-    header = entries[0].get("resource") or {}
-    if header.get("resourceType") != "MessageHeader":
-        raise MessageError(
-            [Issue("Bundle.entry[0]", "structure", "first entry must be MessageHeader", "header")]
-        )
+    entries = bundle.get("entry")
+    if not isinstance(entries, list) or not entries:
+        raise _fail("Bundle.entry", "required", "message has no entries", "empty")
+    first = entries[0].get("resource") if isinstance(entries[0], dict) else None
+    if not isinstance(first, dict) or first.get("resourceType") != "MessageHeader":
+        raise _fail("Bundle.entry[0]", "structure", "first entry must be MessageHeader", "header")
+    _check_entries(entries)
+    header: dict[str, Any] = first
     if header.get("id") != message_id:
-        raise MessageError(
-            [
-                Issue(
-                    "MessageHeader.id",
-                    "value",
-                    "must equal the Bundle.identifier UUID",
-                    "header-id",
-                )
-            ]
+        raise _fail(
+            "MessageHeader.id", "value", "must equal the Bundle.identifier UUID", "header-id"
         )
-    event = _coding_from([header.get("eventCoding") or {}], EventCode, "MessageHeader.eventCoding")
-    source = header.get("source") or {}
-    sender = _party_of_endpoint(str(source.get("endpoint", "")), "MessageHeader.source.endpoint")
-    dests = tuple(
-        _party_of_endpoint(str(d.get("endpoint", "")), f"MessageHeader.destination[{i}].endpoint")
-        for i, d in enumerate(header.get("destination") or [])
+    event = _coding_from(
+        [_obj(header.get("eventCoding"), "MessageHeader.eventCoding")],
+        EventCode,
+        "MessageHeader.eventCoding",
     )
-    security = (bundle.get("meta") or {}).get("security") or []
+    source = _obj(header.get("source"), "MessageHeader.source")
+    sender = _party_of_endpoint(source.get("endpoint"), "MessageHeader.source.endpoint")
+    dests = tuple(
+        _party_of_endpoint(
+            _obj(d, f"MessageHeader.destination[{i}]").get("endpoint"),
+            f"MessageHeader.destination[{i}].endpoint",
+        )
+        for i, d in enumerate(_list(header.get("destination"), "MessageHeader.destination"))
+    )
+    bmeta = _obj(bundle.get("meta"), "Bundle.meta", required=False)
+    security = _list(bmeta.get("security"), "Bundle.meta.security")
     purpose = _coding_from(security, PurposeOfUse, "Bundle.meta.security")
     basis = _coding_from(security, LegalBasis, "Bundle.meta.security")
-    urls = {e.get("fullUrl") for e in entries if isinstance(e, dict)}
+    urls = {e["fullUrl"] for e in entries}
     focus = []
-    for i, f in enumerate(header.get("focus") or []):
-        ref = f.get("reference")
-        if ref not in urls:
-            raise MessageError(
-                [
-                    Issue(
-                        f"MessageHeader.focus[{i}]",
-                        "not-found",
-                        "focus must reference a resource inside the Bundle",
-                        "focus",
-                    )
-                ]
+    for i, f in enumerate(_list(header.get("focus"), "MessageHeader.focus")):
+        ref = _obj(f, f"MessageHeader.focus[{i}]").get("reference")
+        if not isinstance(ref, str) or ref not in urls or ref == entries[0]["fullUrl"]:
+            raise _fail(
+                f"MessageHeader.focus[{i}]",
+                "not-found",
+                "focus must reference a resource inside the Bundle",
+                "focus",
             )
-        focus.append(str(ref))
+        focus.append(ref)
     detail = None
-    exts = {x.get("url"): x.get("valueString") for x in header.get("extension") or []}
+    exts: dict[Any, Any] = {}
+    for j, x in enumerate(_list(header.get("extension"), "MessageHeader.extension")):
+        x = _obj(x, f"MessageHeader.extension[{j}]")
+        if isinstance(x.get("url"), str) and isinstance(x.get("valueString"), str):
+            exts[x["url"]] = x["valueString"]
     if any(k in exts for k in (EXT_BASIS_CITATION, EXT_BASIS_JUSTIFICATION, EXT_BASIS_DECIDED_BY)):
         detail = BasisDetail(
             exts.get(EXT_BASIS_CITATION),
@@ -349,16 +517,33 @@ def read_meta(bundle: dict[str, Any]) -> MessageMeta:
         )
     response = None
     if "response" in header:
-        r = header["response"]
+        r = _obj(header["response"], "MessageHeader.response")
         try:
-            code = ResponseCode(r.get("code"))
+            code = ResponseCode(str(r.get("code")))
         except ValueError:
-            raise MessageError(
-                [Issue("MessageHeader.response.code", "value", "unknown code", "response-code")]
+            raise _fail(
+                "MessageHeader.response.code", "value", "unknown code", "response-code"
             ) from None
-        response = ResponseInfo(
-            str(r.get("identifier")), code, (r.get("details") or {}).get("reference")
-        )
+        request_id = r.get("identifier")
+        if not isinstance(request_id, str) or not _FHIR_ID.fullmatch(request_id):
+            raise _fail(
+                "MessageHeader.response.identifier",
+                "required",
+                "must be the request's message id",
+                "response-identifier",
+            )
+        details = _obj(r.get("details"), "MessageHeader.response.details", required=False)
+        details_ref = details.get("reference")
+        if details_ref is not None and (
+            not isinstance(details_ref, str) or details_ref not in urls
+        ):
+            raise _fail(
+                "MessageHeader.response.details",
+                "not-found",
+                "details must reference an OperationOutcome inside the Bundle",
+                "details",
+            )
+        response = ResponseInfo(request_id, code, details_ref)
     return MessageMeta(
         message_id=message_id,
         event=event,
@@ -375,23 +560,44 @@ def read_meta(bundle: dict[str, Any]) -> MessageMeta:
 
 def validate_fhir(bundle: dict[str, Any]) -> None:
     """Full structural validation with the fhir.resources R4B models (costly: ~2 ms per 5 KB)."""
+    from fhir.resources.R4B import get_fhir_model_class
     from fhir.resources.R4B.bundle import Bundle
 
+    for i, e in enumerate(_entries(bundle)):
+        rtype = (e.get("resource") or {}).get("resourceType") if isinstance(e, dict) else None
+        try:
+            get_fhir_model_class(str(rtype))
+        except (KeyError, ValueError, AttributeError, ImportError):
+            raise _fail(
+                f"Bundle.entry[{i}].resource.resourceType",
+                "not-supported",
+                "unknown FHIR R4 resource type",
+                "resource-type",
+            ) from None
     try:
         Bundle.model_validate(bundle)
     except ValidationError as err:
         raise MessageError(issues_from_validation(err, "Bundle")) from None
+    except (KeyError, TypeError, ValueError, AttributeError, RecursionError) as err:
+        # fhir.resources raises these for some malformed (e.g. contained) resources
+        raise _fail(
+            "Bundle", "structure", f"not a valid FHIR Bundle ({err.__class__.__name__})", "fhir"
+        ) from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
 
 
 def parse_message(raw: bytes | str, *, full: bool = True) -> ParsedMessage:
     """Parse wire bytes into a checked message, or raise ``MessageError`` with an outcome."""
-    if isinstance(raw, bytes) and len(raw) > MAX_MESSAGE_BYTES:
-        raise MessageError([Issue("", "too-long", "message exceeds 1 MB", "too-large")])
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise _fail("", "too-long", "message exceeds 1 MB", "too-large")
     try:
-        bundle = json.loads(raw)
-    except (ValueError, UnicodeDecodeError) as err:
+        bundle = json.loads(raw, parse_constant=_no_constant)
+    except (ValueError, UnicodeDecodeError, RecursionError) as err:
         msg = f"not valid JSON: {err.__class__.__name__}"
-        raise MessageError([Issue("", "structure", msg, "not-json")]) from None
+        raise _fail("", "structure", msg, "not-json") from None
     meta = read_meta(bundle)
     if full:
         validate_fhir(bundle)

@@ -1,33 +1,57 @@
-"""Consent: who consents, to which recipients or roles, for which purposes and data categories,
-for which period; and its revocation (a newer version of the same consent with status inactive).
+"""Consent: who consents (the person or a representative), to which recipients or recipient
+roles, for which purposes and data categories, for which period; and its revocation (a newer
+version of the same consent, same ``consent_id``, with status ``inactive``).
+
+FHIR: Consent (process; the focus; scope ``patient-privacy``, category LOINC 59284-0, policyRule =
+the legal basis, one ``permit`` provision) and a Patient with only the BSN (identity).
 """
 
 from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Any
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from schemas.identifiers import validate_bsn
+from schemas.errors import build_model
+from schemas.flows.common import (
+    Bsn,
+    FhirId,
+    FieldMap,
+    PartyId,
+    ShortText,
+    bsn_patient,
+    code_in,
+    coding_of,
+    one,
+    party_of,
+)
+from schemas.messaging import (
+    EXT,
+    MessageMeta,
+    ParsedMessage,
+    build_message,
+    fhir_datetime,
+    full_url,
+    new_id,
+    party_reference,
+)
 from schemas.vocab import DataCategory, LegalBasis, PartyRole, PurposeOfUse
-
-if TYPE_CHECKING:
-    from schemas.messaging import MessageMeta, ParsedMessage
 
 
 class ConsentStatus(StrEnum):
+    """Consent.status values we use."""
+
     ACTIVE = "active"
     INACTIVE = "inactive"  # revoked
 
 
 class Grantor(StrEnum):
+    """Who gave the consent."""
+
     PERSON = "person"
     REPRESENTATIVE = "representative"
-
-
-Bsn = Annotated[str, AfterValidator(validate_bsn)]
 
 
 class ConsentRecord(BaseModel):
@@ -36,20 +60,36 @@ class ConsentRecord(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    consent_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\.]+$")
-    person_bsn: Bsn
-    status: ConsentStatus = ConsentStatus.ACTIVE
-    grantor: Grantor = Grantor.PERSON
-    representative_name: str | None = None
-    recipients: tuple[str, ...] = ()
-    recipient_roles: tuple[PartyRole, ...] = ()
-    purposes: tuple[PurposeOfUse, ...] = Field(min_length=1)
-    categories: tuple[DataCategory, ...] = Field(min_length=1)
-    period_start: date
-    period_end: date | None = None
-    recorded_at: datetime
-    recorded_by: str = Field(min_length=1, description="Party id that recorded the consent.")
-    legal_basis: LegalBasis = LegalBasis.CONSENT
+    consent_id: FhirId = Field(description="Stable id of the consent across its versions.")
+    person_bsn: Bsn = Field(description="BSN of the person the consent is about.")
+    status: ConsentStatus = Field(
+        default=ConsentStatus.ACTIVE, description="active, or inactive when revoked."
+    )
+    grantor: Grantor = Field(
+        default=Grantor.PERSON, description="Who consents: the person or a representative."
+    )
+    representative_name: ShortText | None = Field(
+        default=None, description="Name of the representative (only for a representative)."
+    )
+    recipients: tuple[PartyId, ...] = Field(
+        default=(), description="Party ids that may receive the data."
+    )
+    recipient_roles: tuple[PartyRole, ...] = Field(
+        default=(), description="Roles whose parties may receive the data."
+    )
+    purposes: tuple[PurposeOfUse, ...] = Field(
+        min_length=1, description="Purposes of use the consent covers (all listed)."
+    )
+    categories: tuple[DataCategory, ...] = Field(
+        min_length=1, description="Data categories the consent covers."
+    )
+    period_start: date = Field(description="First day the consent applies.")
+    period_end: date | None = Field(default=None, description="Last day, if limited.")
+    recorded_at: datetime = Field(description="When this version was recorded (with zone).")
+    recorded_by: PartyId = Field(description="Party id that recorded the consent.")
+    legal_basis: LegalBasis = Field(
+        default=LegalBasis.CONSENT, description="Legal basis of the register entry."
+    )
 
     @model_validator(mode="after")
     def _check(self) -> ConsentRecord:
@@ -59,7 +99,9 @@ class ConsentRecord(BaseModel):
             raise ValueError("period_end is before period_start")
         if self.grantor is Grantor.REPRESENTATIVE and not self.representative_name:
             raise ValueError("a representative's consent names the representative")
-        if self.recorded_at.tzinfo is None:
+        if self.grantor is Grantor.PERSON and self.representative_name is not None:
+            raise ValueError("representative_name is only for a representative's consent")
+        if self.recorded_at.tzinfo is None or self.recorded_at.utcoffset() is None:
             raise ValueError("recorded_at must carry a time zone")
         return self
 
@@ -84,29 +126,62 @@ class ConsentRecord(BaseModel):
         return set(categories) <= set(self.categories)
 
 
+def revoke(
+    c: ConsentRecord, recorded_at: datetime, recorded_by: str | None = None
+) -> ConsentRecord:
+    """The revocation of a consent: the same consent, status ``inactive``, recorded later."""
+    data = c.model_dump()
+    data.update(
+        status=ConsentStatus.INACTIVE,
+        recorded_at=recorded_at,
+        recorded_by=recorded_by or c.recorded_by,
+    )
+    return ConsentRecord.model_validate(data)
+
+
 # --- FHIR mapping --------------------------------------------------------------------------------
 
 CONSENT_SCOPE = "http://terminology.hl7.org/CodeSystem/consentscope"
 LOINC = "http://loinc.org"
-EXT_RECIPIENT_ROLE = "https://ketenbus.nl/fhir/StructureDefinition/consent-recipient-role"
-EXT_REPRESENTATIVE = "https://ketenbus.nl/fhir/StructureDefinition/consent-representative"
+CONSENT_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/consent"
+EXT_RECIPIENT_ROLE = EXT + "consent-recipient-role"
+EXT_REPRESENTATIVE = EXT + "consent-representative"
 IRCP = {
     "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
     "code": "IRCP",
     "display": "information recipient",
 }
 
+MAPPING = (
+    FieldMap("consent_id", "Consent.identifier (…/NamingSystem/consent)", "process"),
+    FieldMap("person_bsn", "Patient.identifier (BSN); Consent.patient", "identity"),
+    FieldMap("status", "Consent.status", "process"),
+    FieldMap(
+        "grantor",
+        "Consent.extension[consent-representative]; Consent.performer → Patient for the person",
+        "process",
+    ),
+    FieldMap("representative_name", "Consent.performer[0].display", "process"),
+    FieldMap("recipients", "Consent.provision.actor (role IRCP, reference by party id)", "process"),
+    FieldMap(
+        "recipient_roles",
+        "Consent.provision.extension[consent-recipient-role].valueCoding",
+        "process",
+    ),
+    FieldMap("purposes", "Consent.provision.purpose", "process"),
+    FieldMap("categories", "Consent.provision.securityLabel", "process"),
+    FieldMap("period_start, period_end", "Consent.provision.period", "process"),
+    FieldMap("recorded_at", "Consent.dateTime", "process"),
+    FieldMap("recorded_by", "Consent.organization[0] (party id)", "process"),
+    FieldMap("legal_basis", "Consent.policyRule", "process"),
+)
+
 
 def consent_entries(c: ConsentRecord) -> list[tuple[dict[str, Any], DataCategory]]:
     """Patient (identity) and Consent (process) resources for one consent version."""
-    from schemas.flows.common import Person, patient_resource
-    from schemas.messaging import full_url, new_id, party_reference
-
     # The consent message needs only the BSN to key the consent; no other identity data.
-    patient = patient_resource(
-        Person(bsn=c.person_bsn, family_name="-", birth_date=date(1900, 1, 1))
-    )
-    patient = {"resourceType": "Patient", "id": new_id(), "identifier": patient["identifier"]}
+    patient = bsn_patient(c.person_bsn)
+    patient["id"] = new_id()
     provision: dict[str, Any] = {
         "type": "permit",
         "period": {
@@ -130,12 +205,13 @@ def consent_entries(c: ConsentRecord) -> list[tuple[dict[str, Any], DataCategory
     )
     consent: dict[str, Any] = {
         "resourceType": "Consent",
-        "id": c.consent_id,
+        "id": new_id(),
+        "identifier": [{"system": CONSENT_SYSTEM, "value": c.consent_id}],
         "status": c.status.value,
         "scope": {"coding": [{"system": CONSENT_SCOPE, "code": "patient-privacy"}]},
         "category": [{"coding": [{"system": LOINC, "code": "59284-0"}]}],
         "patient": {"reference": full_url(patient["id"])},
-        "dateTime": c.recorded_at.isoformat(),
+        "dateTime": fhir_datetime(c.recorded_at),
         "performer": [performer],
         "organization": [party_reference(c.recorded_by)],
         "policyRule": {"coding": [c.legal_basis.coding()]},
@@ -147,53 +223,65 @@ def consent_entries(c: ConsentRecord) -> list[tuple[dict[str, Any], DataCategory
 
 
 def consent_message(c: ConsentRecord, meta: MessageMeta) -> dict[str, Any]:
-    from schemas.messaging import build_message
-
+    """The consent version as a FHIR message Bundle; the focus is the Consent."""
     return build_message(meta, consent_entries(c), focus=[0])
 
 
 def consent_from_message(msg: ParsedMessage) -> ConsentRecord:
-    from schemas.flows.common import find_one
-
-    res = msg.resources()
-    consent = find_one(res, "Consent")
-    bsn = msg.subject_bsn()
-    prov = consent.get("provision") or {}
-    period = prov.get("period") or {}
-    is_rep = any(
-        x.get("url") == EXT_REPRESENTATIVE and x.get("valueBoolean")
-        for x in consent.get("extension", [])
-    )
-    performer = (consent.get("performer") or [{}])[0]
+    """Read the consent version back; needs the Consent and the Patient (BSN)."""
+    consent = one(msg, "Consent")
+    bsn, bsn_path = one(msg, "Patient").bsn()
+    prov = consent.obj("provision")
+    if prov.string("type") != "permit":
+        raise prov.error("type", "not-supported", "only a permit provision is supported", "deny")
+    period = prov.obj("period")
+    rep = consent.extension(EXT_REPRESENTATIVE)
+    is_rep = bool(rep.boolean("valueBoolean")) if rep else False
+    performer = consent.first("performer")
+    status = consent.string("status")
+    if status not in {s.value for s in ConsentStatus}:
+        raise consent.error("status", "value", "must be active or inactive", "consent-status")
+    # Consent.identifier carries the consent id; messages of the first version put it in
+    # Consent.id, which is still read when there is no identifier.
+    if consent.opt_identifier(CONSENT_SYSTEM) is not None:
+        consent_id, id_path = consent.identifier(CONSENT_SYSTEM)
+    else:
+        consent_id, id_path = consent.string("id"), consent.at("id")
     roles = tuple(
-        PartyRole.from_coding(x["valueCoding"])
-        for x in prov.get("extension", [])
-        if x.get("url") == EXT_RECIPIENT_ROLE
+        coding_of(x.obj("valueCoding"), PartyRole)
+        for x in prov.items("extension")
+        if x.data.get("url") == EXT_RECIPIENT_ROLE
     )
-    try:
-        return ConsentRecord(
-            consent_id=consent.get("id", ""),
-            person_bsn=bsn or "",
-            status=ConsentStatus(str(consent.get("status"))),
-            grantor=Grantor.REPRESENTATIVE if is_rep else Grantor.PERSON,
-            representative_name=performer.get("display") if is_rep else None,
-            recipients=tuple(a["reference"]["identifier"]["value"] for a in prov.get("actor", [])),
-            recipient_roles=roles,
-            purposes=tuple(PurposeOfUse.from_coding(p) for p in prov.get("purpose", [])),
-            categories=tuple(DataCategory.from_coding(k) for k in prov.get("securityLabel", [])),
-            period_start=period.get("start"),
-            period_end=period.get("end"),
-            recorded_at=consent.get("dateTime"),
-            recorded_by=(consent.get("organization") or [{}])[0]
-            .get("identifier", {})
-            .get("value", ""),
-            legal_basis=LegalBasis.from_coding(
-                ((consent.get("policyRule") or {}).get("coding") or [{}])[0]
-            ),
-        )
-    except (ValueError, KeyError) as err:
-        from schemas.errors import Issue, MessageError, issues_from_validation
-
-        if isinstance(err, ValidationError):
-            raise MessageError(issues_from_validation(err, "Consent")) from None
-        raise MessageError([Issue("Consent", "invalid", str(err), "consent")]) from None
+    return build_model(
+        ConsentRecord,
+        {
+            "consent_id": consent_id,
+            "person_bsn": bsn,
+            "status": ConsentStatus(status),
+            "grantor": Grantor.REPRESENTATIVE if is_rep else Grantor.PERSON,
+            "representative_name": performer.string("display") if is_rep else None,
+            "recipients": tuple(party_of(a.obj("reference")) for a in prov.items("actor")),
+            "recipient_roles": roles,
+            "purposes": tuple(coding_of(p, PurposeOfUse) for p in prov.items("purpose")),
+            "categories": tuple(coding_of(k, DataCategory) for k in prov.items("securityLabel")),
+            "period_start": period.date("start"),
+            "period_end": period.opt_date("end"),
+            "recorded_at": consent.instant("dateTime"),
+            "recorded_by": party_of(consent.first("organization")),
+            "legal_basis": code_in(consent.obj("policyRule"), LegalBasis),
+        },
+        {
+            "consent_id": id_path,
+            "person_bsn": bsn_path,
+            "representative_name": performer.at("display"),
+            "recipients": prov.at("actor"),
+            "recipient_roles": prov.at("extension"),
+            "purposes": prov.at("purpose"),
+            "categories": prov.at("securityLabel"),
+            "period_start": period.at("start"),
+            "period_end": period.at("end"),
+            "recorded_at": consent.at("dateTime"),
+            "recorded_by": consent.at("organization[0]"),
+        },
+        "Consent",
+    )

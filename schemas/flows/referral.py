@@ -1,28 +1,37 @@
 """Referral (aanmelding): a signal about a person reaches the ZVH aanmeldtafel, which registers it
 and asks the region's coordinating provider to assess it against the Levensloopaanpak criteria.
 
-FHIR: Patient (identity; address = contact), Organization of the signaller and ServiceRequest
-(referral-signal; the focus), RiskAssessment (risk-assessment), one Basic per legal title
-(legal-title) and a Task for the aanmeldtafel workflow (process).
+FHIR: ServiceRequest (referral-signal; the focus) with the signaller's Organization
+(referral-signal), Patient (identity; its address is contact), RiskAssessment (risk-assessment),
+one Basic per legal title (legal-title) and a Task for the aanmeldtafel workflow (process).
 """
 
 from __future__ import annotations
 
 from datetime import date
-from enum import nonmember
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from schemas.errors import build_model
 from schemas.flows.common import (
+    CASE_SYSTEM,
+    Code,
+    FieldMap,
+    IdValue,
+    PartyId,
     Person,
-    code_from_concept,
+    Src,
+    Text,
+    code_in,
     concept,
-    ext_value,
-    find_one,
+    one,
+    opt_one,
+    party_of,
     patient_resource,
     person_from_patient,
 )
+from schemas.identifiers import PARTY_SYSTEM
 from schemas.messaging import (
     EXT,
     MessageMeta,
@@ -32,56 +41,26 @@ from schemas.messaging import (
     new_id,
     party_reference,
 )
-from schemas.vocab import DataCategory
-from schemas.vocab.base import KETENBUS_CS, Coded
+from schemas.vocab import DataCategory, LegalTitleKind, RiskLevel, ServiceCode, SignalSource
+from schemas.vocab.base import KETENBUS_CS
 
-CASE_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/zvh-case"
 EXT_REGION = EXT + "levensloop-region"
 EXT_CARE_AVOIDER = EXT + "care-avoider"
 EXT_TITLE_PERIOD = EXT + "legal-title-period"
 REGION_SYSTEM = KETENBUS_CS + "levensloop-region"
-
-
-class SignalSource(Coded):
-    """Who brought the signal to the aanmeldtafel (the aanbrenger's sector)."""
-
-    SYSTEM = nonmember(KETENBUS_CS + "signal-source")
-
-    MUNICIPALITY = ("municipality", "Gemeente", "Municipality, often via the social domain.")
-    POLICE = ("police", "Politie", "Police.")
-    JUSTICE = ("justice", "Justitie", "OM, probation or DJI.")
-    CARE = ("care", "Zorg", "A care provider (GGZ, VG, addiction care).")
-    HOUSING = ("housing", "Woningcorporatie", "Housing corporation.")
-    OTHER = ("other", "Anders", "Another convenant partner.")
-
-
-class RiskLevel(Coded):
-    """Outcome of the risk assessment (risicotaxatie) at registration."""
-
-    SYSTEM = nonmember(KETENBUS_CS + "risk-level")
-
-    LOW = ("low", "Laag", "Low risk of dangerous behaviour.")
-    MODERATE = ("moderate", "Matig", "Moderate risk.")
-    HIGH = ("high", "Hoog", "High risk of dangerous behaviour towards others.")
-    UNKNOWN = ("unknown", "Onbekend", "Not yet assessed.")
-
-
-class LegalTitleKind(Coded):
-    """The legal title that is or was in place because of dangerous behaviour."""
-
-    SYSTEM = nonmember(KETENBUS_CS + "legal-title")
-
-    WVGGZ = ("wvggz-zorgmachtiging", "Zorgmachtiging Wvggz", "Care authorisation (Wvggz).")
-    WZD = ("wzd-rechterlijke-machtiging", "Rechterlijke machtiging Wzd", "Court auth. (Wzd).")
-    CRIMINAL = ("strafrechtelijk", "Strafrechtelijke titel", "A criminal-law title.")
+BUSINESS_STATUS = "aanmeldtafel"
 
 
 class LegalTitle(BaseModel):
+    """A legal title that is or was in place because of the dangerous behaviour."""
+
     model_config = ConfigDict(frozen=True)
 
-    kind: LegalTitleKind
-    start: date
-    end: date | None = None
+    kind: LegalTitleKind = Field(
+        description="Wvggz care authorisation, Wzd court authorisation or criminal-law title."
+    )
+    start: date = Field(description="First day the title applies.")
+    end: date | None = Field(default=None, description="Last day, if it ended or ends.")
 
     @model_validator(mode="after")
     def _period(self) -> LegalTitle:
@@ -95,30 +74,76 @@ class Referral(BaseModel):
 
     model_config = ConfigDict(frozen=True)
 
-    referral_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\._]+$")
-    zvh: str = Field(min_length=1, description="Party id of the registering ZVH.")
-    region: str = Field(min_length=1, description="Levensloop region code.")
-    registered_on: date
-    person: Person
-    signaller_name: str = Field(min_length=1)
-    signaller_source: SignalSource
-    signal: str = Field(min_length=1, max_length=4000, description="Why the person is referred.")
-    risk_level: RiskLevel = RiskLevel.UNKNOWN
-    risk_summary: str | None = Field(default=None, max_length=4000)
-    legal_titles: tuple[LegalTitle, ...] = ()
-    care_avoider: bool = False
+    referral_id: IdValue = Field(description="The ZVH's case number for this registration.")
+    zvh: PartyId = Field(description="Party id of the registering ZVH (procesregie).")
+    region: Code = Field(description="Levensloop region code (from the region registry).")
+    registered_on: date = Field(description="Date of registration at the aanmeldtafel.")
+    person: Person = Field(description="About whom: the referred person.")
+    signaller_name: Text = Field(description="Who signalled: the aanbrenger organisation's name.")
+    signaller_source: SignalSource = Field(description="The aanbrenger's sector.")
+    signaller_party: PartyId | None = Field(
+        default=None, description="The aanbrenger's party id, when it is a ketenbus party."
+    )
+    signal: Text = Field(
+        description="Why the person is referred: the signal, without clinical detail."
+    )
+    risk_level: RiskLevel = Field(
+        default=RiskLevel.UNKNOWN, description="Risk indication from the risicotaxatie."
+    )
+    risk_summary: Text | None = Field(default=None, description="Grounds of the risk indication.")
+    legal_titles: tuple[LegalTitle, ...] = Field(
+        default=(), description="Legal titles that are or were in place, if any."
+    )
+    care_avoider: bool = Field(
+        default=False, description="A 'worrying care avoider' (not in care, often homeless)."
+    )
+    assessor: PartyId | None = Field(
+        default=None,
+        description="Party id of the region's coordinating provider asked to assess.",
+    )
+
+
+MAPPING = (
+    FieldMap(
+        "referral_id",
+        "ServiceRequest.identifier (system …/zvh-case/<zvh>).value",
+        "referral-signal",
+    ),
+    FieldMap("zvh", "Task.owner.identifier (party)", "process"),
+    FieldMap(
+        "region", "ServiceRequest.extension[levensloop-region].valueCoding", "referral-signal"
+    ),
+    FieldMap("registered_on", "ServiceRequest.authoredOn (and Task.authoredOn)", "referral-signal"),
+    FieldMap(
+        "person", "Patient (BSN identifier, name, birthDate, gender; address)", "identity / contact"
+    ),
+    FieldMap("signaller_name", "Organization.name (ServiceRequest.requester)", "referral-signal"),
+    FieldMap("signaller_source", "Organization.type", "referral-signal"),
+    FieldMap("signaller_party", "Organization.identifier (party)", "referral-signal"),
+    FieldMap("signal", "ServiceRequest.reasonCode[0].text", "referral-signal"),
+    FieldMap("risk_level", "RiskAssessment.prediction[0].qualitativeRisk", "risk-assessment"),
+    FieldMap("risk_summary", "RiskAssessment.prediction[0].rationale", "risk-assessment"),
+    FieldMap(
+        "legal_titles",
+        "Basic (code, extension[legal-title-period].valuePeriod), one per title",
+        "legal-title",
+    ),
+    FieldMap(
+        "care_avoider", "ServiceRequest.extension[care-avoider].valueBoolean", "referral-signal"
+    ),
+    FieldMap("assessor", "ServiceRequest.performer[0].identifier (party)", "referral-signal"),
+)
 
 
 def referral_entries(ref: Referral) -> list[tuple[dict[str, Any], DataCategory]]:
     patient = patient_resource(ref.person)
     patient["id"] = new_id()
     p_ref = {"reference": full_url(patient["id"])}
-    org: dict[str, Any] = {
-        "resourceType": "Organization",
-        "id": new_id(),
-        "type": [concept(ref.signaller_source)],
-        "name": ref.signaller_name,
-    }
+    org: dict[str, Any] = {"resourceType": "Organization", "id": new_id()}
+    if ref.signaller_party:
+        org["identifier"] = [{"system": PARTY_SYSTEM, "value": ref.signaller_party}]
+    org["type"] = [concept(ref.signaller_source)]
+    org["name"] = ref.signaller_name
     sr: dict[str, Any] = {
         "resourceType": "ServiceRequest",
         "id": new_id(),
@@ -129,20 +154,14 @@ def referral_entries(ref: Referral) -> list[tuple[dict[str, Any], DataCategory]]
         "identifier": [{"system": f"{CASE_SYSTEM}/{ref.zvh}", "value": ref.referral_id}],
         "status": "active",
         "intent": "proposal",
-        "code": {
-            "coding": [
-                {
-                    "system": KETENBUS_CS + "service",
-                    "code": "levensloop-assessment",
-                    "display": "Beoordeling Levensloopaanpak",
-                }
-            ]
-        },
+        "code": concept(ServiceCode.ASSESSMENT),
         "subject": p_ref,
         "authoredOn": ref.registered_on.isoformat(),
         "requester": {"reference": full_url(org["id"])},
-        "reasonCode": [{"text": ref.signal}],
     }
+    if ref.assessor:
+        sr["performer"] = [party_reference(ref.assessor)]
+    sr["reasonCode"] = [{"text": ref.signal}]
     risk: dict[str, Any] = {
         "resourceType": "RiskAssessment",
         "id": new_id(),
@@ -172,7 +191,7 @@ def referral_entries(ref: Referral) -> list[tuple[dict[str, Any], DataCategory]]
         "resourceType": "Task",
         "id": new_id(),
         "status": "requested",
-        "businessStatus": {"text": "aanmeldtafel"},
+        "businessStatus": {"text": BUSINESS_STATUS},
         "intent": "order",
         "focus": {"reference": full_url(sr["id"])},
         "for": p_ref,
@@ -194,45 +213,74 @@ def referral_message(ref: Referral, meta: MessageMeta) -> dict[str, Any]:
     return build_message(meta, referral_entries(ref), focus=[0])
 
 
+def _legal_title(b: Src) -> LegalTitle:
+    ext = b.extension(EXT_TITLE_PERIOD)
+    if ext is None:
+        raise b.error("extension", "required", f"{EXT_TITLE_PERIOD} is required", "required")
+    p = ext.obj("valuePeriod")
+    return build_model(
+        LegalTitle,
+        {
+            "kind": b.code("code", LegalTitleKind),
+            "start": p.date("start"),
+            "end": p.opt_date("end"),
+        },
+        {"start": p.at("start"), "end": p.at("end")},
+        b.path,
+    )
+
+
+def _performer(sr: Src) -> str | None:
+    performers = sr.items("performer")
+    if len(performers) > 1:
+        raise sr.error("performer", "invalid", "names more than one assessor", "cardinality")
+    return party_of(performers[0]) if performers else None
+
+
 def referral_from_message(msg: ParsedMessage) -> Referral:
-    """Read the referral back from a (full or minimised-but-complete) message."""
-    res = msg.resources()
-    sr = find_one(res, "ServiceRequest")
-    patient = find_one(res, "Patient")
-    task = find_one(res, "Task")
-    urls = msg.by_url()
-    org = urls.get((sr.get("requester") or {}).get("reference", ""), {})
-    risk = next((r for r in res if r.get("resourceType") == "RiskAssessment"), None)
-    prediction = (risk or {}).get("prediction", [{}])[0]
-    titles = []
-    for b in (r for r in res if r.get("resourceType") == "Basic"):
-        period = ext_value(b, EXT_TITLE_PERIOD, "valuePeriod") or {}
-        titles.append(
-            LegalTitle(
-                kind=code_from_concept(b.get("code"), LegalTitleKind, "Basic.code"),
-                start=period.get("start"),
-                end=period.get("end"),
-            )
-        )
-    region = (ext_value(sr, EXT_REGION, "valueCoding") or {}).get("code", "")
-    ident = (sr.get("identifier") or [{}])[0]
-    return Referral(
-        referral_id=ident.get("value", ""),
-        zvh=(task.get("owner") or {}).get("identifier", {}).get("value", ""),
-        region=region,
-        registered_on=sr.get("authoredOn"),
-        person=person_from_patient(patient),
-        signaller_name=org.get("name", ""),
-        signaller_source=code_from_concept(
-            (org.get("type") or [{}])[0], SignalSource, "Organization.type"
-        ),
-        signal=(sr.get("reasonCode") or [{}])[0].get("text", ""),
-        risk_level=code_from_concept(
-            prediction.get("qualitativeRisk"), RiskLevel, "RiskAssessment.prediction"
-        )
-        if risk
-        else RiskLevel.UNKNOWN,
-        risk_summary=prediction.get("rationale"),
-        legal_titles=tuple(titles),
-        care_avoider=bool(ext_value(sr, EXT_CARE_AVOIDER, "valueBoolean")),
+    """Read the referral back from a (full or minimised-but-complete) message: the ServiceRequest,
+    Patient, Organization and Task are needed; without the RiskAssessment the risk is unknown,
+    without Basic resources there are no legal titles."""
+    sr = one(msg, "ServiceRequest")
+    patient = one(msg, "Patient")
+    task = one(msg, "Task")
+    org = sr.resolve("requester", msg, "Organization")
+    risk = opt_one(msg, "RiskAssessment")
+    prediction = risk.first("prediction") if risk else None
+    titles = [_legal_title(Src(b, "Basic")) for b in msg.resources("Basic")]
+    region = sr.req_extension(EXT_REGION)
+    avoider = sr.extension(EXT_CARE_AVOIDER)
+    case_ident = sr.first("identifier")
+    reason = sr.first("reasonCode")
+    return build_model(
+        Referral,
+        {
+            "referral_id": case_ident.string("value"),
+            "zvh": task.party("owner"),
+            "region": region.coding_code("valueCoding", REGION_SYSTEM),
+            "registered_on": sr.date("authoredOn"),
+            "person": person_from_patient(patient.data),
+            "signaller_name": org.string("name"),
+            "signaller_source": code_in(org.first("type"), SignalSource),
+            "signaller_party": org.opt_identifier(PARTY_SYSTEM),
+            "signal": reason.string("text"),
+            "risk_level": prediction.code("qualitativeRisk", RiskLevel)
+            if prediction
+            else RiskLevel.UNKNOWN,
+            "risk_summary": prediction.opt_string("rationale") if prediction else None,
+            "legal_titles": tuple(titles),
+            "care_avoider": avoider.boolean("valueBoolean") if avoider else False,
+            "assessor": _performer(sr),
+        },
+        {
+            "referral_id": case_ident.at("value"),
+            "zvh": task.at("owner.identifier.value"),
+            "region": region.at("valueCoding.code"),
+            "signaller_name": org.at("name"),
+            "signaller_party": org.at("identifier"),
+            "signal": reason.at("text"),
+            "risk_summary": prediction.at("rationale") if prediction else "RiskAssessment",
+            "assessor": sr.at("performer[0].identifier.value"),
+        },
+        "ServiceRequest",
     )

@@ -10,6 +10,8 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 
 class DataCategory(Coded):
+    """Data categories: the unit of minimisation; every content resource carries one."""
+
     SYSTEM = nonmember(KETENBUS_CS + "data-category")
 
     IDENTITY = ("identity", "Identity", "BSN, name, birth date, gender: who the person is.")

@@ -6,6 +6,8 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 
 class EventCode(Coded):
+    """Message events (MessageHeader.eventCoding); the event drives routing and policy."""
+
     SYSTEM = nonmember(KETENBUS_CS + "message-event")
 
     REFERRAL = ("referral", "Aanmelding", "A person is registered at a ZVH aanmeldtafel.")

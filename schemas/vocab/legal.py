@@ -6,6 +6,8 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 
 class LegalBasis(Coded):
+    """Legal bases on which data may be shared (Bundle.meta.security, Consent.policyRule)."""
+
     SYSTEM = nonmember(KETENBUS_CS + "legal-basis")
 
     CONSENT = ("consent", "Toestemming", "Explicit consent of the person or representative.")

@@ -9,6 +9,8 @@ KETENBUS_PURPOSE = KETENBUS_CS + "purpose"
 
 
 class PurposeOfUse(Coded):
+    """Purposes of use (Bundle.meta.security): HL7 v3 PurposeOfUse, plus our own codes."""
+
     SYSTEM = nonmember(V3_ACT_REASON)
 
     TREAT = ("TREAT", "treatment", "Operations on information for provision of health care.")

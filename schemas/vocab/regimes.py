@@ -6,6 +6,8 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 
 class FinancingRegime(Coded):
+    """Financing regimes ("stelsels") that pay for a service (Coverage.type)."""
+
     SYSTEM = nonmember(KETENBUS_CS + "financing-regime")
 
     WMO = ("wmo", "Wmo 2015", "Social support, paid by the municipality of residence.")

@@ -6,6 +6,8 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 
 class PartyRole(Coded):
+    """Roles a party plays; policy is written per role, not per party."""
+
     SYSTEM = nonmember(KETENBUS_CS + "party-role")
 
     ZVH = ("zvh", "Zorg- en Veiligheidshuis", "Aanmeldtafel and procesregie.")

@@ -6,6 +6,8 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 
 class SecurityLevel(Coded):
+    """Care setting and security level of a bed (beveiligingsniveau); tags Encounter/Location."""
+
     SYSTEM = nonmember(KETENBUS_CS + "security-level")
 
     AMBULANT = ("ambulant", "Ambulant (FACT)", "Ambulant care by a forensic FACT team.")
