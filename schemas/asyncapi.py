@@ -55,6 +55,7 @@ ENVELOPE = (
     "describe the Bundle after opening the envelope."
 )
 ROUTER_RECEIVES = (
+    topics.IN_CONSENT,
     topics.IN_REFERRAL,
     topics.IN_ASSESSMENT,
     topics.IN_TRANSITION,
@@ -63,7 +64,13 @@ ROUTER_RECEIVES = (
     topics.CONSENT,
     topics.CAPACITY,
 )
-ROUTER_SENDS = (topics.AUDIT, topics.REJECTED, topics.DEAD_LETTER, topics.ESCALATION)
+ROUTER_SENDS = (
+    topics.CONSENT,
+    topics.AUDIT,
+    topics.REJECTED,
+    topics.DEAD_LETTER,
+    topics.ESCALATION,
+)
 OUT_PARTY = "party"
 PSEUDONYM_KEY = {
     "type": "string",

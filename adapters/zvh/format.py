@@ -16,9 +16,17 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from schemas.errors import Issue, MessageError, issues_from_validation
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
-from schemas.flows.referral import LegalTitle, LegalTitleKind, Referral, RiskLevel, SignalSource
+from schemas.flows.referral import LegalTitle, Referral
 from schemas.messaging import BasisDetail
-from schemas.vocab import DataCategory, LegalBasis, PartyRole, PurposeOfUse
+from schemas.vocab import (
+    DataCategory,
+    LegalBasis,
+    LegalTitleKind,
+    PartyRole,
+    PurposeOfUse,
+    RiskLevel,
+    SignalSource,
+)
 
 MAX_FILE_BYTES = 5_000_000
 

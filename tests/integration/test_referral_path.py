@@ -206,7 +206,7 @@ async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
     assert {i["path"] for i in r.json()["issues"]} >= {"region", "person", "signal"}
     dead = await consume_all(stack.settings.bootstrap_servers or "", topics.DEAD_LETTER.name)
     reasons = [dict(d.headers).get("kb-reason") for d in dead]
-    assert b"identifier" in reasons and b"not-json" in reasons and b"missing" in reasons
+    assert b"bsn-check" in reasons and b"not-json" in reasons and b"missing" in reasons
     for d in dead:  # the refused input is sealed: the BSN never appears in clear on the topic
         assert b"123456789" not in d.value
     # ...and the adapter still works
