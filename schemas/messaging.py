@@ -189,9 +189,12 @@ class MessageMeta:
         basis_detail: BasisDetail | None = None,
         response: ResponseInfo | None = None,
         now: datetime | None = None,
+        message_id: str | None = None,
     ) -> MessageMeta:
+        """A new message's metadata; pass ``message_id`` to make re-sends recognisable as the
+        same message (e.g. derived from an input file), else a fresh UUID is used."""
         return MessageMeta(
-            message_id=new_id(),
+            message_id=message_id or new_id(),
             event=event,
             sender=sender,
             timestamp=(now or datetime.now(UTC)).astimezone(UTC),

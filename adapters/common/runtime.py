@@ -4,6 +4,8 @@ de-duplicates each delivery before the adapter translates it for its system."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,13 +21,19 @@ from adapters.common.outbox import Outbox
 from adapters.common.party import PartyClient
 from broker.config import Settings
 from broker.kafka.clients import faststream_broker, make_producer
-from broker.router.service import raw_body
+from broker.kafka.epoch import current_epoch
+from broker.router.service import bounded, raw_body
+from broker.runtime.health import BrokerWatch, Health
 from broker.trust import Opened, TrustError
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.messaging import ParsedMessage, parse_message
 
 log = logging.getLogger(__name__)
+
+
+class BrokerNotReady(RuntimeError):
+    """The broker is being restored; try again shortly (HTTP 503, inbox files wait)."""
 
 
 @dataclass(frozen=True)
@@ -60,8 +68,11 @@ class AdapterRuntime:
         self.session_timeout_ms = session_timeout_ms
         self.delivered = 0
         self.duplicates = 0
+        self.health = Health(client.party_id)
+        self.watch: BrokerWatch | None = None
         self._producer: AIOKafkaProducer | None = None
         self._broker: KafkaBroker | None = None
+        self._watch_task: asyncio.Task[None] | None = None
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -69,9 +80,43 @@ class AdapterRuntime:
         if self.on_event:
             self.on_event(ev)
 
-    async def start(self) -> None:
+    async def start(self, *, watch_interval: float = 1.0) -> None:
         self._producer = make_producer(self.settings)
         await self._producer.start()
+        epoch = await current_epoch(self.settings)
+        await self._start_subscriber()
+        self.watch = BrokerWatch(
+            self.settings,
+            self.health,
+            epoch,
+            self._resubscribe,
+            owner=False,
+            on_lost=self._stop_subscriber,
+            interval=watch_interval,
+        )
+        self._watch_task = asyncio.create_task(
+            self.watch.run(), name=f"watch-{self.client.party_id}"
+        )
+        self.health.set(
+            "ok" if epoch else "starting", f"epoch {epoch}" if epoch else "no router yet"
+        )
+
+    async def _resubscribe(self) -> None:
+        """The router restored the broker (new epoch): consume our topic again from its start."""
+        await self._stop_subscriber()
+        await self._start_subscriber()
+
+    async def _stop_subscriber(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is None:
+            return
+        try:
+            async with asyncio.timeout(15):
+                await broker.stop()
+        except Exception as err:  # a consumer stuck on a dead broker must not block recovery
+            log.warning("subscriber did not stop cleanly (%s); abandoned", type(err).__name__)
+
+    async def _start_subscriber(self) -> None:
         party = self.client.registry.get(self.client.party_id)
         broker = faststream_broker(self.settings, logger=log)
         sub = broker.subscriber(
@@ -108,8 +153,17 @@ class AdapterRuntime:
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
     ) -> None:
-        assert self._producer is not None
-        await self._producer.send_and_wait(topic, value=value, key=key, headers=headers)
+        """Send one record, with bounded retries. Refused while the broker is being restored:
+        a record sent to a topic the broker lost would vanish without an error."""
+        if self.health.status in ("broker-restarted", "recovering"):
+            raise BrokerNotReady(f"not sending: {self.health.status} ({self.health.detail})")
+        producer = self._producer
+        assert producer is not None
+        await bounded(
+            "sending",
+            self.health,
+            lambda: producer.send_and_wait(topic, value=value, key=key, headers=headers),
+        )
 
     async def dead_letter(
         self,
@@ -138,10 +192,14 @@ class AdapterRuntime:
         await self.send(topics.DEAD_LETTER.name, key, value, hdrs)
 
     async def stop(self) -> None:
-        if self._broker is not None:
-            await self._broker.stop()
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+        await self._stop_subscriber()
         if self._producer is not None:
-            await self._producer.stop()
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(15):
+                    await self._producer.stop()
 
 
 def error_document(err: MessageError, source: str) -> dict[str, Any]:

@@ -12,7 +12,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from adapters.common.runtime import error_document
+from adapters.common.runtime import BrokerNotReady, error_document
 from adapters.zvh.service import ZvhAdapter
 from schemas.errors import Issue, MessageError
 
@@ -39,6 +39,12 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
             accepted = await adapter.submit_json(data)
         except MessageError as err:
             return JSONResponse(error_document(err, "http"), status_code=422)
+        except BrokerNotReady as err:
+            return JSONResponse(
+                {"status": "unavailable", "reason": "broker-not-ready", "detail": str(err)},
+                status_code=503,
+                headers={"Retry-After": "5"},
+            )
         return JSONResponse(
             {"status": "accepted", "message_id": accepted.message_id, "case": accepted.case},
             status_code=202,
@@ -55,12 +61,15 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
         return await _accept(request, "consent")
 
     @app.get("/health")
-    async def health() -> dict[str, Any]:
-        return {
-            "status": "ok",
+    async def health() -> JSONResponse:
+        """The adapter's health (broker reachable, restored after a restart...) and counters;
+        503 while it cannot accept input."""
+        body = {
+            **adapter.runtime.health.as_dict(),
             "party": adapter.party_id,
             "accepted": adapter.accepted,
             "refused": adapter.refused,
         }
+        return JSONResponse(body, status_code=200 if adapter.runtime.health.ok else 503)
 
     return app

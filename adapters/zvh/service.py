@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import logging
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,6 +27,13 @@ from schemas.messaging import MessageMeta, ParsedMessage, validate_fhir
 from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
+FILE_NAMESPACE = uuid.UUID("6f1d0c1e-4b7a-5c3e-9a55-6b657465e275")
+
+
+def file_message_id(party: str, name: str, content: bytes, index: int | None) -> str:
+    """The same file content at the same place always yields the same message ids."""
+    digest = hashlib.sha256(content).hexdigest()
+    return str(uuid.uuid5(FILE_NAMESPACE, f"{party}/{name}/{digest}/{index}"))
 
 
 @dataclass(frozen=True)
@@ -70,8 +79,14 @@ class ZvhAdapter:
 
     # --- out: documents from the ZVH case system ----------------------------------------------
 
-    async def submit(self, doc: ZvhReferral | ZvhConsent) -> Accepted:
-        """Turn one valid document into a FHIR message, seal it for the router and send it."""
+    async def submit(
+        self, doc: ZvhReferral | ZvhConsent, message_id: str | None = None
+    ) -> Accepted:
+        """Turn one valid document into a FHIR message, seal it for the router and send it.
+
+        ``message_id``: inbox documents get an id derived from the file, so re-processing a file
+        after a crash re-sends the *same* messages, which the router and recipients de-duplicate.
+        """
         if isinstance(doc, ZvhReferral):
             ref = doc.to_referral(self.party_id)
             meta = MessageMeta.new(
@@ -82,13 +97,18 @@ class ZvhAdapter:
                 else PurposeOfUse.COC,
                 doc.basis.kind,
                 basis_detail=doc.basis.detail(),
+                message_id=message_id,
             )
             bundle = referral_message(ref, meta)
             bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
         else:
             rec = doc.to_record(self.party_id)
             meta = MessageMeta.new(
-                EventCode.CONSENT, self.party_id, PurposeOfUse.COC, LegalBasis.CONSENT
+                EventCode.CONSENT,
+                self.party_id,
+                PurposeOfUse.COC,
+                LegalBasis.CONSENT,
+                message_id=message_id,
             )
             bundle = consent_message(rec, meta)
             bsn, case, topic = rec.person_bsn, doc.consent_id, topics.IN_CONSENT.name
@@ -133,7 +153,7 @@ class ZvhAdapter:
                 )
                 errors.append({"index": index, **error_document(item, path.name)})
                 continue
-            a = await self.submit(item)
+            a = await self.submit(item, file_message_id(self.party_id, path.name, raw, index))
             accepted.append(
                 {"index": index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )
@@ -153,6 +173,8 @@ class ZvhAdapter:
         return receipt
 
     async def poll_once(self) -> int:
+        if self.runtime.health.status in ("broker-restarted", "recovering", "broker-unreachable"):
+            return 0  # files wait in the inbox until the broker is back
         n = 0
         for path in self.inbox.claim():
             try:

@@ -104,19 +104,27 @@ class AuditSink:
         self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, last)
         log.info("audit chain %s resumed at %s", self.chain_id, self._chain.last)
 
-    async def write(self, facts: list[Fact]) -> None:
-        assert self._chain is not None and self._producer is not None
-        futures = []
-        for f in facts:
-            value = self._chain.append_record(to_record(f, self.chain_id))
-            futures.append(
-                await self._producer.send(
-                    topics.AUDIT.name, value=value, key=self.chain_id.encode()
-                )
-            )
+    def prepare(self, facts: list[Fact]) -> list[bytes]:
+        """Append the facts to the chain; the records can then be sent (and re-sent) as they are."""
+        assert self._chain is not None
+        return [self._chain.append_record(to_record(f, self.chain_id)) for f in facts]
+
+    async def send(self, values: list[bytes]) -> None:
+        assert self._producer is not None
+        futures = [
+            await self._producer.send(topics.AUDIT.name, value=v, key=self.chain_id.encode())
+            for v in values
+        ]
         for fut in futures:
             await fut
-        self.written += len(facts)
+        self.written += len(values)
+
+    async def write(self, facts: list[Fact]) -> None:
+        await self.send(self.prepare(facts))
+
+    def reset(self) -> None:
+        """Start the chain afresh: the broker lost the audit topic (memory storage)."""
+        self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, None)
 
     async def stop(self) -> None:
         self._producer = None

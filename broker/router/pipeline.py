@@ -19,7 +19,7 @@ from broker.policy.decision import Decision, DecisionRequest, decide
 from broker.policy.minimise import contains_personal_data, project
 from broker.router.facts import Fact, FactKind
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
-from broker.router.records import Headers, Incoming, Outgoing
+from broker.router.records import Headers, Incoming, Outgoing, header
 from broker.trust import (
     EnvelopeMeta,
     Keyring,
@@ -146,6 +146,29 @@ class Pipeline:
             ("kb-refused-at", datetime.now(UTC).isoformat().encode()),
         ]
         return Outgoing(topic, (sender or "unknown").encode(), rec.value, headers)
+
+    def internal_error(
+        self, rec: Incoming, err: BaseException, now: datetime | None = None
+    ) -> RouteResult:
+        """A record the pipeline failed on (a bug): park it with its reason instead of looping."""
+        now = now or datetime.now(UTC)
+        detail = f"internal error: {type(err).__name__}"
+        sender = header(rec.headers, "kb-sender")
+        return RouteResult(
+            records=[self._parked(rec, topics.DEAD_LETTER.name, "internal-error", detail, sender)],
+            facts=[
+                Fact(
+                    FactKind.REFUSAL,
+                    now,
+                    header(rec.headers, "kb-id"),
+                    header(rec.headers, "kb-event"),
+                    sender,
+                    "internal-error",
+                    detail,
+                    topic=topics.DEAD_LETTER.name,
+                )
+            ],
+        )
 
     # --- the path --------------------------------------------------------------------------------
 

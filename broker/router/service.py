@@ -1,39 +1,70 @@
-"""The router on Kafka: one consumer group over the inbound topics, at-least-once.
+"""The router on Kafka: one consumer group over the routed topics, at-least-once.
 
 A record's offset is committed only after everything the pipeline produced for it (deliveries,
 responses, rejections, audit events) is acknowledged by Kafka, so a crash re-routes the record
-and receiving adapters de-duplicate on the message id.
+and receiving adapters de-duplicate on the message id. Publishing retries are bounded (tenacity);
+a ``BrokerWatch`` notices a broker that lost its state and restores topics, the consent log and
+the subscription without an operator.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from faststream.message import StreamMessage
+from tenacity import AsyncRetrying, stop_after_attempt, stop_after_delay, wait_exponential
 
 from broker.config import Settings
 from broker.kafka.clients import faststream_broker, make_producer
+from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
 from broker.router.audit_sink import AuditSink
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
+from broker.runtime.health import BrokerWatch, Health
 from schemas import topics
+from schemas.flows.consent import consent_message
+from schemas.messaging import MessageMeta, dumps
+from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
 ROUTER_GROUP = "ketenbus-router"
+T = TypeVar("T")
 
 
 async def raw_body(msg: StreamMessage[Any]) -> bytes:
     """Hand the handler the raw bytes: a body FastStream cannot decode must still reach us."""
     return bytes(msg.body or b"")
+
+
+async def bounded(
+    what: str, health: Health, call: Callable[[], Awaitable[T]], *, attempts: int = 6
+) -> T:
+    """Retry ``call`` a bounded number of times with backoff (and at most 30 s); cancelling the
+    task (Ctrl-C) stops it at once. Giving up marks the component degraded and re-raises."""
+    try:
+        async for attempt in AsyncRetrying(
+            stop=stop_after_attempt(attempts) | stop_after_delay(30),
+            wait=wait_exponential(multiplier=0.1, max=5),
+            reraise=True,
+        ):
+            with attempt:
+                return await call()
+    except asyncio.CancelledError:
+        raise
+    except Exception as err:
+        health.set("degraded", f"{what} failed after retries: {type(err).__name__}")
+        raise
+    raise AssertionError("unreachable")
 
 
 class RouterService:
@@ -45,6 +76,7 @@ class RouterService:
         on_fact: Callable[[Fact], None] | None = None,
         group_id: str = ROUTER_GROUP,
         session_timeout_ms: int = 6000,
+        watch_interval: float = 1.0,
     ) -> None:
         self.settings = settings
         self.state = state
@@ -52,20 +84,55 @@ class RouterService:
         self.on_fact = on_fact
         self.group_id = group_id
         self.session_timeout_ms = session_timeout_ms
+        self.watch_interval = watch_interval
+        self.health = Health("router")
         self.consent_log = ConsentLog(settings, state)
         self.audit = AuditSink(settings, state.keys)
         self.routed = 0
+        self.internal_errors = 0
+        self.watch: BrokerWatch | None = None
         self._producer: AIOKafkaProducer | None = None
         self._broker: KafkaBroker | None = None
         self._follow: asyncio.Task[None] | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
         self._producer = make_producer(self.settings)
         await self._producer.start()
         await self.audit.start(self._producer)
+        await self._start_consent_log()
+        epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
+        await self._start_subscriber()
+        self.watch = BrokerWatch(
+            self.settings,
+            self.health,
+            epoch,
+            self._recover,
+            owner=True,
+            on_lost=self._pause,
+            interval=self.watch_interval,
+        )
+        self._watch_task = asyncio.create_task(self.watch.run(), name="router-watch")
+        self.health.set("ok", f"epoch {epoch}")
+
+    async def _start_consent_log(self) -> None:
+        self.consent_log = ConsentLog(self.settings, self.state)
         applied = await self.consent_log.start()
         log.info("consent view rebuilt from %d consent records", applied)
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
+
+    async def _stop_consent_log(self) -> None:
+        if self._follow is not None:
+            self._follow.cancel()
+            await asyncio.gather(self._follow, return_exceptions=True)
+            self._follow = None
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(10):
+                await self.consent_log.stop()
+
+    async def _start_subscriber(self) -> None:
         broker = faststream_broker(self.settings, logger=log)
         subscriber = broker.subscriber(
             *(t.name for t in topics.ROUTED),
@@ -80,17 +147,91 @@ class RouterService:
         self._broker = broker
         await broker.start()
 
+    async def _stop_subscriber(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is None:
+            return
+        try:
+            async with asyncio.timeout(15):
+                await broker.stop()
+        except Exception as err:  # a consumer stuck on a dead broker must not block recovery
+            log.warning("subscriber did not stop cleanly (%s); abandoned", type(err).__name__)
+
+    async def _pause(self) -> None:
+        """The broker lost its state: stop consuming at once (and stop naming topics, which
+        would make the embedded broker auto-create them with the wrong partition count)."""
+        await self._stop_subscriber()
+        await self._stop_consent_log()
+
+    async def _recover(self) -> str:
+        await self._pause()
+        party_ids = [p.id for p in self.state.registry.parties]
+        await repair_topics(self.settings, topics.catalogue(party_ids))
+        await self._reseed_consent_log()
+        self.audit.reset()
+        await self._start_consent_log()
+        epoch = await new_epoch(self.settings)
+        await self._start_subscriber()
+        log.warning(
+            "broker state restored: topics, %d consents, new epoch %s",
+            len(self.state.consents),
+            epoch,
+        )
+        return epoch
+
+    async def _reseed_consent_log(self) -> None:
+        """Write the consent view back to the (empty) consent log so other instances and a
+        restart of this one rebuild the same view."""
+        records = []
+        for pseudo, record in self.state.consents:
+            meta = MessageMeta.new(
+                EventCode.CONSENT, record.recorded_by, PurposeOfUse.COC, LegalBasis.CONSENT
+            )
+            payload = dumps(consent_message(record, meta))
+            key, value, headers = self.pipeline._seal_for(
+                payload,
+                self.pipeline.router_id,
+                EventCode.CONSENT.value,
+                meta.message_id,
+                f"{pseudo}.{record.consent_id}",
+                meta.timestamp,
+            )
+            records.append(Outgoing(topics.CONSENT.name, key, value, headers))
+        await self.publish(records)
+
+    async def stop(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+        await self._stop_subscriber()
+        await self._stop_consent_log()
+        await self.audit.stop()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(15):
+                    await self._producer.stop()
+
+    # --- the message path ----------------------------------------------------------------------
+
     async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message  # one ConsumerRecord (not a batch subscriber)
         rec = Incoming(
             raw.topic, raw.key, raw.value or b"", list(raw.headers or ()), raw.partition, raw.offset
         )
-        result = self.pipeline.route(rec)
+        try:
+            result = self.pipeline.route(rec)
+        except Exception as err:  # a bug must never turn a record into a poison loop
+            log.exception("pipeline failed on %s[%d]@%d", rec.topic, rec.partition, rec.offset)
+            self.internal_errors += 1
+            result = self.pipeline.internal_error(rec, err)
         if self.on_fact:  # the decision is made; show it before its effects arrive elsewhere
             for f in result.facts:
                 self.on_fact(f)
-        await self.publish(result.records)
-        await self.audit.write(result.facts)
+        audit_values = self.audit.prepare(result.facts)
+        await bounded("publishing", self.health, lambda: self.publish(result.records))
+        await bounded("auditing", self.health, lambda: self.audit.send(audit_values))
+        if self.health.status == "degraded":
+            self.health.set("ok", "publishing works again")
         self.routed += 1
 
     async def publish(self, records: list[Outgoing]) -> None:
@@ -101,14 +242,3 @@ class RouterService:
         ]
         for f in futures:
             await f
-
-    async def stop(self) -> None:
-        if self._broker is not None:
-            await self._broker.stop()
-        if self._follow is not None:
-            self._follow.cancel()
-            await asyncio.gather(self._follow, return_exceptions=True)
-        await self.consent_log.stop()
-        await self.audit.stop()
-        if self._producer is not None:
-            await self._producer.stop()
