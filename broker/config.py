@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal, get_args
 
 import yaml
-from pydantic import SecretStr, ValidationError, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic.fields import FieldInfo
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
@@ -166,6 +166,9 @@ class Settings(BaseSettings):
 
     keys_dir: Path | None = None
     """Where this machine's private key files are. Default: ``<state_dir>/keys``."""
+
+    session_timeout_ms: int = Field(default=10000, ge=1000, le=300000)
+    """Consumer-group session timeout; a crashed member's partitions move after this long."""
 
     client_id_prefix: str = "ketenbus"
     """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""

@@ -69,7 +69,11 @@ def router(
 
     async def main() -> None:
         await ensure_topics(settings, topics.catalogue([p.id for p in dep.registry.parties]))
-        await _run_until_signal(RouterService(settings, dep.router_state(pol)))
+        await _run_until_signal(
+            RouterService(
+                settings, dep.router_state(pol), session_timeout_ms=settings.session_timeout_ms
+            )
+        )
 
     asyncio.run(main())
 
@@ -108,9 +112,22 @@ def adapter(
 
     async def main() -> None:
         if kind is AdapterKind.provider:
-            await _run_until_signal(ProviderAdapter(settings, client, data_dir / "outbox"))
+            await _run_until_signal(
+                ProviderAdapter(
+                    settings,
+                    client,
+                    data_dir / "outbox",
+                    session_timeout_ms=settings.session_timeout_ms,
+                )
+            )
             return
-        zvh = ZvhAdapter(settings, client, data_dir / "inbox", data_dir / "outbox")
+        zvh = ZvhAdapter(
+            settings,
+            client,
+            data_dir / "inbox",
+            data_dir / "outbox",
+            session_timeout_ms=settings.session_timeout_ms,
+        )
         if http_port is None:
             await _run_until_signal(zvh)
             return

@@ -59,8 +59,12 @@ def free_port() -> int:
 
 
 def port_is_free(port: int) -> bool:
-    """True if nothing listens on 127.0.0.1:``port`` and we may bind it."""
+    """True if nothing listens on 127.0.0.1:``port`` and a server may bind it.
+
+    With SO_REUSEADDR, as servers (Tansu too) bind: connections of a previous broker on that
+    port lingering in TIME_WAIT do not make it "in use" for a restart on the same port."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         try:
             sock.bind((HOST, port))
         except OSError:
