@@ -17,7 +17,7 @@ from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming
 from broker.runtime import demo
 from broker.runtime.synthetic import synthetic_bsn
-from broker.trust import Keyring, KeyEntry, generate_party_keys
+from broker.trust import KeyEntry, Keyring, generate_party_keys
 from schemas import topics
 from schemas.flows.referral import referral_message
 from schemas.messaging import MessageMeta
