@@ -155,11 +155,13 @@ class ZvhAdapter:
                 errors.append({"index": index, **error_document(item, path.name)})
                 continue
             a = await self.submit(item, file_message_id(self.party_id, path.name, raw, index))
-            if isinstance(item, ZvhConsent):
-                # A consent applies to what the router routes after acknowledging it; consents
-                # and referrals travel on different topics, so wait before sending what follows.
-                if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:
-                    log.warning("no acknowledgement of consent %s yet; continuing", a.case)
+            # A consent applies to what the router routes after acknowledging it; consents and
+            # referrals travel on different topics, so wait before sending what follows.
+            if (
+                isinstance(item, ZvhConsent)
+                and await self.wait_response(a.message_id, self.consent_ack_timeout) is None
+            ):
+                log.warning("no acknowledgement of consent %s yet; continuing", a.case)
             accepted.append(
                 {"index": index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )
