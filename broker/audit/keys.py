@@ -41,6 +41,8 @@ def load_public_keys(path: str | Path) -> dict[str, Ed25519PublicKey]:
         return keys
     if not p.is_file():
         raise KeyLoadError(f"{p}: no such file or directory")
+    if p.suffix in (".yaml", ".yml"):
+        return _from_registry(p)
     if p.suffix == ".json":
         try:
             data = json.loads(p.read_text(encoding="utf-8"))
@@ -62,3 +64,18 @@ def load_public_keys(path: str | Path) -> dict[str, Ed25519PublicKey]:
                     raise KeyLoadError(f"{where}: not PEM nor 64 hex digits ({exc})") from exc
         return keys
     return {p.stem: _from_pem(p.read_bytes(), str(p))}
+
+
+def _from_registry(path: Path) -> dict[str, Ed25519PublicKey]:
+    """Every signing key in a party registry (the public file every party already has)."""
+    from broker.trust import TrustConfigError, load_registry
+
+    try:
+        registry = load_registry(path)
+    except TrustConfigError as exc:
+        raise KeyLoadError(f"{path}: {exc}") from exc
+    return {
+        entry.key_id: registry.signing_public_key(party.id, entry)
+        for party in registry.parties
+        for entry in party.keys
+    }

@@ -237,3 +237,38 @@ async def test_every_decision_is_audited(stack: LocalStack, rng: random.Random) 
     assert any(o != "0" for o in outcomes_for(denied)), "a deny is audited with a failure outcome"
     for r in records:
         assert ok["bsn"].encode() not in r.value and no["bsn"].encode() not in r.value
+
+
+async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """``ketenbus audit verify`` against what the router wrote, with only the public registry;
+    then the same records with one byte flipped, exported to a file, are refused."""
+    from typer.testing import CliRunner
+
+    from broker.cli.main import app
+
+    registry = stack.settings.state_dir / "registry.yaml"
+    bootstrap = stack.settings.bootstrap_servers or ""
+    ok = await asyncio.to_thread(  # the CLI runs its own event loop
+        CliRunner().invoke,
+        app,
+        ["audit", "verify", "--keys", str(registry), "--bootstrap", bootstrap],
+    )
+    assert ok.exit_code == 0, ok.output
+    records = await consume_all(bootstrap, topics.AUDIT.name)
+    assert len(records) >= 2
+    lines = [r.value.decode() for r in records]
+    victim = len(lines) // 2
+    lines[victim] = (
+        lines[victim]
+        .replace('"outcome":"0"', '"outcome":"4"', 1)
+        .replace('"outcome":"4"', '"outcome":"8"', 1)
+    )
+    export = tmp_path / "audit.jsonl"
+    export.write_text("\n".join(lines) + "\n")
+    bad = await asyncio.to_thread(
+        CliRunner().invoke, app, ["audit", "verify", "--keys", str(registry), "--file", str(export)]
+    )
+    assert bad.exit_code == 1, bad.output
+    assert "changed" in bad.output or "hash" in bad.output
