@@ -240,7 +240,8 @@ class ClaimsDesk:
             elif m.event is EventCode.CARE_TRANSITION:
                 self.transition(transition_from_message(msg))
             elif m.event is EventCode.CLAIM and outgoing:
-                self.claim_sent(claim_from_message(msg), m.message_id, m.timestamp.date())
+                claim = claim_from_message(msg)
+                self.claim_sent(claim, m.message_id, claim.created)  # the desk's clock
             elif m.event is EventCode.CLAIM_RESPONSE and not outgoing:
                 self.claim_response(claim_response_from_message(msg))
             elif m.event is EventCode.RESPONSE and not outgoing:
