@@ -208,7 +208,7 @@ class PayerAdapter:
             message_id=message_id_for(self.party_id, "claim-response", resp.response_id),
             event=EventCode.CLAIM_RESPONSE,
             sender=self.party_id,
-            timestamp=self.clock().astimezone(UTC),
+            timestamp=datetime.now(UTC),  # real time: the router's replay window
             purpose=PurposeOfUse.HPAYMT,
             legal_basis=basis,
             destinations=(claim.provider,),
