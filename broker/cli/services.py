@@ -108,7 +108,10 @@ def adapter(
 
     async def main() -> None:
         if kind is AdapterKind.provider:
-            await _run_until_signal(ProviderAdapter(settings, client, data_dir / "outbox"))
+            provider = ProviderAdapter(
+                settings, client, data_dir / "outbox", inbox_dir=data_dir / "inbox"
+            )
+            await _run_until_signal(provider)
             return
         zvh = ZvhAdapter(settings, client, data_dir / "inbox", data_dir / "outbox")
         if http_port is None:
