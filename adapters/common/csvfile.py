@@ -119,7 +119,7 @@ def to_bool(value: str | None, default: bool = False) -> bool:
         return True
     if v in ("false", "nee", "no", "0", "n"):
         return False
-    raise ValueError(f"{value!r} is not yes/no (true/false, ja/nee, 1/0)")
+    raise ValueError("is not yes/no (true/false, ja/nee, 1/0)")
 
 
 def iso_date(value: str) -> date:
@@ -129,7 +129,7 @@ def iso_date(value: str) -> date:
             raise ValueError
         return date.fromisoformat(value)
     except ValueError:
-        raise ValueError(f"{value!r} is not a date (YYYY-MM-DD)") from None
+        raise ValueError("is not a date (YYYY-MM-DD)") from None
 
 
 def each(

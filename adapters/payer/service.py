@@ -231,7 +231,7 @@ class PayerAdapter:
         if claim is None:
             raise _item_error(
                 item.where,
-                f"no claim with reference {item.reference!r} was received",
+                "no claim with this reference was received",
                 "unknown-claim",
             )
         if claim.person.bsn != item.bsn:

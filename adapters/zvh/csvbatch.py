@@ -92,7 +92,7 @@ def _titles(value: str | None) -> list[dict[str, str]]:
     for item in split_list(value):
         parts = [p.strip() for p in item.split("/")]
         if len(parts) not in (2, 3) or not parts[0] or not parts[1]:
-            raise CellError("legal_titles", f"{item!r} is not kind/start[/end]")
+            raise CellError("legal_titles", "an item is not kind/start[/end]")
         title = {"kind": parts[0], "start": parts[1]}
         if len(parts) == 3 and parts[2]:
             title["end"] = parts[2]

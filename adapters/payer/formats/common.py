@@ -182,18 +182,17 @@ def parse_date(value: str, where: str, fmt: str = "iso") -> date:
             raise ValueError
         return date.fromisoformat(text)
     except ValueError:
-        shown = text[:20]
         expected = "YYYYMMDD" if fmt == "ei" else "YYYY-MM-DD"
-        raise item_error(where, f"{shown!r} is not a date ({expected})", "date") from None
+        raise item_error(where, f"is not a date ({expected})", "date") from None
 
 
 def parse_cents(value: str, where: str) -> int:
     """A non-negative amount in eurocents (digits only)."""
     text = value.strip()
     if text.startswith("-"):
-        raise item_error(where, f"negative amount {text[:20]!r}", "negative-amount")
+        raise item_error(where, "is a negative amount", "negative-amount")
     if not re.fullmatch(r"[0-9]{1,15}", text):
-        raise item_error(where, f"{text[:20]!r} is not an amount in eurocents", "amount")
+        raise item_error(where, "is not an amount in eurocents", "amount")
     return int(text)
 
 

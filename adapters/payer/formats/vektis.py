@@ -318,7 +318,7 @@ def read_answer(raw: bytes) -> Answer:
             if f[name] and not f[name].isdigit():
                 problem = "negative amount" if "-" in f[name] else "not an amount"
                 code = "negative-amount" if "-" in f[name] else "amount"
-                raise item_error(f"{where}: {name}", f"{problem} {f[name]!r}", code)
+                raise item_error(f"{where}: {name}", problem, code)
         if f["toegekend_dc"] == "C":
             raise item_error(
                 f"{where}: toegekend", "a credit (negative) approval is refused", "negative-amount"

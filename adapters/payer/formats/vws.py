@@ -117,9 +117,7 @@ def read_answer(raw: bytes) -> Answer:
         try:
             outcome = ClaimOutcome(cell["outcome"])
         except ValueError:
-            raise item_error(
-                f"{where}: outcome", f"{cell['outcome']!r} is not an outcome", "outcome"
-            ) from None
+            raise item_error(f"{where}: outcome", "is not an outcome", "outcome") from None
         reason = None
         if cell.get("rejection_reason"):
             try:

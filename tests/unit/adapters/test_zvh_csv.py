@@ -101,3 +101,18 @@ def test_conflict_of_duties_travels_as_its_basis() -> None:
     row = GOOD.replace("ja;;;", "ja;conflict-of-duties;Acuut gevaar voor derden.;procesregisseur")
     [(_, item)] = parse_csv(rows(row))
     assert isinstance(item, ZvhReferral) and item.basis.kind is LegalBasis.CONFLICT_OF_DUTIES
+
+
+def test_errors_never_echo_the_input() -> None:
+    """Error details travel in dead-letter headers, which are not encrypted: no values in them."""
+    bad = (
+        GOOD.replace("999990019", "123456789")
+        .replace("1990-01-02", "1990-13-02")
+        .replace("strafrechtelijk/2023-12-10|", "strafrechtelijk-2023-12-10|")
+        .replace(";nee;", ";Jansen;")
+    )
+    [(_, err)] = parse_csv(rows(bad))
+    assert isinstance(err, MessageError)
+    text = str(err) + repr(err.outcome())
+    for secret in ("123456789", "1990-13-02", "2023-12-10", "Jansen"):
+        assert secret not in text, secret
