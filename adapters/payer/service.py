@@ -303,7 +303,7 @@ class PayerAdapter:
             try:
                 await self.process_file(path)
             except Exception as err:  # keep the adapter alive; the file stays in processing/
-                log.exception(
+                log.error(  # no traceback: it could quote the input
                     "answer file %s could not be processed: %s", path.name, type(err).__name__
                 )
                 continue

@@ -173,7 +173,7 @@ def record(kind: str, values: dict[str, str | int]) -> str:
         if f.kind == "N":
             text = "0" * f.length if value in (None, "") else str(value)
             if not text.isdigit():
-                raise FormatError(f"{kind}.{f.name}: {text!r} is not numeric")
+                raise FormatError(f"{kind}.{f.name} is not numeric")
             text = text.rjust(f.length, "0")
         else:
             text = ascii_text(str(value or "")).ljust(f.length)
