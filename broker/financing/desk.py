@@ -26,17 +26,25 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 
-from broker.financing.accrual import Episode, Segment, coordination_segments, gap_periods
+from broker.financing.accrual import Episode, Segment, coordination_segments, gap_periods, runs
 from broker.financing.book import ClaimBook
 from broker.financing.payers import NoPayerParty, PayerDirectory
 from broker.financing.rules import Decision, Facts, Gap, RuleSet, TitlePeriod
 from schemas.errors import MessageError
-from schemas.flows.assessment import AssessmentOutcome
-from schemas.flows.claim import Claim, ClaimExplanation, ClaimResponse, ExplanationInput
+from schemas.flows.assessment import AssessmentOutcome, assessment_from_message
+from schemas.flows.claim import (
+    Claim,
+    ClaimExplanation,
+    ClaimResponse,
+    ExplanationInput,
+    claim_from_message,
+    claim_response_from_message,
+)
 from schemas.flows.common import CASE_SYSTEM, Person, Src, one, person_from_patient
-from schemas.flows.escalation import Escalation
+from schemas.flows.escalation import Escalation, escalation_from_message
 from schemas.flows.referral import EXT_TITLE_PERIOD
-from schemas.flows.transition import CareTransition
+from schemas.flows.response import response_from_message
+from schemas.flows.transition import CareTransition, transition_from_message
 from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, ResponseCode
 from schemas.vocab import (
     AssessmentDecision,
@@ -172,6 +180,11 @@ class ClaimsDesk:
             self.cases[key] = CaseFile(zvh, referral_id)
         return self.cases[key]
 
+    def _case_of(self, c: Claim) -> CaseFile:
+        """The case a claim is for (desk claims always name it; a bare file otherwise)."""
+        key = (c.zvh or "unknown", c.referral_id or c.claim_id)
+        return self.cases.get(key) or CaseFile(*key)
+
     def case_of_episode(self, episode_id: str) -> CaseFile | None:
         for c in self.cases.values():
             if c.assessment is not None and c.assessment.episode_id == episode_id:
@@ -223,12 +236,6 @@ class ClaimsDesk:
     def apply(self, msg: ParsedMessage, *, outgoing: bool) -> None:
         """Fold one message the claimant sent (``outgoing``) or received; idempotent. Messages
         the desk cannot read are ignored here (the adapter reports them where they arrive)."""
-        from schemas.flows.assessment import assessment_from_message
-        from schemas.flows.claim import claim_from_message, claim_response_from_message
-        from schemas.flows.escalation import escalation_from_message
-        from schemas.flows.response import response_from_message
-        from schemas.flows.transition import transition_from_message
-
         m = msg.meta
         if m.message_id in self._seen:
             return
@@ -394,8 +401,6 @@ class ClaimsDesk:
             raise ValueError(f"case {zvh}/{referral_id} is not known to the claims desk")
         if claim_id in self.book:
             raise ValueError(f"claim {claim_id} was already sent")
-        from broker.financing.accrual import runs
-
         segments = runs(self.rules, service, start, end, self.facts(case))
         if len(segments) != 1:
             raise ValueError(
@@ -505,7 +510,7 @@ class ClaimsDesk:
         days = self.rules.overdue_after_days
         for entry in self.book.overdue(today, days):
             c = entry.claim
-            case = self._case(c.zvh or "unknown", c.referral_id or c.claim_id)
+            case = self._case_of(c)
             text = (
                 f"Claim {c.claim_id} ({c.service}, {c.amount_cents} cents to {c.payer.party_id}) "
                 f"sent on {entry.sent_on.isoformat()} is unpaid after more than {days} days "
@@ -529,7 +534,7 @@ class ClaimsDesk:
             c = entry.claim
             last = entry.last
             assert last is not None and last.rejection_reason is not None
-            case = self._case(c.zvh or "unknown", c.referral_id or c.claim_id)
+            case = self._case_of(c)
             self._escalate(
                 short_id("GAP", "REJ", c.claim_id),
                 case,

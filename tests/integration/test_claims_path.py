@@ -275,7 +275,7 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
 async def test_payer_answers_are_refused_per_item_and_the_rest_goes_through(
     world: tuple[LocalStack, Clock, list[Fact]],
 ) -> None:
-    stack, _, _ = world
+    stack, _, facts = world
     insurer_claims = await wait_for(
         "insurer claims", lambda: files(stack.outbox(P.INSURER), "*.asc")
     )
@@ -302,6 +302,21 @@ async def test_payer_answers_are_refused_per_item_and_the_rest_goes_through(
         lambda: (
             desk.book.entries[claim_id].status is ClaimStatus.REJECTED
             and any(e.startswith("GAP-REJ-") for e in desk.raised)
+        ),
+    )
+
+    # a capacity report from the EPD's CSV reaches the national coordination point
+    demo.drop(
+        stack.inbox(P.PROVIDER),
+        "capaciteit.csv",
+        b"report_id;location_id;region;measured_at;level_3_in_service;level_3_occupied;"
+        b"level_3_available\nCAP-1;kliniek-3;midden-nederland;2024-02-05T08:00:00+01:00;12;11;1\n",
+    )
+    await wait_for(
+        "the capacity report delivered",
+        lambda: any(
+            f.kind is FactKind.PERMIT and f.event == "capacity-report" and f.recipient == P.NATIONAL
+            for f in facts
         ),
     )
 
