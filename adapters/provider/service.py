@@ -1,17 +1,77 @@
-"""The provider adapter process: deliveries from the router → FHIR JSON files in the outbox."""
+"""The provider adapter (the EPD side).
+
+In: deliveries from the router (referrals, care transitions, claim responses, the router's
+responses) → FHIR JSON files in the outbox. Out: the EPD's files in the inbox -- FHIR JSON or CSV
+(docs/adapters/provider.md) -- validated per item, turned into messages with
+``MessageHeader.destination`` set where the recipient is known (an assessment outcome → the ZVH
+of the case; a care transition → that ZVH and the other provider of a transfer; a claim → the
+payer), sealed for the router and sent to the flow's inbound topic.
+
+The claims desk (``broker.financing``) runs here, for this provider as claimant: it derives the
+registration-phase and coordination claims from the case events, claims them per calendar month,
+reconciles the payers' answers and escalates gaps and claims unpaid for more than four weeks. Its
+state is rebuilt at start from the provider's journal topic (``adapters.provider.journal``).
+Time for the desk comes from ``clock`` so tests can move it; message timestamps stay real.
+"""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from adapters.common.party import PartyClient
-from adapters.common.runtime import AdapterRuntime
+from adapters.common.runtime import AdapterRuntime, error_document
+from adapters.provider.inputs import (
+    DEFAULT_PURPOSE,
+    ClaimInput,
+    Items,
+    Submission,
+    parse_csv,
+    parse_json,
+)
+from adapters.provider.journal import Journal
 from broker.config import Settings
+from broker.financing.desk import ClaimsDesk, ClaimToSend, Coverage, EscalationToRaise
+from broker.financing.payers import PayerDirectory
+from broker.financing.rules import RuleSet, default_rules
 from broker.trust import Opened
-from schemas.messaging import ParsedMessage
+from schemas import topics
+from schemas.errors import Issue, MessageError
+from schemas.flows.assessment import AssessmentOutcome
+from schemas.flows.claim import claim_message
+from schemas.flows.escalation import escalation_message
+from schemas.flows.transition import CareTransition
+from schemas.messaging import (
+    MessageMeta,
+    ParsedMessage,
+    new_id,
+    parse_message,
+    read_meta,
+    validate_fhir,
+)
+from schemas.vocab import EventCode, TransitionKind
+
+log = logging.getLogger(__name__)
+DESK_EVENTS = frozenset(
+    {
+        EventCode.REFERRAL,
+        EventCode.CARE_TRANSITION,
+        EventCode.CLAIM_RESPONSE,
+        EventCode.RESPONSE,
+    }
+)
+
+
+def _refusal(where: str, message: str, reason: str) -> MessageError:
+    return MessageError([Issue(where, "value", message, reason)])
 
 
 class ProviderAdapter:
@@ -21,11 +81,21 @@ class ProviderAdapter:
         client: PartyClient,
         outbox_dir: Path,
         *,
+        inbox_dir: Path | None = None,
         on_event: Any = None,
         session_timeout_ms: int = 6000,
+        poll_interval: float = 0.5,
+        tick_interval: float = 30.0,
+        clock: Callable[[], datetime] | None = None,
+        rules: RuleSet | None = None,
     ) -> None:
+        self.settings = settings
         self.client = client
         self.outbox = Outbox(outbox_dir)
+        self.inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None
+        self.poll_interval = poll_interval
+        self.tick_interval = tick_interval
+        self.clock = clock or (lambda: datetime.now(UTC))
         self.runtime = AdapterRuntime(
             settings,
             client,
@@ -34,10 +104,24 @@ class ProviderAdapter:
             on_event=on_event,
             session_timeout_ms=session_timeout_ms,
         )
+        party = client.registry.get(client.party_id)
+        self.desk = ClaimsDesk(
+            client.party_id,
+            rules or default_rules(),
+            PayerDirectory(client.registry),
+            claimant_agb=party.identifiers.agb,
+        )
+        self.journal = Journal(settings, client)
+        self.sent = 0
+        self.refused = 0
+        self._lock = asyncio.Lock()
+        self._tasks: list[asyncio.Task[None]] = []
 
     @property
     def party_id(self) -> str:
         return self.client.party_id
+
+    # --- in: deliveries from the router ------------------------------------------------------
 
     async def _delivered(self, opened: Opened, msg: ParsedMessage) -> None:
         # The EPD receives exactly what the router allowed this provider to see, as FHIR JSON.
@@ -46,9 +130,259 @@ class ProviderAdapter:
         self.runtime.event(
             "delivered", msg.meta.message_id, f"{msg.meta.event.value} from {msg.meta.sender}"
         )
+        if msg.meta.event in DESK_EVENTS:
+            await self._record(msg, outgoing=False)
+            if msg.meta.event is not EventCode.RESPONSE:
+                await self.tick()
+
+    async def _record(self, msg: ParsedMessage, *, outgoing: bool) -> None:
+        """Journal a message the desk uses, then fold it (the journal is what a restart reads)."""
+        await self.journal.append(
+            self.runtime.send,
+            {"kind": "message", "outgoing": outgoing, "bundle": msg.bundle},
+            msg.subject_bsn(),
+        )
+        self.desk.apply(msg, outgoing=outgoing)
+
+    async def _record_coverage(self, zvh: str, case: str, coverage: Coverage, bsn: str) -> None:
+        await self.journal.append(
+            self.runtime.send,
+            {
+                "kind": "coverage",
+                "zvh": zvh,
+                "case": case,
+                "health_insurer": coverage.health_insurer,
+                "care_office": coverage.care_office,
+            },
+            bsn,
+        )
+        self.desk.coverage(zvh, case, coverage)
+
+    def _replay(self, record: dict[str, Any]) -> None:
+        if record.get("kind") == "coverage":
+            self.desk.coverage(
+                str(record["zvh"]),
+                str(record["case"]),
+                Coverage(record.get("health_insurer"), record.get("care_office")),
+            )
+        elif record.get("kind") == "message":
+            bundle = record["bundle"]
+            self.desk.apply(ParsedMessage(bundle, read_meta(bundle)), outgoing=record["outgoing"])
+
+    # --- out: messages from the EPD ----------------------------------------------------------
+
+    async def _send(self, bundle: dict[str, Any], bsn: str | None, event: EventCode) -> str:
+        validate_fhir(bundle)  # validate where messages are made: the router can trust the form
+        key, value, headers = self.client.seal_message(bundle, bsn)
+        await self.runtime.send(topics.inbound_for(event.value).name, key, value, headers)
+        self.sent += 1
+        return str(bundle["id"])
+
+    def _destinations(self, sub: Submission) -> tuple[str, ...]:
+        wanted = list(sub.destinations)
+        model = sub.model
+        if isinstance(model, AssessmentOutcome):
+            wanted.append(model.zvh)
+        if isinstance(model, CareTransition):
+            case = self.desk.case_of_episode(model.episode_id)
+            if case is not None:
+                wanted.append(case.zvh)
+            if model.kind is TransitionKind.TRANSFER:
+                wanted += [p for p in (model.provider, model.previous_provider) if p]
+        return tuple(dict.fromkeys(d for d in wanted if d and d != self.party_id))
+
+    async def submit(self, sub: Submission) -> str:
+        """Send one validated submission; returns its message id (``MessageError`` when the
+        claims desk cannot make the claim)."""
+        async with self._lock:
+            if isinstance(sub.model, ClaimInput):
+                return await self._submit_claim(sub, sub.model)
+            event = sub.event
+            purpose, basis = DEFAULT_PURPOSE[event]
+            meta = MessageMeta(
+                message_id=sub.message_id or new_id(),
+                event=event,
+                sender=self.party_id,
+                timestamp=datetime.now(UTC),
+                purpose=sub.purpose or purpose,
+                legal_basis=sub.basis or basis,
+                destinations=self._destinations(sub),
+                basis_detail=sub.detail,
+            )
+            if isinstance(sub.model, AssessmentOutcome) and sub.coverage is not None:
+                a = sub.model
+                await self._record_coverage(a.zvh, a.referral_id, sub.coverage, a.person.bsn)
+            bundle = sub.flow.to_message(sub.model, meta)
+            person = getattr(sub.model, "person", None)
+            mid = await self._send(bundle, person.bsn if person else None, event)
+            if event in (EventCode.ASSESSMENT_OUTCOME, EventCode.CARE_TRANSITION):
+                await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
+        self.runtime.event("sent", mid, f"{event.value} sent")
+        await self.tick()
+        return mid
+
+    async def _submit_claim(self, sub: Submission, ci: ClaimInput) -> str:
+        if sub.coverage is not None:
+            case = self.desk.cases.get((ci.zvh, ci.case_id))
+            if case is not None and case.person is not None:
+                await self._record_coverage(ci.zvh, ci.case_id, sub.coverage, case.person.bsn)
+        try:
+            send = self.desk.claim_for(
+                ci.zvh,
+                ci.case_id,
+                ci.claim_id,
+                ci.service,
+                ci.period_start,
+                ci.period_end,
+                ci.quantity,
+                ci.unit_price_cents,
+                self.clock(),
+            )
+        except ValueError as err:
+            raise _refusal(sub.where, str(err), "claim") from None
+        if ci.payer is not None and ci.payer != send.claim.payer.party_id:
+            raise _refusal(
+                sub.where,
+                f"the financing rules send this claim to {send.claim.payer.party_id}, "
+                f"not {ci.payer}",
+                "wrong-payer",
+            )
+        return await self._send_claim(send)
+
+    async def _send_claim(self, c: ClaimToSend) -> str:
+        meta = replace(c.meta, timestamp=datetime.now(UTC))
+        bundle = claim_message(c.claim, meta)
+        mid = await self._send(bundle, c.claim.person.bsn, EventCode.CLAIM)
+        await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
+        self.runtime.event(
+            "sent",
+            mid,
+            f"claim {c.claim.claim_id} ({c.claim.service.value}) to {c.claim.payer.party_id}",
+        )
+        return mid
+
+    async def _raise(self, e: EscalationToRaise) -> str:
+        meta = replace(e.meta, timestamp=datetime.now(UTC))
+        bundle = escalation_message(e.escalation, meta)
+        mid = await self._send(bundle, None, EventCode.ESCALATION)
+        await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
+        self.runtime.event(
+            "sent", mid, f"escalation {e.escalation.escalation_id} ({e.escalation.reason.value})"
+        )
+        return mid
+
+    async def tick(self) -> tuple[int, int]:
+        """Make and send what the desk finds due now; returns (claims, escalations) sent."""
+        async with self._lock:
+            work = self.desk.due(self.clock())
+            claims = escalations = 0
+            for c in work.claims:
+                try:
+                    await self._send_claim(c)
+                    claims += 1
+                except Exception as err:  # the next tick tries again
+                    log.error("claim %s not sent: %s", c.claim.claim_id, type(err).__name__)
+            for e in work.escalations:
+                try:
+                    await self._raise(e)
+                    escalations += 1
+                except Exception as err:
+                    log.error(
+                        "escalation %s not sent: %s", e.escalation.escalation_id, type(err).__name__
+                    )
+            return claims, escalations
+
+    # --- the inbox ---------------------------------------------------------------------------
+
+    async def process_file(self, path: Path) -> dict[str, Any]:
+        """Process one claimed inbox file; returns the receipt or the file's error report."""
+        assert self.inbox is not None
+        raw = path.read_bytes()
+        try:
+            items: Items = (
+                parse_csv(raw, self.party_id)
+                if path.suffix.lower() == ".csv"
+                else parse_json(raw, self.party_id)
+            )
+        except MessageError as err:
+            self.refused += 1
+            await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
+            report = error_document(err, path.name)
+            self.inbox.fail(path, report)
+            self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
+            return report
+        accepted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for where, item in items:
+            try:
+                if isinstance(item, MessageError):
+                    raise item
+                mid = await self.submit(item)
+                accepted.append({"item": where, "event": item.event.value, "message_id": mid})
+            except MessageError as err:
+                self.refused += 1
+                errors.append({"item": where, **error_document(err, path.name)})
+        if errors:
+            await self.runtime.dead_letter(
+                raw, None, "items-refused", f"{len(errors)} item(s) refused", source=path.name
+            )
+        receipt = {"file": path.name, "accepted": accepted, "refused": errors}
+        if errors and not accepted:
+            self.inbox.fail(path, receipt)
+            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
+        else:
+            done = self.inbox.done(path)
+            done.with_name(done.name + ".receipt.json").write_text(
+                json.dumps(receipt, indent=2) + "\n"
+            )
+            if errors:
+                (self.inbox.failed / f"{path.name}.error.json").write_text(
+                    json.dumps(receipt, indent=2) + "\n"
+                )
+        return receipt
+
+    async def poll_once(self) -> int:
+        if self.inbox is None:
+            return 0
+        n = 0
+        for path in self.inbox.claim():
+            try:
+                await self.process_file(path)
+            except Exception as err:  # keep the adapter alive; the file stays in processing/
+                log.error(  # no traceback: it could quote the input
+                    "inbox file %s could not be processed: %s", path.name, type(err).__name__
+                )
+                continue
+            n += 1
+        return n
+
+    async def _poll(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.poll_interval)
+
+    async def _ticker(self) -> None:
+        while True:
+            await asyncio.sleep(self.tick_interval)
+            try:
+                await self.tick()
+            except Exception as err:
+                log.error("claims tick failed: %s", type(err).__name__)
+
+    # --- lifecycle -----------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.journal.ensure()
+        replayed = await self.journal.read(self._replay)
+        log.info("%s: claims desk rebuilt from %d journal records", self.party_id, replayed)
         await self.runtime.start()
+        if self.inbox is not None:
+            self._tasks.append(asyncio.create_task(self._poll(), name=f"inbox-{self.party_id}"))
+        self._tasks.append(asyncio.create_task(self._ticker(), name=f"claims-{self.party_id}"))
 
     async def stop(self) -> None:
+        for t in self._tasks:
+            t.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        self._tasks.clear()
         await self.runtime.stop()

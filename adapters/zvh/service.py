@@ -15,6 +15,7 @@ from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from adapters.common.party import PartyClient
 from adapters.common.runtime import AdapterEvent, AdapterRuntime, error_document
+from adapters.zvh.csvbatch import parse_csv
 from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
 from adapters.zvh.translate import to_zvh
 from broker.config import Settings
@@ -56,7 +57,7 @@ class ZvhAdapter:
         session_timeout_ms: int = 6000,
     ) -> None:
         self.client = client
-        self.inbox = Inbox(inbox_dir)
+        self.inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv"))
         self.outbox = Outbox(outbox_dir)
         self.poll_interval = poll_interval
         self.consent_ack_timeout = 30.0
@@ -135,8 +136,12 @@ class ZvhAdapter:
     async def process_file(self, path: Path) -> dict[str, Any]:
         """Process one claimed inbox file; returns the receipt or error report written."""
         raw = path.read_bytes()
+        csv_batch = path.suffix.lower() == ".csv"  # one referral per row, errors per line
+        key = "line" if csv_batch else "index"
         try:
-            items = parse_bytes(raw)
+            items: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = (
+                list(parse_csv(raw)) if csv_batch else parse_bytes(raw)
+            )
         except MessageError as err:
             self.refused += 1
             await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
@@ -148,11 +153,15 @@ class ZvhAdapter:
         for index, item in items:
             if isinstance(item, MessageError):
                 self.refused += 1
-                item_raw = raw if index is None else json.dumps(json.loads(raw)[index]).encode()
+                item_raw = (
+                    raw
+                    if index is None or csv_batch
+                    else json.dumps(json.loads(raw)[index]).encode()
+                )
                 await self.runtime.dead_letter(
                     item_raw, None, item.reason, str(item), source=path.name
                 )
-                errors.append({"index": index, **error_document(item, path.name)})
+                errors.append({key: index, **error_document(item, path.name)})
                 continue
             a = await self.submit(item, file_message_id(self.party_id, path.name, raw, index))
             # A consent applies to what the router routes after acknowledging it; consents and
@@ -163,7 +172,7 @@ class ZvhAdapter:
             ):
                 log.warning("no acknowledgement of consent %s yet; continuing", a.case)
             accepted.append(
-                {"index": index, "message_id": a.message_id, "event": a.event, "case": a.case}
+                {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )
         receipt = {"file": path.name, "accepted": accepted, "refused": errors}
         if errors and not accepted:

@@ -46,8 +46,11 @@ FileOpt = Annotated[
 ]
 BootstrapOpt = Annotated[
     str | None,
-    typer.Option("--bootstrap", envvar=BOOTSTRAP_ENV,
-                 help=f"Kafka bootstrap HOST:PORT (default ${BOOTSTRAP_ENV})."),
+    typer.Option(
+        "--bootstrap",
+        envvar=BOOTSTRAP_ENV,
+        help=f"Kafka bootstrap HOST:PORT (default ${BOOTSTRAP_ENV}).",
+    ),
 ]
 TopicOpt = Annotated[str, typer.Option("--topic", help="The audit topic.")]
 
@@ -78,8 +81,12 @@ def _records(file: Path | None, bootstrap: str | None, topic: str) -> list[bytes
 
 @app.command()
 def verify(
-    keys: Annotated[Path, typer.Option(
-        "--keys", help="Public keys: a directory of <kid>.pem, one <kid>.pem, or a JSON map.")],
+    keys: Annotated[
+        Path,
+        typer.Option(
+            "--keys", help="Public keys: a directory of <kid>.pem, one <kid>.pem, or a JSON map."
+        ),
+    ],
     file: FileOpt = None,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = DEFAULT_TOPIC,
@@ -93,8 +100,12 @@ def verify(
     report = verify_chain(records, public_keys)
     out = Console(highlight=False)
     if report.ok:
-        heads = ", ".join(f"{c} up to seq {s} ({h[:16]}...)" for c, (s, h) in
-                          sorted(report.heads.items())) or "no chains"
+        heads = (
+            ", ".join(
+                f"{c} up to seq {s} ({h[:16]}...)" for c, (s, h) in sorted(report.heads.items())
+            )
+            or "no chains"
+        )
         out.print(f"intact: {report.records} records; {heads}")
         return
     for finding in report.findings:
@@ -121,31 +132,57 @@ def _moment(text: str | None, *, end: bool) -> datetime | None:
 
 @app.command()
 def query(
-    person: Annotated[list[str] | None, typer.Option(
-        "--person", help="Pseudonym of the person (repeat for several).")] = None,
-    party: Annotated[str | None, typer.Option(
-        "--party", help="Everything this party (id) received.")] = None,
-    sender: Annotated[str | None, typer.Option(
-        "--sender", help="Everything this party (id) sent or did.")] = None,
-    refused: Annotated[bool, typer.Option(
-        "--refused", help="Only denials, refusals and failures.")] = False,
-    purpose: Annotated[list[str] | None, typer.Option(
-        "--purpose", help="PurposeOfUse code, e.g. COC, HPAYMT (repeatable).")] = None,
-    legal_basis: Annotated[list[str] | None, typer.Option(
-        "--legal-basis", help="consent, legal-obligation, public-task, conflict-of-duties.")
+    person: Annotated[
+        list[str] | None,
+        typer.Option("--person", help="Pseudonym of the person (repeat for several)."),
     ] = None,
-    since: Annotated[str | None, typer.Option(
-        "--since", help="From this date/moment (inclusive; UTC unless a zone is given).")] = None,
-    until: Annotated[str | None, typer.Option(
-        "--until", help="Up to this date (inclusive) or moment (exclusive).")] = None,
-    outcome: Annotated[list[str] | None, typer.Option(
-        "--outcome", help="0/4/8/12 or success/minor-failure/serious-failure/major-failure.")
+    party: Annotated[
+        str | None, typer.Option("--party", help="Everything this party (id) received.")
     ] = None,
-    reason: Annotated[list[str] | None, typer.Option(
-        "--reason", help="Reason code, e.g. no-consent (repeatable).")] = None,
-    kind: Annotated[list[str] | None, typer.Option(
-        "--kind", help="decision-permit, decision-deny, delivery, consent-change, refusal, "
-        "compliance-search.")] = None,
+    sender: Annotated[
+        str | None, typer.Option("--sender", help="Everything this party (id) sent or did.")
+    ] = None,
+    refused: Annotated[
+        bool, typer.Option("--refused", help="Only denials, refusals and failures.")
+    ] = False,
+    purpose: Annotated[
+        list[str] | None,
+        typer.Option("--purpose", help="PurposeOfUse code, e.g. COC, HPAYMT (repeatable)."),
+    ] = None,
+    legal_basis: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--legal-basis", help="consent, legal-obligation, public-task, conflict-of-duties."
+        ),
+    ] = None,
+    since: Annotated[
+        str | None,
+        typer.Option(
+            "--since", help="From this date/moment (inclusive; UTC unless a zone is given)."
+        ),
+    ] = None,
+    until: Annotated[
+        str | None,
+        typer.Option("--until", help="Up to this date (inclusive) or moment (exclusive)."),
+    ] = None,
+    outcome: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--outcome", help="0/4/8/12 or success/minor-failure/serious-failure/major-failure."
+        ),
+    ] = None,
+    reason: Annotated[
+        list[str] | None,
+        typer.Option("--reason", help="Reason code, e.g. no-consent (repeatable)."),
+    ] = None,
+    kind: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--kind",
+            help="decision-permit, decision-deny, delivery, consent-change, refusal, "
+            "compliance-search.",
+        ),
+    ] = None,
     flow: Annotated[list[str] | None, typer.Option("--flow", help="Message event code.")] = None,
     fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
     file: FileOpt = None,

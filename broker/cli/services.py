@@ -112,14 +112,14 @@ def adapter(
 
     async def main() -> None:
         if kind is AdapterKind.provider:
-            await _run_until_signal(
-                ProviderAdapter(
-                    settings,
-                    client,
-                    data_dir / "outbox",
-                    session_timeout_ms=settings.session_timeout_ms,
-                )
+            provider = ProviderAdapter(
+                settings,
+                client,
+                data_dir / "outbox",
+                inbox_dir=data_dir / "inbox",
+                session_timeout_ms=settings.session_timeout_ms,
             )
+            await _run_until_signal(provider)
             return
         zvh = ZvhAdapter(
             settings,

@@ -1,5 +1,5 @@
-"""The local stack: router, ZVH adapters and provider adapters in one process, each with its
-own Kafka clients — the same components the compose file runs as separate containers."""
+"""The local stack: router, ZVH, provider and payer adapters in one process, each with its own
+Kafka clients — the same components the compose file runs as separate containers."""
 
 from __future__ import annotations
 
@@ -7,12 +7,15 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import uvicorn
 
 from adapters.common.runtime import AdapterEvent
+from adapters.payer.formats import FORMATS
+from adapters.payer.service import PayerAdapter
 from adapters.provider.service import ProviderAdapter
 from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
@@ -41,6 +44,8 @@ class StackOptions:
     on_fact: Callable[[Fact], None] | None = None
     on_event: Callable[[AdapterEvent], None] | None = None
     adapters: list[str] | None = None  # party ids to run adapters for; None = all ZVH/providers
+    clock: Callable[[], datetime] | None = None  # business time of claims desks and payers
+    tick_interval: float = 30.0  # how often a provider's claims desk looks for due work
 
 
 @dataclass
@@ -52,6 +57,7 @@ class LocalStack:
     router: RouterService | None = None
     zvh: dict[str, ZvhAdapter] = field(default_factory=dict)
     providers: dict[str, ProviderAdapter] = field(default_factory=dict)
+    payers: dict[str, PayerAdapter] = field(default_factory=dict)
     http_url: str | None = None
     http_party: str | None = None
     _server: uvicorn.Server | None = None
@@ -98,12 +104,29 @@ class LocalStack:
                     self.settings,
                     self.deployment.party_client(p.id),
                     self.outbox(p.id),
+                    inbox_dir=self.inbox(p.id),
                     on_event=self.options.on_event,
                     session_timeout_ms=self.options.session_timeout_ms,
+                    poll_interval=self.options.poll_interval,
+                    tick_interval=self.options.tick_interval,
+                    clock=self.options.clock,
+                )
+            elif p.role in FORMATS:
+                self.payers[p.id] = PayerAdapter(
+                    self.settings,
+                    self.deployment.party_client(p.id),
+                    self.inbox(p.id),
+                    self.outbox(p.id),
+                    on_event=self.options.on_event,
+                    poll_interval=self.options.poll_interval,
+                    session_timeout_ms=self.options.session_timeout_ms,
+                    clock=self.options.clock,
                 )
         # Each adapter waits for its own consumer-group assignment: start them side by side.
         await asyncio.gather(
-            *(z.start() for z in self.zvh.values()), *(a.start() for a in self.providers.values())
+            *(z.start() for z in self.zvh.values()),
+            *(a.start() for a in self.providers.values()),
+            *(a.start() for a in self.payers.values()),
         )
         if self.options.http_port is not None and self.zvh:
             await self._start_http(next(iter(self.zvh.values())), self.options.http_port)
@@ -134,5 +157,7 @@ class LocalStack:
             await z.stop()
         for prov in self.providers.values():
             await prov.stop()
+        for payer in self.payers.values():
+            await payer.stop()
         if self.router is not None:
             await self.router.stop()

@@ -12,7 +12,8 @@ File format::
         name: Zorg- en Veiligheidshuis Utrecht
         role: zvh                            # a PartyRole code
         region: midden-nederland             # optional
-        identifiers: {ura: "12345678"}       # optional: agb/ura 8 digits, uzovi/municipality 4
+        identifiers: {ura: "12345678"}       # optional: agb/ura 8 digits, uzovi/municipality 4,
+                                             #   oin 20
         keys:
           - key_id: zvh-utrecht-20261123-9f3a
             signing_public: <base64 of 32 raw Ed25519 public key bytes>
@@ -139,6 +140,7 @@ class Identifiers(BaseModel):
     ura: Annotated[str, _digits(8, "URA number")] | None = None
     uzovi: Annotated[str, _digits(4, "UZOVI code")] | None = None
     municipality: Annotated[str, _digits(4, "municipality (gemeente) code")] | None = None
+    oin: Annotated[str, _digits(20, "OIN")] | None = None  # DJI and VWS (claims' payer id)
 
 
 class Party(BaseModel):

@@ -22,7 +22,7 @@ import yaml
 from schemas.errors import Issue
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.capacity import CapacityReport, LevelCapacity
-from schemas.flows.claim import Claim, ClaimResponse, Payer
+from schemas.flows.claim import Claim, ClaimExplanation, ClaimResponse, ExplanationInput, Payer
 from schemas.flows.common import Gender, Person
 from schemas.flows.consent import ConsentRecord, Grantor, revoke
 from schemas.flows.escalation import Escalation
@@ -236,6 +236,15 @@ def examples() -> list[Example]:
         regime=FinancingRegime.ZVW,
         payer=PAYER_INSURER,
         episode_id="LLA-2024-0007",
+        explanation=ClaimExplanation(
+            rule="coordination-temporary-2022-2023",
+            version="1",
+            inputs=(
+                ExplanationInput(name="criminal-law-title", value="none"),
+                ExplanationInput(name="health-insurer", value=PAYER_INSURER.identifier),
+            ),
+            text="EUR 20.00 per day from inclusion; no criminal-law title: the health insurer.",
+        ),
     )
     paid = ClaimResponse(
         response_id="ANT-2024-0042",

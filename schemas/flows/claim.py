@@ -30,10 +30,12 @@ from schemas.flows.common import (
     Agb,
     Bsn,
     Cents,
+    Code,
     FieldMap,
     IdValue,
     PartyId,
     Person,
+    ShortText,
     Src,
     Text,
     bsn_patient,
@@ -74,6 +76,7 @@ CLAIM_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/claim"
 CLAIM_RESPONSE_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/claim-response"
 EXT_EPISODE = EXT + "episode-of-care"
 EXT_CLAIM_OUTCOME = EXT + "claim-outcome"
+EXT_EXPLANATION = EXT + "financing-explanation"
 CLAIM_TYPE = {
     "coding": [
         {
@@ -136,6 +139,31 @@ class Payer(BaseModel):
         return PAYER_IDENTIFIERS[self.role][0]
 
 
+class ExplanationInput(BaseModel):
+    """One input a financing rule used, e.g. ``criminal-law-title`` = ``none``."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    name: str = Field(
+        pattern=r"^[a-z0-9][a-z0-9-]{0,63}$", description="What the rule looked at (kebab-case)."
+    )
+    value: ShortText = Field(description="What it found.")
+
+
+class ClaimExplanation(BaseModel):
+    """Why this claim goes to this payer at this price: the financing rule, its version and the
+    inputs it used (see ``broker.financing``), so a payer or auditor can check the judgement."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    rule: Code = Field(description="Id of the financing rule applied.")
+    version: Code = Field(description="Version of that rule.")
+    inputs: tuple[ExplanationInput, ...] = Field(
+        default=(), description="The inputs the rule used, in the order it used them."
+    )
+    text: Text | None = Field(default=None, description="The judgement in words.")
+
+
 class Claim(BaseModel):
     """One claim for one service over one period."""
 
@@ -164,6 +192,9 @@ class Claim(BaseModel):
     )
     episode_id: IdValue | None = Field(
         default=None, description="The EpisodeOfCare (required for coordination days)."
+    )
+    explanation: ClaimExplanation | None = Field(
+        default=None, description="The financing rule, version and inputs behind the claim."
     )
 
     @model_validator(mode="after")
@@ -268,6 +299,12 @@ CLAIM_MAPPING = (
         "zvh, referral_id", "Claim.referral (ServiceRequest by …/zvh-case/<zvh>)", "financial"
     ),
     FieldMap("episode_id", "Claim.extension[episode-of-care].valueReference", "financial"),
+    FieldMap(
+        "explanation",
+        "Claim.extension[financing-explanation]: sub-extensions rule, version (valueCode), "
+        "input (valueString name=value, repeated), text (valueString)",
+        "financial",
+    ),
 )
 
 RESPONSE_MAPPING = (
@@ -345,13 +382,18 @@ def claim_entries(c: Claim) -> list[tuple[dict[str, Any], DataCategory]]:
     }
     period = {"start": c.period_start.isoformat(), "end": c.period_end.isoformat()}
     claim: dict[str, Any] = {"resourceType": "Claim", "id": new_id()}
+    extensions: list[dict[str, Any]] = []
     if c.episode_id is not None:
-        claim["extension"] = [
+        extensions.append(
             {
                 "url": EXT_EPISODE,
                 "valueReference": logical_reference("EpisodeOfCare", EPISODE_SYSTEM, c.episode_id),
             }
-        ]
+        )
+    if c.explanation is not None:
+        extensions.append(_explanation_extension(c.explanation))
+    if extensions:
+        claim["extension"] = extensions
     claim |= {
         "identifier": [{"system": CLAIM_SYSTEM, "value": c.claim_id}],
         "status": "active",
@@ -391,6 +433,48 @@ def claim_entries(c: Claim) -> list[tuple[dict[str, Any], DataCategory]]:
     ]
 
 
+def _explanation_extension(e: ClaimExplanation) -> dict[str, Any]:
+    parts: list[dict[str, Any]] = [
+        {"url": "rule", "valueCode": e.rule},
+        {"url": "version", "valueCode": e.version},
+        *({"url": "input", "valueString": f"{i.name}={i.value}"} for i in e.inputs),
+    ]
+    if e.text is not None:
+        parts.append({"url": "text", "valueString": e.text})
+    return {"url": EXT_EXPLANATION, "extension": parts}
+
+
+def _read_explanation(ext: Src) -> ClaimExplanation:
+    values: dict[str, list[Src]] = {"rule": [], "version": [], "input": [], "text": []}
+    for part in ext.items("extension"):
+        url = part.opt_string("url")
+        if url not in values:
+            raise part.error("url", "value", "not a financing-explanation part", "explanation")
+        values[url].append(part)
+    for key in ("rule", "version"):
+        if len(values[key]) != 1:
+            raise ext.error("extension", "invalid", f"needs exactly one {key}", "explanation")
+    if len(values["text"]) > 1:
+        raise ext.error("extension", "invalid", "at most one text", "explanation")
+    inputs = []
+    for part in values["input"]:
+        name, sep, value = part.string("valueString").partition("=")
+        if not sep:
+            raise part.error("valueString", "value", "must be name=value", "explanation")
+        inputs.append({"name": name, "value": value})
+    return build_model(
+        ClaimExplanation,
+        {
+            "rule": values["rule"][0].string("valueCode"),
+            "version": values["version"][0].string("valueCode"),
+            "inputs": tuple(inputs),
+            "text": values["text"][0].string("valueString") if values["text"] else None,
+        },
+        {"rule": ext.at("extension"), "version": ext.at("extension")},
+        ext.path,
+    )
+
+
 def claim_message(c: Claim, meta: MessageMeta) -> dict[str, Any]:
     """The claim as a FHIR message Bundle; the focus is the Claim."""
     return build_message(meta, claim_entries(c), focus=[0])
@@ -417,6 +501,7 @@ def claim_from_message(msg: ParsedMessage) -> Claim:
     if item.cents("net") != amount:
         raise item.error("net", "invariant", "must equal Claim.total", "amount")
     episode = claim.extension(EXT_EPISODE)
+    explained = claim.extension(EXT_EXPLANATION)
     referral = claim.opt_obj("referral")
     zvh, referral_id, case_path = read_case(referral) if referral else (None, None, "")
     return build_model(
@@ -438,6 +523,7 @@ def claim_from_message(msg: ParsedMessage) -> Claim:
             "zvh": zvh,
             "referral_id": referral_id,
             "episode_id": episode.logical("valueReference", EPISODE_SYSTEM) if episode else None,
+            "explanation": _read_explanation(explained) if explained else None,
         },
         {
             "claim_id": claim.at("identifier"),
@@ -451,6 +537,7 @@ def claim_from_message(msg: ParsedMessage) -> Claim:
             "referral_id": case_path or claim.at("referral"),
             "zvh": case_path or claim.at("referral"),
             "episode_id": claim.at("extension"),
+            "explanation": claim.at("extension"),
         },
         "Claim",
     )

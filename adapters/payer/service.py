@@ -1,0 +1,329 @@
+"""A payer adapter: claims delivered on ``out.<payer>`` become declaration files in the payer's
+format in its outbox; answer files the payer drops in its inbox become ClaimResponse messages,
+sealed for the router and addressed to the claimant.
+
+The adapter knows which claim an answer is about from its claim index (file reference → claim),
+rebuilt at start by replaying its own ``out.<payer>`` topic: no database. An answer that cannot
+be matched, names another person, or breaks a rule is refused per item, with the line or
+element; the rest of the file goes through. Logs and events carry ids, parties and reasons only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from pydantic import ValidationError
+
+from adapters.common.inbox import Inbox
+from adapters.common.outbox import Outbox
+from adapters.common.party import PartyClient
+from adapters.common.runtime import AdapterRuntime, error_document
+from adapters.payer.formats import FORMATS
+from adapters.payer.formats.common import AnswerItem, FormatError, reference
+from broker.config import Settings
+from broker.financing.desk import message_id_for, short_id
+from broker.financing.topiclog import replay
+from broker.trust import Opened, TrustError
+from schemas import topics
+from schemas.errors import Issue, MessageError
+from schemas.flows.claim import (
+    Claim,
+    ClaimResponse,
+    Payer,
+    claim_from_message,
+    claim_response_message,
+)
+from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, parse_message, validate_fhir
+from schemas.vocab import (
+    ClaimOutcome,
+    ClaimRejectionReason,
+    EventCode,
+    LegalBasis,
+    PartyRole,
+    PurposeOfUse,
+)
+
+log = logging.getLogger(__name__)
+
+# The legal basis a payer answers on (the policy accepts these for claim responses).
+ANSWER_BASIS: dict[PartyRole, tuple[LegalBasis, str]] = {
+    PartyRole.MUNICIPALITY: (LegalBasis.LEGAL_OBLIGATION, "Wmo 2015"),
+    PartyRole.HEALTH_INSURER: (LegalBasis.LEGAL_OBLIGATION, "Zvw"),
+    PartyRole.CARE_OFFICE: (LegalBasis.LEGAL_OBLIGATION, "Wlz"),
+    PartyRole.DJI: (LegalBasis.LEGAL_OBLIGATION, "Wfz"),
+    PartyRole.VWS: (LegalBasis.PUBLIC_TASK, "Noodregeling VWS"),
+}
+
+
+def _item_error(where: str, message: str, reason: str) -> MessageError:
+    return MessageError([Issue(where, "value", message, reason)])
+
+
+class PayerAdapter:
+    def __init__(
+        self,
+        settings: Settings,
+        client: PartyClient,
+        inbox_dir: Path,
+        outbox_dir: Path,
+        *,
+        on_event: Any = None,
+        poll_interval: float = 0.5,
+        session_timeout_ms: int = 6000,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.settings = settings
+        self.client = client
+        party = client.registry.get(client.party_id)
+        if party.role not in FORMATS:
+            raise ValueError(f"party {party.id} has role {party.role}, not a payer role")
+        self.role = party.role
+        self.format = FORMATS[party.role]
+        ids = party.identifiers
+        identifier = {
+            PartyRole.MUNICIPALITY: ids.municipality,
+            PartyRole.HEALTH_INSURER: ids.uzovi,
+            PartyRole.CARE_OFFICE: ids.uzovi,
+            PartyRole.DJI: ids.oin,
+            PartyRole.VWS: ids.oin,
+        }[party.role]
+        if identifier is None:
+            raise ValueError(f"payer {party.id} has no identifier for its role in the registry")
+        self.payer = Payer(party_id=party.id, role=party.role, identifier=identifier)
+        self.inbox = Inbox(inbox_dir, patterns=self.format.answer_patterns)
+        self.outbox = Outbox(outbox_dir)
+        self.poll_interval = poll_interval
+        self.clock = clock or (lambda: datetime.now(UTC))
+        self.runtime = AdapterRuntime(
+            settings,
+            client,
+            self.outbox,
+            self._delivered,
+            on_event=on_event,
+            session_timeout_ms=session_timeout_ms,
+        )
+        self.index: dict[str, Claim] = {}  # file reference (and claim id) -> claim
+        self.answered = 0
+        self.refused = 0
+        self._poller: asyncio.Task[None] | None = None
+
+    @property
+    def party_id(self) -> str:
+        return self.client.party_id
+
+    # --- claims in ------------------------------------------------------------------------
+
+    def _remember(self, claim: Claim) -> None:
+        self.index[reference(claim.claim_id)] = claim
+        self.index[claim.claim_id] = claim
+
+    def _replayed(self, record: Any) -> None:
+        try:
+            opened = self.client.open(record.key, record.value or b"", list(record.headers or ()))
+            msg = parse_message(opened.payload, full=False)
+            if msg.meta.event is EventCode.CLAIM:
+                self._remember(claim_from_message(msg))
+        except (TrustError, MessageError):
+            return  # the live path dead-letters what it cannot read
+
+    async def _delivered(self, opened: Opened, msg: ParsedMessage) -> None:
+        m = msg.meta
+        if m.event is not EventCode.CLAIM:
+            body = json.dumps(msg.bundle, indent=2, ensure_ascii=False) + "\n"
+            self.outbox.write(m.message_id, body.encode())
+            self.runtime.event("delivered", m.message_id, f"{m.event.value} from {m.sender}")
+            return
+        try:
+            claim = claim_from_message(msg)
+        except MessageError as err:
+            await self.runtime.dead_letter(
+                opened.payload, None, err.reason, str(err), source="claim"
+            )
+            self.runtime.event("invalid", m.message_id, f"claim unreadable: {err.reason}")
+            return
+        if claim.payer.party_id != self.party_id:
+            self.runtime.event(
+                "refused", m.message_id, f"claim {claim.claim_id} is for another payer"
+            )
+            return
+        try:
+            document = self.format.write(claim)
+        except FormatError as err:
+            # The payer's system could not take it: a technical rejection back to the claimant.
+            await self._answer(
+                claim,
+                AnswerItem(
+                    reference=reference(claim.claim_id),
+                    bsn=claim.person.bsn,
+                    decided_on=self.clock().astimezone(UTC).date(),
+                    outcome=ClaimOutcome.REJECTED,
+                    approved_cents=None,
+                    rejection_reason=ClaimRejectionReason.INVALID,
+                    rejection_note=f"{self.format.name}: {err}",
+                ),
+            )
+            self.runtime.event("refused", m.message_id, f"claim {claim.claim_id}: {err}")
+            return
+        self._remember(claim)
+        self.outbox.write(m.message_id, document, self.format.suffix)
+        self.runtime.event(
+            "delivered", m.message_id, f"claim {claim.claim_id} from {claim.provider} written"
+        )
+
+    # --- answers out ----------------------------------------------------------------------
+
+    def _response(self, claim: Claim, item: AnswerItem) -> ClaimResponse:
+        rejected = item.outcome is ClaimOutcome.REJECTED
+        approved = item.approved_cents
+        if not rejected and approved is None:
+            approved = claim.amount_cents  # an acceptance without an amount accepts the claim
+        response_id = short_id(
+            "ANS", claim.claim_id, item.outcome.value, f"{item.decided_on:%Y%m%d}"
+        )
+        return ClaimResponse(
+            response_id=response_id,
+            claim_id=claim.claim_id,
+            provider=claim.provider,
+            payer=self.payer,
+            person_bsn=claim.person.bsn,
+            decided_on=item.decided_on,
+            outcome=item.outcome,
+            approved_cents=None if rejected else approved,
+            paid_cents=item.paid_cents,
+            paid_on=item.paid_on,
+            rejection_reason=item.rejection_reason,
+            rejection_note=item.rejection_note,
+        )
+
+    async def _answer(self, claim: Claim, item: AnswerItem) -> str:
+        resp = self._response(claim, item)
+        basis, citation = ANSWER_BASIS[self.role]
+        meta = MessageMeta(
+            message_id=message_id_for(self.party_id, "claim-response", resp.response_id),
+            event=EventCode.CLAIM_RESPONSE,
+            sender=self.party_id,
+            timestamp=datetime.now(UTC),  # real time: the router's replay window
+            purpose=PurposeOfUse.HPAYMT,
+            legal_basis=basis,
+            destinations=(claim.provider,),
+            basis_detail=BasisDetail(citation=citation),
+        )
+        bundle = claim_response_message(resp, meta)
+        validate_fhir(bundle)
+        key, value, headers = self.client.seal_message(bundle, claim.person.bsn)
+        await self.runtime.send(
+            topics.inbound_for(EventCode.CLAIM_RESPONSE.value).name, key, value, headers
+        )
+        self.answered += 1
+        self.runtime.event(
+            "sent", meta.message_id, f"claim-response {resp.outcome.value} for {claim.claim_id}"
+        )
+        return meta.message_id
+
+    def _claim_for(self, item: AnswerItem) -> Claim:
+        claim = self.index.get(item.reference)
+        if claim is None:
+            raise _item_error(
+                item.where,
+                "no claim with this reference was received",
+                "unknown-claim",
+            )
+        if claim.person.bsn != item.bsn:
+            raise _item_error(item.where, "the BSN differs from the claim's", "bsn-mismatch")
+        return claim
+
+    async def process_file(self, path: Path) -> dict[str, Any]:
+        """Read one answer file; returns the receipt (or the file's error report)."""
+        raw = path.read_bytes()
+        try:
+            items = self.format.read(raw)
+        except MessageError as err:
+            self.refused += 1
+            await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
+            report = error_document(err, path.name)
+            self.inbox.fail(path, report)
+            self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
+            return report
+        accepted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        for index, item in enumerate(items):
+            try:
+                if isinstance(item, MessageError):
+                    raise item
+                claim = self._claim_for(item)
+                try:
+                    message_id = await self._answer(claim, item)
+                except ValidationError as err:
+                    first = err.errors()[0]
+                    raise _item_error(item.where, str(first.get("msg")), "answer") from None
+                accepted.append(
+                    {
+                        "index": index,
+                        "where": item.where,
+                        "claim": claim.claim_id,
+                        "outcome": item.outcome.value,
+                        "message_id": message_id,
+                    }
+                )
+            except MessageError as err:
+                self.refused += 1
+                errors.append({"index": index, **error_document(err, path.name)})
+        receipt = {"file": path.name, "accepted": accepted, "refused": errors}
+        if errors:
+            await self.runtime.dead_letter(
+                raw,
+                None,
+                "answer-items-refused",
+                f"{len(errors)} item(s) refused",
+                source=path.name,
+            )
+        if errors and not accepted:
+            self.inbox.fail(path, receipt)
+            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
+        else:
+            done = self.inbox.done(path)
+            done.with_name(done.name + ".receipt.json").write_text(
+                json.dumps(receipt, indent=2) + "\n"
+            )
+            if errors:
+                (self.inbox.failed / f"{path.name}.error.json").write_text(
+                    json.dumps(receipt, indent=2) + "\n"
+                )
+        return receipt
+
+    async def poll_once(self) -> int:
+        n = 0
+        for path in self.inbox.claim():
+            try:
+                await self.process_file(path)
+            except Exception as err:  # keep the adapter alive; the file stays in processing/
+                log.error(  # no traceback: it could quote the input
+                    "answer file %s could not be processed: %s", path.name, type(err).__name__
+                )
+                continue
+            n += 1
+        return n
+
+    async def _poll(self) -> None:
+        while True:
+            await self.poll_once()
+            await asyncio.sleep(self.poll_interval)
+
+    async def start(self) -> None:
+        outbound = self.client.registry.get(self.party_id).outbound_topic
+        replayed = await replay(self.settings, outbound, self._replayed)
+        log.info("%s: claim index rebuilt from %d records", self.party_id, replayed)
+        await self.runtime.start()
+        self._poller = asyncio.create_task(self._poll(), name=f"answers-{self.party_id}")
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+        await self.runtime.stop()

@@ -1,0 +1,85 @@
+"""The claims journal of one provider: every message its claims desk has seen, sealed for the
+provider itself, on its own topic ``journal.<party>`` -- so the desk's state (cases, claims,
+answers, escalations raised) is rebuilt from a topic at start, not kept in a database.
+
+One partition, so the records come back in the order they were written. A record is a JSON
+document ``{"kind": "message", "outgoing": bool, "bundle": …}`` or ``{"kind": "coverage", …}``
+encrypted for the party's own key and signed by it: nobody else can read it, and only the party
+can have written it. The Kafka key is the party's own pseudonym of the person.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime
+from typing import Any
+
+from adapters.common.party import PartyClient
+from broker.config import Settings
+from broker.financing.topiclog import replay
+from broker.kafka.topics import ensure_topics
+from broker.trust import EnvelopeMeta, TrustError, open_sealed, seal_to
+from schemas.topics import KeyKind, TopicSpec
+
+EVENT = "journal"
+Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[None]]
+
+
+def journal_topic(party_id: str) -> TopicSpec:
+    return TopicSpec(
+        f"journal.{party_id}",
+        1,
+        KeyKind.PERSON_PSEUDONYM,
+        f"Claims journal of {party_id}: what its claims desk saw, sealed for {party_id} only.",
+        config={"retention.ms": "-1"},
+    )
+
+
+class Journal:
+    def __init__(self, settings: Settings, client: PartyClient) -> None:
+        self.settings = settings
+        self.client = client
+        self.topic = journal_topic(client.party_id)
+        self.written = 0
+        self.unreadable = 0
+
+    async def ensure(self) -> None:
+        await ensure_topics(self.settings, [self.topic])
+
+    async def append(self, send: Send, record: dict[str, Any], bsn: str | None) -> None:
+        me = self.client.party_id
+        pseudo = self.client.pseudonyms.pseudonym(me, bsn) if bsn else "none"
+        meta = EnvelopeMeta(
+            message_id=str(uuid.uuid4()),
+            event=EVENT,
+            sender=me,
+            recipient=me,
+            timestamp=datetime.now(UTC),
+            pseudonym=pseudo,
+        )
+        payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        sealed = seal_to(payload, meta, self.client.keys, self.client.registry)
+        await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
+        self.written += 1
+
+    async def read(self, handle: Callable[[dict[str, Any]], None]) -> int:
+        """Hand every readable record to ``handle``, oldest first; returns the count."""
+
+        def one(r: Any) -> None:
+            try:
+                opened = open_sealed(
+                    r.key,
+                    r.value or b"",
+                    list(r.headers or ()),
+                    registry=self.client.registry,
+                    keyring=self.client.keyring,
+                )
+                if opened.meta.sender != self.client.party_id:
+                    raise TrustError("unknown-sender", "a journal is written by its party only")
+                handle(json.loads(opened.payload))
+            except (TrustError, ValueError):
+                self.unreadable += 1
+
+        return await replay(self.settings, self.topic.name, one)

@@ -1,0 +1,446 @@
+"""Financing rules as data: load ``rules.yaml`` and judge one service on one date.
+
+The rules change over time, so they are data with validity periods (inclusive dates) and a
+version, and a claim is always judged by the rule in force on its service date. For that date
+:meth:`RuleSet.decide` returns either a :class:`Decision` (rule, version, regime, payer, price,
+legal basis and the inputs it used) or a :class:`Gap` (no rule, or no payer) -- never an
+invented tariff. Order of judgement:
+
+1. the one rule of the service in force on the date, else a gap ``no-rule`` (with the note of a
+   documented gap when one covers the date);
+2. the rule's payer options, in order: the first whose condition holds pays;
+3. none holds (the regime is unclear): the VWS emergency rule when it is in force on the date,
+   else a gap ``no-payer``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from schemas.vocab import ClaimService, FinancingRegime, LegalBasis, LegalTitleKind, PartyRole
+
+DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+
+
+class Condition(StrEnum):
+    """What a payer option looks at; each is a fact about the person on the service date."""
+
+    CRIMINAL_LAW_TITLE = "criminal-law-title"  # a criminal-law title in force on the date
+    WLZ_INDICATION = "wlz-indication"  # a Wlz indication (the care office is known)
+    HEALTH_INSURER = "health-insurer"  # the person's health insurer (UZOVI) is known
+    MUNICIPALITY = "municipality"  # a municipality of residence (see residence policy)
+    ALWAYS = "always"
+
+
+class PayTarget(StrEnum):
+    """Who pays when an option's condition holds."""
+
+    MUNICIPALITY = "municipality"
+    HEALTH_INSURER = "health-insurer"
+    CARE_OFFICE = "care-office"
+    DJI = "dji"
+    VWS = "vws"
+
+
+TARGET_ROLE = {
+    PayTarget.MUNICIPALITY: PartyRole.MUNICIPALITY,
+    PayTarget.HEALTH_INSURER: PartyRole.HEALTH_INSURER,
+    PayTarget.CARE_OFFICE: PartyRole.CARE_OFFICE,
+    PayTarget.DJI: PartyRole.DJI,
+    PayTarget.VWS: PartyRole.VWS,
+}
+TARGET_REGIME = {
+    PayTarget.MUNICIPALITY: FinancingRegime.WMO,
+    PayTarget.HEALTH_INSURER: FinancingRegime.ZVW,
+    PayTarget.CARE_OFFICE: FinancingRegime.WLZ,
+    PayTarget.DJI: FinancingRegime.JUSTICE,
+    PayTarget.VWS: FinancingRegime.VWS_EMERGENCY,
+}
+
+
+class RulesError(ValueError):
+    """The rules file breaks a rule of the format; the message names the entry and the field."""
+
+
+class _Data(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-]{1,16}$")]
+RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
+
+
+class PayerOption(_Data):
+    """One line of a rule's payer list: when ``when`` holds, ``pay`` pays under ``regime``."""
+
+    when: Condition
+    pay: PayTarget
+    regime: FinancingRegime
+    basis: LegalBasis
+    citation: str = Field(min_length=1)
+    note: str | None = None
+
+    @model_validator(mode="after")
+    def _fits(self) -> PayerOption:
+        if TARGET_REGIME[self.pay] is not self.regime:
+            raise ValueError(f"{self.pay} pays under {TARGET_REGIME[self.pay]}, not {self.regime}")
+        if self.basis not in (LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK):
+            raise ValueError("a claim travels on legal-obligation or public-task")
+        return self
+
+
+class Period(_Data):
+    valid_from: date | None = None
+    valid_until: date | None = None
+
+    @model_validator(mode="after")
+    def _order(self) -> Period:
+        if self.valid_from and self.valid_until and self.valid_until < self.valid_from:
+            raise ValueError("valid_until is before valid_from")
+        return self
+
+    def covers(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_until is None or day <= self.valid_until
+        )
+
+    def overlaps(self, other: Period) -> bool:
+        lo = max(self.valid_from or date.min, other.valid_from or date.min)
+        hi = min(self.valid_until or date.max, other.valid_until or date.max)
+        return lo <= hi
+
+    def label(self) -> str:
+        start = self.valid_from.isoformat() if self.valid_from else "…"
+        end = self.valid_until.isoformat() if self.valid_until else "…"
+        return f"{start}..{end}"
+
+
+class Rule(Period):
+    """One financing rule of one service, with its validity period and version."""
+
+    id: RuleId
+    version: Version
+    service: ClaimService
+    valid_from: date
+    price_cents: int | None = Field(default=None, ge=0, strict=True)
+    unit: str = Field(min_length=1)
+    payers: tuple[PayerOption, ...] = Field(min_length=1)
+    source: str = Field(min_length=1)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class KnownGap(Period):
+    """A period the seeds leave open for a service; its note travels with the escalation."""
+
+    service: ClaimService
+    note: str = Field(min_length=1)
+
+
+class Emergency(Period):
+    """The VWS emergency rule: an unclear regime is billed to VWS, which advances after N days."""
+
+    id: RuleId
+    version: Version
+    valid_from: date
+    valid_until: date
+    regime: Literal[FinancingRegime.VWS_EMERGENCY]
+    basis: LegalBasis
+    citation: str = Field(min_length=1)
+    advance_after_days: int = Field(ge=1, strict=True)
+    source: str = Field(min_length=1)
+
+    @property
+    def ref(self) -> str:
+        return f"{self.id}@{self.version}"
+
+
+class Residence(_Data):
+    homeless_without_municipality: Literal["zvh-central-municipality", "none"]
+
+
+class Watchdog(_Data):
+    overdue_after_days: int = Field(ge=1, strict=True)
+
+
+class RulesDocument(_Data):
+    version: Literal[1]
+    residence: Residence
+    emergency: Emergency
+    watchdog: Watchdog
+    rules: tuple[Rule, ...] = Field(min_length=1)
+    gaps: tuple[KnownGap, ...] = ()
+
+
+# --- facts and outcomes -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TitlePeriod:
+    """A legal title with its (inclusive) period; ``end`` None is open."""
+
+    kind: LegalTitleKind
+    start: date
+    end: date | None = None
+
+    def covers(self, day: date) -> bool:
+        return self.start <= day and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class Facts:
+    """What the rules may look at about one person; every field is optional."""
+
+    municipality: str | None = None
+    homeless: bool = False
+    zvh: str | None = None  # the ZVH that registered the case
+    zvh_municipality: str | None = None  # that ZVH's central municipality (homeless fallback)
+    titles: tuple[TitlePeriod, ...] = ()
+    health_insurer: str | None = None  # UZOVI
+    care_office: str | None = None  # zorgkantoor code, when the person has a Wlz indication
+
+
+@dataclass(frozen=True)
+class Decision:
+    """Who pays for a service on a date, at what price, by which rule and on which inputs."""
+
+    service: ClaimService
+    rule: str
+    version: str
+    regime: FinancingRegime
+    payer_role: PartyRole
+    payer_identifier: str | None  # municipality code or UZOVI; None for DJI and VWS
+    price_cents: int | None  # None: the claimant's agreed price
+    basis: LegalBasis
+    citation: str
+    inputs: tuple[tuple[str, str], ...]
+    text: str
+    option: int  # index of the payer option; -1 for the emergency rule
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        """Days with equal keys are claimed together."""
+        return (
+            self.rule,
+            self.version,
+            self.option,
+            self.regime,
+            self.payer_role,
+            self.payer_identifier,
+            self.price_cents,
+        )
+
+
+@dataclass(frozen=True)
+class Gap:
+    """No rule or no payer for a service on a date: raised, never priced."""
+
+    service: ClaimService
+    reason: Literal["no-rule", "no-payer"]
+    text: str
+    inputs: tuple[tuple[str, str], ...] = field(default=())
+
+    @property
+    def key(self) -> tuple[Any, ...]:
+        return ("gap", self.service, self.reason, self.text)
+
+
+Outcome = Decision | Gap
+
+
+def _cents(value: int) -> str:
+    return f"EUR {value // 100:,}.{value % 100:02d}"
+
+
+class RuleSet:
+    """The loaded rules; immutable."""
+
+    def __init__(self, doc: RulesDocument, source: str = "rules") -> None:
+        self.doc = doc
+        self.source = source
+        self._check()
+
+    @property
+    def rules(self) -> tuple[Rule, ...]:
+        return self.doc.rules
+
+    @property
+    def emergency(self) -> Emergency:
+        return self.doc.emergency
+
+    @property
+    def overdue_after_days(self) -> int:
+        return self.doc.watchdog.overdue_after_days
+
+    def _check(self) -> None:
+        seen: set[str] = set()
+        for i, r in enumerate(self.rules):
+            if r.ref in seen:
+                raise RulesError(f"{self.source}: rules[{i}] {r.ref} appears twice")
+            seen.add(r.ref)
+            for j, other in enumerate(self.rules[:i]):
+                if other.service is r.service and other.overlaps(r):
+                    raise RulesError(
+                        f"{self.source}: rules[{i}] {r.ref} overlaps rules[{j}] {other.ref} "
+                        f"for {r.service} ({r.label()} and {other.label()})"
+                    )
+        for i, g in enumerate(self.doc.gaps):
+            for r in self.rules:
+                if r.service is g.service and r.overlaps(g):
+                    raise RulesError(
+                        f"{self.source}: gaps[{i}] ({g.service} {g.label()}) overlaps rule {r.ref}"
+                    )
+
+    def rule_for(self, service: ClaimService, day: date) -> Rule | None:
+        for r in self.rules:
+            if r.service is service and r.covers(day):
+                return r
+        return None
+
+    def known_gap(self, service: ClaimService, day: date) -> KnownGap | None:
+        return next((g for g in self.doc.gaps if g.service is service and g.covers(day)), None)
+
+    # --- the judgement ------------------------------------------------------------------------
+
+    def _municipality(self, facts: Facts) -> tuple[str | None, str]:
+        if facts.municipality:
+            return facts.municipality, facts.municipality
+        if (
+            facts.homeless
+            and self.doc.residence.homeless_without_municipality == "zvh-central-municipality"
+            and facts.zvh_municipality
+        ):
+            return facts.zvh_municipality, (
+                f"{facts.zvh_municipality} (homeless: central municipality of {facts.zvh})"
+            )
+        return None, "homeless, none" if facts.homeless else "none"
+
+    def _holds(
+        self, cond: Condition, day: date, facts: Facts
+    ) -> tuple[bool, tuple[str, str] | None, str | None]:
+        """Whether ``cond`` holds, the input it read, and the payer identifier it yields."""
+        if cond is Condition.ALWAYS:
+            return True, None, None
+        if cond is Condition.CRIMINAL_LAW_TITLE:
+            title = next(
+                (t for t in facts.titles if t.kind is LegalTitleKind.CRIMINAL and t.covers(day)),
+                None,
+            )
+            value = "none" if title is None else f"in force since {title.start.isoformat()}"
+            return title is not None, ("criminal-law-title", value), None
+        if cond is Condition.WLZ_INDICATION:
+            value = facts.care_office or "none"
+            return facts.care_office is not None, ("wlz-care-office", value), facts.care_office
+        if cond is Condition.HEALTH_INSURER:
+            value = facts.health_insurer or "unknown"
+            return facts.health_insurer is not None, ("health-insurer", value), facts.health_insurer
+        code, shown = self._municipality(facts)
+        return code is not None, ("municipality", shown), code
+
+    def decide(self, service: ClaimService, day: date, facts: Facts) -> Outcome:
+        """Judge ``service`` delivered on ``day`` for a person with ``facts``."""
+        rule = self.rule_for(service, day)
+        if rule is None:
+            known = self.known_gap(service, day)
+            why = known.note if known else "no financing rule covers this date"
+            return Gap(service, "no-rule", f"no rule for {service}: {' '.join(why.split())}")
+        inputs: list[tuple[str, str]] = []
+        for index, opt in enumerate(rule.payers):
+            holds, read, identifier = self._holds(opt.when, day, facts)
+            if read is not None:
+                inputs.append(read)
+            if not holds:
+                continue
+            price = "the agreed price" if rule.price_cents is None else _cents(rule.price_cents)
+            why = "; ".join(f"{k} {v}" for k, v in inputs) + ": " if inputs else ""
+            text = (
+                f"{rule.ref}: {service} at {price} ({rule.unit}); "
+                f"{why}{opt.pay} pays under {opt.regime}"
+                + (f" ({' '.join(opt.note.split())})" if opt.note else "")
+            )
+            return Decision(
+                service=service,
+                rule=rule.id,
+                version=rule.version,
+                regime=opt.regime,
+                payer_role=TARGET_ROLE[opt.pay],
+                payer_identifier=identifier
+                if opt.pay not in (PayTarget.DJI, PayTarget.VWS)
+                else None,
+                price_cents=rule.price_cents,
+                basis=opt.basis,
+                citation=opt.citation,
+                inputs=tuple(inputs),
+                text=text,
+                option=index,
+            )
+        em = self.emergency
+        inputs.insert(0, ("service-rule", rule.ref))
+        if em.covers(day):
+            return Decision(
+                service=service,
+                rule=em.id,
+                version=em.version,
+                regime=FinancingRegime.VWS_EMERGENCY,
+                payer_role=PartyRole.VWS,
+                payer_identifier=None,
+                price_cents=rule.price_cents,
+                basis=em.basis,
+                citation=em.citation,
+                inputs=tuple(inputs),
+                text=(
+                    f"{em.ref}: {service}: no payer of {rule.ref} applies "
+                    f"(regime unclear), so VWS is billed; VWS advances it when it stays unpaid "
+                    f"for more than {em.advance_after_days} days"
+                ),
+                option=-1,
+            )
+        return Gap(
+            service,
+            "no-payer",
+            f"{rule.ref}: {service}: none of its payers applies "
+            f"({'; '.join(f'{k} {v}' for k, v in inputs[1:])}) and the emergency rule "
+            f"{em.ref} is not in force",
+            tuple(inputs),
+        )
+
+
+def parse_rules(data: Any, source: str = "rules") -> RuleSet:
+    """Validate a decoded rules document; ``RulesError`` names every problem."""
+    try:
+        doc = RulesDocument.model_validate(data)
+    except ValidationError as err:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in e['loc']) or '<root>'}: {e['msg']}" for e in err.errors()
+        )
+        raise RulesError(f"{source}: {problems}") from None
+    return RuleSet(doc, source)
+
+
+def load_rules(path: Path = DEFAULT_RULES) -> RuleSet:
+    """Load a rules file (the shipped ``rules.yaml`` by default)."""
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as err:
+        raise RulesError(f"{path}: {err}") from None
+    return parse_rules(data, str(path))
+
+
+_default: RuleSet | None = None
+
+
+def default_rules() -> RuleSet:
+    """The shipped rules, loaded once."""
+    global _default
+    if _default is None:
+        _default = load_rules()
+    return _default

@@ -1,0 +1,366 @@
+"""The claims path end to end on the embedded broker over TCP: a ZVH CSV batch → router →
+provider; the provider's decisions (a CSV batch) → the ZVH outbox in the ZVH format; the claims
+they lead to → the right payers' outboxes in each payer's format; a payer's answer → the
+claimant; financing gaps and, once the clock passes four weeks, unpaid claims → escalations to
+the national coordination point. The tests share one stack and run in file order."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from adapters.payer.formats import vektis, wmo
+from broker.config import Settings
+from broker.deployment import create_local
+from broker.financing.book import ClaimStatus
+from broker.policy.loader import default_policy
+from broker.router.facts import Fact, FactKind
+from broker.runtime import demo
+from broker.runtime.stack import LocalStack, StackOptions
+from tests.helpers.kafka import consume_all
+from tests.unit.financing import parties as P
+
+pytestmark = pytest.mark.integration
+
+BSN_A = "999990019"  # synthetic, passes the 11-check
+BSN_B = "999990032"
+CONSENT_CATEGORIES = [
+    "identity",
+    "contact",
+    "referral-signal",
+    "risk-assessment",
+    "legal-title",
+    "process",
+    "care-episode",
+]
+REFERRALS_CSV = (
+    "case_id;region;registered_on;bsn;family_name;given_names;birth_date;municipality;"
+    "signaller_name;signaller_sector;signal;risk_level;legal_titles;care_avoider\n"
+    "MN-2020-0042;midden-nederland;2020-10-01;{a};Testpersoon;Kees;1985-04-03;0344;"
+    "Gemeente Utrecht;municipality;Ernstige dreiging richting buren.;high;;ja\n"
+    "MN-2023-0007;midden-nederland;2023-10-01;{b};Voorbeeld;Anna|Maria;1990-07-15;0307;"
+    "Politie Midden-Nederland;police;Herhaald geweld.;high;strafrechtelijk/2023-12-10;nee\n"
+    "MN-2023-0008;midden-nederland;2023-13-01;{b};Voorbeeld;Anna;1990-07-15;0307;"
+    "Politie;police;Kapotte regel.;high;;nee\n"
+)
+ASSESSMENTS_CSV = (
+    "assessment_id;zvh;case_id;assessed_on;bsn;family_name;given_names;birth_date;municipality;"
+    "decision;dangerous_behaviour;multi_problem;structure_need;legal_title;reasons;alternative;"
+    "inclusion_date;episode_id;insurer_uzovi\n"
+    "BEO-1;{zvh};MN-2020-0042;2020-11-20;{a};Testpersoon;Kees;1985-04-03;0344;not-included;"
+    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;\n"
+    "BEO-2;{zvh};MN-2023-0007;2023-11-10;{b};Voorbeeld;Anna|Maria;1990-07-15;0307;included;"
+    "met;met;met;met;Alle criteria vervuld.;;2023-11-15;EP-MN-2023-0007;3311\n"
+)
+
+
+class Clock:
+    """The business clock of the claims desks and payers; the test moves it."""
+
+    def __init__(self, now: datetime) -> None:
+        self.now = now
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture(scope="module")
+async def world(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[tuple[LocalStack, Clock, list[Fact]]]:
+    state = tmp_path_factory.mktemp("claims-state")
+    settings = Settings(bootstrap_servers=kafka_bootstrap, state_dir=state)
+    deployment = create_local(state, P.PARTIES)
+    clock = Clock(datetime(2024, 2, 5, 9, 0, tzinfo=UTC))
+    facts: list[Fact] = []
+    stack = LocalStack(
+        settings,
+        deployment,
+        default_policy(),
+        StackOptions(
+            data_dir=state / "data",
+            session_timeout_ms=2000,
+            poll_interval=0.1,
+            tick_interval=0.5,
+            clock=clock,
+            on_fact=facts.append,
+        ),
+    )
+    await stack.start()
+    yield stack, clock, facts
+    await stack.stop()
+
+
+async def wait_for(what: str, check: Callable[[], Any], timeout: float = 30) -> Any:
+    for _ in range(int(timeout / 0.1)):
+        value = check()
+        if value:
+            return value
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def files(folder: Path, pattern: str) -> list[Path]:
+    return sorted(folder.glob(pattern)) if folder.exists() else []
+
+
+def delivered_events(stack: LocalStack, party: str, event: str) -> list[dict[str, Any]]:
+    docs = [json.loads(p.read_text()) for p in files(stack.outbox(party), "*.json")]
+    return [
+        d
+        for d in docs
+        if d.get("type") == event
+        or (
+            d.get("resourceType") == "Bundle"
+            and d["entry"][0]["resource"]["eventCoding"]["code"] == event
+        )
+    ]
+
+
+async def test_referral_to_decision_to_claims_to_payers_and_back(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    stack, clock, facts = world
+    zvh, provider = stack.zvh[P.ZVH], stack.providers[P.PROVIDER]
+    today = datetime.now(UTC).date()
+
+    # consents for both people: the provider may assess, the ZVH may hear the decision
+    for i, bsn in enumerate((BSN_A, BSN_B)):
+        doc = demo.consent(f"toestemming-{i}", bsn, today)
+        doc["recipient_roles"] = ["coordinating-provider", "zvh"]
+        doc["categories"] = CONSENT_CATEGORIES
+        accepted = await zvh.submit_json(doc)
+        answer = await zvh.wait_response(accepted.message_id, 20)
+        assert answer is not None and answer["status"] == "accepted", answer
+
+    # 1. a ZVH CSV batch: two good rows, one with a bad date; nothing else in the batch is lost
+    demo.drop(
+        stack.inbox(P.ZVH), "aanmeldingen.csv", REFERRALS_CSV.format(a=BSN_A, b=BSN_B).encode()
+    )
+    receipt_path = stack.inbox(P.ZVH) / "processed" / "aanmeldingen.csv.receipt.json"
+    receipt = json.loads(
+        (await wait_for("the CSV receipt", receipt_path.exists) and receipt_path).read_text()
+    )
+    assert [r["line"] for r in receipt["accepted"]] == [2, 3]
+    [bad] = receipt["refused"]
+    assert bad["line"] == 4 and bad["issues"][0]["path"] == "line 4: registered_on"
+    for r in receipt["accepted"]:
+        answer = await zvh.wait_response(r["message_id"], 20)
+        assert answer is not None and answer["status"] == "accepted", answer
+    await wait_for(
+        "both referrals at the provider",
+        lambda: len(delivered_events(stack, P.PROVIDER, "referral")) == 2,
+    )
+
+    # 2. the provider's decisions as a CSV batch
+    demo.drop(
+        stack.inbox(P.PROVIDER),
+        "besluiten.csv",
+        ASSESSMENTS_CSV.format(zvh=P.ZVH, a=BSN_A, b=BSN_B).encode(),
+    )
+    decisions = await wait_for(
+        "both decisions in the ZVH outbox, in the ZVH format",
+        lambda: (d := delivered_events(stack, P.ZVH, "assessment-outcome")) and len(d) == 2 and d,
+    )
+    by_case = {d["case_id"]: d for d in decisions}
+    assert by_case["MN-2020-0042"]["decision"] == "not-included"
+    assert by_case["MN-2020-0042"]["advised_alternative"] == "mental-health-care"
+    included = by_case["MN-2023-0007"]
+    assert (included["decision"], included["inclusion_date"], included["episode_id"]) == (
+        "included",
+        "2023-11-15",
+        "EP-MN-2023-0007",
+    )
+    assert "fhir" not in included and "criteria" not in included, "no clinical grounds for a ZVH"
+
+    # 3. the claims, each at the payer the rules name, in that payer's format
+    [wmo323] = await wait_for(
+        "the registration claim at the municipality of residence",
+        lambda: files(stack.outbox(P.MUNICIPALITY), "*.xml"),
+    )
+    xml = wmo323.read_bytes()
+    assert b"<wmo323:BerichtCode>484</wmo323:BerichtCode>" in xml
+    assert f"<wmo323:Bsn>{BSN_A}</wmo323:Bsn>".encode() in xml
+    assert b"<iwmo:TotaalBedrag>200000</iwmo:TotaalBedrag>" in xml
+    assert b"registration-pilot@1" in xml, "the claim carries its explanation"
+    insurer = await wait_for(
+        "two coordination claims at the insurer",
+        lambda: (f := files(stack.outbox(P.INSURER), "*.asc")) and len(f) == 2 and f,
+    )
+    dji = await wait_for(
+        "one coordination claim at DJI", lambda: files(stack.outbox(P.DJI), "*.asc")
+    )
+    periods = sorted(
+        (vektis.fields(ln)["datum_prestatie"], vektis.fields(ln)["einddatum_prestatie"], who)
+        for who, paths in (("insurer", insurer), ("dji", dji))
+        for path in paths
+        for ln in path.read_bytes().decode("ascii").split("\r\n")
+        if ln.startswith("04")
+    )
+    assert periods == [
+        ("20231115", "20231130", "insurer"),
+        ("20231201", "20231209", "insurer"),
+        ("20231210", "20231231", "dji"),
+    ]
+    # registration of 2023 and coordination from 2024 have no rule: escalated, not claimed
+    assert not files(stack.outbox(P.OTHER_MUNICIPALITY), "*")
+    gaps = await wait_for(
+        "two gap escalations at the national coordination point",
+        lambda: (
+            (
+                e := [
+                    f
+                    for f in facts
+                    if f.kind is FactKind.PERMIT
+                    and f.event == "escalation"
+                    and f.recipient == P.NATIONAL
+                ]
+            )
+            and len(e) >= 2
+            and e
+        ),
+    )
+    assert {f.sender for f in gaps} == {P.PROVIDER}
+    raised = {e for e in provider.desk.raised}
+    assert any(e.startswith("GAP-REG-MN-2023-0007") for e in raised), raised
+    assert any(e.startswith("GAP-CO-EP-MN-2023-0007") for e in raised), raised
+
+    # 4. the municipality pays: its WMO325 answer reaches the claimant
+    claim = next(
+        e.claim
+        for e in provider.desk.book.entries.values()
+        if e.claim.claim_id == "REG-MN-2020-0042"
+    )
+    demo.drop(
+        stack.inbox(P.MUNICIPALITY),
+        "antwoord.xml",
+        wmo.write_answer(claim, "2024-02-06", paid=("2024-02-10", 200_000)),
+    )
+    await wait_for(
+        "the claim response at the provider",
+        lambda: delivered_events(stack, P.PROVIDER, "claim-response"),
+    )
+    await wait_for(
+        "the claim paid in the provider's book",
+        lambda: provider.desk.book.entries["REG-MN-2020-0042"].status is ClaimStatus.PAID,
+    )
+    assert all(e.router is not None for e in provider.desk.book.entries.values())
+
+    # 5. four weeks and a day later the unpaid coordination claims are escalated, the paid one not
+    clock.now += timedelta(days=29)
+    await provider.tick()
+    late = [e for e in provider.desk.raised if e.startswith("LATE-")]
+    assert len(late) == 3 and not any("REG-" in e for e in late), late
+    await wait_for(
+        "the overdue escalations delivered",
+        lambda: (
+            sum(
+                1
+                for f in facts
+                if f.kind is FactKind.PERMIT
+                and f.event == "escalation"
+                and f.recipient == P.NATIONAL
+            )
+            >= len(gaps) + 3
+        ),
+    )
+
+
+async def test_payer_answers_are_refused_per_item_and_the_rest_goes_through(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    stack, _, facts = world
+    insurer_claims = await wait_for(
+        "insurer claims", lambda: files(stack.outbox(P.INSURER), "*.asc")
+    )
+    decl = insurer_claims[0].read_bytes()
+    answer = vektis.write_answer(decl, datetime(2024, 2, 20).date(), codes=("R001",)).decode(
+        "ascii"
+    )
+    lines = answer.split("\r\n")
+    unknown = lines[2][:131] + "NO-SUCH-CLAIM".ljust(20) + lines[2][151:]
+    lines = [*lines[:3], unknown, *lines[3:]]
+    lines[-2] = lines[-2][:14] + "000002" + lines[-2][20:]
+    demo.drop(stack.inbox(P.INSURER), "retour.asc", "\r\n".join(lines).encode("ascii"))
+    receipt_path = stack.inbox(P.INSURER) / "processed" / "retour.asc.receipt.json"
+    await wait_for("the insurer's receipt", receipt_path.exists)
+    receipt = json.loads(receipt_path.read_text())
+    assert [a["outcome"] for a in receipt["accepted"]] == ["rejected"]
+    [refused] = receipt["refused"]
+    assert refused["reason"] == "unknown-claim" and refused["issues"][0]["path"] == "line 4"
+    # "no payment title" reaches the claimant, whose desk raises it as a financing gap
+    claim_id = receipt["accepted"][0]["claim"]
+    desk = stack.providers[P.PROVIDER].desk
+    await wait_for(
+        "the rejection in the claimant's book and its gap escalation",
+        lambda: (
+            desk.book.entries[claim_id].status is ClaimStatus.REJECTED
+            and any(e.startswith("GAP-REJ-") for e in desk.raised)
+        ),
+    )
+
+    # a capacity report from the EPD's CSV reaches the national coordination point
+    demo.drop(
+        stack.inbox(P.PROVIDER),
+        "capaciteit.csv",
+        b"report_id;location_id;region;measured_at;level_3_in_service;level_3_occupied;"
+        b"level_3_available\nCAP-1;kliniek-3;midden-nederland;2024-02-05T08:00:00+01:00;12;11;1\n",
+    )
+    await wait_for(
+        "the capacity report delivered",
+        lambda: any(
+            f.kind is FactKind.PERMIT and f.event == "capacity-report" and f.recipient == P.NATIONAL
+            for f in facts
+        ),
+    )
+
+    # an entity bomb is refused as a file; the adapter carries on
+    demo.drop(
+        stack.inbox(P.MUNICIPALITY),
+        "bom.xml",
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaaaaaaaa"><!ENTITY b "&a;&a;&a;&a;">]>'
+        b"<x>&b;</x>",
+    )
+    report = stack.inbox(P.MUNICIPALITY) / "failed" / "bom.xml.error.json"
+    await wait_for("the bomb's error report", report.exists)
+    assert json.loads(report.read_text())["reason"] == "xml-forbidden"
+
+
+async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    stack, clock, _ = world
+    live = stack.providers[P.PROVIDER]
+    await wait_for("claims sent", lambda: len(live.desk.book.entries) >= 4)
+    from adapters.provider.service import ProviderAdapter
+
+    fresh = ProviderAdapter(
+        stack.settings,
+        stack.deployment.party_client(P.PROVIDER),
+        stack.outbox(P.PROVIDER),
+        clock=clock,
+    )
+    await fresh.journal.read(fresh._replay)
+
+    def state(desk: Any) -> tuple[Any, ...]:
+        return (
+            {k: e.status for k, e in desk.book.entries.items()},
+            set(desk.raised),
+            set(desk.cases),
+        )
+
+    assert state(fresh.desk) == state(live.desk)
+    work = fresh.desk.due(clock())
+    assert not work.claims and not work.escalations, "a rebuilt desk claims nothing twice"
+    # the journal is sealed for the provider alone: no BSN or name on the topic
+    records = await consume_all(stack.settings.bootstrap_servers or "", f"journal.{P.PROVIDER}")
+    assert records and all(dict(r.headers)["kb-recipient"] == P.PROVIDER.encode() for r in records)
+    for r in records:
+        for secret in (BSN_A.encode(), BSN_B.encode(), b"Testpersoon", b"Voorbeeld"):
+            assert secret not in (r.value or b"") and secret not in (r.key or b"")

@@ -1,0 +1,400 @@
+"""The claims desk: claims and escalations derived from case events, the state folded from
+messages (so a replay derives the same and nothing twice), reconciliation and the watchdog --
+with the clock moved by the test."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+
+from broker.financing.desk import ClaimsDesk, Coverage, ReferralFacts, Work
+from broker.financing.payers import PayerDirectory
+from broker.financing.rules import TitlePeriod, default_rules
+from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
+from schemas.flows.claim import ClaimResponse, claim_from_message, claim_message
+from schemas.flows.common import Person
+from schemas.flows.transition import CareTransition
+from schemas.messaging import ResponseCode, dumps, parse_message
+from schemas.vocab import (
+    AdvisedAlternative,
+    AssessmentDecision,
+    ClaimOutcome,
+    ClaimRejectionReason,
+    ClaimService,
+    CriterionResult,
+    EscalationReason,
+    FinancingRegime,
+    InclusionCriterion,
+    LegalTitleKind,
+    PartyRole,
+    SecurityLevel,
+    TransitionKind,
+)
+from tests.unit.financing import parties as P
+
+D = date.fromisoformat
+BSN = "999990019"
+
+
+def at(day: str) -> datetime:
+    return datetime.fromisoformat(day).replace(hour=9, tzinfo=UTC)
+
+
+def person(**kw: object) -> Person:
+    base: dict[str, object] = {
+        "bsn": BSN,
+        "family_name": "Testpersoon",
+        "birth_date": D("1985-04-03"),
+        "residence_municipality": "0344",
+    }
+    base.update(kw)
+    return Person.model_validate(base)
+
+
+def outcome(
+    case: str, assessed: str, inclusion: str | None, p: Person | None = None
+) -> AssessmentOutcome:
+    included = inclusion is not None
+    result = CriterionResult.MET if included else CriterionResult.NOT_MET
+    return AssessmentOutcome(
+        assessment_id=f"A-{case}",
+        zvh=P.ZVH,
+        referral_id=case,
+        provider=P.PROVIDER,
+        assessed_on=D(assessed),
+        person=p or person(),
+        decision=AssessmentDecision.INCLUDED if included else AssessmentDecision.NOT_INCLUDED,
+        criteria=tuple(CriterionAssessment(criterion=c, result=result) for c in InclusionCriterion),
+        reasons="Beoordeeld.",
+        alternative=None if included else AdvisedAlternative.MENTAL_HEALTH,
+        inclusion_date=D(inclusion) if inclusion else None,
+        episode_id=f"EP-{case}" if included else None,
+    )
+
+
+@pytest.fixture(scope="module")
+def directory() -> PayerDirectory:
+    return PayerDirectory(P.registry())
+
+
+def desk(directory: PayerDirectory) -> ClaimsDesk:
+    return ClaimsDesk(P.PROVIDER, default_rules(), directory, claimant_agb=P.PROVIDER_AGB)
+
+
+def refer(d: ClaimsDesk, case: str, registered: str, *titles: TitlePeriod, **kw: object) -> None:
+    d.referral(ReferralFacts(P.ZVH, case, D(registered), person(**kw), tuple(titles)))
+
+
+def send_all(d: ClaimsDesk, work: Work, on: str) -> None:
+    """What the adapter does after sending: fold its own messages back (as on a replay)."""
+    for c in work.claims:
+        d.apply(parse_message(dumps(claim_message(c.claim, c.meta)), full=False), outgoing=True)
+    for e in work.escalations:
+        d.escalation_raised(e.escalation.escalation_id)
+
+
+def test_a_not_included_registration_in_2020_is_claimed_from_the_municipality(
+    directory: PayerDirectory,
+) -> None:
+    d = desk(directory)
+    refer(d, "C1", "2020-10-01")
+    d.assessment(outcome("C1", "2020-11-20", None))
+    work = d.due(at("2020-11-20"))
+    assert not work.escalations
+    [c] = [x.claim for x in work.claims]
+    assert (c.claim_id, c.service, c.amount_cents) == ("REG-C1", ClaimService.REGISTRATION, 200_000)
+    assert (c.period_start, c.period_end) == (D("2020-10-01"), D("2020-11-20"))
+    assert (c.payer.party_id, c.regime) == (P.MUNICIPALITY, FinancingRegime.WMO)
+    assert c.explanation is not None and c.explanation.rule == "registration-pilot"
+    assert work.claims[0].meta.destinations == (P.MUNICIPALITY,)
+    assert work.claims[0].meta.basis_detail is not None
+    assert work.claims[0].meta.basis_detail.citation == "Wmo 2015"
+    send_all(d, work, "2020-11-20")
+    assert not d.due(at("2020-11-21")).claims, "claimed once"
+
+
+def test_coordination_is_claimed_per_month_split_by_title_and_gaps_escalate_once(
+    directory: PayerDirectory,
+) -> None:
+    d = desk(directory)
+    refer(d, "C2", "2023-10-01", TitlePeriod(LegalTitleKind.CRIMINAL, D("2023-12-10")))
+    d.assessment(outcome("C2", "2023-11-10", "2023-11-15"))
+    d.coverage(P.ZVH, "C2", Coverage(health_insurer="3311"))
+    work = d.due(at("2023-12-01"))
+    got = sorted((c.claim.claim_id, c.claim.payer.party_id, c.claim.quantity) for c in work.claims)
+    assert got == [("CO-EP-C2-20231115-20231130", P.INSURER, 16)]
+    # registration 2023: a documented gap (VWS/JenV cover it outside claims) -> escalated
+    [gap] = work.escalations
+    assert gap.escalation.reason is EscalationReason.NO_PAYER
+    assert "VWS and JenV" in (gap.escalation.explanation or "")
+    send_all(d, work, "2023-12-01")
+
+    work = d.due(at("2024-03-05"))
+    got = sorted(
+        (c.claim.period_start.isoformat(), c.claim.period_end.isoformat(), c.claim.payer.party_id)
+        for c in work.claims
+    )
+    assert got == [("2023-12-01", "2023-12-09", P.INSURER), ("2023-12-10", "2023-12-31", P.DJI)]
+    dji = next(c for c in work.claims if c.claim.payer.party_id == P.DJI)
+    assert dji.claim.amount_cents == 22 * 2_000 and dji.claim.regime is FinancingRegime.JUSTICE
+    assert dji.claim.explanation is not None
+    assert ("criminal-law-title", "in force since 2023-12-10") in [
+        (i.name, i.value) for i in dji.claim.explanation.inputs
+    ]
+    by_reason = {e.escalation.reason: e for e in work.escalations}
+    assert len(work.escalations) == 2
+    # the November claim is unpaid after more than four weeks
+    assert by_reason[EscalationReason.PAYMENT_OVERDUE].escalation.claim_id == (
+        "CO-EP-C2-20231115-20231130"
+    )
+    late_gap = by_reason[EscalationReason.NO_PAYER]  # 2024: no rule, one for Jan + Feb
+    assert late_gap.escalation.stuck_since == D("2024-01-01")
+    assert "2024-01-01..2024-02-29" in (late_gap.escalation.explanation or "")
+    send_all(d, work, "2024-03-05")
+    later = d.due(at("2024-05-02"))
+    assert not later.claims and not [
+        e for e in later.escalations if e.escalation.reason is EscalationReason.NO_PAYER
+    ], "the growing 2024 gap is the same escalation"
+
+
+def test_end_of_care_stops_accrual_and_transfer_hands_over(directory: PayerDirectory) -> None:
+    d = desk(directory)
+    refer(d, "C3", "2022-01-03")
+    d.assessment(outcome("C3", "2022-01-20", "2022-02-01"))
+    d.transition(
+        CareTransition(
+            transition_id="T1",
+            episode_id="EP-C3",
+            kind=TransitionKind.TRANSFER,
+            effective_on=D("2022-03-11"),
+            person=person(),
+            provider="other-provider",
+            previous_provider=P.PROVIDER,
+            security_level=SecurityLevel.AMBULANT,
+        )
+    )
+    work = d.due(at("2022-06-01"))
+    periods = sorted(
+        (c.claim.period_start.isoformat(), c.claim.period_end.isoformat())
+        for c in work.claims
+        if c.claim.service is ClaimService.COORDINATION_DAY
+    )
+    assert periods == [("2022-02-01", "2022-02-28"), ("2022-03-01", "2022-03-10")]
+    # no insurer known, no criminal-law title: DJI pays on behalf of the municipalities
+    assert {c.claim.payer.party_id for c in work.claims if c.claim.episode_id} == {P.DJI}
+
+
+def test_a_payer_without_a_party_is_a_gap_not_a_claim(directory: PayerDirectory) -> None:
+    d = desk(directory)
+    refer(d, "C4", "2020-03-01", residence_municipality="0599")  # Rotterdam: no party here
+    d.assessment(outcome("C4", "2020-04-01", None, person(residence_municipality="0599")))
+    work = d.due(at("2020-04-02"))
+    assert not work.claims
+    [e] = work.escalations
+    assert "municipality 0599" in (e.escalation.explanation or "")
+
+
+def test_a_homeless_person_without_municipality_is_billed_to_the_zvh_central_municipality(
+    directory: PayerDirectory,
+) -> None:
+    d = desk(directory)
+    p = person(residence_municipality=None, homeless=True)
+    refer(d, "C5", "2020-03-01", residence_municipality=None, homeless=True)
+    d.assessment(outcome("C5", "2020-04-01", None, p))
+    [c] = d.due(at("2020-04-02")).claims
+    assert c.claim.payer.party_id == P.MUNICIPALITY
+    assert c.claim.explanation is not None
+    assert (
+        "homeless: central municipality of zvh-midden-nederland"
+        in c.claim.explanation.inputs[0].value
+    )
+
+
+def test_an_unclear_regime_goes_to_vws_and_its_overdue_escalation_says_vws_advances(
+    directory: PayerDirectory,
+) -> None:
+    d = desk(directory)
+    refer(d, "C6", "2020-06-01", residence_municipality=None)
+    d.assessment(outcome("C6", "2020-07-01", None, person(residence_municipality=None)))
+    work = d.due(at("2020-07-01"))
+    [c] = work.claims
+    assert (c.claim.payer.party_id, c.claim.regime) == (P.VWS, FinancingRegime.VWS_EMERGENCY)
+    assert c.meta.legal_basis.value == "public-task"
+    send_all(d, work, "2020-07-01")
+    assert not d.due(at("2020-07-29")).escalations, "28 days is not more than four weeks"
+    [late] = d.due(at("2020-07-30")).escalations
+    assert late.escalation.reason is EscalationReason.PAYMENT_OVERDUE
+    assert late.escalation.claim_id == "REG-C6"
+    assert "VWS advances it" in (late.escalation.explanation or "")
+
+
+def _response(
+    claim_id: str, payer: str, role: PartyRole, ident: str, **kw: object
+) -> ClaimResponse:
+    from schemas.flows.claim import Payer
+
+    data: dict[str, object] = {
+        "response_id": f"R-{claim_id}-{kw.get('outcome')}",
+        "claim_id": claim_id,
+        "provider": P.PROVIDER,
+        "payer": Payer(party_id=payer, role=role, identifier=ident),
+        "person_bsn": BSN,
+        "decided_on": D("2020-12-01"),
+    }
+    data.update(kw)
+    return ClaimResponse.model_validate(data)
+
+
+def test_payment_closes_the_claim_and_answers_are_reconciled(directory: PayerDirectory) -> None:
+    d = desk(directory)
+    refer(d, "C7", "2020-10-01")
+    d.assessment(outcome("C7", "2020-11-02", None))
+    work = d.due(at("2020-11-02"))
+    send_all(d, work, "2020-11-02")
+    mid = work.claims[0].meta.message_id
+    d.router_response(mid, ResponseCode.OK)
+    assert d.book.entries["REG-C7"].status.value == "delivered"
+    findings = d.claim_response(
+        _response(
+            "REG-C7",
+            P.MUNICIPALITY,
+            PartyRole.MUNICIPALITY,
+            "0344",
+            outcome=ClaimOutcome.PAID,
+            approved_cents=150_000,
+            paid_cents=150_000,
+            paid_on=D("2020-12-03"),
+        )
+    )
+    assert findings == ["approved 150000 of 200000 cents"]
+    assert d.book.entries["REG-C7"].closed
+    assert not d.due(at("2021-06-01")).escalations, "paid what was approved: not overdue"
+    assert d.claim_response(
+        _response(
+            "NOPE",
+            P.MUNICIPALITY,
+            PartyRole.MUNICIPALITY,
+            "0344",
+            outcome=ClaimOutcome.ACCEPTED,
+            approved_cents=1,
+        )
+    ) == ["answer R-NOPE-accepted is for unknown claim NOPE"]
+    wrong = d.claim_response(
+        _response(
+            "REG-C7",
+            P.OTHER_MUNICIPALITY,
+            PartyRole.MUNICIPALITY,
+            "0307",
+            outcome=ClaimOutcome.ACCEPTED,
+            approved_cents=300_000,
+            decided_on=D("2020-11-30"),
+        )
+    )
+    assert any("answered by gemeente-amersfoort" in f for f in wrong)
+    assert any("more than the 200000 claimed" in f for f in wrong)
+
+
+def test_a_rejection_because_nobody_pays_is_escalated_as_a_gap(directory: PayerDirectory) -> None:
+    d = desk(directory)
+    refer(d, "C8", "2020-10-01")
+    d.assessment(outcome("C8", "2020-11-02", None))
+    send_all(d, d.due(at("2020-11-02")), "2020-11-02")
+    d.claim_response(
+        _response(
+            "REG-C8",
+            P.MUNICIPALITY,
+            PartyRole.MUNICIPALITY,
+            "0344",
+            outcome=ClaimOutcome.REJECTED,
+            rejection_reason=ClaimRejectionReason.NO_PAYMENT_TITLE,
+        )
+    )
+    work = d.due(at("2020-11-10"))
+    [e] = work.escalations
+    assert e.escalation.reason is EscalationReason.NO_PAYER and e.escalation.claim_id == "REG-C8"
+    assert not d.due(at("2021-02-01")).escalations or all(
+        x.escalation.escalation_id == e.escalation.escalation_id
+        for x in d.due(at("2021-02-01")).escalations
+    )
+
+
+def test_a_replay_of_the_sent_messages_derives_nothing_new(directory: PayerDirectory) -> None:
+    d = desk(directory)
+    refer(d, "C9", "2022-01-03")
+    d.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
+    first = d.due(at("2022-05-01"))
+    assert len(first.claims) == 3 and len(first.escalations) == 1  # Feb-Apr; registration gap
+    bundles = [dumps(claim_message(c.claim, c.meta)) for c in first.claims]
+    again = desk(directory)
+    refer(again, "C9", "2022-01-03")
+    again.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
+    again.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
+    for raw in bundles:
+        again.apply(parse_message(raw, full=False), outgoing=True)
+    for e in first.escalations:
+        again.escalation_raised(e.escalation.escalation_id)
+    assert not again.due(at("2022-05-01")).claims
+    ids = {c.meta.message_id for c in first.claims}
+    assert ids == {c.meta.message_id for c in desk_due(directory, "2022-05-01").claims}
+    # the claim travels with its explanation
+    read = claim_from_message(parse_message(bundles[0], full=True))
+    assert read.explanation == first.claims[0].claim.explanation
+
+
+def desk_due(directory: PayerDirectory, day: str) -> Work:
+    d = desk(directory)
+    refer(d, "C9", "2022-01-03")
+    d.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
+    return d.due(at(day) + timedelta(hours=3))
+
+
+def test_a_claim_entered_by_the_provider_is_judged_by_the_rules(
+    directory: PayerDirectory,
+) -> None:
+    d = desk(directory)
+    refer(d, "C10", "2022-01-03")
+    d.assessment(outcome("C10", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C10", Coverage(health_insurer="3311", care_office="5507"))
+    c = d.claim_for(
+        P.ZVH,
+        "C10",
+        "T-1",
+        ClaimService.TREATMENT,
+        D("2022-03-01"),
+        D("2022-03-31"),
+        4,
+        12_500,
+        at("2022-04-02"),
+    )
+    assert (c.claim.payer.party_id, c.claim.regime, c.claim.amount_cents) == (
+        P.CARE_OFFICE,
+        FinancingRegime.WLZ,
+        50_000,
+    )
+    with pytest.raises(ValueError, match="fixes the unit price"):
+        d.claim_for(
+            P.ZVH,
+            "C10",
+            "X",
+            ClaimService.COORDINATION_DAY,
+            D("2022-03-01"),
+            D("2022-03-02"),
+            2,
+            1_000,
+            at("2022-04-02"),
+        )
+    with pytest.raises(ValueError, match="not known"):
+        d.claim_for(
+            P.ZVH,
+            "C99",
+            "X",
+            ClaimService.TREATMENT,
+            D("2022-03-01"),
+            D("2022-03-02"),
+            1,
+            1,
+            at("2022-04-02"),
+        )
