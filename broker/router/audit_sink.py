@@ -1,7 +1,8 @@
 """Writes the router's facts to the audit topic as hash-chained, signed FHIR AuditEvents.
 
-One chain per router instance (``chain_id``), resumed at start from its last record on the
-topic, so a restart continues the chain instead of starting a new one that could hide a gap.
+One chain per router signing key (``chain_id`` = the key id), resumed at start from its last
+record on the topic, so a restart continues the chain instead of starting a new one that could
+hide a gap; a key rotation starts a new chain.
 """
 
 from __future__ import annotations
@@ -75,7 +76,9 @@ class AuditSink:
     def __init__(self, settings: Settings, keys: PartyKeys, chain_id: str | None = None) -> None:
         self.settings = settings
         self.keys = keys
-        self.chain_id = chain_id or keys.party_id
+        # One chain per signing key: two routers (or one router after a key rotation) never
+        # write into the same chain, so each chain verifies on its own.
+        self.chain_id = chain_id or keys.key_id
         self.written = 0
         self._chain: AuditChain | None = None
         self._producer: AIOKafkaProducer | None = None

@@ -242,8 +242,8 @@ async def test_every_decision_is_audited(stack: LocalStack, rng: random.Random) 
 async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     stack: LocalStack, tmp_path: Path
 ) -> None:
-    """``ketenbus audit verify`` against what the router wrote, with only the public registry;
-    then the same records with one byte flipped, exported to a file, are refused."""
+    """``ketenbus audit verify`` on the chain the router wrote to the topic, with only the public
+    registry as keys; then the same records with one rewritten are refused."""
     from typer.testing import CliRunner
 
     from broker.cli.main import app
@@ -254,15 +254,17 @@ async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     for _ in range(2):  # a few decisions of our own, whatever ran before
         mid = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", person(rng))
         await stack.zvh[ZVH].wait_response(mid, 20)
+    assert stack.router is not None
+    chain = stack.router.audit.chain_id
+    records = await consume_all(bootstrap, topics.AUDIT.name)
+    lines = [r.value.decode() for r in records if r.key == chain.encode()]
+    assert len(lines) >= 2
+    export = tmp_path / "chain.jsonl"
+    export.write_text("\n".join(lines) + "\n")
     ok = await asyncio.to_thread(  # the CLI runs its own event loop
-        CliRunner().invoke,
-        app,
-        ["audit", "verify", "--keys", str(registry), "--bootstrap", bootstrap],
+        CliRunner().invoke, app, ["audit", "verify", "--keys", str(registry), "--file", str(export)]
     )
     assert ok.exit_code == 0, ok.output
-    records = await consume_all(bootstrap, topics.AUDIT.name)
-    assert len(records) >= 2
-    lines = [r.value.decode() for r in records]
     victim = len(lines) // 2
     tampered = json.loads(lines[victim])
     tampered["event"]["outcomeDesc"] = "nothing to see here"  # rewrite history
