@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from broker.cli import audit, kafka, services, up
+from broker.cli import audit, kafka, monitor, services, up, web
 from broker.cli.keys import app as keys_app
 
 app = typer.Typer(
@@ -22,9 +22,11 @@ app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
+app.command("monitor")(monitor.monitor)
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
 app.command("up")(up.up)
+app.add_typer(web.app, name="web")
 
 
 def main() -> None:

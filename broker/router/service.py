@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from faststream.message import StreamMessage
 
 from broker.config import Settings
 from broker.kafka.clients import faststream_broker, make_producer
+from broker.monitoring import metrics
 from broker.router.audit_sink import AuditSink
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
@@ -58,8 +60,10 @@ class RouterService:
         self._producer: AIOKafkaProducer | None = None
         self._broker: KafkaBroker | None = None
         self._follow: asyncio.Task[None] | None = None
+        self.metrics = metrics.EnvMetrics()
 
     async def start(self) -> None:
+        await self.metrics.start(self.settings, figures=True)  # if KETENBUS_METRICS_PORT is set
         self._producer = make_producer(self.settings)
         await self._producer.start()
         await self.audit.start(self._producer)
@@ -85,6 +89,7 @@ class RouterService:
         rec = Incoming(
             raw.topic, raw.key, raw.value or b"", list(raw.headers or ()), raw.partition, raw.offset
         )
+        started = time.perf_counter()
         result = self.pipeline.route(rec)
         if self.on_fact:  # the decision is made; show it before its effects arrive elsewhere
             for f in result.facts:
@@ -92,6 +97,7 @@ class RouterService:
         await self.publish(result.records)
         await self.audit.write(result.facts)
         self.routed += 1
+        metrics.observe_route(rec.topic, result.facts, time.perf_counter() - started)
 
     async def publish(self, records: list[Outgoing]) -> None:
         assert self._producer is not None
@@ -112,3 +118,4 @@ class RouterService:
         await self.audit.stop()
         if self._producer is not None:
             await self._producer.stop()
+        await self.metrics.stop()
