@@ -29,6 +29,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.registry import Collector as PrometheusCollector
 
 from broker.monitoring.model import Snapshot
+from broker.trust import is_pseudonym
 from schemas import topics
 from schemas.vocab import EventCode
 
@@ -79,7 +80,8 @@ def code(value: str | None, allowed: frozenset[str] | None = None) -> str:
     text = (value or "").strip().lower()
     if allowed is not None:
         return text if text in allowed else "other"
-    return text if _CODE.match(text) and not re.search(r"[0-9]{5,}", text) else "other"
+    ok = _CODE.match(text) and not re.search(r"[0-9]{5,}", text) and not is_pseudonym(text)
+    return text if ok else "other"
 
 
 def observe_route(topic: str, facts: Iterable[Fact], seconds: float) -> None:

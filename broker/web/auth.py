@@ -70,11 +70,17 @@ def _write_private(path: Path, text: str) -> None:
 class UserStore:
     """The users file: name, role and Argon2id hash per user."""
 
-    def __init__(self, path: Path, *, clock: Callable[[], datetime] = utc_now) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        clock: Callable[[], datetime] = utc_now,
+        hasher: PasswordHasher | None = None,
+    ) -> None:
         self.path = path
         self.clock = clock
-        self._hasher = PasswordHasher()
-        self._dummy = self._hasher.hash(secrets.token_hex(16))  # equal work for unknown names
+        self._hasher = hasher or PasswordHasher()  # Argon2id, RFC 9106 low-memory profile
+        self._dummy: str | None = None
         self._users: dict[str, tuple[Role, str]] = {}
         self._failures: dict[str, list[datetime]] = {}
         self._lock = threading.Lock()
@@ -127,8 +133,10 @@ class UserStore:
             if self.locked(name):
                 return None
             entry = self._users.get(name)
+            if entry is None and self._dummy is None:  # equal work for unknown names
+                self._dummy = self._hasher.hash(secrets.token_hex(16))
             try:
-                self._hasher.verify(entry[1] if entry else self._dummy, password)
+                self._hasher.verify(entry[1] if entry else str(self._dummy), password)
                 ok = entry is not None
             except (VerificationError, InvalidHashError):
                 ok = False
@@ -140,12 +148,14 @@ class UserStore:
             return User(name, entry[0])
 
 
-def demo_users(state_dir: Path) -> tuple[UserStore, dict[str, str]]:
+def demo_users(
+    state_dir: Path, hasher: PasswordHasher | None = None
+) -> tuple[UserStore, dict[str, str]]:
     """The local demo users ``operations`` and ``compliance``: their passwords are generated at
     the first run and kept in ``<state dir>/web/demo-credentials.json`` (mode 0600), never in
     the repository. Returns the store and name -> password."""
     cred_path = state_dir / DEMO_CREDENTIALS_FILE
-    store = UserStore(state_dir / USERS_FILE)
+    store = UserStore(state_dir / USERS_FILE, hasher=hasher)
     try:
         creds: dict[str, str] = json.loads(cred_path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
