@@ -21,7 +21,6 @@ from broker.web.auth import (
     demo_users,
 )
 
-
 FAST = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
 
 
