@@ -258,12 +258,14 @@ class CapacityBoard:
 
     A report is the whole state of its location, so a level it no longer lists is gone there.
     A report older than the one already held for its location is ignored (reports can arrive
-    out of order across partitions).
+    out of order across partitions). The history records the board as of the latest moment
+    it has seen, so it runs forward even when reports arrive out of order.
     """
 
     def __init__(self) -> None:
         self._latest: dict[tuple[str, str], CapacityReport] = {}
         self._history: deque[CapacityPoint] = deque(maxlen=HISTORY_KEEP)
+        self._as_of: datetime | None = None
         self.reports = 0
 
     def apply(self, report: CapacityReport) -> bool:
@@ -274,11 +276,15 @@ class CapacityBoard:
             return False
         self._latest[key] = report
         self.reports += 1
+        moment = report.measured_at.astimezone(UTC)
+        self._as_of = moment if self._as_of is None else max(self._as_of, moment)
         point = CapacityPoint(
-            report.measured_at.astimezone(UTC),
-            {f"{c.region}|{c.level}": c.available for c in self.cells()},
+            self._as_of, {f"{c.region}|{c.level}": c.available for c in self.cells()}
         )
-        self._history.append(point)
+        if self._history and self._history[-1].at == point.at:
+            self._history[-1] = point  # the same moment: keep the fuller state
+        else:
+            self._history.append(point)
         return True
 
     def cells(self) -> tuple[CapacityCell, ...]:
@@ -301,7 +307,7 @@ class CapacityBoard:
         )
 
     def history(self) -> tuple[CapacityPoint, ...]:
-        return tuple(sorted(self._history, key=lambda p: p.at))
+        return tuple(self._history)
 
 
 class EscalationBoard:

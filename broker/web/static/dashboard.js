@@ -56,8 +56,15 @@
       body.appendChild(tr);
     });
     var updated = document.getElementById("updated");
-    if (updated) { updated.textContent = data.updated_at || "none yet"; }
+    if (updated) { updated.textContent = data.updated_at ? clock(Date.parse(data.updated_at)) : "none yet"; }
   }
+
+  function niceTop(max) {
+    var step = Math.max(1, Math.ceil(max / 4));
+    return step * 4;
+  }
+
+  function clock(t) { return new Date(t).toISOString().substring(11, 19) + " UTC"; }
 
   function renderChart(data) {
     var region = selectedRegion();
@@ -78,26 +85,31 @@
       chart.appendChild(el("text", {x: String(W / 2 - 60), y: String(H / 2)}, "no history yet"));
       return;
     }
-    var t0 = points[0].t, t1 = points[points.length - 1].t;
-    if (t1 === t0) { t1 = t0 + 60000; }
-    var top = 1;
-    points.forEach(function (p) { LEVELS.forEach(function (lv) { top = Math.max(top, p.v[lv]); }); });
+    // availability holds until the next report: draw steps, and hold the last value until now
+    var now = Math.max(Date.parse(data.taken_at), points[points.length - 1].t);
+    var t0 = points[0].t, t1 = now > t0 ? now : t0 + 60000;
+    var max = 1;
+    points.forEach(function (p) { LEVELS.forEach(function (lv) { max = Math.max(max, p.v[lv]); }); });
+    var top = niceTop(max);
     function x(t) { return L + (t - t0) / (t1 - t0) * (W - L - R); }
     function y(v) { return H - B - v / top * (H - T - B); }
     for (var i = 0; i <= 4; i++) {
-      var v = Math.round(top * i / 4);
+      var v = top * i / 4;
       chart.appendChild(el("line", {"class": "grid", x1: String(L), x2: String(W - R), y1: String(y(v)), y2: String(y(v))}));
       chart.appendChild(el("text", {x: "4", y: String(y(v) + 4)}, String(v)));
     }
     chart.appendChild(el("line", {"class": "axis", x1: String(L), x2: String(W - R), y1: String(H - B), y2: String(H - B)}));
-    [t0, t1].forEach(function (t, i) {
-      var label = new Date(t).toISOString().substring(11, 19) + " UTC";
-      chart.appendChild(el("text", {x: String(i ? W - R - 80 : L), y: String(H - 8)}, label));
-    });
+    chart.appendChild(el("text", {x: String(L), y: String(H - 8)}, clock(t0)));
+    chart.appendChild(el("text", {x: String(W - R - 80), y: String(H - 8)}, clock(t1)));
     LEVELS.forEach(function (lv) {
-      var pts = points.map(function (p) { return x(p.t).toFixed(1) + "," + y(p.v[lv]).toFixed(1); });
+      var pts = [];
+      points.forEach(function (p, i) {
+        if (i > 0) { pts.push(x(p.t).toFixed(1) + "," + y(points[i - 1].v[lv]).toFixed(1)); }
+        pts.push(x(p.t).toFixed(1) + "," + y(p.v[lv]).toFixed(1));
+      });
+      pts.push(x(t1).toFixed(1) + "," + y(points[points.length - 1].v[lv]).toFixed(1));
       var line = el("polyline", {"class": "line l" + lv, points: pts.join(" ")});
-      line.appendChild(el("title", {}, "level " + lv));
+      line.appendChild(el("title", {}, "level " + lv + ": " + points[points.length - 1].v[lv] + " available now"));
       chart.appendChild(line);
     });
   }

@@ -167,8 +167,18 @@ def test_capacity_board_sums_the_latest_report_per_location() -> None:
     cells = {(c.region, c.level): c.available for c in b.cells()}
     assert cells == {("limburg", "3"): 5, ("onbekend", "2"): 3}
     history = b.history()
-    assert [p.available.get("limburg|3") for p in history][-1] == 5
+    assert history[-1].available == {"limburg|3": 5, "onbekend|2": 3}
     assert [p.at for p in history] == sorted(p.at for p in history)
+
+
+def test_capacity_history_runs_forward_when_reports_arrive_out_of_order() -> None:
+    b = CapacityBoard()
+    b.apply(report("ward-a", NOW + timedelta(seconds=2), l3=(10, 8, 2)))
+    b.apply(report("ward-b", NOW + timedelta(seconds=1), l3=(6, 1, 5)))  # older, other ward
+    b.apply(report("ward-c", NOW + timedelta(seconds=3), l3=(4, 0, 4)))
+    points = [(p.at - NOW).seconds for p in b.history()]
+    assert points == [2, 3], "the older report joins the state as of the latest moment"
+    assert [p.available["limburg|3"] for p in b.history()] == [7, 11]
 
 
 def test_escalation_board_keeps_no_person_case_or_text() -> None:
