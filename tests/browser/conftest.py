@@ -51,8 +51,10 @@ def _missing(why: str) -> None:
     pytest.skip(why)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    """Playwright's sync API marks the thread's event loop as running while it is open, which
+    would stop every asyncio test after it: it lives for one module only."""
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
