@@ -13,6 +13,7 @@ import asyncio
 import concurrent.futures
 import csv
 import io
+import json
 import re
 import time
 from collections.abc import Coroutine
@@ -59,6 +60,17 @@ def login(page: Any, running: Running, user: str, target: str = "/dashboard") ->
     assert user in page.inner_text("#who")
 
 
+def answered(running: Running, request_id: str, zvh: str = "zvh-midden-nederland") -> None:
+    """Wait until the router's answer to ``request_id`` is in the ZVH's outbox."""
+    outbox = running.state / "data" / zvh / "outbox"
+    for _ in range(300):
+        for f in outbox.glob("*.json"):
+            if json.loads(f.read_text()).get("in_reply_to") == request_id:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no answer to {request_id} in {outbox}")
+
+
 @pytest.fixture(scope="module")
 def people(running: Running, rng: Any) -> dict[str, str]:
     """Person X (consent, referral delivered) and Y (referral refused), through the ZVH's
@@ -74,9 +86,9 @@ def people(running: Running, rng: Any) -> dict[str, str]:
             "gender": who.gender.value, "municipality": "0344"}, today)
 
     with httpx.Client(base_url=zvh, timeout=20) as http:
-        assert http.post("/consents", json=demo.consent("c-browser-x", x.bsn, today)
-                         ).status_code == 202
-        time.sleep(1.0)  # the consent is routed before the referral that relies on it
+        consent = http.post("/consents", json=demo.consent("c-browser-x", x.bsn, today))
+        assert consent.status_code == 202
+        answered(running, consent.json()["message_id"])  # before the referral relying on it
         mid = http.post("/referrals", json=doc("BROWSER-X", x)).json()["message_id"]
         assert http.post("/referrals", json=doc("BROWSER-Y", y)).status_code == 202
     delivered = running.state / "data" / "fivoor" / "outbox" / f"{mid}.json"
