@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import json
 import logging
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, TopicPartition
@@ -182,8 +182,3 @@ class ComplianceService:
     async def verify(self) -> VerifyReport:
         """Verify every chain on the audit topic with the registry's public keys."""
         return verify(await read_audit(self.settings), public_keys(self.registry))
-
-
-def with_persons(query: AuditQuery, pseudonyms: dict[str, str]) -> AuditQuery:
-    """``query`` restricted to a person given by their pseudonyms per domain."""
-    return replace(query, persons=frozenset(pseudonyms.values()))

@@ -6,14 +6,15 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from argon2 import PasswordHasher
-from fastapi.testclient import TestClient
 
 from broker.audit.chain import VerifyReport
 from broker.audit.query import AuditQuery, AuditRow
@@ -102,19 +103,19 @@ class FakeCompliance:
 
 @dataclass
 class Web:
-    client: TestClient
+    client: httpx.AsyncClient
     users: UserStore
     sessions: SessionStore
     collector: FakeCollector
     compliance: FakeCompliance
 
-    def login(self, name: str) -> TestClient:
-        r = self.client.post("/login", data={"username": name, "password": PASSWORD})
+    async def login(self, name: str) -> httpx.AsyncClient:
+        r = await self.client.post("/login", data={"username": name, "password": PASSWORD})
         assert r.status_code == 200, r.text
         return self.client
 
-    def csrf(self, path: str = "/compliance") -> str:
-        m = re.search(r'name="csrf" value="([^"]+)"', self.client.get(path).text)
+    async def csrf(self, path: str = "/compliance") -> str:
+        m = re.search(r'name="csrf" value="([^"]+)"', (await self.client.get(path)).text)
         assert m, "no CSRF token on the page"
         return m.group(1)
 
@@ -128,7 +129,7 @@ def registry() -> PartyRegistry:
 
 
 @pytest.fixture
-def web(tmp_path: Path) -> Web:
+async def web(tmp_path: Path) -> AsyncIterator[Web]:
     fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
     users = UserStore(tmp_path / "users.json", hasher=fast)
     users.set("olga", Role.OPERATIONS, PASSWORD)
@@ -137,95 +138,97 @@ def web(tmp_path: Path) -> Web:
     collector, compliance = FakeCollector(), FakeCompliance()
     runtime = WebRuntime(Settings(), registry(), collector, compliance,  # type: ignore[arg-type]
                          "capacity-dashboard")
-    return Web(TestClient(create_app(runtime, users, sessions)), users, sessions, collector,
-               compliance)
+    transport = httpx.ASGITransport(app=create_app(runtime, users, sessions))
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 follow_redirects=True) as client:
+        yield Web(client, users, sessions, collector, compliance)
 
 
-def test_pages_need_a_sign_in(web: Web) -> None:
-    r = web.client.get("/operations?hours=6", follow_redirects=False)
+async def test_pages_need_a_sign_in(web: Web) -> None:
+    r = await web.client.get("/operations?hours=6", follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/login?next=/operations%3Fhours%3D6"
-    assert web.client.get("/api/capacity").status_code == 401
-    assert web.client.get("/health").json()["status"] == "ok"
+    assert (await web.client.get("/api/capacity")).status_code == 401
+    assert (await web.client.get("/health")).json()["status"] == "ok"
 
 
-def test_sign_in_sets_a_strict_http_only_cookie_and_returns_to_the_page(web: Web) -> None:
-    r = web.client.post("/login", data={"username": "olga", "password": PASSWORD,
+async def test_sign_in_sets_a_strict_http_only_cookie_and_returns_to_the_page(web: Web) -> None:
+    r = await web.client.post("/login", data={"username": "olga", "password": PASSWORD,
                                         "next": "/operations"}, follow_redirects=False)
     assert r.status_code == 303 and r.headers["location"] == "/operations"
     cookie = r.headers["set-cookie"]
     assert f"{COOKIE}=" in cookie and "HttpOnly" in cookie and "SameSite=strict" in cookie
 
 
-def test_a_wrong_password_is_refused_without_saying_which_part(web: Web) -> None:
-    r = web.client.post("/login", data={"username": "olga", "password": "not it at all"})
+async def test_a_wrong_password_is_refused_without_saying_which_part(web: Web) -> None:
+    r = await web.client.post("/login", data={"username": "olga", "password": "not it at all"})
     assert r.status_code == 401 and "wrong user name or password" in r.text
     assert COOKIE not in web.client.cookies
 
 
-def test_no_open_redirect_after_sign_in(web: Web) -> None:
-    r = web.client.post("/login", data={"username": "olga", "password": PASSWORD,
+async def test_no_open_redirect_after_sign_in(web: Web) -> None:
+    r = await web.client.post("/login", data={"username": "olga", "password": PASSWORD,
                                         "next": "//evil.example/x"}, follow_redirects=False)
     assert r.headers["location"] == "/dashboard"
 
 
-def test_dashboard_shows_beds_per_region_and_level_and_filters_by_region(web: Web) -> None:
-    client = web.login("olga")
-    page = client.get("/dashboard").text
+async def test_dashboard_shows_beds_per_region_and_level_and_filters_by_region(web: Web) -> None:
+    client = await web.login("olga")
+    page = (await client.get("/dashboard")).text
     assert 'data-region="limburg"' in page and 'data-region="oost-nederland"' in page
     assert "<b>3</b>" in page and "/ 12" in page
-    only = client.get("/dashboard?region=limburg").text
+    only = (await client.get("/dashboard?region=limburg")).text
     assert 'data-region="limburg"' in only and 'data-region="oost-nederland"' not in only
-    data = client.get("/api/capacity").json()
+    data = (await client.get("/api/capacity")).json()
     assert data["cells"]["limburg|3"]["available"] == 3
     assert data["history"][0]["available"]["limburg|3"] == 3
 
 
-def test_the_capacity_stream_sends_figures_and_ends_when_the_session_does(web: Web) -> None:
-    client = web.login("olga")
+async def test_the_capacity_stream_sends_figures_and_ends_when_the_session_does(web: Web) -> None:
+    client = await web.login("olga")
     token = client.cookies[COOKIE]
     web.collector.on_wait = lambda: web.sessions.drop(token)
-    r = client.get("/api/capacity/stream")
+    r = await client.get("/api/capacity/stream")
     assert r.headers["content-type"].startswith("text/event-stream")
     events = [e for e in r.text.split("\n\n") if e.strip()]
     assert events[0].startswith("data: ") and '"limburg|3"' in events[0]
     assert events[-1].startswith("event: signed-out")
 
 
-def test_operations_page_shows_refusals_stuck_cases_and_filters_flows(web: Web) -> None:
-    client = web.login("olga")
-    page = client.get("/operations").text
+async def test_operations_page_shows_refusals_stuck_cases_and_filters_flows(web: Web) -> None:
+    client = await web.login("olga")
+    page = (await client.get("/operations")).text
     for expected in ("no-consent", "not-json", "escalation: no-bed", "zvh-a",
                      "2 referral(s) waiting", "1 claim(s) awaiting an answer", "2026-11-01"):
         assert expected in page, expected
-    flows = client.get("/operations/live?flow=referral&hours=24").text
+    flows = (await client.get("/operations/live?flow=referral&hours=24")).text
     header = flows.split('id="flows"')[1].split("</thead>")[0]
     assert "referral" in header and "claim" not in header
-    all_flows = client.get("/operations/live?hours=24").text.split('id="flows"')[1]
+    all_flows = (await client.get("/operations/live?hours=24")).text.split('id="flows"')[1]
     assert "claim" in all_flows.split("</thead>")[0]
-    odd = client.get("/operations/live?flow=<script>&hours=9999")
+    odd = await client.get("/operations/live?flow=<script>&hours=9999")
     assert odd.status_code == 200 and "<script>" not in odd.text
 
 
-def test_an_operations_user_is_refused_the_compliance_pages(web: Web) -> None:
-    client = web.login("olga")
-    page = client.get("/dashboard").text
+async def test_an_operations_user_is_refused_the_compliance_pages(web: Web) -> None:
+    client = await web.login("olga")
+    page = (await client.get("/dashboard")).text
     assert 'href="/compliance"' not in page
-    r = client.get("/compliance")
+    r = await client.get("/compliance")
     assert r.status_code == 403 and "Access refused" in r.text
-    csrf = web.csrf("/dashboard")
+    csrf = await web.csrf("/dashboard")
     for path in ("/compliance/search", "/compliance/export.csv", "/compliance/verify"):
-        r = client.post(path, data={"csrf": csrf, "bsn": BSN})
+        r = await client.post(path, data={"csrf": csrf, "bsn": BSN})
         assert r.status_code == 403, path
     assert web.compliance.calls == []
 
 
-def test_compliance_search_turns_the_bsn_into_pseudonyms_and_never_shows_it(
+async def test_compliance_search_turns_the_bsn_into_pseudonyms_and_never_shows_it(
     web: Web, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    client = web.login("cora")
-    assert 'href="/compliance"' in client.get("/dashboard").text
-    r = client.post("/compliance/search", data={"csrf": web.csrf(), "bsn": BSN,
+    client = await web.login("cora")
+    assert 'href="/compliance"' in (await client.get("/dashboard")).text
+    r = await client.post("/compliance/search", data={"csrf": await web.csrf(), "bsn": BSN,
                                                 "purpose": "COC", "since": "2026-01-01"})
     assert r.status_code == 200, r.text
     [call] = web.compliance.calls
@@ -239,39 +242,39 @@ def test_compliance_search_turns_the_bsn_into_pseudonyms_and_never_shows_it(
     assert "toestemming-42" in r.text and 'class="basis">consent' in r.text
     assert expected["audit"] in r.text, "compliance officers see pseudonyms"
     # the hidden person filter carries pseudonyms, so a refined search needs no BSN again
-    r2 = client.post("/compliance/search", data={
-        "csrf": web.csrf(), "person_audit": expected["audit"],
+    r2 = await client.post("/compliance/search", data={
+        "csrf": await web.csrf(), "person_audit": expected["audit"],
         "person_router": expected["router"], "kind": "decision-permit"})
     assert r2.status_code == 200
     assert web.compliance.calls[-1]["query"].persons == frozenset(expected.values())
     assert web.compliance.calls[-1]["query"].kinds == frozenset({"decision-permit"})
 
 
-def test_a_bad_bsn_is_refused_without_repeating_it(web: Web) -> None:
-    client = web.login("cora")
-    r = client.post("/compliance/search", data={"csrf": web.csrf(), "bsn": "123456789"})
+async def test_a_bad_bsn_is_refused_without_repeating_it(web: Web) -> None:
+    client = await web.login("cora")
+    r = await client.post("/compliance/search", data={"csrf": await web.csrf(), "bsn": "123456789"})
     assert r.status_code == 422 and "eleven test" in r.text
     assert "123456789" not in r.text
     assert web.compliance.calls == []
 
 
-def test_forms_without_the_session_csrf_token_are_refused(web: Web) -> None:
-    client = web.login("cora")
-    r = client.post("/compliance/search", data={"csrf": "forged", "bsn": BSN})
+async def test_forms_without_the_session_csrf_token_are_refused(web: Web) -> None:
+    client = await web.login("cora")
+    r = await client.post("/compliance/search", data={"csrf": "forged", "bsn": BSN})
     assert r.status_code == 403 and web.compliance.calls == []
 
 
-def test_a_search_that_cannot_be_audited_shows_no_results(web: Web) -> None:
+async def test_a_search_that_cannot_be_audited_shows_no_results(web: Web) -> None:
     web.compliance.fail = True
-    client = web.login("cora")
-    r = client.post("/compliance/search", data={"csrf": web.csrf(), "flow": "referral"})
+    client = await web.login("cora")
+    r = await client.post("/compliance/search", data={"csrf": await web.csrf(), "flow": "referral"})
     assert r.status_code == 503 and "could not be audited" in r.text
     assert 'id="results"' not in r.text
 
 
-def test_csv_export_is_a_download_and_an_audited_search(web: Web) -> None:
-    client = web.login("cora")
-    r = client.post("/compliance/export.csv", data={"csrf": web.csrf(), "bsn": BSN})
+async def test_csv_export_is_a_download_and_an_audited_search(web: Web) -> None:
+    client = await web.login("cora")
+    r = await client.post("/compliance/export.csv", data={"csrf": await web.csrf(), "bsn": BSN})
     assert r.status_code == 200
     assert r.headers["content-type"].startswith("text/csv")
     assert r.headers["content-disposition"].startswith("attachment; filename=")
@@ -281,23 +284,23 @@ def test_csv_export_is_a_download_and_an_audited_search(web: Web) -> None:
     assert web.compliance.calls[-1]["export"] is True
 
 
-def test_chain_verification_from_the_page(web: Web) -> None:
-    client = web.login("cora")
-    r = client.post("/compliance/verify", data={"csrf": web.csrf()})
+async def test_chain_verification_from_the_page(web: Web) -> None:
+    client = await web.login("cora")
+    r = await client.post("/compliance/verify", data={"csrf": await web.csrf()})
     assert r.status_code == 200 and "Intact:" in r.text and "router up to seq 9" in r.text
 
 
-def test_sign_out_ends_the_session(web: Web) -> None:
-    client = web.login("olga")
+async def test_sign_out_ends_the_session(web: Web) -> None:
+    client = await web.login("olga")
     token = client.cookies[COOKIE]
-    client.post("/logout", data={"csrf": web.csrf("/dashboard")})
+    await client.post("/logout", data={"csrf": await web.csrf("/dashboard")})
     assert web.sessions.get(token) is None
     client.cookies.set(COOKIE, token)
-    assert client.get("/dashboard", follow_redirects=False).status_code == 303
+    assert (await client.get("/dashboard", follow_redirects=False)).status_code == 303
 
 
-def test_every_response_forbids_other_origins(web: Web) -> None:
-    r = web.client.get("/login")
+async def test_every_response_forbids_other_origins(web: Web) -> None:
+    r = await web.client.get("/login")
     csp = r.headers["content-security-policy"]
     assert "default-src 'self'" in csp and "script-src 'self'" in csp
     assert r.headers["x-frame-options"] == "DENY"
