@@ -22,6 +22,7 @@ from adapters.common.party import PartyClient
 from broker.config import Settings
 from broker.kafka.clients import faststream_broker, make_producer
 from broker.kafka.epoch import current_epoch
+from broker.monitoring import metrics
 from broker.router.service import bounded, raw_body
 from broker.runtime.health import BrokerWatch, Health
 from broker.trust import Opened, TrustError
@@ -77,10 +78,12 @@ class AdapterRuntime:
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
         log.info("%s %s %s %s", ev.party, ev.kind, ev.message_id or "-", ev.text)
+        metrics.observe_adapter(ev.party, ev.kind)
         if self.on_event:
             self.on_event(ev)
 
     async def start(self, *, watch_interval: float = 1.0) -> None:
+        await metrics.EnvMetrics().start(self.settings, figures=False)  # KETENBUS_METRICS_PORT
         self._producer = make_producer(self.settings)
         await self._producer.start()
         epoch = await current_epoch(self.settings)
@@ -190,6 +193,7 @@ class AdapterRuntime:
             ("kb-source", (source or self.client.party_id).encode()),
         ]
         await self.send(topics.DEAD_LETTER.name, key, value, hdrs)
+        metrics.observe_dead_letter(self.client.party_id, reason)
 
     async def stop(self) -> None:
         if self._watch_task is not None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from broker.cli import audit, financing, kafka, services, up
+from broker.cli import audit, financing, kafka, monitor, services, up, web
 from broker.cli.keys import app as keys_app
 
 app = typer.Typer(
@@ -23,10 +23,12 @@ app.add_typer(audit.app, name="audit")
 app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
+app.command("monitor")(monitor.monitor)
 app.command("payer")(financing.payer)
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
 app.command("up")(up.up)
+app.add_typer(web.app, name="web")
 
 
 def main() -> None:

@@ -20,6 +20,12 @@ def up(
     http_port: Annotated[
         int, typer.Option(help="Port of the ZVH adapter's HTTP endpoint on 127.0.0.1 (0: free).")
     ] = 8081,
+    web_port: Annotated[
+        int, typer.Option(help="Port of the web app on 127.0.0.1 (0: free).")
+    ] = 8080,
+    metrics_port: Annotated[
+        int, typer.Option(help="Port of the Prometheus metrics endpoint on 127.0.0.1 (0: free).")
+    ] = 9464,
     exit_when_done: Annotated[
         bool, typer.Option(help="Stop after the scenario instead of running until Ctrl-C.")
     ] = False,
@@ -29,7 +35,8 @@ def up(
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
 ) -> None:
     """Start the broker (embedded unless KETENBUS_BOOTSTRAP_SERVERS is set), the router, the ZVH
-    and provider adapters, print what flows, and keep running until Ctrl-C."""
+    and provider adapters, the web app and the metrics endpoint, print what flows, and keep
+    running until Ctrl-C."""
     from broker.runtime.up import up as run_up
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
@@ -37,6 +44,7 @@ def up(
     if scenario not in (None, "demo"):
         raise typer.BadParameter("unknown scenario; choose 'demo'", param_hint="--scenario")
     code = asyncio.run(
-        run_up(settings, scenario=scenario, http_port=http_port, exit_when_done=exit_when_done)
+        run_up(settings, scenario=scenario, http_port=http_port, exit_when_done=exit_when_done,
+               web_port=web_port, metrics_port=metrics_port)
     )
     raise typer.Exit(code)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -25,6 +26,7 @@ from tenacity import AsyncRetrying, stop_after_attempt, stop_after_delay, wait_e
 from broker.config import Settings
 from broker.kafka.clients import faststream_broker, make_producer
 from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
+from broker.monitoring import metrics
 from broker.router.audit_sink import AuditSink
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
@@ -97,10 +99,12 @@ class RouterService:
         self._broker: KafkaBroker | None = None
         self._follow: asyncio.Task[None] | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.metrics = metrics.EnvMetrics()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
+        await self.metrics.start(self.settings, figures=True)  # if KETENBUS_METRICS_PORT is set
         self._producer = make_producer(self.settings)
         await self._producer.start()
         await self.audit.start(self._producer)
@@ -214,6 +218,7 @@ class RouterService:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(15):
                     await self._producer.stop()
+        await self.metrics.stop()
 
     # --- the message path ----------------------------------------------------------------------
 
@@ -243,12 +248,15 @@ class RouterService:
         rec = Incoming(
             raw.topic, raw.key, raw.value or b"", list(raw.headers or ()), raw.partition, raw.offset
         )
+        started = time.perf_counter()
         try:
-            return self.pipeline.route(rec)
+            result = self.pipeline.route(rec)
         except Exception as err:  # a bug must never turn a record into a poison loop
             log.exception("pipeline failed on %s[%d]@%d", rec.topic, rec.partition, rec.offset)
             self.internal_errors += 1
-            return self.pipeline.internal_error(rec, err)
+            result = self.pipeline.internal_error(rec, err)
+        metrics.observe_route(rec.topic, result.facts, time.perf_counter() - started)
+        return result
 
     async def publish(self, records: list[Outgoing]) -> None:
         assert self._producer is not None

@@ -15,10 +15,13 @@ from rich.table import Table
 from broker.config import Settings
 from broker.deployment import create_local
 from broker.kafka.connection import kafka_connection
+from broker.kafka.embedded import port_is_free
+from broker.monitoring.parties import with_monitoring_parties
 from broker.policy.loader import default_policy
 from broker.runtime import demo
 from broker.runtime.console import FlowConsole
 from broker.runtime.stack import HttpPortInUse, LocalStack, StackOptions
+from broker.web.local import LocalViews
 
 
 @dataclass
@@ -121,6 +124,8 @@ async def up(
     http_port: int | None,
     exit_when_done: bool = False,
     console: FlowConsole | None = None,
+    web_port: int | None = None,
+    metrics_port: int | None = None,
 ) -> int:
     out = console or FlowConsole()
     stop = asyncio.Event()
@@ -132,7 +137,12 @@ async def up(
     async with kafka_connection(settings) as bootstrap:
         settings = settings.with_bootstrap(bootstrap)
         out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
-        deployment = create_local(state_dir, demo.PARTIES)
+        deployment = create_local(state_dir, with_monitoring_parties(demo.PARTIES))
+        for option, port in (("--web-port", web_port), ("--metrics-port", metrics_port)):
+            if port and not port_is_free(port):  # before anything else starts
+                out.note(f"[bold red]cannot start:[/] port {port} on 127.0.0.1 is in use: "
+                         f"choose another with {option} (0: any free)")
+                return 2
         stack = LocalStack(
             settings,
             deployment,
@@ -154,17 +164,21 @@ async def up(
         out.note(f"router and adapters running; data folders under [bold]{state_dir / 'data'}[/]")
         if stack.http_url:
             out.note(f"ZVH HTTP endpoint: [bold]{stack.http_url}/referrals[/] and /consents")
+        views = LocalViews(settings, deployment, state_dir, out)
         code = 0
         try:
+            await views.start(bootstrap, stack.http_url, web_port, metrics_port)
             if scenario == "demo":
                 outcomes = await run_demo(stack, out)
                 out.console.print(outcome_table(outcomes))
                 code = 0 if all(o.as_expected for o in outcomes) else 1
+                await views.sample(follow=not exit_when_done)
             if not exit_when_done:
                 out.note("running — press Ctrl-C to stop")
                 await stop.wait()
         finally:
             out.note("stopping…")
+            await views.stop()
             await stack.stop()
     out.note("stopped cleanly")
     return code

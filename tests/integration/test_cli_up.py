@@ -15,7 +15,19 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(180)]
 
 def test_up_runs_the_demo_and_reports_each_outcome(tmp_path: Path) -> None:
     env = {"KETENBUS_STATE_DIR": str(tmp_path / "state")}
-    cli = Cli("up", "--scenario", "demo", "--exit-when-done", "--http-port", "0", env=env)
+    cli = Cli(
+        "up",
+        "--scenario",
+        "demo",
+        "--exit-when-done",
+        "--http-port",
+        "0",
+        "--web-port",
+        "0",
+        "--metrics-port",
+        "0",
+        env=env,
+    )
     try:
         code = cli.proc.wait(150)
     finally:
@@ -34,7 +46,16 @@ def test_up_runs_the_demo_and_reports_each_outcome(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
 def test_up_runs_until_signalled_and_stops_cleanly(sig: signal.Signals, tmp_path: Path) -> None:
-    cli = Cli("up", "--http-port", "0", env={"KETENBUS_STATE_DIR": str(tmp_path / "s")})
+    cli = Cli(
+        "up",
+        "--http-port",
+        "0",
+        "--web-port",
+        "0",
+        "--metrics-port",
+        "0",
+        env={"KETENBUS_STATE_DIR": str(tmp_path / "s")},
+    )
     try:
         cli.wait_for_line("running — press Ctrl-C to stop", 90)
         cli.proc.send_signal(sig)
@@ -60,7 +81,16 @@ def test_up_says_so_when_its_http_port_is_taken(tmp_path: Path) -> None:
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        cli = Cli("up", "--http-port", str(port), env={"KETENBUS_STATE_DIR": str(tmp_path)})
+        cli = Cli(
+            "up",
+            "--http-port",
+            str(port),
+            "--web-port",
+            "0",
+            "--metrics-port",
+            "0",
+            env={"KETENBUS_STATE_DIR": str(tmp_path)},
+        )
         code = cli.proc.wait(90)
     assert code == 2, cli.text()
     assert f"port {port} on 127.0.0.1 is in use" in cli.text()

@@ -1,0 +1,184 @@
+"""The compliance officer's side of the web app: search the audit trail, verify its chains, and
+log every search as a ``compliance-search`` AuditEvent in the web app's own chain.
+
+A BSN typed by the officer is turned into the person's pseudonyms (domains ``audit`` and
+``router``) here and then forgotten: it is not logged, not put in the audit record (the query
+names the pseudonyms) and not sent back to the browser. The web app holds only the derived
+keys of those two domains, never the router's pseudonym secret.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+from broker.audit.chain import AuditChain, VerifyReport, last_record_of, verify
+from broker.audit.event import AuditKind, AuditRecord
+from broker.audit.query import AuditQuery, AuditRow, decode_rows
+from broker.config import Settings
+from broker.kafka.clients import make_consumer, make_producer
+from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
+from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
+from broker.trust import PartyKeys, PartyRegistry, Pseudonymiser
+from schemas import topics
+
+log = logging.getLogger(__name__)
+PERSON_DOMAINS = (AUDIT_DOMAIN, ROUTER_DOMAIN)
+
+
+class SearchNotAudited(RuntimeError):
+    """The search could not be written to the audit trail, so its results are not shown."""
+
+
+async def read_audit(settings: Settings, timeout: float = 30.0) -> list[bytes]:
+    """Every record of the audit topic, in order, up to the fetch high watermark."""
+    consumer = make_consumer(settings, group_id=None,
+                             client_id=f"{settings.client_id_prefix}-web-audit",
+                             max_partition_fetch_bytes=8 * 1024 * 1024)
+    await consumer.start()
+    try:
+        await consumer.topics()
+        parts = sorted(consumer.partitions_for_topic(topics.AUDIT.name) or ())
+        out: list[bytes] = []
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for p in parts:
+            tp = TopicPartition(topics.AUDIT.name, p)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=300, max_records=10000)
+                out.extend(r.value for r in batch.get(tp, []) if r.value)
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
+                    break
+                if loop.time() > deadline:
+                    raise TimeoutError("the audit topic was not read to its end in time")
+        return out
+    finally:
+        await consumer.stop()
+
+
+def public_keys(registry: PartyRegistry) -> dict[str, Ed25519PublicKey]:
+    """Key id -> Ed25519 public key of every party in the registry (router and web app sign
+    audit records)."""
+    keys: dict[str, Ed25519PublicKey] = {}
+    for party in registry.parties:
+        for entry in party.keys:
+            keys[entry.key_id] = registry.signing_public_key(party.id, entry)
+    return keys
+
+
+@dataclass(frozen=True)
+class SearchResult:
+    rows: list[AuditRow]
+    total: int  # records read
+    malformed: int
+
+
+class ComplianceService:
+    """Searches and verifies the audit trail; writes one audit record per search."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        registry: PartyRegistry,
+        keys: PartyKeys,
+        pseudonyms: Pseudonymiser | None,
+        *,
+        chain_id: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.registry = registry
+        self.keys = keys
+        self.chain_id = chain_id or keys.party_id
+        self.pseudonyms = pseudonyms
+        self._producer: AIOKafkaProducer | None = None
+        self._chain: AuditChain | None = None
+        self._lock = asyncio.Lock()
+        self.written = 0
+
+    @property
+    def can_search_person(self) -> bool:
+        return self.pseudonyms is not None
+
+    async def start(self) -> None:
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        await self._resume()
+
+    async def _resume(self) -> None:
+        last = last_record_of(await read_audit(self.settings), self.chain_id)
+        self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, last)
+        log.info("compliance-search chain %s at %s", self.chain_id, self._chain.last)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            await self._producer.stop()
+            self._producer = None
+
+    def person_pseudonyms(self, bsn: str) -> dict[str, str]:
+        """{domain: pseudonym} of a BSN; ``ValueError`` (which does not repeat the BSN) when it
+        is not one."""
+        if self.pseudonyms is None:
+            raise ValueError("this web app has no pseudonym keys, so it cannot search by person")
+        return self.pseudonyms.translate(bsn, PERSON_DOMAINS)
+
+    async def _write(self, record: AuditRecord) -> None:
+        if self._producer is None:
+            raise SearchNotAudited("the web app is not connected to the audit topic")
+        async with self._lock:
+            assert self._chain is not None
+            before = self._chain.last
+            value = self._chain.append_record(record)
+            try:
+                await self._producer.send_and_wait(
+                    topics.AUDIT.name, value=value, key=self.chain_id.encode()
+                )
+            except Exception as exc:
+                # The record may or may not be on the topic: read back where the chain stands.
+                self._chain = AuditChain(self.chain_id, self.keys.signing, self.keys.key_id, before)
+                with contextlib.suppress(Exception):
+                    await self._resume()
+                raise SearchNotAudited(f"the search could not be audited: {exc}") from exc
+            self.written += 1
+
+    async def search(
+        self, query: AuditQuery, *, officer: str, person: str | None = None, export: bool = False
+    ) -> SearchResult:
+        """Run ``query`` over the whole trail; the search is audited before results are shown.
+        ``person`` is the searched person's pseudonym in the audit domain, so the person's own
+        trail shows who searched for them."""
+        records = await read_audit(self.settings)
+        rows, bad = decode_rows(records)
+        found = query.run(rows)
+        asked = {**query.as_dict(), "format": "csv" if export else "table"}
+        party = self.registry.get(self.keys.party_id)
+        await self._write(
+            AuditRecord(
+                kind=AuditKind.COMPLIANCE_SEARCH,
+                recorded=datetime.now(UTC),
+                source=self.chain_id,
+                reason="exported" if export else "searched",
+                detail=f"compliance officer {officer}: {len(found)} record(s) found"
+                + (", exported as CSV" if export else ""),
+                actor=party.id,
+                actor_role=party.role,
+                professional=officer,
+                pseudonym=person,
+                pseudonym_system=AUDIT_PSEUDONYM_SYSTEM,
+                query=json.dumps(asked, sort_keys=True, default=str),
+            )
+        )
+        return SearchResult(found, len(records), len(bad))
+
+    async def verify(self) -> VerifyReport:
+        """Verify every chain on the audit topic with the registry's public keys."""
+        return verify(await read_audit(self.settings), public_keys(self.registry))

@@ -1,0 +1,244 @@
+"""The web app in a real browser against a running ``ketenbus up --scenario demo``: each page
+loads with live data, the filters work, an operations user is refused the compliance page, a
+compliance officer searches by BSN, exports CSV and verifies the chain; screenshots are saved.
+
+The demo itself supplies consents, referrals (accepted and refused), a malformed file, capacity
+reports, an escalation and claims. The tests add a known person (so the compliance officer has
+a BSN to type) and a capacity report for a new region (to watch the dashboard change live).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import csv
+import io
+import json
+import re
+import time
+from collections.abc import Coroutine
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from broker import deployment
+from broker.config import Settings
+from broker.monitoring.sample import SampleTraffic, Ward, person
+from broker.runtime import demo
+from schemas import topics
+from schemas.vocab import SecurityLevel
+from tests.browser.conftest import ARTIFACTS, Running
+from tests.helpers.kafka import consume_all
+
+pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
+
+PSEUDONYM = re.compile(r"p-[a-z2-7]{26}")
+
+
+def run(coro: Coroutine[Any, Any, Any]) -> Any:
+    """Run a coroutine to its end from a sync test (in a thread: Playwright owns this one)."""
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, coro).result()
+
+
+def shot(page: Any, name: str) -> Path:
+    path = ARTIFACTS / f"{name}.png"
+    page.screenshot(path=str(path), full_page=True)
+    return path
+
+
+def login(page: Any, running: Running, user: str, target: str = "/dashboard") -> None:
+    page.goto(running.url + target)
+    assert "/login" in page.url, "pages need a sign-in"
+    page.fill("#username", user)
+    page.fill("#password", running.credentials[user])
+    page.click("#sign-in")
+    page.wait_for_url(f"**{target}*")
+    assert user in page.inner_text("#who")
+
+
+def answered(running: Running, request_id: str, zvh: str = "zvh-midden-nederland") -> None:
+    """Wait until the router's answer to ``request_id`` is in the ZVH's outbox."""
+    outbox = running.state / "data" / zvh / "outbox"
+    for _ in range(300):
+        for f in outbox.glob("*.json"):
+            if json.loads(f.read_text()).get("in_reply_to") == request_id:
+                return
+        time.sleep(0.1)
+    raise AssertionError(f"no answer to {request_id} in {outbox}")
+
+
+@pytest.fixture(scope="module")
+def people(running: Running, rng: Any) -> dict[str, str]:
+    """Person X (consent, referral delivered) and Y (referral refused), through the ZVH's
+    HTTP endpoint; waits until X's referral reached the provider."""
+    today = date.today()
+    x, y = person(rng, today), person(rng, today)
+    zvh = str(running.info["zvh_http_url"])
+
+    def doc(case: str, who: Any) -> dict[str, Any]:
+        return demo.referral(case, "midden-nederland", {
+            "bsn": who.bsn, "family_name": who.family_name,
+            "given_names": list(who.given_names), "birth_date": who.birth_date.isoformat(),
+            "gender": who.gender.value, "municipality": "0344"}, today)
+
+    with httpx.Client(base_url=zvh, timeout=20) as http:
+        consent = http.post("/consents", json=demo.consent("c-browser-x", x.bsn, today))
+        assert consent.status_code == 202
+        answered(running, consent.json()["message_id"])  # before the referral relying on it
+        mid = http.post("/referrals", json=doc("BROWSER-X", x)).json()["message_id"]
+        assert http.post("/referrals", json=doc("BROWSER-Y", y)).status_code == 202
+    delivered = running.state / "data" / "fivoor" / "outbox" / f"{mid}.json"
+    for _ in range(300):
+        if delivered.exists():
+            break
+        time.sleep(0.1)
+    assert delivered.exists(), "the referral with consent never reached the provider"
+    return {"x": x.bsn, "y": y.bsn}
+
+
+def test_sign_in_is_required_and_a_wrong_password_refused(page: Any, running: Running) -> None:
+    page.goto(running.url + "/operations")
+    assert "/login" in page.url
+    page.fill("#username", "operations")
+    page.fill("#password", "not the password")
+    page.click("#sign-in")
+    assert "Sign-in failed" in page.inner_text("#login-error")
+    shot(page, "login-refused")
+
+
+def test_dashboard_shows_beds_updates_live_and_filters_by_region(
+    page: Any, running: Running
+) -> None:
+    login(page, running, "operations")
+    page.wait_for_selector('#live-state[data-state="live"]')
+    page.wait_for_selector('tr[data-region="midden-nederland"]')
+    assert page.locator('tr[data-region="oost-nederland"]').count() == 1
+    page.wait_for_selector("#chart polyline")
+    assert page.locator("#chart polyline").count() == 3, "one line per security level"
+    # a provider reports a ward in a region not seen before: the page changes by itself
+    dep = deployment.load(running.state / deployment.REGISTRY_FILE,
+                          running.state / deployment.KEYS_DIR,
+                          running.state / deployment.SECRETS_DIR)
+    settings = Settings(bootstrap_servers=str(running.info["bootstrap"]), state_dir=running.state)
+    ward = Ward("fivoor", "browser-ward", "limburg", ((SecurityLevel.LEVEL_3, 9),))
+
+    async def report() -> None:
+        traffic = SampleTraffic(settings, dep)
+        await traffic.start()
+        try:
+            await traffic.capacity(ward, {SecurityLevel.LEVEL_3: 2})
+        finally:
+            await traffic.stop()
+
+    url_before = page.url
+    run(report())
+    row = page.wait_for_selector('tr[data-region="limburg"]', timeout=30_000)
+    assert page.url == url_before, "no reload: the server pushed it"
+    cells = row.inner_text()
+    assert "7" in cells and "/ 9" in cells, cells
+    page.select_option("#region", "limburg")
+    assert page.locator("#capacity-body tr").count() == 1
+    assert page.inner_text("#chart-scope") == "limburg"
+    assert "region=limburg" in page.url
+    page.select_option("#region", "")
+    assert page.locator("#capacity-body tr").count() >= 3
+    assert 'href="/compliance"' not in page.content(), "operations has no compliance link"
+    shot(page, "dashboard")
+
+
+def test_operations_shows_refusals_stuck_cases_and_filters(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    login(page, running, "operations", "/operations")
+    refusals = page.inner_text("#refusals")
+    assert "no-consent" in refusals and "consent-revoked" in refusals
+    assert "missing" in page.inner_text("#dead-letters"), "the demo's malformed file"
+    stuck = page.inner_text("#stuck")
+    assert "escalation: no-bed" in stuck and "referral(s) waiting" in stuck
+    header = page.inner_text("#flows thead")
+    assert "referral" in header and "capacity-report" in header
+    first = page.inner_text("#figures-at")
+    page.wait_for_function(
+        "t => document.getElementById('figures-at').textContent !== t", arg=first,
+        timeout=45_000)  # the figures refresh without a reload
+    page.select_option("#flow", "capacity-report")
+    page.click("#apply-filters")
+    page.wait_for_url("**flow=capacity-report*")
+    header = page.inner_text("#flows thead")
+    assert "capacity-report" in header and "referral" not in header
+    page.select_option("#hours", "1")
+    page.click("#apply-filters")
+    page.wait_for_url("**hours=1*")
+    html = page.content()
+    assert people["x"] not in html and people["y"] not in html
+    assert not PSEUDONYM.search(html), "no person-level data for operations"
+    shot(page, "operations")
+
+
+def test_an_operations_user_is_refused_the_compliance_page(page: Any, running: Running) -> None:
+    login(page, running, "operations")
+    assert page.locator('nav a[href="/compliance"]').count() == 0
+    response = page.goto(running.url + "/compliance")
+    assert response is not None and response.status == 403
+    assert "Access refused" in page.inner_text("#refused")
+    assert page.locator("#search-form").count() == 0
+    shot(page, "compliance-refused")
+
+
+def test_compliance_officer_searches_by_person_filters_exports_and_verifies(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    login(page, running, "compliance", "/compliance")
+    page.fill("#bsn", people["x"])
+    page.click("#search")
+    page.wait_for_selector("#result-count")
+    kinds = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
+    assert "decision-permit" in kinds and "consent-change" in kinds, kinds
+    delivery = page.locator("#results tbody tr.kind-decision-permit").first
+    assert "c-browser-x" in delivery.locator("td.consent").inner_text()
+    assert delivery.locator("td.basis").inner_text().startswith("consent")
+    assert people["x"] not in page.content(), "the BSN is not sent back"
+    shot(page, "compliance")
+    # narrow down: the person's deliveries only (the person filter is kept as pseudonyms)
+    page.select_option("#kind", "decision-permit")
+    page.click("#search")
+    page.wait_for_selector("#result-count")
+    kinds = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
+    assert kinds and set(kinds) == {"decision-permit"}, kinds
+    shot(page, "compliance-filtered")
+    # nothing about this person was denied
+    page.select_option("#kind", "")
+    page.select_option("#outcome", "minor-failure")
+    page.click("#search")
+    page.wait_for_selector("#result-count")
+    assert "No audit records match" in page.inner_text("#results")
+    # the same filters as a CSV download
+    page.select_option("#outcome", "")
+    page.select_option("#kind", "decision-permit")
+    with page.expect_download() as download:
+        page.click("#export")
+    target = ARTIFACTS / "audit-export.csv"
+    download.value.save_as(str(target))
+    rows = list(csv.DictReader(io.StringIO(target.read_text(encoding="utf-8"))))
+    assert rows and {r["kind"] for r in rows} == {"decision-permit"}
+    assert any(r["consent_id"] == "c-browser-x" for r in rows)
+    assert people["x"] not in target.read_text(encoding="utf-8")
+    page.click("#verify")
+    result = page.inner_text("#verify-result")
+    assert "Intact" in result and "capacity-dashboard" in result and "router" in result
+
+
+def test_the_typed_bsn_is_in_no_log_and_no_audit_record(
+    running: Running, people: dict[str, str]
+) -> None:
+    records = run(consume_all(str(running.info["bootstrap"]), topics.AUDIT.name))
+    searches = [r for r in records if b'"compliance-search"' in r.value]
+    assert searches, "the searches themselves are in the audit trail"
+    for r in records:
+        assert people["x"].encode() not in r.value and people["y"].encode() not in r.value
+    output = running.cli.text()
+    assert people["x"] not in output and people["y"] not in output
