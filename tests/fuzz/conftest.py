@@ -16,7 +16,7 @@ _COMMON = {
         HealthCheck.filter_too_much,
     ],
 }
-settings.register_profile("fuzz-ci", max_examples=150, **_COMMON)  # type: ignore[arg-type]
+settings.register_profile("fuzz-ci", max_examples=300, **_COMMON)  # type: ignore[arg-type]
 settings.register_profile("fuzz-dev", max_examples=20, **_COMMON)  # type: ignore[arg-type]
 settings.register_profile("fuzz-long", max_examples=5000, **_COMMON)  # type: ignore[arg-type]
 PROFILE = settings.get_profile(os.environ.get("KETENBUS_FUZZ_PROFILE", "fuzz-ci"))

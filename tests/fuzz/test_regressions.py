@@ -113,3 +113,19 @@ def test_router_refuses_a_lone_surrogate_with_a_reason() -> None:
     assert b"\\ud800" in raw
     result = Pipeline(targets.env().state(False)).route(targets.seal_payload(raw, bundle))
     assert [(f.kind, f.reason) for f in result.facts] == [(FactKind.REFUSAL, "not-json")]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="known bug, left to the owner of the replay state: ReplayGuard keeps only the "
+    "response's value, so the repeated response goes out without its envelope headers",
+)
+def test_a_repeated_response_can_be_opened_by_its_sender() -> None:
+    rec = next(r for r in targets.sealed_examples() if r.topic == topics.IN_CLAIM.name)
+    sender = str(header(rec.headers, "kb-sender"))
+    pipeline = Pipeline(targets.env().state(False))
+    pipeline.route(rec)
+    again = pipeline.route(rec)  # at-least-once: the same record routed twice
+    assert [f.kind for f in again.facts] == [FactKind.DUPLICATE]
+    (repeated,) = [r for r in again.records if r.topic == f"out.{sender}"]
+    targets.env().client(sender).open(repeated.key, repeated.value, repeated.headers)
