@@ -592,6 +592,28 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not valid JSON")
 
 
+# what can make json.loads return a string with a lone UTF-16 surrogate (which is no Unicode
+# text: it cannot be written as UTF-8 again): an escape \ud800-\udfff, or such a code point
+# encoded in the bytes (json.loads decodes bytes with "surrogatepass")
+_SURROGATE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]|\xed[\xa0-\xbf]")
+_SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+
+
+def _lone_surrogate(raw: bytes | str, bundle: Any) -> bool:
+    """Whether the decoded message holds a lone surrogate (a pair escape is fine); the search
+    is cheap, the full check runs only when it finds something."""
+    found = (
+        _SURROGATE_BYTES.search(raw) if isinstance(raw, bytes) else _SURROGATE_TEXT.search(raw)
+    )
+    if found is None:
+        return False
+    try:
+        dumps(bundle)
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
 def parse_message(raw: bytes | str, *, full: bool = True) -> ParsedMessage:
     """Parse wire bytes into a checked message, or raise ``MessageError`` with an outcome."""
     if len(raw) > MAX_MESSAGE_BYTES:
@@ -601,6 +623,8 @@ def parse_message(raw: bytes | str, *, full: bool = True) -> ParsedMessage:
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         msg = f"not valid JSON: {err.__class__.__name__}"
         raise _fail("", "structure", msg, "not-json") from None
+    if _lone_surrogate(raw, bundle):
+        raise _fail("", "structure", "not valid JSON: a lone UTF-16 surrogate", "not-json")
     meta = read_meta(bundle)
     if full:
         validate_fhir(bundle)

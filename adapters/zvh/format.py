@@ -13,7 +13,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from schemas.errors import Issue, MessageError, issues_from_validation
+from schemas.errors import Issue, MessageError, issues_at, issues_from_validation
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
 from schemas.flows.referral import LegalTitle, Referral
@@ -185,6 +185,31 @@ class ZvhConsent(_Strict):
 ZvhDocument = Annotated[ZvhReferral | ZvhConsent, Field(discriminator="type")]
 _document = TypeAdapter(ZvhDocument)
 
+# where a business-model field comes from in the ZVH document (for the paths of its issues)
+_REFERRAL_PATHS = {
+    "referral_id": "case_id",
+    "signaller_name": "signaller.name",
+    "signaller_source": "signaller.sector",
+    "risk_level": "risk.level",
+    "risk_summary": "risk.summary",
+}
+_CONSENT_PATHS = {"person_bsn": "bsn", "period_start": "valid_from", "period_end": "valid_until"}
+
+
+def _check_translates(doc: ZvhReferral | ZvhConsent, path: str) -> None:
+    """The document's business rules (a consent names a recipient, periods are in order, ...)
+    are the business model's: build it once, so that an accepted document never fails later
+    while the adapter turns it into a message."""
+    try:
+        if isinstance(doc, ZvhReferral):
+            doc.to_referral("zvh")
+        else:
+            doc.to_record("zvh")
+    except ValidationError as err:
+        paths = _REFERRAL_PATHS if isinstance(doc, ZvhReferral) else _CONSENT_PATHS
+        prefixed = {k: f"{path}.{v}" if path else v for k, v in paths.items()}
+        raise MessageError(issues_at(err, prefixed, path)) from None
+
 
 def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
     """Validate one ZVH document (already JSON-decoded); raises ``MessageError`` per field."""
@@ -233,6 +258,7 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
                 )
             ]
         )
+    _check_translates(doc, path)
     return doc
 
 

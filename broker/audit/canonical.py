@@ -60,9 +60,34 @@ def check(value: Any, path: str = "$") -> None:
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
+def _fits(value: Any) -> bool:
+    """:func:`check` without the paths (building them cost more than the check itself): True
+    only for values ``check`` accepts; anything unusual is left to ``check`` (and its message)."""
+    kind = type(value)
+    if kind is str:
+        if value.isascii():
+            return True
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return False
+        return True
+    if kind is dict:
+        for key, item in value.items():
+            if type(key) is not str or not key.isascii() or not _fits(item):
+                return False
+        return True
+    if kind is list or kind is tuple:
+        return all(_fits(item) for item in value)
+    if kind is int:
+        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
+    return value is None or kind is bool
+
+
 def canonical(value: Any) -> bytes:
     """The canonical UTF-8 JSON bytes of ``value`` (see the module documentation)."""
-    check(value)
+    if not _fits(value):
+        check(value)  # raises CanonicalError naming the path (or accepts, e.g. a str subclass)
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")

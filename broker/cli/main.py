@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import typer
 
-from broker.cli import audit, financing, kafka, monitor, services, up, web
+from broker.cli import audit, bench, financing, kafka, monitor, services, up, web
 from broker.cli.keys import app as keys_app
 
 app = typer.Typer(
@@ -20,6 +20,7 @@ app = typer.Typer(
 # --- command registrations (one line each; keep sorted by name) -------------------------------
 app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
+app.command("bench")(bench.bench)
 app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")

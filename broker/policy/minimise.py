@@ -50,6 +50,19 @@ PERSON_RESOURCES = frozenset({"Patient", "RelatedPerson", "Person"})
 _MISSING = object()
 
 
+def _copy(value: Any) -> Any:
+    """A deep copy of a JSON tree, several times faster than ``copy.deepcopy`` (no memo: a
+    message parsed from JSON has no shared or cyclic parts); other objects go to deepcopy."""
+    kind = type(value)
+    if kind is dict:
+        return {k: _copy(v) for k, v in value.items()}
+    if kind is list:
+        return [_copy(v) for v in value]
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    return copy.deepcopy(value)
+
+
 class UnknownCategory(ValueError):
     """A data-category tag with a code that is not a :class:`DataCategory`."""
 
@@ -97,7 +110,7 @@ def _resources(bundle: dict[str, Any], *, skip_header: bool) -> Iterable[dict[st
 def _keep_meta(meta: Any) -> dict[str, Any] | None:
     if not isinstance(meta, dict):
         return None
-    out = {k: copy.deepcopy(meta[k]) for k in META_ELEMENTS if k in meta}
+    out = {k: _copy(meta[k]) for k in META_ELEMENTS if k in meta}
     return out or None
 
 
@@ -141,7 +154,7 @@ def project(
 ) -> dict[str, Any]:
     """The part of ``bundle`` that a recipient allowed ``allowed`` categories may receive."""
     entries = bundle.get("entry") or []
-    out: dict[str, Any] = {k: copy.deepcopy(bundle[k]) for k in BUNDLE_ELEMENTS if k in bundle}
+    out: dict[str, Any] = {k: _copy(bundle[k]) for k in BUNDLE_ELEMENTS if k in bundle}
     meta = _keep_meta(bundle.get("meta"))
     if meta:
         out["meta"] = meta
@@ -169,15 +182,13 @@ def project(
             continue
         if rtype == "Patient":
             projected = _project_patient(resource, allowed)
-        else:
-            projected = {
-                k: copy.deepcopy(v) for k, v in resource.items() if k not in DROPPED_IN_RESOURCES
-            }
+        else:  # no copy: the reference rewrite below builds every container anew
+            projected = {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}
         kept.append((entry, projected))
 
     header_entry = entries[0]
     header = header_entry.get("resource") if isinstance(header_entry, dict) else None
-    out_header: dict[str, Any] = copy.deepcopy(header) if isinstance(header, dict) else {}
+    out_header: dict[str, Any] = _copy(header) if isinstance(header, dict) else {}
     if "focus" in out_header:
         focus = [
             f
@@ -214,7 +225,7 @@ def project(
 
 
 def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: copy.deepcopy(patient[k]) for k in PATIENT_STRUCTURE if k in patient}
+    out: dict[str, Any] = {k: _copy(patient[k]) for k in PATIENT_STRUCTURE if k in patient}
     meta = _keep_meta(patient.get("meta"))
     if meta:
         out["meta"] = meta
@@ -222,7 +233,7 @@ def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) 
         if category in allowed:
             for k in elements:
                 if k in patient:
-                    out[k] = copy.deepcopy(patient[k])
+                    out[k] = _copy(patient[k])
     return out
 
 
@@ -250,13 +261,14 @@ class _RefRewriter:
         self.stub = stub
 
     def __call__(self, value: Any) -> Any:
+        """The rewritten value: new dicts and lists throughout (it shares none with ``value``)."""
         new = self._rewrite(value)
         return {} if new is _MISSING else new
 
     def _rewrite(self, value: Any) -> Any:
         if isinstance(value, dict):
             if self.replace_person and _is_person_ref(value, self.person_refs):
-                return copy.deepcopy(self.stub) if self.stub is not None else _MISSING
+                return _copy(self.stub) if self.stub is not None else _MISSING
             ref = value.get("reference")
             if isinstance(ref, str) and (
                 _points_to(ref, self.dropped)

@@ -29,6 +29,7 @@ from broker.trust import (
     ReplayGuard,
     TrustError,
     Verdict,
+    is_valid_bsn,
     open_sealed,
     read_meta,
     seal,
@@ -235,6 +236,15 @@ class Pipeline:
                     f"a {sender.role.value} may not send {m.event.value} messages",
                     topics.REJECTED.name,
                 )
+            bsn = msg.subject_bsn()
+            if bsn is not None and not is_valid_bsn(bsn):  # it could not be pseudonymised
+                raise Refusal(
+                    "invalid-bsn",
+                    "the Patient's BSN is not 8 or 9 digits passing the eleven test",
+                    topics.DEAD_LETTER.name,
+                    path="Patient.identifier",
+                    code="invalid",
+                )
             if m.event is EventCode.CONSENT:
                 self._consent(rec, msg, sender.role, now, result)
             else:
@@ -255,7 +265,7 @@ class Pipeline:
     ) -> None:
         sender = env.sender if env else None
         result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
-        bsn = msg.subject_bsn() if msg else None
+        bsn = _subject_bsn(msg) if msg else None
         if env is not None and r.reason not in ("unknown-sender",):
             reply = self._reply(
                 env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
@@ -476,6 +486,12 @@ class Pipeline:
         if reply is not None:
             result.records.append(reply)
             self.state.replay.remember(f"{m.sender}/{m.message_id}", reply.value)
+
+
+def _subject_bsn(msg: ParsedMessage) -> str | None:
+    """The message's BSN when it can be pseudonymised (a refusal must not fail on a bad one)."""
+    bsn = msg.subject_bsn()
+    return bsn if bsn is not None and is_valid_bsn(bsn) else None
 
 
 def msg_bytes(msg: ParsedMessage) -> bytes:

@@ -1,0 +1,239 @@
+"""Per-stage profile of the routed pipeline: where a message's CPU time goes.
+
+The real ``Pipeline.route`` runs on pre-sealed referrals, with the functions it calls wrapped by
+a clock that charges *exclusive* time to each stage (a nested stage pauses its caller: the
+signature check inside ``open_sealed`` is "verify", the rest of ``open_sealed`` is "decrypt").
+The audit step is what ``AuditSink.write`` does per fact, minus the Kafka send. No Kafka here:
+this is the CPU ceiling of one core, the cost that batching and more cores must beat.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import cProfile
+import pstats
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+from unittest import mock
+
+from broker.audit.chain import AuditChain
+from broker.bench.workload import Workload
+from broker.router import audit_sink
+from broker.router import pipeline as pipeline_module
+from broker.router.facts import Fact
+from broker.router.pipeline import Pipeline
+from broker.router.records import Incoming
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+# display order; every charged stage is one of these
+ENVELOPE = "envelope headers"
+VERIFY = "verify signature (Ed25519)"
+DECRYPT = "decrypt (X25519 + HKDF + AES-GCM)"
+REPLAY = "replay guard"
+PARSE = "JSON parse + messaging rules"
+FHIR = "full FHIR validation (fhir.resources)"
+RECIPIENTS = "recipients + authorisation"
+PSEUDONYMS = "pseudonyms (HMAC)"
+DECIDE = "policy decision (consent view)"
+MINIMISE = "minimise (allow-list projection)"
+SERIALISE = "serialise JSON"
+SEAL = "seal: X25519 + AES-GCM + Ed25519 sign"
+RESPONSE = "build response message"
+GLUE = "pipeline glue (facts, headers)"
+AUDIT_EVENT = "audit: build AuditEvent"
+AUDIT_CANON = "audit: canonical JSON + SHA-256"
+AUDIT_SIGN = "audit: Ed25519 sign"
+AUDIT_GLUE = "audit: chain glue"
+ORDER = (
+    ENVELOPE, VERIFY, DECRYPT, REPLAY, PARSE, FHIR, RECIPIENTS, PSEUDONYMS, DECIDE, MINIMISE,
+    SERIALISE, SEAL, RESPONSE, GLUE, AUDIT_EVENT, AUDIT_CANON, AUDIT_SIGN, AUDIT_GLUE,
+)  # fmt: skip
+
+
+class StageClock:
+    """Exclusive wall time per stage (single thread)."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, float] = dict.fromkeys(ORDER, 0.0)
+        self._stack: list[str] = []
+        self._mark = 0.0
+
+    def _switch(self) -> float:
+        now = time.perf_counter()
+        if self._stack:
+            self.totals[self._stack[-1]] += now - self._mark
+        self._mark = now
+        return now
+
+    @contextlib.contextmanager
+    def stage(self, name: str) -> Iterator[None]:
+        self._switch()
+        self._stack.append(name)
+        try:
+            yield
+        finally:
+            self._switch()
+            self._stack.pop()
+
+    def wrap(self, name: str, fn: F) -> F:
+        def timed(*args: Any, **kwargs: Any) -> Any:
+            with self.stage(name):
+                return fn(*args, **kwargs)
+
+        return timed  # type: ignore[return-value]
+
+
+class _TimedKey:
+    """Stands in for the audit chain's Ed25519 key so its ``sign`` is charged to a stage."""
+
+    def __init__(self, key: Any, clock: StageClock) -> None:
+        self._key = key
+        self.sign = clock.wrap(AUDIT_SIGN, key.sign)
+
+    def public_key(self) -> Any:
+        return self._key.public_key()
+
+
+@dataclass
+class StageProfile:
+    """Seconds per stage over ``messages`` routed messages (and the facts they produced)."""
+
+    messages: int
+    totals: dict[str, float]
+    facts: int = 0
+    elapsed: float = 0.0
+    outcomes: dict[str, int] = field(default_factory=dict)
+
+    def per_message(self, stage: str) -> float:
+        return self.totals.get(stage, 0.0) / max(1, self.messages)
+
+    @property
+    def total(self) -> float:
+        return sum(self.totals.values())
+
+    @property
+    def ceiling(self) -> float:
+        """Messages per second one core could route (and audit) at this cost, Kafka excluded."""
+        return self.messages / self.total if self.total else 0.0
+
+
+def _patches(clock: StageClock) -> list[Any]:
+    """Wrap what ``Pipeline.route`` calls, where it looks the names up."""
+    import broker.audit.chain as chain_module
+    import broker.trust.envelope as envelope_module
+    import schemas.messaging as messaging_module
+
+    p = pipeline_module
+    targets: list[tuple[Any, str, str]] = [
+        (p, "read_meta", ENVELOPE),
+        (p, "open_sealed", DECRYPT),
+        (envelope_module, "_verify", VERIFY),
+        (p, "parse_message", PARSE),
+        (messaging_module, "validate_fhir", FHIR),
+        (p, "resolve", RECIPIENTS),
+        (p, "sender_may_send", RECIPIENTS),
+        (p, "decide", DECIDE),
+        (p, "project", MINIMISE),
+        (p, "dumps", SERIALISE),
+        (p, "seal", SEAL),
+        (p, "response_message", RESPONSE),
+        (chain_module, "build_audit_event", AUDIT_EVENT),
+        (chain_module, "canonical", AUDIT_CANON),
+    ]
+    return [
+        mock.patch.object(module, name, clock.wrap(stage, getattr(module, name)))
+        for module, name, stage in targets
+    ]
+
+
+def _route_all(
+    pipe: Pipeline, chain: AuditChain, records: list[Incoming], clock: StageClock | None
+) -> tuple[int, dict[str, int]]:
+    facts, outcomes = 0, dict[str, int]()
+    for rec in records:
+        if clock is None:
+            result = pipe.route(rec)
+        else:
+            with clock.stage(GLUE):
+                result = pipe.route(rec)
+        for f in result.facts:
+            outcomes[str(f.kind)] = outcomes.get(str(f.kind), 0) + 1
+            if clock is None:
+                chain.append_record(audit_sink.to_record(f, chain.chain_id))
+            else:
+                with clock.stage(AUDIT_GLUE):
+                    _audit(chain, f)
+        facts += len(result.facts)
+    return facts, outcomes
+
+
+def _audit(chain: AuditChain, fact: Fact) -> None:
+    chain.append_record(audit_sink.to_record(fact, chain.chain_id))
+
+
+def profile_stages(
+    workload: Workload, messages: int, *, full_validation: bool, warmup: int = 20
+) -> StageProfile:
+    """Route ``messages`` fresh referrals (sealing not timed) and charge time to stages."""
+    records = workload.sealed_referrals(messages + warmup)
+    state = workload.router_state(full_validation=full_validation)
+    pipe = Pipeline(state)
+    clock = StageClock()
+    chain = AuditChain(state.keys.party_id, state.keys.signing, state.keys.key_id)
+    _route_all(pipe, chain, records[:warmup], None)
+    chain._key = _TimedKey(chain._key, clock)  # type: ignore[assignment]
+    pipe._person = clock.wrap(PSEUDONYMS, pipe._person)  # type: ignore[method-assign]
+    state.replay.check = clock.wrap(REPLAY, state.replay.check)  # type: ignore[method-assign]
+    state.replay.remember = clock.wrap(REPLAY, state.replay.remember)  # type: ignore[method-assign]
+    with contextlib.ExitStack() as stack:
+        for patch in _patches(clock):
+            stack.enter_context(patch)
+        start = time.perf_counter()
+        facts, outcomes = _route_all(pipe, chain, records[warmup:], clock)
+        elapsed = time.perf_counter() - start
+    return StageProfile(messages, dict(clock.totals), facts, elapsed, outcomes)
+
+
+@dataclass(frozen=True)
+class Hotspot:
+    function: str
+    calls: int
+    own_seconds: float
+    share: float
+
+
+def hotspots(
+    workload: Workload, messages: int, *, full_validation: bool, top: int = 12
+) -> list[Hotspot]:
+    """The functions with the most own time (cProfile) while routing and auditing."""
+    records = workload.sealed_referrals(messages)
+    state = workload.router_state(full_validation=full_validation)
+    pipe = Pipeline(state)
+    chain = AuditChain(state.keys.party_id, state.keys.signing, state.keys.key_id)
+    profiler = cProfile.Profile()
+    profiler.enable()
+    _route_all(pipe, chain, records, None)
+    profiler.disable()
+    stats = pstats.Stats(profiler)
+    raw: dict[Any, Any] = stats.stats  # type: ignore[attr-defined]
+    total = sum(v[2] for v in raw.values()) or 1.0
+    rows = sorted(raw.items(), key=lambda kv: kv[1][2], reverse=True)[:top]
+    return [
+        Hotspot(_name(func), calls=v[1], own_seconds=v[2], share=v[2] / total) for func, v in rows
+    ]
+
+
+def _name(func: tuple[str, int, str]) -> str:
+    filename, line, name = func
+    if filename == "~":  # a builtin: name is like "<method 'sign' of '...' objects>"
+        return name
+    path = Path(filename)
+    parts = path.parts
+    for anchor in ("broker", "schemas", "adapters"):
+        if anchor in parts:
+            return f"{'/'.join(parts[parts.index(anchor) :])}:{line} {name}"
+    return f"{path.parent.name}/{path.name}:{line} {name}"

@@ -1,0 +1,515 @@
+"""Fuzz targets: every parser of outside input, and the router's input.
+
+Each target is a hypothesis strategy of inputs plus a check that runs the component and asserts
+its contract: **no input crashes it; each input is accepted, or refused with a reason**. Anything
+but the component's documented refusal (``MessageError`` with issues, ``TrustError`` with a
+``Reason``) is a crash. ``Pipeline.route`` must never raise at all.
+
+The same targets run in CI (``test_fuzz.py``, a fixed number of cases), for minutes
+(``python -m tests.fuzz --minutes N``) and under atheris (``--engine atheris``). To fuzz a new
+parser (e.g. a payer answer under ``adapters/payer``), add a function with ``@target``.
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import tempfile
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from hypothesis import strategies as st
+
+from broker.router.facts import FactKind
+from broker.router.records import Incoming, header
+from broker.trust import Reason, TrustError
+from schemas import topics
+from schemas.errors import MessageError
+from schemas.messaging import PARTY_ENDPOINT
+from tests.fuzz import mutate
+
+# --- the registry ---------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class FuzzTarget:
+    name: str
+    strategy: st.SearchStrategy[Any]
+    check: Callable[[Any], None]
+
+
+TARGETS: dict[str, FuzzTarget] = {}
+
+
+def target(name: str, strategy: Callable[[], st.SearchStrategy[Any]]) -> Callable[..., Any]:
+    """Register ``check`` under ``name``; the strategy is built lazily (seeds need imports)."""
+
+    def register(check: Callable[[Any], None]) -> Callable[[Any], None]:
+        TARGETS[name] = FuzzTarget(name, st.deferred(strategy), check)
+        return check
+
+    return register
+
+
+# --- what "refused with a reason" means -----------------------------------------------------------
+
+REASONS = {str(r) for r in Reason}
+
+
+def refused(err: MessageError) -> None:
+    """A ``MessageError`` is a proper refusal: issues, each with a code and a message or reason."""
+    assert err.issues, "a refusal without issues"
+    assert err.reason, "a refusal without a reason"
+    for issue in err.issues:
+        assert issue.code, issue
+        assert issue.message or issue.reason, issue
+        assert "Traceback" not in issue.message
+
+
+def trust_refused(err: TrustError) -> None:
+    assert err.reason in REASONS, err.reason
+    assert err.message
+
+
+# --- adapters: the ZVH format ---------------------------------------------------------------------
+
+
+def _zvh_ingress(doc: Any) -> None:
+    """What the ZVH adapter does with an accepted document (``ZvhAdapter.submit`` without
+    Kafka): it becomes a FHIR message that must pass full validation."""
+    from adapters.zvh.format import ZvhReferral
+    from schemas.flows.consent import consent_message
+    from schemas.flows.referral import referral_message
+    from schemas.messaging import MessageMeta, dumps, validate_fhir
+    from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
+
+    if isinstance(doc, ZvhReferral):
+        meta = MessageMeta.new(
+            EventCode.REFERRAL,
+            "zvh-voorbeeld",
+            PurposeOfUse.COC,
+            doc.basis.kind,
+            basis_detail=doc.basis.detail(),
+        )
+        bundle = referral_message(doc.to_referral("zvh-voorbeeld"), meta)
+    else:
+        meta = MessageMeta.new(
+            EventCode.CONSENT, "zvh-voorbeeld", PurposeOfUse.COC, LegalBasis.CONSENT
+        )
+        bundle = consent_message(doc.to_record("zvh-voorbeeld"), meta)
+    validate_fhir(bundle)  # a MessageError here is a crash: the document was accepted
+    dumps(bundle)  # and it is sealed as UTF-8 JSON
+
+
+def _zvh_bytes() -> st.SearchStrategy[bytes]:
+    docs = mutate.zvh_documents()
+    return st.one_of(
+        mutate.json_inputs([*docs, docs]),  # single documents and a batch (JSON array)
+        st.sampled_from(docs).map(mutate.dumps_any).map(lambda b: b"\xef\xbb\xbf" + b),
+    )
+
+
+@target("zvh.parse_bytes", _zvh_bytes)
+def check_zvh_parse_bytes(raw: bytes) -> None:
+    from adapters.zvh.format import parse_bytes
+
+    try:
+        items = parse_bytes(raw)
+    except MessageError as err:
+        refused(err)
+        return
+    for _, item in items:
+        if isinstance(item, MessageError):
+            refused(item)
+        else:
+            _zvh_ingress(item)
+
+
+@target("zvh.parse_document", lambda: mutate.json_trees(mutate.zvh_documents()))
+def check_zvh_parse_document(data: Any) -> None:
+    from adapters.zvh.format import parse_document
+
+    try:
+        doc = parse_document(data)
+    except MessageError as err:
+        refused(err)
+        return
+    _zvh_ingress(doc)
+
+
+def _outbox_messages() -> st.SearchStrategy[bytes]:
+    return mutate.json_inputs(mutate.examples_of("response") + mutate.examples_of("referral"))
+
+
+@target("zvh.to_zvh (outbox)", _outbox_messages)
+def check_zvh_outbox(raw: bytes) -> None:
+    """A delivery the ZVH adapter writes to its outbox (read as the adapter runtime reads it)."""
+    import json
+
+    from adapters.zvh.translate import to_zvh
+    from schemas.messaging import parse_message
+
+    try:
+        doc = to_zvh(parse_message(raw, full=False))
+    except MessageError as err:
+        refused(err)
+        return
+    json.dumps(doc, ensure_ascii=False)  # the outbox file must be writable
+
+
+# --- schemas: messaging and every flow ------------------------------------------------------------
+
+
+def _all_examples() -> list[Any]:
+    return list(mutate.example_messages().values())
+
+
+@target("messaging.parse_message", lambda: mutate.json_inputs(_all_examples()))
+def check_parse_message(raw: bytes) -> None:
+    from schemas.messaging import parse_message
+
+    for full in (False, True):
+        try:
+            parse_message(raw, full=full)
+        except MessageError as err:
+            refused(err)
+
+
+@target("messaging.read_meta", lambda: mutate.json_trees(_all_examples()))
+def check_read_meta(bundle: Any) -> None:
+    from schemas.messaging import read_meta
+
+    try:
+        read_meta(bundle)
+    except MessageError as err:
+        refused(err)
+
+
+def _flow_check(flow_name: str) -> Callable[[bytes], None]:
+    def check(raw: bytes) -> None:
+        from schemas.flows.registry import BY_NAME
+        from schemas.messaging import parse_message
+
+        flow = BY_NAME[flow_name]
+        try:
+            parsed = parse_message(raw, full=False)
+        except MessageError as err:
+            refused(err)
+            return
+        if parsed.meta.event is not flow.event:
+            return
+        try:
+            result = flow.from_message(parsed)
+        except MessageError as err:
+            refused(err)
+            return
+        assert isinstance(result, flow.model)
+
+    return check
+
+
+def _register_flows() -> None:
+    from schemas.flows.registry import FLOWS
+
+    for flow in FLOWS:
+        name = flow.name
+
+        def strategy(name: str = name) -> st.SearchStrategy[bytes]:
+            seeds = mutate.examples_of(name)
+            return mutate.json_inputs(seeds)
+
+        target(f"flows.{flow.from_message.__name__}", strategy)(_flow_check(name))
+
+
+_register_flows()
+
+
+# --- trust: the envelope --------------------------------------------------------------------------
+
+
+@dataclass
+class Env:
+    """A deployment for the fuzzers: the example parties, keys in a temporary directory."""
+
+    deployment: Any
+    person_bsn: str = "999990019"
+
+    @functools.cached_property
+    def now(self) -> datetime:
+        return datetime.now(UTC)
+
+    def client(self, party: str) -> Any:
+        return self.deployment.party_client(party)
+
+    def state(self, full_validation: bool) -> Any:
+        """A fresh router state (empty replay cache) with a consent for the example person."""
+        from broker.policy.loader import default_policy
+        from broker.router.pipeline import ROUTER_DOMAIN
+
+        state = self.deployment.router_state(default_policy())
+        state.full_validation = full_validation
+        for consent in _example_consents():
+            state.consents.apply(
+                state.pseudonyms.pseudonym(ROUTER_DOMAIN, consent.person_bsn), consent
+            )
+        return state
+
+
+PARTIES = (
+    ("zvh-voorbeeld", "ZVH", "zvh", "regio-voorbeeld"),
+    ("aanbieder-voorbeeld", "provider", "coordinating-provider", "regio-voorbeeld"),
+    ("aanbieder-b-voorbeeld", "provider B", "executing-provider", "regio-voorbeeld"),
+    ("gemeente-voorbeeld", "municipality", "municipality", None),
+    ("zorgverzekeraar-voorbeeld", "insurer", "health-insurer", None),
+    ("vws", "VWS", "vws", None),
+    ("landelijk-coordinatiepunt", "national coordination", "national-coordination", None),
+    ("capaciteitsdashboard", "dashboard", "capacity-dashboard", None),
+)
+
+
+@functools.cache
+def env() -> Env:
+    from broker.deployment import LocalParty, create_local
+    from schemas.vocab import PartyRole
+
+    state_dir = Path(tempfile.mkdtemp(prefix="ketenbus-fuzz-"))
+    parties = [LocalParty(p, name, PartyRole(role), region) for p, name, role, region in PARTIES]
+    return Env(create_local(state_dir, parties))
+
+
+@functools.cache
+def _example_consents() -> list[Any]:
+    from schemas.flows.consent import consent_from_message
+    from schemas.messaging import dumps, parse_message
+
+    return [consent_from_message(parse_message(dumps(b))) for b in mutate.examples_of("consent")]
+
+
+def _sender_of(bundle: Any) -> str:
+    try:
+        endpoint = bundle["entry"][0]["resource"]["source"]["endpoint"]
+        party = str(endpoint).removeprefix(PARTY_ENDPOINT)
+    except (KeyError, IndexError, TypeError):
+        return "zvh-voorbeeld"
+    return party if party in {p[0] for p in PARTIES} else "zvh-voorbeeld"
+
+
+def seal_payload(raw: bytes, bundle: Any, *, now: datetime | None = None) -> Incoming:
+    """Seal ``raw`` as the bundle's sender would (envelope fields from the bundle where it
+    reads, so that the router gets past the envelope-mismatch check and deeper)."""
+    from schemas.messaging import read_meta
+
+    e = env()
+    sender = _sender_of(bundle)
+    try:
+        meta = read_meta(bundle)
+        message_id, event = meta.message_id, meta.event.value
+    except MessageError:
+        message_id, event = "fuzz-0000", "referral"
+    client = e.client(sender)
+    try:
+        key, value, headers = client.seal_for_router(raw, event, message_id, now=now)
+    except ValueError:  # an id the envelope cannot carry (control characters, too long)
+        key, value, headers = client.seal_for_router(raw, "referral", "fuzz-0001", now=now)
+    try:
+        topic = topics.inbound_for(event).name
+    except (KeyError, ValueError):  # e.g. a response: no inbound topic, the router still reads it
+        topic = topics.IN_REFERRAL.name
+    return Incoming(topic, key, value, headers)
+
+
+@functools.cache
+def router_seeds() -> list[Any]:
+    """The example messages as their senders would send them through the router: without the
+    router among the destinations (the examples name it, which the policy refuses)."""
+    from schemas.messaging import party_reference
+
+    out = []
+    for bundle in _all_examples():
+        b = copy.deepcopy(bundle)
+        header_resource = b["entry"][0]["resource"]
+        event = header_resource["eventCoding"]["code"]
+        kept = []
+        for d in header_resource.get("destination", []):
+            if d.get("endpoint") != PARTY_ENDPOINT + "router":
+                kept.append(d)
+            elif event in _INSTEAD_OF_ROUTER:
+                party = _INSTEAD_OF_ROUTER[event]
+                kept.append(
+                    {"endpoint": PARTY_ENDPOINT + party, "receiver": party_reference(party)}
+                )
+        if kept:
+            header_resource["destination"] = kept
+        else:
+            header_resource.pop("destination", None)
+        out.append(b)
+    return out
+
+
+_INSTEAD_OF_ROUTER = {
+    "assessment-outcome": "zvh-voorbeeld",
+    "care-transition": "zvh-voorbeeld",
+    "claim": "zorgverzekeraar-voorbeeld",
+    "claim-response": "aanbieder-voorbeeld",
+}
+
+
+@functools.cache
+def sealed_examples() -> list[Incoming]:
+    """Every example message sealed by its sender (a valid record for the router)."""
+    from schemas.messaging import dumps
+
+    return [seal_payload(dumps(b), b) for b in router_seeds()]
+
+
+_HEADER_NAMES = st.sampled_from(
+    ["content-type", "kb-id", "kb-event", "kb-sender", "kb-recipient", "kb-time", "kb-sig-kid",
+     "kb-enc-kid", "kb-sig", "kb-other", "x-trace"]
+)  # fmt: skip
+_HEADER_VALUES = st.one_of(
+    st.none(),
+    st.binary(max_size=40),
+    st.sampled_from(
+        [b"", b"\xff\xfe", b"router", b"zvh-voorbeeld", b"application/vnd.ketenbus.sealed+v1",
+         b"2026-01-01T00:00:00.000000Z", b"A" * 86 + b"==", b"kid", b"x" * 300]
+    ),
+)  # fmt: skip
+
+
+@st.composite
+def mutated_envelopes(draw: st.DrawFn) -> Incoming:
+    """A valid sealed record with its key, headers and/or value altered."""
+    rec = draw(st.sampled_from(sealed_examples()))
+    headers = list(rec.headers)
+    key, value = rec.key, rec.value
+    for _ in range(draw(st.integers(1, 3))):
+        part = draw(st.sampled_from(["header", "key", "value"]))
+        if part == "key":
+            key = draw(st.none() | st.binary(max_size=40) | st.just(b"\xff"))
+        elif part == "value":
+            value = draw(mutate.mutated_bytes(value) | st.binary(max_size=80))
+        else:
+            i = draw(st.integers(0, max(0, len(headers) - 1)))
+            action = draw(st.sampled_from(["drop", "dup", "set", "rename", "add", "swap"]))
+            if not headers or action == "add":
+                headers.append((draw(_HEADER_NAMES), draw(_HEADER_VALUES)))
+            elif action == "drop":
+                del headers[i]
+            elif action == "dup":
+                headers.insert(i, headers[i])
+            elif action == "set":
+                headers[i] = (headers[i][0], draw(_HEADER_VALUES))
+            elif action == "rename":
+                headers[i] = (draw(_HEADER_NAMES), headers[i][1])
+            else:
+                j = draw(st.integers(0, len(headers) - 1))
+                headers[i], headers[j] = headers[j], headers[i]
+    return Incoming(rec.topic, key, value, headers)
+
+
+@st.composite
+def arbitrary_records(draw: st.DrawFn) -> Incoming:
+    return Incoming(
+        draw(st.sampled_from([t.name for t in topics.ROUTED])),
+        draw(st.none() | st.binary(max_size=40)),
+        draw(st.binary(max_size=200)),
+        draw(st.lists(st.tuples(_HEADER_NAMES | st.text(max_size=8), _HEADER_VALUES), max_size=12)),
+    )
+
+
+def _envelopes() -> st.SearchStrategy[Incoming]:
+    return st.one_of(mutated_envelopes(), arbitrary_records())
+
+
+@target("trust.read_meta", _envelopes)
+def check_trust_read_meta(rec: Incoming) -> None:
+    from broker.trust import read_meta
+
+    try:
+        read_meta(rec.key, rec.headers)
+    except TrustError as err:
+        trust_refused(err)
+
+
+@target("trust.open_sealed", _envelopes)
+def check_trust_open_sealed(rec: Incoming) -> None:
+    """Refused with a reason, or opened to exactly what was sealed (authenticity)."""
+    from broker.trust import open_sealed
+
+    e = env()
+    router = e.deployment.keyring(e.deployment.router_id)
+    try:
+        opened = open_sealed(
+            rec.key, rec.value, rec.headers, registry=e.deployment.registry, keyring=router
+        )
+    except TrustError as err:
+        trust_refused(err)
+        return
+    originals = {
+        (header(s.headers, "kb-id"), header(s.headers, "kb-sender")): s for s in sealed_examples()
+    }
+    source = originals[(opened.meta.message_id, opened.meta.sender)]
+    original = open_sealed(
+        source.key, source.value, source.headers, registry=e.deployment.registry, keyring=router
+    )
+    assert opened.payload == original.payload and opened.meta == original.meta
+
+
+# --- the router -----------------------------------------------------------------------------------
+
+
+@st.composite
+def authentic_payloads(draw: st.DrawFn) -> Incoming:
+    """Correctly sealed by a registered party, with mutated (or arbitrary) content."""
+    seed = draw(st.sampled_from(router_seeds()))
+    bundle = draw(mutate.mutated(seed)) if draw(st.booleans()) else seed
+    raw = (
+        mutate.dumps_any(bundle)
+        if draw(st.integers(0, 4))
+        else draw(mutate.mutated_bytes(mutate.dumps_any(seed)))
+    )
+    return seal_payload(raw, bundle)
+
+
+def _router_inputs() -> st.SearchStrategy[tuple[Incoming, bool]]:
+    records = st.one_of(authentic_payloads(), mutated_envelopes(), arbitrary_records())
+    return st.tuples(records, st.booleans())
+
+
+PARKING = {topics.REJECTED.name, topics.DEAD_LETTER.name}
+
+
+@target("router.Pipeline.route", _router_inputs)
+def check_route(case: tuple[Incoming, bool]) -> None:
+    """Never raises; every input leaves facts; every refusal has a reason, a fact and a parked
+    record carrying that reason; nothing new appears in clear in keys or headers."""
+    from broker.router.pipeline import Pipeline
+
+    rec, full_validation = case
+    e = env()
+    result = Pipeline(e.state(full_validation)).route(rec)
+    assert result.facts, "an input left no fact"
+    parked = {header(r.headers, "kb-reason") for r in result.records if r.topic in PARKING}
+    for fact in result.facts:
+        assert fact.reason, fact
+        if fact.kind is FactKind.REFUSAL:
+            assert fact.reason in parked, (fact.reason, parked)
+        if fact.kind is FactKind.DENY:
+            assert parked, "a denial without a parked record"
+    registered = {topics.outbound(p).name for p in (*(p[0] for p in PARTIES), "router")}
+    allowed = registered | PARKING | {topics.CONSENT.name}
+    clear_in = (rec.key or b"") + b"".join(str(k).encode() + (v or b"") for k, v in rec.headers)
+    for out in result.records:
+        assert out.topic in allowed, out.topic
+        if out.topic in registered:
+            assert header(out.headers, "kb-sig"), "a delivery that is not sealed"
+        clear_out = (out.key or b"") + b"".join(k.encode() + (v or b"") for k, v in out.headers)
+        bsn = e.person_bsn.encode()
+        assert bsn not in clear_out or bsn in clear_in, "a BSN in clear in the output"
+
+
+def replace_headers(rec: Incoming, headers: list[tuple[str, bytes]]) -> Incoming:
+    return replace(rec, headers=headers)

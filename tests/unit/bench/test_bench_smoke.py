@@ -1,0 +1,60 @@
+"""Smoke tests of ``ketenbus bench`` with tiny sizes: every code path runs and yields the
+expected tables and rows. The figures of such runs mean nothing and are never asserted."""
+
+from __future__ import annotations
+
+import pytest
+from typer.testing import CliRunner
+
+from broker.bench import stages
+from broker.bench.report import Table
+from broker.bench.run import BenchConfig, run
+from broker.cli.main import app
+
+
+def by_key(tables: list[Table]) -> dict[str, Table]:
+    return {t.key: t for t in tables}
+
+
+def test_in_process_sections_give_their_tables() -> None:
+    config = BenchConfig.tiny()
+    tables = by_key(run(config, ("profile", "consents")))
+    assert list(tables) == ["machine", "profile", "hotspots", "primitives", "consents", "verdict"]
+    profile = tables["profile"].row_labels()
+    assert profile == [*stages.ORDER, "total", "CPU ceiling, msgs/s per core"]
+    assert tables["consents"].row_labels() == [f"{n:,}" for n in config.consent_sizes]
+    assert "routing CPU, ingress-validated" in tables["verdict"].row_labels()
+    assert "command" in tables["machine"].row_labels()
+    for table in tables.values():
+        assert table.text() and table.markdown().count("|") > 0
+
+
+@pytest.mark.integration
+def test_kafka_sections_give_their_tables() -> None:
+    config = BenchConfig.tiny()
+    tables = by_key(run(config, ("throughput", "latency", "rebuild")))
+    assert list(tables) == ["machine", "throughput", "latency", "rebuild", "verdict"]
+    throughput = tables["throughput"].rows
+    assert [r[0].split(" [")[0] for r in throughput] == [
+        v.label for v in config.throughput_variants
+    ]
+    assert [r[1] for r in throughput] == ["aiokafka", "aiokafka"]
+    latency = tables["latency"].rows
+    assert [(r[0], r[1]) for r in latency] == [
+        (v.label, f"{rate:g}") for v in config.latency_variants for rate in config.rates
+    ]
+    assert len(tables["rebuild"].rows) == 1
+    verdict = tables["verdict"].row_labels()
+    assert "target (>= 0.50) met" in verdict
+
+
+def test_the_command_refuses_an_unknown_section() -> None:
+    result = CliRunner().invoke(app, ["bench", "--only", "nonsense"])
+    assert result.exit_code == 2
+    assert "unknown section" in result.output
+
+
+def test_the_command_is_registered_with_help() -> None:
+    result = CliRunner().invoke(app, ["bench", "--help"])
+    assert result.exit_code == 0
+    assert "--quick" in result.output
