@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/ketenbus up --scenario demo
+	$(BIN)/ketenbus up --scenario national
 
 test: $(STAMP)
 	$(BIN)/ruff check broker schemas adapters tests
