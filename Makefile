@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml
 install: $(STAMP)
 
 up: $(STAMP)
-	$(BIN)/ketenbus up --scenario demo
+	$(BIN)/ketenbus up --scenario national
 
 # The browser tests drive Debian's chromium through the Python playwright package (Playwright's
 # own browser download is not reachable from the build machines); install it when missing.

@@ -15,8 +15,20 @@ from broker.cli.common import load_or_exit
 def up(
     scenario: Annotated[
         str | None,
-        typer.Option(help="Sample traffic to run after start: 'demo' (or none)."),
+        typer.Option(help="Traffic to run after start: 'national' (a year), 'demo' (or none)."),
     ] = None,
+    months: Annotated[
+        int, typer.Option(min=1, max=24, help="National scenario: months to simulate.")
+    ] = 12,
+    seed: Annotated[
+        int, typer.Option(help="National scenario: seed of the synthetic year.")
+    ] = 2023,
+    year: Annotated[
+        int, typer.Option(min=2019, max=2030, help="National scenario: the year simulated.")
+    ] = 2023,
+    seconds_per_month: Annotated[
+        float, typer.Option(min=0.0, help="National scenario: wall seconds per simulated month.")
+    ] = 5.0,
     http_port: Annotated[
         int, typer.Option(help="Port of the ZVH adapter's HTTP endpoint on 127.0.0.1 (0: free).")
     ] = 8081,
@@ -41,8 +53,23 @@ def up(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     settings = load_or_exit(config)
-    if scenario not in (None, "demo"):
-        raise typer.BadParameter("unknown scenario; choose 'demo'", param_hint="--scenario")
+    if scenario not in (None, "demo", "national"):
+        raise typer.BadParameter(
+            "unknown scenario; choose 'national' or 'demo'", param_hint="--scenario"
+        )
+    if scenario == "national":
+        from broker.runtime.national import NationalOptions, up_national
+
+        opts = NationalOptions(
+            months=months, seed=seed, year=year, seconds_per_month=seconds_per_month
+        )
+        raise typer.Exit(
+            asyncio.run(
+                up_national(
+                    settings, http_port=http_port, exit_when_done=exit_when_done, options=opts
+                )
+            )
+        )
     code = asyncio.run(
         run_up(settings, scenario=scenario, http_port=http_port, exit_when_done=exit_when_done,
                web_port=web_port, metrics_port=metrics_port)
