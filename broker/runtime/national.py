@@ -428,13 +428,35 @@ class NationalScenario:
                 day += timedelta(days=1)
         await self.settle()
 
+    def _claims_in_flight(self) -> int:
+        """Claims the desks sent that the pipeline still has to carry: not yet at their payer,
+        or answered by the payer but the answer not yet back at the desk. Claims a payer
+        deliberately leaves unpaid, or answers later by plan, do not count."""
+        at_payer = {cid for payer in self.stack.payers.values() for cid in payer.index}
+        n = 0
+        for provider in self.stack.providers.values():
+            for entry in provider.desk.book.entries.values():
+                if entry.status is not ClaimStatus.SENT:
+                    continue
+                cid = entry.claim.claim_id
+                if (cid not in at_payer and cid not in self.claims_seen) or (
+                    cid in self.answered and payer_fate(self.opts.seed, cid)[0] != "withheld"
+                ):
+                    n += 1
+        return n
+
     async def _keep_up(self, limit: int = 40, timeout: float = 30.0) -> None:
-        """Do not run ahead of the components: wait while many files wait in inboxes."""
+        """Do not let the simulated clock run ahead of the components: wait while many files
+        wait in inboxes or claims are still in flight (else the 28-day watchdog would escalate
+        claims that are merely slow to be routed, not unpaid)."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
-        while len(self.pending_files) > limit and loop.time() < deadline:
-            await asyncio.sleep(0.1)
+        while loop.time() < deadline:
             self._collect_receipts()
+            self._collect_answers()
+            if len(self.pending_files) <= limit and self._claims_in_flight() == 0:
+                return
+            await asyncio.sleep(0.1)
 
     async def settle(self, quiet: float = 2.0, timeout: float = 60.0) -> None:
         """Wait until every file is processed and the stream is quiet; desks tick once more."""
