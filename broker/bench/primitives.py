@@ -1,7 +1,8 @@
 """Rates of the cryptographic primitives and of seal/open, side by side, for a 5 KB payload.
 
 They put the per-stage profile in proportion: what a message costs in public-key operations
-before any JSON, policy or Kafka work. Read the ratios; the machines are noisy.
+before any JSON, policy or Kafka work. Rates are per CPU second of this thread, so another
+process on the core does not lower them; still, read the ratios.
 """
 
 from __future__ import annotations
@@ -31,16 +32,16 @@ from schemas.vocab.roles import PartyRole
 
 
 def rate(fn: Callable[[], object], seconds: float) -> float:
-    """Calls per second of ``fn`` over about ``seconds`` (after a short warm-up)."""
+    """Calls per CPU second of ``fn`` over about ``seconds`` of CPU time (after a warm-up)."""
     for _ in range(20):
         fn()
-    count, start = 0, time.perf_counter()
+    count, start = 0, time.thread_time()
     deadline = start + seconds
     while True:
         for _ in range(20):
             fn()
         count += 20
-        now = time.perf_counter()
+        now = time.thread_time()
         if now >= deadline:
             return count / (now - start)
 

@@ -21,7 +21,12 @@ def test_in_process_sections_give_their_tables() -> None:
     tables = by_key(run(config, ("profile", "consents")))
     assert list(tables) == ["machine", "profile", "hotspots", "primitives", "consents", "verdict"]
     profile = tables["profile"].row_labels()
-    assert profile == [*stages.ORDER, "total", "CPU ceiling, msgs/s per core"]
+    assert profile == [
+        *stages.ORDER,
+        "total",
+        "CPU ceiling, msgs/s per core",
+        "wall-clock rate in this run",
+    ]
     assert tables["consents"].row_labels() == [f"{n:,}" for n in config.consent_sizes]
     assert "routing CPU, ingress-validated" in tables["verdict"].row_labels()
     assert "command" in tables["machine"].row_labels()
