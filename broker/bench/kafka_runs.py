@@ -269,6 +269,7 @@ class Variant:
     client: Client = "aiokafka"
     full_validation: bool = True
     linger_ms: int | None = None
+    repeat: int = 1  # short runs (raw pass-through) are repeated; the median is reported
 
     @property
     def output(self) -> str:
@@ -284,6 +285,7 @@ class Throughput:
     seconds: float
     cpu: float = 0.0  # wall seconds in the relay's own work per message (raw, routed modes)
     thread_cpu: float = 0.0  # CPU seconds of that work (less than ``cpu`` when contended)
+    spread: tuple[float, float] | None = None  # slowest and fastest of repeated runs
 
     @property
     def complete(self) -> bool:
@@ -293,8 +295,8 @@ class Throughput:
 FULL = "routed, full FHIR validation (router default)"
 FAST = "routed, ingress-validated (full_validation=False)"
 THROUGHPUT_VARIANTS = (
-    Variant("raw pass-through", "raw"),
-    Variant("raw pass-through", "raw", "confluent"),
+    Variant("raw pass-through", "raw", repeat=3),
+    Variant("raw pass-through", "raw", "confluent", repeat=3),
     Variant(FULL, "routed"),
     Variant(FULL, "routed", "confluent"),
     Variant(FAST, "routed", full_validation=False),
@@ -340,7 +342,8 @@ async def throughput(
     A raw or routed worker handles the warm-up, then waits: the clock starts when it is told
     to go, and stops at the last arrival on its output topic. ``RouterService`` cannot be held
     like that; its clock starts at its ``warmup``-th arrival. A variant gets ``budget`` seconds;
-    a slower one is measured over what arrived by then.
+    a slower one is measured over what arrived by then. A variant with ``repeat`` > 1 (the
+    short raw runs) is measured that many times; the median is reported, with the spread.
     """
     start = bench.start_offsets()
     records = bench.workload.sealed_referrals(warmup + messages)
@@ -348,40 +351,57 @@ async def throughput(
     ids = [_kb_id(r) for r in records]
     out = []
     for variant in variants:
-        watcher = Watcher(bench.bootstrap, variant.output, topics.PERSON_PARTITIONS)
-        await watcher.start()
-        watcher.expect(ids)
-        worker: Worker | None = None
-        try:
-            worker = await run_worker(bench, variant, start, warmup)
-            if variant.mode != "service":
-                await worker.warmed_up(timeout=60.0)
-                t0 = worker.go()
-            await watcher.wait_for(ids, timeout=budget)
-        finally:
-            if worker is not None:
-                await worker.close()
-            await watcher.stop()
-        # the relay handles records in its own order (partition by partition), so the warm-up
-        # is "the first ``warmup`` handled", not particular ids
-        times = sorted(watcher.arrivals[i] for i in ids if i in watcher.arrivals)
-        if variant.mode == "service":
-            t0 = times[warmup - 1] if len(times) >= warmup > 0 else (times or [0.0])[0]
-        done = max(0, len(times) - warmup)
-        span = times[-1] - t0 if times else 0.0
-        handled = max(1, int(worker.done.get("handled", 0)))
-        out.append(
-            Throughput(
-                variant,
-                done / span if span > 0 else 0.0,
-                done,
-                messages,
-                span,
-                cpu=float(worker.done.get("busy", 0.0)) / handled,
-                thread_cpu=float(worker.done.get("cpu", 0.0)) / handled,
-            )
-        )
+        runs = [
+            await _throughput_once(bench, variant, ids, start, warmup, budget)
+            for _ in range(variant.repeat)
+        ]
+        runs.sort(key=lambda r: r.rate)
+        median = runs[len(runs) // 2]
+        median.spread = (runs[0].rate, runs[-1].rate) if len(runs) > 1 else None
+        out.append(median)
     return out
+
+
+async def _throughput_once(
+    bench: KafkaBench,
+    variant: Variant,
+    ids: list[str],
+    start: tuple[tuple[int, int], ...],
+    warmup: int,
+    budget: float,
+) -> Throughput:
+    watcher = Watcher(bench.bootstrap, variant.output, topics.PERSON_PARTITIONS)
+    await watcher.start()
+    watcher.expect(ids)
+    worker: Worker | None = None
+    t0 = 0.0
+    try:
+        worker = await run_worker(bench, variant, start, warmup)
+        if variant.mode != "service":
+            await worker.warmed_up(timeout=60.0)
+            t0 = worker.go()
+        await watcher.wait_for(ids, timeout=budget)
+    finally:
+        if worker is not None:
+            await worker.close()
+        await watcher.stop()
+    # the relay handles records in its own order (partition by partition), so the warm-up is
+    # "the first ``warmup`` handled", not particular ids
+    times = sorted(watcher.arrivals[i] for i in ids if i in watcher.arrivals)
+    if variant.mode == "service":
+        t0 = times[warmup - 1] if len(times) >= warmup > 0 else (times or [0.0])[0]
+    done = max(0, len(times) - warmup)
+    span = times[-1] - t0 if times else 0.0
+    handled = max(1, int(worker.done.get("handled", 0)))
+    return Throughput(
+        variant,
+        done / span if span > 0 else 0.0,
+        done,
+        len(ids) - warmup,
+        span,
+        cpu=float(worker.done.get("busy", 0.0)) / handled,
+        thread_cpu=float(worker.done.get("cpu", 0.0)) / handled,
+    )
 
 
 def throughput_table(results: list[Throughput], messages: int, value_bytes: int) -> Table:
@@ -403,6 +423,8 @@ def throughput_table(results: list[Throughput], messages: int, value_bytes: int)
     for r in results:
         same = raw.get(r.variant.client if r.variant.mode != "service" else "aiokafka", 0.0)
         label = r.variant.label + ("" if r.complete else f" [{r.measured}/{r.expected} in time]")
+        if r.spread is not None:
+            label += f" (median of {r.variant.repeat}: {rate(r.spread[0])}-{rate(r.spread[1])})"
         client = (
             "FastStream aiokafka" if r.variant.mode == "service" else CLIENT_LABEL[r.variant.client]
         )

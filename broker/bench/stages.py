@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import cProfile
 import pstats
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -237,8 +238,8 @@ def hotspots(
 
 def _name(func: tuple[str, int, str]) -> str:
     filename, line, name = func
-    if filename == "~":  # a builtin: name is like "<method 'sign' of '...' objects>"
-        return name
+    if filename == "~":  # a builtin: "<method 'sign' of 'a.b.Ed25519PrivateKey' objects>"
+        return re.sub(r"'(?:[\w]+\.)+(\w+)'", r"'\1'", name.strip("<>"))
     path = Path(filename)
     parts = path.parts
     for anchor in ("broker", "schemas", "adapters"):

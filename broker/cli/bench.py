@@ -70,7 +70,14 @@ def bench(
     def progress(text: str) -> None:
         err_console.print(f"[dim]{time.monotonic() - began:6.1f} s[/dim]  {text} ...")
 
-    tables = run(config, sections, progress=progress, command=command)
+    from broker.bench.kafka_runs import BenchError
+    from broker.kafka.errors import KafkaSetupError
+
+    try:
+        tables = run(config, sections, progress=progress, command=command)
+    except (BenchError, KafkaSetupError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(1) from None
     console.print(render(tables, markdown=markdown), soft_wrap=True)
     if output is not None:
         output.write_text(render(tables, markdown=True) + "\n", encoding="utf-8")
