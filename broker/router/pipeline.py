@@ -9,6 +9,8 @@ projection → sealed for the recipient and signed by the router.
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -273,7 +275,7 @@ class Pipeline:
             if reply is not None:
                 result.records.append(reply)
                 if authentic:
-                    self.state.replay.remember(env.replay_id, reply.value)
+                    self.state.replay.remember(env.replay_id, pack(reply))
         result.facts.append(
             Fact(
                 FactKind.REFUSAL,
@@ -291,15 +293,10 @@ class Pipeline:
     def _duplicate(self, env: EnvelopeMeta, now: datetime) -> RouteResult:
         result = RouteResult()
         original = self.state.replay.response_for(env.replay_id)
-        try:
-            party = self.state.registry.get(env.sender)
-            if original is not None:
-                # Repeat the original response (reliable messaging: a lost response is resent).
-                result.records.append(
-                    Outgoing(party.outbound_topic, env.pseudonym.encode(), original, [])
-                )
-        except (KeyError, TrustError):
-            pass
+        if original is not None:
+            # Repeat the original response, sealed and signed as it was (reliable messaging:
+            # a response that was lost is sent again).
+            result.records.append(unpack(original))
         result.facts.append(
             Fact(
                 FactKind.DUPLICATE,
@@ -346,7 +343,7 @@ class Pipeline:
         )
         if reply is not None:
             result.records.append(reply)
-            self.state.replay.remember(f"{msg.meta.sender}/{msg.meta.message_id}", reply.value)
+            self.state.replay.remember(f"{msg.meta.sender}/{msg.meta.message_id}", pack(reply))
         result.facts.append(
             Fact(
                 FactKind.CONSENT_CHANGE,
@@ -485,13 +482,34 @@ class Pipeline:
             reply = self._reply(m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
         if reply is not None:
             result.records.append(reply)
-            self.state.replay.remember(f"{m.sender}/{m.message_id}", reply.value)
+            self.state.replay.remember(f"{m.sender}/{m.message_id}", pack(reply))
 
 
 def _subject_bsn(msg: ParsedMessage) -> str | None:
     """The message's BSN when it can be pseudonymised (a refusal must not fail on a bad one)."""
     bsn = msg.subject_bsn()
     return bsn if bsn is not None and is_valid_bsn(bsn) else None
+
+
+def pack(record: Outgoing) -> bytes:
+    """A response record as bytes for the replay guard, so a duplicate gets it back whole."""
+    b64 = base64.b64encode
+    return json.dumps(
+        {
+            "t": record.topic,
+            "k": b64(record.key).decode() if record.key is not None else None,
+            "v": b64(record.value).decode(),
+            "h": [[k, b64(v).decode()] for k, v in record.headers],
+        }
+    ).encode()
+
+
+def unpack(data: bytes) -> Outgoing:
+    d = json.loads(data)
+    b = base64.b64decode
+    return Outgoing(
+        d["t"], b(d["k"]) if d["k"] is not None else None, b(d["v"]), [(k, b(v)) for k, v in d["h"]]
+    )
 
 
 def msg_bytes(msg: ParsedMessage) -> bytes:

@@ -115,11 +115,6 @@ def test_router_refuses_a_lone_surrogate_with_a_reason() -> None:
     assert [(f.kind, f.reason) for f in result.facts] == [(FactKind.REFUSAL, "not-json")]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, left to the owner of the replay state: ReplayGuard keeps only the "
-    "response's value, so the repeated response goes out without its envelope headers",
-)
 def test_a_repeated_response_can_be_opened_by_its_sender() -> None:
     rec = next(r for r in targets.sealed_examples() if r.topic == topics.IN_CLAIM.name)
     sender = str(header(rec.headers, "kb-sender"))
