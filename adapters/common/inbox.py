@@ -44,6 +44,20 @@ class Inbox:
         os.replace(path, target)
         return target
 
+    def finish(self, path: Path, receipt: dict[str, Any], *, accepted: int, refused: int) -> bool:
+        """Settle a processed file: refused outright (nothing accepted) it moves to ``failed/``
+        with its report; otherwise to ``processed/`` with a receipt, and any refused items are
+        also reported in ``failed/``. Returns False when the whole file was refused."""
+        report = json.dumps(receipt, indent=2, ensure_ascii=False) + "\n"
+        if refused and not accepted:
+            self.fail(path, receipt)
+            return False
+        done = self.done(path)
+        done.with_name(done.name + ".receipt.json").write_text(report)
+        if refused:
+            (self.failed / f"{path.name}.error.json").write_text(report)
+        return True
+
     def fail(self, path: Path, error: dict[str, Any]) -> Path:
         """Move a refused file aside and write the reason next to it."""
         target = self.failed / path.name

@@ -10,6 +10,7 @@ import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from aiokafka import AIOKafkaProducer
@@ -17,6 +18,7 @@ from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
+from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from adapters.common.party import PartyClient
 from broker.config import Settings
@@ -152,6 +154,32 @@ class AdapterRuntime:
             return
         await self.on_delivery(opened, parsed)
         self.delivered += 1
+
+    async def poll(self, inbox: Inbox, process: Callable[[Path], Awaitable[object]]) -> int:
+        """Process the files waiting in ``inbox``, one at a time; returns how many.
+
+        Files wait while the broker is away or being restored (a record sent to a topic the
+        broker lost would vanish). A file that fails unexpectedly stays in ``processing/`` and
+        is taken up again at the next start; the log names only the file and the error type,
+        never a traceback, which could quote the input."""
+        if self.health.status in ("broker-restarted", "recovering", "broker-unreachable"):
+            return 0
+        n = 0
+        for path in inbox.claim():
+            try:
+                await process(path)
+            except Exception as err:
+                log.error("inbox file %s could not be processed: %s", path.name, type(err).__name__)
+                continue
+            n += 1
+        return n
+
+    async def poll_forever(
+        self, inbox: Inbox, process: Callable[[Path], Awaitable[object]], interval: float
+    ) -> None:
+        while True:
+            await self.poll(inbox, process)
+            await asyncio.sleep(interval)
 
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]

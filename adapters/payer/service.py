@@ -283,37 +283,15 @@ class PayerAdapter:
                 f"{len(errors)} item(s) refused",
                 source=path.name,
             )
-        if errors and not accepted:
-            self.inbox.fail(path, receipt)
+        if not self.inbox.finish(path, receipt, accepted=len(accepted), refused=len(errors)):
             self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
-        else:
-            done = self.inbox.done(path)
-            done.with_name(done.name + ".receipt.json").write_text(
-                json.dumps(receipt, indent=2) + "\n"
-            )
-            if errors:
-                (self.inbox.failed / f"{path.name}.error.json").write_text(
-                    json.dumps(receipt, indent=2) + "\n"
-                )
         return receipt
 
     async def poll_once(self) -> int:
-        n = 0
-        for path in self.inbox.claim():
-            try:
-                await self.process_file(path)
-            except Exception as err:  # keep the adapter alive; the file stays in processing/
-                log.error(  # no traceback: it could quote the input
-                    "answer file %s could not be processed: %s", path.name, type(err).__name__
-                )
-                continue
-            n += 1
-        return n
+        return await self.runtime.poll(self.inbox, self.process_file)
 
     async def _poll(self) -> None:
-        while True:
-            await self.poll_once()
-            await asyncio.sleep(self.poll_interval)
+        await self.runtime.poll_forever(self.inbox, self.process_file, self.poll_interval)
 
     async def start(self) -> None:
         outbound = self.client.registry.get(self.party_id).outbound_topic

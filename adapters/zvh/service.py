@@ -175,39 +175,15 @@ class ZvhAdapter:
                 {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )
         receipt = {"file": path.name, "accepted": accepted, "refused": errors}
-        if errors and not accepted:
-            self.inbox.fail(path, receipt)
+        if not self.inbox.finish(path, receipt, accepted=len(accepted), refused=len(errors)):
             self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
-        else:
-            done = self.inbox.done(path)
-            done.with_name(done.name + ".receipt.json").write_text(
-                json.dumps(receipt, indent=2) + "\n"
-            )
-            if errors:
-                (self.inbox.failed / f"{path.name}.error.json").write_text(
-                    json.dumps(receipt, indent=2) + "\n"
-                )
         return receipt
 
     async def poll_once(self) -> int:
-        if self.runtime.health.status in ("broker-restarted", "recovering", "broker-unreachable"):
-            return 0  # files wait in the inbox until the broker is back
-        n = 0
-        for path in self.inbox.claim():
-            try:
-                await self.process_file(path)
-            except Exception as err:  # keep the adapter alive; the file stays in processing/
-                log.exception(
-                    "inbox file %s could not be processed: %s", path.name, type(err).__name__
-                )
-                continue
-            n += 1
-        return n
+        return await self.runtime.poll(self.inbox, self.process_file)
 
     async def _poll(self) -> None:
-        while True:
-            await self.poll_once()
-            await asyncio.sleep(self.poll_interval)
+        await self.runtime.poll_forever(self.inbox, self.process_file, self.poll_interval)
 
     # --- in: deliveries from the router ------------------------------------------------------
 

@@ -26,7 +26,7 @@ Memory
 Each version is packed into one ``bytes`` object (a 35-byte header plus the consent id) and
 values that repeat across consents (recipient lists, who recorded it, the grantor) are interned
 in small tables. One consent costs about 145 bytes of allocations (165-210 bytes of RSS)
-including its share of the per-person dictionary entry (``tests/bench/bench_policy.py``).
+including its share of the per-person dictionary entry (``ketenbus bench --only consents``).
 The BSN is kept (as a 4-byte integer) only so that :meth:`find` can return a full
 :class:`~schemas.flows.consent.ConsentRecord`.
 """
