@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 
 import pytest
@@ -48,10 +49,8 @@ def test_a_proof_does_not_fit_another_leaf_or_position(n: int, data: st.DataObje
     j = data.draw(st.integers(0, n - 1).filter(lambda x: x != i))
     assert merkle.root_from_proof(leaves[j], proofs[i]) != root
     moved = merkle.Proof(j, proofs[i].size, proofs[i].path)
-    try:
+    with contextlib.suppress(merkle.ProofError):  # a position its path cannot fit
         assert merkle.root_from_proof(leaves[i], moved) != root
-    except merkle.ProofError:
-        pass
 
 
 def test_wrong_path_length_is_a_proof_error() -> None:
@@ -64,7 +63,10 @@ def test_wrong_path_length_is_a_proof_error() -> None:
         merkle.root_from_proof(leaves[3], merkle.Proof(p.index, p.size, (*p.path, p.path[0])))
 
 
-@pytest.mark.parametrize("raw", [b"", b"\x00" * 7, b"\x00" * 9, b"\x00\x00\x00\x05\x00\x00\x00\x05"])
+BAD_PROOFS = [b"", b"\x00" * 7, b"\x00" * 9, b"\x00\x00\x00\x05\x00\x00\x00\x05"]
+
+
+@pytest.mark.parametrize("raw", BAD_PROOFS)
 def test_malformed_proofs_are_refused(raw: bytes) -> None:
     with pytest.raises(merkle.ProofError):
         merkle.decode_proof(raw)
