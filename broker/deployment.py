@@ -58,7 +58,13 @@ class Deployment:
         """The party's own pseudonym secret (the router's is the master for all recipients)."""
         return Pseudonymiser(load_or_create_secret(self.secrets_dir / f"{party_id}.secret"))
 
-    def router_state(self, policy: Any, *, replay_window: timedelta = timedelta(days=1)) -> Any:
+    def router_state(
+        self,
+        policy: Any,
+        *,
+        replay_window: timedelta = timedelta(days=1),
+        full_validation: bool = False,
+    ) -> Any:
         from broker.policy.consent_view import ConsentView
         from broker.router.pipeline import RouterState
 
@@ -71,6 +77,7 @@ class Deployment:
             policy=policy,
             consents=ConsentView(),
             replay=ReplayGuard(window=replay_window),
+            full_validation=full_validation,
         )
 
     def party_client(self, party_id: str) -> Any:

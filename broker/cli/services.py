@@ -71,7 +71,9 @@ def router(
         await ensure_topics(settings, topics.catalogue([p.id for p in dep.registry.parties]))
         await _run_until_signal(
             RouterService(
-                settings, dep.router_state(pol), session_timeout_ms=settings.session_timeout_ms
+                settings,
+                dep.router_state(pol, full_validation=settings.router_full_validation),
+                session_timeout_ms=settings.session_timeout_ms,
             )
         )
 

@@ -66,7 +66,8 @@ class RouterState:
     policy: Any
     consents: ConsentView
     replay: ReplayGuard
-    full_validation: bool = True
+    # fhir.resources validation of every message: see Settings.router_full_validation
+    full_validation: bool = False
 
 
 class Refusal(Exception):
