@@ -30,7 +30,17 @@ from typing import Any
 
 from broker.bench import consents as consent_bench
 from broker.bench import kafka_runs, primitives, stages
-from broker.bench.kafka_runs import LATENCY_VARIANTS, THROUGHPUT_VARIANTS, Variant
+from broker.bench.kafka_runs import (
+    LATENCY_BATCHED,
+    LATENCY_VARIANTS,
+    RAW,
+    RAW_CONFLUENT,
+    ROUTED,
+    SERVICE,
+    SHAPE,
+    THROUGHPUT_VARIANTS,
+    Variant,
+)
 from broker.bench.report import Table, micros, percent, rate, ratio
 from broker.bench.workload import Workload
 
@@ -77,7 +87,7 @@ class BenchConfig:
             budget=10.0,
             rates=(50.0, 200.0, 500.0),
             seconds=3.0,
-            latency_variants=(LATENCY_VARIANTS[0], LATENCY_VARIANTS[3]),
+            throughput_variants=(RAW, RAW_CONFLUENT, SHAPE, ROUTED, SERVICE),
             rebuild_events=2_000,
         )
 
@@ -96,12 +106,13 @@ class BenchConfig:
             warmup=2,
             budget=20.0,
             throughput_variants=(
-                dataclasses.replace(THROUGHPUT_VARIANTS[0], repeat=1),
-                THROUGHPUT_VARIANTS[2],
+                dataclasses.replace(RAW, repeat=1),
+                dataclasses.replace(SHAPE, repeat=1),
+                ROUTED,
             ),
             rates=(20.0,),
             seconds=0.5,
-            latency_variants=(LATENCY_VARIANTS[3],),
+            latency_variants=(LATENCY_BATCHED,),
             rebuild_events=10,
         )
 
@@ -376,7 +387,8 @@ def verdict_table(results: Results) -> Table:
         ["measure", "value"],
     )
     raw = {t.variant.client: t.rate for t in results.throughput if t.variant.mode == "raw"}
-    routed = [t for t in results.throughput if t.variant.mode != "raw" and t.rate > 0]
+    routed = [t for t in results.throughput if t.variant.mode in ("routed", "service") and t.rate]
+    shape = next((t for t in results.throughput if t.variant.mode == "shape" and t.rate), None)
     if raw.get("aiokafka") and routed:
         base = raw["aiokafka"]
         deployed = next((t for t in routed if t.variant.mode == "service"), None)
@@ -392,6 +404,16 @@ def verdict_table(results: Results) -> Table:
             f"{rate(best.rate)} msgs/s = {ratio(best.rate / base)}",
         )
         table.add("target (>= 0.50) met", "yes" if best.rate >= base / 2 else "NO")
+        if shape is not None:
+            table.add(
+                "Kafka alone with the routed output shape / raw aiokafka",
+                f"{rate(shape.rate)} msgs/s = {ratio(shape.rate / base)} (the ceiling: a router "
+                "that did no work at all)",
+            )
+            table.add(
+                "best routed / that ceiling",
+                f"{ratio(best.rate / shape.rate)} (the rest is Kafka's cost of the output)",
+            )
         if raw.get("confluent"):
             faster = "confluent-kafka" if raw["confluent"] > base else "aiokafka"
             table.add(

@@ -3,14 +3,19 @@
 Modes, all reading the same inbound records and writing to the same broker:
 
 * ``raw``: consume → produce the same key, value and headers to a pass-through topic;
-* ``routed``: consume → ``Pipeline.route`` → produce its records and one signed audit record per
-  fact, awaiting the acks once per fetched batch (the loop is the same as ``raw``'s);
-* ``service``: ``RouterService`` exactly as ``ketenbus router`` runs it (FastStream subscriber,
-  one message at a time, acks awaited per message).
+* ``shape``: Kafka alone with the routed output: the first record is routed once, and every
+  record then produces copies of those outputs (same topics and sizes: delivery, response,
+  audit record) with its own id, so the figure is the ceiling any router with this output
+  shape can reach on this client;
+* ``routed``: consume → ``Pipeline.route_batch`` → produce its records and the batch's audit
+  records, awaiting the acks once per fetched batch (the loop is the same as ``raw``'s);
+* ``service``: ``RouterService`` exactly as ``ketenbus router`` runs it (FastStream batch
+  subscriber, commits per batch).
 
 ``client`` picks aiokafka (the project's client) or FastStream's confluent-kafka broker (a batch
-subscriber) for ``raw`` and ``routed``. A worker rebuilds the consent view from the consent topic
-like a starting router, reports ``ready`` on its queue, and stops when the parent sets ``stop``.
+subscriber) for ``raw``, ``shape`` and ``routed``. A worker rebuilds the consent view from the
+consent topic like a starting router, reports ``ready`` on its queue, and stops when the parent
+sets ``stop``.
 """
 
 from __future__ import annotations
@@ -35,7 +40,7 @@ from broker.router.records import Incoming, Outgoing
 from schemas import topics
 
 PASSTHROUGH_TOPIC = "bench.passthrough"
-Mode = Literal["raw", "routed", "service"]
+Mode = Literal["raw", "shape", "routed", "service"]
 Client = Literal["aiokafka", "confluent"]
 
 
@@ -47,7 +52,7 @@ class WorkerSpec:
     state_dir: str
     group_id: str
     start: tuple[tuple[int, int], ...] = ()  # (partition, offset) of the source topic
-    full_validation: bool = True
+    full_validation: bool = False
     source: str = topics.IN_REFERRAL.name
     sink: str = PASSTHROUGH_TOPIC
     session_timeout_ms: int = 3000
@@ -93,7 +98,13 @@ async def _run(spec: WorkerSpec, results: Any, signals: Signals) -> None:
     if spec.mode == "service":
         await _service(spec, results, signals.stop)
         return
-    relay: _Relay = _Passthrough(spec) if spec.mode == "raw" else await _Router.create(spec)
+    relay: _Relay
+    if spec.mode == "raw":
+        relay = _Passthrough(spec)
+    elif spec.mode == "shape":
+        relay = _Shape(await _Router.create(spec))
+    else:
+        relay = await _Router.create(spec)
     if spec.client == "aiokafka":
         await _aiokafka_loop(spec, relay, results, signals)
     else:
@@ -141,16 +152,24 @@ class _Relay:
     busy = 0.0  # seconds spent in handle(): the relay's own CPU work
     cpu = 0.0
 
-    def handle(self, rec: Incoming) -> list[Outgoing]:
+    def handle(self, recs: list[Incoming]) -> list[Outgoing]:
+        """Handle a fetched batch (or the part of it up to the warm-up gate)."""
         began, cpu = time.perf_counter(), time.thread_time()
-        out = self._handle(rec)
+        out = self._handle(recs)
         self.busy += time.perf_counter() - began
         self.cpu += time.thread_time() - cpu
-        self.handled += 1
+        self.handled += len(recs)
         return out
 
-    def _handle(self, rec: Incoming) -> list[Outgoing]:
+    def _handle(self, recs: list[Incoming]) -> list[Outgoing]:
         raise NotImplementedError
+
+    def chunks(self, spec: WorkerSpec, recs: list[Incoming]) -> list[list[Incoming]]:
+        """``recs`` split where the warm-up ends, so the gate falls between two chunks."""
+        cut = spec.warmup - self.handled
+        if spec.warmup and 0 < cut < len(recs):
+            return [recs[:cut], recs[cut:]]
+        return [recs]
 
     async def gate(self, spec: WorkerSpec, results: Any, signals: Signals) -> None:
         """After the warm-up, say so and wait for ``go`` (the parent starts its clock)."""
@@ -163,8 +182,8 @@ class _Passthrough(_Relay):
     def __init__(self, spec: WorkerSpec) -> None:
         self.sink = spec.sink
 
-    def _handle(self, rec: Incoming) -> list[Outgoing]:
-        return [Outgoing(self.sink, rec.key, rec.value, rec.headers)]
+    def _handle(self, recs: list[Incoming]) -> list[Outgoing]:
+        return [Outgoing(self.sink, r.key, r.value, r.headers) for r in recs]
 
 
 class _Router(_Relay):
@@ -188,17 +207,36 @@ class _Router(_Relay):
         router.consents, router.rebuild_seconds = log.applied, _since(began)
         return router
 
-    def _handle(self, rec: Incoming) -> list[Outgoing]:
-        result = self.pipeline.route(rec)
-        audit = [
-            Outgoing(
-                topics.AUDIT.name,
-                self.chain.chain_id.encode(),
-                self.chain.append_record(to_record(f, self.chain.chain_id)),
-            )
-            for f in result.facts
-        ]
-        return result.records + audit
+    def _handle(self, recs: list[Incoming]) -> list[Outgoing]:
+        out: list[Outgoing] = []
+        facts = []
+        for result in self.pipeline.route_batch(recs):
+            out.extend(result.records)
+            facts.extend(result.facts)
+        key = self.chain.chain_id.encode()
+        values = [self.chain.append_record(to_record(f, self.chain.chain_id)) for f in facts]
+        out.extend(Outgoing(topics.AUDIT.name, key, v) for v in values)
+        return out
+
+
+class _Shape(_Relay):
+    """Copies of the first record's routed output for every record: Kafka's share alone."""
+
+    def __init__(self, router: _Router) -> None:
+        self.router = router
+        self.consents, self.rebuild_seconds = router.consents, router.rebuild_seconds
+        self.template: list[Outgoing] = []
+
+    def _handle(self, recs: list[Incoming]) -> list[Outgoing]:
+        if not self.template:
+            self.template = self.router._handle(recs[:1])
+        out: list[Outgoing] = []
+        for rec in recs:
+            kb_id = [h for h in rec.headers if h[0] == "kb-id"]
+            for t in self.template:
+                headers = [h for h in t.headers if h[0] != "kb-id"] + kb_id if t.headers else []
+                out.append(Outgoing(t.topic, rec.key if t.headers else t.key, t.value, headers))
+        return out
 
 
 # --- the client loops ---------------------------------------------------------------------------
@@ -226,23 +264,22 @@ async def _aiokafka_loop(spec: WorkerSpec, relay: _Relay, results: Any, signals:
         results.put(_ready(relay))
         while not signals.stop.is_set():
             batch = await consumer.getmany(timeout_ms=100, max_records=500)
-            futures: list[Any] = []
-            for records in batch.values():
-                for r in records:
-                    if spec.warmup and relay.handled == spec.warmup:
-                        await asyncio.gather(*futures)  # the warm-up is out before we wait
-                        futures = []
-                        await relay.gate(spec, results, signals)
-                    rec = Incoming(
-                        r.topic, r.key, r.value or b"", list(r.headers or ()), r.partition, r.offset
+            recs = [
+                Incoming(
+                    r.topic, r.key, r.value or b"", list(r.headers or ()), r.partition, r.offset
+                )
+                for records in batch.values()
+                for r in records
+            ]
+            for chunk in relay.chunks(spec, recs) if recs else []:
+                if spec.warmup and relay.handled == spec.warmup:
+                    await relay.gate(spec, results, signals)  # the warm-up is out: wait for go
+                futures = [
+                    await producer.send(
+                        out.topic, value=out.value, key=out.key, headers=out.headers
                     )
-                    for out in relay.handle(rec):
-                        futures.append(
-                            await producer.send(
-                                out.topic, value=out.value, key=out.key, headers=out.headers
-                            )
-                        )
-            if futures:
+                    for out in relay.handle(chunk)
+                ]
                 await asyncio.gather(*futures)
     finally:
         await consumer.stop()
@@ -270,25 +307,30 @@ async def _confluent_loop(spec: WorkerSpec, relay: _Relay, results: Any, signals
         return msg.raw_message  # a tuple of confluent_kafka.Message
 
     async def handle(batch: Any) -> None:
-        futures: list[Any] = []
-        for m in batch:
+        recs = [
+            Incoming(
+                m.topic(),
+                m.key(),
+                m.value() or b"",
+                [(k, v or b"") for k, v in (m.headers() or ())],
+                m.partition(),
+                m.offset(),
+            )
+            for m in batch
+        ]
+        for chunk in relay.chunks(spec, recs) if recs else []:
             if spec.warmup and relay.handled == spec.warmup:
-                await asyncio.gather(*futures)
-                futures = []
                 await relay.gate(spec, results, signals)
-            headers = [(k, v or b"") for k, v in (m.headers() or ())]
-            rec = Incoming(m.topic(), m.key(), m.value() or b"", headers, m.partition(), m.offset())
-            for out in relay.handle(rec):
-                futures.append(
-                    await broker.publish(
-                        out.value,
-                        out.topic,
-                        key=out.key,
-                        headers={k: v.decode("utf-8", "replace") for k, v in out.headers},
-                        no_confirm=True,
-                    )
+            futures = [
+                await broker.publish(
+                    out.value,
+                    out.topic,
+                    key=out.key,
+                    headers={k: v.decode("utf-8", "replace") for k, v in out.headers},
+                    no_confirm=True,
                 )
-        if futures:
+                for out in relay.handle(chunk)
+            ]
             await asyncio.gather(*futures)
 
     subscriber = broker.subscriber(

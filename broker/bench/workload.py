@@ -79,7 +79,7 @@ class Workload:
 
     # --- router side ----------------------------------------------------------------------
 
-    def router_state(self, *, full_validation: bool = True, consents: bool = True) -> RouterState:
+    def router_state(self, *, full_validation: bool = False, consents: bool = True) -> RouterState:
         """A fresh router state (empty replay cache), with every consent applied when asked."""
         state: RouterState = self.deployment.router_state(default_policy())
         state.full_validation = full_validation

@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -175,6 +176,27 @@ class Pipeline:
         )
 
     # --- the path --------------------------------------------------------------------------------
+
+    def route_batch(
+        self,
+        recs: list[Incoming],
+        now: datetime | None = None,
+        on_error: Callable[[Incoming, BaseException], None] | None = None,
+    ) -> list[RouteResult]:
+        """Route a fetched batch, one result per record, in order.
+
+        A record the pipeline fails on (a bug) becomes an ``internal_error`` result, reported to
+        ``on_error``, so one bad record never holds up its batch.
+        """
+        results: list[RouteResult] = []
+        for rec in recs:
+            try:
+                results.append(self.route(rec, now))
+            except Exception as err:  # a bug: parked with its reason, never looped
+                if on_error is not None:
+                    on_error(rec, err)
+                results.append(self.internal_error(rec, err, now))
+        return results
 
     def route(self, rec: Incoming, now: datetime | None = None) -> RouteResult:
         now = now or datetime.now(UTC)

@@ -43,7 +43,9 @@ def test_kafka_sections_give_their_tables() -> None:
     assert [r[0].split(" [")[0] for r in throughput] == [
         v.label for v in config.throughput_variants
     ]
-    assert [r[1] for r in throughput] == ["aiokafka", "aiokafka"]
+    assert [r[1] for r in throughput] == ["aiokafka"] * 3
+    # every relay, the output-shape copy included, delivered every measured id in time
+    assert not [r[0] for r in throughput if "in time]" in r[0]]
     latency = tables["latency"].rows
     assert [(r[0], r[1]) for r in latency] == [
         (v.label, f"{rate:g}") for v in config.latency_variants for rate in config.rates
@@ -51,6 +53,7 @@ def test_kafka_sections_give_their_tables() -> None:
     assert len(tables["rebuild"].rows) == 1
     verdict = tables["verdict"].row_labels()
     assert "target (>= 0.50) met" in verdict
+    assert "Kafka alone with the routed output shape / raw aiokafka" in verdict
 
 
 def test_the_command_refuses_an_unknown_section() -> None:
