@@ -294,13 +294,31 @@ class Throughput:
 
 RAW = Variant("raw pass-through", "raw", repeat=3)
 RAW_CONFLUENT = Variant("raw pass-through", "raw", "confluent", repeat=3)
+RAW_DIRECT = Variant("raw pass-through", "raw", "librdkafka", repeat=3)
 SHAPE = Variant("Kafka alone, routed output shape (no routing work)", "shape", repeat=3)
+SHAPE_DIRECT = Variant(SHAPE.label, "shape", "librdkafka", repeat=3)
 ROUTED = Variant("routed (router default)", "routed")
 ROUTED_CONFLUENT = Variant("routed (router default)", "routed", "confluent")
+ROUTED_DIRECT = Variant("routed (router default)", "routed", "librdkafka")
 ROUTED_FULL = Variant("routed, full FHIR validation (opt-in)", "routed", full_validation=True)
 SERVICE = Variant("RouterService as deployed (batch subscriber)", "service")
-THROUGHPUT_VARIANTS = (RAW, RAW_CONFLUENT, SHAPE, ROUTED, ROUTED_CONFLUENT, ROUTED_FULL, SERVICE)
-CLIENT_LABEL = {"aiokafka": "aiokafka", "confluent": "FastStream confluent"}
+THROUGHPUT_VARIANTS = (
+    RAW,
+    RAW_CONFLUENT,
+    RAW_DIRECT,
+    SHAPE,
+    SHAPE_DIRECT,
+    ROUTED,
+    ROUTED_CONFLUENT,
+    ROUTED_DIRECT,
+    ROUTED_FULL,
+    SERVICE,
+)
+CLIENT_LABEL = {
+    "aiokafka": "aiokafka",
+    "confluent": "FastStream confluent",
+    "librdkafka": "confluent-kafka (direct)",
+}
 
 
 async def run_worker(

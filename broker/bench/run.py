@@ -35,9 +35,11 @@ from broker.bench.kafka_runs import (
     LATENCY_VARIANTS,
     RAW,
     RAW_CONFLUENT,
+    RAW_DIRECT,
     ROUTED,
     SERVICE,
     SHAPE,
+    SHAPE_DIRECT,
     THROUGHPUT_VARIANTS,
     Variant,
 )
@@ -46,6 +48,9 @@ from broker.bench.workload import Workload
 
 SECTIONS = ("profile", "consents", "throughput", "latency", "rebuild")
 Progress = Callable[[str], None]
+
+
+QUICK_THROUGHPUT = (RAW, RAW_CONFLUENT, RAW_DIRECT, SHAPE, SHAPE_DIRECT, ROUTED, SERVICE)
 
 
 @dataclass(frozen=True)
@@ -87,7 +92,7 @@ class BenchConfig:
             budget=10.0,
             rates=(50.0, 200.0, 500.0),
             seconds=3.0,
-            throughput_variants=(RAW, RAW_CONFLUENT, SHAPE, ROUTED, SERVICE),
+            throughput_variants=QUICK_THROUGHPUT,
             rebuild_events=2_000,
         )
 
@@ -388,7 +393,8 @@ def verdict_table(results: Results) -> Table:
     )
     raw = {t.variant.client: t.rate for t in results.throughput if t.variant.mode == "raw"}
     routed = [t for t in results.throughput if t.variant.mode in ("routed", "service") and t.rate]
-    shape = next((t for t in results.throughput if t.variant.mode == "shape" and t.rate), None)
+    shapes = {t.variant.client: t for t in results.throughput if t.variant.mode == "shape"}
+    shape = shapes.get("aiokafka")
     if raw.get("aiokafka") and routed:
         base = raw["aiokafka"]
         deployed = next((t for t in routed if t.variant.mode == "service"), None)
@@ -414,11 +420,19 @@ def verdict_table(results: Results) -> Table:
                 "best routed / that ceiling",
                 f"{ratio(best.rate / shape.rate)} (the rest is Kafka's cost of the output)",
             )
-        if raw.get("confluent"):
-            faster = "confluent-kafka" if raw["confluent"] > base else "aiokafka"
+        direct = shapes.get("librdkafka")
+        if direct is not None and direct.rate:
             table.add(
-                "faster Python client (raw pass-through)",
-                f"{faster} (confluent {rate(raw['confluent'])}, aiokafka {rate(base)} msgs/s)",
+                "the same shape on confluent-kafka (direct) / raw aiokafka",
+                f"{rate(direct.rate)} msgs/s = {ratio(direct.rate / base)}",
+            )
+        if len(raw) > 1:
+            fastest = max(raw, key=lambda c: raw[c])
+            table.add(
+                "fastest Python client (raw pass-through)",
+                f"{kafka_runs.CLIENT_LABEL[fastest]} ("
+                + ", ".join(f"{kafka_runs.CLIENT_LABEL[c]} {rate(v)}" for c, v in raw.items())
+                + " msgs/s)",
             )
         table.add("per-message budget at 0.50 x raw", f"{micros(2 / base)} µs (one core)")
     fast = results.profiles.get(False)

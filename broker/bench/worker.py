@@ -41,7 +41,7 @@ from schemas import topics
 
 PASSTHROUGH_TOPIC = "bench.passthrough"
 Mode = Literal["raw", "shape", "routed", "service"]
-Client = Literal["aiokafka", "confluent"]
+Client = Literal["aiokafka", "confluent", "librdkafka"]
 
 
 @dataclass(frozen=True)
@@ -107,8 +107,10 @@ async def _run(spec: WorkerSpec, results: Any, signals: Signals) -> None:
         relay = await _Router.create(spec)
     if spec.client == "aiokafka":
         await _aiokafka_loop(spec, relay, results, signals)
-    else:
+    elif spec.client == "confluent":
         await _confluent_loop(spec, relay, results, signals)
+    else:
+        await _librdkafka_loop(spec, relay, results, signals)
     results.put({"kind": "done", "handled": relay.handled, "busy": relay.busy, "cpu": relay.cpu})
 
 
@@ -350,3 +352,57 @@ async def _confluent_loop(spec: WorkerSpec, relay: _Relay, results: Any, signals
         await _until(signals.stop)
     finally:
         await broker.stop()
+
+
+async def _librdkafka_loop(spec: WorkerSpec, relay: _Relay, results: Any, signals: Signals) -> None:
+    """confluent-kafka's own Consumer and Producer (librdkafka, no FastStream in between): the
+    same loop as the others, to tell the Python client's cost from the broker's."""
+    from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+
+    producer = Producer(
+        {
+            "bootstrap.servers": spec.bootstrap,
+            "acks": "all",
+            "linger.ms": 5,
+            "enable.idempotence": False,  # the embedded broker has no idempotent producer
+            "batch.size": 512 * 1024,
+        }
+    )
+    consumer = Consumer(
+        {
+            "bootstrap.servers": spec.bootstrap,
+            "group.id": spec.group_id,  # required by librdkafka; nothing is committed
+            "enable.auto.commit": False,
+            "fetch.wait.max.ms": 20,
+        }
+    )
+    failures: list[str] = []
+
+    def acked(err: Any, _msg: Any) -> None:
+        if err is not None:
+            failures.append(str(err))
+
+    try:
+        consumer.assign([TopicPartition(spec.source, p, o) for p, o in spec.start])
+        results.put(_ready(relay))
+        while not signals.stop.is_set():
+            batch = await asyncio.to_thread(consumer.consume, 500, 0.1)
+            recs = [_incoming(m) for m in batch if m.error() is None]
+            for chunk in relay.chunks(spec, recs) if recs else []:
+                if spec.warmup and relay.handled == spec.warmup:
+                    await relay.gate(spec, results, signals)
+                for o in relay.handle(chunk):
+                    headers: Any = o.headers
+                    producer.produce(o.topic, o.value, o.key, headers=headers, on_delivery=acked)
+                    producer.poll(0)
+                await asyncio.to_thread(producer.flush)  # the acks, once per batch
+                if failures:
+                    raise KafkaException(failures[0])
+    finally:
+        consumer.close()
+
+
+def _incoming(m: Any) -> Incoming:
+    """A confluent-kafka message as the pipeline's plain record."""
+    headers = [(k, v or b"") for k, v in (m.headers() or ())]
+    return Incoming(m.topic(), m.key(), m.value() or b"", headers, m.partition(), m.offset())
