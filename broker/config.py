@@ -170,6 +170,13 @@ class Settings(BaseSettings):
     session_timeout_ms: int = Field(default=10000, ge=1000, le=300000)
     """Consumer-group session timeout; a crashed member's partitions move after this long."""
 
+    fetch_max_wait_ms: int = Field(default=500, ge=10, le=5000)
+    """How long a consumer's fetch may wait for records (FastStream's and Kafka's default, 500 ms).
+    The embedded broker answers a fetch only when this wait is over, even when records arrive
+    meanwhile, so on it the wait is latency at every hop; a shorter wait costs idle fetches
+    (CPU), which adds up with many adapters in one process. Apache Kafka answers as soon as
+    records arrive, so there the default costs no latency."""
+
     router_full_validation: bool = False
     """Let the router re-validate every message with fhir.resources (about 2 ms each, 45 % of its
     CPU). Off by default: adapters validate where messages are made, the router checks the

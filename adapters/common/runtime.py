@@ -131,6 +131,7 @@ class AdapterRuntime:
             auto_offset_reset="earliest",
             session_timeout_ms=self.session_timeout_ms,
             heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
             decoder=raw_body,
         )
         sub(self._handle)

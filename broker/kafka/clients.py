@@ -141,6 +141,7 @@ def make_consumer(
         **client_options(settings),
         "client_id": client_id(settings, role),
         "group_id": group_id,
+        "fetch_max_wait_ms": settings.fetch_max_wait_ms,
         **CONSUMER_DEFAULTS,
         **overrides,
     }

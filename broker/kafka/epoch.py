@@ -18,6 +18,13 @@ from broker.kafka.topics import ensure_topics, topic_partitions
 from schemas.topics import KeyKind, TopicSpec
 
 EPOCH_PREFIX = "ketenbus.epoch."
+PROBE_MAX_AGE = 0.5  # seconds one topic listing answers every watch in this process
+
+# One probe per broker and event loop at a time: a topic listing decodes the metadata of every
+# topic in aiokafka's pure-Python protocol code, and the local stack runs some 60 components that
+# each watch the epoch every second; sharing the listing took that from half of the national
+# scenario's CPU to a negligible share.
+_probes: dict[str, tuple[float, asyncio.Task[str | None]]] = {}
 
 
 def epoch_of(topic_names: list[str] | set[str] | dict[str, int]) -> str | None:
@@ -26,10 +33,35 @@ def epoch_of(topic_names: list[str] | set[str] | dict[str, int]) -> str | None:
     return found[-1] if found else None
 
 
-async def current_epoch(settings: Settings, timeout: float = 5.0) -> str | None:
-    """The epoch now on the broker, or None when there is none (a fresh or restarted broker)."""
+async def current_epoch(
+    settings: Settings, timeout: float = 5.0, *, max_age: float = PROBE_MAX_AGE
+) -> str | None:
+    """The epoch now on the broker, or None when there is none (a fresh or restarted broker).
+
+    Callers in one process share a listing younger than ``max_age`` (or one under way); a
+    failure reaches every caller that shared it.
+    """
+    loop = asyncio.get_running_loop()
+    key = settings.model_dump_json()
+    now = loop.time()
+    entry = _probes.get(key)
+    if entry is not None:
+        started, task = entry
+        if task.get_loop() is loop and (not task.done() or now - started < max_age):
+            return await asyncio.shield(task)
+    task = loop.create_task(_probe(settings, timeout))
+    _probes[key] = (now, task)
+    return await asyncio.shield(task)
+
+
+async def _probe(settings: Settings, timeout: float) -> str | None:
     async with asyncio.timeout(timeout):
         return epoch_of(await topic_partitions(settings))
+
+
+def forget_probes() -> None:
+    """Drop shared listings: this process just changed the epoch and must not read an old one."""
+    _probes.clear()
 
 
 async def new_epoch(settings: Settings) -> str:
@@ -37,6 +69,7 @@ async def new_epoch(settings: Settings) -> str:
     epoch = secrets.token_hex(6)
     spec = TopicSpec(EPOCH_PREFIX + epoch, 1, KeyKind.NONE, "broker epoch marker")
     await ensure_topics(settings, [spec])
+    forget_probes()
     return epoch
 
 

@@ -151,6 +151,7 @@ class RouterService:
             batch=True,
             max_records=self.max_batch,
             batch_timeout_ms=50,
+            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         subscriber(self._handle_batch)
         self._broker = broker

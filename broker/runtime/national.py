@@ -62,6 +62,7 @@ CONSENT_CATEGORIES = [
     "process",
     "care-episode",
 ]
+IN_FLIGHT_GRACE_DAYS = 3  # simulated days a claim may travel before the clock waits for it
 TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog's 28 days
 CONFLICT = {
     "purpose": "safety",
@@ -148,7 +149,7 @@ class NationalScenario:
         self.pending_files: dict[Path, str] = {}  # receipt path -> party
         self.assessed: set[str] = set()
         self.claims_seen: dict[str, tuple[str, date]] = {}  # claim id -> (payer, received)
-        self.answered: set[str] = set()
+        self.answered: dict[str, date] = {}  # claim id -> the day its payer answered (or not)
         self.seq = 0
 
     # --- files -----------------------------------------------------------------------------
@@ -381,7 +382,7 @@ class NationalScenario:
             fate, days = payer_fate(self.opts.seed, claim_id)
             if received + timedelta(days=days) > day:
                 continue
-            self.answered.add(claim_id)
+            self.answered[claim_id] = day
             self.tally.answers[fate] += 1
             if fate == "withheld":
                 continue
@@ -415,7 +416,7 @@ class NationalScenario:
                 self._provider_day(day)
                 self._payer_day(day)
                 await asyncio.sleep(day_seconds)
-                await self._keep_up()
+                await self._keep_up(day)
                 progress.update(
                     task,
                     advance=1,
@@ -428,10 +429,11 @@ class NationalScenario:
                 day += timedelta(days=1)
         await self.settle()
 
-    def _claims_in_flight(self) -> int:
-        """Claims the desks sent that the pipeline still has to carry: not yet at their payer,
-        or answered by the payer but the answer not yet back at the desk. Claims a payer
-        deliberately leaves unpaid, or answers later by plan, do not count."""
+    def _claims_in_flight(self, today: date) -> int:
+        """Claims the pipeline has carried for more than ``IN_FLIGHT_GRACE_DAYS`` simulated days
+        without arriving: sent by a desk but not yet at their payer, or answered by the payer
+        but the answer not yet back at the desk. Claims a payer deliberately leaves unpaid, or
+        answers later by plan, do not count."""
         at_payer = {cid for payer in self.stack.payers.values() for cid in payer.index}
         n = 0
         for provider in self.stack.providers.values():
@@ -439,24 +441,28 @@ class NationalScenario:
                 if entry.status is not ClaimStatus.SENT:
                     continue
                 cid = entry.claim.claim_id
-                if (cid not in at_payer and cid not in self.claims_seen) or (
-                    cid in self.answered and payer_fate(self.opts.seed, cid)[0] != "withheld"
-                ):
+                travelling = cid not in at_payer and cid not in self.claims_seen
+                since = entry.sent_on
+                answered = self.answered.get(cid)
+                if answered is not None and payer_fate(self.opts.seed, cid)[0] != "withheld":
+                    travelling, since = True, answered
+                if travelling and (today - since).days >= IN_FLIGHT_GRACE_DAYS:
                     n += 1
         return n
 
-    async def _keep_up(self, limit: int = 40, timeout: float = 30.0) -> None:
-        """Do not let the simulated clock run ahead of the components: wait while many files
-        wait in inboxes or claims are still in flight (else the 28-day watchdog would escalate
-        claims that are merely slow to be routed, not unpaid)."""
+    async def _keep_up(self, today: date, limit: int = 40, timeout: float = 30.0) -> None:
+        """Do not let the simulated clock run far ahead of the components: wait while many files
+        wait in inboxes or claims are overdue in transit (else the 28-day watchdog would
+        escalate claims that are merely slow to be routed, not unpaid). A few simulated days of
+        slack let the pipeline work while the clock goes on, instead of a round trip per day."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while loop.time() < deadline:
             self._collect_receipts()
             self._collect_answers()
-            if len(self.pending_files) <= limit and self._claims_in_flight() == 0:
+            if len(self.pending_files) <= limit and self._claims_in_flight(today) == 0:
                 return
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.05)
 
     async def settle(self, quiet: float = 2.0, timeout: float = 60.0) -> None:
         """Wait until every file is processed and the stream is quiet; desks tick once more."""
