@@ -5,7 +5,8 @@ A sealed message is exactly what is handed to Kafka: ``send(topic, key=, value=,
 - **key**: the person pseudonym in the reader's domain (UTF-8), or the topic's non-personal key,
   or empty.
 - **headers**: routing metadata only -- ``content-type``, ``kb-id``, ``kb-event``, ``kb-sender``,
-  ``kb-recipient``, ``kb-time``, ``kb-sig-kid``, ``kb-enc-kid``, ``kb-sig``.
+  ``kb-recipient``, ``kb-time``, ``kb-sig-kid``, ``kb-enc-kid``, ``kb-sig`` (and
+  ``kb-sig-proof`` on a member of a batch signature).
 - **value**: ``ephemeral X25519 public key (32) || nonce (12) || AES-256-GCM ciphertext + tag``.
 
 The AES key is ``HKDF-SHA256(X25519(ephemeral, recipient))`` with an ``info`` that binds both
@@ -14,6 +15,11 @@ the ciphertext is bound to its id, sender, recipient, time, pseudonym and key id
 signs (Ed25519) the canonical header bytes followed by SHA-256 of the value. Altering any signed
 header, the key, or one byte of the value fails verification; the reader only decrypts what
 verified. ``docs/trust.md`` gives the byte layout precisely, with a test vector.
+
+Public-key work is amortised within v1: a sender reuses its ephemeral key (and AES key) per
+recipient key for a bounded number of messages and time, a reader caches the AES key per sender
+ephemeral, and ``sign_batch`` signs many envelopes with one Ed25519 signature over a Merkle root
+(each keeps its own inclusion proof, so each still verifies alone).
 """
 
 from __future__ import annotations
