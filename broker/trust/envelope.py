@@ -113,8 +113,8 @@ def format_time(value: datetime) -> str:
     last = _last_time
     if last is not None and last[0] is value:
         return last[1]
-    text = require_aware(value, "timestamp").isoformat(timespec="microseconds")
-    text = text.removesuffix("+00:00") + "Z"
+    utc = value if value.tzinfo is UTC else require_aware(value, "timestamp")
+    text = utc.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
     _last_time = (value, text)
     return text
 
@@ -536,6 +536,7 @@ class _Parsed:
     enc_kid: str | None
     signature: bytes | None
     proof: merkle.Proof | None
+    header_bytes: bytes | None  # canonical header bytes when both key ids are present
 
 
 _HEADER_SET = frozenset(HEADER_NAMES)
@@ -550,14 +551,12 @@ def _text(name: str, raw: bytes | None) -> str:
         raise _malformed(f"header {name} is not UTF-8") from None
 
 
-def _parse(
-    key: bytes | None, headers: Iterable[tuple[str, bytes | None]], *, signed: bool
-) -> _Parsed:
+_Headers = tuple[tuple[str, bytes | None], ...]
+
+
+def _found(items: _Headers) -> dict[str, str]:
+    """Step 1: the known headers' texts (each at most once; no unknown ``kb-*`` header)."""
     found: dict[str, str] = {}
-    try:
-        items = list(headers or ())
-    except TypeError:
-        raise _malformed("headers are not a list of (name, value) pairs") from None
     for item in items:
         try:
             name, raw = item
@@ -571,12 +570,11 @@ def _parse(
             raise _malformed(f"unknown ketenbus header {name}")
     if found.get(H_CONTENT_TYPE) != CONTENT_TYPE:
         raise _malformed(f"content-type is not {CONTENT_TYPE}")
-    if signed and (not found.get(H_SIG) or not found.get(H_SIG_KID)):
-        raise TrustError(Reason.MISSING_SIGNATURE, "no kb-sig or kb-sig-kid header")
-    required = (H_ID, H_EVENT, H_SENDER, H_RECIPIENT, H_TIME) + ((H_ENC_KID,) if signed else ())
-    missing = [n for n in required if n not in found]
-    if missing:
-        raise _malformed(f"missing header(s) {', '.join(missing)}")
+    return found
+
+
+def _build(key: bytes | None, found: dict[str, str]) -> _Parsed:
+    """Step 3 once the required headers are known to be present."""
     pseudonym = "" if key is None else _text("key", key)
     try:
         meta = EnvelopeMeta(
@@ -606,7 +604,62 @@ def _parse(
             raise _malformed(
                 f"header {H_SIG_PROOF} is not a Merkle inclusion proof: {exc}"
             ) from None
-    return _Parsed(meta, found[H_TIME], sig_kid, enc_kid, signature, proof)
+    header_bytes = None
+    if sig_kid is not None and enc_kid is not None:
+        header_bytes = canonical_header_bytes(meta, sig_kid, enc_kid, time_text=found[H_TIME])
+    return _Parsed(meta, found[H_TIME], sig_kid, enc_kid, signature, proof, header_bytes)
+
+
+_last_parse: tuple[bytes | None, _Headers, dict[str, str], _Parsed] | None = None
+"""The last successful parse: a router reads the same record with ``read_meta`` and then
+``open_sealed``. Reused only when key and headers are equal by value (immutable copies are
+kept), so it can never return another record's metadata."""
+
+
+def _parse(
+    key: bytes | None, headers: Iterable[tuple[str, bytes | None]], *, signed: bool
+) -> _Parsed:
+    global _last_parse
+    try:
+        items: _Headers = tuple(headers or ())
+    except TypeError:
+        raise _malformed("headers are not a list of (name, value) pairs") from None
+    hit = _last_parse
+    parsed: _Parsed | None = None
+    if hit is not None and hit[0] == key and hit[1] == items:
+        found, parsed = hit[2], hit[3]
+    else:
+        found = _found(items)
+    if signed and (not found.get(H_SIG) or not found.get(H_SIG_KID)):
+        raise TrustError(Reason.MISSING_SIGNATURE, "no kb-sig or kb-sig-kid header")
+    required = _REQUIRED_SIGNED if signed else _REQUIRED
+    missing = [n for n in required if n not in found]
+    if missing:
+        raise _malformed(f"missing header(s) {', '.join(missing)}")
+    if parsed is None:
+        parsed = _build(key, found)
+        frozen = _frozen(items)
+        if frozen is not None:
+            _last_parse = (None if key is None else bytes(key), frozen, found, parsed)
+    return parsed
+
+
+def _frozen(items: _Headers) -> _Headers | None:
+    """``items`` with every value an immutable ``bytes`` copy; ``None`` if some value is of a
+    kind we do not copy (then nothing is remembered)."""
+    out = []
+    for name, raw in items:
+        if raw is None or type(raw) is bytes:
+            out.append((name, raw))
+        elif isinstance(raw, bytearray | memoryview):
+            out.append((name, bytes(raw)))
+        else:
+            return None
+    return tuple(out)
+
+
+_REQUIRED = (H_ID, H_EVENT, H_SENDER, H_RECIPIENT, H_TIME)
+_REQUIRED_SIGNED = (*_REQUIRED, H_ENC_KID)
 
 
 _MAX_PROOF_TEXT = 4 * (8 + 32 * 25 + 2) // 3 + 4  # base64 of a proof in a tree of 2**24 leaves
@@ -689,9 +742,8 @@ def _verify(
             Reason.UNKNOWN_KEY,
             f"sender {meta.sender!r} has no registered signing key {parsed.sig_kid!r}",
         )
-    header_bytes = canonical_header_bytes(
-        meta, parsed.sig_kid, parsed.enc_kid, time_text=parsed.time_text
-    )
+    header_bytes = parsed.header_bytes
+    assert header_bytes is not None
     _check_signature(parsed, entry, header_bytes, bytes(value), registry)
     check_key_valid(entry, meta.sender, meta.timestamp)
     if (
