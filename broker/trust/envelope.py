@@ -600,6 +600,8 @@ def _build(key: bytes | None, found: dict[str, str]) -> _Parsed:
             if len(text) > _MAX_PROOF_TEXT:
                 raise ValueError("longer than any batch needs")
             proof = merkle.decode_proof(b64decode_strict(text))
+            if proof.size < 2:
+                raise ValueError("a batch has at least 2 members")
         except ValueError as exc:
             raise _malformed(
                 f"header {H_SIG_PROOF} is not a Merkle inclusion proof: {exc}"

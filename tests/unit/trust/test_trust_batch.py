@@ -322,6 +322,7 @@ def test_proof_tampering_is_refused(chain: Chain) -> None:
         "not whole hashes": base64.b64encode(raw + b"\x00"),
         "index past size": base64.b64encode(struct.pack(">II", size, size) + raw[8:]),
         "too long": base64.b64encode(b"\x00" * 8 + b"\x00" * 32 * 40),
+        "batch of one": base64.b64encode(struct.pack(">II", 0, 1)),
     }
     for name, header in malformed.items():
         h = replace_header(s.headers, "kb-sig-proof", header)
@@ -519,3 +520,26 @@ def test_missing_signature_still_comes_before_malformed_fields(chain: Chain) -> 
     no_enc = replace_header(s.headers, "kb-enc-kid", None)
     assert read_meta(s.key, no_enc)
     assert reason_of(lambda: open_router(chain, s, headers=no_enc)) == Reason.MALFORMED_ENVELOPE
+
+
+def test_sign_batch_of_one_is_the_test_vector_signature() -> None:
+    """docs/trust.md 7.1: sealing unsigned and signing a batch of one gives KAT_SIG exactly."""
+    from test_trust_envelope import KAT_SEAL_VALUE, KAT_SIG, _kat_inputs
+
+    sender, recipient, meta = _kat_inputs()
+    args = (
+        b'{"resourceType":"Bundle"}',
+        meta,
+        sender,
+        "router-k1",
+        recipient.public_key(),
+        X25519PrivateKey.from_private_bytes(bytes(range(64, 96))),
+        bytes(range(96, 108)),
+    )
+    signed = envelope._seal(*args)
+    unsigned_one = envelope._seal(*args, sign=False)
+    assert unsigned_one.value == KAT_SEAL_VALUE
+    [batched] = sign_batch([unsigned_one], sender)
+    assert batched == signed
+    assert batched.headers == signed.headers
+    assert dict(batched.headers)["kb-sig"].decode() == KAT_SIG
