@@ -123,7 +123,7 @@ def parse_time(text: str) -> datetime:
     """Parse canonical ``kb-time`` text only (``ValueError`` for any other form)."""
     if not _TIME_RE.match(text):
         raise ValueError("kb-time must look like 2026-11-23T15:48:00.000000Z")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # the "Z" gives tzinfo UTC itself (Python 3.11+)
 
 
 def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
@@ -242,19 +242,21 @@ def canonical_header_bytes(
     enc-kid, each as a 4-byte big-endian length and UTF-8 bytes. Used as the GCM associated data
     and as the start of the signed bytes. (``time_text`` saves re-formatting ``meta.timestamp``.)
     """
-    return b"".join(
-        (
-            ENVELOPE_PREFIX,
-            _lp(meta.message_id),
-            _lp(meta.event),
-            _lp(meta.sender),
-            _lp(meta.recipient),
-            _lp(time_text if time_text is not None else format_time(meta.timestamp)),
-            _lp(meta.pseudonym),
-            _lp(sig_kid),
-            _lp(enc_kid),
-        )
-    )
+    parts = [ENVELOPE_PREFIX]
+    for text in (
+        meta.message_id,
+        meta.event,
+        meta.sender,
+        meta.recipient,
+        time_text if time_text is not None else format_time(meta.timestamp),
+        meta.pseudonym,
+        sig_kid,
+        enc_kid,
+    ):
+        raw = text.encode("utf-8")
+        parts.append(len(raw).to_bytes(4, "big"))
+        parts.append(raw)
+    return b"".join(parts)
 
 
 def signed_bytes(header_bytes: bytes, value: bytes) -> bytes:
@@ -554,23 +556,33 @@ def _text(name: str, raw: bytes | None) -> str:
 _Headers = tuple[tuple[str, bytes | None], ...]
 
 
-def _found(items: _Headers) -> dict[str, str]:
-    """Step 1: the known headers' texts (each at most once; no unknown ``kb-*`` header)."""
+def _found(items: _Headers) -> tuple[dict[str, str], bool]:
+    """Step 1: the known headers' texts (each at most once; no unknown ``kb-*`` header), and
+    whether ``items`` is all tuples of ``bytes`` (immutable, so safe to remember as is)."""
     found: dict[str, str] = {}
+    immutable = True
     for item in items:
         try:
             name, raw = item
         except (TypeError, ValueError):
             raise _malformed("headers are not a list of (name, value) pairs") from None
+        if type(item) is not tuple or (raw is not None and type(raw) is not bytes):
+            immutable = False
         if name in _HEADER_SET:
             if name in found:
                 raise _malformed(f"header {name} appears more than once")
-            found[name] = _text(name, raw)
+            if type(raw) is bytes:
+                try:
+                    found[name] = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _malformed(f"header {name} is not UTF-8") from None
+            else:
+                found[name] = _text(name, raw)
         elif isinstance(name, str) and name.startswith("kb-"):
             raise _malformed(f"unknown ketenbus header {name}")
     if found.get(H_CONTENT_TYPE) != CONTENT_TYPE:
         raise _malformed(f"content-type is not {CONTENT_TYPE}")
-    return found
+    return found, immutable
 
 
 def _build(key: bytes | None, found: dict[str, str]) -> _Parsed:
@@ -628,10 +640,11 @@ def _parse(
         raise _malformed("headers are not a list of (name, value) pairs") from None
     hit = _last_parse
     parsed: _Parsed | None = None
+    immutable = False
     if hit is not None and hit[0] == key and hit[1] == items:
         found, parsed = hit[2], hit[3]
     else:
-        found = _found(items)
+        found, immutable = _found(items)
     if signed and (not found.get(H_SIG) or not found.get(H_SIG_KID)):
         raise TrustError(Reason.MISSING_SIGNATURE, "no kb-sig or kb-sig-kid header")
     required = _REQUIRED_SIGNED if signed else _REQUIRED
@@ -640,7 +653,7 @@ def _parse(
         raise _malformed(f"missing header(s) {', '.join(missing)}")
     if parsed is None:
         parsed = _build(key, found)
-        frozen = _frozen(items)
+        frozen = items if immutable else _frozen(items)
         if frozen is not None:
             _last_parse = (None if key is None else bytes(key), frozen, found, parsed)
     return parsed
