@@ -335,6 +335,11 @@ def reset_key_caches() -> None:
     _verified_batches.clear()
 
 
+# A forked child starts with no cached keys: parent and child never share an AES key, so the
+# bound of EPHEMERAL_MAX_USES messages per key holds per process tree too.
+os.register_at_fork(after_in_child=reset_key_caches)
+
+
 def _agree(
     ephemeral: X25519PrivateKey,
     recipient_key_id: str,
@@ -351,7 +356,7 @@ def _reused_agreement(
     sender: PartyKeys, recipient_key_id: str, recipient_public: X25519PublicKey
 ) -> tuple[bytes, AESGCM]:
     """The sender's ephemeral public key and AES key for this recipient key, made anew after
-    ``EPHEMERAL_MAX_USES`` messages or ``EPHEMERAL_MAX_AGE_S`` seconds (docs/trust.md 3.3)."""
+    ``EPHEMERAL_MAX_USES`` messages or ``EPHEMERAL_MAX_AGE_S`` seconds (docs/trust.md 3.3.1)."""
     recipient_raw = recipient_public.public_bytes_raw()
     cache_key = (sender.party_id, sender.key_id, recipient_key_id, recipient_raw)
     now = _clock()
@@ -447,7 +452,7 @@ def seal(
     """Encrypt ``payload`` for ``recipient_public`` and sign it with ``sender``'s key.
 
     ``meta.sender`` must be ``sender.party_id`` (``ValueError`` otherwise). The ephemeral key
-    agreement is reused per recipient key within bounds (docs/trust.md 3.3) unless an explicit
+    agreement is reused per recipient key within bounds (docs/trust.md 3.3.1) unless an explicit
     ``ephemeral`` is given; the nonce is always fresh. With ``sign=False`` the result has no
     ``kb-sig`` yet: pass it (with others) to ``sign_batch``.
     """

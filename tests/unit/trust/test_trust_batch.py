@@ -543,3 +543,22 @@ def test_sign_batch_of_one_is_the_test_vector_signature() -> None:
     assert batched == signed
     assert batched.headers == signed.headers
     assert dict(batched.headers)["kb-sig"].decode() == KAT_SIG
+
+
+def test_a_forked_child_makes_its_own_ephemeral(chain: Chain) -> None:
+    import os
+
+    parent = chain.sealed().value[:32]
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # child: report its ephemeral and leave at once
+        try:
+            os.write(write, chain.sealed().value[:32])
+        finally:
+            os._exit(0)
+    os.close(write)
+    child = os.read(read, 64)
+    os.close(read)
+    os.waitpid(pid, 0)
+    assert len(child) == 32 and child != parent
+    assert chain.sealed().value[:32] == parent  # the parent keeps its own
