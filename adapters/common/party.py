@@ -3,6 +3,7 @@ what the router delivers, and key records by the party's own pseudonym of the pe
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -17,6 +18,7 @@ from broker.trust import (
     TrustError,
     open_sealed,
     seal,
+    sign_batch,
 )
 from schemas.messaging import dumps, read_meta
 
@@ -34,20 +36,29 @@ class PartyClient:
         self, bundle: dict[str, Any], bsn: str | None, now: datetime | None = None
     ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """Seal a message Bundle for the router; returns (key, value, headers)."""
+        return self.seal_messages([(bundle, bsn)], now)[0]
+
+    def seal_messages(
+        self, messages: Sequence[tuple[dict[str, Any], str | None]], now: datetime | None = None
+    ) -> list[tuple[bytes, bytes, list[tuple[str, bytes]]]]:
+        """Seal message Bundles (with their person's BSN, or None) for the router, in order,
+        under one batch signature (one message: the ordinary signature); returns (key, value,
+        headers) per message. Send them all: each one verifies on its own."""
         now = now or datetime.now(UTC)
-        meta = read_meta(bundle)
-        pseudo = self.pseudonyms.pseudonym(self.party_id, bsn) if bsn else "none"
         kid, pub = self.registry.encryption_key(self.router_id, now)
-        env = EnvelopeMeta(
-            message_id=meta.message_id,
-            event=meta.event.value,
-            sender=self.party_id,
-            recipient=self.router_id,
-            timestamp=meta.timestamp,
-            pseudonym=pseudo,
-        )
-        sealed = seal(dumps(bundle), env, self.keys, kid, pub)
-        return sealed.key, sealed.value, list(sealed.headers)
+        unsigned = []
+        for bundle, bsn in messages:
+            meta = read_meta(bundle)
+            env = EnvelopeMeta(
+                message_id=meta.message_id,
+                event=meta.event.value,
+                sender=self.party_id,
+                recipient=self.router_id,
+                timestamp=meta.timestamp,
+                pseudonym=self.pseudonyms.pseudonym(self.party_id, bsn) if bsn else "none",
+            )
+            unsigned.append(seal(dumps(bundle), env, self.keys, kid, pub, sign=False))
+        return [(s.key, s.value, list(s.headers)) for s in sign_batch(unsigned, self.keys)]
 
     def open(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> Opened:
         """Verify the router's signature and decrypt; raises ``TrustError`` with a reason."""

@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,18 @@ ANSWER_BASIS: dict[PartyRole, tuple[LegalBasis, str]] = {
 
 def _item_error(where: str, message: str, reason: str) -> MessageError:
     return MessageError([Issue(where, "value", message, reason)])
+
+
+SEND_BATCH = 500
+"""At most this many answers of one file are sealed under one batch signature."""
+
+
+@dataclass(frozen=True)
+class _Answer:
+    bundle: dict[str, Any]
+    bsn: str
+    message_id: str
+    note: str  # for the adapter event log: outcome and claim id, nothing about the person
 
 
 class PayerAdapter:
@@ -202,6 +215,12 @@ class PayerAdapter:
         )
 
     async def _answer(self, claim: Claim, item: AnswerItem) -> str:
+        answer = self._answer_message(claim, item)
+        await self._send_answers([answer])
+        return answer.message_id
+
+    def _answer_message(self, claim: Claim, item: AnswerItem) -> _Answer:
+        """The claim-response message for one answer, validated where it is made."""
         resp = self._response(claim, item)
         basis, citation = ANSWER_BASIS[self.role]
         meta = MessageMeta(
@@ -216,15 +235,23 @@ class PayerAdapter:
         )
         bundle = claim_response_message(resp, meta)
         validate_fhir(bundle)
-        key, value, headers = self.client.seal_message(bundle, claim.person.bsn)
-        await self.runtime.send(
-            topics.inbound_for(EventCode.CLAIM_RESPONSE.value).name, key, value, headers
+        return _Answer(
+            bundle,
+            claim.person.bsn,
+            meta.message_id,
+            f"claim-response {resp.outcome.value} for {claim.claim_id}",
         )
-        self.answered += 1
-        self.runtime.event(
-            "sent", meta.message_id, f"claim-response {resp.outcome.value} for {claim.claim_id}"
-        )
-        return meta.message_id
+
+    async def _send_answers(self, answers: list[_Answer]) -> None:
+        """Seal ``answers`` under one signature (docs/trust.md 3.4.1) and send them in order."""
+        topic = topics.inbound_for(EventCode.CLAIM_RESPONSE.value).name
+        for start in range(0, len(answers), SEND_BATCH):
+            chunk = answers[start : start + SEND_BATCH]
+            sealed = self.client.seal_messages([(a.bundle, a.bsn) for a in chunk])
+            for a, (key, value, headers) in zip(chunk, sealed, strict=True):
+                await self.runtime.send(topic, key, value, headers)
+                self.answered += 1
+                self.runtime.event("sent", a.message_id, a.note)
 
     def _claim_for(self, item: AnswerItem) -> Claim:
         claim = self.index.get(item.reference)
@@ -252,28 +279,31 @@ class PayerAdapter:
             return report
         accepted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
+        answers: list[_Answer] = []  # sent together, under one batch signature
         for index, item in enumerate(items):
             try:
                 if isinstance(item, MessageError):
                     raise item
                 claim = self._claim_for(item)
                 try:
-                    message_id = await self._answer(claim, item)
+                    answer = self._answer_message(claim, item)
                 except ValidationError as err:
                     first = err.errors()[0]
                     raise _item_error(item.where, str(first.get("msg")), "answer") from None
+                answers.append(answer)
                 accepted.append(
                     {
                         "index": index,
                         "where": item.where,
                         "claim": claim.claim_id,
                         "outcome": item.outcome.value,
-                        "message_id": message_id,
+                        "message_id": answer.message_id,
                     }
                 )
             except MessageError as err:
                 self.refused += 1
                 errors.append({"index": index, **error_document(err, path.name)})
+        await self._send_answers(answers)
         receipt = {"file": path.name, "accepted": accepted, "refused": errors}
         if errors:
             await self.runtime.dead_letter(

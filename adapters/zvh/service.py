@@ -44,6 +44,18 @@ class Accepted:
     case: str
 
 
+@dataclass(frozen=True)
+class _Outgoing:
+    bundle: dict[str, Any]
+    bsn: str
+    accepted: Accepted
+    topic: str
+
+
+SEND_BATCH = 500
+"""At most this many referrals of one inbox file are sealed under one batch signature."""
+
+
 class ZvhAdapter:
     def __init__(
         self,
@@ -89,6 +101,10 @@ class ZvhAdapter:
         ``message_id``: inbox documents get an id derived from the file, so re-processing a file
         after a crash re-sends the *same* messages, which the router and recipients de-duplicate.
         """
+        return (await self._send([self._prepare(doc, message_id)]))[0]
+
+    def _prepare(self, doc: ZvhReferral | ZvhConsent, message_id: str | None) -> _Outgoing:
+        """The FHIR message for one document, validated where it is made."""
         if isinstance(doc, ZvhReferral):
             ref = doc.to_referral(self.party_id)
             meta = MessageMeta.new(
@@ -115,11 +131,17 @@ class ZvhAdapter:
             bundle = consent_message(rec, meta)
             bsn, case, topic = rec.person_bsn, doc.consent_id, topics.IN_CONSENT.name
         validate_fhir(bundle)  # validate where messages are made: the router can trust the form
-        key, value, headers = self.client.seal_message(bundle, bsn)
-        await self.runtime.send(topic, key, value, headers)
-        self.accepted += 1
-        self.runtime.event("sent", meta.message_id, f"{meta.event.value} {case} sent")
-        return Accepted(meta.message_id, meta.event.value, case)
+        return _Outgoing(bundle, bsn, Accepted(meta.message_id, meta.event.value, case), topic)
+
+    async def _send(self, batch: list[_Outgoing]) -> list[Accepted]:
+        """Seal ``batch`` under one signature (docs/trust.md 3.4.1) and send it in order."""
+        sealed = self.client.seal_messages([(o.bundle, o.bsn) for o in batch])
+        for o, (key, value, headers) in zip(batch, sealed, strict=True):
+            await self.runtime.send(o.topic, key, value, headers)
+            self.accepted += 1
+            a = o.accepted
+            self.runtime.event("sent", a.message_id, f"{a.event} {a.case} sent")
+        return [o.accepted for o in batch]
 
     async def submit_json(self, data: Any) -> Accepted:
         """For the HTTP endpoint: validate a decoded JSON document and submit it."""
@@ -149,9 +171,22 @@ class ZvhAdapter:
             self.inbox.fail(path, report)
             self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
             return report
-        accepted, errors = [], []
+        accepted: list[dict[str, Any]] = []
+        errors: list[dict[str, Any]] = []
+        pending: list[tuple[int | None, _Outgoing]] = []  # referrals to seal under one signature
+
+        async def flush() -> None:
+            if pending:
+                sent = await self._send([o for _, o in pending])
+                accepted.extend(
+                    {key: i, "message_id": a.message_id, "event": a.event, "case": a.case}
+                    for (i, _), a in zip(pending, sent, strict=True)
+                )
+                pending.clear()
+
         for index, item in items:
             if isinstance(item, MessageError):
+                await flush()  # keep the file's order
                 self.refused += 1
                 item_raw = (
                     raw
@@ -163,17 +198,22 @@ class ZvhAdapter:
                 )
                 errors.append({key: index, **error_document(item, path.name)})
                 continue
-            a = await self.submit(item, file_message_id(self.party_id, path.name, raw, index))
+            out = self._prepare(item, file_message_id(self.party_id, path.name, raw, index))
+            if isinstance(item, ZvhReferral):
+                pending.append((index, out))
+                if len(pending) >= SEND_BATCH:
+                    await flush()
+                continue
+            await flush()
+            [a] = await self._send([out])
             # A consent applies to what the router routes after acknowledging it; consents and
             # referrals travel on different topics, so wait before sending what follows.
-            if (
-                isinstance(item, ZvhConsent)
-                and await self.wait_response(a.message_id, self.consent_ack_timeout) is None
-            ):
+            if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:
                 log.warning("no acknowledgement of consent %s yet; continuing", a.case)
             accepted.append(
                 {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )
+        await flush()
         receipt = {"file": path.name, "accepted": accepted, "refused": errors}
         if not self.inbox.finish(path, receipt, accepted=len(accepted), refused=len(errors)):
             self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")

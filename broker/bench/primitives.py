@@ -26,24 +26,31 @@ from broker.trust import (
     open_sealed,
     registry_entry,
     seal,
+    sign_batch,
     verify_only,
 )
+from broker.trust.envelope import reset_key_caches
 from schemas.vocab.roles import PartyRole
 
 
-def rate(fn: Callable[[], object], seconds: float) -> float:
+def rate(fn: Callable[[], object], seconds: float, *, warmup: int = 20) -> float:
     """Calls per CPU second of ``fn`` over about ``seconds`` of CPU time (after a warm-up)."""
-    for _ in range(20):
+    for _ in range(warmup):
         fn()
+    step = warmup
     count, start = 0, time.thread_time()
     deadline = start + seconds
     while True:
-        for _ in range(20):
+        for _ in range(step):
             fn()
-        count += 20
+        count += step
         now = time.thread_time()
         if now >= deadline:
             return count / (now - start)
+
+
+BATCH = 500
+"""Envelopes per batch signature in the batch rows (rates there are per message)."""
 
 
 def payload_5k() -> bytes:
@@ -86,6 +93,45 @@ def measure(seconds: float) -> dict[str, float]:
     def verify_once() -> object:
         return verify_only(sealed.key, sealed.value, sealed.headers, registry=registry, now=now)
 
+    def seal_fresh() -> object:  # as before key-agreement reuse: a new X25519 key per message
+        return seal(
+            payload,
+            meta,
+            sender,
+            router.key_id,
+            router_public,
+            ephemeral=X25519PrivateKey.generate(),
+        )
+
+    def open_uncached() -> object:  # the reader's AES-key cache emptied: X25519 + HKDF again
+        reset_key_caches()
+        return open_once()
+
+    metas = [
+        EnvelopeMeta(f"m-{i}", "referral", "zvh-utrecht", "router", now, "p-" + "a" * 26)
+        for i in range(BATCH)
+    ]
+    unsigned = [seal(payload, m, sender, router.key_id, router_public, sign=False) for m in metas]
+    members = sign_batch(unsigned, sender)
+    member = members[7]
+
+    def sign_batch_once() -> object:
+        return sign_batch(unsigned, sender)
+
+    def seal_and_sign_batch() -> object:
+        return sign_batch(
+            [seal(payload, m, sender, router.key_id, router_public, sign=False) for m in metas],
+            sender,
+        )
+
+    def verify_member() -> object:
+        return verify_only(member.key, member.value, member.headers, registry=registry, now=now)
+
+    def open_member() -> object:
+        return open_sealed(
+            member.key, member.value, member.headers, registry=registry, keyring=keyring, now=now
+        )
+
     measurements: list[tuple[str, Callable[[], object]]] = [
         ("AES-256-GCM encrypt 5 KB", lambda: aes.encrypt(nonce, payload, b"")),
         ("Ed25519 sign 5 KB", lambda: ed.sign(payload)),
@@ -93,8 +139,25 @@ def measure(seconds: float) -> dict[str, float]:
         ("X25519 exchange (static keys)", lambda: x_static.exchange(x_peer)),
         ("X25519 new key + exchange", lambda: X25519PrivateKey.generate().exchange(x_peer)),
         ("pseudonym (HMAC, cached domain key)", lambda: pseudonymiser.pseudonym("r", "123456782")),
-        ("seal 5 KB (envelope)", lambda: seal(payload, meta, sender, router.key_id, router_public)),
+        ("seal 5 KB (envelope, new ephemeral)", seal_fresh),
+        (
+            "seal 5 KB (envelope, reused ephemeral)",
+            lambda: seal(payload, meta, sender, router.key_id, router_public),
+        ),
         ("verify_only 5 KB (envelope)", verify_once),
-        ("open_sealed 5 KB (envelope)", open_once),
+        ("open_sealed 5 KB (envelope, key not cached)", open_uncached),
+        ("open_sealed 5 KB (envelope, cached key)", open_once),
     ]
-    return {name: rate(fn, seconds) for name, fn in measurements}
+    # per message: one call handles BATCH envelopes
+    batched: list[tuple[str, Callable[[], object]]] = [
+        (f"sign_batch of {BATCH}, per message", sign_batch_once),
+        (f"seal (reused) + sign_batch of {BATCH}, per message", seal_and_sign_batch),
+    ]
+    after: list[tuple[str, Callable[[], object]]] = [
+        ("verify_only batch member, root verified", verify_member),
+        ("open_sealed batch member, root verified + cached key", open_member),
+    ]
+    rates = {name: rate(fn, seconds) for name, fn in measurements}
+    rates |= {name: BATCH * rate(fn, seconds, warmup=1) for name, fn in batched}
+    rates |= {name: rate(fn, seconds) for name, fn in after}
+    return rates

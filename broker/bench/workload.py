@@ -99,13 +99,16 @@ class Workload:
         )
         return referral_message(ref, meta), ref.person.bsn
 
-    def sealed_referrals(self, n: int, start: int = 0) -> list[Incoming]:
-        """``n`` referrals sealed by the ZVH for the router, each with a fresh message id."""
+    def sealed_referrals(self, n: int, start: int = 0, *, batch: int = 1) -> list[Incoming]:
+        """``n`` referrals sealed by the ZVH for the router, each with a fresh message id;
+        ``batch > 1`` seals them as the ZVH adapter sends an inbox file: ``batch`` at a time
+        under one batch signature (docs/trust.md 3.4.1)."""
         out = []
-        for i in range(start, start + n):
-            bundle, bsn = self.referral_bundle(i)
-            key, value, headers = self.zvh.seal_message(bundle, bsn)
-            out.append(Incoming(topics.IN_REFERRAL.name, key, value, headers))
+        for first in range(start, start + n, batch):
+            last = min(first + batch, start + n)
+            messages = [self.referral_bundle(i) for i in range(first, last)]
+            for key, value, headers in self.zvh.seal_messages(messages):
+                out.append(Incoming(topics.IN_REFERRAL.name, key, value, headers))
         return out
 
     def consent_log_records(self, n: int) -> list[Outgoing]:

@@ -5,7 +5,8 @@ can send in another's name, whatever Kafka security is in place:
 
 - ``keys``      -- a party's own Ed25519 + X25519 key pairs, key files, the keyring for rotation;
 - ``registry``  -- the public party registry (roles, identifiers, public keys with validity);
-- ``envelope``  -- ``seal`` / ``open_sealed``: encrypt for the one reader, sign by the sender;
+- ``envelope``  -- ``seal`` / ``sign_batch`` / ``open_sealed``: encrypt for the one reader,
+  sign by the sender (one message or a batch);
 - ``pseudonym`` -- per-domain, keyed, one-way person pseudonyms for Kafka keys;
 - ``replay``    -- de-duplication and freshness of message ids;
 - ``errors``    -- ``TrustError`` and its stable ``reason`` codes.
@@ -24,6 +25,7 @@ from broker.trust.envelope import (
     read_meta,
     seal,
     seal_to,
+    sign_batch,
     signed_bytes,
     verify_only,
 )
@@ -101,6 +103,7 @@ __all__ = [
     "registry_entry",
     "seal",
     "seal_to",
+    "sign_batch",
     "signed_bytes",
     "verify_only",
     "write_party_keys",

@@ -5,7 +5,8 @@ A sealed message is exactly what is handed to Kafka: ``send(topic, key=, value=,
 - **key**: the person pseudonym in the reader's domain (UTF-8), or the topic's non-personal key,
   or empty.
 - **headers**: routing metadata only -- ``content-type``, ``kb-id``, ``kb-event``, ``kb-sender``,
-  ``kb-recipient``, ``kb-time``, ``kb-sig-kid``, ``kb-enc-kid``, ``kb-sig``.
+  ``kb-recipient``, ``kb-time``, ``kb-sig-kid``, ``kb-enc-kid``, ``kb-sig`` (and
+  ``kb-sig-proof`` on a member of a batch signature).
 - **value**: ``ephemeral X25519 public key (32) || nonce (12) || AES-256-GCM ciphertext + tag``.
 
 The AES key is ``HKDF-SHA256(X25519(ephemeral, recipient))`` with an ``info`` that binds both
@@ -14,6 +15,11 @@ the ciphertext is bound to its id, sender, recipient, time, pseudonym and key id
 signs (Ed25519) the canonical header bytes followed by SHA-256 of the value. Altering any signed
 header, the key, or one byte of the value fails verification; the reader only decrypts what
 verified. ``docs/trust.md`` gives the byte layout precisely, with a test vector.
+
+Public-key work is amortised within v1: a sender reuses its ephemeral key (and AES key) per
+recipient key for a bounded number of messages and time, a reader caches the AES key per sender
+ephemeral, and ``sign_batch`` signs many envelopes with one Ed25519 signature over a Merkle root
+(each keeps its own inclusion proof, so each still verifies alone).
 """
 
 from __future__ import annotations
@@ -22,10 +28,14 @@ import hashlib
 import os
 import re
 import struct
+import threading
+import time
 import uuid
-from collections.abc import Iterable
+from collections import OrderedDict
+from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from typing import Generic, TypeVar
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -33,10 +43,11 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey, X
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from broker.trust import merkle
 from broker.trust._encoding import b64decode_strict, b64encode, require_aware, utc_now
 from broker.trust.errors import Reason, TrustError, UnknownParty
 from broker.trust.keys import Keyring, PartyKeys, check_key_id
-from broker.trust.registry import PartyRegistry, check_key_valid
+from broker.trust.registry import KeyEntry, PartyRegistry, check_key_valid
 
 CONTENT_TYPE = "application/vnd.ketenbus.sealed+v1"
 ENVELOPE_PREFIX = b"ketenbus-envelope-v1"
@@ -58,6 +69,21 @@ H_TIME = "kb-time"
 H_SIG_KID = "kb-sig-kid"
 H_ENC_KID = "kb-enc-kid"
 H_SIG = "kb-sig"
+H_SIG_PROOF = "kb-sig-proof"
+BATCH_DOMAIN = b"ketenbus-envelope-batch-v1"
+"""Domain label of a batch signature: ``BATCH_DOMAIN || size (4, BE) || Merkle root``."""
+
+EPHEMERAL_MAX_USES = 4096
+"""A sender's ephemeral key (and its AES key) serves at most this many messages ..."""
+EPHEMERAL_MAX_AGE_S = 600.0
+"""... and at most this many seconds (monotonic clock), whichever comes first."""
+EPHEMERAL_MAX_RECIPIENTS = 1024
+"""At most this many (sender key, recipient key) pairs hold a cached ephemeral key."""
+READER_CACHE_SIZE = 4096
+"""A reader keeps the AES keys of this many (own key, sender ephemeral) pairs."""
+BATCH_CACHE_SIZE = 4096
+"""A reader remembers this many verified (signer key, root, size, signature) batch signatures."""
+
 HEADER_NAMES = (
     H_CONTENT_TYPE,
     H_ID,
@@ -68,23 +94,36 @@ HEADER_NAMES = (
     H_SIG_KID,
     H_ENC_KID,
     H_SIG,
+    H_SIG_PROOF,
 )
 
 _TIME_RE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{6}Z\Z")
 _CONTROL_RE = re.compile(r"[\x00-\x1f\x7f]")
 
 
+_last_time: tuple[datetime, str] | None = None
+
+
 def format_time(value: datetime) -> str:
-    """The canonical ``kb-time`` text: UTC, microseconds, ``Z``: ``2026-11-23T15:48:00.000000Z``."""
-    text = require_aware(value, "timestamp").isoformat(timespec="microseconds")
-    return text.removesuffix("+00:00") + "Z"
+    """The canonical ``kb-time`` text: UTC, microseconds, ``Z``: ``2026-11-23T15:48:00.000000Z``.
+
+    The last result is kept: one routed message formats the same ``now`` several times.
+    """
+    global _last_time
+    last = _last_time
+    if last is not None and last[0] is value:
+        return last[1]
+    utc = value if value.tzinfo is UTC else require_aware(value, "timestamp")
+    text = utc.isoformat(timespec="microseconds").removesuffix("+00:00") + "Z"
+    _last_time = (value, text)
+    return text
 
 
 def parse_time(text: str) -> datetime:
     """Parse canonical ``kb-time`` text only (``ValueError`` for any other form)."""
     if not _TIME_RE.match(text):
         raise ValueError("kb-time must look like 2026-11-23T15:48:00.000000Z")
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
+    return datetime.fromisoformat(text)  # the "Z" gives tzinfo UTC itself (Python 3.11+)
 
 
 def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
@@ -92,13 +131,18 @@ def _check_field(name: str, value: str, *, allow_empty: bool = False) -> None:
         raise TypeError(f"{name} must be a str")
     if not value and not allow_empty:
         raise ValueError(f"{name} must not be empty")
+    # Fast path, same rule: printable ASCII has no control characters and is one byte a char.
+    if value.isascii() and value.isprintable():
+        if len(value) > MAX_FIELD_BYTES:
+            raise ValueError(f"{name} is longer than {MAX_FIELD_BYTES} UTF-8 bytes")
+        return
     if len(value.encode("utf-8")) > MAX_FIELD_BYTES:
         raise ValueError(f"{name} is longer than {MAX_FIELD_BYTES} UTF-8 bytes")
     if _CONTROL_RE.search(value):
         raise ValueError(f"{name} contains control characters")
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class EnvelopeMeta:
     """What a sealed message says about itself in the clear: routing metadata only.
 
@@ -121,7 +165,8 @@ class EnvelopeMeta:
         _check_field("sender", self.sender)
         _check_field("recipient", self.recipient)
         _check_field("pseudonym", self.pseudonym, allow_empty=True)
-        object.__setattr__(self, "timestamp", require_aware(self.timestamp, "timestamp"))
+        if self.timestamp.tzinfo is not UTC:  # the common case needs no conversion
+            object.__setattr__(self, "timestamp", require_aware(self.timestamp, "timestamp"))
 
     @classmethod
     def new(
@@ -154,11 +199,16 @@ class EnvelopeMeta:
 @dataclass(frozen=True)
 class Sealed:
     """Exactly what to give aiokafka:
-    ``send(topic, key=s.key, value=s.value, headers=s.headers)``."""
+    ``send(topic, key=s.key, value=s.value, headers=s.headers)``.
+
+    ``to_sign`` is not sent: for ``seal(..., sign=False)`` it holds the bytes to be signed
+    (``signed_bytes``) until ``sign_batch`` adds ``kb-sig``; it is ``b""`` once signed.
+    """
 
     key: bytes
     value: bytes = field(repr=False)
     headers: list[tuple[str, bytes]]
+    to_sign: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -192,19 +242,21 @@ def canonical_header_bytes(
     enc-kid, each as a 4-byte big-endian length and UTF-8 bytes. Used as the GCM associated data
     and as the start of the signed bytes. (``time_text`` saves re-formatting ``meta.timestamp``.)
     """
-    return b"".join(
-        (
-            ENVELOPE_PREFIX,
-            _lp(meta.message_id),
-            _lp(meta.event),
-            _lp(meta.sender),
-            _lp(meta.recipient),
-            _lp(time_text if time_text is not None else format_time(meta.timestamp)),
-            _lp(meta.pseudonym),
-            _lp(sig_kid),
-            _lp(enc_kid),
-        )
-    )
+    parts = [ENVELOPE_PREFIX]
+    for text in (
+        meta.message_id,
+        meta.event,
+        meta.sender,
+        meta.recipient,
+        time_text if time_text is not None else format_time(meta.timestamp),
+        meta.pseudonym,
+        sig_kid,
+        enc_kid,
+    ):
+        raw = text.encode("utf-8")
+        parts.append(len(raw).to_bytes(4, "big"))
+        parts.append(raw)
+    return b"".join(parts)
 
 
 def signed_bytes(header_bytes: bytes, value: bytes) -> bytes:
@@ -221,6 +273,114 @@ def derive_key(
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=HKDF_SALT, info=info).derive(shared)
 
 
+_K = TypeVar("_K", bound=Hashable)
+_V = TypeVar("_V")
+
+
+class _LRU(Generic[_K, _V]):
+    """A bounded, lock-guarded LRU map: asyncio code uses it from one thread, the lock covers
+    the odd worker thread (``asyncio.to_thread``)."""
+
+    __slots__ = ("_data", "_size", "lock")
+
+    def __init__(self, size: int) -> None:
+        self._data: OrderedDict[_K, _V] = OrderedDict()
+        self.lock = threading.Lock()
+        self._size = size
+
+    def get(self, key: _K) -> _V | None:
+        with self.lock:
+            value = self._data.get(key)
+            if value is not None:
+                self._data.move_to_end(key)
+            return value
+
+    def put(self, key: _K, value: _V) -> None:
+        with self.lock:
+            self._data[key] = value
+            self._data.move_to_end(key)
+            while len(self._data) > self._size:
+                self._data.popitem(last=False)
+
+    def clear(self) -> None:
+        with self.lock:
+            self._data.clear()
+
+    def __len__(self) -> int:
+        return len(self._data)
+
+
+@dataclass(slots=True)
+class _Ephemeral:
+    """A sender's current ephemeral key for one recipient key: only its public half and the
+    derived AES key are kept (the X25519 private key is dropped right after the exchange)."""
+
+    public: bytes
+    aead: AESGCM
+    born: float
+    uses: int
+
+
+_clock = time.monotonic  # tests replace it to age ephemeral keys
+_ephemerals: _LRU[tuple[str, str, str, bytes], _Ephemeral] = _LRU(EPHEMERAL_MAX_RECIPIENTS)
+_reader_keys: _LRU[tuple[str, bytes, bytes], AESGCM] = _LRU(READER_CACHE_SIZE)
+_verified_batches: _LRU[tuple[str, str, str, bytes, int, bytes], bool] = _LRU(BATCH_CACHE_SIZE)
+
+
+def reset_key_caches() -> None:
+    """Forget every cached ephemeral key, reader AES key and verified batch signature (tests,
+    and a party that wants new ephemeral keys at once, e.g. after a key rotation)."""
+    _ephemerals.clear()
+    _reader_keys.clear()
+    _verified_batches.clear()
+
+
+# A forked child starts with no cached keys: parent and child never share an AES key, so the
+# bound of EPHEMERAL_MAX_USES messages per key holds per process tree too.
+os.register_at_fork(after_in_child=reset_key_caches)
+
+
+def _agree(
+    ephemeral: X25519PrivateKey,
+    recipient_key_id: str,
+    recipient_public: X25519PublicKey,
+    recipient_raw: bytes,
+) -> tuple[bytes, AESGCM]:
+    ephemeral_public = ephemeral.public_key().public_bytes_raw()
+    shared = ephemeral.exchange(recipient_public)
+    key = derive_key(shared, ephemeral_public, recipient_raw, recipient_key_id)
+    return ephemeral_public, AESGCM(key)
+
+
+def _reused_agreement(
+    sender: PartyKeys, recipient_key_id: str, recipient_public: X25519PublicKey
+) -> tuple[bytes, AESGCM]:
+    """The sender's ephemeral public key and AES key for this recipient key, made anew after
+    ``EPHEMERAL_MAX_USES`` messages or ``EPHEMERAL_MAX_AGE_S`` seconds (docs/trust.md 3.3.1)."""
+    recipient_raw = recipient_public.public_bytes_raw()
+    cache_key = (sender.party_id, sender.key_id, recipient_key_id, recipient_raw)
+    now = _clock()
+    entry = _ephemerals.get(cache_key)
+    if entry is not None:
+        with _ephemerals.lock:
+            if entry.uses < EPHEMERAL_MAX_USES and 0 <= now - entry.born < EPHEMERAL_MAX_AGE_S:
+                entry.uses += 1
+                return entry.public, entry.aead
+    public, aead = _agree(
+        X25519PrivateKey.generate(), recipient_key_id, recipient_public, recipient_raw
+    )
+    _ephemerals.put(cache_key, _Ephemeral(public, aead, now, 1))
+    return public, aead
+
+
+def _check_seal(meta: EnvelopeMeta, sender: PartyKeys, recipient_key_id: str) -> None:
+    if meta.sender != sender.party_id:
+        raise ValueError(
+            f"meta.sender {meta.sender!r} is not the signing party {sender.party_id!r}"
+        )
+    check_key_id(recipient_key_id)
+
+
 def _seal(
     payload: bytes,
     meta: EnvelopeMeta,
@@ -229,28 +389,38 @@ def _seal(
     recipient_public: X25519PublicKey,
     ephemeral: X25519PrivateKey,
     nonce: bytes,
+    *,
+    sign: bool = True,
 ) -> Sealed:
-    if meta.sender != sender.party_id:
-        raise ValueError(
-            f"meta.sender {meta.sender!r} is not the signing party {sender.party_id!r}"
-        )
-    check_key_id(recipient_key_id)
+    """``seal`` with a given ephemeral key and nonce (test vectors); nothing is cached."""
+    _check_seal(meta, sender, recipient_key_id)
+    ephemeral_public, aead = _agree(
+        ephemeral, recipient_key_id, recipient_public, recipient_public.public_bytes_raw()
+    )
+    return _seal_with(payload, meta, sender, recipient_key_id, ephemeral_public, aead, nonce, sign)
+
+
+def _seal_with(
+    payload: bytes,
+    meta: EnvelopeMeta,
+    sender: PartyKeys,
+    recipient_key_id: str,
+    ephemeral_public: bytes,
+    aead: AESGCM,
+    nonce: bytes,
+    sign: bool,
+) -> Sealed:
     if len(nonce) != NONCE_LEN:
         raise ValueError("nonce must be 12 bytes")
     time_text = format_time(meta.timestamp)
     header_bytes = canonical_header_bytes(
         meta, sender.key_id, recipient_key_id, time_text=time_text
     )
-    ephemeral_public = ephemeral.public_key().public_bytes_raw()
-    shared = ephemeral.exchange(recipient_public)
-    key = derive_key(
-        shared, ephemeral_public, recipient_public.public_bytes_raw(), recipient_key_id
-    )
-    ciphertext = AESGCM(key).encrypt(nonce, bytes(payload), header_bytes)
+    ciphertext = aead.encrypt(nonce, bytes(payload), header_bytes)
     value = ephemeral_public + nonce + ciphertext
-    signature = sender.signing.sign(signed_bytes(header_bytes, value))
+    to_sign = signed_bytes(header_bytes, value)
     headers = [
-        (H_CONTENT_TYPE, CONTENT_TYPE.encode("ascii")),
+        (H_CONTENT_TYPE, _CONTENT_TYPE_BYTES),
         (H_ID, meta.message_id.encode("utf-8")),
         (H_EVENT, meta.event.encode("utf-8")),
         (H_SENDER, meta.sender.encode("utf-8")),
@@ -258,9 +428,15 @@ def _seal(
         (H_TIME, time_text.encode("ascii")),
         (H_SIG_KID, sender.key_id.encode("utf-8")),
         (H_ENC_KID, recipient_key_id.encode("utf-8")),
-        (H_SIG, b64encode(signature).encode("ascii")),
     ]
-    return Sealed(key=meta.pseudonym.encode("utf-8"), value=value, headers=headers)
+    key = meta.pseudonym.encode("utf-8")
+    if not sign:
+        return Sealed(key=key, value=value, headers=headers, to_sign=to_sign)
+    headers.append((H_SIG, b64encode(sender.signing.sign(to_sign)).encode("ascii")))
+    return Sealed(key=key, value=value, headers=headers)
+
+
+_CONTENT_TYPE_BYTES = CONTENT_TYPE.encode("ascii")
 
 
 def seal(
@@ -269,28 +445,83 @@ def seal(
     sender: PartyKeys,
     recipient_key_id: str,
     recipient_public: X25519PublicKey,
+    *,
+    sign: bool = True,
+    ephemeral: X25519PrivateKey | None = None,
 ) -> Sealed:
     """Encrypt ``payload`` for ``recipient_public`` and sign it with ``sender``'s key.
 
-    ``meta.sender`` must be ``sender.party_id`` (``ValueError`` otherwise).
+    ``meta.sender`` must be ``sender.party_id`` (``ValueError`` otherwise). The ephemeral key
+    agreement is reused per recipient key within bounds (docs/trust.md 3.3.1) unless an explicit
+    ``ephemeral`` is given; the nonce is always fresh. With ``sign=False`` the result has no
+    ``kb-sig`` yet: pass it (with others) to ``sign_batch``.
     """
-    return _seal(
-        payload,
-        meta,
-        sender,
-        recipient_key_id,
-        recipient_public,
-        X25519PrivateKey.generate(),
-        _random_nonce(),
+    _check_seal(meta, sender, recipient_key_id)
+    if ephemeral is not None:
+        ephemeral_public, aead = _agree(
+            ephemeral, recipient_key_id, recipient_public, recipient_public.public_bytes_raw()
+        )
+    else:
+        ephemeral_public, aead = _reused_agreement(sender, recipient_key_id, recipient_public)
+    return _seal_with(
+        payload, meta, sender, recipient_key_id, ephemeral_public, aead, _random_nonce(), sign
     )
 
 
 def seal_to(
-    payload: bytes, meta: EnvelopeMeta, sender: PartyKeys, registry: PartyRegistry
+    payload: bytes,
+    meta: EnvelopeMeta,
+    sender: PartyKeys,
+    registry: PartyRegistry,
+    *,
+    sign: bool = True,
 ) -> Sealed:
     """``seal`` for ``meta.recipient``'s newest encryption key valid at ``meta.timestamp``."""
     key_id, public = registry.encryption_key(meta.recipient, meta.timestamp)
-    return seal(payload, meta, sender, key_id, public)
+    return seal(payload, meta, sender, key_id, public, sign=sign)
+
+
+def sign_batch(items: Sequence[Sealed], keys: PartyKeys) -> list[Sealed]:
+    """Sign unsigned envelopes (``seal(..., sign=False)``) of ``keys``' party with one signature.
+
+    One item gets exactly the single-message (v1) signature. Two or more get one Ed25519
+    signature over ``BATCH_DOMAIN || size || Merkle root`` of their signed bytes, each item that
+    signature in ``kb-sig`` and its inclusion proof in ``kb-sig-proof`` (docs/trust.md 3.4).
+    ``ValueError`` for an item already signed, or sealed by another party or signing key.
+    """
+    sender = keys.party_id.encode("utf-8")
+    kid = keys.key_id.encode("utf-8")
+    for item in items:
+        names = [name for name, _ in item.headers]
+        if not item.to_sign or H_SIG in names or H_SIG_PROOF in names:
+            raise ValueError("sign_batch takes only unsigned envelopes (seal(..., sign=False))")
+        found = dict(item.headers)
+        if found.get(H_SENDER) != sender or found.get(H_SIG_KID) != kid:
+            raise ValueError(
+                f"an envelope in the batch was not sealed by {keys.party_id!r} "
+                f"with key {keys.key_id!r}"
+            )
+    if len(items) == 1:
+        item = items[0]
+        signature = b64encode(keys.signing.sign(item.to_sign)).encode("ascii")
+        return [Sealed(key=item.key, value=item.value, headers=[*item.headers, (H_SIG, signature)])]
+    if not items:
+        return []
+    root, proofs = merkle.build([merkle.leaf_hash(item.to_sign) for item in items])
+    signed = merkle.batch_signed_bytes(BATCH_DOMAIN, root, len(items))
+    signature = b64encode(keys.signing.sign(signed)).encode("ascii")
+    return [
+        Sealed(
+            key=item.key,
+            value=item.value,
+            headers=[
+                *item.headers,
+                (H_SIG, signature),
+                (H_SIG_PROOF, b64encode(merkle.encode_proof(proof)).encode("ascii")),
+            ],
+        )
+        for item, proof in zip(items, proofs, strict=True)
+    ]
 
 
 def _random_nonce() -> bytes:
@@ -311,6 +542,11 @@ class _Parsed:
     sig_kid: str | None
     enc_kid: str | None
     signature: bytes | None
+    proof: merkle.Proof | None
+    header_bytes: bytes | None  # canonical header bytes when both key ids are present
+
+
+_HEADER_SET = frozenset(HEADER_NAMES)
 
 
 def _text(name: str, raw: bytes | None) -> str:
@@ -322,33 +558,40 @@ def _text(name: str, raw: bytes | None) -> str:
         raise _malformed(f"header {name} is not UTF-8") from None
 
 
-def _parse(
-    key: bytes | None, headers: Iterable[tuple[str, bytes | None]], *, signed: bool
-) -> _Parsed:
+_Headers = tuple[tuple[str, bytes | None], ...]
+
+
+def _found(items: _Headers) -> tuple[dict[str, str], bool]:
+    """Step 1: the known headers' texts (each at most once; no unknown ``kb-*`` header), and
+    whether ``items`` is all tuples of ``bytes`` (immutable, so safe to remember as is)."""
     found: dict[str, str] = {}
-    try:
-        items = list(headers or ())
-    except TypeError:
-        raise _malformed("headers are not a list of (name, value) pairs") from None
+    immutable = True
     for item in items:
         try:
             name, raw = item
         except (TypeError, ValueError):
             raise _malformed("headers are not a list of (name, value) pairs") from None
-        if name in HEADER_NAMES:
+        if type(item) is not tuple or (raw is not None and type(raw) is not bytes):
+            immutable = False
+        if name in _HEADER_SET:
             if name in found:
                 raise _malformed(f"header {name} appears more than once")
-            found[name] = _text(name, raw)
+            if type(raw) is bytes:
+                try:
+                    found[name] = raw.decode("utf-8")
+                except UnicodeDecodeError:
+                    raise _malformed(f"header {name} is not UTF-8") from None
+            else:
+                found[name] = _text(name, raw)
         elif isinstance(name, str) and name.startswith("kb-"):
             raise _malformed(f"unknown ketenbus header {name}")
     if found.get(H_CONTENT_TYPE) != CONTENT_TYPE:
         raise _malformed(f"content-type is not {CONTENT_TYPE}")
-    if signed and (not found.get(H_SIG) or not found.get(H_SIG_KID)):
-        raise TrustError(Reason.MISSING_SIGNATURE, "no kb-sig or kb-sig-kid header")
-    required = (H_ID, H_EVENT, H_SENDER, H_RECIPIENT, H_TIME) + ((H_ENC_KID,) if signed else ())
-    missing = [n for n in required if n not in found]
-    if missing:
-        raise _malformed(f"missing header(s) {', '.join(missing)}")
+    return found, immutable
+
+
+def _build(key: bytes | None, found: dict[str, str]) -> _Parsed:
+    """Step 3 once the required headers are known to be present."""
     pseudonym = "" if key is None else _text("key", key)
     try:
         meta = EnvelopeMeta(
@@ -367,7 +610,79 @@ def _parse(
         signature = b64decode_strict(found[H_SIG], 64) if H_SIG in found else None
     except (ValueError, TypeError) as exc:
         raise _malformed(str(exc)) from None
-    return _Parsed(meta, found[H_TIME], sig_kid, enc_kid, signature)
+    proof = None
+    if H_SIG_PROOF in found:
+        text = found[H_SIG_PROOF]
+        try:
+            if len(text) > _MAX_PROOF_TEXT:
+                raise ValueError("longer than any batch needs")
+            proof = merkle.decode_proof(b64decode_strict(text))
+            if proof.size < 2:
+                raise ValueError("a batch has at least 2 members")
+        except ValueError as exc:
+            raise _malformed(
+                f"header {H_SIG_PROOF} is not a Merkle inclusion proof: {exc}"
+            ) from None
+    header_bytes = None
+    if sig_kid is not None and enc_kid is not None:
+        header_bytes = canonical_header_bytes(meta, sig_kid, enc_kid, time_text=found[H_TIME])
+    return _Parsed(meta, found[H_TIME], sig_kid, enc_kid, signature, proof, header_bytes)
+
+
+_last_parse: tuple[bytes | None, _Headers, dict[str, str], _Parsed] | None = None
+"""The last successful parse: a router reads the same record with ``read_meta`` and then
+``open_sealed``. Reused only when key and headers are equal by value (immutable copies are
+kept), so it can never return another record's metadata."""
+
+
+def _parse(
+    key: bytes | None, headers: Iterable[tuple[str, bytes | None]], *, signed: bool
+) -> _Parsed:
+    global _last_parse
+    try:
+        items: _Headers = tuple(headers or ())
+    except TypeError:
+        raise _malformed("headers are not a list of (name, value) pairs") from None
+    hit = _last_parse
+    parsed: _Parsed | None = None
+    immutable = False
+    if hit is not None and hit[0] == key and hit[1] == items:
+        found, parsed = hit[2], hit[3]
+    else:
+        found, immutable = _found(items)
+    if signed and (not found.get(H_SIG) or not found.get(H_SIG_KID)):
+        raise TrustError(Reason.MISSING_SIGNATURE, "no kb-sig or kb-sig-kid header")
+    required = _REQUIRED_SIGNED if signed else _REQUIRED
+    missing = [n for n in required if n not in found]
+    if missing:
+        raise _malformed(f"missing header(s) {', '.join(missing)}")
+    if parsed is None:
+        parsed = _build(key, found)
+        frozen = items if immutable else _frozen(items)
+        if frozen is not None:
+            _last_parse = (None if key is None else bytes(key), frozen, found, parsed)
+    return parsed
+
+
+def _frozen(items: _Headers) -> _Headers | None:
+    """``items`` with every value an immutable ``bytes`` copy; ``None`` if some value is of a
+    kind we do not copy (then nothing is remembered)."""
+    out = []
+    for name, raw in items:
+        if raw is None or type(raw) is bytes:
+            out.append((name, raw))
+        elif isinstance(raw, bytearray | memoryview):
+            out.append((name, bytes(raw)))
+        else:
+            return None
+    return tuple(out)
+
+
+_REQUIRED = (H_ID, H_EVENT, H_SENDER, H_RECIPIENT, H_TIME)
+_REQUIRED_SIGNED = (*_REQUIRED, H_ENC_KID)
+
+
+_MAX_PROOF_TEXT = 4 * (8 + 32 * 25 + 2) // 3 + 4  # base64 of a proof in a tree of 2**24 leaves
 
 
 def read_meta(key: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> EnvelopeMeta:
@@ -447,18 +762,9 @@ def _verify(
             Reason.UNKNOWN_KEY,
             f"sender {meta.sender!r} has no registered signing key {parsed.sig_kid!r}",
         )
-    header_bytes = canonical_header_bytes(
-        meta, parsed.sig_kid, parsed.enc_kid, time_text=parsed.time_text
-    )
-    try:
-        registry.signing_public_key(meta.sender, entry).verify(
-            parsed.signature, signed_bytes(header_bytes, bytes(value))
-        )
-    except InvalidSignature:
-        raise TrustError(
-            Reason.BAD_SIGNATURE,
-            f"signature of message {meta.message_id!r} from {meta.sender!r} does not verify",
-        ) from None
+    header_bytes = parsed.header_bytes
+    assert header_bytes is not None
+    _check_signature(parsed, entry, header_bytes, bytes(value), registry)
     check_key_valid(entry, meta.sender, meta.timestamp)
     if (
         expiry_grace is not None
@@ -473,6 +779,55 @@ def _verify(
     _check_time(meta, now, max_future, max_age)
     verified = Verified(meta=meta, signer_key_id=parsed.sig_kid, encryption_key_id=parsed.enc_kid)
     return verified, header_bytes
+
+
+def _bad_signature(meta: EnvelopeMeta, detail: str) -> TrustError:
+    return TrustError(
+        Reason.BAD_SIGNATURE,
+        f"signature of message {meta.message_id!r} from {meta.sender!r} {detail}",
+    )
+
+
+def _check_signature(
+    parsed: _Parsed, entry: KeyEntry, header_bytes: bytes, value: bytes, registry: PartyRegistry
+) -> None:
+    """The v1 signature over this message, or (with ``kb-sig-proof``) the batch signature over
+    the Merkle root that this message's leaf and proof lead to. A batch signature is verified
+    once per (signer key, root, size, signature); later members only recompute their root."""
+    meta = parsed.meta
+    assert parsed.signature is not None
+    public = registry.signing_public_key(meta.sender, entry)
+    to_sign = signed_bytes(header_bytes, value)
+    if parsed.proof is None:
+        try:
+            public.verify(parsed.signature, to_sign)
+        except InvalidSignature:
+            raise _bad_signature(meta, "does not verify") from None
+        return
+    proof = parsed.proof
+    try:
+        root = merkle.root_from_proof(merkle.leaf_hash(to_sign), proof)
+    except merkle.ProofError as exc:
+        raise _bad_signature(
+            meta, f"has a kb-sig-proof that does not fit its tree: {exc}"
+        ) from None
+    cache_key = (
+        meta.sender,
+        entry.key_id,
+        entry.signing_public,
+        root,
+        proof.size,
+        parsed.signature,
+    )
+    if _verified_batches.get(cache_key):
+        return
+    try:
+        public.verify(parsed.signature, merkle.batch_signed_bytes(BATCH_DOMAIN, root, proof.size))
+    except InvalidSignature:
+        raise _bad_signature(
+            meta, "does not verify over the batch root its kb-sig-proof leads to"
+        ) from None
+    _verified_batches.put(cache_key, True)
 
 
 def open_sealed(
@@ -504,16 +859,24 @@ def open_sealed(
     ephemeral_public = value[:EPHEMERAL_LEN]
     nonce = value[EPHEMERAL_LEN : EPHEMERAL_LEN + NONCE_LEN]
     ciphertext = value[EPHEMERAL_LEN + NONCE_LEN :]
+    cache_key = (own.key_id, own.encryption_public_raw, ephemeral_public)
+    aead = _reader_keys.get(cache_key)
+    fresh = aead is None
     try:
-        shared = own.encryption.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
-        aes_key = derive_key(shared, ephemeral_public, own.encryption_public_raw, own.key_id)
-        payload = AESGCM(aes_key).decrypt(nonce, ciphertext, header_bytes)
+        if aead is None:
+            shared = own.encryption.exchange(X25519PublicKey.from_public_bytes(ephemeral_public))
+            aead = AESGCM(
+                derive_key(shared, ephemeral_public, own.encryption_public_raw, own.key_id)
+            )
+        payload = aead.decrypt(nonce, ciphertext, header_bytes)
     except (InvalidTag, ValueError):
         raise TrustError(
             Reason.DECRYPT_FAILED,
             f"message {meta.message_id!r} from {meta.sender!r} does not decrypt with key "
             f"{own.key_id!r}",
         ) from None
+    if fresh:  # only keys that opened an authentic message are kept
+        _reader_keys.put(cache_key, aead)
     return Opened(
         meta=meta,
         payload=payload,

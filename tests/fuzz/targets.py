@@ -367,14 +367,15 @@ def sealed_examples() -> list[Incoming]:
 
 _HEADER_NAMES = st.sampled_from(
     ["content-type", "kb-id", "kb-event", "kb-sender", "kb-recipient", "kb-time", "kb-sig-kid",
-     "kb-enc-kid", "kb-sig", "kb-other", "x-trace"]
+     "kb-enc-kid", "kb-sig", "kb-sig-proof", "kb-other", "x-trace"]
 )  # fmt: skip
 _HEADER_VALUES = st.one_of(
     st.none(),
     st.binary(max_size=40),
     st.sampled_from(
         [b"", b"\xff\xfe", b"router", b"zvh-voorbeeld", b"application/vnd.ketenbus.sealed+v1",
-         b"2026-01-01T00:00:00.000000Z", b"A" * 86 + b"==", b"kid", b"x" * 300]
+         b"2026-01-01T00:00:00.000000Z", b"A" * 86 + b"==", b"kid", b"x" * 300,
+         b'AAAAAAAAAAIAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA==']
     ),
 )  # fmt: skip
 
