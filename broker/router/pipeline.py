@@ -22,7 +22,7 @@ from broker.policy.decision import Decision, DecisionRequest, decide
 from broker.policy.minimise import contains_personal_data, project
 from broker.router.facts import Fact, FactKind
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
-from broker.router.records import Headers, Incoming, Outgoing, header
+from broker.router.records import Incoming, Outgoing, header
 from broker.trust import (
     EnvelopeMeta,
     Keyring,
@@ -30,12 +30,14 @@ from broker.trust import (
     PartyRegistry,
     Pseudonymiser,
     ReplayGuard,
+    Sealed,
     TrustError,
     Verdict,
     is_valid_bsn,
     open_sealed,
     read_meta,
     seal,
+    sign_batch,
 )
 from schemas import topics
 from schemas.errors import Issue, MessageError
@@ -54,6 +56,23 @@ ROUTER_DOMAIN = "router"  # pseudonym domain of the consent view
 class RouteResult:
     records: list[Outgoing] = field(default_factory=list)
     facts: list[Fact] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """What ``route_batch`` settles once the batch is routed: records to sign under one batch
+    signature, responses to remember once signed, duplicates of messages in the same batch."""
+
+    unsigned: list[tuple[RouteResult, int, Sealed]] = field(default_factory=list)
+    replies: list[tuple[str, RouteResult, int]] = field(default_factory=list)
+    repeats: list[tuple[str, RouteResult]] = field(default_factory=list)
+
+    def mark(self) -> tuple[int, int, int]:
+        return len(self.unsigned), len(self.replies), len(self.repeats)
+
+    def rollback(self, mark: tuple[int, int, int]) -> None:
+        """Forget what a record that failed (a bug) left: its result is thrown away."""
+        del self.unsigned[mark[0] :], self.replies[mark[1] :], self.repeats[mark[2] :]
 
 
 @dataclass
@@ -88,6 +107,7 @@ class Pipeline:
     def __init__(self, state: RouterState) -> None:
         self.state = state
         self.router_id = state.keys.party_id
+        self._batch: _Batch | None = None  # set while route_batch runs: sign once at its end
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -102,7 +122,8 @@ class Pipeline:
         message_id: str,
         pseudonym: str,
         now: datetime,
-    ) -> tuple[bytes, bytes, Headers]:
+    ) -> Sealed:
+        """Sealed for ``party_id``; inside ``route_batch`` left unsigned for the batch signature."""
         kid, pub = self.state.registry.encryption_key(party_id, now)
         meta = EnvelopeMeta(
             message_id=message_id,
@@ -112,19 +133,38 @@ class Pipeline:
             timestamp=now,
             pseudonym=pseudonym,
         )
-        sealed = seal(payload, meta, self.state.keys, kid, pub)
-        return sealed.key, sealed.value, list(sealed.headers)
+        return seal(payload, meta, self.state.keys, kid, pub, sign=self._batch is None)
+
+    def _emit(self, result: RouteResult, topic: str, sealed: Sealed) -> int:
+        """Add a sealed record to ``result``; its index (it is replaced once signed)."""
+        result.records.append(Outgoing(topic, sealed.key, sealed.value, list(sealed.headers)))
+        index = len(result.records) - 1
+        if self._batch is not None and sealed.to_sign:
+            self._batch.unsigned.append((result, index, sealed))
+        return index
+
+    def _remember(self, replay_id: str, result: RouteResult, index: int) -> None:
+        """Mark the message as routed, with its response to repeat for a duplicate. In a batch
+        the id is marked at once (a duplicate later in the same batch must be caught) and the
+        response kept once it is signed."""
+        if self._batch is None:
+            self.state.replay.remember(replay_id, pack(result.records[index]))
+        else:
+            self.state.replay.remember(replay_id)
+            self._batch.replies.append((replay_id, result, index))
 
     def _reply(
         self,
+        result: RouteResult,
         rec_sender: str,
         request_id: str,
         code: ResponseCode,
         issues: tuple[Issue, ...],
         bsn: str | None,
         now: datetime,
-    ) -> Outgoing | None:
-        """A response message to the sender on its own outbound topic, sealed for it."""
+    ) -> int | None:
+        """A response message to the sender on its own outbound topic, sealed for it; the
+        index of its record in ``result`` (None when the sender cannot be told)."""
         try:
             party = self.state.registry.get(rec_sender)
         except (KeyError, TrustError):
@@ -133,10 +173,10 @@ class Pipeline:
             MessageResponse(request_id, code, issues), self.router_id, rec_sender, now=now
         )
         pseudo = self._person(bsn, rec_sender) or "none"
-        key, value, headers = self._seal_for(
+        sealed = self._seal_for(
             dumps(bundle), rec_sender, EventCode.RESPONSE.value, bundle["id"], pseudo, now
         )
-        return Outgoing(party.outbound_topic, key, value, headers)
+        return self._emit(result, party.outbound_topic, sealed)
 
     @staticmethod
     def _parked(
@@ -183,19 +223,39 @@ class Pipeline:
         now: datetime | None = None,
         on_error: Callable[[Incoming, BaseException], None] | None = None,
     ) -> list[RouteResult]:
-        """Route a fetched batch, one result per record, in order.
+        """Route a fetched batch, one result per record, in order, with every record the router
+        seals in it signed at once (one Ed25519 signature over a Merkle root, each record with
+        its proof: see ``docs/trust.md``) instead of one signature per record.
 
         A record the pipeline fails on (a bug) becomes an ``internal_error`` result, reported to
         ``on_error``, so one bad record never holds up its batch.
         """
+        batch = _Batch()
         results: list[RouteResult] = []
-        for rec in recs:
-            try:
-                results.append(self.route(rec, now))
-            except Exception as err:  # a bug: parked with its reason, never looped
-                if on_error is not None:
-                    on_error(rec, err)
-                results.append(self.internal_error(rec, err, now))
+        self._batch = batch
+        try:
+            for rec in recs:
+                mark = batch.mark()
+                try:
+                    results.append(self.route(rec, now))
+                except Exception as err:  # a bug: parked with its reason, never looped
+                    batch.rollback(mark)
+                    if on_error is not None:
+                        on_error(rec, err)
+                    results.append(self.internal_error(rec, err, now))
+        finally:
+            self._batch = None
+        if batch.unsigned:
+            signed = sign_batch([sealed for _, _, sealed in batch.unsigned], self.state.keys)
+            for (result, index, _), s in zip(batch.unsigned, signed, strict=True):
+                topic = result.records[index].topic
+                result.records[index] = Outgoing(topic, s.key, s.value, list(s.headers))
+        for replay_id, result, index in batch.replies:
+            self.state.replay.remember(replay_id, pack(result.records[index]))
+        for replay_id, result in batch.repeats:  # duplicates of messages in this same batch
+            original = self.state.replay.response_for(replay_id)
+            if original is not None:
+                result.records.append(unpack(original))
         return results
 
     def route(self, rec: Incoming, now: datetime | None = None) -> RouteResult:
@@ -293,12 +353,10 @@ class Pipeline:
         bsn = _subject_bsn(msg) if msg else None
         if env is not None and r.reason not in ("unknown-sender",):
             reply = self._reply(
-                env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
+                result, env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
             )
-            if reply is not None:
-                result.records.append(reply)
-                if authentic:
-                    self.state.replay.remember(env.replay_id, pack(reply))
+            if reply is not None and authentic:
+                self._remember(env.replay_id, result, reply)
         result.facts.append(
             Fact(
                 FactKind.REFUSAL,
@@ -320,6 +378,8 @@ class Pipeline:
             # Repeat the original response, sealed and signed as it was (reliable messaging:
             # a response that was lost is sent again).
             result.records.append(unpack(original))
+        elif self._batch is not None and any(r[0] == env.replay_id for r in self._batch.replies):
+            self._batch.repeats.append((env.replay_id, result))  # signed at the batch's end
         result.facts.append(
             Fact(
                 FactKind.DUPLICATE,
@@ -352,7 +412,7 @@ class Pipeline:
         assert pseudo is not None
         change = self.state.consents.apply(pseudo, record)
         # Append to the consent log, sealed for the router itself (all instances share its keys).
-        key, value, headers = self._seal_for(
+        sealed = self._seal_for(
             msg_bytes(msg),
             self.router_id,
             EventCode.CONSENT.value,
@@ -360,13 +420,12 @@ class Pipeline:
             f"{pseudo}.{record.consent_id}",
             now,
         )
-        result.records.append(Outgoing(topics.CONSENT.name, key, value, headers))
-        reply = self._reply(
-            msg.meta.sender, msg.meta.message_id, ResponseCode.OK, (), record.person_bsn, now
-        )
+        self._emit(result, topics.CONSENT.name, sealed)
+        m = msg.meta
+        bsn = record.person_bsn
+        reply = self._reply(result, m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
         if reply is not None:
-            result.records.append(reply)
-            self.state.replay.remember(f"{msg.meta.sender}/{msg.meta.message_id}", pack(reply))
+            self._remember(f"{m.sender}/{m.message_id}", result, reply)
         result.facts.append(
             Fact(
                 FactKind.CONSENT_CHANGE,
@@ -460,11 +519,11 @@ class Pipeline:
                 else None
             )
             projected = project(msg.bundle, decision.allowed_categories, subject_stub=stub)
-            key, value, headers = self._seal_for(
+            sealed = self._seal_for(
                 dumps(projected), r.party_id, m.event.value, m.message_id, party_pseudo, now
             )
             party = self.state.registry.get(r.party_id)
-            result.records.append(Outgoing(party.outbound_topic, key, value, headers))
+            self._emit(result, party.outbound_topic, sealed)
             delivered += 1
             kept = tuple(sorted(c.value for c in decision.allowed_categories & categories))
             result.facts.append(
@@ -500,12 +559,13 @@ class Pipeline:
                     m.sender,
                 )
             )
-            reply = self._reply(m.sender, m.message_id, ResponseCode.FATAL_ERROR, issues, bsn, now)
+            reply = self._reply(
+                result, m.sender, m.message_id, ResponseCode.FATAL_ERROR, issues, bsn, now
+            )
         else:
-            reply = self._reply(m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
+            reply = self._reply(result, m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
         if reply is not None:
-            result.records.append(reply)
-            self.state.replay.remember(f"{m.sender}/{m.message_id}", pack(reply))
+            self._remember(f"{m.sender}/{m.message_id}", result, reply)
 
 
 def _subject_bsn(msg: ParsedMessage) -> str | None:

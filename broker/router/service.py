@@ -198,7 +198,7 @@ class RouterService:
                 EventCode.CONSENT, record.recorded_by, PurposeOfUse.COC, LegalBasis.CONSENT
             )
             payload = dumps(consent_message(record, meta))
-            key, value, headers = self.pipeline._seal_for(
+            sealed = self.pipeline._seal_for(
                 payload,
                 self.pipeline.router_id,
                 EventCode.CONSENT.value,
@@ -206,7 +206,7 @@ class RouterService:
                 f"{pseudo}.{record.consent_id}",
                 meta.timestamp,
             )
-            records.append(Outgoing(topics.CONSENT.name, key, value, headers))
+            records.append(Outgoing(topics.CONSENT.name, sealed.key, sealed.value, sealed.headers))
         await self.publish(records)
 
     async def stop(self) -> None:
