@@ -39,13 +39,11 @@ T = TypeVar("T")
 
 
 def _enum(enum: Any, value: str | None) -> Any:
-    """The enum member for ``value``, or None when absent or unknown."""
+    """The enum member for ``value``, or None when absent or unknown (a dict lookup: calling
+    the enum costs five times more, and this runs ~7 times per fact)."""
     if value is None:
         return None
-    try:
-        return enum(value)
-    except ValueError:
-        return None
+    return enum._value2member_map_.get(value)
 
 
 def to_record(fact: Fact, source: str) -> AuditRecord:
@@ -108,9 +106,11 @@ class AuditSink:
         log.info("audit chain %s resumed at %s", self.chain_id, self._chain.last)
 
     def prepare(self, facts: list[Fact]) -> list[bytes]:
-        """Append the facts to the chain; the records can then be sent (and re-sent) as they are."""
+        """Append the facts to the chain under one batch signature (a routed Kafka batch's
+        facts: one Ed25519 signature instead of one per fact); the records can then be sent
+        (and re-sent) as they are."""
         assert self._chain is not None
-        return [self._chain.append_record(to_record(f, self.chain_id)) for f in facts]
+        return self._chain.append_records([to_record(f, self.chain_id) for f in facts])
 
     async def send(self, values: list[bytes]) -> None:
         assert self._producer is not None
