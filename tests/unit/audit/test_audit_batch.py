@@ -35,7 +35,8 @@ def test_batches_keep_the_hash_chain_and_share_one_signature() -> None:
     for batched, single in zip(RECORDS, PLAIN, strict=True):
         b, s = data(batched), data(single)
         assert {k: b[k] for k in ("chain", "seq", "prev", "event", "hash", "kid")} == {
-            k: s[k] for k in ("chain", "seq", "prev", "event", "hash", "kid")}
+            k: s[k] for k in ("chain", "seq", "prev", "event", "hash", "kid")
+        }
         assert batched == canonical(b)  # written canonically, members in canonical order
     sigs = [data(r)["sig"] for r in RECORDS]
     assert len(set(sigs[0:3])) == 1 and len(set(sigs[4:9])) == 1 and sigs[0] != sigs[4]
@@ -73,8 +74,11 @@ def test_intact_batched_and_mixed_chains_verify() -> None:
     assert report.ok and report.records == N
     assert report.heads == {"router-1": (N - 1, data(RECORDS[-1])["hash"])}
     chain = AuditChain("router-1", key(1), "router-1")
-    mixed = [chain.append_record(record(0)), *chain.append_records([record(1), record(2)]),
-             chain.append_record(record(3))]
+    mixed = [
+        chain.append_record(record(0)),
+        *chain.append_records([record(1), record(2)]),
+        chain.append_record(record(3)),
+    ]
     assert verify(mixed, KEYS).ok
     assert chain.append_records([]) == [] and chain.last is not None and chain.last[0] == 3
 
@@ -112,8 +116,11 @@ def test_any_flipped_byte_is_found_at_its_position(index: int, draw: st.DataObje
     records[index] = bytes(raw)
     report = verify(records, KEYS)
     assert {f.position for f in report.findings} == {index}, report.findings
-    assert report.findings[0].kind in {FindingKind.CHANGED, FindingKind.MALFORMED,
-                                       FindingKind.BAD_SIGNATURE}
+    assert report.findings[0].kind in {
+        FindingKind.CHANGED,
+        FindingKind.MALFORMED,
+        FindingKind.BAD_SIGNATURE,
+    }
 
 
 @pytest.mark.parametrize("index", range(N - 1))

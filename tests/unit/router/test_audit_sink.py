@@ -17,17 +17,30 @@ from broker.router.audit_sink import AuditSink, to_record
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys
 
-KEYS = PartyKeys("router", "router-k1", Ed25519PrivateKey.from_private_bytes(b"\x05" * 32),
-                 X25519PrivateKey.from_private_bytes(b"\x06" * 32))
+KEYS = PartyKeys(
+    "router",
+    "router-k1",
+    Ed25519PrivateKey.from_private_bytes(b"\x05" * 32),
+    X25519PrivateKey.from_private_bytes(b"\x06" * 32),
+)
 AT = datetime(2024, 6, 1, 10, 0, tzinfo=UTC)
 
 
 def fact(i: int, **changes: object) -> Fact:
     base: dict[str, object] = dict(
         kind=[FactKind.PERMIT, FactKind.DENY, FactKind.DELIVERY, FactKind.DUPLICATE][i % 4],
-        at=AT, message_id=f"m-{i}", event="referral", sender="zvh-utrecht", reason="permitted",
-        sender_role="zvh", recipient="transfore", recipient_role="coordinating-provider",
-        purpose="COC,HPAYMT", legal_basis="consent", consent_id=f"c-{i}", person=f"psn-{i}",
+        at=AT,
+        message_id=f"m-{i}",
+        event="referral",
+        sender="zvh-utrecht",
+        reason="permitted",
+        sender_role="zvh",
+        recipient="transfore",
+        recipient_role="coordinating-provider",
+        purpose="COC,HPAYMT",
+        legal_basis="consent",
+        consent_id=f"c-{i}",
+        person=f"psn-{i}",
         categories=("identity", "referral-signal", "no-such-category"),
     )
     base.update(changes)
@@ -53,8 +66,17 @@ def test_prepare_signs_a_batch_once() -> None:
 
 
 def test_to_record_maps_codes_and_drops_unknown_ones() -> None:
-    r = to_record(fact(0, sender_role="nobody", recipient_role=None, purpose="nonsense",
-                       legal_basis="magic", event="no-such-flow"), "router-k1")
+    r = to_record(
+        fact(
+            0,
+            sender_role="nobody",
+            recipient_role=None,
+            purpose="nonsense",
+            legal_basis="magic",
+            event="no-such-flow",
+        ),
+        "router-k1",
+    )
     assert r.actor_role.value == "router" and r.recipient_role is None
     assert r.purpose is None and r.legal_basis is None and r.flow is None
     r = to_record(fact(1), "router-k1")
