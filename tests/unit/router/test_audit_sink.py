@@ -9,11 +9,13 @@ from datetime import UTC, datetime
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from broker.audit import AuditChain, verify
 from broker.audit.event import PSEUDONYM_SYSTEM_PREFIX, AuditRecord
 from broker.config import Settings
-from broker.router.audit_sink import AuditSink, to_record
+from broker.router.audit_sink import AuditSink, to_record, validated_record
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys
 
@@ -89,3 +91,52 @@ def test_to_record_maps_codes_and_drops_unknown_ones() -> None:
 def test_a_bsn_as_the_person_is_refused() -> None:
     with pytest.raises(ValueError, match="never by BSN"):
         to_record(fact(0, person="111222333"), "router-k1")
+
+
+maybe_text = (
+    st.none()
+    | st.text(max_size=12)
+    | st.sampled_from(["111222333", " 11222333 ", "\ud800", "ö\n", "", "1234567"])
+)
+codes = st.none() | st.sampled_from(
+    ["zvh", "municipality", "COC", "COC,HPAYMT", "consent", "referral", "nonsense", ""]
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(
+    kind=st.sampled_from(list(FactKind)),
+    at=st.sampled_from([AT, datetime(2024, 6, 1, 10, 0), datetime(2030, 1, 1, tzinfo=UTC)]),
+    texts=st.fixed_dictionaries(
+        {k: maybe_text for k in ("recipient", "consent_id", "person", "message_id", "sender")}
+    ),
+    reason=st.text(max_size=5) | st.just("\udc00"),
+    detail=st.text(max_size=5) | st.just(3),
+    coded=st.fixed_dictionaries(
+        {k: codes for k in ("event", "sender_role", "recipient_role", "purpose", "legal_basis")}
+    ),
+    categories=st.lists(st.sampled_from(["identity", "referral-signal", "x"]), max_size=3),
+)
+def test_the_fast_record_is_the_validated_record(
+    kind, at, texts, reason, detail, coded, categories
+) -> None:
+    f = Fact(
+        kind=kind,
+        at=at,
+        reason=reason,
+        detail=detail,
+        categories=tuple(categories),
+        **texts,
+        **coded,
+    )
+    try:
+        expected = validated_record(f, "router-k1")
+    except ValueError as exc:  # pydantic's ValidationError too
+        with pytest.raises(type(exc)):
+            to_record(f, "router-k1")
+        return
+    for _ in range(2):  # the prototype is made, then reused
+        got = to_record(f, "router-k1")
+        assert got.model_dump(exclude={"event_id"}) == expected.model_dump(exclude={"event_id"})
+        assert got == AuditRecord.model_validate(got.model_dump())
+        assert got.event_id != expected.event_id
