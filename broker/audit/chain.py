@@ -192,6 +192,11 @@ class AuditChain:
         """Chain, hash and sign ``event``; returns the record bytes to produce to the topic."""
         return self._append_bytes([canonical(event)])[0]
 
+    def append_events(self, events: Sequence[dict[str, Any]]) -> list[bytes]:
+        """:meth:`append` for several events under one batch signature, as
+        :meth:`append_records` does (for events that do not come from an AuditRecord)."""
+        return self._append_bytes([canonical(e) for e in events])
+
     def append_record(self, record: AuditRecord) -> bytes:
         """Build the AuditEvent of ``record`` and append it (one record, its own signature)."""
         return self._append_bytes([event_bytes(record)])[0]

@@ -198,3 +198,37 @@ def test_doc_script_agrees_with_verify_on_batch_tampering(script: Path, keydir: 
         out = run(script, records, keydir).stdout.splitlines()[:-1]
         flagged = {int(line.split(":")[0].split()[1]) for line in out}
         assert ours and ours <= flagged <= ours | {p + 1 for p in ours}
+
+
+def test_worked_batch_example_matches_the_implementation() -> None:
+    from broker.trust import merkle
+
+    chain = AuditChain("router-1", EXAMPLE_KEY, "router-1")
+    chain.append(json.loads(block("example-event")))
+    chain.append(json.loads(block("example-record-1"))["event"])
+    events = [{"resourceType": "AuditEvent", "id": f"ev-{n}", "type": {"code": "delivery"},
+               "recorded": f"2024-06-01T10:00:0{n - 1}.000Z", "outcome": "0",
+               "outcomeDesc": "permitted"} for n in (3, 4, 5)]
+    records = chain.append_events(events)
+    assert block("example-batch-records").encode().split(b"\n") == records
+    hashes = [bytes.fromhex(json.loads(r)["hash"]) for r in records]
+    leaf = [hashlib.sha256(b"\x00" + h).digest() for h in hashes]
+    node = lambda a, b: hashlib.sha256(b"\x01" + a + b).digest()  # noqa: E731
+    root = node(node(leaf[0], leaf[1]), leaf[2])
+    assert root == merkle.build(leaf)[0]
+    signed = b"ketenbus-audit-batch-v1" + (3).to_bytes(4, "big") + root
+    assert block("example-batch") == f"root   = {root.hex()}\nsigned = {signed.hex()}"
+    EXAMPLE_KEY.public_key().verify(bytes.fromhex(json.loads(records[0])["sig"]), signed)
+    assert json.loads(records[0])["proof"] == "00000000" "00000003" + leaf[1].hex() + leaf[2].hex()
+    assert json.loads(records[2])["proof"] == "00000002" "00000003" + node(leaf[0], leaf[1]).hex()
+
+
+def test_doc_script_accepts_the_worked_batch(script: Path, tmp_path: Path) -> None:
+    d = tmp_path / "example-keys"
+    d.mkdir()
+    (d / "router-1.pem").write_text(block("example-key") + "\n")
+    records = [block("example-record-0").encode(), block("example-record-1").encode(),
+               *block("example-batch-records").encode().split(b"\n")]
+    result = run(script, records, d)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 records, 0 problem(s)" in result.stdout
