@@ -120,15 +120,3 @@ def canonical(value: Any) -> bytes:
             pass
     check(value)  # raises CanonicalError naming the path (or accepts, e.g. a str subclass)
     return _stdlib(value)
-
-
-def canonical_trusted(value: Any) -> bytes:
-    """:func:`canonical` without the type walk, for values built by our own code whose only
-    variable parts are strings (an AuditEvent from ``build_audit_event``: fixed ASCII member
-    names, ``True``/``False``, lists, dicts). Why: the walk costs ten times the encoding. What
-    can still vary is checked anyway: orjson refuses a lone surrogate, and then :func:`check`
-    raises naming its path. Same bytes as :func:`canonical` (tested)."""
-    try:
-        return orjson.dumps(value, option=_SORTED)
-    except TypeError:
-        return canonical(value)
