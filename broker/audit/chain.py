@@ -137,6 +137,9 @@ class ChainRecord:
         proof = data.get("proof")
         if proof is not None and not _is_proof(proof):
             raise MalformedRecord("proof must be lower-case hex: 16 digits, then 64 per hash")
+        if proof is not None and int(proof[8:16], 16) < 2:
+            # one record is written without a proof: one form per record, as in the envelope
+            raise MalformedRecord("a proof claims a batch of one record")
         return cls(chain, seq, data["prev"], data["event"], data["hash"], data["sig"], kid, proof)
 
     def signed_bytes(self) -> bytes:

@@ -162,6 +162,8 @@ def test_an_altered_proof_is_a_bad_signature() -> None:
         report = verify(records, KEYS)
         assert positions(report) == [(6, "bad-signature")], (altered, report.findings)
     records = list(RECORDS)
+    records[6] = rewrite(RECORDS[6], proof="0000000000000001")  # a batch of one
+    assert positions(verify(records, KEYS)) == [(6, "malformed")]
     records[6] = rewrite(RECORDS[6], proof="zz")  # not a proof at all
     assert positions(verify(records, KEYS)) == [(6, "malformed")]
     records[6] = canonical({k: v for k, v in data(RECORDS[6]).items() if k != "proof"})
