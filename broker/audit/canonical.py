@@ -24,6 +24,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+import orjson
+
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
@@ -60,34 +62,61 @@ def check(value: Any, path: str = "$") -> None:
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
+_PLAIN = frozenset({str, bool, type(None)})
+_STR = frozenset({str})
+_SORTED = orjson.OPT_SORT_KEYS
+
+
 def _fits(value: Any) -> bool:
-    """:func:`check` without the paths (building them cost more than the check itself): True
-    only for values ``check`` accepts; anything unusual is left to ``check`` (and its message)."""
-    kind = type(value)
-    if kind is str:
-        if value.isascii():
-            return True
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return False
-        return True
-    if kind is dict:
-        for key, item in value.items():
-            if type(key) is not str or not key.isascii() or not _fits(item):
+    """A fast pre-check: True only for values :func:`check` accepts, except that strings are not
+    checked for lone surrogates (orjson refuses those, and then :func:`check` names the path).
+    Anything unusual (a subclass, a float, a big integer, a non-ASCII key) gives False, and
+    :func:`check` decides and words the error.
+
+    Iterative and per container, not per value (``set(map(type, ...))`` is C work): the old
+    recursive per-value walk cost more than serialising."""
+    stack = [value]
+    pop, push = stack.pop, stack.extend
+    while stack:
+        v = pop()
+        kind = type(v)
+        if kind is dict:
+            if not set(map(type, v)) <= _STR or not "".join(v).isascii():
                 return False
-        return True
-    if kind is list or kind is tuple:
-        return all(_fits(item) for item in value)
-    if kind is int:
-        return bool(-MAX_SAFE_INTEGER <= value <= MAX_SAFE_INTEGER)
-    return value is None or kind is bool
+            items = v.values()
+        elif kind is list or kind is tuple:
+            items = v
+        elif kind is int:
+            if not -MAX_SAFE_INTEGER <= v <= MAX_SAFE_INTEGER:
+                return False
+            continue
+        else:
+            if kind not in _PLAIN:
+                return False
+            continue
+        if not set(map(type, items)) <= _PLAIN:
+            push([x for x in items if type(x) not in _PLAIN])
+    return True
 
 
-def canonical(value: Any) -> bytes:
-    """The canonical UTF-8 JSON bytes of ``value`` (see the module documentation)."""
-    if not _fits(value):
-        check(value)  # raises CanonicalError naming the path (or accepts, e.g. a str subclass)
+def _stdlib(value: Any) -> bytes:
+    """The definition (module doc), for what orjson cannot encode but ``check`` accepts."""
     return json.dumps(
         value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
     ).encode("utf-8")
+
+
+def canonical(value: Any) -> bytes:
+    """The canonical UTF-8 JSON bytes of ``value`` (see the module documentation).
+
+    For the values :func:`_fits` accepts (plain dict/list/tuple/str/int/bool/None), orjson with
+    sorted keys writes exactly these bytes (same escapes, UTF-8, compact separators; the
+    property tests compare it with ``json.dumps``) about 20 times faster. Everything else goes
+    through :func:`check` (raises with the path) and ``json.dumps``, as before."""
+    if _fits(value):
+        try:
+            return orjson.dumps(value, option=_SORTED)
+        except TypeError:  # a lone surrogate (or nesting deeper than orjson's 254 levels)
+            pass
+    check(value)  # raises CanonicalError naming the path (or accepts, e.g. a str subclass)
+    return _stdlib(value)

@@ -11,6 +11,15 @@ Record format (``docs/audit-format.md`` is the normative description)::
 ``canonical`` is :func:`broker.audit.canonical.canonical`. Sequence numbers start at 0 per
 chain; several chains (one per router instance) may interleave on one topic.
 
+**Batch-signed records** (:meth:`AuditChain.append_records`, two records or more): the chain
+and the hashes are the same, but one signature covers the batch and each record carries an
+eighth member, ``proof``, its RFC 9162 inclusion proof (:mod:`broker.trust.merkle`)::
+
+    leaf_i = merkle.leaf_hash(bytes.fromhex(hash_i))      # SHA-256(0x00 || 32 hash bytes)
+    root   = RFC 9162 Merkle tree head over leaf_0 .. leaf_{n-1}
+    sig    = hex(Ed25519-sign(router key, b"ketenbus-audit-batch-v1" || n as 4 bytes BE || root))
+    proof  = hex(merkle.encode_proof(proof_i))            # index, size, path (leaf to root)
+
 :func:`verify` checks every record and classifies what is wrong, each finding with the
 record's **position** (0-based index in the stream: the Kafka offset of a single-partition
 topic read from the start, or the line number minus one of a JSONL export):
@@ -40,7 +49,7 @@ import bisect
 import hashlib
 import json
 from collections import defaultdict
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
@@ -51,11 +60,15 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PublicKey,
 )
 
-from broker.audit.canonical import CanonicalError, canonical
-from broker.audit.event import AuditRecord, build_audit_event
+from broker.audit.canonical import MAX_SAFE_INTEGER, CanonicalError, canonical
+from broker.audit.event import AuditRecord, event_bytes
+from broker.audit.event import build_audit_event as build_audit_event  # re-exported (bench)
+from broker.trust import merkle
 
 ZERO_HASH = "0" * 64
 RECORD_FIELDS = frozenset({"chain", "seq", "prev", "event", "hash", "sig", "kid"})
+BATCH_FIELDS = RECORD_FIELDS | {"proof"}
+BATCH_DOMAIN = b"ketenbus-audit-batch-v1"
 _HEX = frozenset("0123456789abcdef")
 
 
@@ -82,6 +95,7 @@ class ChainRecord:
     hash: str
     sig: str
     kid: str
+    proof: str | None = None  # batch-signed records only: hex of merkle.encode_proof
 
     def body(self) -> dict[str, Any]:
         return {"chain": self.chain, "seq": self.seq, "prev": self.prev, "event": self.event}
@@ -98,7 +112,8 @@ class ChainRecord:
             raise MalformedRecord(f"not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise MalformedRecord("not a JSON object")
-        missing, extra = RECORD_FIELDS - data.keys(), data.keys() - RECORD_FIELDS
+        fields = BATCH_FIELDS if "proof" in data else RECORD_FIELDS
+        missing, extra = fields - data.keys(), data.keys() - fields
         if missing or extra:
             parts = []
             if missing:
@@ -119,7 +134,33 @@ class ChainRecord:
             raise MalformedRecord("sig must be 128 lower-case hex digits")
         if not isinstance(data["event"], dict):
             raise MalformedRecord("event must be a JSON object")
-        return cls(chain, seq, data["prev"], data["event"], data["hash"], data["sig"], kid)
+        proof = data.get("proof")
+        if proof is not None and not _is_proof(proof):
+            raise MalformedRecord("proof must be lower-case hex: 16 digits, then 64 per hash")
+        if proof is not None and int(proof[8:16], 16) < 2:
+            # one record is written without a proof: one form per record, as in the envelope
+            raise MalformedRecord("a proof claims a batch of one record")
+        return cls(chain, seq, data["prev"], data["event"], data["hash"], data["sig"], kid, proof)
+
+    def signed_bytes(self) -> bytes:
+        """What ``sig`` signs: the 32 hash bytes, or for a batch-signed record the batch's
+        domain, size and Merkle root recomputed from this record's hash and proof (raises
+        ``merkle.ProofError`` when the proof does not fit its claimed tree)."""
+        digest = bytes.fromhex(self.hash)
+        if self.proof is None:
+            return digest
+        proof = merkle.decode_proof(bytes.fromhex(self.proof))
+        root = merkle.root_from_proof(merkle.leaf_hash(digest), proof)
+        return merkle.batch_signed_bytes(BATCH_DOMAIN, root, proof.size)
+
+
+def _is_proof(value: object) -> bool:
+    return (
+        isinstance(value, str)
+        and len(value) >= 16
+        and (len(value) - 16) % 64 == 0
+        and set(value) <= _HEX
+    )
 
 
 class AuditChain:
@@ -142,6 +183,9 @@ class AuditChain:
         self.key_id = key_id
         self._key = signing_key
         self._last = last
+        # checked once here: the only strings of a record's frame that are not hex digits
+        self._chain_json = canonical(chain_id)
+        self._kid_json = canonical(key_id)
 
     @property
     def last(self) -> tuple[int, str] | None:
@@ -149,17 +193,74 @@ class AuditChain:
 
     def append(self, event: dict[str, Any]) -> bytes:
         """Chain, hash and sign ``event``; returns the record bytes to produce to the topic."""
-        seq, prev = (0, ZERO_HASH) if self._last is None else (self._last[0] + 1, self._last[1])
-        body = {"chain": self.chain_id, "seq": seq, "prev": prev, "event": event}
-        digest = hashlib.sha256(canonical(body)).hexdigest()
-        sig = self._key.sign(bytes.fromhex(digest)).hex()
-        record = canonical({**body, "hash": digest, "sig": sig, "kid": self.key_id})
-        self._last = (seq, digest)
-        return record
+        return self._append_bytes([canonical(event)])[0]
+
+    def append_events(self, events: Sequence[dict[str, Any]]) -> list[bytes]:
+        """:meth:`append` for several events under one batch signature, as
+        :meth:`append_records` does (for events that do not come from an AuditRecord)."""
+        return self._append_bytes([canonical(e) for e in events])
 
     def append_record(self, record: AuditRecord) -> bytes:
-        """Build the AuditEvent of ``record`` and append it."""
-        return self.append(build_audit_event(record))
+        """Build the AuditEvent of ``record`` and append it (one record, its own signature)."""
+        return self._append_bytes([event_bytes(record)])[0]
+
+    def append_records(self, records: Sequence[AuditRecord]) -> list[bytes]:
+        """Append ``records`` in order under **one** signature: each is chained and hashed as
+        by :meth:`append_record`, and the batch's Merkle root over their hashes is signed once;
+        every record carries that signature and its inclusion proof (``docs/audit-format.md``
+        section 4.1). One record gets today's single-record form. All or nothing: if one
+        record cannot be encoded, the chain does not move."""
+        return self._append_bytes([event_bytes(r) for r in records])
+
+    def _append_bytes(self, events: list[bytes]) -> list[bytes]:
+        """Chain, hash and sign canonical event bytes; the record bytes are assembled from
+        pieces in canonical member order (``chain, event, hash, kid, prev[, proof], seq,
+        sig``) instead of re-encoding the event: the same bytes as ``canonical(record)``."""
+        if not events:
+            return []
+        seq, prev = (0, ZERO_HASH) if self._last is None else (self._last[0] + 1, self._last[1])
+        if seq + len(events) - 1 > MAX_SAFE_INTEGER:
+            raise CanonicalError(f"$.seq: integer {seq + len(events) - 1} is outside +-(2**53 - 1)")
+        head = b'{"chain":' + self._chain_json + b',"event":'
+        sha256 = hashlib.sha256
+        digests: list[bytes] = []
+        parts: list[tuple[bytes, bytes, bytes, bytes]] = []  # event, hash, prev, seq (as text)
+        for event in events:
+            seq_text = str(seq).encode()
+            prev_text = prev.encode()
+            digest = sha256(
+                head + event + b',"prev":"' + prev_text + b'","seq":' + seq_text + b"}"
+            ).digest()
+            digests.append(digest)
+            prev = digest.hex()
+            parts.append((event, prev.encode(), prev_text, seq_text))
+            seq += 1
+        tail_kid = b'","kid":' + self._kid_json + b',"prev":"'
+        if len(digests) == 1:
+            sig = self._key.sign(digests[0]).hex().encode()
+            proofs = [b""]
+        else:
+            root, tree = merkle.build([merkle.leaf_hash(d) for d in digests])
+            sig = self._key.sign(merkle.batch_signed_bytes(BATCH_DOMAIN, root, len(digests)))
+            sig = sig.hex().encode()
+            proofs = [b'","proof":"' + merkle.encode_proof(p).hex().encode() for p in tree]
+        out = [
+            head
+            + event
+            + b',"hash":"'
+            + digest_hex
+            + tail_kid
+            + prev_text
+            + proof
+            + b'","seq":'
+            + seq_text
+            + b',"sig":"'
+            + sig
+            + b'"}'
+            for (event, digest_hex, prev_text, seq_text), proof in zip(parts, proofs, strict=True)
+        ]
+        self._last = (seq - 1, prev)
+        return out
 
     @classmethod
     def resume(
@@ -185,8 +286,8 @@ class AuditChain:
             raise ChainError(f"record seq {rec.seq} does not match its hash: refusing to extend")
         if rec.kid == key_id:
             try:
-                signing_key.public_key().verify(bytes.fromhex(rec.sig), bytes.fromhex(rec.hash))
-            except InvalidSignature as exc:
+                signing_key.public_key().verify(bytes.fromhex(rec.sig), rec.signed_bytes())
+            except (InvalidSignature, merkle.ProofError) as exc:
                 raise ChainError(f"record seq {rec.seq} is not signed by our key") from exc
         return cls(chain_id, signing_key, key_id, (rec.seq, rec.hash))
 
@@ -261,7 +362,8 @@ def verify(
     anchors: Mapping[str, tuple[int, str]] | None = None,
 ) -> VerifyReport:
     """Verify every chain in ``records``; see the module documentation for the findings."""
-    items = [_check_one(pos, raw, public_keys) for pos, raw in enumerate(records)]
+    verified: set[tuple[str, str, bytes]] = set()
+    items = [_check_one(pos, raw, public_keys, verified) for pos, raw in enumerate(records)]
     findings: list[Finding] = []
     heads: dict[str, tuple[int, str]] = {}
 
@@ -277,9 +379,15 @@ def verify(
         for it, first in dups:
             dup = _rec(it)
             same = "a replay" if dup.hash == _rec(first).hash else "a different record"
-            findings.append(Finding(it.pos, dup.seq, FindingKind.INSERTED,
-                                    f"{same} of seq {dup.seq}, which is at position "
-                                    f"{first.pos}", chain))
+            findings.append(
+                Finding(
+                    it.pos,
+                    dup.seq,
+                    FindingKind.INSERTED,
+                    f"{same} of seq {dup.seq}, which is at position {first.pos}",
+                    chain,
+                )
+            )
 
     # non-genuine records: report them; a forged duplicate of a taken seq is an insertion
     for it in items:
@@ -293,14 +401,21 @@ def verify(
         ):
             first = accepted_by_chain[rec.chain][rec.seq]
             it.used = True  # it fills no gap
-            findings.append(Finding(it.pos, rec.seq, FindingKind.INSERTED,
-                                    f"seq {rec.seq} is already at position {first.pos}, and "
-                                    f"this record's signature does not verify ({it.note})",
-                                    rec.chain))
+            findings.append(
+                Finding(
+                    it.pos,
+                    rec.seq,
+                    FindingKind.INSERTED,
+                    f"seq {rec.seq} is already at position {first.pos}, and "
+                    f"this record's signature does not verify ({it.note})",
+                    rec.chain,
+                )
+            )
             continue
         kind = FindingKind(it.status.value)
-        findings.append(Finding(it.pos, rec.seq if rec else None, kind, it.note,
-                                rec.chain if rec else None))
+        findings.append(
+            Finding(it.pos, rec.seq if rec else None, kind, it.note, rec.chain if rec else None)
+        )
 
     loose = [it for it in items if it.status is not _Status.GENUINE and not it.used]
     for chain, accepted in accepted_by_chain.items():
@@ -310,13 +425,22 @@ def verify(
         top = max(accepted)
         heads[chain] = (top, _rec(accepted[top]).hash)
     for chain, (seq, digest) in (anchors or {}).items():
-        findings += _anchor_findings(chain, seq, digest, accepted_by_chain.get(chain, {}),
-                                     len(items))
+        findings += _anchor_findings(
+            chain, seq, digest, accepted_by_chain.get(chain, {}), len(items)
+        )
     findings.sort(key=lambda f: (f.position, f.kind.value, f.seq if f.seq is not None else -1))
     return VerifyReport(not findings, len(items), findings, heads)
 
 
-def _check_one(pos: int, raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> _Item:
+def _check_one(
+    pos: int,
+    raw: bytes,
+    keys: Mapping[str, Ed25519PublicKey],
+    verified: set[tuple[str, str, bytes]],
+) -> _Item:
+    """Decode, rehash and check the signature of one record. ``verified`` remembers the
+    (kid, sig, signed bytes) already verified, so a batch's signature is checked once; the
+    other records of the batch cost their proof (a few SHA-256) only."""
     try:
         rec = ChainRecord.decode(raw)
     except MalformedRecord as exc:
@@ -326,17 +450,30 @@ def _check_one(pos: int, raw: bytes, keys: Mapping[str, Ed25519PublicKey]) -> _I
     except CanonicalError as exc:
         return _Item(pos, _Status.MALFORMED, rec, f"not canonicalisable: {exc}")
     if computed != rec.hash:
-        return _Item(pos, _Status.CHANGED, rec,
-                     f"content does not match its hash (stored {rec.hash[:16]}..., "
-                     f"computed {computed[:16]}...)")
+        return _Item(
+            pos,
+            _Status.CHANGED,
+            rec,
+            f"content does not match its hash (stored {rec.hash[:16]}..., "
+            f"computed {computed[:16]}...)",
+        )
     key = keys.get(rec.kid)
     if key is None:
         return _Item(pos, _Status.BAD_SIGNATURE, rec, f"unknown key id {rec.kid!r}")
     try:
-        key.verify(bytes.fromhex(rec.sig), bytes.fromhex(rec.hash))
-    except InvalidSignature:
-        return _Item(pos, _Status.BAD_SIGNATURE, rec,
-                     f"signature does not verify with key {rec.kid!r}")
+        signed = rec.signed_bytes()
+    except merkle.ProofError as exc:
+        return _Item(pos, _Status.BAD_SIGNATURE, rec, f"batch proof does not fit: {exc}")
+    done = (rec.kid, rec.sig, signed)
+    if done not in verified:
+        try:
+            key.verify(bytes.fromhex(rec.sig), signed)
+        except InvalidSignature:
+            what = "signature" if rec.proof is None else "batch signature (with this proof)"
+            return _Item(
+                pos, _Status.BAD_SIGNATURE, rec, f"{what} does not verify with key {rec.kid!r}"
+            )
+        verified.add(done)
     return _Item(pos, _Status.GENUINE, rec)
 
 
@@ -353,8 +490,10 @@ def _pick_unique(genuine: list[_Item]) -> tuple[dict[int, _Item], list[tuple[_It
         if len(lst) == 1:
             accepted[seq] = lst[0]
             continue
+
         def inversions(it: _Item, seq: int = seq) -> int:
             return sum(1 for p, s in unique if (p < it.pos) == (s > seq))
+
         keep = min(lst, key=lambda it: (inversions(it), it.pos))
         accepted[seq] = keep
         dups += [(it, keep) for it in lst if it is not keep]
@@ -388,10 +527,24 @@ def _order_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
         cycle.sort()
         if len(cycle) == 2:
             a, b = (in_stream[k] for k in cycle)
-            out.append(Finding(a.pos, _rec(a).seq, FindingKind.REORDERED,
-                               f"swapped with seq {_rec(b).seq} at position {b.pos}", chain))
-            out.append(Finding(b.pos, _rec(b).seq, FindingKind.REORDERED,
-                               f"swapped with seq {_rec(a).seq} at position {a.pos}", chain))
+            out.append(
+                Finding(
+                    a.pos,
+                    _rec(a).seq,
+                    FindingKind.REORDERED,
+                    f"swapped with seq {_rec(b).seq} at position {b.pos}",
+                    chain,
+                )
+            )
+            out.append(
+                Finding(
+                    b.pos,
+                    _rec(b).seq,
+                    FindingKind.REORDERED,
+                    f"swapped with seq {_rec(a).seq} at position {a.pos}",
+                    chain,
+                )
+            )
             continue
         keep = _longest_increasing([seqs[k] for k in cycle])
         for n, k in enumerate(cycle):
@@ -399,10 +552,14 @@ def _order_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
                 continue
             it, seq = in_stream[k], seqs[k]
             smaller = [s for s in seqs if s < seq]
-            where = (f"after seq {max(smaller)} (position {by_seq[max(smaller)].pos})"
-                     if smaller else "at the start of the chain")
-            out.append(Finding(it.pos, seq, FindingKind.REORDERED,
-                               f"out of order: belongs {where}", chain))
+            where = (
+                f"after seq {max(smaller)} (position {by_seq[max(smaller)].pos})"
+                if smaller
+                else "at the start of the chain"
+            )
+            out.append(
+                Finding(it.pos, seq, FindingKind.REORDERED, f"out of order: belongs {where}", chain)
+            )
     return out
 
 
@@ -445,14 +602,26 @@ def _gap_findings(
             after = accepted[seq].pos
             before = accepted[expected - 1].pos if expected > 0 else -1
             lo, hi = min(before, after), max(before, after)
-            fill = [it for it in loose if not it.used and lo < it.pos < hi
-                    and (it.rec is None or it.rec.chain == chain or it.status is _Status.CHANGED)]
+            fill = [
+                it
+                for it in loose
+                if not it.used
+                and lo < it.pos < hi
+                and (it.rec is None or it.rec.chain == chain or it.status is _Status.CHANGED)
+            ]
             for it in fill[:missing]:
                 it.used = True
             if len(fill) < missing:
                 span = f"seq {expected}" if missing == 1 else f"seq {expected}..{seq - 1}"
-                out.append(Finding(after, expected, FindingKind.REMOVED,
-                                   f"{span} missing before seq {seq}", chain))
+                out.append(
+                    Finding(
+                        after,
+                        expected,
+                        FindingKind.REMOVED,
+                        f"{span} missing before seq {seq}",
+                        chain,
+                    )
+                )
         expected = seq + 1
     return out
 
@@ -464,14 +633,28 @@ def _link_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
         assert rec is not None
         if seq == 0:
             if rec.prev != ZERO_HASH:
-                out.append(Finding(it.pos, 0, FindingKind.CHANGED,
-                                   "the first record's prev is not 64 zeros", chain))
+                out.append(
+                    Finding(
+                        it.pos,
+                        0,
+                        FindingKind.CHANGED,
+                        "the first record's prev is not 64 zeros",
+                        chain,
+                    )
+                )
             continue
         before = accepted.get(seq - 1)
         if before is not None and before.rec is not None and rec.prev != before.rec.hash:
-            out.append(Finding(it.pos, seq, FindingKind.CHANGED,
-                               f"does not link to seq {seq - 1} at position {before.pos} "
-                               "(a fork: two signed histories)", chain))
+            out.append(
+                Finding(
+                    it.pos,
+                    seq,
+                    FindingKind.CHANGED,
+                    f"does not link to seq {seq - 1} at position {before.pos} "
+                    "(a fork: two signed histories)",
+                    chain,
+                )
+            )
     return out
 
 
@@ -481,9 +664,19 @@ def _anchor_findings(
     it = accepted.get(seq)
     if it is None:
         top = max(accepted) if accepted else None
-        return [Finding(total, seq, FindingKind.REMOVED,
-                        f"the chain ends at seq {top} but the anchor names seq {seq}", chain)]
+        return [
+            Finding(
+                total,
+                seq,
+                FindingKind.REMOVED,
+                f"the chain ends at seq {top} but the anchor names seq {seq}",
+                chain,
+            )
+        ]
     if it.rec is not None and it.rec.hash != digest:
-        return [Finding(it.pos, seq, FindingKind.CHANGED,
-                        "the record differs from the anchor's hash", chain)]
+        return [
+            Finding(
+                it.pos, seq, FindingKind.CHANGED, "the record differs from the anchor's hash", chain
+            )
+        ]
     return []

@@ -74,17 +74,32 @@ class AuditRow:
         agents = event.get("agent") or []
         sender = next((a for a in agents if a.get("requestor") is True), None)
         recipient = next((a for a in agents if _code(a.get("type")) == "110152"), None)
-        person = next((e for e in event.get("entity") or []
-                       if str(_ident(e.get("what")).get("system", "")).startswith(
-                           PSEUDONYM_SYSTEM_PREFIX)), None)
-        message = next((e for e in event.get("entity") or []
-                        if _ident(e.get("what")).get("system") == MESSAGE_ID_SYSTEM
-                        or _code(e.get("role")) in ("4", "24")), None)
+        person = next(
+            (
+                e
+                for e in event.get("entity") or []
+                if str(_ident(e.get("what")).get("system", "")).startswith(PSEUDONYM_SYSTEM_PREFIX)
+            ),
+            None,
+        )
+        message = next(
+            (
+                e
+                for e in event.get("entity") or []
+                if _ident(e.get("what")).get("system") == MESSAGE_ID_SYSTEM
+                or _code(e.get("role")) in ("4", "24")
+            ),
+            None,
+        )
         details = {d.get("type"): d.get("valueString") for d in (message or {}).get("detail", [])}
-        consent = next((e["what"]["reference"].removeprefix("Consent/")
-                        for e in event.get("entity") or []
-                        if str((e.get("what") or {}).get("reference", "")).startswith("Consent/")),
-                       None)
+        consent = next(
+            (
+                e["what"]["reference"].removeprefix("Consent/")
+                for e in event.get("entity") or []
+                if str((e.get("what") or {}).get("reference", "")).startswith("Consent/")
+            ),
+            None,
+        )
         subtype = (event.get("subtype") or [{}])[0]
         purpose = (event.get("purposeOfEvent") or [{}])[0]
         return cls(
@@ -248,8 +263,20 @@ def to_csv(rows: Iterable[AuditRow]) -> str:
 
 def to_table(rows: Iterable[AuditRow], title: str | None = None) -> Table:
     table = Table(title=title, show_lines=False)
-    for name in ("pos", "recorded (UTC)", "kind", "outcome", "flow", "from", "to", "purpose",
-                 "basis", "consent", "person", "categories"):
+    for name in (
+        "pos",
+        "recorded (UTC)",
+        "kind",
+        "outcome",
+        "flow",
+        "from",
+        "to",
+        "purpose",
+        "basis",
+        "consent",
+        "person",
+        "categories",
+    ):
         table.add_column(name, overflow="fold")
     for r in rows:
         table.add_row(

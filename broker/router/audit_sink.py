@@ -8,12 +8,19 @@ hide a gap; a key rotation starts a new chain.
 from __future__ import annotations
 
 import logging
+from datetime import datetime
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from broker.audit.chain import AuditChain, last_record_of
-from broker.audit.event import PSEUDONYM_SYSTEM_PREFIX, AuditKind, AuditRecord
+from broker.audit.event import (
+    PSEUDONYM_SYSTEM_PREFIX,
+    AuditKind,
+    AuditRecord,
+    looks_like_bsn,
+    new_event_id,
+)
 from broker.config import Settings
 from broker.kafka.clients import make_consumer
 from broker.router.facts import Fact, FactKind
@@ -39,17 +46,71 @@ T = TypeVar("T")
 
 
 def _enum(enum: Any, value: str | None) -> Any:
-    """The enum member for ``value``, or None when absent or unknown."""
+    """The enum member for ``value``, or None when absent or unknown (a dict lookup: calling
+    the enum costs five times more, and this runs ~7 times per fact)."""
     if value is None:
         return None
-    try:
-        return enum(value)
-    except ValueError:
-        return None
+    return enum._value2member_map_.get(value)
 
 
 def to_record(fact: Fact, source: str) -> AuditRecord:
-    """The NEN 7513 audit record of one fact."""
+    """The NEN 7513 audit record of one fact.
+
+    Why not simply :func:`validated_record`: pydantic's validation of the whole record cost a
+    fifth of the audit step. Facts that share their coded fields (kind, flow, roles, purpose,
+    legal basis, categories) share a validated *prototype*; a fact gets a copy with its own
+    text. That copy is not validated by pydantic, so this function checks everything pydantic
+    would check of the text (plain ``str`` or None, valid Unicode, not a BSN-like person, an
+    aware time) and leaves anything else to :func:`validated_record`, which raises as before."""
+    texts = (fact.reason, fact.detail, fact.sender, fact.recipient, fact.consent_id,
+             fact.person, fact.message_id)  # fmt: skip
+    if not _plain(fact, texts):
+        return validated_record(fact, source)
+    key = (fact.kind, fact.event, fact.sender_role, fact.recipient_role, fact.purpose,
+           fact.legal_basis, fact.categories, source)  # fmt: skip
+    proto = _PROTOTYPES.get(key)
+    if proto is None:
+        if len(_PROTOTYPES) >= _MAX_PROTOTYPES:
+            _PROTOTYPES.clear()
+        proto = _PROTOTYPES[key] = validated_record(fact, source)
+    return proto.model_copy(
+        update={
+            "event_id": new_event_id(),
+            "recorded": fact.at,
+            "reason": fact.reason or "unknown",
+            "detail": fact.detail,
+            "actor": fact.sender or "unknown",
+            "recipient": fact.recipient,
+            "consent_id": fact.consent_id,
+            "pseudonym": fact.person,
+            "message_id": fact.message_id,
+        }
+    )
+
+
+_PROTOTYPES: dict[tuple[Any, ...], AuditRecord] = {}
+_MAX_PROTOTYPES = 4096
+_TEXT = frozenset({str, type(None)})
+
+
+def _plain(fact: Fact, texts: tuple[str | None, ...]) -> bool:
+    """True when pydantic would accept the fact's text and time as they are."""
+    if not set(map(type, texts)) <= _TEXT or type(fact.detail) is not str:
+        return False
+    joined = "".join(t for t in texts if t)
+    if not joined.isascii():
+        try:
+            joined.encode("utf-8")
+        except UnicodeEncodeError:  # a lone surrogate: pydantic refuses it
+            return False
+    at = fact.at
+    return (
+        isinstance(at, datetime) and at.utcoffset() is not None and not looks_like_bsn(fact.person)
+    )
+
+
+def validated_record(fact: Fact, source: str) -> AuditRecord:
+    """:func:`to_record` with every field validated by pydantic (the definition)."""
     purpose = _enum(PurposeOfUse, (fact.purpose or "").split(",")[0] or None)
     return AuditRecord(
         kind=_KIND[fact.kind],
@@ -108,9 +169,11 @@ class AuditSink:
         log.info("audit chain %s resumed at %s", self.chain_id, self._chain.last)
 
     def prepare(self, facts: list[Fact]) -> list[bytes]:
-        """Append the facts to the chain; the records can then be sent (and re-sent) as they are."""
+        """Append the facts to the chain under one batch signature (a routed Kafka batch's
+        facts: one Ed25519 signature instead of one per fact); the records can then be sent
+        (and re-sent) as they are."""
         assert self._chain is not None
-        return [self._chain.append_record(to_record(f, self.chain_id)) for f in facts]
+        return self._chain.append_records([to_record(f, self.chain_id) for f in facts])
 
     async def send(self, values: list[bytes]) -> None:
         assert self._producer is not None

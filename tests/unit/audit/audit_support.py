@@ -59,3 +59,14 @@ def chain_records(n: int, *, chain_id: str = "router-1", signer: int = 1, kid: s
                   start: int = 0) -> list[bytes]:
     chain = AuditChain(chain_id, key(signer), kid)
     return [chain.append(build_audit_event(record(start + i))) for i in range(n)]
+
+
+def batch_records(sizes: list[int], *, chain_id: str = "router-1", signer: int = 1,
+                  kid: str = "router-1", start: int = 0) -> list[bytes]:
+    """A chain written in batches of ``sizes`` records (one signature per batch), with the same
+    records as :func:`chain_records`."""
+    chain = AuditChain(chain_id, key(signer), kid)
+    out: list[bytes] = []
+    for size in sizes:
+        out += chain.append_records([record(start + len(out) + i) for i in range(size)])
+    return out

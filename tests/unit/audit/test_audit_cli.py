@@ -124,3 +124,20 @@ def test_export_copies_a_file(tmp_path: Path) -> None:
     result = audit("export", "--file", str(src), "--out", str(out))
     assert result.exit_code == 0, result.output
     assert out.read_bytes() == src.read_bytes()
+
+
+def test_verify_a_batch_signed_chain(tmp_path: Path, keys: Path) -> None:
+    from audit_support import batch_records
+
+    records = batch_records([4, 1, 5])
+    result = audit("verify", "--file", str(chain_file(tmp_path, records)), "--keys", str(keys))
+    assert result.exit_code == 0, result.output
+    assert "intact: 10 records" in result.output and "router-1 up to seq 9" in result.output
+    tampered = json.loads(records[6])
+    tampered["proof"] = tampered["proof"][:-1] + ("0" if tampered["proof"][-1] != "0" else "1")
+    records[6] = json.dumps(tampered, separators=(",", ":")).encode()
+    result = audit("verify", "--file", str(chain_file(tmp_path, records)), "--keys", str(keys))
+    assert result.exit_code == 1, result.output
+    assert "position 6" in result.output and "bad-signature" in result.output
+    rows = audit("query", "--file", str(chain_file(tmp_path, records)), "--format", "json")
+    assert rows.exit_code == 0 and len(json.loads(rows.output)) == 10

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_support import chain_records, key, write_public_key
+from audit_support import batch_records, chain_records, key, write_public_key
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -55,7 +55,7 @@ def test_worked_example_matches_the_implementation() -> None:
 @pytest.fixture
 def script(tmp_path: Path) -> Path:
     code = block("verify-script")
-    assert 20 <= len([ln for ln in code.splitlines() if ln.strip()]) <= 35
+    assert 20 <= len([ln for ln in code.splitlines() if ln.strip()]) <= 60
     assert "broker" not in code and "ketenbus." not in code  # independent of our code
     path = tmp_path / "verify_audit.py"
     path.write_text(code, encoding="utf-8")
@@ -129,3 +129,106 @@ def test_doc_script_rejects_a_wrong_key(script: Path, tmp_path: Path) -> None:
     write_public_key(d / "router-1.pem", key(3).public_key())
     result = run(script, RECORDS, d)
     assert result.returncode == 1 and "15 problem(s)" in result.stdout
+
+
+# --- batch-signed records (section 4.1) -----------------------------------------------------------
+
+BATCHED = batch_records([3, 1, 6, 2, 3])  # 15 records; batches at 0-2, 3, 4-9, 10-11, 12-14
+
+
+def test_doc_script_accepts_batch_signed_chains(script: Path, keydir: Path) -> None:
+    other = batch_records([2, 3], chain_id="router-2", signer=2, kid="router-2", start=40)
+    mixed = BATCHED[:7] + other + BATCHED[7:]
+    result = run(script, mixed, keydir)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "20 records, 0 problem(s)" in result.stdout
+    assert "'router-1': 14" in result.stdout and "'router-2': 4" in result.stdout
+
+
+def with_members(raw: bytes, **changes: object) -> bytes:
+    return canonical({**json.loads(raw), **changes})
+
+
+def other_batch(raw: bytes) -> bytes:
+    """Record 1 (batch 0-2) claiming to be in batch 4-9: that batch's signature and a proof."""
+    donor = json.loads(BATCHED[5])
+    return with_members(raw, sig=donor["sig"], proof=donor["proof"])
+
+
+def altered_proof(raw: bytes) -> bytes:
+    proof = json.loads(raw)["proof"]
+    return with_members(raw, proof=proof[:30] + ("0" if proof[30] != "0" else "1") + proof[31:])
+
+
+FORGED = batch_records([3, 1, 6, 2, 3], signer=7)  # same records and kid, another key
+
+
+@pytest.mark.parametrize(
+    ("tamper", "position"),
+    [
+        (lambda r: [*r[:6], altered_proof(r[6]), *r[7:]], 6),
+        (lambda r: [*r[:6], with_members(r[6], proof=json.loads(r[6])["proof"][:-64]), *r[7:]], 6),
+        (lambda r: [r[0], other_batch(r[1]), *r[2:]], 1),
+        (lambda r: [*r[:4], *FORGED[4:10], *r[10:]], 4),
+        (lambda r: [*r[:8], flip(r[8], r[8].index(b'"outcomeDesc":"') + 16), *r[9:]], 8),
+        (lambda r: r[:5] + r[6:], 5),  # deleted
+        (lambda r: [*r[:9], r[2], *r[9:]], 9),  # inserted replay
+        (lambda r: [*r[:4], r[5], r[4], *r[6:]], 4),  # swapped
+    ],
+    ids=["proof-altered", "proof-shortened", "other-batch", "other-key", "changed", "deleted",
+         "inserted", "swapped"],
+)
+def test_doc_script_finds_tampering_in_batches(script: Path, keydir: Path, tamper,
+                                               position: int) -> None:
+    result = run(script, tamper(BATCHED), keydir)
+    assert result.returncode == 1, result.stdout
+    first = result.stdout.splitlines()[0]
+    assert first.startswith(f"position {position}:"), result.stdout
+
+
+def test_doc_script_agrees_with_verify_on_batch_tampering(script: Path, keydir: Path) -> None:
+    """The independent script flags every record ``broker.audit.verify`` flags (and, being
+    simple, may flag the next one too: section 7)."""
+    from broker.audit import verify
+
+    keys = {"router-1": key(1).public_key()}
+    for records in ([*BATCHED[:6], altered_proof(BATCHED[6]), *BATCHED[7:]],
+                    [*BATCHED[:4], *FORGED[4:10], *BATCHED[10:]]):
+        ours = {f.position for f in verify(records, keys).findings}
+        out = run(script, records, keydir).stdout.splitlines()[:-1]
+        flagged = {int(line.split(":")[0].split()[1]) for line in out}
+        assert ours and ours <= flagged <= ours | {p + 1 for p in ours}
+
+
+def test_worked_batch_example_matches_the_implementation() -> None:
+    from broker.trust import merkle
+
+    chain = AuditChain("router-1", EXAMPLE_KEY, "router-1")
+    chain.append(json.loads(block("example-event")))
+    chain.append(json.loads(block("example-record-1"))["event"])
+    events = [{"resourceType": "AuditEvent", "id": f"ev-{n}", "type": {"code": "delivery"},
+               "recorded": f"2024-06-01T10:00:0{n - 1}.000Z", "outcome": "0",
+               "outcomeDesc": "permitted"} for n in (3, 4, 5)]
+    records = chain.append_events(events)
+    assert block("example-batch-records").encode().split(b"\n") == records
+    hashes = [bytes.fromhex(json.loads(r)["hash"]) for r in records]
+    leaf = [hashlib.sha256(b"\x00" + h).digest() for h in hashes]
+    node = lambda a, b: hashlib.sha256(b"\x01" + a + b).digest()  # noqa: E731
+    root = node(node(leaf[0], leaf[1]), leaf[2])
+    assert root == merkle.build(leaf)[0]
+    signed = b"ketenbus-audit-batch-v1" + (3).to_bytes(4, "big") + root
+    assert block("example-batch") == f"root   = {root.hex()}\nsigned = {signed.hex()}"
+    EXAMPLE_KEY.public_key().verify(bytes.fromhex(json.loads(records[0])["sig"]), signed)
+    assert json.loads(records[0])["proof"] == "00000000" "00000003" + leaf[1].hex() + leaf[2].hex()
+    assert json.loads(records[2])["proof"] == "00000002" "00000003" + node(leaf[0], leaf[1]).hex()
+
+
+def test_doc_script_accepts_the_worked_batch(script: Path, tmp_path: Path) -> None:
+    d = tmp_path / "example-keys"
+    d.mkdir()
+    (d / "router-1.pem").write_text(block("example-key") + "\n")
+    records = [block("example-record-0").encode(), block("example-record-1").encode(),
+               *block("example-batch-records").encode().split(b"\n")]
+    result = run(script, records, d)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 records, 0 problem(s)" in result.stdout
