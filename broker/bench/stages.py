@@ -49,8 +49,8 @@ SEAL = "seal: reused X25519 + HKDF, AES-GCM"
 SIGN = "sign: one Ed25519 per batch + Merkle proofs"
 RESPONSE = "build response message"
 GLUE = "pipeline glue (facts, headers)"
-AUDIT_EVENT = "audit: build AuditEvent"
-AUDIT_CANON = "audit: canonical JSON + SHA-256"
+AUDIT_EVENT = "audit: fact to NEN 7513 record"
+AUDIT_CANON = "audit: AuditEvent canonical bytes"
 AUDIT_SIGN = "audit: Ed25519 sign"
 AUDIT_GLUE = "audit: chain glue"
 ORDER = (
@@ -152,8 +152,8 @@ def _patches(clock: StageClock) -> list[Any]:
         (p, "seal", SEAL),
         (p, "sign_batch", SIGN),
         (p, "response_message", RESPONSE),
-        (chain_module, "build_audit_event", AUDIT_EVENT),
-        (chain_module, "canonical", AUDIT_CANON),
+        (audit_sink, "to_record", AUDIT_EVENT),
+        (chain_module, "event_bytes", AUDIT_CANON),
     ]
     return [
         mock.patch.object(module, name, clock.wrap(stage, getattr(module, name)))
@@ -185,13 +185,7 @@ def _route_all(
 
 def _audit(chain: AuditChain, facts: list[Fact]) -> None:
     """What ``AuditSink.prepare`` does with a batch's facts."""
-    append_records = getattr(chain, "append_records", None)
-    records = [audit_sink.to_record(f, chain.chain_id) for f in facts]
-    if append_records is not None:
-        append_records(records)
-    else:
-        for r in records:
-            chain.append_record(r)
+    chain.append_records([audit_sink.to_record(f, chain.chain_id) for f in facts])
 
 
 def profile_stages(

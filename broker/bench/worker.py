@@ -216,7 +216,7 @@ class _Router(_Relay):
             out.extend(result.records)
             facts.extend(result.facts)
         key = self.chain.chain_id.encode()
-        values = [self.chain.append_record(to_record(f, self.chain.chain_id)) for f in facts]
+        values = self.chain.append_records([to_record(f, self.chain.chain_id) for f in facts])
         out.extend(Outgoing(topics.AUDIT.name, key, v) for v in values)
         return out
 
