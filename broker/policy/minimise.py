@@ -23,6 +23,12 @@ allowed, never by deleting parts from a copy. The rules:
   replaced by ``subject_stub`` when identity is not allowed, or removed when there is no stub.
 
 The input is never modified; the output shares no objects with it.
+
+Speed: the router projects every message once per recipient, so the walk over each kept
+resource is the hot part. It dispatches on exact ``type()`` (JSON trees hold only dict, list,
+str, int, float, bool and None), copies leaves inline instead of calling itself for them, and
+looks at a dict's reference keys only when it has one; what it does for anything else (a dict
+or list subclass, any other object) is what the general code did before.
 """
 
 from __future__ import annotations
@@ -69,16 +75,37 @@ class UnknownCategory(ValueError):
 
 def resource_categories(resource: dict[str, Any]) -> frozenset[DataCategory]:
     """The data categories a resource is tagged with; raises :class:`UnknownCategory`."""
+    found = _tags(resource)
+    if found is None:
+        meta = resource["meta"]
+        for coding in meta.get("security") or ():  # find the unknown one again, for the message
+            if isinstance(coding, dict) and coding.get("system") == CATEGORY_SYSTEM:
+                try:
+                    DataCategory.from_coding(coding)
+                except ValueError as exc:
+                    raise UnknownCategory(str(exc)) from exc
+    assert found is not None
+    return found
+
+
+_NO_TAGS: frozenset[DataCategory] = frozenset()
+_SINGLE_TAG = {c: frozenset({c}) for c in DataCategory}
+
+
+def _tags(resource: dict[str, Any]) -> frozenset[DataCategory] | None:
+    """:func:`resource_categories` without exceptions: ``None`` for an unknown category code."""
     meta = resource.get("meta")
     if not isinstance(meta, dict):
-        return frozenset()
-    found = set()
+        return _NO_TAGS
+    found: list[DataCategory] = []
     for coding in meta.get("security") or ():
         if isinstance(coding, dict) and coding.get("system") == CATEGORY_SYSTEM:
-            try:
-                found.add(DataCategory.from_coding(coding))
-            except ValueError as exc:
-                raise UnknownCategory(str(exc)) from exc
+            member = DataCategory.lookup(CATEGORY_SYSTEM, coding.get("code"))
+            if member is None:
+                return None
+            found.append(member)
+    if len(found) == 1:
+        return _SINGLE_TAG[found[0]]
     return frozenset(found)
 
 
@@ -87,10 +114,10 @@ def message_categories(bundle: dict[str, Any]) -> frozenset[DataCategory]:
     carries contact elements. Unknown category codes are ignored here (project drops them)."""
     found: set[DataCategory] = set()
     for resource in _resources(bundle, skip_header=True):
-        try:
-            found |= resource_categories(resource)
-        except UnknownCategory:
+        tags = _tags(resource)
+        if tags is None:  # an unknown category code
             continue
+        found |= tags
         if resource.get("resourceType") == "Patient" and any(
             k in resource for k in PATIENT_ELEMENTS[DataCategory.CONTACT]
         ):
@@ -131,13 +158,23 @@ def _points_to(ref: str, targets: set[str]) -> bool:
     return any(ref.endswith("/" + t) for t in targets if "/" in t and not t.startswith("urn:"))
 
 
+def _suffixes(targets: set[str]) -> tuple[str, ...]:
+    """What :func:`_points_to` compares the end of a reference with (beyond ``ref in``)."""
+    return tuple("/" + t for t in targets if "/" in t and not t.startswith("urn:"))
+
+
+def _names_person(ref: str) -> bool:
+    """Whether a reference string names a person resource type (``Patient/123``, ...)."""
+    head = ref.split("/_history/")[0].rstrip("/").split("/")
+    return len(head) >= 2 and head[-2] in PERSON_RESOURCES
+
+
 def _is_person_ref(value: dict[str, Any], person_refs: set[str]) -> bool:
     ref = value.get("reference")
     if isinstance(ref, str):
         if _points_to(ref, person_refs):
             return True
-        head = ref.split("/_history/")[0].rstrip("/").split("/")
-        if len(head) >= 2 and head[-2] in PERSON_RESOURCES:
+        if _names_person(ref):
             return True
     rtype = value.get("type")
     if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
@@ -173,10 +210,7 @@ def project(
         rtype = resource.get("resourceType")
         if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
             person_refs |= _ref_keys(entry)
-        try:
-            tags = resource_categories(resource)
-        except UnknownCategory:
-            tags = frozenset()
+        tags = _tags(resource)
         if not tags or not tags <= allowed:
             dropped_refs |= _ref_keys(entry)
             continue
@@ -209,7 +243,10 @@ def project(
     for entry, _ in kept:
         kept_refs |= _ref_keys(entry)
     rewrite = _RefRewriter(
-        dropped_refs, kept_refs, person_refs if replace_person else set(), replace_person,
+        dropped_refs,
+        kept_refs,
+        person_refs if replace_person else set(),
+        replace_person,
         subject_stub,
     )
     out_entries = [first]
@@ -224,17 +261,37 @@ def project(
     return out
 
 
+_PATIENT_KEYS: dict[frozenset[DataCategory], tuple[str, ...]] = {}
+
+
+def _patient_keys(allowed: frozenset[DataCategory]) -> tuple[str, ...]:
+    """The Patient elements ``allowed`` lets through, in the order they are copied."""
+    if type(allowed) is not frozenset:  # e.g. a set: not a key
+        return tuple(
+            k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements
+        )
+    keys = _PATIENT_KEYS.get(allowed)
+    if keys is None:
+        keys = tuple(
+            k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements
+        )
+        if len(_PATIENT_KEYS) < 4096:  # bounded: sets of categories, in practice a handful
+            _PATIENT_KEYS[allowed] = keys
+    return keys
+
+
 def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) -> dict[str, Any]:
     out: dict[str, Any] = {k: _copy(patient[k]) for k in PATIENT_STRUCTURE if k in patient}
     meta = _keep_meta(patient.get("meta"))
     if meta:
         out["meta"] = meta
-    for category, elements in PATIENT_ELEMENTS.items():
-        if category in allowed:
-            for k in elements:
-                if k in patient:
-                    out[k] = _copy(patient[k])
+    for k in _patient_keys(allowed):
+        if k in patient:
+            out[k] = _copy(patient[k])
     return out
+
+
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 class _RefRewriter:
@@ -259,22 +316,79 @@ class _RefRewriter:
         self.person_refs = person_refs
         self.replace_person = replace_person
         self.stub = stub
+        self._dropped_ends = _suffixes(dropped)
+        self._person_ends = _suffixes(person_refs)
 
     def __call__(self, value: Any) -> Any:
         """The rewritten value: new dicts and lists throughout (it shares none with ``value``)."""
         new = self._rewrite(value)
         return {} if new is _MISSING else new
 
+    def _gone(self, value: dict[str, Any]) -> Any:
+        """For a dict with a reference key: the stub or ``_MISSING`` when the reference goes,
+        else ``None`` (keep the dict and walk it)."""
+        if self.replace_person and self._is_person(value):
+            return _copy(self.stub) if self.stub is not None else _MISSING
+        ref = value.get("reference")
+        if isinstance(ref, str) and (
+            ref in self.dropped
+            or ref.endswith(self._dropped_ends)
+            or (ref.startswith("urn:") and ref not in self.kept)
+        ):
+            return _MISSING
+        return None
+
+    def _is_person(self, value: dict[str, Any]) -> bool:
+        """``_is_person_ref(value, self.person_refs)`` with the suffixes worked out once."""
+        ref = value.get("reference")
+        if isinstance(ref, str) and (
+            ref in self.person_refs or ref.endswith(self._person_ends) or _names_person(ref)
+        ):
+            return True
+        rtype = value.get("type")
+        if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
+            return True
+        ident = value.get("identifier")
+        return isinstance(ident, dict) and ident.get("system") == BSN_SYSTEM
+
     def _rewrite(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if "reference" in value or "type" in value or "identifier" in value:
+                gone = self._gone(value)
+                if gone is not None:
+                    return gone
+            out = {}
+            leaf = _LEAF_TYPES
+            for k, v in value.items():
+                if type(v) in leaf:
+                    out[k] = v
+                    continue
+                new = self._rewrite(v)
+                if new is not _MISSING:
+                    out[k] = new
+            return out if out or not value else _MISSING
+        if kind is list:
+            items = []
+            leaf = _LEAF_TYPES
+            for v in value:
+                if type(v) in leaf:
+                    items.append(v)
+                    continue
+                new = self._rewrite(v)
+                if new is not _MISSING:
+                    items.append(new)
+            return items if items or not value else _MISSING
+        if kind in _LEAF_TYPES:
+            return value
+        return self._rewrite_other(value)
+
+    def _rewrite_other(self, value: Any) -> Any:
+        """Anything but an exact dict, list or JSON scalar: the general code of before."""
         if isinstance(value, dict):
-            if self.replace_person and _is_person_ref(value, self.person_refs):
-                return _copy(self.stub) if self.stub is not None else _MISSING
-            ref = value.get("reference")
-            if isinstance(ref, str) and (
-                _points_to(ref, self.dropped)
-                or (ref.startswith("urn:") and ref not in self.kept)
-            ):
-                return _MISSING
+            gone = self._gone(value)
+            if gone is not None:
+                return gone
             out = {}
             for k, v in value.items():
                 new = self._rewrite(v)
@@ -314,8 +428,10 @@ def _scan(value: Any, path: str, found: list[str]) -> None:
         found.append(path or "$")
         return
     system = value.get("system")
-    if isinstance(system, str) and "value" in value and (
-        system == BSN_SYSTEM or system.startswith(PSEUDONYM_SYSTEM_PREFIX)
+    if (
+        isinstance(system, str)
+        and "value" in value
+        and (system == BSN_SYSTEM or system.startswith(PSEUDONYM_SYSTEM_PREFIX))
     ):
         found.append(path or "$")
         return
