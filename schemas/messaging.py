@@ -40,6 +40,7 @@ readers check the types they read themselves.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -101,7 +102,13 @@ class ResponseInfo:
 
 
 def _random_id() -> str:
-    return str(uuid.uuid4())
+    """``str(uuid.uuid4())`` without the UUID object: 16 random bytes with the version (4) and
+    variant (RFC 4122) bits set, as ``uuid.uuid4`` sets them."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _id_factory: Callable[[], str] = _random_id

@@ -10,6 +10,9 @@ KETENBUS_CS = "https://ketenbus.nl/fhir/CodeSystem/"
 # (system, code) -> member, per enum: reading a message looks codes up several times, and a
 # scan over every member (each ``system`` a property call) was a measurable part of it.
 _CODING_INDEX: dict[type[Coded], dict[tuple[str, str], Coded]] = {}
+# (enum, member name) -> its Coding, made once. Not keyed by the member: members of two enums
+# with the same name and code are equal strings with equal hashes.
+_CODINGS: dict[tuple[type[Coded], str], dict[str, str]] = {}
 
 
 class Coded(StrEnum):
@@ -45,8 +48,17 @@ class Coded(StrEnum):
         return self._member_system or self.default_system()
 
     def coding(self) -> dict[str, str]:
-        """The FHIR Coding (as a dict) for this code."""
-        return {"system": self.system, "code": self.value, "display": self.display}
+        """The FHIR Coding (as a dict) for this code: a new dict each time (callers add it to
+        messages they may change), copied from one made once per member."""
+        key = (type(self), self._name_)
+        made = _CODINGS.get(key)
+        if made is None:
+            made = _CODINGS[key] = {
+                "system": self.system,
+                "code": self.value,
+                "display": self.display,
+            }
+        return made.copy()
 
     @classmethod
     def from_coding(cls, coding: dict[str, Any]) -> Self:

@@ -14,6 +14,7 @@ import json
 import math
 import sys
 import uuid
+from datetime import datetime
 from typing import Any
 
 import pytest
@@ -22,9 +23,18 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from schemas import messaging
-from schemas.errors import MessageError
-from schemas.messaging import ParsedMessage, category_of, dumps, parse_message, read_meta
-from schemas.vocab import CODE_SYSTEMS, DataCategory, EventCode
+from schemas.errors import Issue, MessageError, operation_outcome
+from schemas.flows.response import NO_DETAILS, MessageResponse, response_bundle, response_message
+from schemas.messaging import (
+    MessageMeta,
+    ParsedMessage,
+    ResponseCode,
+    category_of,
+    dumps,
+    parse_message,
+    read_meta,
+)
+from schemas.vocab import CODE_SYSTEMS, DataCategory, EventCode, LegalBasis, PurposeOfUse
 from tests.fuzz import mutate
 
 EXAMPLES = list(mutate.example_messages().values())
@@ -336,3 +346,95 @@ def test_dumps_of_a_cycle_raises_like_before() -> None:
 def test_dumps_of_every_example_is_byte_identical(name: str) -> None:
     bundle = mutate.example_messages()[name]
     assert dumps(bundle) == ref.dumps(bundle)
+
+
+# --- response messages, codings and ids ----------
+
+
+def _ref_response_message(
+    resp: MessageResponse, sender: str, recipient: str, purpose: PurposeOfUse, now: datetime
+) -> dict[str, Any]:
+    """``response_message`` as it was: MessageMeta.new, then ``dataclasses.replace``."""
+    meta = ref.MessageMeta.new(
+        EventCode.RESPONSE,
+        sender,
+        purpose,
+        LegalBasis.LEGAL_OBLIGATION,
+        destinations=(recipient,),
+        now=now,
+    )
+    entries: list[tuple[dict[str, Any], DataCategory]] = []
+    if resp.issues or resp.code != "ok":
+        issues = resp.issues or (Issue("", "informational", "no details were given", NO_DETAILS),)
+        entries = [(operation_outcome(issues, outcome_id=ref.new_id()), DataCategory.PROCESS)]
+    details_ref = ref.full_url(entries[0][0]["id"]) if entries else None
+    meta = dataclasses.replace(
+        meta, response=ref.ResponseInfo(resp.request_id, ref.ResponseCode(resp.code), details_ref)
+    )
+    return ref.build_message(meta, entries, focus=[0] if entries else [])  # type: ignore[no-any-return]
+
+
+_issues = st.builds(
+    Issue,
+    st.sampled_from(["", "Patient.identifier", "MessageHeader.destination"]),
+    st.sampled_from(["invalid", "security", "structure"]),
+    st.text(max_size=20),
+    st.none() | st.sampled_from(["bsn-check", "no-consent"]),
+)
+_times = st.datetimes(
+    min_value=datetime(2000, 1, 1), max_value=datetime(2100, 1, 1), timezones=st.timezones()
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(list(ResponseCode)),
+    st.lists(_issues, max_size=3).map(tuple),
+    st.sampled_from(list(PurposeOfUse)),
+    _times,
+    st.text(alphabet="abcdef0123456789-", min_size=1, max_size=36),
+)
+def test_response_message_like_before(
+    code: ResponseCode,
+    issues: tuple[Issue, ...],
+    purpose: PurposeOfUse,
+    now: datetime,
+    request_id: str,
+) -> None:
+    resp = MessageResponse(request_id, code, issues)
+    with messaging.deterministic_ids("t"):
+        new = response_message(resp, "router", "zvh-a", purpose, now=now)
+    with ref.deterministic_ids("t"):
+        old = _ref_response_message(resp, "router", "zvh-a", purpose, now)
+    assert new == old
+    assert dumps(new) == ref.dumps(old)
+    with messaging.deterministic_ids("t"):
+        meta = MessageMeta.new(
+            EventCode.RESPONSE, "router", purpose, LegalBasis.LEGAL_OBLIGATION, ("zvh-a",), now=now
+        )
+        assert response_bundle(resp, meta) == new
+
+
+def test_message_meta_fields_are_the_ones_response_copies() -> None:
+    """response_bundle spells out dataclasses.replace: a new field must be added there too."""
+    assert [f.name for f in dataclasses.fields(MessageMeta)] == [
+        "message_id", "event", "sender", "timestamp", "purpose", "legal_basis",
+        "destinations", "basis_detail", "response", "focus",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("enum", CODE_SYSTEMS)
+def test_coding_is_a_fresh_dict_as_before(enum: Any) -> None:
+    for m in enum:
+        coding = m.coding()
+        assert coding == {"system": m.system, "code": m.value, "display": m.display}
+        coding["code"] = "changed"
+        assert m.coding()["code"] == m.value
+
+
+def test_random_ids_are_uuid4() -> None:
+    ids = {messaging.new_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    for i in ids:
+        u = uuid.UUID(i)
+        assert str(u) == i and u.version == 4 and u.variant == uuid.RFC_4122
