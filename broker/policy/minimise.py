@@ -412,20 +412,38 @@ def contains_personal_data(bundle: dict[str, Any]) -> list[str]:
     addresses and telecom of organisations and locations are not personal data.
     """
     found: list[str] = []
-    _scan(bundle, "", found)
+    _scan(bundle, None, found)
     return found
 
 
-def _scan(value: Any, path: str, found: list[str]) -> None:
+# A path as the chain of steps to it, made into text only for what is found: (parent, key,
+# in_list); text() replays the f-strings the scan used to build at every node, in order.
+_Path = tuple[Any, Any, bool] | None
+
+
+def _text(path: _Path) -> Any:
+    steps = []
+    while path is not None:
+        steps.append(path)
+        path = path[0]
+    text: Any = ""
+    for _, key, in_list in reversed(steps):
+        text = f"{text}[{key}]" if in_list else f"{text}.{key}" if text else key
+    return text
+
+
+def _scan(value: Any, path: _Path, found: list[str]) -> None:
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _scan(item, f"{path}[{i}]", found)
+            if type(item) in _LEAF_TYPES:
+                continue  # nothing to find in a scalar
+            _scan(item, (path, i, True), found)
         return
     if not isinstance(value, dict):
         return
     rtype = value.get("resourceType")
     if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
-        found.append(path or "$")
+        found.append(_text(path) or "$")
         return
     system = value.get("system")
     if (
@@ -433,18 +451,19 @@ def _scan(value: Any, path: str, found: list[str]) -> None:
         and "value" in value
         and (system == BSN_SYSTEM or system.startswith(PSEUDONYM_SYSTEM_PREFIX))
     ):
-        found.append(path or "$")
+        found.append(_text(path) or "$")
         return
     ref = value.get("reference")
-    if isinstance(ref, str) and _is_person_ref({"reference": ref}, set()):
-        found.append(path or "$")
+    if isinstance(ref, str) and _names_person(ref):  # i.e. _is_person_ref({"reference": ref})
+        found.append(_text(path) or "$")
         return
     if "family" in value or "given" in value:
-        found.append(path or "$")
+        found.append(_text(path) or "$")
         return
     for k, v in value.items():
-        sub = f"{path}.{k}" if path else k
         if k == "birthDate":
-            found.append(sub)
+            found.append(_text((path, k, False)))
             continue
-        _scan(v, sub, found)
+        if type(v) in _LEAF_TYPES:
+            continue
+        _scan(v, (path, k, False), found)

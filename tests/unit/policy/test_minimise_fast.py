@@ -142,3 +142,19 @@ def test_unknown_category_message_is_as_before() -> None:
     r = {"meta": {"security": [{"system": minimise.CATEGORY_SYSTEM, "code": "nope"}]}}
     assert run(minimise.resource_categories, r) == run(ref.resource_categories, r)
     assert run(minimise.resource_categories, r)[0] == "raised"
+
+
+@pytest.mark.parametrize(
+    "tree",
+    [
+        {0: {"birthDate": "x"}, "a": [{"family": "J"}, 1, "s"]},
+        {0: {"resourceType": "Patient"}},
+        [{"birthDate": 1}, [{"reference": "Person/1"}]],
+        {"a": {"system": BSN_SYSTEM, "value": "1"}, "b": {"birthDate": {"x": 1}}},
+        {"reference": "https://x/RelatedPerson/1/_history/3"},
+        mutate.example_messages()["capacity-report"],
+        mutate.example_messages()["referral"],
+    ],
+)
+def test_contains_personal_data_paths_like_before(tree: Any) -> None:
+    assert run(minimise.contains_personal_data, tree) == run(ref.contains_personal_data, tree)
