@@ -60,13 +60,17 @@ def _copy(value: Any) -> Any:
     """A deep copy of a JSON tree, several times faster than ``copy.deepcopy`` (no memo: a
     message parsed from JSON has no shared or cyclic parts); other objects go to deepcopy."""
     kind = type(value)
+    leaf = _LEAF_TYPES  # scalars are copied inline, without a call each
     if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: v if type(v) in leaf else _copy(v) for k, v in value.items()}
     if kind is list:
-        return [_copy(v) for v in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return [v if type(v) in leaf else _copy(v) for v in value]
+    if kind in leaf:
         return value
     return copy.deepcopy(value)
+
+
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})  # what JSON scalars are
 
 
 class UnknownCategory(ValueError):
@@ -289,9 +293,6 @@ def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) 
         if k in patient:
             out[k] = _copy(patient[k])
     return out
-
-
-_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})
 
 
 class _RefRewriter:

@@ -94,9 +94,13 @@ def test_project_gives_what_it_gave(bundle: Any, allowed: frozenset[C], stub: An
     new = run(minimise.project, bundle, allowed, subject_stub=stub)
     assert new == run(ref.project, bundle, allowed, subject_stub=stub)
     assert bundle == before or bundle != bundle  # the input is left alone (NaN aside)
-    if new[0] == "ok":
+    if new[0] == "ok":  # shares no container with the input (unless the old code did: it
+        # copies a fullUrl as it is, which a mutated bundle may make a list)
         out = minimise.project(bundle, allowed, subject_stub=stub)
-        assert not {id(x) for x in _containers(bundle)} & {id(x) for x in _containers(out)}
+        old_out = ref.project(bundle, allowed, subject_stub=stub)
+        inputs = {id(x) for x in _containers(bundle)}
+        if not inputs & {id(x) for x in _containers(old_out)}:
+            assert not inputs & {id(x) for x in _containers(out)}
 
 
 @settings(max_examples=300, deadline=None)
