@@ -306,9 +306,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
     )
 
 
-def _check_basis_detail(
-    req: DecisionRequest, rule: BasisRule
-) -> tuple[ReasonCode, str] | None:
+def _check_basis_detail(req: DecisionRequest, rule: BasisRule) -> tuple[ReasonCode, str] | None:
     detail = req.basis_detail
     basis = req.legal_basis
     if basis in (LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK) and rule.requires_citation:
