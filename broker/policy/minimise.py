@@ -204,7 +204,7 @@ def project(
         return out
 
     identity_allowed = DataCategory.IDENTITY in allowed
-    kept: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (input entry, projected resource)
+    kept: list[tuple[dict[str, Any], dict[str, Any], bool]] = []  # (entry, projected, Patient?)
     dropped_refs: set[str] = set()
     person_refs: set[str] = set()
     for entry in entries[1:]:
@@ -218,11 +218,12 @@ def project(
         if not tags or not tags <= allowed:
             dropped_refs |= _ref_keys(entry)
             continue
-        if rtype == "Patient":
+        is_patient = rtype == "Patient"
+        if is_patient:
             projected = _project_patient(resource, allowed)
         else:  # no copy: the reference rewrite below builds every container anew
             projected = {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}
-        kept.append((entry, projected))
+        kept.append((entry, projected, is_patient))
 
     header_entry = entries[0]
     header = header_entry.get("resource") if isinstance(header_entry, dict) else None
@@ -244,7 +245,7 @@ def project(
 
     replace_person = not identity_allowed
     kept_refs = _ref_keys(header_entry) if isinstance(header_entry, dict) else set()
-    for entry, _ in kept:
+    for entry, _, _ in kept:
         kept_refs |= _ref_keys(entry)
     rewrite = _RefRewriter(
         dropped_refs,
@@ -254,8 +255,10 @@ def project(
         subject_stub,
     )
     out_entries = [first]
-    for entry, projected in kept:
+    for entry, projected, is_patient in kept:
+        rewrite.copy_others = is_patient  # its elements are not copied yet
         cleaned = rewrite(projected)
+        rewrite.copy_others = False
         new_entry: dict[str, Any] = {}
         if "fullUrl" in entry:
             new_entry["fullUrl"] = entry["fullUrl"]
@@ -285,13 +288,17 @@ def _patient_keys(allowed: frozenset[DataCategory]) -> tuple[str, ...]:
 
 
 def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: _copy(patient[k]) for k in PATIENT_STRUCTURE if k in patient}
-    meta = _keep_meta(patient.get("meta"))
-    if meta:
-        out["meta"] = meta
+    """The allowed Patient elements, not yet copied: the reference rewrite copies them (with
+    ``copy_others``, deep-copying what is no JSON, as ``_copy`` did here before)."""
+    out: dict[str, Any] = {k: patient[k] for k in PATIENT_STRUCTURE if k in patient}
+    meta = patient.get("meta")
+    if isinstance(meta, dict):
+        kept_meta = {k: meta[k] for k in META_ELEMENTS if k in meta}
+        if kept_meta:
+            out["meta"] = kept_meta
     for k in _patient_keys(allowed):
         if k in patient:
-            out[k] = _copy(patient[k])
+            out[k] = patient[k]
     return out
 
 
@@ -319,6 +326,7 @@ class _RefRewriter:
         self.stub = stub
         self._dropped_ends = _suffixes(dropped)
         self._person_ends = _suffixes(person_refs)
+        self.copy_others = False  # deep-copy values that are no JSON (else: kept as they are)
 
     def __call__(self, value: Any) -> Any:
         """The rewritten value: new dicts and lists throughout (it shares none with ``value``)."""
@@ -400,7 +408,7 @@ class _RefRewriter:
             items = [self._rewrite(v) for v in value]
             kept = [v for v in items if v is not _MISSING]
             return kept if kept or not value else _MISSING
-        return value
+        return copy.deepcopy(value) if self.copy_others else value
 
 
 def contains_personal_data(bundle: dict[str, Any]) -> list[str]:

@@ -162,3 +162,23 @@ def test_unknown_category_message_is_as_before() -> None:
 )
 def test_contains_personal_data_paths_like_before(tree: Any) -> None:
     assert run(minimise.contains_personal_data, tree) == run(ref.contains_personal_data, tree)
+
+
+@pytest.mark.parametrize("odd", [(1, {"reference": "Patient/p"}), Sub(a=[1]), {"x": (2,)}])
+def test_patient_elements_that_are_no_plain_json_are_copied_as_before(odd: Any) -> None:
+    bundle = copy.deepcopy(mutate.example_messages()["referral"])
+    patient = next(
+        e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == "Patient"
+    )
+    patient["name"] = odd
+    for fn in (minimise.project, ref.project):
+        out = fn(bundle, frozenset(C), subject_stub=STUB)
+        name = next(
+            e["resource"]["name"]
+            for e in out["entry"]
+            if e["resource"]["resourceType"] == "Patient"
+        )
+        assert name == odd or json.dumps(name) == json.dumps(odd)
+        assert name is not odd
+        inner = name[1] if isinstance(name, tuple) else None
+        assert inner is None or inner is not odd[1]
