@@ -40,6 +40,7 @@ readers check the types they read themselves.
 from __future__ import annotations
 
 import json
+import os
 import re
 import uuid
 from collections.abc import Callable, Iterator
@@ -49,6 +50,7 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
@@ -63,6 +65,11 @@ EXT_BASIS_DECIDED_BY = EXT + "legal-basis-decided-by"
 MAX_MESSAGE_BYTES = 1_000_000
 URI_SYSTEM = "urn:ietf:rfc:3986"
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
+# The form ``str(uuid.UUID(x)) == x.lower()`` accepts: no other character lowers to a hex digit or
+# a hyphen (checked over all of Unicode in tests/unit/schemas/test_schema_fast_paths.py).
+_UUID = re.compile(r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}")
+_CATEGORY_SYSTEM = DataCategory.default_system()
+_CATEGORY_BY_CODE: dict[str, DataCategory] = {c.value: c for c in DataCategory}
 
 
 class ResponseCode(StrEnum):
@@ -95,7 +102,13 @@ class ResponseInfo:
 
 
 def _random_id() -> str:
-    return str(uuid.uuid4())
+    """``str(uuid.uuid4())`` without the UUID object: 16 random bytes with the version (4) and
+    variant (RFC 4122) bits set, as ``uuid.uuid4`` sets them."""
+    b = bytearray(os.urandom(16))
+    b[6] = b[6] & 0x0F | 0x40
+    b[8] = b[8] & 0x3F | 0x80
+    h = b.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 _id_factory: Callable[[], str] = _random_id
@@ -158,10 +171,13 @@ def parse_instant(value: object) -> datetime:
     if not isinstance(value, str) or not _INSTANT.fullmatch(value):
         raise ValueError("must be an instant with a time zone, e.g. 2024-05-01T09:30:00Z")
     text = value
-    frac = re.search(r"\.([0-9]+)", text)
+    frac = _FRACTION.search(text) if "." in text else None
     if frac and len(frac.group(1)) > 6:  # Python keeps microseconds; drop finer digits
         text = text.replace(frac.group(0), "." + frac.group(1)[:6], 1)
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+_FRACTION = re.compile(r"\.([0-9]+)")
 
 
 @dataclass(frozen=True)
@@ -218,13 +234,21 @@ def category_of(resource: dict[str, Any]) -> DataCategory | None:
     """The data category a resource is tagged with (None when untagged or unknown)."""
     meta = resource.get("meta") if isinstance(resource, dict) else None
     security = meta.get("security") if isinstance(meta, dict) else None
-    for c in security if isinstance(security, list) else []:
-        if isinstance(c, dict) and c.get("system") == DataCategory.default_system():
-            try:
-                return DataCategory(str(c.get("code")))
-            except ValueError:
-                return None
+    if isinstance(security, list):
+        for c in security:
+            if isinstance(c, dict) and c.get("system") == _CATEGORY_SYSTEM:
+                return _category_named(c.get("code"))
     return None
+
+
+def _category_named(code: object) -> DataCategory | None:
+    """``DataCategory(str(code))`` or None, without raising (a dict lookup, not an enum call)."""
+    if type(code) is str:
+        return _CATEGORY_BY_CODE.get(code)
+    try:
+        return _CATEGORY_BY_CODE.get(str(code))
+    except ValueError:  # str() of an int beyond the digit limit
+        return None
 
 
 def party_reference(party_id: str) -> dict[str, Any]:
@@ -308,8 +332,43 @@ def build_message(
     }
 
 
+# What orjson hands to ``default`` (which refuses it, so that json writes it, or raises, as
+# before): str/int/dict/list subclasses, dataclasses and datetimes, which json.dumps treats
+# differently from orjson.
+_ORJSON_OPTIONS = (
+    orjson.OPT_PASSTHROUGH_SUBCLASS
+    | orjson.OPT_PASSTHROUGH_DATACLASS
+    | orjson.OPT_PASSTHROUGH_DATETIME
+)
+
+
+def _not_plain_json(value: object) -> Any:
+    raise TypeError  # orjson raises JSONEncodeError and dumps falls back to json
+
+
 def dumps(bundle: dict[str, Any]) -> bytes:
-    """Compact UTF-8 JSON, the wire form of a message."""
+    """Compact UTF-8 JSON, the wire form of a message: keys in insertion order (not sorted),
+    non-ASCII as UTF-8 (not escaped), nothing but compact separators.
+
+    orjson writes plain JSON trees ~10x faster than ``json.dumps`` and byte for byte the same,
+    with one exception: a float below 1e-4 in magnitude may be written in another notation
+    (``1e-7`` for ``1e-07``, ``0.00001`` for ``1e-05``), the same value. Whatever orjson would
+    write differently or refuses goes to :func:`_dumps_json`, the previous implementation: a
+    NaN or infinity (orjson writes ``null``, so any ``null`` in the output sends the tree
+    there), an integer beyond 64 bits, a lone surrogate (``UnicodeEncodeError``, as before),
+    non-str keys, subclasses, a tree deeper than 255, and non-JSON objects (``TypeError``).
+    """
+    try:
+        out = orjson.dumps(bundle, default=_not_plain_json, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError:
+        return _dumps_json(bundle)
+    if b"null" in out:  # perhaps NaN or an infinity, which json writes as NaN / Infinity
+        return _dumps_json(bundle)
+    return out
+
+
+def _dumps_json(bundle: Any) -> bytes:
+    """The previous ``dumps``: the reference for every case orjson does not cover."""
     return json.dumps(bundle, ensure_ascii=False, separators=(",", ":")).encode()
 
 
@@ -325,10 +384,25 @@ class ParsedMessage:
 
     def resources(self, resource_type: str | None = None) -> list[dict[str, Any]]:
         """The content resources (every entry after the MessageHeader), optionally of one type."""
-        out = [
-            e["resource"] for e in _entries(self.bundle)[1:] if isinstance(e.get("resource"), dict)
-        ]
-        return [r for r in out if resource_type is None or r.get("resourceType") == resource_type]
+        return list(self._resources(resource_type))
+
+    def _resources(self, resource_type: str | None = None) -> Iterator[dict[str, Any]]:
+        """:meth:`resources` without building lists (the router asks several times a message)."""
+        entries = self.bundle.get("entry")
+        if not isinstance(entries, list):
+            return
+        first = True
+        for e in entries:
+            if not isinstance(e, dict):
+                continue
+            if first:  # the MessageHeader: the first entry that is an object
+                first = False
+                continue
+            r = e.get("resource")
+            if isinstance(r, dict) and (
+                resource_type is None or r.get("resourceType") == resource_type
+            ):
+                yield r
 
     def by_url(self) -> dict[str, dict[str, Any]]:
         return {
@@ -340,28 +414,27 @@ class ParsedMessage:
     def categories(self) -> frozenset[DataCategory]:
         """Data categories present in the message (Patient contact elements count as contact)."""
         cats = set()
-        for r in self.resources():
+        for r in self._resources():
             c = category_of(r)
             if c is not None:
                 cats.add(c)
-            if r.get("resourceType") == "Patient" and any(
-                k in r for k in ("address", "telecom", "contact")
+            if r.get("resourceType") == "Patient" and (
+                "address" in r or "telecom" in r or "contact" in r
             ):
                 cats.add(DataCategory.CONTACT)
         return frozenset(cats)
 
     def subject_bsn(self) -> str | None:
         """The BSN of the person the message is about (first Patient's BSN identifier)."""
-        for p in self.resources("Patient"):
+        for p in self._resources("Patient"):
             idents = p.get("identifier")
-            for ident in idents if isinstance(idents, list) else []:
-                if (
-                    isinstance(ident, dict)
-                    and ident.get("system") == BSN_SYSTEM
-                    and isinstance(ident.get("value"), str)
-                    and ident["value"]
-                ):
-                    return str(ident["value"])
+            if not isinstance(idents, list):
+                continue
+            for ident in idents:
+                if isinstance(ident, dict) and ident.get("system") == BSN_SYSTEM:
+                    value = ident.get("value")
+                    if isinstance(value, str) and value:
+                        return str(value)
         return None
 
 
@@ -374,12 +447,10 @@ def _fail(path: str, code: str, message: str, reason: str) -> MessageError:
 
 def _coding_from(codings: list[Any], enum: Any, path: str) -> Any:
     for c in codings:
-        if not isinstance(c, dict):
-            continue
-        try:
-            return enum.from_coding(c)
-        except ValueError:
-            continue
+        if isinstance(c, dict):
+            member = enum.lookup(c.get("system"), c.get("code"))
+            if member is not None:
+                return member
     raise _fail(path, "required", f"no {enum.__name__} coding", "missing-code")
 
 
@@ -410,36 +481,50 @@ def _list(value: object, path: str) -> list[Any]:
     return value
 
 
-def _check_entries(entries: list[Any]) -> None:
+def _check_entries(entries: list[Any]) -> set[str]:
+    """Every entry an object with a unique fullUrl and a resource; every content resource with
+    exactly one known data category. Returns the fullUrls (the paths are built only to fail)."""
     seen: set[str] = set()
     for i, e in enumerate(entries):
-        path = f"Bundle.entry[{i}]"
         if not isinstance(e, dict):
-            raise _fail(path, "structure", "an entry must be a JSON object", "structure")
+            raise _fail(
+                f"Bundle.entry[{i}]", "structure", "an entry must be a JSON object", "structure"
+            )
         url = e.get("fullUrl")
         if not isinstance(url, str) or not url:
-            raise _fail(path + ".fullUrl", "required", "every entry needs a fullUrl", "full-url")
+            raise _fail(
+                f"Bundle.entry[{i}].fullUrl", "required", "every entry needs a fullUrl", "full-url"
+            )
         if url in seen:
-            raise _fail(path + ".fullUrl", "invalid", "fullUrl is not unique", "full-url")
+            raise _fail(
+                f"Bundle.entry[{i}].fullUrl", "invalid", "fullUrl is not unique", "full-url"
+            )
         seen.add(url)
         res = e.get("resource")
         if not isinstance(res, dict) or not isinstance(res.get("resourceType"), str):
-            raise _fail(path + ".resource", "structure", "an entry needs a resource", "structure")
-        if i == 0:
-            continue
-        sec = (res.get("meta") or {}).get("security") if isinstance(res.get("meta"), dict) else None
-        cats = [
-            c
-            for c in (sec if isinstance(sec, list) else [])
-            if isinstance(c, dict) and c.get("system") == DataCategory.default_system()
-        ]
-        if len(cats) != 1 or category_of(res) is None:
             raise _fail(
-                path + ".resource.meta.security",
+                f"Bundle.entry[{i}].resource", "structure", "an entry needs a resource", "structure"
+            )
+        if i == 0:  # the MessageHeader
+            continue
+        meta = res.get("meta")
+        sec = meta.get("security") if isinstance(meta, dict) else None
+        tag: Any = None
+        tags = 0
+        if isinstance(sec, list):
+            for c in sec:
+                if isinstance(c, dict) and c.get("system") == _CATEGORY_SYSTEM:
+                    tags += 1
+                    if tags == 1:
+                        tag = c
+        if tags != 1 or _category_named(tag.get("code")) is None:
+            raise _fail(
+                f"Bundle.entry[{i}].resource.meta.security",
                 "security",
                 "every content resource carries exactly one known data category",
                 "category",
             )
+    return seen
 
 
 def read_meta(bundle: Any) -> MessageMeta:
@@ -453,11 +538,8 @@ def read_meta(bundle: Any) -> MessageMeta:
     if not isinstance(value, str) or not value.startswith("urn:uuid:"):
         raise _fail("Bundle.identifier", "required", "must be urn:uuid:<uuid>", "bundle-identifier")
     message_id = value.removeprefix("urn:uuid:")
-    try:
-        if str(uuid.UUID(message_id)) != message_id.lower():
-            raise ValueError
-    except ValueError:
-        raise _fail("Bundle.identifier", "value", "not a valid UUID", "bundle-identifier") from None
+    if not _UUID.fullmatch(message_id):  # i.e. str(uuid.UUID(message_id)) != its lower case
+        raise _fail("Bundle.identifier", "value", "not a valid UUID", "bundle-identifier")
     try:
         timestamp = parse_instant(bundle.get("timestamp"))
     except ValueError:
@@ -470,7 +552,7 @@ def read_meta(bundle: Any) -> MessageMeta:
     first = entries[0].get("resource") if isinstance(entries[0], dict) else None
     if not isinstance(first, dict) or first.get("resourceType") != "MessageHeader":
         raise _fail("Bundle.entry[0]", "structure", "first entry must be MessageHeader", "header")
-    _check_entries(entries)
+    urls = _check_entries(entries)
     header: dict[str, Any] = first
     if header.get("id") != message_id:
         raise _fail(
@@ -494,7 +576,6 @@ def read_meta(bundle: Any) -> MessageMeta:
     security = _list(bmeta.get("security"), "Bundle.meta.security")
     purpose = _coding_from(security, PurposeOfUse, "Bundle.meta.security")
     basis = _coding_from(security, LegalBasis, "Bundle.meta.security")
-    urls = {e["fullUrl"] for e in entries}
     focus = []
     for i, f in enumerate(_list(header.get("focus"), "MessageHeader.focus")):
         ref = _obj(f, f"MessageHeader.focus[{i}]").get("reference")
@@ -602,22 +683,56 @@ _SURROGATE_TEXT = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
 def _lone_surrogate(raw: bytes | str, bundle: Any) -> bool:
     """Whether the decoded message holds a lone surrogate (a pair escape is fine); the search
     is cheap, the full check runs only when it finds something."""
-    found = (
-        _SURROGATE_BYTES.search(raw) if isinstance(raw, bytes) else _SURROGATE_TEXT.search(raw)
-    )
+    found = _SURROGATE_BYTES.search(raw) if isinstance(raw, bytes) else _SURROGATE_TEXT.search(raw)
     if found is None:
         return False
     try:
-        dumps(bundle)
+        _dumps_json(bundle)
     except UnicodeEncodeError:
         return True
     return False
 
 
-def parse_message(raw: bytes | str, *, full: bool = True) -> ParsedMessage:
-    """Parse wire bytes into a checked message, or raise ``MessageError`` with an outcome."""
-    if len(raw) > MAX_MESSAGE_BYTES:
-        raise _fail("", "too-long", "message exceeds 1 MB", "too-large")
+# For the orjson fast path: digits -> "0", "[" and "{" -> "[", every other byte -> " ".
+_SCAN_TABLE = bytes(
+    0x30 if 0x30 <= b <= 0x39 else 0x5B if b in (0x5B, 0x7B) else 0x20 for b in range(256)
+)
+_LONG_DIGITS = b"0" * 19  # an integer of 19+ digits may not fit 64 bits (orjson makes a float)
+# Containers a message may open and still take the fast path. json.loads refuses nesting near
+# the recursion limit (~1000 minus the caller's stack) with RecursionError, orjson only beyond
+# 1024; at most this many openers cannot be nested deeply enough for the two to differ.
+_FAST_MAX_OPENERS = 500
+
+
+def _loads(raw: bytes | str) -> Any:
+    """JSON text to a tree, exactly as :func:`_loads_json` (``json.loads``) would, ~3x faster.
+
+    orjson takes well-formed UTF-8 that is not too deep and has no integer of 19+ digits; for
+    such input it gives the same tree as ``json.loads`` (same floats, last duplicate key wins
+    at the first key's place). Everything else (what orjson refuses: invalid UTF-8, a BOM,
+    UTF-16/32, lone surrogates, NaN / Infinity, 1e400, syntax errors, nesting beyond 1024)
+    goes to ``json.loads``, which accepts or refuses it, with the same error, as before.
+    """
+    data = raw
+    if type(raw) is str:
+        try:
+            data = raw.encode()
+        except UnicodeEncodeError:  # a lone surrogate in the text
+            return _loads_json(raw)
+    elif type(raw) is not bytes:
+        return _loads_json(raw)
+    assert isinstance(data, bytes)
+    scan = data.translate(_SCAN_TABLE)
+    if scan.count(b"[") > _FAST_MAX_OPENERS or _LONG_DIGITS in scan:
+        return _loads_json(raw)
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError:
+        return _loads_json(raw)
+
+
+def _loads_json(raw: bytes | str) -> Any:
+    """The reference parse (the previous one): ``json.loads`` and the lone-surrogate check."""
     try:
         bundle = json.loads(raw, parse_constant=_no_constant)
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
@@ -625,6 +740,14 @@ def parse_message(raw: bytes | str, *, full: bool = True) -> ParsedMessage:
         raise _fail("", "structure", msg, "not-json") from None
     if _lone_surrogate(raw, bundle):
         raise _fail("", "structure", "not valid JSON: a lone UTF-16 surrogate", "not-json")
+    return bundle
+
+
+def parse_message(raw: bytes | str, *, full: bool = True) -> ParsedMessage:
+    """Parse wire bytes into a checked message, or raise ``MessageError`` with an outcome."""
+    if len(raw) > MAX_MESSAGE_BYTES:
+        raise _fail("", "too-long", "message exceeds 1 MB", "too-large")
+    bundle = _loads(raw)
     meta = read_meta(bundle)
     if full:
         validate_fhir(bundle)

@@ -125,7 +125,32 @@ class Decision:
 
 
 def _names(categories: frozenset[DataCategory] | set[DataCategory]) -> str:
+    if type(categories) is frozenset:  # at most 2^11 sets of categories: cache them all
+        found = _NAMES.get(categories)
+        if found is None:
+            found = _NAMES[categories] = ", ".join(sorted(categories)) or "none"
+        return found
     return ", ".join(sorted(categories)) or "none"  # members are str: sorted by code
+
+
+_NAMES: dict[frozenset[DataCategory], str] = {}
+# "<event> to <recipient> (<role>) for <purpose> on <basis>", the start of every permit's
+# detail, per such tuple (parties x flows x purposes x bases: bounded, but cleared when large)
+_PERMIT_HEADS: dict[tuple[str, str, str, str, str], str] = {}
+_MAX_PERMIT_HEADS = 4096
+
+
+def _permit_head(
+    event: EventCode, recipient: str, role: PartyRole, purpose: PurposeOfUse, basis: LegalBasis
+) -> str:
+    key = (event, recipient, role, purpose, basis)
+    head = _PERMIT_HEADS.get(key)
+    if head is None:
+        head = f"{event} to {recipient} ({role}) for {purpose} on {basis}"
+        if len(_PERMIT_HEADS) >= _MAX_PERMIT_HEADS:
+            _PERMIT_HEADS.clear()
+        _PERMIT_HEADS[key] = head
+    return head
 
 
 def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> Decision:
@@ -261,7 +286,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
     if DataCategory.IDENTITY not in allowed:
         allowed -= _CONTACT  # contact elements live in the Patient: never without identity
     withheld = present - allowed
-    detail = f"{req.event} to {req.recipient} ({req.recipient_role}) for {req.purpose} on {basis}"
+    detail = _permit_head(req.event, req.recipient, req.recipient_role, req.purpose, basis)
     if basis_rule.citations and req.basis_detail and req.basis_detail.citation:
         detail += f" ({req.basis_detail.citation})"
     if consent_id is not None:
@@ -281,9 +306,7 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
     )
 
 
-def _check_basis_detail(
-    req: DecisionRequest, rule: BasisRule
-) -> tuple[ReasonCode, str] | None:
+def _check_basis_detail(req: DecisionRequest, rule: BasisRule) -> tuple[ReasonCode, str] | None:
     detail = req.basis_detail
     basis = req.legal_basis
     if basis in (LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK) and rule.requires_citation:

@@ -23,6 +23,12 @@ allowed, never by deleting parts from a copy. The rules:
   replaced by ``subject_stub`` when identity is not allowed, or removed when there is no stub.
 
 The input is never modified; the output shares no objects with it.
+
+Speed: the router projects every message once per recipient, so the walk over each kept
+resource is the hot part. It dispatches on exact ``type()`` (JSON trees hold only dict, list,
+str, int, float, bool and None), copies leaves inline instead of calling itself for them, and
+looks at a dict's reference keys only when it has one; what it does for anything else (a dict
+or list subclass, any other object) is what the general code did before.
 """
 
 from __future__ import annotations
@@ -54,13 +60,17 @@ def _copy(value: Any) -> Any:
     """A deep copy of a JSON tree, several times faster than ``copy.deepcopy`` (no memo: a
     message parsed from JSON has no shared or cyclic parts); other objects go to deepcopy."""
     kind = type(value)
+    leaf = _LEAF_TYPES  # scalars are copied inline, without a call each
     if kind is dict:
-        return {k: _copy(v) for k, v in value.items()}
+        return {k: v if type(v) in leaf else _copy(v) for k, v in value.items()}
     if kind is list:
-        return [_copy(v) for v in value]
-    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return [v if type(v) in leaf else _copy(v) for v in value]
+    if kind in leaf:
         return value
     return copy.deepcopy(value)
+
+
+_LEAF_TYPES = frozenset({str, int, float, bool, type(None)})  # what JSON scalars are
 
 
 class UnknownCategory(ValueError):
@@ -69,16 +79,37 @@ class UnknownCategory(ValueError):
 
 def resource_categories(resource: dict[str, Any]) -> frozenset[DataCategory]:
     """The data categories a resource is tagged with; raises :class:`UnknownCategory`."""
+    found = _tags(resource)
+    if found is None:
+        meta = resource["meta"]
+        for coding in meta.get("security") or ():  # find the unknown one again, for the message
+            if isinstance(coding, dict) and coding.get("system") == CATEGORY_SYSTEM:
+                try:
+                    DataCategory.from_coding(coding)
+                except ValueError as exc:
+                    raise UnknownCategory(str(exc)) from exc
+    assert found is not None
+    return found
+
+
+_NO_TAGS: frozenset[DataCategory] = frozenset()
+_SINGLE_TAG = {c: frozenset({c}) for c in DataCategory}
+
+
+def _tags(resource: dict[str, Any]) -> frozenset[DataCategory] | None:
+    """:func:`resource_categories` without exceptions: ``None`` for an unknown category code."""
     meta = resource.get("meta")
     if not isinstance(meta, dict):
-        return frozenset()
-    found = set()
+        return _NO_TAGS
+    found: list[DataCategory] = []
     for coding in meta.get("security") or ():
         if isinstance(coding, dict) and coding.get("system") == CATEGORY_SYSTEM:
-            try:
-                found.add(DataCategory.from_coding(coding))
-            except ValueError as exc:
-                raise UnknownCategory(str(exc)) from exc
+            member = DataCategory.lookup(CATEGORY_SYSTEM, coding.get("code"))
+            if member is None:
+                return None
+            found.append(member)
+    if len(found) == 1:
+        return _SINGLE_TAG[found[0]]
     return frozenset(found)
 
 
@@ -87,10 +118,10 @@ def message_categories(bundle: dict[str, Any]) -> frozenset[DataCategory]:
     carries contact elements. Unknown category codes are ignored here (project drops them)."""
     found: set[DataCategory] = set()
     for resource in _resources(bundle, skip_header=True):
-        try:
-            found |= resource_categories(resource)
-        except UnknownCategory:
+        tags = _tags(resource)
+        if tags is None:  # an unknown category code
             continue
+        found |= tags
         if resource.get("resourceType") == "Patient" and any(
             k in resource for k in PATIENT_ELEMENTS[DataCategory.CONTACT]
         ):
@@ -131,13 +162,23 @@ def _points_to(ref: str, targets: set[str]) -> bool:
     return any(ref.endswith("/" + t) for t in targets if "/" in t and not t.startswith("urn:"))
 
 
+def _suffixes(targets: set[str]) -> tuple[str, ...]:
+    """What :func:`_points_to` compares the end of a reference with (beyond ``ref in``)."""
+    return tuple("/" + t for t in targets if "/" in t and not t.startswith("urn:"))
+
+
+def _names_person(ref: str) -> bool:
+    """Whether a reference string names a person resource type (``Patient/123``, ...)."""
+    head = ref.split("/_history/")[0].rstrip("/").split("/")
+    return len(head) >= 2 and head[-2] in PERSON_RESOURCES
+
+
 def _is_person_ref(value: dict[str, Any], person_refs: set[str]) -> bool:
     ref = value.get("reference")
     if isinstance(ref, str):
         if _points_to(ref, person_refs):
             return True
-        head = ref.split("/_history/")[0].rstrip("/").split("/")
-        if len(head) >= 2 and head[-2] in PERSON_RESOURCES:
+        if _names_person(ref):
             return True
     rtype = value.get("type")
     if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
@@ -163,7 +204,7 @@ def project(
         return out
 
     identity_allowed = DataCategory.IDENTITY in allowed
-    kept: list[tuple[dict[str, Any], dict[str, Any]]] = []  # (input entry, projected resource)
+    kept: list[tuple[dict[str, Any], dict[str, Any], bool]] = []  # (entry, projected, Patient?)
     dropped_refs: set[str] = set()
     person_refs: set[str] = set()
     for entry in entries[1:]:
@@ -173,18 +214,16 @@ def project(
         rtype = resource.get("resourceType")
         if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
             person_refs |= _ref_keys(entry)
-        try:
-            tags = resource_categories(resource)
-        except UnknownCategory:
-            tags = frozenset()
+        tags = _tags(resource)
         if not tags or not tags <= allowed:
             dropped_refs |= _ref_keys(entry)
             continue
-        if rtype == "Patient":
+        is_patient = rtype == "Patient"
+        if is_patient:
             projected = _project_patient(resource, allowed)
         else:  # no copy: the reference rewrite below builds every container anew
             projected = {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}
-        kept.append((entry, projected))
+        kept.append((entry, projected, is_patient))
 
     header_entry = entries[0]
     header = header_entry.get("resource") if isinstance(header_entry, dict) else None
@@ -206,15 +245,20 @@ def project(
 
     replace_person = not identity_allowed
     kept_refs = _ref_keys(header_entry) if isinstance(header_entry, dict) else set()
-    for entry, _ in kept:
+    for entry, _, _ in kept:
         kept_refs |= _ref_keys(entry)
     rewrite = _RefRewriter(
-        dropped_refs, kept_refs, person_refs if replace_person else set(), replace_person,
+        dropped_refs,
+        kept_refs,
+        person_refs if replace_person else set(),
+        replace_person,
         subject_stub,
     )
     out_entries = [first]
-    for entry, projected in kept:
+    for entry, projected, is_patient in kept:
+        rewrite.copy_others = is_patient  # its elements are not copied yet
         cleaned = rewrite(projected)
+        rewrite.copy_others = False
         new_entry: dict[str, Any] = {}
         if "fullUrl" in entry:
             new_entry["fullUrl"] = entry["fullUrl"]
@@ -224,16 +268,37 @@ def project(
     return out
 
 
+_PATIENT_KEYS: dict[frozenset[DataCategory], tuple[str, ...]] = {}
+
+
+def _patient_keys(allowed: frozenset[DataCategory]) -> tuple[str, ...]:
+    """The Patient elements ``allowed`` lets through, in the order they are copied."""
+    if type(allowed) is not frozenset:  # e.g. a set: not a key
+        return tuple(
+            k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements
+        )
+    keys = _PATIENT_KEYS.get(allowed)
+    if keys is None:
+        keys = tuple(
+            k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements
+        )
+        if len(_PATIENT_KEYS) < 4096:  # bounded: sets of categories, in practice a handful
+            _PATIENT_KEYS[allowed] = keys
+    return keys
+
+
 def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) -> dict[str, Any]:
-    out: dict[str, Any] = {k: _copy(patient[k]) for k in PATIENT_STRUCTURE if k in patient}
-    meta = _keep_meta(patient.get("meta"))
-    if meta:
-        out["meta"] = meta
-    for category, elements in PATIENT_ELEMENTS.items():
-        if category in allowed:
-            for k in elements:
-                if k in patient:
-                    out[k] = _copy(patient[k])
+    """The allowed Patient elements, not yet copied: the reference rewrite copies them (with
+    ``copy_others``, deep-copying what is no JSON, as ``_copy`` did here before)."""
+    out: dict[str, Any] = {k: patient[k] for k in PATIENT_STRUCTURE if k in patient}
+    meta = patient.get("meta")
+    if isinstance(meta, dict):
+        kept_meta = {k: meta[k] for k in META_ELEMENTS if k in meta}
+        if kept_meta:
+            out["meta"] = kept_meta
+    for k in _patient_keys(allowed):
+        if k in patient:
+            out[k] = patient[k]
     return out
 
 
@@ -259,22 +324,80 @@ class _RefRewriter:
         self.person_refs = person_refs
         self.replace_person = replace_person
         self.stub = stub
+        self._dropped_ends = _suffixes(dropped)
+        self._person_ends = _suffixes(person_refs)
+        self.copy_others = False  # deep-copy values that are no JSON (else: kept as they are)
 
     def __call__(self, value: Any) -> Any:
         """The rewritten value: new dicts and lists throughout (it shares none with ``value``)."""
         new = self._rewrite(value)
         return {} if new is _MISSING else new
 
+    def _gone(self, value: dict[str, Any]) -> Any:
+        """For a dict with a reference key: the stub or ``_MISSING`` when the reference goes,
+        else ``None`` (keep the dict and walk it)."""
+        if self.replace_person and self._is_person(value):
+            return _copy(self.stub) if self.stub is not None else _MISSING
+        ref = value.get("reference")
+        if isinstance(ref, str) and (
+            ref in self.dropped
+            or ref.endswith(self._dropped_ends)
+            or (ref.startswith("urn:") and ref not in self.kept)
+        ):
+            return _MISSING
+        return None
+
+    def _is_person(self, value: dict[str, Any]) -> bool:
+        """``_is_person_ref(value, self.person_refs)`` with the suffixes worked out once."""
+        ref = value.get("reference")
+        if isinstance(ref, str) and (
+            ref in self.person_refs or ref.endswith(self._person_ends) or _names_person(ref)
+        ):
+            return True
+        rtype = value.get("type")
+        if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
+            return True
+        ident = value.get("identifier")
+        return isinstance(ident, dict) and ident.get("system") == BSN_SYSTEM
+
     def _rewrite(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if "reference" in value or "type" in value or "identifier" in value:
+                gone = self._gone(value)
+                if gone is not None:
+                    return gone
+            out = {}
+            leaf = _LEAF_TYPES
+            for k, v in value.items():
+                if type(v) in leaf:
+                    out[k] = v
+                    continue
+                new = self._rewrite(v)
+                if new is not _MISSING:
+                    out[k] = new
+            return out if out or not value else _MISSING
+        if kind is list:
+            items = []
+            leaf = _LEAF_TYPES
+            for v in value:
+                if type(v) in leaf:
+                    items.append(v)
+                    continue
+                new = self._rewrite(v)
+                if new is not _MISSING:
+                    items.append(new)
+            return items if items or not value else _MISSING
+        if kind in _LEAF_TYPES:
+            return value
+        return self._rewrite_other(value)
+
+    def _rewrite_other(self, value: Any) -> Any:
+        """Anything but an exact dict, list or JSON scalar: the general code of before."""
         if isinstance(value, dict):
-            if self.replace_person and _is_person_ref(value, self.person_refs):
-                return _copy(self.stub) if self.stub is not None else _MISSING
-            ref = value.get("reference")
-            if isinstance(ref, str) and (
-                _points_to(ref, self.dropped)
-                or (ref.startswith("urn:") and ref not in self.kept)
-            ):
-                return _MISSING
+            gone = self._gone(value)
+            if gone is not None:
+                return gone
             out = {}
             for k, v in value.items():
                 new = self._rewrite(v)
@@ -285,7 +408,7 @@ class _RefRewriter:
             items = [self._rewrite(v) for v in value]
             kept = [v for v in items if v is not _MISSING]
             return kept if kept or not value else _MISSING
-        return value
+        return copy.deepcopy(value) if self.copy_others else value
 
 
 def contains_personal_data(bundle: dict[str, Any]) -> list[str]:
@@ -298,37 +421,58 @@ def contains_personal_data(bundle: dict[str, Any]) -> list[str]:
     addresses and telecom of organisations and locations are not personal data.
     """
     found: list[str] = []
-    _scan(bundle, "", found)
+    _scan(bundle, None, found)
     return found
 
 
-def _scan(value: Any, path: str, found: list[str]) -> None:
+# A path as the chain of steps to it, made into text only for what is found: (parent, key,
+# in_list); text() replays the f-strings the scan used to build at every node, in order.
+_Path = tuple[Any, Any, bool] | None
+
+
+def _text(path: _Path) -> Any:
+    steps = []
+    while path is not None:
+        steps.append(path)
+        path = path[0]
+    text: Any = ""
+    for _, key, in_list in reversed(steps):
+        text = f"{text}[{key}]" if in_list else f"{text}.{key}" if text else key
+    return text
+
+
+def _scan(value: Any, path: _Path, found: list[str]) -> None:
     if isinstance(value, list):
         for i, item in enumerate(value):
-            _scan(item, f"{path}[{i}]", found)
+            if type(item) in _LEAF_TYPES:
+                continue  # nothing to find in a scalar
+            _scan(item, (path, i, True), found)
         return
     if not isinstance(value, dict):
         return
     rtype = value.get("resourceType")
     if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
-        found.append(path or "$")
+        found.append(_text(path) or "$")
         return
     system = value.get("system")
-    if isinstance(system, str) and "value" in value and (
-        system == BSN_SYSTEM or system.startswith(PSEUDONYM_SYSTEM_PREFIX)
+    if (
+        isinstance(system, str)
+        and "value" in value
+        and (system == BSN_SYSTEM or system.startswith(PSEUDONYM_SYSTEM_PREFIX))
     ):
-        found.append(path or "$")
+        found.append(_text(path) or "$")
         return
     ref = value.get("reference")
-    if isinstance(ref, str) and _is_person_ref({"reference": ref}, set()):
-        found.append(path or "$")
+    if isinstance(ref, str) and _names_person(ref):  # i.e. _is_person_ref({"reference": ref})
+        found.append(_text(path) or "$")
         return
     if "family" in value or "given" in value:
-        found.append(path or "$")
+        found.append(_text(path) or "$")
         return
     for k, v in value.items():
-        sub = f"{path}.{k}" if path else k
         if k == "birthDate":
-            found.append(sub)
+            found.append(_text((path, k, False)))
             continue
-        _scan(v, sub, found)
+        if type(v) in _LEAF_TYPES:
+            continue
+        _scan(v, (path, k, False), found)

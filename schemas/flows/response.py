@@ -16,8 +16,8 @@ describe the issue); reading it back gives no issues again, so ``no-details`` is
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime
+from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
 from schemas.errors import ISSUE_CODE_SYSTEM, Issue, MessageError, operation_outcome
@@ -70,7 +70,18 @@ def response_bundle(resp: MessageResponse, meta: MessageMeta) -> dict[str, Any]:
     is filled from ``resp``."""
     entries = response_entries(resp)
     details_ref = full_url(entries[0][0]["id"]) if entries else None
-    meta = replace(meta, response=ResponseInfo(resp.request_id, resp.code, details_ref))
+    meta = MessageMeta(  # dataclasses.replace, spelt out: replace() is slow for a hot path
+        message_id=meta.message_id,
+        event=meta.event,
+        sender=meta.sender,
+        timestamp=meta.timestamp,
+        purpose=meta.purpose,
+        legal_basis=meta.legal_basis,
+        destinations=meta.destinations,
+        basis_detail=meta.basis_detail,
+        response=ResponseInfo(resp.request_id, resp.code, details_ref),
+        focus=meta.focus,
+    )
     return build_message(meta, entries, focus=[0] if entries else [])
 
 
@@ -81,16 +92,26 @@ def response_message(
     purpose: PurposeOfUse = PurposeOfUse.COC,
     now: datetime | None = None,
 ) -> dict[str, Any]:
-    """A response message from ``sender`` (usually the router) to the request's sender."""
-    meta = MessageMeta.new(
-        EventCode.RESPONSE,
-        sender,
-        purpose,
-        LegalBasis.LEGAL_OBLIGATION,
+    """A response message from ``sender`` (usually the router) to the request's sender.
+
+    What ``response_bundle(resp, MessageMeta.new(...))`` gives, with one MessageMeta made
+    instead of two (the router answers every message). Ids are drawn in the same order (the
+    message's, then the OperationOutcome's), so deterministic ids give the same examples."""
+    message_id = new_id()
+    timestamp = (now or datetime.now(UTC)).astimezone(UTC)
+    entries = response_entries(resp)
+    details_ref = full_url(entries[0][0]["id"]) if entries else None
+    meta = MessageMeta(
+        message_id=message_id,
+        event=EventCode.RESPONSE,
+        sender=sender,
+        timestamp=timestamp,
+        purpose=purpose,
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
         destinations=(recipient,),
-        now=now,
+        response=ResponseInfo(resp.request_id, resp.code, details_ref),
     )
-    return response_bundle(resp, meta)
+    return build_message(meta, entries, focus=[0] if entries else [])
 
 
 def _issue(i: Src) -> Issue:

@@ -7,6 +7,13 @@ from typing import Any, Self
 
 KETENBUS_CS = "https://ketenbus.nl/fhir/CodeSystem/"
 
+# (system, code) -> member, per enum: reading a message looks codes up several times, and a
+# scan over every member (each ``system`` a property call) was a measurable part of it.
+_CODING_INDEX: dict[type[Coded], dict[tuple[str, str], Coded]] = {}
+# (enum, member name) -> its Coding, made once. Not keyed by the member: members of two enums
+# with the same name and code are equal strings with equal hashes.
+_CODINGS: dict[tuple[type[Coded], str], dict[str, str]] = {}
+
 
 class Coded(StrEnum):
     """A code from one code system; members carry ``display`` and ``definition`` texts.
@@ -41,17 +48,43 @@ class Coded(StrEnum):
         return self._member_system or self.default_system()
 
     def coding(self) -> dict[str, str]:
-        """The FHIR Coding (as a dict) for this code."""
-        return {"system": self.system, "code": self.value, "display": self.display}
+        """The FHIR Coding (as a dict) for this code: a new dict each time (callers add it to
+        messages they may change), copied from one made once per member."""
+        key = (type(self), self._name_)
+        made = _CODINGS.get(key)
+        if made is None:
+            made = _CODINGS[key] = {
+                "system": self.system,
+                "code": self.value,
+                "display": self.display,
+            }
+        return made.copy()
 
     @classmethod
     def from_coding(cls, coding: dict[str, Any]) -> Self:
         """Parse a FHIR Coding; raises ``ValueError`` naming the system and code when unknown."""
         system, code = coding.get("system"), coding.get("code")
-        for member in cls:
+        member = cls.lookup(system, code)
+        if member is None:
+            raise ValueError(f"code {code!r} of system {system!r} is not a {cls.__name__}")
+        return member
+
+    @classmethod
+    def lookup(cls, system: object, code: object) -> Self | None:
+        """The member with this system and code, or ``None`` (no exception: readers try several
+        enums on one list of codings)."""
+        if type(system) is str and type(code) is str:  # exact str: the index is exact
+            index = _CODING_INDEX.get(cls)
+            if index is None:
+                index = {}
+                for m in cls:
+                    index.setdefault((m.system, m.value), m)
+                _CODING_INDEX[cls] = index
+            return index.get((system, code))  # type: ignore[return-value]
+        for member in cls:  # str subclasses (an enum member as a code) compare by value
             if member.value == code and member.system == system:
                 return member
-        raise ValueError(f"code {code!r} of system {system!r} is not a {cls.__name__}")
+        return None
 
 
 class CodeSystem:
