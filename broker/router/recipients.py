@@ -49,11 +49,15 @@ def sender_may_send(role: PartyRole, event: EventCode) -> bool:
 
 
 def _region_of(msg: ParsedMessage) -> str | None:
+    """The referral's region code; None when absent or malformed (the router then refuses it
+    as ``no-region``: input from outside is never trusted to have the right shape)."""
     for sr in msg.resources("ServiceRequest"):
-        for x in sr.get("extension", []):
-            if x.get("url") == EXT_REGION:
-                code = (x.get("valueCoding") or {}).get("code")
-                return str(code) if code else None
+        extensions = sr.get("extension")
+        for x in extensions if isinstance(extensions, list) else ():
+            if isinstance(x, dict) and x.get("url") == EXT_REGION:
+                coding = x.get("valueCoding")
+                code = coding.get("code") if isinstance(coding, dict) else None
+                return code if isinstance(code, str) and code else None
     return None
 
 

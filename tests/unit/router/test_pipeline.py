@@ -21,7 +21,7 @@ from broker.runtime import demo
 from broker.runtime.synthetic import synthetic_bsn
 from schemas import topics
 from schemas.flows.consent import consent_message
-from schemas.flows.referral import referral_message
+from schemas.flows.referral import EXT_REGION, referral_message
 from schemas.flows.response import response_from_message
 from schemas.messaging import MessageMeta, parse_message
 from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
@@ -237,3 +237,30 @@ def test_nothing_personal_in_clear_in_any_record(
         blob = (r.key or b"") + r.value + b"".join(k.encode() + v for k, v in r.headers)
         assert person.encode() not in blob
         assert b"Test" not in blob and b"1980-01-01" not in blob
+
+
+@pytest.mark.parametrize(
+    "extension",
+    [
+        ["not an object"],
+        5,
+        [{"url": EXT_REGION, "valueCoding": "midden"}],
+        [{"url": EXT_REGION, "valueCoding": {"code": 7}}],
+    ],
+)
+def test_a_malformed_region_is_refused_with_a_reason_not_an_internal_error(
+    pipeline: Pipeline, zvh: PartyClient, extension: object
+) -> None:
+    person = bsn()
+    pipeline.route(consent_in(zvh, person))
+    p = {"bsn": person, "family_name": "Test", "birth_date": "1980-01-01", "municipality": "0344"}
+    doc = parse_document(demo.referral("CASE-1", "midden-nederland", p, date.today()))
+    ref = doc.to_referral(zvh.party_id)  # type: ignore[union-attr]
+    meta = MessageMeta.new(EventCode.REFERRAL, zvh.party_id, PurposeOfUse.COC, LegalBasis.CONSENT)
+    message = referral_message(ref, meta)
+    for entry in message["entry"]:
+        if entry["resource"]["resourceType"] == "ServiceRequest":
+            entry["resource"]["extension"] = extension
+    result = pipeline.route(sealed(zvh, message, person, topics.IN_REFERRAL.name))
+    assert [(f.kind, f.reason) for f in result.facts] == [(FactKind.REFUSAL, "no-region")]
+    assert reply_of(zvh, result.records)["reasons"] == ["no-region"]
