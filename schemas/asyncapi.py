@@ -42,7 +42,13 @@ HEADERS = {
     "kb-time": "When the record was sealed (an ISO 8601 instant).",
     "kb-sig-kid": "Id of the sender's signing key.",
     "kb-enc-kid": "Id of the recipient's encryption key the value is encrypted for.",
-    "kb-sig": "The sender's signature over the sealed value and the other kb-* headers (base64).",
+    "kb-sig": "The sender's signature over the sealed value and the other kb-* headers (base64); "
+    "for a batch-signed record, over the Merkle root of its batch (docs/trust.md).",
+}
+OPTIONAL_HEADERS = {
+    "kb-sig-proof": "Only on a batch-signed record: its Merkle inclusion proof (base64: index and "
+    "batch size as 4-byte big-endian integers, then the 32-byte audit path), which with kb-sig "
+    "proves this record was signed; one Ed25519 signature covers the whole batch.",
 }
 ENVELOPE = (
     "On the wire the record value is a **sealed envelope**: the plaintext FHIR message Bundle "
@@ -131,6 +137,11 @@ def _schemas() -> dict[str, Any]:
                     "type": "string",
                     "contentEncoding": "base64",
                     "description": HEADERS["kb-sig"],
+                },
+                "kb-sig-proof": {
+                    "type": "string",
+                    "contentEncoding": "base64",
+                    "description": OPTIONAL_HEADERS["kb-sig-proof"],
                 },
             },
         },

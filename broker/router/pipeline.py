@@ -10,14 +10,16 @@ projection → sealed for the recipient and signed by the router.
 from __future__ import annotations
 
 import base64
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from broker.policy.consent_view import ConsentView
+from broker.policy.decision import BasisDetail as PolicyBasisDetail
 from broker.policy.decision import Decision, DecisionRequest, decide
 from broker.policy.minimise import contains_personal_data, project
 from broker.router.facts import Fact, FactKind
@@ -577,18 +579,18 @@ def _subject_bsn(msg: ParsedMessage) -> str | None:
 def pack(record: Outgoing) -> bytes:
     """A response record as bytes for the replay guard, so a duplicate gets it back whole."""
     b64 = base64.b64encode
-    return json.dumps(
+    return orjson.dumps(
         {
             "t": record.topic,
             "k": b64(record.key).decode() if record.key is not None else None,
             "v": b64(record.value).decode(),
             "h": [[k, b64(v).decode()] for k, v in record.headers],
         }
-    ).encode()
+    )
 
 
 def unpack(data: bytes) -> Outgoing:
-    d = json.loads(data)
+    d = orjson.loads(data)
     b = base64.b64decode
     return Outgoing(
         d["t"], b(d["k"]) if d["k"] is not None else None, b(d["v"]), [(k, b(v)) for k, v in d["h"]]
@@ -602,8 +604,6 @@ def msg_bytes(msg: ParsedMessage) -> bytes:
 def _basis_detail(d: BasisDetail | None) -> Any:
     if d is None:
         return None
-    from broker.policy.decision import BasisDetail as PolicyBasisDetail
-
     return PolicyBasisDetail(
         citation=d.citation, justification=d.justification, professional=d.decided_by
     )

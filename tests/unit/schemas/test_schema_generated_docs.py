@@ -107,6 +107,13 @@ def test_asyncapi_structure() -> None:
     headers = doc["components"]["schemas"]["EnvelopeHeaders"]["properties"]
     assert set(headers) == {
         "kb-id", "kb-event", "kb-sender", "kb-recipient", "kb-time", "kb-sig-kid", "kb-enc-kid",
-        "kb-sig",
+        "kb-sig", "kb-sig-proof",
     }  # fmt: skip
+    # every header the envelope code writes is described (content-type is the record's own)
+    from broker.trust import envelope
+
+    written = {*envelope.HEADER_NAMES, envelope.H_SIG_PROOF} - {envelope.H_CONTENT_TYPE}
+    assert set(headers) == written
+    required = doc["components"]["schemas"]["EnvelopeHeaders"]["required"]
+    assert set(required) == written - {envelope.H_SIG_PROOF}
     assert "pseudonym" in doc["info"]["description"]
