@@ -419,6 +419,21 @@ async def _throughput_once(
     )
 
 
+async def _warm_router(
+    bench: KafkaBench, variant: Variant, watcher: Watcher, warm: list[Incoming]
+) -> Worker:
+    """A router process reading from the topic's end, with ``warm`` sent and delivered."""
+    worker = await run_worker(bench, variant, bench.start_offsets())
+    try:
+        await bench.produce(warm)
+        if not await watcher.wait_for((_kb_id(r) for r in warm), timeout=60.0):
+            raise BenchError(f"{variant.label}: the warm-up was not delivered within 60 s")
+    except BaseException:
+        await worker.close()
+        raise
+    return worker
+
+
 async def _service_once(
     bench: KafkaBench, variant: Variant, records: list[Incoming], warmup: int, budget: float
 ) -> Throughput:
@@ -432,10 +447,7 @@ async def _service_once(
     watcher.expect(_kb_id(r) for r in records)
     worker: Worker | None = None
     try:
-        worker = await run_worker(bench, variant, bench.start_offsets())
-        await bench.produce(warm)
-        if not await watcher.wait_for((_kb_id(r) for r in warm), timeout=60.0):
-            raise BenchError(f"{variant.label}: the warm-up was not delivered within 60 s")
+        worker = await _warm_router(bench, variant, watcher, warm)
         t0 = time.perf_counter()
         await bench.produce(measured)
         await watcher.wait_for((_kb_id(r) for r in measured), timeout=budget)
@@ -547,10 +559,7 @@ async def latency(
             watcher.expect(_kb_id(r) for r in records)
         worker: Worker | None = None
         try:
-            worker = await run_worker(bench, variant, bench.start_offsets())
-            await bench.produce(warm)
-            if not await watcher.wait_for((_kb_id(r) for r in warm), timeout=60.0):
-                raise BenchError(f"{variant.label}: the warm-up was not delivered within 60 s")
+            worker = await _warm_router(bench, variant, watcher, warm)
             saturated: Latency | None = None
             for offered, records in batches.items():
                 if saturated is not None:

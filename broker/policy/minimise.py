@@ -173,20 +173,6 @@ def _names_person(ref: str) -> bool:
     return len(head) >= 2 and head[-2] in PERSON_RESOURCES
 
 
-def _is_person_ref(value: dict[str, Any], person_refs: set[str]) -> bool:
-    ref = value.get("reference")
-    if isinstance(ref, str):
-        if _points_to(ref, person_refs):
-            return True
-        if _names_person(ref):
-            return True
-    rtype = value.get("type")
-    if isinstance(rtype, str) and rtype in PERSON_RESOURCES:
-        return True
-    ident = value.get("identifier")
-    return isinstance(ident, dict) and ident.get("system") == BSN_SYSTEM
-
-
 def project(
     bundle: dict[str, Any],
     allowed: frozenset[DataCategory],
@@ -348,7 +334,8 @@ class _RefRewriter:
         return None
 
     def _is_person(self, value: dict[str, Any]) -> bool:
-        """``_is_person_ref(value, self.person_refs)`` with the suffixes worked out once."""
+        """A reference, type or identifier that points at a person (a referenced person resource,
+        a person resource type, a BSN); the reference suffixes are worked out once."""
         ref = value.get("reference")
         if isinstance(ref, str) and (
             ref in self.person_refs or ref.endswith(self._person_ends) or _names_person(ref)
@@ -463,7 +450,7 @@ def _scan(value: Any, path: _Path, found: list[str]) -> None:
         found.append(_text(path) or "$")
         return
     ref = value.get("reference")
-    if isinstance(ref, str) and _names_person(ref):  # i.e. _is_person_ref({"reference": ref})
+    if isinstance(ref, str) and _names_person(ref):  # a reference to a person resource
         found.append(_text(path) or "$")
         return
     if "family" in value or "given" in value:
