@@ -418,7 +418,7 @@ def verdict_table(results: Results) -> Table:
             )
             table.add(
                 "best routed / that ceiling",
-                f"{ratio(best.rate / shape.rate)} (the rest is Kafka's cost of the output)",
+                f"{ratio(best.rate / shape.rate)} (the rest of the gap is routing work)",
             )
         direct = shapes.get("librdkafka")
         if direct is not None and direct.rate:

@@ -12,7 +12,7 @@ import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
 
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker.config import Settings
 from broker.kafka.clients import make_consumer
@@ -38,7 +38,9 @@ class ConsentLog:
         self.applied = 0
         self.errors = 0
         self._on_error = on_error
-        self._consumer = make_consumer(settings, group_id=None, auto_offset_reset="earliest")
+        # made in start(): aiokafka complains (an ERROR log line) about a consumer that is
+        # garbage-collected unclosed, even one never started
+        self._made: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
 
     def _apply(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
@@ -65,6 +67,7 @@ class ConsentLog:
 
     async def start(self, timeout: float = 30.0) -> int:
         """Read the whole consent topic; returns the number of records applied."""
+        self._made = make_consumer(self.settings, group_id=None, auto_offset_reset="earliest")
         await self._consumer.start()
         parts: set[int] = set()
         for _ in range(50):
@@ -105,5 +108,12 @@ class ConsentLog:
                 for r in records:
                     self._apply(r.key, r.value, list(r.headers))
 
+    @property
+    def _consumer(self) -> AIOKafkaConsumer:
+        if self._made is None:
+            raise RuntimeError("ConsentLog.start() has not been called")
+        return self._made
+
     async def stop(self) -> None:
-        await self._consumer.stop()
+        if self._made is not None:
+            await self._made.stop()
