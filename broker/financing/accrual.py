@@ -10,6 +10,7 @@ the end date are claimable the day after it.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -81,8 +82,19 @@ def coordination_segments(
     for first, month_last in months(episode.inclusion, last):
         if month_last == last and month_last != month_end(month_last) and month_last != episode.end:
             break  # the running month is not over yet
-        out.extend(runs(rules, ClaimService.COORDINATION_DAY, first, month_last, facts))
+        out.extend(_month_runs(rules, ClaimService.COORDINATION_DAY, first, month_last, facts))
     return out
+
+
+@functools.lru_cache(maxsize=32_768)
+def _month_runs(
+    rules: RuleSet, service: ClaimService, start: date, end: date, facts: Facts
+) -> tuple[Segment, ...]:
+    """``runs`` of one month, remembered: a desk looks at every month of every episode at each
+    tick, and a finished month with the same facts and rules always judges the same (rules,
+    facts and segments are immutable). Without it the national scenario spent half its CPU
+    here, judging the same days again every 0.3 s."""
+    return tuple(runs(rules, service, start, end, facts))
 
 
 def gap_periods(segments: list[Segment]) -> list[Segment]:
