@@ -20,6 +20,7 @@ import io
 import json
 import signal
 from collections import Counter
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from pathlib import Path
@@ -766,21 +767,39 @@ async def up_national(
         try:
             scenario = NationalScenario(stack, clock, plan, opts)
             scenario.tally.facts = facts
-            await scenario.run(out.console)
-            summary = summarise(scenario)
-            for table in summary_tables(summary, _where(stack, state_dir)):
-                out.console.print(table)
-            report = state_dir / "national-summary.json"
-            report.write_text(json.dumps(summary_json(summary), indent=2) + "\n")
-            out.note(f"summary written to [bold]{report}[/]")
-            if not exit_when_done:
-                out.note("running — press Ctrl-C to stop")
-                await stop.wait()
+            if await _until_done_or_stopped(scenario.run(out.console), stop):
+                summary = summarise(scenario)
+                for table in summary_tables(summary, _where(stack, state_dir)):
+                    out.console.print(table)
+                report = state_dir / "national-summary.json"
+                report.write_text(json.dumps(summary_json(summary), indent=2) + "\n")
+                out.note(f"summary written to [bold]{report}[/]")
+                if not exit_when_done:
+                    out.note("running — press Ctrl-C to stop")
+                    await stop.wait()
+            else:
+                out.note("interrupted before the end of the scenario: no summary")
+                code = 130
         finally:
             out.note("stopping…")
             await stack.stop()
     out.note("stopped cleanly")
     return code
+
+
+async def _until_done_or_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run the scenario unless Ctrl-C or SIGTERM comes first (then cancel it: a year takes
+    minutes, and an operator or ``docker stop`` must not wait for it). True when it finished."""
+    task = asyncio.create_task(run, name="national-scenario")
+    stopped = asyncio.create_task(stop.wait(), name="national-stop")
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        stopped.cancel()
+        task.result()  # its error, if any, is the run's error
+        return True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
 
 
 def _where(stack: LocalStack, state_dir: Path) -> list[str]:

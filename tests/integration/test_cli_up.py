@@ -94,3 +94,30 @@ def test_up_says_so_when_its_http_port_is_taken(tmp_path: Path) -> None:
         code = cli.proc.wait(90)
     assert code == 2, cli.text()
     assert f"port {port} on 127.0.0.1 is in use" in cli.text()
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_the_national_scenario_stops_when_signalled_before_its_end(
+    sig: signal.Signals, tmp_path: Path
+) -> None:
+    """`make up` runs a year; an operator's Ctrl-C (or `docker stop`) must not wait for it."""
+    cli = Cli(
+        "up",
+        "--scenario",
+        "national",
+        "--exit-when-done",
+        "--http-port",
+        "0",
+        env={"KETENBUS_STATE_DIR": str(tmp_path / "s")},
+    )
+    try:
+        cli.wait_for_line("simulating 12 month(s)", 120)
+        cli.proc.send_signal(sig)
+        code = cli.proc.wait(60)
+    finally:
+        cli.kill()
+    out = cli.text()
+    assert code == 130, out
+    assert "interrupted before the end of the scenario" in out
+    assert "stopped cleanly" in out
+    assert wait_until(lambda: not processes_with_arg(str(cli.proc.pid)), 5)
