@@ -108,6 +108,8 @@ class Tally:
     claims_entered: Counter[str] = field(default_factory=Counter)  # treatment | support
     input_refused: int = 0  # items the adapters refused in a receipt
     answers: Counter[str] = field(default_factory=Counter)  # paid | rejected | withheld
+    waits: int = 0  # simulated days on which the clock waited for the components
+    gave_up: int = 0  # ... and went on after the wait's time limit (figures may then suffer)
 
 
 def _csv(rows: list[dict[str, Any]]) -> bytes:
@@ -458,12 +460,17 @@ class NationalScenario:
         slack let the pipeline work while the clock goes on, instead of a round trip per day."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
+        waited = False
         while loop.time() < deadline:
             self._collect_receipts()
             self._collect_answers()
             if len(self.pending_files) <= limit and self._claims_in_flight(today) == 0:
+                self.tally.waits += waited
                 return
+            waited = True
             await asyncio.sleep(0.05)
+        self.tally.waits += 1
+        self.tally.gave_up += 1
 
     async def settle(self, quiet: float = 2.0, timeout: float = 60.0) -> None:
         """Wait until every file is processed and the stream is quiet; desks tick once more."""
@@ -555,6 +562,7 @@ class Summary:
     escalations_delivered: int
     router_refusals: Counter[str]
     input_refused: int
+    clock_waits: tuple[int, int] = (0, 0)  # days the clock waited, of which it gave up
 
     @property
     def claims_total(self) -> tuple[int, int]:
@@ -615,6 +623,7 @@ def summarise(s: NationalScenario) -> Summary:
         ),
         router_refusals=router,
         input_refused=t.input_refused,
+        clock_waits=(t.waits, t.gave_up),
     )
 
 
@@ -659,7 +668,8 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
     claims.add_row("[bold]total[/]", f"[bold]{n}[/]", f"[bold]{_eur(cents)}[/]")
     claims.add_row("paid (or advanced)", str(s.paid[0]), _eur(s.paid[1]), style="green")
     status = ", ".join(f"{k} {v}" for k, v in sorted(s.claim_status.items()))
-    claims.caption = f"claim states: {status}"
+    answers = ", ".join(f"{k} {v}" for k, v in sorted(s.answers.items()))
+    claims.caption = f"claim states: {status}\npayers' planned answers: {answers}"
     refusals = Table(title="Refusals by reason")
     refusals.add_column("where")
     refusals.add_column("reason")
@@ -673,7 +683,17 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
     esc.add_column("count", justify="right")
     for reason, count in sorted(s.escalations.items()):
         esc.add_row(reason, str(count))
-    esc.caption = f"{s.escalations_delivered} delivered to the coordination point"
+    waits, gave_up = s.clock_waits
+    esc.caption = (
+        f"{s.escalations_delivered} delivered to the coordination point\n"
+        f"the simulated clock waited for the components on {waits} day(s)"
+        + (
+            f"; on {gave_up} it went on after 30 s, so some payment-overdue escalations "
+            "may be claims that were only slow"
+            if gave_up
+            else ""
+        )
+    )
     look = Table(title="Where to look", show_header=False)
     look.add_column("")
     for w in where:
@@ -703,6 +723,7 @@ def summary_json(s: Summary) -> dict[str, Any]:
         "escalations_delivered": s.escalations_delivered,
         "router_refusals": dict(s.router_refusals),
         "input_refused": s.input_refused,
+        "clock_waits": {"days": s.clock_waits[0], "gave_up": s.clock_waits[1]},
     }
 
 
