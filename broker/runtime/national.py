@@ -441,7 +441,8 @@ class NationalScenario:
         n = 0
         for provider in self.stack.providers.values():
             for entry in provider.desk.book.entries.values():
-                if entry.status is not ClaimStatus.SENT:
+                # DELIVERED: the router took it, the payer's answer has not reached the desk
+                if entry.status not in (ClaimStatus.SENT, ClaimStatus.DELIVERED):
                     continue
                 cid = entry.claim.claim_id
                 travelling = cid not in at_payer and cid not in self.claims_seen

@@ -74,4 +74,8 @@ def test_claims_add_up_and_unpaid_claims_are_escalated(
     )
     if s["payer_answers"].get("withheld"):
         assert esc.get("payment-overdue (28-day watchdog)", 0) >= 1
+    # only claims a payer withholds by plan are overdue: a claim whose answer was merely slow
+    # to travel back is not (the clock waits for it, unless it gave up, which it must not here)
+    assert s["clock_waits"]["gave_up"] == 0, s["clock_waits"]
+    assert esc.get("payment-overdue (28-day watchdog)", 0) <= s["payer_answers"].get("withheld", 0)
     assert s["escalations_delivered"] == sum(esc.values())
