@@ -55,6 +55,7 @@ from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
+from schemas.jsontext import OutOfRange, finite_float, no_constant
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
 
 PARTY_ENDPOINT = "urn:ketenbus:party:"
@@ -669,10 +670,6 @@ def validate_fhir(bundle: dict[str, Any]) -> None:
         ) from None
 
 
-def _no_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
-
-
 # what can make json.loads return a string with a lone UTF-16 surrogate (which is no Unicode
 # text: it cannot be written as UTF-8 again): an escape \ud800-\udfff, or such a code point
 # encoded in the bytes (json.loads decodes bytes with "surrogatepass")
@@ -711,7 +708,8 @@ def _loads(raw: bytes | str) -> Any:
     such input it gives the same tree as ``json.loads`` (same floats, last duplicate key wins
     at the first key's place). Everything else (what orjson refuses: invalid UTF-8, a BOM,
     UTF-16/32, lone surrogates, NaN / Infinity, 1e400, syntax errors, nesting beyond 1024)
-    goes to ``json.loads``, which accepts or refuses it, with the same error, as before.
+    goes to ``json.loads``, which accepts or refuses it, with the same error, as before; only
+    a number beyond the float range (``1e400``), once read as an infinity, is now refused.
     """
     data = raw
     if type(raw) is str:
@@ -734,7 +732,9 @@ def _loads(raw: bytes | str) -> Any:
 def _loads_json(raw: bytes | str) -> Any:
     """The reference parse (the previous one): ``json.loads`` and the lone-surrogate check."""
     try:
-        bundle = json.loads(raw, parse_constant=_no_constant)
+        bundle = json.loads(raw, parse_constant=no_constant, parse_float=finite_float)
+    except OutOfRange as err:
+        raise _fail("", "structure", f"not valid JSON: {err}", "not-json") from None
     except (ValueError, UnicodeDecodeError, RecursionError) as err:
         msg = f"not valid JSON: {err.__class__.__name__}"
         raise _fail("", "structure", msg, "not-json") from None

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.common.csvfile import IsoDate, each, parse_row, read_rows, split_list, to_bool
 from broker.financing.desk import Coverage
+from schemas import jsontext
 from schemas.errors import Issue, MessageError, issues_at
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.capacity import CapacityReport, LevelCapacity
@@ -28,6 +29,7 @@ from schemas.messaging import (
     build_message,
     parse_message,
     read_meta,
+    validate_fhir,
 )
 from schemas.vocab import (
     AdvisedAlternative,
@@ -441,6 +443,11 @@ def _event_of(resources: list[dict[str, Any]], where: str) -> EventCode:
 
 def _wrap(resources: list[dict[str, Any]], sender: str, where: str) -> Submission:
     """Plain resources → a provisional message → the flow's business model."""
+    for i, r in enumerate(resources):
+        if not isinstance(r.get("resourceType"), str):
+            raise MessageError(
+                [Issue(f"{where}[{i}]", "structure", "a resource names no resourceType", "fhir")]
+            )
     event = _event_of(resources, where)
     cats = CATEGORIES[event]
     entries = []
@@ -450,10 +457,18 @@ def _wrap(resources: list[dict[str, Any]], sender: str, where: str) -> Submissio
             raise MessageError(
                 [Issue(f"{where}[{i}]", "structure", f"{rtype} is not part of {event}", "resource")]
             )
+        rmeta = r.get("meta", {})
+        security = rmeta.get("security", []) if isinstance(rmeta, dict) else None
+        if not isinstance(security, list) or not all(isinstance(c, dict) for c in security):
+            # the category tag is added to meta.security below: it must be FHIR's shape
+            raise MessageError(
+                [Issue(f"{where}[{i}].meta", "structure", "meta is not a FHIR Meta", "fhir")]
+            )
         entries.append((dict(r), cats[rtype]))
     purpose, basis = DEFAULT_PURPOSE.get(event, (PurposeOfUse.HPAYMT, LegalBasis.LEGAL_OBLIGATION))
     meta = MessageMeta.new(event, sender, purpose, basis)
     bundle = build_message(meta, entries)
+    validate_fhir(bundle)  # plain resources get the same full check as a message Bundle
     from schemas.messaging import ParsedMessage
 
     msg = ParsedMessage(bundle, read_meta(bundle))
@@ -542,7 +557,7 @@ def parse_json(raw: bytes, sender: str) -> Items:
     if len(raw) > MAX_JSON_BYTES:
         raise MessageError([Issue("", "too-long", "file exceeds 5 MB", "too-large")])
     try:
-        data = json.loads(raw.decode("utf-8-sig"))
+        data = jsontext.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError:
         raise MessageError([Issue("", "structure", "file is not UTF-8 text", "encoding")]) from None
     except ValueError as err:

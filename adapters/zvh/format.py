@@ -7,12 +7,12 @@ typo never silently drops data.
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, date, datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
+from schemas import jsontext
 from schemas.errors import Issue, MessageError, issues_at, issues_from_validation
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
@@ -272,7 +272,7 @@ def parse_bytes(raw: bytes) -> list[tuple[int | None, ZvhReferral | ZvhConsent |
     except UnicodeDecodeError:
         raise MessageError([Issue("", "structure", "file is not UTF-8 text", "encoding")]) from None
     try:
-        data = json.loads(text)
+        data = jsontext.loads(text)
     except ValueError as err:
         line = getattr(err, "lineno", None)
         where = f" (line {line})" if line else ""

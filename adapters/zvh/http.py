@@ -6,7 +6,6 @@ accepted, 422 with every field problem (and the FHIR OperationOutcome) when not.
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -14,6 +13,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.common.runtime import BrokerNotReady, error_document
 from adapters.zvh.service import ZvhAdapter
+from schemas import jsontext
 from schemas.errors import Issue, MessageError
 
 
@@ -23,9 +23,10 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
     async def _accept(request: Request, expected: str) -> JSONResponse:
         raw = await request.body()
         try:
-            data: Any = json.loads(raw)
+            data: Any = jsontext.loads(raw)
         except ValueError:
             err = MessageError([Issue("", "structure", "body is not valid JSON", "not-json")])
+            adapter.refused += 1
             await adapter.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
             return JSONResponse(error_document(err, "http"), status_code=400)
         if isinstance(data, dict):
@@ -34,6 +35,8 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
                 err = MessageError(
                     [Issue("type", "value", f"this endpoint takes type '{expected}'", "type")]
                 )
+                adapter.refused += 1
+                await adapter.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
                 return JSONResponse(error_document(err, "http"), status_code=422)
         try:
             accepted = await adapter.submit_json(data)

@@ -7,7 +7,8 @@ but the component's documented refusal (``MessageError`` with issues, ``TrustErr
 
 The same targets run in CI (``test_fuzz.py``, a fixed number of cases), for minutes
 (``python -m tests.fuzz --minutes N``) and under atheris (``--engine atheris``). To fuzz a new
-parser (e.g. a payer answer under ``adapters/payer``), add a function with ``@target``.
+parser, add a function with ``@target``. Accepted input must also come out as JSON any reader
+takes (no ``NaN`` or ``Infinity`` token, see :func:`strict_json`).
 """
 
 from __future__ import annotations
@@ -34,11 +35,14 @@ from tests.fuzz import mutate
 # --- the registry ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, repr=False)
 class FuzzTarget:
     name: str
     strategy: st.SearchStrategy[Any]
     check: Callable[[Any], None]
+
+    def __repr__(self) -> str:  # the strategy's repr would quote every seed
+        return f"FuzzTarget({self.name!r})"
 
 
 TARGETS: dict[str, FuzzTarget] = {}
@@ -101,7 +105,7 @@ def _zvh_ingress(doc: Any) -> None:
         )
         bundle = consent_message(doc.to_record("zvh-voorbeeld"), meta)
     validate_fhir(bundle)  # a MessageError here is a crash: the document was accepted
-    dumps(bundle)  # and it is sealed as UTF-8 JSON
+    strict_json(dumps(bundle))  # and it is sealed as UTF-8 JSON any reader takes
 
 
 def _zvh_bytes() -> st.SearchStrategy[bytes]:
@@ -109,15 +113,15 @@ def _zvh_bytes() -> st.SearchStrategy[bytes]:
     return st.one_of(
         mutate.json_inputs([*docs, docs]),  # single documents and a batch (JSON array)
         st.sampled_from(docs).map(mutate.dumps_any).map(lambda b: b"\xef\xbb\xbf" + b),
+        st.sampled_from(docs).flatmap(mutate.with_raw_token),
     )
 
 
-@target("zvh.parse_bytes", _zvh_bytes)
-def check_zvh_parse_bytes(raw: bytes) -> None:
-    from adapters.zvh.format import parse_bytes
-
+def file_items(parse: Callable[[bytes], Any], raw: bytes, accepted: Callable[[Any], None]) -> None:
+    """Run a file parser: a refused file or item must be a proper refusal, and every accepted
+    item goes on to ``accepted`` (what the adapter does with it next)."""
     try:
-        items = parse_bytes(raw)
+        items = parse(raw)
     except MessageError as err:
         refused(err)
         return
@@ -125,7 +129,14 @@ def check_zvh_parse_bytes(raw: bytes) -> None:
         if isinstance(item, MessageError):
             refused(item)
         else:
-            _zvh_ingress(item)
+            accepted(item)
+
+
+@target("zvh.parse_bytes", _zvh_bytes)
+def check_zvh_parse_bytes(raw: bytes) -> None:
+    from adapters.zvh.format import parse_bytes
+
+    file_items(parse_bytes, raw, _zvh_ingress)
 
 
 @target("zvh.parse_document", lambda: mutate.json_trees(mutate.zvh_documents()))
@@ -160,6 +171,177 @@ def check_zvh_outbox(raw: bytes) -> None:
     json.dumps(doc, ensure_ascii=False)  # the outbox file must be writable
 
 
+def strict_json(raw: bytes | str) -> Any:
+    """What a recipient's JSON reader sees: no ``NaN`` or ``Infinity`` token may be written."""
+    import json
+
+    def refuse(token: str) -> Any:
+        raise AssertionError(f"{token} written into JSON that was accepted")
+
+    return json.loads(raw, parse_constant=refuse)
+
+
+# --- adapters: the ZVH CSV batch --------------------------------------------------------------
+
+
+@target("zvh.parse_csv", lambda: mutate.text_inputs([mutate.ZVH_CSV.encode()]))
+def check_zvh_parse_csv(raw: bytes) -> None:
+    from adapters.zvh.csvbatch import parse_csv
+
+    file_items(parse_csv, raw, _zvh_ingress)
+
+
+# --- adapters: the provider's inbox (CSV per flow, FHIR JSON) -------------------------------------
+
+
+def _provider_submission(sub: Any) -> None:
+    """What ``ProviderAdapter.submit`` does with an accepted item before Kafka: the flow's
+    message, validated where it is made (a refusal there is reported per item), as JSON any
+    reader takes. A claim goes to the claims desk first (``tests/unit/financing``)."""
+    from adapters.provider.inputs import DEFAULT_PURPOSE, ClaimInput, Submission
+    from schemas.flows.claim import Claim
+    from schemas.messaging import MessageMeta, dumps, new_id, validate_fhir
+
+    assert isinstance(sub, Submission), sub
+    if isinstance(sub.model, ClaimInput):
+        assert sub.model.period_start <= sub.model.period_end, sub.model
+        assert sub.model.quantity >= 0 and sub.model.unit_price_cents >= 0, sub.model
+        return
+    assert not isinstance(sub.model, Claim)
+    purpose, basis = DEFAULT_PURPOSE[sub.event]
+    meta = MessageMeta(
+        message_id=sub.message_id or new_id(),
+        event=sub.event,
+        sender=mutate.PROVIDER,
+        timestamp=datetime.now(UTC),
+        purpose=sub.purpose or purpose,
+        legal_basis=sub.basis or basis,
+        destinations=sub.destinations or ("zvh-voorbeeld",),
+        basis_detail=sub.detail,
+    )
+    bundle = sub.flow.to_message(sub.model, meta)
+    try:
+        validate_fhir(bundle)
+    except MessageError as err:
+        refused(err)
+        return
+    strict_json(dumps(bundle))
+
+
+@target(
+    "provider.parse_csv", lambda: mutate.text_inputs([c.encode() for c in mutate.PROVIDER_CSVS])
+)
+def check_provider_parse_csv(raw: bytes) -> None:
+    from adapters.provider.inputs import parse_csv
+
+    file_items(lambda b: parse_csv(b, mutate.PROVIDER), raw, _provider_submission)
+
+
+def _provider_json() -> st.SearchStrategy[bytes]:
+    seeds = mutate.provider_json_seeds()
+    return st.one_of(
+        mutate.json_inputs(seeds), st.sampled_from(seeds).flatmap(mutate.with_raw_token)
+    )
+
+
+@target("provider.parse_json", _provider_json)
+def check_provider_parse_json(raw: bytes) -> None:
+    from adapters.provider.inputs import parse_json
+
+    file_items(lambda b: parse_json(b, mutate.PROVIDER), raw, _provider_submission)
+
+
+# --- adapters: the payers' answer files ---------------------------------------------------------
+
+
+@functools.cache
+def payer_answers() -> dict[str, list[bytes]]:
+    """Answer files as each payer format writes them: accepted, paid and rejected."""
+    from datetime import date
+
+    from adapters.payer.formats import vektis, vws, wlz, wmo
+    from tests.unit.adapters import payer_samples as s
+
+    decl = vektis.write_declaration(s.COORDINATION_INSURER)
+    vws_rows = [
+        {
+            "reference": "T-2020-0099", "bsn": "999990019", "decided_on": "2021-01-05",
+            "outcome": "advanced", "approved_cents": "30000", "paid_cents": "30000",
+            "paid_on": "2021-01-06",
+        },
+        {
+            "reference": "T-2020-0100", "bsn": "999990019", "decided_on": "2021-01-05",
+            "outcome": "rejected", "rejection_reason": "wrong-payer", "note": "Zvw",
+        },
+    ]  # fmt: skip
+    return {
+        "wmo": [
+            wmo.write_answer(s.REGISTRATION, "2020-12-01"),
+            wmo.write_answer(s.REGISTRATION, "2020-12-01", paid=("2020-12-15", 200_000)),
+            wmo.write_answer(s.REGISTRATION, "2020-12-01", codes=("0611",)),
+        ],
+        "vektis": [
+            vektis.write_answer(decl, date(2024, 1, 10)),
+            vektis.write_answer(
+                decl, date(2024, 1, 10), approved_cents=30_000, paid_on=date(2024, 1, 20)
+            ),
+            vektis.write_answer(decl, date(2024, 1, 10), codes=("R001",)),
+        ],
+        "wlz": [
+            wlz.write_answer(s.TREATMENT_WLZ, "2024-04-20", approved_cents=40_000),
+            wlz.write_answer(s.TREATMENT_WLZ, "2024-04-20", codes=("R002",)),
+        ],
+        "vws": [vws.write_answer(vws_rows)],
+    }
+
+
+def _answer_inputs(fmt: str) -> Callable[[], st.SearchStrategy[bytes]]:
+    def strategy() -> st.SearchStrategy[bytes]:
+        seeds = payer_answers()[fmt]
+        seed = st.sampled_from(seeds)
+        if fmt in ("wmo", "wlz"):
+            return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
+        if fmt == "vektis":
+            return st.one_of(
+                seed.flatmap(mutate.fixed_width_mutated), seed.flatmap(mutate.mutated_bytes)
+            )
+        return mutate.text_inputs(seeds)
+
+    return strategy
+
+
+def _answer_check(fmt: str) -> Callable[[bytes], None]:
+    def check(raw: bytes) -> None:
+        from datetime import date
+
+        from adapters.payer.formats import vektis, vws, wlz, wmo
+        from adapters.payer.formats.common import AnswerItem
+        from schemas.vocab import ClaimOutcome
+
+        read = {"wmo": wmo, "vektis": vektis, "wlz": wlz, "vws": vws}[fmt].read_answer
+        try:
+            items = read(raw)
+        except MessageError as err:
+            refused(err)
+            return
+        for item in items:
+            if isinstance(item, MessageError):
+                refused(item)
+                continue
+            assert isinstance(item, AnswerItem), item
+            assert item.reference and isinstance(item.decided_on, date), item
+            assert isinstance(item.outcome, ClaimOutcome), item
+            assert len(item.bsn) == 9 and item.bsn.isdigit(), "an answer about no valid BSN"
+            for cents in (item.approved_cents, item.paid_cents):
+                assert cents is None or (isinstance(cents, int) and cents >= 0), item
+
+    return check
+
+
+for _fmt in ("wmo", "vektis", "wlz", "vws"):
+    target(f"payer.{_fmt}.read_answer", _answer_inputs(_fmt))(_answer_check(_fmt))
+
+
 # --- schemas: messaging and every flow ------------------------------------------------------------
 
 
@@ -167,15 +349,24 @@ def _all_examples() -> list[Any]:
     return list(mutate.example_messages().values())
 
 
-@target("messaging.parse_message", lambda: mutate.json_inputs(_all_examples()))
+def _messages() -> st.SearchStrategy[bytes]:
+    seeds = _all_examples()
+    return st.one_of(
+        mutate.json_inputs(seeds), st.sampled_from(seeds).flatmap(mutate.with_raw_token)
+    )
+
+
+@target("messaging.parse_message", _messages)
 def check_parse_message(raw: bytes) -> None:
-    from schemas.messaging import parse_message
+    from schemas.messaging import dumps, parse_message
 
     for full in (False, True):
         try:
-            parse_message(raw, full=full)
+            msg = parse_message(raw, full=full)
         except MessageError as err:
             refused(err)
+            continue
+        strict_json(dumps(msg.bundle))  # what the router seals for the recipient
 
 
 @target("messaging.read_meta", lambda: mutate.json_trees(_all_examples()))

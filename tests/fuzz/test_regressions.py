@@ -124,3 +124,68 @@ def test_a_repeated_response_can_be_opened_by_its_sender() -> None:
     assert [f.kind for f in again.facts] == [FactKind.DUPLICATE]
     (repeated,) = [r for r in again.records if r.topic == f"out.{sender}"]
     targets.env().client(sender).open(repeated.key, repeated.value, repeated.headers)
+
+
+# --- found when every adapter parser got a fuzz target (session 3) ----------------------------
+
+
+def _plain_collection(meta: object = None, resource_type: object = None) -> bytes:
+    """A provider's collection Bundle of the capacity example's resources, one part broken."""
+    seed = next(s for s in mutate.provider_json_seeds() if s.get("type") == "collection")
+    bundle = copy.deepcopy(seed)
+    first = bundle["entry"][0]["resource"]
+    if meta is not None:
+        first["meta"] = meta
+    if resource_type is not None:
+        first["resourceType"] = resource_type
+    return json.dumps(bundle).encode()
+
+
+def test_the_seed_collection_is_accepted() -> None:
+    from adapters.provider.inputs import Submission, parse_json
+
+    [(_, item)] = parse_json(_plain_collection(), mutate.PROVIDER)
+    assert isinstance(item, Submission), item
+
+
+@pytest.mark.parametrize(
+    ("raw", "words"),
+    [
+        # the category tag went into meta.security: AttributeError on a float, the file stuck
+        (_plain_collection(meta=1.5), "meta"),
+        (_plain_collection(meta={"security": "x"}), "meta"),
+        (_plain_collection(meta={"security": [1]}), "meta"),
+        # the flow was told from a set of resource types: TypeError on a list
+        (_plain_collection(resource_type=["Task"]), "resourceType"),
+    ],
+)
+def test_provider_plain_resources_with_a_broken_part_are_refused(raw: bytes, words: str) -> None:
+    from adapters.provider.inputs import parse_json
+
+    [(_, item)] = parse_json(raw, mutate.PROVIDER)
+    assert isinstance(item, MessageError), item
+    targets.refused(item)
+    assert words in str(item)
+
+
+def test_payer_xml_declaring_an_unknown_encoding_is_refused() -> None:
+    # found by payer.wmo.read_answer: expat raised LookupError, the answer file stayed unread
+    from adapters.payer.formats import wmo
+
+    raw = targets.payer_answers()["wmo"][0].replace(b'encoding="UTF-8"', b'encoding="TTF-8"', 1)
+    assert b"TTF-8" in raw
+    with pytest.raises(MessageError) as refused:
+        wmo.read_answer(raw)
+    assert refused.value.reason == "encoding"
+
+
+def test_a_number_beyond_the_float_range_never_reaches_a_recipient() -> None:
+    # found by messaging.parse_message once accepted input had to come out as strict JSON:
+    # 1e400 was read as an infinity and the router would have sealed ``Infinity`` for the
+    # recipient, which no JSON reader takes
+    raw = json.dumps(mutate.example_messages()["referral"]).encode()
+    raw = raw.replace(b'"type": "message"', b'"type": "message", "x": 1e400', 1)
+    assert b"1e400" in raw
+    with pytest.raises(MessageError) as refused:
+        parse_message(raw, full=False)
+    assert refused.value.reason == "not-json"

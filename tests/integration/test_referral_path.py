@@ -204,9 +204,18 @@ async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
     r = await post(stack, "/referrals", {"type": "referral", "case_id": "X"})
     assert r.status_code == 422
     assert {i["path"] for i in r.json()["issues"]} >= {"region", "person", "signal"}
+    # a referral posted to the consent endpoint: refused and dead-lettered, not only answered
+    r = await post(stack, "/consents", {"type": "referral", "case_id": "X"})
+    assert r.status_code == 422 and r.json()["reason"] == "type", r.text
+    # a number no JSON writer can write back: refused at the door, not sealed as "Infinity"
+    assert stack.http_url
+    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+        r = await c.post("/referrals", content=b'{"type": "referral", "x": 1e400}')
+    assert r.status_code == 400 and r.json()["reason"] == "not-json", r.text
     dead = await consume_all(stack.settings.bootstrap_servers or "", topics.DEAD_LETTER.name)
     reasons = [dict(d.headers).get("kb-reason") for d in dead]
     assert b"bsn-check" in reasons and b"not-json" in reasons and b"missing" in reasons
+    assert b"type" in reasons
     for d in dead:  # the refused input is sealed: the BSN never appears in clear on the topic
         assert b"123456789" not in d.value
     # ...and the adapter still works

@@ -157,6 +157,8 @@ def parse_xml(raw: bytes) -> Element:
         ) from None
     except ParseError as err:
         raise file_error(f"not well-formed XML ({err})", "not-xml") from None
+    except LookupError:  # the XML declaration names an encoding Python does not know
+        raise file_error("the XML declaration names an unknown encoding", "encoding") from None
     return root
 
 
