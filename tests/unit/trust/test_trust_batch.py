@@ -14,7 +14,7 @@ import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from test_trust_rotation import OLD_UNTIL, Rotation
-from trust_helpers import NOW, T0, Chain, replace_header
+from trust_helpers import NOW, T0, V1_HEADERS, Chain, replace_header
 
 from broker.trust import (
     EnvelopeMeta,
@@ -31,18 +31,6 @@ from broker.trust import (
     sign_batch,
     verify_only,
 )
-
-V1_HEADERS = {
-    "content-type",
-    "kb-id",
-    "kb-event",
-    "kb-sender",
-    "kb-recipient",
-    "kb-time",
-    "kb-sig-kid",
-    "kb-enc-kid",
-    "kb-sig",
-}
 
 
 @pytest.fixture(autouse=True)

@@ -19,7 +19,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from trust_helpers import NOW, T0, Chain, replace_header
+from trust_helpers import NOW, T0, V1_HEADERS, Chain, replace_header
 
 from broker.trust import (
     CONTENT_TYPE,
@@ -41,18 +41,6 @@ from broker.trust import (
 from broker.trust.envelope import _seal, derive_key
 from broker.trust.errors import UnknownParty
 from schemas.vocab.roles import PartyRole
-
-ALLOWED_HEADERS = {
-    "content-type",
-    "kb-id",
-    "kb-event",
-    "kb-sender",
-    "kb-recipient",
-    "kb-time",
-    "kb-sig-kid",
-    "kb-enc-kid",
-    "kb-sig",
-}
 
 
 def open_at_router(chain: Chain, key: bytes | None, value: bytes, headers: list, **kw: object):
@@ -97,7 +85,7 @@ def test_sealed_is_what_kafka_takes(chain: Chain) -> None:
     sealed = chain.sealed()
     assert sealed.key == ("p-" + "a" * 26).encode()
     assert all(isinstance(n, str) and isinstance(v, bytes) for n, v in sealed.headers)
-    assert {n for n, _ in sealed.headers} == ALLOWED_HEADERS
+    assert {n for n, _ in sealed.headers} == V1_HEADERS
     assert dict(sealed.headers)["content-type"] == CONTENT_TYPE.encode()
     assert dict(sealed.headers)["kb-time"] == b"2026-03-03T09:30:00.000000Z"
 

@@ -30,6 +30,19 @@ T0 = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
 NOW = T0 + timedelta(days=1)
 """When the tests' messages are sent and read."""
 
+V1_HEADERS = {
+    "content-type",
+    "kb-id",
+    "kb-event",
+    "kb-sender",
+    "kb-recipient",
+    "kb-time",
+    "kb-sig-kid",
+    "kb-enc-kid",
+    "kb-sig",
+}
+"""The headers of a v1 envelope (docs/trust.md 3.2); nothing else may appear in clear."""
+
 
 @dataclass
 class Chain:
