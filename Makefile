@@ -28,6 +28,7 @@ chromium:
 test: $(STAMP) chromium
 	$(BIN)/ruff check broker schemas adapters tests
 	$(BIN)/mypy
+	$(BIN)/lint-imports --no-cache
 	KETENBUS_TEST_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -ra
 
 clean:

@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     messaging rules and everything it routes on, and minimisation keeps only allow-listed
     elements. Turn it on for a party whose adapter you do not run yourself."""
 
+    metrics_port: int | None = Field(default=None, ge=0, le=65535)
+    """Serve this process's Prometheus metrics on ``127.0.0.1:<port>`` (0: any free port). Unset:
+    no endpoint. ``ketenbus up`` takes ``--metrics-port`` instead."""
+
     client_id_prefix: str = "ketenbus"
     """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""
 

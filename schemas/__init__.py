@@ -1,6 +1,6 @@
 """The language every ketenbus component shares.
 
-Flows, their FHIR mapping, identifiers, vocabularies and the topic catalogue. No I/O, except
-the generators of examples (``python -m schemas.examples``), docs (``python -m schemas.docs``)
-and the AsyncAPI document (``python -m schemas.asyncapi``).
+Flows, their FHIR mapping, identifiers, vocabularies, the topic catalogue and the example
+messages as data (``schemas/examples/``). No I/O: the generators that write examples, docs and
+the AsyncAPI document from this package live in ``broker.apps.generate``.
 """

@@ -5,7 +5,6 @@ de-duplicates each delivery before the adapter translates it for its system."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
@@ -13,30 +12,23 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
-from adapters.common.party import PartyClient
+from broker.component import metrics
+from broker.component.health import NOT_TAKING_INPUT, HealthStatus
+from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
 from broker.config import Settings
-from broker.kafka.clients import faststream_broker, make_producer
 from broker.kafka.epoch import current_epoch
-from broker.monitoring import metrics
-from broker.router.service import bounded, raw_body
-from broker.runtime.health import BrokerWatch, Health
 from broker.trust import Opened, TrustError
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.messaging import ParsedMessage, parse_message
 
 log = logging.getLogger(__name__)
-
-
-class BrokerNotReady(RuntimeError):
-    """The broker is being restored; try again shortly (HTTP 503, inbox files wait)."""
 
 
 @dataclass(frozen=True)
@@ -52,7 +44,10 @@ class AdapterEvent:
 Delivery = Callable[[Opened, ParsedMessage], Awaitable[None]]
 
 
-class AdapterRuntime:
+__all__ = ["AdapterEvent", "AdapterRuntime", "BrokerNotReady", "Delivery", "error_document"]
+
+
+class AdapterRuntime(KafkaComponent):
     def __init__(
         self,
         settings: Settings,
@@ -63,19 +58,13 @@ class AdapterRuntime:
         on_event: Callable[[AdapterEvent], None] | None = None,
         session_timeout_ms: int = 6000,
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, client.party_id, session_timeout_ms=session_timeout_ms)
         self.client = client
         self.outbox = outbox
         self.on_delivery = on_delivery
         self.on_event = on_event
-        self.session_timeout_ms = session_timeout_ms
         self.delivered = 0
         self.duplicates = 0
-        self.health = Health(client.party_id)
-        self.watch: BrokerWatch | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._broker: KafkaBroker | None = None
-        self._watch_task: asyncio.Task[None] | None = None
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -85,58 +74,35 @@ class AdapterRuntime:
             self.on_event(ev)
 
     async def start(self, *, watch_interval: float = 1.0) -> None:
-        await metrics.EnvMetrics().start(self.settings, figures=False)  # KETENBUS_METRICS_PORT
-        self._producer = make_producer(self.settings)
-        await self._producer.start()
+        await self.open_producer()
         epoch = await current_epoch(self.settings)
-        await self._start_subscriber()
-        self.watch = BrokerWatch(
-            self.settings,
-            self.health,
+        await self.start_subscriber()
+        self.watch_broker(
             epoch,
             self._resubscribe,
             owner=False,
-            on_lost=self._stop_subscriber,
+            on_lost=self.stop_subscriber,
             interval=watch_interval,
         )
-        self._watch_task = asyncio.create_task(
-            self.watch.run(), name=f"watch-{self.client.party_id}"
-        )
-        self.health.set(
-            "ok" if epoch else "starting", f"epoch {epoch}" if epoch else "no router yet"
-        )
+        if epoch:
+            self.health.set(HealthStatus.OK, f"epoch {epoch}")
+        else:
+            self.health.set(HealthStatus.STARTING, "no router yet")
 
     async def _resubscribe(self) -> None:
         """The router restored the broker (new epoch): consume our topic again from its start."""
-        await self._stop_subscriber()
-        await self._start_subscriber()
+        await self.stop_subscriber()
+        await self.start_subscriber()
 
-    async def _stop_subscriber(self) -> None:
-        broker, self._broker = self._broker, None
-        if broker is None:
-            return
-        try:
-            async with asyncio.timeout(15):
-                await broker.stop()
-        except Exception as err:  # a consumer stuck on a dead broker must not block recovery
-            log.warning("subscriber did not stop cleanly (%s); abandoned", type(err).__name__)
-
-    async def _start_subscriber(self) -> None:
+    def subscribe(self, broker: KafkaBroker) -> None:
+        """The party's own outbound topic, in the adapter's consumer group, raw bytes."""
         party = self.client.registry.get(self.client.party_id)
-        broker = faststream_broker(self.settings, logger=log)
         sub = broker.subscriber(
             party.outbound_topic,
-            group_id=f"ketenbus-adapter-{self.client.party_id}",
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.session_timeout_ms,
-            heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
+            **self.subscriber_options(f"ketenbus-adapter-{self.client.party_id}"),
             decoder=raw_body,
         )
         sub(self._handle)
-        self._broker = broker
-        await broker.start()
 
     async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message  # one ConsumerRecord (not a batch subscriber)
@@ -163,7 +129,7 @@ class AdapterRuntime:
         broker lost would vanish). A file that fails unexpectedly stays in ``processing/`` and
         is taken up again at the next start; the log names only the file and the error type,
         never a traceback, which could quote the input."""
-        if self.health.status in ("broker-restarted", "recovering", "broker-unreachable"):
+        if self.health.status in NOT_TAKING_INPUT:
             return 0
         n = 0
         for path in inbox.claim():
@@ -181,21 +147,6 @@ class AdapterRuntime:
         while True:
             await self.poll(inbox, process)
             await asyncio.sleep(interval)
-
-    async def send(
-        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
-    ) -> None:
-        """Send one record, with bounded retries. Refused while the broker is being restored:
-        a record sent to a topic the broker lost would vanish without an error."""
-        if self.health.status in ("broker-restarted", "recovering"):
-            raise BrokerNotReady(f"not sending: {self.health.status} ({self.health.detail})")
-        producer = self._producer
-        assert producer is not None
-        await bounded(
-            "sending",
-            self.health,
-            lambda: producer.send_and_wait(topic, value=value, key=key, headers=headers),
-        )
 
     async def dead_letter(
         self,
@@ -225,14 +176,7 @@ class AdapterRuntime:
         metrics.observe_dead_letter(self.client.party_id, reason)
 
     async def stop(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            await asyncio.gather(self._watch_task, return_exceptions=True)
-        await self._stop_subscriber()
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(15):
-                    await self._producer.stop()
+        await self.close()
 
 
 def error_document(err: MessageError, source: str) -> dict[str, Any]:

@@ -23,14 +23,14 @@ from pydantic import ValidationError
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
-from adapters.common.party import PartyClient
 from adapters.common.runtime import AdapterRuntime, error_document
+from adapters.financing.desk import message_id_for, short_id
+from adapters.financing.topiclog import replay
 from adapters.payer.formats import FORMATS
 from adapters.payer.formats.common import AnswerItem, FormatError, reference
 from broker.config import Settings
-from broker.financing.desk import message_id_for, short_id
-from broker.financing.topiclog import replay
 from broker.trust import Opened, TrustError
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.claim import (

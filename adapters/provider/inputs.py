@@ -14,7 +14,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from adapters.common.csvfile import IsoDate, each, parse_row, read_rows, split_list, to_bool
-from broker.financing.desk import Coverage
+from adapters.financing.desk import Coverage
 from schemas import jsontext
 from schemas.errors import Issue, MessageError, issues_at
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment

@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from adapters.common.party import PartyClient
+from adapters.financing.topiclog import replay
 from broker.config import Settings
-from broker.financing.topiclog import replay
 from broker.kafka.topics import ensure_topics
 from broker.trust import EnvelopeMeta, TrustError, open_sealed, seal_to
+from broker.trust.party import PartyClient
 from schemas.topics import KeyKind, TopicSpec
 
 EVENT = "journal"

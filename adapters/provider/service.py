@@ -7,7 +7,7 @@ responses) → FHIR JSON files in the outbox. Out: the EPD's files in the inbox 
 of the case; a care transition → that ZVH and the other provider of a transfer; a claim → the
 payer), sealed for the router and sent to the flow's inbound topic.
 
-The claims desk (``broker.financing``) runs here, for this provider as claimant: it derives the
+The claims desk (``adapters.financing``) runs here, for this provider as claimant: it derives the
 registration-phase and coordination claims from the case events, claims them per calendar month,
 reconciles the payers' answers and escalates gaps and claims unpaid for more than four weeks. Its
 state is rebuilt at start from the provider's journal topic (``adapters.provider.journal``).
@@ -27,8 +27,10 @@ from typing import Any
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
-from adapters.common.party import PartyClient
 from adapters.common.runtime import AdapterRuntime, error_document
+from adapters.financing.desk import ClaimsDesk, ClaimToSend, Coverage, EscalationToRaise
+from adapters.financing.payers import PayerDirectory
+from adapters.financing.rules import RuleSet, default_rules
 from adapters.provider.inputs import (
     DEFAULT_PURPOSE,
     ClaimInput,
@@ -39,10 +41,8 @@ from adapters.provider.inputs import (
 )
 from adapters.provider.journal import Journal
 from broker.config import Settings
-from broker.financing.desk import ClaimsDesk, ClaimToSend, Coverage, EscalationToRaise
-from broker.financing.payers import PayerDirectory
-from broker.financing.rules import RuleSet, default_rules
 from broker.trust import Opened
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.assessment import AssessmentOutcome

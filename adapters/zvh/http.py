@@ -11,8 +11,9 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
-from adapters.common.runtime import BrokerNotReady, error_document
+from adapters.common.runtime import error_document
 from adapters.zvh.service import ZvhAdapter
+from broker.component.lifecycle import BrokerNotReady
 from schemas import jsontext
 from schemas.errors import Issue, MessageError
 

@@ -13,13 +13,13 @@ from typing import Any
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
-from adapters.common.party import PartyClient
 from adapters.common.runtime import AdapterEvent, AdapterRuntime, error_document
 from adapters.zvh.csvbatch import parse_csv
 from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
 from adapters.zvh.translate import to_zvh
 from broker.config import Settings
 from broker.trust import Opened
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_message

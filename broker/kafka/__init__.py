@@ -14,7 +14,7 @@ from broker.kafka.clients import (
 from broker.kafka.connection import kafka_connection
 from broker.kafka.embedded import EmbeddedBroker
 from broker.kafka.errors import EmbeddedBrokerError, KafkaSetupError, KafkaUnavailableError
-from broker.kafka.health import broker_reachable
+from broker.kafka.probe import broker_reachable
 from broker.kafka.topics import ensure_topics
 
 __all__ = [

@@ -14,7 +14,7 @@ from contextlib import asynccontextmanager
 from broker.config import ConfigError, Settings, env_name
 from broker.kafka.embedded import EmbeddedBroker
 from broker.kafka.errors import KafkaUnavailableError
-from broker.kafka.health import probe
+from broker.kafka.probe import probe
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,7 @@ from typing import IO, Any, Self, TypeVar
 
 from broker.config import env_name
 from broker.kafka.errors import EmbeddedBrokerError
-from broker.kafka.health import probe
+from broker.kafka.probe import probe
 
 log = logging.getLogger(__name__)
 

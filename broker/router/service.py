@@ -14,26 +14,23 @@ import contextlib
 import logging
 import time
 import traceback
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import Any
 
-from aiokafka import AIOKafkaProducer
-from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
-from faststream.message import StreamMessage
-from tenacity import AsyncRetrying, stop_after_attempt, stop_after_delay, wait_exponential
 
+from broker.component import metrics
+from broker.component.health import HealthStatus
+from broker.component.lifecycle import KafkaComponent
+from broker.component.retry import bounded
 from broker.config import Settings
-from broker.kafka.clients import faststream_broker, make_producer
 from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
-from broker.monitoring import metrics
 from broker.router.audit_sink import AuditSink
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
-from broker.runtime.health import BrokerWatch, Health
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.messaging import MessageMeta, dumps
@@ -41,36 +38,9 @@ from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
 ROUTER_GROUP = "ketenbus-router"
-T = TypeVar("T")
 
 
-async def raw_body(msg: StreamMessage[Any]) -> bytes:
-    """Hand the handler the raw bytes: a body FastStream cannot decode must still reach us."""
-    return bytes(msg.body or b"")
-
-
-async def bounded(
-    what: str, health: Health, call: Callable[[], Awaitable[T]], *, attempts: int = 6
-) -> T:
-    """Retry ``call`` a bounded number of times with backoff (and at most 30 s); cancelling the
-    task (Ctrl-C) stops it at once. Giving up marks the component degraded and re-raises."""
-    try:
-        async for attempt in AsyncRetrying(
-            stop=stop_after_attempt(attempts) | stop_after_delay(30),
-            wait=wait_exponential(multiplier=0.1, max=5),
-            reraise=True,
-        ):
-            with attempt:
-                return await call()
-    except asyncio.CancelledError:
-        raise
-    except Exception as err:
-        health.set("degraded", f"{what} failed after retries: {type(err).__name__}")
-        raise
-    raise AssertionError("unreachable")
-
-
-class RouterService:
+class RouterService(KafkaComponent):
     def __init__(
         self,
         settings: Settings,
@@ -82,47 +52,30 @@ class RouterService:
         watch_interval: float = 1.0,
         max_batch: int = 500,
     ) -> None:
-        self.settings = settings
+        super().__init__(settings, "router", session_timeout_ms=session_timeout_ms)
         self.state = state
         self.pipeline = Pipeline(state)
         self.on_fact = on_fact
         self.group_id = group_id
-        self.session_timeout_ms = session_timeout_ms
         self.watch_interval = watch_interval
         self.max_batch = max_batch
-        self.health = Health("router")
         self.consent_log = ConsentLog(settings, state)
         self.audit = AuditSink(settings, state.keys)
         self.routed = 0
         self.internal_errors = 0
-        self.watch: BrokerWatch | None = None
-        self._producer: AIOKafkaProducer | None = None
-        self._broker: KafkaBroker | None = None
         self._follow: asyncio.Task[None] | None = None
-        self._watch_task: asyncio.Task[None] | None = None
-        self.metrics = metrics.EnvMetrics()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.metrics.start(self.settings, figures=True)  # if KETENBUS_METRICS_PORT is set
-        self._producer = make_producer(self.settings)
-        await self._producer.start()
-        await self.audit.start(self._producer)
+        await self.audit.start(await self.open_producer())
         await self._start_consent_log()
         epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
-        await self._start_subscriber()
-        self.watch = BrokerWatch(
-            self.settings,
-            self.health,
-            epoch,
-            self._recover,
-            owner=True,
-            on_lost=self._pause,
-            interval=self.watch_interval,
+        await self.start_subscriber()
+        self.watch_broker(
+            epoch, self._recover, owner=True, on_lost=self._pause, interval=self.watch_interval
         )
-        self._watch_task = asyncio.create_task(self.watch.run(), name="router-watch")
-        self.health.set("ok", f"epoch {epoch}")
+        self.health.set(HealthStatus.OK, f"epoch {epoch}")
 
     async def _start_consent_log(self) -> None:
         self.consent_log = ConsentLog(self.settings, self.state)
@@ -139,38 +92,21 @@ class RouterService:
             async with asyncio.timeout(10):
                 await self.consent_log.stop()
 
-    async def _start_subscriber(self) -> None:
-        broker = faststream_broker(self.settings, logger=log)
+    def subscribe(self, broker: KafkaBroker) -> None:
+        """One batch subscriber over every routed topic, in the router's consumer group."""
         subscriber = broker.subscriber(
             *(t.name for t in topics.ROUTED),
-            group_id=self.group_id,
-            ack_policy=AckPolicy.NACK_ON_ERROR,
-            auto_offset_reset="earliest",
-            session_timeout_ms=self.session_timeout_ms,
-            heartbeat_interval_ms=max(100, self.session_timeout_ms // 4),
+            **self.subscriber_options(self.group_id),
             batch=True,
             max_records=self.max_batch,
             batch_timeout_ms=50,
-            fetch_max_wait_ms=self.settings.fetch_max_wait_ms,
         )
         subscriber(self._handle_batch)
-        self._broker = broker
-        await broker.start()
-
-    async def _stop_subscriber(self) -> None:
-        broker, self._broker = self._broker, None
-        if broker is None:
-            return
-        try:
-            async with asyncio.timeout(15):
-                await broker.stop()
-        except Exception as err:  # a consumer stuck on a dead broker must not block recovery
-            log.warning("subscriber did not stop cleanly (%s); abandoned", type(err).__name__)
 
     async def _pause(self) -> None:
         """The broker lost its state: stop consuming at once (and stop naming topics, which
         would make the embedded broker auto-create them with the wrong partition count)."""
-        await self._stop_subscriber()
+        await self.stop_subscriber()
         await self._stop_consent_log()
 
     async def _recover(self) -> str:
@@ -181,7 +117,7 @@ class RouterService:
         self.audit.reset()
         await self._start_consent_log()
         epoch = await new_epoch(self.settings)
-        await self._start_subscriber()
+        await self.start_subscriber()
         log.warning(
             "broker state restored: topics, %d consents, new epoch %s",
             len(self.state.consents),
@@ -210,17 +146,10 @@ class RouterService:
         await self.publish(records)
 
     async def stop(self) -> None:
-        if self._watch_task is not None:
-            self._watch_task.cancel()
-            await asyncio.gather(self._watch_task, return_exceptions=True)
-        await self._stop_subscriber()
-        await self._stop_consent_log()
+        await self.stop_watch()
+        await self._pause()
         await self.audit.stop()
-        if self._producer is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(15):
-                    await self._producer.stop()
-        await self.metrics.stop()
+        await self.close()
 
     # --- the message path ----------------------------------------------------------------------
 
@@ -249,8 +178,7 @@ class RouterService:
         audit_values = self.audit.prepare(facts)
         await bounded("publishing", self.health, lambda: self.publish(records))
         await bounded("auditing", self.health, lambda: self.audit.send(audit_values))
-        if self.health.status == "degraded":
-            self.health.set("ok", "publishing works again")
+        self.recovered_from_degraded("publishing works again")
         self.routed += len(batch)
 
     def _internal_error(self, rec: Incoming, err: BaseException) -> None:
@@ -267,9 +195,9 @@ class RouterService:
         self.internal_errors += 1
 
     async def publish(self, records: list[Outgoing]) -> None:
-        assert self._producer is not None
+        producer = self.producer
         futures = [
-            await self._producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
+            await producer.send(r.topic, value=r.value, key=r.key, headers=r.headers)
             for r in records
         ]
         for f in futures:

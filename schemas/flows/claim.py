@@ -152,7 +152,7 @@ class ExplanationInput(BaseModel):
 
 class ClaimExplanation(BaseModel):
     """Why this claim goes to this payer at this price: the financing rule, its version and the
-    inputs it used (see ``broker.financing``), so a payer or auditor can check the judgement."""
+    inputs it used (see ``adapters.financing``), so a payer or auditor can check the judgement."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 

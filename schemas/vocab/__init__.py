@@ -2,7 +2,7 @@
 
 Every code system has a canonical URI (``SYSTEM``) under ``https://ketenbus.nl/fhir/CodeSystem/``
 unless a national or HL7 code system fits, in which case that one is used (see ``purpose``).
-``CODE_SYSTEMS`` lists them all; ``python -m schemas.docs`` renders them into
+``CODE_SYSTEMS`` lists them all; ``python -m broker.apps.generate.flowdocs`` renders them into
 ``docs/vocabularies.md``.
 """
 

@@ -24,10 +24,10 @@ from typing import Any
 import httpx
 import pytest
 
-from broker import deployment
+from broker.apps import deployment
+from broker.apps.monitoring.sample import SampleTraffic, Ward, person
+from broker.apps.scenarios import demo
 from broker.config import Settings
-from broker.monitoring.sample import SampleTraffic, Ward, person
-from broker.runtime import demo
 from schemas import topics
 from schemas.vocab import SecurityLevel
 from tests.browser.conftest import ARTIFACTS, Running

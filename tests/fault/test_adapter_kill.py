@@ -21,14 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
-from broker.deployment import create_local
 from broker.kafka.clients import make_producer
 from broker.kafka.embedded import EmbeddedBroker
 from broker.policy.loader import default_policy
-from broker.runtime import demo
-from broker.runtime.stack import LocalStack, StackOptions
-from broker.runtime.synthetic import synthetic_bsn
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.messaging import MessageMeta
@@ -63,7 +63,7 @@ class Adapter:
             [
                 sys.executable,
                 "-m",
-                "broker.cli.main",
+                "broker.apps.cli.main",
                 "adapter",
                 "zvh",
                 "--party",

@@ -14,13 +14,13 @@ from collections.abc import AsyncIterator
 
 import pytest
 
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.deployment import create_local
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.kafka.epoch import current_epoch
 from broker.policy.loader import default_policy
-from broker.runtime import demo
-from broker.runtime.stack import LocalStack, StackOptions
 from tests.helpers.kafka import async_wait_until
 from tests.integration import test_referral_path as path
 

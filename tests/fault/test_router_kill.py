@@ -17,16 +17,16 @@ from pathlib import Path
 
 import pytest
 
-from adapters.common.party import PartyClient
 from adapters.provider.service import ProviderAdapter
 from adapters.zvh.format import parse_document
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
-from broker.deployment import create_local
 from broker.kafka.clients import make_producer
 from broker.kafka.embedded import EmbeddedBroker
 from broker.kafka.topics import ensure_topics
-from broker.runtime import demo
-from broker.runtime.synthetic import synthetic_bsn
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.flows.referral import referral_message
@@ -59,7 +59,7 @@ def start_router(bootstrap: str, state: Path, log: Path) -> subprocess.Popen[byt
         "KETENBUS_SESSION_TIMEOUT_MS": "3000",
     }
     return subprocess.Popen(
-        [sys.executable, "-m", "broker.cli.main", "router"],
+        [sys.executable, "-m", "broker.apps.cli.main", "router"],
         cwd=ROOT,
         env=env,
         stdout=log.open("ab"),

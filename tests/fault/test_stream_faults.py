@@ -12,13 +12,13 @@ from datetime import date
 import pytest
 
 from adapters.provider.service import ProviderAdapter
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.component.health import Health
+from broker.component.retry import bounded
 from broker.config import Settings
-from broker.deployment import create_local
 from broker.policy.loader import default_policy
-from broker.router.service import bounded
-from broker.runtime import demo
-from broker.runtime.health import Health
-from broker.runtime.stack import LocalStack, StackOptions
 from schemas import topics
 from tests.helpers.kafka import consume_all
 from tests.integration import test_referral_path as path

@@ -45,7 +45,7 @@ def zvh_documents() -> list[dict[str, Any]]:
     """Valid ZVH documents: the demo's referrals and consents (every optional part used once)."""
     from datetime import date
 
-    from broker.runtime import demo
+    from broker.apps.scenarios import demo
 
     today = date(2026, 1, 15)
     person = {

@@ -463,7 +463,7 @@ PARTIES = (
 
 @functools.cache
 def env() -> Env:
-    from broker.deployment import LocalParty, create_local
+    from broker.apps.deployment import LocalParty, create_local
     from schemas.vocab import PartyRole
 
     state_dir = Path(tempfile.mkdtemp(prefix="ketenbus-fuzz-"))

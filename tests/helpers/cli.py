@@ -1,4 +1,4 @@
-"""Run ``python -m broker.cli.main ARGS`` as operators do: a real subprocess, output read
+"""Run ``python -m broker.apps.cli.main ARGS`` as operators do: a real subprocess, output read
 line by line in a thread so tests can wait for a line without blocking."""
 
 from __future__ import annotations
@@ -19,11 +19,11 @@ def cli_env() -> dict[str, str]:
 
 
 class Cli:
-    """``python -m broker.cli.main ARGS`` with its stdout read line by line in a thread."""
+    """``python -m broker.apps.cli.main ARGS`` with its stdout read line by line in a thread."""
 
     def __init__(self, *args: str, env: dict[str, str] | None = None) -> None:
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "broker.cli.main", *args],
+            [sys.executable, "-m", "broker.apps.cli.main", *args],
             cwd=ROOT,
             env={**cli_env(), **(env or {})},
             stdout=subprocess.PIPE,

@@ -94,7 +94,7 @@ async def test_clients_produce_and_consume_over_tls_with_only_settings(
 async def test_a_plaintext_client_cannot_talk_to_the_tls_listener(
     tls_kafka: tuple[str, TlsFiles], tmp_path: Path
 ) -> None:
-    from broker.kafka.health import broker_reachable
+    from broker.kafka.probe import broker_reachable
 
     bootstrap, _ = tls_kafka
     assert not await broker_reachable(Settings(bootstrap_servers=bootstrap, state_dir=tmp_path))

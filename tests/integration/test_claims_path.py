@@ -15,14 +15,14 @@ from typing import Any
 
 import pytest
 
+from adapters.financing.book import ClaimStatus
 from adapters.payer.formats import vektis, wmo
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.deployment import create_local
-from broker.financing.book import ClaimStatus
 from broker.policy.loader import default_policy
 from broker.router.facts import Fact, FactKind
-from broker.runtime import demo
-from broker.runtime.stack import LocalStack, StackOptions
 from tests.helpers.kafka import consume_all
 from tests.unit.financing import parties as P
 

@@ -84,7 +84,7 @@ def test_kafka_command_port_in_use_fails_clearly(cli_factory: type[Cli], tmp_pat
 
 def _run(*args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "broker.cli.main", *args],
+        [sys.executable, "-m", "broker.apps.cli.main", *args],
         cwd=ROOT,
         env=cli_env(),
         capture_output=True,
@@ -113,7 +113,7 @@ def test_topics_command_creates_the_catalogue_on_a_configured_kafka(
 ) -> None:
     party = f"cli-{free_port()}"
     env = {**cli_env(), "KETENBUS_BOOTSTRAP_SERVERS": kafka_bootstrap}
-    argv = [sys.executable, "-m", "broker.cli.main", "topics", "--wait", "5", "--party", party]
+    argv = [sys.executable, "-m", "broker.apps.cli.main", "topics", "--wait", "5", "--party", party]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
     actual = asyncio.run(topic_partitions(kafka_bootstrap))
@@ -129,7 +129,7 @@ def test_topics_command_without_bootstrap_explains() -> None:
 
 def test_invalid_configuration_exits_2_naming_the_setting() -> None:
     env = {**cli_env(), "KETENBUS_SECURITY_PROTOCOL": "TLS"}
-    argv = [sys.executable, "-m", "broker.cli.main", "kafka", "--no-create-topics"]
+    argv = [sys.executable, "-m", "broker.apps.cli.main", "kafka", "--no-create-topics"]
     result = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
     assert "KETENBUS_SECURITY_PROTOCOL (security_protocol): must be one of" in " ".join(

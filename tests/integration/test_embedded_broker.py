@@ -14,7 +14,7 @@ from broker.config import Settings
 from broker.kafka.clients import make_consumer, make_producer
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.kafka.errors import EmbeddedBrokerError
-from broker.kafka.health import probe
+from broker.kafka.probe import probe
 from broker.kafka.topics import ensure_topics, topic_partitions
 from schemas.topics import TopicSpec, catalogue, outbound
 from tests.helpers.kafka import consume_all, pid_alive, port_open, processes_with_arg

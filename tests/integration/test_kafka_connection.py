@@ -10,7 +10,7 @@ from broker.config import Settings
 from broker.kafka.connection import kafka_connection
 from broker.kafka.embedded import free_port
 from broker.kafka.errors import KafkaUnavailableError
-from broker.kafka.health import broker_reachable, probe
+from broker.kafka.probe import broker_reachable, probe
 from tests.helpers.kafka import port_open, processes_with_arg
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

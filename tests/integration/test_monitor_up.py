@@ -34,7 +34,7 @@ def test_monitor_shows_the_demo_figures_of_a_running_up(tmp_path: Path) -> None:
         # the monitor after the sample traffic is routed: bounded retries, not a fixed wait
         for _ in range(20):
             done = subprocess.run(
-                [sys.executable, "-m", "broker.cli.main", "monitor", "--once"], cwd=ROOT,
+                [sys.executable, "-m", "broker.apps.cli.main", "monitor", "--once"], cwd=ROOT,
                 env={**cli_env(), "KETENBUS_STATE_DIR": str(state), "COLUMNS": "180"},
                 capture_output=True, text=True, timeout=90)
             assert done.returncode == 0, done.stdout + done.stderr

@@ -21,7 +21,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
     env |= {"KETENBUS_STATE_DIR": str(state), "COLUMNS": "120"}
     proc = subprocess.run(
-        [sys.executable, "-m", "broker.cli.main", "up", "--scenario", "national",
+        [sys.executable, "-m", "broker.apps.cli.main", "up", "--scenario", "national",
          "--exit-when-done", "--months", "2", "--seconds-per-month", "2", "--http-port", "0"],
         env=env, capture_output=True, text=True, timeout=240, check=False,
     )  # fmt: skip

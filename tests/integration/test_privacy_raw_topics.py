@@ -15,12 +15,12 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 
-from adapters.common.party import PartyClient
+from broker.apps.deployment import LocalParty, create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.deployment import LocalParty, create_local
 from broker.policy.loader import default_policy
-from broker.runtime import demo
-from broker.runtime.stack import LocalStack, StackOptions
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.claim import Claim, Payer, claim_message
 from schemas.flows.common import Person

@@ -15,11 +15,11 @@ from typing import Any
 import httpx
 import pytest
 
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.deployment import create_local
 from broker.policy.loader import default_policy
-from broker.runtime import demo
-from broker.runtime.stack import LocalStack, StackOptions
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
 from tests.helpers.kafka import consume_all
@@ -56,7 +56,7 @@ def rng() -> random.Random:
 
 
 def person(rng: random.Random) -> dict[str, Any]:
-    from broker.runtime.synthetic import synthetic_bsn
+    from broker.apps.synthetic import synthetic_bsn
 
     return {
         "bsn": synthetic_bsn(rng),
@@ -255,7 +255,7 @@ async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     registry as keys; then the same records with one rewritten are refused."""
     from typer.testing import CliRunner
 
-    from broker.cli.main import app
+    from broker.apps.cli.main import app
 
     registry = stack.settings.state_dir / "registry.yaml"
     bootstrap = stack.settings.bootstrap_servers or ""

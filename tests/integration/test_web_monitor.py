@@ -28,24 +28,24 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from argon2 import PasswordHasher
 
+from broker.apps.deployment import Deployment, create_local
+from broker.apps.monitoring.collector import Collector
+from broker.apps.monitoring.model import Snapshot
+from broker.apps.monitoring.parties import with_monitoring_parties
+from broker.apps.monitoring.sample import SampleTraffic, Ward, person
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.web.app import create_app
+from broker.apps.web.auth import SessionStore, demo_users
+from broker.apps.web.runtime import WebRuntime
+from broker.apps.web.server import WebServer
 from broker.audit.chain import ChainRecord
+from broker.component import metrics
 from broker.config import Settings
-from broker.deployment import Deployment, create_local
 from broker.kafka.embedded import EmbeddedBroker
 from broker.kafka.topics import ensure_topics
-from broker.monitoring import metrics
-from broker.monitoring.collector import Collector
-from broker.monitoring.model import Snapshot
-from broker.monitoring.parties import with_monitoring_parties
-from broker.monitoring.sample import SampleTraffic, Ward, person
 from broker.policy.loader import default_policy
 from broker.router.pipeline import AUDIT_DOMAIN
-from broker.runtime import demo
-from broker.runtime.stack import LocalStack, StackOptions
-from broker.web.app import create_app
-from broker.web.auth import SessionStore, demo_users
-from broker.web.runtime import WebRuntime
-from broker.web.server import WebServer
 from schemas import topics
 from schemas.topics import KeyKind, TopicSpec
 from schemas.vocab import SecurityLevel
@@ -153,7 +153,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
 def monitor_once(world: World) -> str:
     env = {**cli_env(), "KETENBUS_BOOTSTRAP_SERVERS": world.settings.bootstrap_servers or "",
            "KETENBUS_STATE_DIR": str(world.settings.state_dir), "COLUMNS": "180"}
-    done = subprocess.run([sys.executable, "-m", "broker.cli.main", "monitor", "--once"],
+    done = subprocess.run([sys.executable, "-m", "broker.apps.cli.main", "monitor", "--once"],
                           cwd=ROOT, env=env, capture_output=True, text=True, timeout=90)
     assert done.returncode == 0, done.stdout + done.stderr
     return done.stdout
@@ -182,10 +182,10 @@ async def test_monitor_once_shows_every_figure_and_no_person(world: World) -> No
 def test_monitor_finds_ketenbus_up_through_its_run_file_or_says_what_to_do(
     world: World, tmp_path: Path
 ) -> None:
-    from broker.monitoring import runinfo
+    from broker.apps.monitoring import runinfo
 
     env = {**cli_env(), "KETENBUS_STATE_DIR": str(tmp_path)}
-    args = [sys.executable, "-m", "broker.cli.main", "monitor", "--once"]
+    args = [sys.executable, "-m", "broker.apps.cli.main", "monitor", "--once"]
     none = subprocess.run(args, cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
     assert none.returncode == 2 and "ketenbus up" in none.stderr
     runinfo.write(tmp_path, {"bootstrap": world.settings.bootstrap_servers})
@@ -293,8 +293,8 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
 
 async def test_the_search_chain_resumes_after_a_restart(world: World) -> None:
     assert world.runtime.compliance is not None
+    from broker.apps.web.compliance import ComplianceService
     from broker.audit.query import AuditQuery
-    from broker.web.compliance import ComplianceService
 
     before = world.runtime.compliance
     head = (await before.verify()).heads.get("capacity-dashboard", (-1, ""))[0]

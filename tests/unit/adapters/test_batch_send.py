@@ -11,18 +11,18 @@ from typing import Any
 
 import pytest
 
-from adapters.common.party import PartyClient
 from adapters.zvh import service as zvh_service
 from adapters.zvh.format import parse_document
 from adapters.zvh.service import ZvhAdapter
+from broker.apps.deployment import Deployment, create_local
+from broker.apps.scenarios import demo
+from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
-from broker.deployment import Deployment, create_local
 from broker.policy.loader import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming
-from broker.runtime import demo
-from broker.runtime.synthetic import synthetic_bsn
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.flows.referral import referral_message

@@ -11,8 +11,8 @@ import pytest
 from audit_support import chain_records, key, write_public_key
 from typer.testing import CliRunner
 
+from broker.apps.cli.main import app
 from broker.audit.reader import write_jsonl
-from broker.cli.main import app
 
 RECORDS = chain_records(10)
 runner = CliRunner()

@@ -10,9 +10,9 @@ import pytest
 from audit_support import chain_records, key, write_public_key
 from typer.testing import CliRunner
 
+from broker.apps.cli.main import app
 from broker.audit import verify
 from broker.audit.reader import AuditReadError, read_jsonl, read_topic, write_jsonl
-from broker.cli.main import app
 
 RECORDS = chain_records(30)
 

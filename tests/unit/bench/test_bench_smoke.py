@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 from typer.testing import CliRunner
 
-from broker.bench import stages
-from broker.bench.report import Table
-from broker.bench.run import BenchConfig, run
-from broker.cli.main import app
+from broker.apps.bench import stages
+from broker.apps.bench.report import Table
+from broker.apps.bench.run import BenchConfig, run
+from broker.apps.cli.main import app
 
 
 def by_key(tables: list[Table]) -> dict[str, Table]:

@@ -92,7 +92,7 @@ def _containers(value: Any) -> list[Any]:
 
 @pytest.mark.parametrize("identity", [True, False])
 def test_projection_shares_nothing_with_its_input(identity: bool) -> None:
-    from schemas.examples import __file__ as examples_init
+    from broker.apps.generate.examples import __file__ as examples_init
     from schemas.vocab import DataCategory
 
     folder = __import__("pathlib").Path(examples_init).parent

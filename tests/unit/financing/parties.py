@@ -3,7 +3,7 @@ for the financing unit tests and the claims integration test. Identifiers are sy
 
 from __future__ import annotations
 
-from broker.deployment import LocalParty
+from broker.apps.deployment import LocalParty
 from broker.trust import PartyRegistry, generate_party_keys, registry_entry
 from schemas.vocab import PartyRole
 

@@ -9,14 +9,14 @@ from typing import Any
 import pytest
 import yaml
 
-from broker.financing.accrual import (
+from adapters.financing.accrual import (
     Episode,
     coordination_segments,
     gap_periods,
     month_end,
     months,
 )
-from broker.financing.rules import (
+from adapters.financing.rules import (
     DEFAULT_RULES,
     Decision,
     Facts,

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from broker.cli.main import app
+from broker.apps.cli.main import app
 
 runner = CliRunner()
 

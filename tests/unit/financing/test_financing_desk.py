@@ -8,9 +8,9 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from broker.financing.desk import ClaimsDesk, Coverage, ReferralFacts, Work
-from broker.financing.payers import PayerDirectory
-from broker.financing.rules import TitlePeriod, default_rules
+from adapters.financing.desk import ClaimsDesk, Coverage, ReferralFacts, Work
+from adapters.financing.payers import PayerDirectory
+from adapters.financing.rules import TitlePeriod, default_rules
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.claim import ClaimResponse, claim_from_message, claim_message
 from schemas.flows.common import Person

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 import yaml
 
-from broker.financing.rules import (
+from adapters.financing.rules import (
     DEFAULT_RULES,
     Decision,
     Facts,

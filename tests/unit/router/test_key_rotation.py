@@ -8,16 +8,16 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from adapters.common.party import PartyClient
 from adapters.zvh.format import parse_document
-from broker.deployment import create_local
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.synthetic import synthetic_bsn
 from broker.policy.loader import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming
-from broker.runtime import demo
-from broker.runtime.synthetic import synthetic_bsn
 from broker.trust import KeyEntry, Keyring, generate_party_keys
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.referral import referral_message
 from schemas.messaging import MessageMeta

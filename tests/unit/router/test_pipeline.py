@@ -10,15 +10,15 @@ from pathlib import Path
 
 import pytest
 
-from adapters.common.party import PartyClient
 from adapters.zvh.format import parse_document
-from broker.deployment import Deployment, create_local
+from broker.apps.deployment import Deployment, create_local
+from broker.apps.scenarios import demo
+from broker.apps.synthetic import synthetic_bsn
 from broker.policy.loader import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming, Outgoing, header
-from broker.runtime import demo
-from broker.runtime.synthetic import synthetic_bsn
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.flows.referral import EXT_REGION, referral_message

@@ -7,12 +7,12 @@ import json
 
 import pytest
 
-from adapters.common.party import PartyClient
-from broker.deployment import Deployment
+from broker.apps.deployment import Deployment
 from broker.policy.loader import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming, header
+from broker.trust.party import PartyClient
 from schemas import topics
 from tests.unit.router.test_pipeline import (
     PROVIDER,

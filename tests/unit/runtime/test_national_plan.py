@@ -6,8 +6,8 @@ import itertools
 from collections import Counter
 from datetime import date
 
-from broker.runtime.national_parties import REGIONS, parties
-from broker.runtime.national_plan import make_plan, month_ranges, payer_fate
+from broker.apps.scenarios.national_parties import REGIONS, parties
+from broker.apps.scenarios.national_plan import make_plan, month_ranges, payer_fate
 from schemas.vocab import PartyRole
 
 

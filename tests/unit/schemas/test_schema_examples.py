@@ -1,6 +1,6 @@
 """Examples: every valid example validates with fhir.resources (R4B Bundle) and parse_message and
 reads back to its model; every invalid example fails with the error stated in expected.yaml; the
-committed files equal what ``python -m schemas.examples`` generates."""
+committed files equal what ``python -m broker.apps.generate.examples`` generates."""
 
 from __future__ import annotations
 
@@ -12,8 +12,8 @@ import yaml
 from fhir.resources.R4B.bundle import Bundle
 from fhir.resources.R4B.operationoutcome import OperationOutcome
 
+from broker.apps.generate.examples import EXAMPLES_DIR, INVALID_DIR, examples, generated_files
 from schemas.errors import MessageError
-from schemas.examples import EXAMPLES_DIR, INVALID_DIR, examples, generated_files
 from schemas.flows.registry import FLOWS, read_flow
 from schemas.identifiers import BSN_SYSTEM, bsn_check
 from schemas.messaging import parse_message
@@ -66,4 +66,4 @@ def test_committed_examples_are_up_to_date() -> None:
         for path, text in generated_files().items()
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
-    assert not stale, f"run `python -m schemas.examples`; stale: {stale}"
+    assert not stale, f"run `python -m broker.apps.generate.examples`; stale: {stale}"

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 from pydantic import ValidationError
 
+from broker.apps.generate.examples import EXAMPLES_DIR, PERSON, examples
 from schemas.errors import MessageError
-from schemas.examples import EXAMPLES_DIR, PERSON, examples
 from schemas.flows.assessment import AssessmentOutcome
 from schemas.flows.capacity import CapacityReport, LevelCapacity
 from schemas.flows.claim import Claim, ClaimResponse, Payer
@@ -128,7 +128,7 @@ def test_money_reads_back_exactly() -> None:
         )
         flow = BY_NAME["claim"]
         meta = next(e for e in examples() if e.name == "claim")
-        from schemas.examples import example_meta
+        from broker.apps.generate.examples import example_meta
 
         msg = parse_message(dumps(flow.to_message(claim, example_meta(meta))))
         assert flow.from_message(msg).amount_cents == cents

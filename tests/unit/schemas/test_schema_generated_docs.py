@@ -8,7 +8,9 @@ from typing import Any
 
 import yaml
 
-from schemas import asyncapi, docs, topics
+from broker.apps.generate import asyncapi
+from broker.apps.generate import flowdocs as docs
+from schemas import topics
 from schemas.flows.registry import FLOWS
 from schemas.vocab import CODE_SYSTEMS
 
@@ -19,13 +21,13 @@ def test_docs_are_up_to_date() -> None:
         for path, text in docs.generated_files().items()
         if not path.exists() or path.read_text(encoding="utf-8") != text
     ]
-    assert not stale, f"run `python -m schemas.docs`; stale: {stale}"
+    assert not stale, f"run `python -m broker.apps.generate.flowdocs`; stale: {stale}"
 
 
 def test_asyncapi_is_up_to_date() -> None:
     committed = asyncapi.DEFAULT_OUT.read_text(encoding="utf-8")
     assert committed == asyncapi.render(), (
-        "run `python -m schemas.asyncapi --out docs/asyncapi.yaml`"
+        "run `python -m broker.apps.generate.asyncapi --out docs/asyncapi.yaml`"
     )
     assert asyncapi.main(["--check", "--out", str(asyncapi.DEFAULT_OUT)]) == 0
 

@@ -16,8 +16,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 from schema_strategies import PROFILE, metas
 
+from broker.apps.generate.examples import EXAMPLES_DIR
 from schemas.errors import MessageError
-from schemas.examples import EXAMPLES_DIR
 from schemas.messaging import (
     MAX_MESSAGE_BYTES,
     PARTY_ENDPOINT,

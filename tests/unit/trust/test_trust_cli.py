@@ -10,7 +10,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from broker.cli.main import app
+from broker.apps.cli.main import app
 from broker.trust import load_party_keys, load_registry, parse_registry
 from schemas.vocab.roles import PartyRole
 

@@ -11,8 +11,8 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 from rich.console import Console
 
-from broker.monitoring import metrics
-from broker.monitoring.model import (
+from broker.apps.monitoring import figures
+from broker.apps.monitoring.model import (
     CapacityCell,
     ClaimFigure,
     EscalationFigure,
@@ -23,7 +23,9 @@ from broker.monitoring.model import (
     TopicFigure,
     WaitingReferrals,
 )
-from broker.monitoring.render import view
+from broker.apps.monitoring.render import view
+from broker.component import metrics
+from broker.config import ConfigError, Settings
 from broker.router.facts import Fact, FactKind
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
@@ -46,9 +48,9 @@ def scrape(snapshot: Snapshot) -> dict[tuple[str, tuple[tuple[str, str], ...]], 
     from prometheus_client.exposition import generate_latest
     from prometheus_client.registry import CollectorRegistry
 
-    class One(metrics.Figures):
+    class One(figures.Figures):
         def collect(self) -> Iterator[object]:
-            yield from metrics.snapshot_metrics(snapshot)
+            yield from figures.snapshot_metrics(snapshot)
 
     registry = CollectorRegistry()
     registry.register(One())
@@ -130,13 +132,18 @@ def test_the_endpoint_listens_on_loopback_once_per_process() -> None:
         metrics.shutdown()
 
 
-def test_port_from_env(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv(metrics.PORT_ENV, raising=False)
-    assert metrics.port_from_env() is None
-    monkeypatch.setenv(metrics.PORT_ENV, "9464")
-    assert metrics.port_from_env() == 9464
-    monkeypatch.setenv(metrics.PORT_ENV, "not-a-port")
-    assert metrics.port_from_env() is None
+@pytest.mark.parametrize("raw", ["not-a-port", "70000", "-1"])
+def test_metrics_port_is_a_validated_setting(monkeypatch: pytest.MonkeyPatch, raw: str) -> None:
+    """A wrong port stops the process at start with the setting's name, like every setting
+    (it used to be read from the environment past the check and silently ignored)."""
+    monkeypatch.setenv("KETENBUS_METRICS_PORT", "9464")
+    assert Settings().metrics_port == 9464
+    monkeypatch.setenv("KETENBUS_METRICS_PORT", raw)
+    with pytest.raises(ConfigError, match="METRICS_PORT"):
+        Settings()
+    monkeypatch.delenv("KETENBUS_METRICS_PORT")
+    assert Settings().metrics_port is None
+    assert metrics.serve_configured(Settings()) is None, "no port set: no endpoint"
 
 
 def test_snapshot_json_has_no_person_fields() -> None:

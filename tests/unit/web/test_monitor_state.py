@@ -6,9 +6,8 @@ import json
 from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
-from broker.audit.query import AuditRow
-from broker.monitoring.model import Snapshot, age_text
-from broker.monitoring.state import (
+from broker.apps.monitoring.model import Snapshot, age_text
+from broker.apps.monitoring.state import (
     AuditTracker,
     CapacityBoard,
     EscalationBoard,
@@ -18,6 +17,7 @@ from broker.monitoring.state import (
     TopicTracker,
     scrub,
 )
+from broker.audit.query import AuditRow
 from schemas.flows.capacity import CapacityReport, LevelCapacity
 from schemas.flows.escalation import Escalation
 from schemas.vocab import EscalationReason, SecurityLevel

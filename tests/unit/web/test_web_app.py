@@ -16,10 +16,7 @@ import httpx
 import pytest
 from argon2 import PasswordHasher
 
-from broker.audit.chain import VerifyReport
-from broker.audit.query import AuditQuery, AuditRow
-from broker.config import Settings
-from broker.monitoring.model import (
+from broker.apps.monitoring.model import (
     CapacityCell,
     CapacityPoint,
     ClaimFigure,
@@ -29,12 +26,15 @@ from broker.monitoring.model import (
     Snapshot,
     WaitingReferrals,
 )
+from broker.apps.web import app as web_app
+from broker.apps.web.app import COOKIE, create_app
+from broker.apps.web.auth import Role, SessionStore, UserStore
+from broker.apps.web.compliance import PERSON_DOMAINS, SearchNotAudited, SearchResult
+from broker.apps.web.runtime import WebRuntime
+from broker.audit.chain import VerifyReport
+from broker.audit.query import AuditQuery, AuditRow
+from broker.config import Settings
 from broker.trust import PartyRegistry, Pseudonymiser, generate_party_keys, registry_entry
-from broker.web import app as web_app
-from broker.web.app import COOKIE, create_app
-from broker.web.auth import Role, SessionStore, UserStore
-from broker.web.compliance import PERSON_DOMAINS, SearchNotAudited, SearchResult
-from broker.web.runtime import WebRuntime
 from schemas.vocab import PartyRole
 
 NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)

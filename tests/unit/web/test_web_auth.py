@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from argon2 import PasswordHasher
 
-from broker.web.auth import (
+from broker.apps.web.auth import (
     DEMO_CREDENTIALS_FILE,
     MAX_FAILURES,
     USERS_FILE,

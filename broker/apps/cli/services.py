@@ -1,0 +1,146 @@
+"""``ketenbus router`` and ``ketenbus adapter``: one component per process, as in production
+(see ``docker/compose.yaml``). They need a running Kafka (``KETENBUS_BOOTSTRAP_SERVERS``), the
+party registry and this component's own keys."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from broker.apps.cli.common import err, load_or_exit
+from broker.config import Settings
+
+
+def _deployment(settings: Settings) -> Any:
+    from broker.apps import deployment
+
+    state = Path(settings.state_dir)
+    registry = settings.registry_file or state / deployment.REGISTRY_FILE
+    keys = settings.keys_dir or state / deployment.KEYS_DIR
+    if not registry.exists():
+        err.print(
+            f"[bold red]no party registry at {registry}[/]: set KETENBUS_REGISTRY_FILE, or "
+            "create one with 'ketenbus keys generate --registry …'"
+        )
+        raise typer.Exit(2)
+    return deployment.load(registry, keys, state / deployment.SECRETS_DIR)
+
+
+async def _run_until_signal(component: Any) -> None:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await component.start()
+    try:
+        await stop.wait()
+    finally:
+        await component.stop()
+
+
+def router(
+    config: Annotated[Path | None, typer.Option(help="Config file (YAML/TOML).")] = None,
+    policy: Annotated[
+        Path | None, typer.Option(help="Policy file (default: the shipped policy).")
+    ] = None,
+) -> None:
+    """Run the router: consume inbound topics, decide, deliver, audit."""
+    from broker.apps.monitoring import figures
+    from broker.kafka.topics import ensure_topics
+    from broker.policy.loader import default_policy, load_policy
+    from broker.router.service import RouterService
+    from schemas import topics
+
+    logging.basicConfig(level=logging.INFO)
+    settings = load_or_exit(config)
+    if settings.bootstrap_servers is None:
+        err.print(
+            "[bold red]KETENBUS_BOOTSTRAP_SERVERS is not set[/]: the router needs a Kafka "
+            "(use 'ketenbus up' to run everything on the embedded broker)"
+        )
+        raise typer.Exit(2)
+    dep = _deployment(settings)
+    pol = load_policy(policy) if policy else default_policy()
+
+    async def main() -> None:
+        await ensure_topics(settings, topics.catalogue([p.id for p in dep.registry.parties]))
+        service = RouterService(
+            settings,
+            dep.router_state(pol, full_validation=settings.router_full_validation),
+            session_timeout_ms=settings.session_timeout_ms,
+        )
+        async with figures.served(settings):  # its endpoint carries the monitor's figures too
+            await _run_until_signal(service)
+
+    asyncio.run(main())
+
+
+class AdapterKind(StrEnum):
+    zvh = "zvh"
+    provider = "provider"
+
+
+def adapter(
+    kind: Annotated[AdapterKind, typer.Argument(help="zvh or provider.")],
+    party: Annotated[str, typer.Option(help="This adapter's party id in the registry.")],
+    data_dir: Annotated[Path, typer.Option(help="Folder for inbox/ and outbox/.")] = Path("data"),
+    http_port: Annotated[
+        int | None, typer.Option(help="ZVH HTTP endpoint port on 127.0.0.1 (zvh only).")
+    ] = None,
+    http_host: Annotated[
+        str, typer.Option(help="Bind address of the HTTP endpoint.")
+    ] = "127.0.0.1",
+    config: Annotated[Path | None, typer.Option(help="Config file (YAML/TOML).")] = None,
+) -> None:
+    """Run a ZVH or provider adapter for one party."""
+    import uvicorn
+
+    from adapters.provider.service import ProviderAdapter
+    from adapters.zvh.http import create_app
+    from adapters.zvh.service import ZvhAdapter
+
+    logging.basicConfig(level=logging.INFO)
+    settings = load_or_exit(config)
+    if settings.bootstrap_servers is None:
+        err.print("[bold red]KETENBUS_BOOTSTRAP_SERVERS is not set[/]: an adapter needs a Kafka")
+        raise typer.Exit(2)
+    dep = _deployment(settings)
+    client = dep.party_client(party)
+
+    async def main() -> None:
+        if kind is AdapterKind.provider:
+            provider = ProviderAdapter(
+                settings,
+                client,
+                data_dir / "outbox",
+                inbox_dir=data_dir / "inbox",
+                session_timeout_ms=settings.session_timeout_ms,
+            )
+            await _run_until_signal(provider)
+            return
+        zvh = ZvhAdapter(
+            settings,
+            client,
+            data_dir / "inbox",
+            data_dir / "outbox",
+            session_timeout_ms=settings.session_timeout_ms,
+        )
+        if http_port is None:
+            await _run_until_signal(zvh)
+            return
+        server = uvicorn.Server(
+            uvicorn.Config(create_app(zvh), host=http_host, port=http_port, log_level="info")
+        )
+        await zvh.start()
+        try:
+            await server.serve()
+        finally:
+            await zvh.stop()
+
+    asyncio.run(main())

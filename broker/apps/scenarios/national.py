@@ -1,0 +1,841 @@
+"""``ketenbus up --scenario national``: the Levensloopaanpak for the whole country, one synthetic
+year compressed in time, through the real components.
+
+Every ZVH drops its consents and referrals as JSON files in its adapter's inbox (a consent first:
+the adapter waits for the router's acknowledgement before the referral that relies on it); every
+coordinating provider's EPD drops CSV files (assessment outcomes, care transitions, capacity
+reports, treatment and support claims) in its adapter's inbox; the claims desks make the
+registration and coordination claims and escalate gaps and, with the 28-day watchdog, unpaid
+claims; every payer's system reads the claims its adapter wrote and drops answer files in the
+payer's format. A business clock moves one day at a time; the figures at the end are read from
+what the components did (receipts, router answers, router facts, claims books).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import csv
+import hashlib
+import io
+import json
+import signal
+from collections import Counter
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from adapters.financing.book import ClaimStatus
+from adapters.payer.formats import vektis, vws, wlz, wmo
+from adapters.payer.formats.common import reference
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.console import FlowConsole
+from broker.apps.scenarios.national_parties import NATIONAL, REGIONS, parties
+from broker.apps.scenarios.national_plan import (
+    BEDS,
+    DAY_RATE,
+    SUPPORT_MONTH,
+    Case,
+    Plan,
+    make_plan,
+    payer_fate,
+)
+from broker.apps.scenarios.stack import HttpPortInUse, LocalStack, StackOptions
+from broker.config import Settings
+from broker.kafka.connection import kafka_connection
+from broker.policy.loader import default_policy
+from broker.router.facts import Fact, FactKind
+from schemas.flows.claim import Claim
+from schemas.vocab import PartyRole
+
+CONSENT_CATEGORIES = [
+    "identity",
+    "contact",
+    "referral-signal",
+    "risk-assessment",
+    "legal-title",
+    "process",
+    "care-episode",
+]
+IN_FLIGHT_GRACE_DAYS = 3  # simulated days a claim may travel before the clock waits for it
+TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog's 28 days
+CONFLICT = {
+    "purpose": "safety",
+    "basis": "conflict-of-duties",
+    "basis_justification": "Acuut gevaar voor derden; toestemming niet te verkrijgen.",
+    "basis_decided_by": "procesregisseur ZVH",
+}
+
+
+@dataclass
+class NationalOptions:
+    months: int = 12
+    year: int = 2023
+    seed: int = 2023
+    seconds_per_month: float = 5.0
+    referrals_per_year: int = 375
+
+
+class BusinessClock:
+    """The claims desks' and payers' time; the scenario moves it one day at a time."""
+
+    def __init__(self, day: date) -> None:
+        self.now = datetime.combine(day, time(9), tzinfo=UTC)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+    @property
+    def today(self) -> date:
+        return self.now.date()
+
+
+@dataclass
+class Tally:
+    """What the scenario saw, for the summary."""
+
+    facts: list[Fact] = field(default_factory=list)
+    referral_answers: dict[str, dict[str, Any]] = field(default_factory=dict)  # case -> answer
+    assessments: Counter[str] = field(default_factory=Counter)
+    transitions: Counter[str] = field(default_factory=Counter)
+    capacity_reports: int = 0
+    claims_entered: Counter[str] = field(default_factory=Counter)  # treatment | support
+    input_refused: int = 0  # items the adapters refused in a receipt
+    answers: Counter[str] = field(default_factory=Counter)  # paid | rejected | withheld
+    waits: int = 0  # simulated days on which the clock waited for the components
+    gave_up: int = 0  # ... and went on after the wait's time limit (figures may then suffer)
+
+
+def _csv(rows: list[dict[str, Any]]) -> bytes:
+    cols: list[str] = []
+    for r in rows:
+        cols += [k for k in r if k not in cols]
+    buf = io.StringIO()
+    w = csv.DictWriter(buf, cols, delimiter=";", lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: ("" if v is None else v) for k, v in r.items()})
+    return buf.getvalue().encode()
+
+
+def _person_cols(c: Case) -> dict[str, Any]:
+    p = c.person
+    return {
+        "bsn": p["bsn"],
+        "family_name": p["family_name"],
+        "given_names": "|".join(p["given_names"]),
+        "birth_date": p["birth_date"],
+        "gender": p["gender"],
+        "municipality": p.get("municipality"),
+        "homeless": "ja" if p["homeless"] else "nee",
+    }
+
+
+def _basis_cols(c: Case) -> dict[str, Any]:
+    return dict(CONFLICT) if c.basis == "conflict-of-duties" else {}
+
+
+class NationalScenario:
+    def __init__(self, stack: LocalStack, clock: BusinessClock, plan: Plan, opts: NationalOptions):
+        self.stack, self.clock, self.plan, self.opts = stack, clock, plan, opts
+        self.tally = Tally()
+        self.by_day: dict[date, list[Case]] = {}
+        for c in plan.cases:
+            self.by_day.setdefault(c.registered_on, []).append(c)
+        self.referral_mid: dict[str, tuple[str, str]] = {}  # case -> (zvh, message id)
+        self.pending_files: dict[Path, str] = {}  # receipt path -> party
+        self.assessed: set[str] = set()
+        self.claims_seen: dict[str, tuple[str, date]] = {}  # claim id -> (payer, received)
+        self.answered: dict[str, date] = {}  # claim id -> the day its payer answered (or not)
+        self.seq = 0
+
+    # --- files -----------------------------------------------------------------------------
+
+    def _drop(self, party: str, stem: str, suffix: str, content: bytes) -> None:
+        self.seq += 1
+        name = f"{stem}-{self.clock.today:%Y%m%d}-{self.seq:05d}{suffix}"
+        demo.drop(self.stack.inbox(party), name, content)
+        self.pending_files[self.stack.inbox(party) / "processed" / f"{name}.receipt.json"] = party
+
+    def _collect_receipts(self) -> None:
+        for path, party in list(self.pending_files.items()):
+            failed = (
+                path.parent.parent / "failed" / path.name.replace(".receipt.json", ".error.json")
+            )
+            if path.exists():
+                receipt = json.loads(path.read_text())
+                self.tally.input_refused += len(receipt.get("refused", []))
+                for a in receipt.get("accepted", []):
+                    if a.get("event") == "referral":
+                        self.referral_mid[a["case"]] = (party, a["message_id"])
+                del self.pending_files[path]
+            elif failed.exists():
+                report = json.loads(failed.read_text())
+                self.tally.input_refused += max(1, len(report.get("refused", [])))
+                del self.pending_files[path]
+
+    def _collect_answers(self) -> None:
+        for case, (zvh, mid) in self.referral_mid.items():
+            if case not in self.tally.referral_answers:
+                answer = self.stack.zvh[zvh].responses.get(mid)
+                if answer is not None:
+                    self.tally.referral_answers[case] = answer
+
+    # --- the ZVHs ---------------------------------------------------------------------------
+
+    def _zvh_day(self, day: date) -> None:
+        per_zvh: dict[str, list[dict[str, Any]]] = {}
+        for c in self.by_day.get(day, []):
+            docs = per_zvh.setdefault(c.zvh, [])
+            if c.basis == "consent":
+                consent = demo.consent("TOE-" + c.case_id, c.person["bsn"], day)
+                consent["recipient_roles"] = ["coordinating-provider", "zvh"]
+                consent["categories"] = CONSENT_CATEGORIES
+                consent["valid_from"] = day.isoformat()
+                # the router judges a consent at wall-clock time, the year is in the past
+                consent["valid_until"] = (max(day, date.today()) + timedelta(days=730)).isoformat()
+                docs.append(consent)
+            sector = "municipality" if c.care_avoider else "police" if c.criminal_title else "care"
+            doc = demo.referral(
+                c.case_id,
+                c.region.code,
+                c.person,
+                day,
+                signaller={"name": f"Melder ({sector})", "sector": sector},
+                care_avoider=c.care_avoider,
+                legal_titles=[
+                    {"kind": "strafrechtelijk", "start": c.criminal_title.isoformat()}
+                    if c.criminal_title
+                    else {
+                        "kind": "wvggz-zorgmachtiging",
+                        "start": (day - timedelta(days=60)).isoformat(),
+                    }
+                ],
+            )
+            if c.basis == "conflict-of-duties":
+                doc["basis"] = {
+                    "kind": "conflict-of-duties",
+                    "justification": CONFLICT["basis_justification"],
+                    "decided_by": CONFLICT["basis_decided_by"],
+                }
+            docs.append(doc)
+        for zvh, docs in per_zvh.items():
+            self._drop(zvh, "aanmeldingen", ".json", json.dumps(docs, ensure_ascii=False).encode())
+
+    # --- the providers' EPDs ----------------------------------------------------------------
+
+    def _delivered(self, c: Case) -> bool:
+        a = self.tally.referral_answers.get(c.case_id)
+        if a is None or a.get("status") != "accepted":
+            return False
+        # the EPD decides on a referral it has received (its desk dates the registration)
+        case = self.stack.providers[c.region.provider].desk.cases.get((c.zvh, c.case_id))
+        return case is not None and case.registered_on is not None
+
+    def _provider_day(self, day: date) -> None:
+        rows: dict[str, dict[str, list[dict[str, Any]]]] = {}
+
+        def add(c: Case | str, kind: str, row: dict[str, Any]) -> None:
+            provider = c if isinstance(c, str) else c.region.provider
+            rows.setdefault(provider, {}).setdefault(kind, []).append(row)
+
+        for c in self.plan.cases:
+            if c.case_id in self.assessed:
+                for t in c.transitions:
+                    if t.on == day:
+                        self._transition(c, t, add)
+                if day.day == 1 and c.included and day <= self.plan.end + timedelta(days=1):
+                    self._claims(c, day, add)
+                continue
+            if c.assessed_on > day or not self._delivered(c):
+                continue
+            self.assessed.add(c.case_id)
+            self.tally.assessments["included" if c.included else "not-included"] += 1
+            met = "met" if c.included else "not-met"
+            row: dict[str, Any] = {
+                "assessment_id": "BEO-" + c.case_id,
+                "zvh": c.zvh,
+                "case_id": c.case_id,
+                "assessed_on": day.isoformat(),
+                **_person_cols(c),
+                "decision": "included" if c.included else "not-included",
+                "dangerous_behaviour": "met",
+                "multi_problem": met,
+                "structure_need": "met",
+                "legal_title": "met",
+                "reasons": "Alle criteria vervuld."
+                if c.included
+                else "Voorliggende zorg volstaat.",
+                "alternative": c.alternative,
+                "inclusion_date": c.inclusion_date.isoformat() if c.inclusion_date else None,
+                "episode_id": c.episode_id if c.included else None,
+                "insurer_uzovi": self._uzovi(c.insurer),
+                "wlz_care_office": self._uzovi(c.care_office),
+                **_basis_cols(c),
+            }
+            add(c, "beoordelingen", row)
+            for t in c.transitions:  # a start on the day of the decision (or a late decision)
+                if t.on <= day:
+                    self._transition(c, t, add)
+        if day.weekday() == 0:
+            self._capacity(day, add)
+        for provider, kinds in rows.items():
+            for kind, items in kinds.items():
+                self._drop(provider, kind, ".csv", _csv(items))
+
+    def _uzovi(self, party: str | None) -> str | None:
+        if party is None:
+            return None
+        ids = self.stack.deployment.registry.get(party).identifiers
+        return ids.uzovi
+
+    def _transition(self, c: Case, t: Any, add: Any) -> None:
+        self.tally.transitions[t.kind] += 1
+        secure = t.level != "ambulant"
+        add(
+            c,
+            "transities",
+            {
+                "transition_id": f"TR-{c.case_id}-{t.on:%Y-%m-%d}-{t.kind}",
+                "episode_id": c.episode_id,
+                "kind": t.kind,
+                "effective_on": t.on.isoformat(),
+                **_person_cols(c),
+                "security_level": t.level,
+                "previous_level": t.previous,
+                "location_id": f"{c.region.provider}-kliniek-{t.level}" if secure else None,
+                "location_name": f"Kliniek niveau {t.level}" if secure else None,
+                **_basis_cols(c),
+            },
+        )
+
+    def _claims(self, c: Case, day: date, add: Any) -> None:
+        """On the first of a month the EPD enters last month's treatment and support."""
+        last = day - timedelta(days=1)
+        first = date(last.year, last.month, 1)
+        in_care = [d for d in _days(first, last) if c.level_on(d) is not None]
+        if not in_care:
+            return
+        start, end = in_care[0], in_care[-1]
+        if c.criminal_title or c.care_office or c.insurer:
+            amount = sum(DAY_RATE[c.level_on(d) or "ambulant"] for d in in_care)
+            self.tally.claims_entered["treatment"] += 1
+            add(c, "declaraties", self._claim_row(c, "BEH", "treatment", start, end, amount))
+        if c.support and not c.person["homeless"]:
+            self.tally.claims_entered["support"] += 1
+            add(c, "declaraties", self._claim_row(c, "WMO", "support", start, end, SUPPORT_MONTH))
+
+    @staticmethod
+    def _claim_row(
+        c: Case, prefix: str, service: str, start: date, end: date, cents: int
+    ) -> dict[str, Any]:
+        return {
+            "claim_id": f"{prefix}-{c.case_id}-{start:%Y%m}",
+            "zvh": c.zvh,
+            "case_id": c.case_id,
+            "service": service,
+            "period_start": start.isoformat(),
+            "period_end": end.isoformat(),
+            "quantity": 1,
+            "unit_price_cents": cents,
+        }
+
+    def _capacity(self, day: date, add: Any) -> None:
+        occupied: Counter[tuple[str, str]] = Counter()
+        for c in self.plan.cases:
+            if c.case_id in self.assessed and (lvl := c.level_on(day)) not in (None, "ambulant"):
+                occupied[(c.region.provider, str(lvl))] += 1
+        measured = datetime.combine(day, time(8), tzinfo=UTC).isoformat()
+        for region in REGIONS:
+            row: dict[str, Any] = {
+                "report_id": f"CAP-{region.provider}-{day:%Y-%m-%d}",
+                "location_id": f"{region.provider}-kliniek",
+                "region": region.code,
+                "measured_at": measured,
+            }
+            for level, beds in BEDS.items():
+                base = _stable(region.code, level, day.isoformat()) % (beds // 2 + 1)
+                used = min(beds, base + occupied[(region.provider, level)])
+                row |= {
+                    f"level_{level}_in_service": beds,
+                    f"level_{level}_occupied": used,
+                    f"level_{level}_available": beds - used,
+                }
+            self.tally.capacity_reports += 1
+            add(region.provider, "capaciteit", row)
+
+    # --- the payers' systems ----------------------------------------------------------------
+
+    def _payer_day(self, day: date) -> None:
+        claims: dict[str, Claim] = {}
+        for pid, payer in self.stack.payers.items():
+            for claim in list(payer.index.values()):
+                if claim.claim_id not in self.claims_seen:
+                    self.claims_seen[claim.claim_id] = (pid, max(day, claim.created))
+                claims[claim.claim_id] = claim
+        for claim_id, (pid, received) in self.claims_seen.items():
+            if claim_id in self.answered:
+                continue
+            fate, days = payer_fate(self.opts.seed, claim_id)
+            if received + timedelta(days=days) > day:
+                continue
+            self.answered[claim_id] = day
+            self.tally.answers[fate] += 1
+            if fate == "withheld":
+                continue
+            role = self.stack.payers[pid].role
+            doc, suffix = _answer(role, claims[claim_id], day, fate == "paid")
+            self._drop(pid, "antwoord", suffix, doc)
+
+    # --- the year ---------------------------------------------------------------------------
+
+    async def run(self, console: Console) -> None:
+        plan = self.plan
+        last = plan.end + timedelta(days=TAIL_DAYS)
+        total = (last - plan.start).days + 1
+        day_seconds = self.opts.seconds_per_month / 30
+        columns = (
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("days · {task.fields[status]}"),
+            TimeElapsedColumn(),
+        )
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("national year", total=total, status="")
+            day = plan.start
+            while day <= last:
+                self.clock.now = datetime.combine(day, time(9), tzinfo=UTC)
+                self._collect_receipts()
+                self._collect_answers()
+                if day <= plan.end:
+                    self._zvh_day(day)
+                self._provider_day(day)
+                self._payer_day(day)
+                await asyncio.sleep(day_seconds)
+                await self._keep_up(day)
+                progress.update(
+                    task,
+                    advance=1,
+                    description=f"{day:%d %b %Y}",
+                    status=(
+                        f"{len(self.referral_mid)} referrals, {len(self.assessed)} assessed, "
+                        f"{len(self.claims_seen)} claims"
+                    ),
+                )
+                day += timedelta(days=1)
+        await self.settle()
+
+    def _claims_in_flight(self, today: date) -> int:
+        """Claims the pipeline has carried for more than ``IN_FLIGHT_GRACE_DAYS`` simulated days
+        without arriving: sent by a desk but not yet at their payer, or answered by the payer
+        but the answer not yet back at the desk. Claims a payer deliberately leaves unpaid, or
+        answers later by plan, do not count."""
+        at_payer = {cid for payer in self.stack.payers.values() for cid in payer.index}
+        n = 0
+        for provider in self.stack.providers.values():
+            for entry in provider.desk.book.entries.values():
+                # DELIVERED: the router took it, the payer's answer has not reached the desk
+                if entry.status not in (ClaimStatus.SENT, ClaimStatus.DELIVERED):
+                    continue
+                cid = entry.claim.claim_id
+                travelling = cid not in at_payer and cid not in self.claims_seen
+                since = entry.sent_on
+                answered = self.answered.get(cid)
+                if answered is not None and payer_fate(self.opts.seed, cid)[0] != "withheld":
+                    travelling, since = True, answered
+                if travelling and (today - since).days >= IN_FLIGHT_GRACE_DAYS:
+                    n += 1
+        return n
+
+    async def _keep_up(self, today: date, limit: int = 40, timeout: float = 30.0) -> None:
+        """Do not let the simulated clock run far ahead of the components: wait while many files
+        wait in inboxes or claims are overdue in transit (else the 28-day watchdog would
+        escalate claims that are merely slow to be routed, not unpaid). A few simulated days of
+        slack let the pipeline work while the clock goes on, instead of a round trip per day."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        waited = False
+        while loop.time() < deadline:
+            self._collect_receipts()
+            self._collect_answers()
+            if len(self.pending_files) <= limit and self._claims_in_flight(today) == 0:
+                self.tally.waits += waited
+                return
+            waited = True
+            await asyncio.sleep(0.05)
+        self.tally.waits += 1
+        self.tally.gave_up += 1
+
+    async def settle(self, quiet: float = 2.0, timeout: float = 60.0) -> None:
+        """Wait until every file is processed and the stream is quiet; desks tick once more."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        seen, still = -1, 0.0
+        while loop.time() < deadline:
+            self._collect_receipts()
+            self._collect_answers()
+            n = len(self.tally.facts)
+            unanswered = any(
+                e.status is ClaimStatus.SENT
+                for p in self.stack.providers.values()
+                for e in p.desk.book.entries.values()
+            )
+            if not self.pending_files and not unanswered and n == seen:
+                still += 0.25
+                if still >= quiet:
+                    break
+            else:
+                still = 0.0
+            seen = n
+            await asyncio.sleep(0.25)
+        for provider in self.stack.providers.values():
+            await provider.tick()
+        await asyncio.sleep(quiet)
+        self._collect_answers()
+
+
+def _stable(*parts: str) -> int:
+    return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:4], "big")
+
+
+def _days(first: date, last: date) -> list[date]:
+    return [first + timedelta(days=i) for i in range((last - first).days + 1)]
+
+
+def _answer(role: PartyRole, claim: Claim, day: date, paid: bool) -> tuple[bytes, str]:
+    codes = ("0200",) if paid else ("R001",)
+    pay = (day.isoformat(), claim.amount_cents) if paid else None
+    if role is PartyRole.MUNICIPALITY:
+        return wmo.write_answer(claim, day.isoformat(), codes, paid=pay), ".xml"
+    if role is PartyRole.CARE_OFFICE:
+        return wlz.write_answer(claim, day.isoformat(), codes, paid=pay), ".xml"
+    if role in (PartyRole.HEALTH_INSURER, PartyRole.DJI):
+        decl = vektis.write_declaration(claim)
+        out = vektis.write_answer(
+            decl, day, ("0000",) if paid else codes, paid_on=day if paid else None
+        )
+        return out, ".asc"
+    row = {
+        "reference": reference(claim.claim_id),
+        "bsn": claim.person.bsn,
+        "decided_on": day.isoformat(),
+        "outcome": "paid" if paid else "rejected",
+    }
+    if paid:
+        row |= {
+            "approved_cents": str(claim.amount_cents),
+            "paid_cents": str(claim.amount_cents),
+            "paid_on": day.isoformat(),
+        }
+    else:
+        row["rejection_reason"] = "no-payment-title"
+    return vws.write_answer([row]), ".csv"
+
+
+# --- the summary ----------------------------------------------------------------------------
+
+
+@dataclass
+class Summary:
+    referrals: int
+    answered: int
+    routed: int
+    refused: int
+    refusal_reasons: Counter[str]
+    included: int
+    not_included: int
+    care_avoiders: int
+    transitions: Counter[str]
+    capacity_reports: int
+    capacity_delivered: int
+    claims: dict[str, tuple[int, int]]  # regime -> (count, cents)
+    claim_status: Counter[str]
+    paid: tuple[int, int]
+    answers: Counter[str]
+    escalations: Counter[str]
+    escalations_delivered: int
+    router_refusals: Counter[str]
+    input_refused: int
+    clock_waits: tuple[int, int] = (0, 0)  # days the clock waited, of which it gave up
+
+    @property
+    def claims_total(self) -> tuple[int, int]:
+        return (
+            sum(n for n, _ in self.claims.values()),
+            sum(c for _, c in self.claims.values()),
+        )
+
+
+def summarise(s: NationalScenario) -> Summary:
+    t = s.tally
+    reasons: Counter[str] = Counter()
+    refused = 0
+    for answer in t.referral_answers.values():
+        if answer.get("status") != "accepted":
+            refused += 1
+            codes = [r.get("code", "?") for r in answer.get("reasons", [])] or ["unspecified"]
+            reasons.update(codes)
+    claims: dict[str, tuple[int, int]] = {}
+    status: Counter[str] = Counter()
+    paid_n = paid_c = 0
+    escalations: Counter[str] = Counter()
+    for provider in s.stack.providers.values():
+        for e in provider.desk.book.entries.values():
+            n, cents = claims.get(e.claim.regime.value, (0, 0))
+            claims[e.claim.regime.value] = (n + 1, cents + e.claim.amount_cents)
+            status[e.status.value] += 1
+            if e.status in (ClaimStatus.PAID, ClaimStatus.ADVANCED):
+                paid_n += 1
+                paid_c += e.claim.amount_cents
+        for esc in provider.desk.raised:
+            escalations[_escalation_kind(esc)] += 1
+    router: Counter[str] = Counter()
+    for f in t.facts:
+        if f.kind in (FactKind.DENY, FactKind.REFUSAL):
+            router[f"{f.event or 'message'}: {f.reason}"] += 1
+    permits = [f for f in t.facts if f.kind is FactKind.PERMIT]
+    included = [c for c in s.plan.cases if c.case_id in s.assessed and c.included]
+    return Summary(
+        referrals=len(s.referral_mid),
+        answered=len(t.referral_answers),
+        routed=len(t.referral_answers) - refused,
+        refused=refused,
+        refusal_reasons=reasons,
+        included=t.assessments["included"],
+        not_included=t.assessments["not-included"],
+        care_avoiders=sum(1 for c in included if c.care_avoider),
+        transitions=t.transitions,
+        capacity_reports=t.capacity_reports,
+        capacity_delivered=sum(1 for f in permits if f.event == "capacity-report"),
+        claims=claims,
+        claim_status=status,
+        paid=(paid_n, paid_c),
+        answers=t.answers,
+        escalations=escalations,
+        escalations_delivered=sum(
+            1 for f in permits if f.event == "escalation" and f.recipient == NATIONAL
+        ),
+        router_refusals=router,
+        input_refused=t.input_refused,
+        clock_waits=(t.waits, t.gave_up),
+    )
+
+
+def _escalation_kind(escalation_id: str) -> str:
+    if escalation_id.startswith("LATE-"):
+        return "payment-overdue (28-day watchdog)"
+    if escalation_id.startswith("GAP-REJ"):
+        return "no-payer: claim rejected, no payment title"
+    if escalation_id.startswith("GAP-REG"):
+        return "no-payer: registration phase without a rule"
+    if escalation_id.startswith("GAP-CO"):
+        return "no-payer: coordination days without a rule"
+    return "no-payer: other"
+
+
+def _eur(cents: int) -> str:
+    return f"EUR {cents / 100:,.2f}"
+
+
+def summary_tables(s: Summary, where: list[str]) -> list[Table]:
+    cases = Table(title="National scenario: cases")
+    cases.add_column("what")
+    cases.add_column("count", justify="right")
+    for label, value in (
+        ("referrals sent by the 25 ZVHs", s.referrals),
+        ("  routed to the coordinating provider", s.routed),
+        ("  refused by the router", s.refused),
+        ("assessed: included", s.included),
+        ("assessed: not included", s.not_included),
+        ("  care avoiders among the included", s.care_avoiders),
+        *((f"care transitions: {k}", v) for k, v in sorted(s.transitions.items())),
+        ("capacity reports sent / delivered", f"{s.capacity_reports} / {s.capacity_delivered}"),
+        ("input items refused by an adapter", s.input_refused),
+    ):
+        cases.add_row(label, str(value))
+    claims = Table(title="Claims per regime")
+    for col in ("regime", "claims", "amount"):
+        claims.add_column(col, justify="left" if col == "regime" else "right")
+    for regime, (n, cents) in sorted(s.claims.items()):
+        claims.add_row(regime, str(n), _eur(cents))
+    n, cents = s.claims_total
+    claims.add_row("[bold]total[/]", f"[bold]{n}[/]", f"[bold]{_eur(cents)}[/]")
+    claims.add_row("paid (or advanced)", str(s.paid[0]), _eur(s.paid[1]), style="green")
+    status = ", ".join(f"{k} {v}" for k, v in sorted(s.claim_status.items()))
+    answers = ", ".join(f"{k} {v}" for k, v in sorted(s.answers.items()))
+    claims.caption = f"claim states: {status}\npayers' planned answers: {answers}"
+    refusals = Table(title="Refusals by reason")
+    refusals.add_column("where")
+    refusals.add_column("reason")
+    refusals.add_column("count", justify="right")
+    for reason, count in s.refusal_reasons.most_common():
+        refusals.add_row("referral answer to the ZVH", reason, str(count))
+    for reason, count in s.router_refusals.most_common():
+        refusals.add_row("router decision", reason, str(count))
+    esc = Table(title="Escalations to the national coordination point")
+    esc.add_column("reason")
+    esc.add_column("count", justify="right")
+    for reason, count in sorted(s.escalations.items()):
+        esc.add_row(reason, str(count))
+    waits, gave_up = s.clock_waits
+    esc.caption = (
+        f"{s.escalations_delivered} delivered to the coordination point\n"
+        f"the simulated clock waited for the components on {waits} day(s)"
+        + (
+            f"; on {gave_up} it went on after 30 s, so some payment-overdue escalations "
+            "may be claims that were only slow"
+            if gave_up
+            else ""
+        )
+    )
+    look = Table(title="Where to look", show_header=False)
+    look.add_column("")
+    for w in where:
+        look.add_row(w)
+    return [cases, claims, refusals, esc, look]
+
+
+def summary_json(s: Summary) -> dict[str, Any]:
+    return {
+        "referrals": s.referrals,
+        "answered": s.answered,
+        "routed": s.routed,
+        "refused": s.refused,
+        "refusal_reasons": dict(s.refusal_reasons),
+        "included": s.included,
+        "not_included": s.not_included,
+        "care_avoiders": s.care_avoiders,
+        "transitions": dict(s.transitions),
+        "capacity_reports": s.capacity_reports,
+        "capacity_delivered": s.capacity_delivered,
+        "claims": {k: {"count": n, "cents": c} for k, (n, c) in s.claims.items()},
+        "claims_total": {"count": s.claims_total[0], "cents": s.claims_total[1]},
+        "claim_status": dict(s.claim_status),
+        "paid": {"count": s.paid[0], "cents": s.paid[1]},
+        "payer_answers": dict(s.answers),
+        "escalations": dict(s.escalations),
+        "escalations_delivered": s.escalations_delivered,
+        "router_refusals": dict(s.router_refusals),
+        "input_refused": s.input_refused,
+        "clock_waits": {"days": s.clock_waits[0], "gave_up": s.clock_waits[1]},
+    }
+
+
+# --- ketenbus up --scenario national ---------------------------------------------------------
+
+
+async def up_national(
+    settings: Settings,
+    *,
+    http_port: int | None,
+    exit_when_done: bool = False,
+    console: FlowConsole | None = None,
+    options: NationalOptions | None = None,
+) -> int:
+    out = console or FlowConsole()
+    opts = options or NationalOptions()
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    state_dir = Path(settings.state_dir)
+    where = "configured" if settings.bootstrap_servers else "embedded"
+    start = date(opts.year, 1, 1)
+    plan = make_plan(opts.seed, start, opts.months, opts.referrals_per_year)
+    clock = BusinessClock(start)
+    async with kafka_connection(settings) as bootstrap:
+        settings = settings.with_bootstrap(bootstrap)
+        out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
+        party_list = parties()
+        deployment = create_local(state_dir, party_list)
+        facts: list[Fact] = []
+        stack = LocalStack(
+            settings,
+            deployment,
+            default_policy(),
+            StackOptions(
+                data_dir=state_dir / "data",
+                session_timeout_ms=3000,
+                http_port=http_port,
+                poll_interval=0.2,
+                tick_interval=0.3,
+                clock=clock,
+                on_fact=facts.append,
+            ),
+        )
+        out.note(f"starting the router and {len(party_list)} parties' adapters…")
+        try:
+            await stack.start()
+        except HttpPortInUse as e:
+            out.note(f"[bold red]cannot start:[/] {e}")
+            await stack.stop()
+            return 2
+        out.note(
+            f"{len(stack.zvh)} ZVH, {len(stack.providers)} provider and {len(stack.payers)} payer "
+            f"adapters running; data folders under [bold]{state_dir / 'data'}[/]"
+        )
+        out.note(
+            f"simulating {opts.months} month(s) from {start.isoformat()}: "
+            f"{len(plan.cases)} referrals planned (seed {opts.seed})"
+        )
+        code = 0
+        try:
+            scenario = NationalScenario(stack, clock, plan, opts)
+            scenario.tally.facts = facts
+            if await _until_done_or_stopped(scenario.run(out.console), stop):
+                summary = summarise(scenario)
+                for table in summary_tables(summary, _where(stack, state_dir)):
+                    out.console.print(table)
+                report = state_dir / "national-summary.json"
+                report.write_text(json.dumps(summary_json(summary), indent=2) + "\n")
+                out.note(f"summary written to [bold]{report}[/]")
+                if not exit_when_done:
+                    out.note("running — press Ctrl-C to stop")
+                    await stop.wait()
+            else:
+                out.note("interrupted before the end of the scenario: no summary")
+                code = 130
+        finally:
+            out.note("stopping…")
+            await stack.stop()
+    out.note("stopped cleanly")
+    return code
+
+
+async def _until_done_or_stopped(run: Coroutine[Any, Any, None], stop: asyncio.Event) -> bool:
+    """Run the scenario unless Ctrl-C or SIGTERM comes first (then cancel it: a year takes
+    minutes, and an operator or ``docker stop`` must not wait for it). True when it finished."""
+    task = asyncio.create_task(run, name="national-scenario")
+    stopped = asyncio.create_task(stop.wait(), name="national-stop")
+    await asyncio.wait({task, stopped}, return_when=asyncio.FIRST_COMPLETED)
+    if task.done():
+        stopped.cancel()
+        task.result()  # its error, if any, is the run's error
+        return True
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    return False
+
+
+def _where(stack: LocalStack, state_dir: Path) -> list[str]:
+    out = []
+    web = getattr(stack, "web_url", None)
+    if web:
+        out.append(f"web pages: {web}")
+    out.append("live health and traffic: ketenbus monitor (in another terminal)")
+    if stack.http_url:
+        out.append(f"ZVH HTTP endpoint: {stack.http_url}/referrals")
+    data = state_dir / "data"
+    out += [
+        f"each party's files: {data}/<party>/{{inbox,outbox}} (e.g. {data}/fivoor/outbox)",
+        f"payer files: {data}/dji/outbox (Vektis), {data}/gemeente-utrecht/outbox (iWmo)",
+        "the audit trail: ketenbus audit verify / ketenbus audit query",
+    ]
+    return out

@@ -1,0 +1,165 @@
+"""The local stack: router, ZVH, provider and payer adapters in one process, each with its own
+Kafka clients — the same components the compose file runs as separate containers."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import uvicorn
+
+from adapters.common.runtime import AdapterEvent
+from adapters.payer.formats import FORMATS
+from adapters.payer.service import PayerAdapter
+from adapters.provider.service import ProviderAdapter
+from adapters.zvh.http import create_app
+from adapters.zvh.service import ZvhAdapter
+from broker.apps.deployment import Deployment
+from broker.config import Settings
+from broker.kafka.embedded import port_is_free
+from broker.kafka.topics import ensure_topics
+from broker.router.facts import Fact
+from broker.router.service import RouterService
+from schemas import topics
+from schemas.vocab import PartyRole
+
+log = logging.getLogger(__name__)
+
+
+class HttpPortInUse(RuntimeError):
+    """The ZVH HTTP endpoint's port is taken."""
+
+
+@dataclass
+class StackOptions:
+    data_dir: Path
+    http_port: int | None = None  # ZVH HTTP endpoint of the first ZVH; None: no HTTP; 0: free
+    session_timeout_ms: int = 6000
+    poll_interval: float = 0.5
+    on_fact: Callable[[Fact], None] | None = None
+    on_event: Callable[[AdapterEvent], None] | None = None
+    adapters: list[str] | None = None  # party ids to run adapters for; None = all ZVH/providers
+    clock: Callable[[], datetime] | None = None  # business time of claims desks and payers
+    tick_interval: float = 30.0  # how often a provider's claims desk looks for due work
+
+
+@dataclass
+class LocalStack:
+    settings: Settings
+    deployment: Deployment
+    policy: Any
+    options: StackOptions
+    router: RouterService | None = None
+    zvh: dict[str, ZvhAdapter] = field(default_factory=dict)
+    providers: dict[str, ProviderAdapter] = field(default_factory=dict)
+    payers: dict[str, PayerAdapter] = field(default_factory=dict)
+    http_url: str | None = None
+    http_party: str | None = None
+    _server: uvicorn.Server | None = None
+    _server_task: asyncio.Task[None] | None = None
+
+    def inbox(self, party_id: str) -> Path:
+        return self.options.data_dir / party_id / "inbox"
+
+    def outbox(self, party_id: str) -> Path:
+        return self.options.data_dir / party_id / "outbox"
+
+    async def start(self) -> None:
+        port = self.options.http_port
+        if port and not port_is_free(port):  # fail before anything else starts
+            raise HttpPortInUse(
+                f"port {port} on 127.0.0.1 is in use: choose another with --http-port (0: any free)"
+            )
+        reg = self.deployment.registry
+        await ensure_topics(self.settings, topics.catalogue([p.id for p in reg.parties]))
+        state = self.deployment.router_state(
+            self.policy, full_validation=self.settings.router_full_validation
+        )
+        self.router = RouterService(
+            self.settings,
+            state,
+            on_fact=self.options.on_fact,
+            session_timeout_ms=self.options.session_timeout_ms,
+        )
+        await self.router.start()
+        wanted = self.options.adapters
+        for p in reg.parties:
+            if wanted is not None and p.id not in wanted:
+                continue
+            if p.role is PartyRole.ZVH:
+                self.zvh[p.id] = ZvhAdapter(
+                    self.settings,
+                    self.deployment.party_client(p.id),
+                    self.inbox(p.id),
+                    self.outbox(p.id),
+                    on_event=self.options.on_event,
+                    poll_interval=self.options.poll_interval,
+                    session_timeout_ms=self.options.session_timeout_ms,
+                )
+            elif p.role in (PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER):
+                self.providers[p.id] = ProviderAdapter(
+                    self.settings,
+                    self.deployment.party_client(p.id),
+                    self.outbox(p.id),
+                    inbox_dir=self.inbox(p.id),
+                    on_event=self.options.on_event,
+                    session_timeout_ms=self.options.session_timeout_ms,
+                    poll_interval=self.options.poll_interval,
+                    tick_interval=self.options.tick_interval,
+                    clock=self.options.clock,
+                )
+            elif p.role in FORMATS:
+                self.payers[p.id] = PayerAdapter(
+                    self.settings,
+                    self.deployment.party_client(p.id),
+                    self.inbox(p.id),
+                    self.outbox(p.id),
+                    on_event=self.options.on_event,
+                    poll_interval=self.options.poll_interval,
+                    session_timeout_ms=self.options.session_timeout_ms,
+                    clock=self.options.clock,
+                )
+        # Each adapter waits for its own consumer-group assignment: start them side by side.
+        await asyncio.gather(
+            *(z.start() for z in self.zvh.values()),
+            *(a.start() for a in self.providers.values()),
+            *(a.start() for a in self.payers.values()),
+        )
+        if self.options.http_port is not None and self.zvh:
+            await self._start_http(next(iter(self.zvh.values())), self.options.http_port)
+
+    async def _start_http(self, adapter: ZvhAdapter, port: int) -> None:
+        config = uvicorn.Config(
+            create_app(adapter), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        )
+        server = uvicorn.Server(config)
+        self._server = server
+        self._server_task = asyncio.create_task(server.serve(), name="zvh-http")
+        for _ in range(200):
+            if server.started:
+                break
+            await asyncio.sleep(0.05)
+        if not server.started:
+            raise RuntimeError(f"the ZVH HTTP endpoint did not start on 127.0.0.1:{port}")
+        bound = server.servers[0].sockets[0].getsockname()[1]
+        self.http_url = f"http://127.0.0.1:{bound}"
+        self.http_party = adapter.party_id
+
+    async def stop(self) -> None:
+        if self._server is not None:
+            self._server.should_exit = True
+            if self._server_task is not None:
+                await asyncio.gather(self._server_task, return_exceptions=True)
+        for z in self.zvh.values():
+            await z.stop()
+        for prov in self.providers.values():
+            await prov.stop()
+        for payer in self.payers.values():
+            await payer.stop()
+        if self.router is not None:
+            await self.router.stop()

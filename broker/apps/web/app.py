@@ -1,0 +1,356 @@
+"""The web app (FastAPI): secure-bed dashboard, operations and compliance pages.
+
+Every asset is served from this package (no CDN: the machines have no internet). Pages render
+on the server; small local scripts keep them live (server-sent events for the dashboard, a
+periodic fragment for operations). The Content-Security-Policy allows nothing but this origin.
+
+Access: operations users see the dashboard and the operations page (no person-level data);
+only compliance officers see the audit search. A BSN typed into the search is turned into
+pseudonyms at once and never logged, stored, audited or sent back.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import FastAPI, Request
+from fastapi.responses import (
+    HTMLResponse,
+    JSONResponse,
+    PlainTextResponse,
+    RedirectResponse,
+    Response,
+    StreamingResponse,
+)
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+
+from broker.apps.monitoring.model import age_text
+from broker.apps.web import views
+from broker.apps.web.auth import Role, Session, SessionStore, UserStore
+from broker.apps.web.compliance import SearchNotAudited
+from broker.apps.web.runtime import WebRuntime
+from broker.audit.query import AuditQuery, to_csv
+from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
+
+log = logging.getLogger(__name__)
+
+COOKIE = "kb_session"
+MAX_FORM_BYTES = 16 * 1024
+PACKAGE = Path(str(files("broker.apps.web")))
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+    "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
+)
+KINDS = ("decision-permit", "decision-deny", "delivery", "consent-change", "refusal",
+         "compliance-search")
+OUTCOMES = (("success", "success (0)"), ("minor-failure", "denied (4)"),
+            ("serious-failure", "refused (8)"))
+
+
+class NotSignedIn(Exception):
+    """No valid session: pages redirect to the sign-in page, the API answers 401."""
+
+
+class Forbidden(Exception):
+    """Signed in, but the role may not see this."""
+
+
+def _fmt_time(value: Any) -> str:
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
+    return "" if value is None else str(value)
+
+
+def _safe_next(target: str | None) -> str:
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return "/dashboard"
+
+
+def _moment(text: str, *, end: bool) -> datetime | None:
+    """A date from a date input (the whole day; an end date includes its day), in UTC."""
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError(f"not a date: {text[:20]!r}") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return moment + timedelta(days=1) if end and len(text) == 10 else moment
+
+
+def create_app(
+    runtime: WebRuntime,
+    users: UserStore,
+    sessions: SessionStore | None = None,
+    *,
+    secure_cookies: bool = False,
+) -> FastAPI:
+    """The app over a started (or test) runtime. ``secure_cookies``: behind TLS."""
+    sessions = sessions or SessionStore()
+    app = FastAPI(title="ketenbus web", docs_url=None, redoc_url=None, openapi_url=None)
+    templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
+    templates.env.filters["time"] = _fmt_time
+    app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
+    parties = sorted(p.id for p in runtime.registry.parties)
+
+    @app.middleware("http")
+    async def headers(request: Request, call_next: Any) -> Response:
+        response: Response = await call_next(request)
+        response.headers["Content-Security-Policy"] = CSP
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["X-Frame-Options"] = "DENY"
+        response.headers["Referrer-Policy"] = "no-referrer"
+        if not request.url.path.startswith("/static/"):
+            response.headers["Cache-Control"] = "no-store"
+        return response
+
+    @app.exception_handler(NotSignedIn)
+    async def not_signed_in(request: Request, exc: NotSignedIn) -> Response:
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": "sign in first"}, status_code=401)
+        target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+        return RedirectResponse(f"/login?next={quote(target)}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def forbidden(request: Request, exc: Forbidden) -> Response:
+        session = sessions.get(request.cookies.get(COOKIE), touch=False)
+        if request.url.path.startswith("/api/"):
+            return JSONResponse({"detail": str(exc)}, status_code=403)
+        return render(request, "refused.html", session, {"reason": str(exc)}, 403)
+
+    def session_of(request: Request, *roles: Role) -> Session:
+        session = sessions.get(request.cookies.get(COOKIE))
+        if session is None:
+            raise NotSignedIn()
+        if roles and session.user.role not in roles:
+            raise Forbidden("this page is for compliance officers only")
+        return session
+
+    def render(request: Request, name: str, session: Session | None,
+               context: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
+        ctx = {"user": session.user if session else None,
+               "csrf": session.csrf if session else "", "Role": Role, **(context or {})}
+        return templates.TemplateResponse(request, name, ctx, status_code=status)
+
+    async def form(request: Request, session: Session | None = None) -> dict[str, list[str]]:
+        body = await request.body()
+        if len(body) > MAX_FORM_BYTES:
+            raise Forbidden("form too large")
+        data = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+        if session is not None and data.get("csrf", [""])[0] != session.csrf:
+            raise Forbidden("the form has expired; reload the page")
+        return data
+
+    def one(data: dict[str, list[str]], name: str) -> str:
+        return (data.get(name) or [""])[0].strip()
+
+    # --- sign-in ----------------------------------------------------------------------------
+
+    @app.get("/health")
+    async def health() -> dict[str, Any]:
+        return {"status": "ok", "figures_at": runtime.collector.snapshot.taken_at.isoformat()}
+
+    @app.get("/", response_model=None)
+    async def root(request: Request) -> Response:
+        return RedirectResponse("/dashboard", status_code=303)
+
+    @app.get("/login", response_class=HTMLResponse)
+    async def login_page(request: Request, next: str = "/dashboard") -> HTMLResponse:
+        return render(request, "login.html", None, {"next": _safe_next(next), "failed": False})
+
+    @app.post("/login", response_model=None)
+    async def login(request: Request) -> Response:
+        data = await form(request)
+        name, password = one(data, "username"), (data.get("password") or [""])[0]
+        target = _safe_next(one(data, "next"))
+        user = await asyncio.to_thread(users.authenticate, name, password)
+        if user is None:
+            log.info("sign-in failed")
+            return render(request, "login.html", None, {"next": target, "failed": True}, 401)
+        session = sessions.create(user)
+        log.info("user %s (%s) signed in", user.name, user.role.value)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
+                            secure=secure_cookies, path="/",
+                            max_age=int(sessions.absolute.total_seconds()))
+        return response
+
+    @app.post("/logout", response_model=None)
+    async def logout(request: Request) -> Response:
+        session = sessions.get(request.cookies.get(COOKIE))
+        if session is not None:
+            await form(request, session)
+            sessions.drop(session.token)
+        response = RedirectResponse("/login", status_code=303)
+        response.delete_cookie(COOKIE, path="/")
+        return response
+
+    # --- dashboard ----------------------------------------------------------------------------
+
+    @app.get("/dashboard", response_class=HTMLResponse)
+    async def dashboard(request: Request, region: str = "") -> HTMLResponse:
+        session = session_of(request)
+        data = views.capacity_view(runtime.collector.snapshot)
+        region = region if region in data["regions"] else ""
+        return render(request, "dashboard.html", session, {
+            "title": "Secure beds", "data": data, "region": region, "levels": views.LEVELS,
+            "rows": views.capacity_rows(data, region),
+        })
+
+    @app.get("/api/capacity")
+    async def capacity(request: Request) -> dict[str, Any]:
+        session_of(request)
+        return views.capacity_view(runtime.collector.snapshot)
+
+    @app.get("/api/capacity/stream")
+    async def capacity_stream(request: Request) -> StreamingResponse:
+        session = session_of(request)
+
+        async def events() -> AsyncIterator[str]:
+            version = -1
+            while True:
+                if sessions.get(session.token, touch=False) is None:
+                    yield "event: signed-out\ndata: {}\n\n"
+                    return
+                current = runtime.collector.version
+                if current != version:
+                    version = current
+                    payload = views.capacity_view(runtime.collector.snapshot)
+                    yield f"data: {json.dumps(payload)}\n\n"
+                else:
+                    yield ": keep-alive\n\n"
+                if await request.is_disconnected():
+                    return
+                await runtime.collector.wait_for_change(version, timeout=10.0)
+
+        return StreamingResponse(events(), media_type="text/event-stream",
+                                 headers={"X-Accel-Buffering": "no"})
+
+    # --- operations ---------------------------------------------------------------------------
+
+    def operations_context(request: Request) -> dict[str, Any]:
+        snap = runtime.collector.snapshot
+        hours = views.parse_hours(request.query_params.get("hours"))
+        flow = views.parse_flow(request.query_params.get("flow"))
+        return {
+            "snap": snap, "hours": hours, "flow": flow, "hour_choices": views.HOUR_CHOICES,
+            "flow_choices": views.FLOWS, "flows": views.flows_view(snap, hours, flow),
+            "stuck": views.stuck_view(snap), "age": age_text,
+        }
+
+    @app.get("/operations", response_class=HTMLResponse)
+    async def operations(request: Request) -> HTMLResponse:
+        session = session_of(request)
+        return render(request, "operations.html", session,
+                      {"title": "Operations", **operations_context(request)})
+
+    @app.get("/operations/live", response_class=HTMLResponse)
+    async def operations_live(request: Request) -> HTMLResponse:
+        session = session_of(request)
+        return render(request, "operations_live.html", session, operations_context(request))
+
+    # --- compliance ---------------------------------------------------------------------------
+
+    def compliance_context(**extra: Any) -> dict[str, Any]:
+        return {
+            "title": "Compliance", "parties": parties, "purposes": [p.value for p in PurposeOfUse],
+            "bases": [b.value for b in LegalBasis], "kinds": KINDS, "outcomes": OUTCOMES,
+            "flows": [e.value for e in EventCode], "filters": {}, "result": None,
+            "report": None, "error": None, "person": None,
+            "can_search_person": bool(runtime.compliance and runtime.compliance.can_search_person),
+            "available": runtime.compliance is not None, **extra,
+        }
+
+    def query_from(data: dict[str, list[str]]) -> tuple[AuditQuery, dict[str, str], str | None]:
+        """The query of a search form; the filters to show again (without the BSN); the
+        person's audit-domain pseudonym."""
+        assert runtime.compliance is not None
+        filters = {k: one(data, k) for k in ("party", "sender", "purpose", "legal_basis",
+                                              "since", "until", "outcome", "kind", "flow")}
+        persons: dict[str, str] = {}
+        bsn = one(data, "bsn")
+        if bsn:
+            persons = runtime.compliance.person_pseudonyms(bsn)  # ValueError: not a BSN
+        else:
+            persons = {k.removeprefix("person_"): one(data, k)
+                       for k in ("person_audit", "person_router") if one(data, k)}
+        query = AuditQuery(
+            persons=frozenset(persons.values()),
+            party=filters["party"] or None,
+            sender=filters["sender"] or None,
+            purposes=frozenset({filters["purpose"]} - {""}),
+            legal_bases=frozenset({filters["legal_basis"]} - {""}),
+            since=_moment(filters["since"], end=False),
+            until=_moment(filters["until"], end=True),
+            outcomes=frozenset({filters["outcome"]} - {""}),
+            kinds=frozenset({filters["kind"]} - {""}),
+            flows=frozenset({filters["flow"]} - {""}),
+        )
+        filters.update({f"person_{k}": v for k, v in persons.items()})
+        return query, filters, persons.get("audit")
+
+    @app.get("/compliance", response_class=HTMLResponse)
+    async def compliance(request: Request) -> HTMLResponse:
+        session = session_of(request, Role.COMPLIANCE)
+        return render(request, "compliance.html", session, compliance_context())
+
+    @app.post("/compliance/search", response_class=HTMLResponse)
+    async def compliance_search(request: Request) -> HTMLResponse:
+        session = session_of(request, Role.COMPLIANCE)
+        data = await form(request, session)
+        if runtime.compliance is None:
+            return render(request, "compliance.html", session, compliance_context(), 503)
+        try:
+            query, filters, person = query_from(data)
+        except ValueError as exc:  # the message never repeats a BSN
+            return render(request, "compliance.html", session,
+                          compliance_context(error=str(exc)), 422)
+        try:
+            result = await runtime.compliance.search(query, officer=session.user.name,
+                                                     person=person)
+        except SearchNotAudited as exc:
+            log.error("compliance search refused: %s", exc)
+            return render(request, "compliance.html", session,
+                          compliance_context(filters=filters, error=str(exc)), 503)
+        return render(request, "compliance.html", session,
+                      compliance_context(filters=filters, result=result, person=person))
+
+    @app.post("/compliance/export.csv", response_model=None)
+    async def compliance_export(request: Request) -> Response:
+        session = session_of(request, Role.COMPLIANCE)
+        data = await form(request, session)
+        if runtime.compliance is None:
+            return PlainTextResponse("the audit search is not available here", 503)
+        try:
+            query, _, person = query_from(data)
+            result = await runtime.compliance.search(query, officer=session.user.name,
+                                                     person=person, export=True)
+        except ValueError as exc:
+            return PlainTextResponse(str(exc), 422)
+        except SearchNotAudited as exc:
+            return PlainTextResponse(str(exc), 503)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        return Response(to_csv(result.rows), media_type="text/csv; charset=utf-8", headers={
+            "Content-Disposition": f'attachment; filename="ketenbus-audit-{stamp}.csv"'})
+
+    @app.post("/compliance/verify", response_class=HTMLResponse)
+    async def compliance_verify(request: Request) -> HTMLResponse:
+        session = session_of(request, Role.COMPLIANCE)
+        await form(request, session)
+        if runtime.compliance is None:
+            return render(request, "compliance.html", session, compliance_context(), 503)
+        report = await runtime.compliance.verify()
+        return render(request, "compliance.html", session, compliance_context(report=report))
+
+    return app

@@ -1,0 +1,59 @@
+"""What the web app runs besides HTTP: the collector of operational figures (as the
+capacity-dashboard party, which opens the capacity reports sealed for it) and the compliance
+service (which signs its search records with that party's key)."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from broker.apps.deployment import Deployment
+from broker.apps.monitoring.collector import Collector
+from broker.apps.monitoring.parties import reader
+from broker.apps.web.compliance import PERSON_DOMAINS, ComplianceService
+from broker.config import Settings
+from broker.trust import PartyRegistry, Pseudonymiser, load_or_create_secret
+from schemas.vocab import PartyRole
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class WebRuntime:
+    settings: Settings
+    registry: PartyRegistry
+    collector: Collector
+    compliance: ComplianceService | None
+    party_id: str | None
+
+    @classmethod
+    def from_deployment(cls, settings: Settings, deployment: Deployment) -> WebRuntime:
+        """Use the capacity dashboard's keys (and the coordination point's, when present) and
+        the derived pseudonym keys of the audit domains (when the router's secret is here)."""
+        dashboard = reader(deployment, PartyRole.CAPACITY_DASHBOARD)
+        coordination = reader(deployment, PartyRole.NATIONAL_COORDINATION)
+        collector = Collector(settings, capacity=dashboard, escalations=coordination)
+        secret = deployment.secrets_dir / f"{deployment.router_id}.secret"
+        pseudonyms = None
+        if secret.exists():  # never create one: a new secret would match no pseudonym
+            pseudonyms = Pseudonymiser(load_or_create_secret(secret)).restricted(PERSON_DOMAINS)
+        else:
+            log.warning("no pseudonym secret at %s: the audit search cannot take a BSN", secret)
+        compliance = None
+        if dashboard is not None:
+            compliance = ComplianceService(settings, deployment.registry, dashboard.keys,
+                                           pseudonyms)
+        else:
+            log.warning("no capacity-dashboard keys: no bed counts and no audit search")
+        return cls(settings, deployment.registry, collector, compliance,
+                   dashboard.party_id if dashboard else None)
+
+    async def start(self) -> None:
+        await self.collector.start()
+        if self.compliance is not None:
+            await self.compliance.start()
+
+    async def stop(self) -> None:
+        if self.compliance is not None:
+            await self.compliance.stop()
+        await self.collector.stop()

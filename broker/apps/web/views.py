@@ -1,0 +1,133 @@
+"""What the pages show, computed from a snapshot: plain data for the templates and the JSON API.
+Pure functions, so the filters are tested without a browser."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from broker.apps.monitoring.model import Snapshot, age_text
+from broker.apps.monitoring.state import UNKNOWN_REGION
+from schemas.vocab import EventCode
+
+HOUR_CHOICES = (1, 6, 24, 168)
+LEVELS = ("2", "3", "4")
+FLOWS = tuple(e.value for e in EventCode if e is not EventCode.RESPONSE)
+CHART_W, CHART_H = 720, 150
+
+
+def parse_hours(value: str | None) -> int:
+    try:
+        hours = int(value or 24)
+    except ValueError:
+        return 24
+    return hours if hours in HOUR_CHOICES else 24
+
+
+def parse_flow(value: str | None) -> str:
+    return value if value in FLOWS else ""
+
+
+@dataclass(frozen=True)
+class Bar:
+    x: float
+    y: float
+    width: float
+    height: float
+    label: str
+
+
+def flows_view(snap: Snapshot, hours: int, flow: str) -> dict[str, Any]:
+    """Messages per hour and flow in the last ``hours`` hours (one flow, or all)."""
+    now = snap.taken_at
+    first = (now - timedelta(hours=hours - 1)).replace(minute=0, second=0, microsecond=0)
+    slots = [first + timedelta(hours=i) for i in range(hours)]
+    counts: dict[datetime, dict[str, int]] = {h: {} for h in slots}
+    seen: set[str] = set()
+    for hour, name, n in snap.flows_per_hour:
+        if hour < first or (flow and name != flow):
+            continue
+        counts.setdefault(hour, {})[name] = counts.get(hour, {}).get(name, 0) + n
+        seen.add(name)
+    columns = [f for f in FLOWS if f in seen] + sorted(seen - set(FLOWS))
+    rows = [
+        {"hour": h.astimezone(UTC).strftime("%d-%m %H:00"),
+         "counts": [c.get(f, 0) for f in columns], "total": sum(c.values())}
+        for h, c in sorted(counts.items(), reverse=True)
+        if sum(c.values()) or hours <= 24
+    ]
+    totals = [sum(counts[h].values()) for h in sorted(counts)]
+    peak = max(totals, default=0) or 1
+    width = CHART_W / max(1, len(totals))
+    bars = [
+        Bar(round(i * width + 1, 1), round(CHART_H - n / peak * (CHART_H - 10), 1),
+            round(max(1.0, width - 2), 1), round(n / peak * (CHART_H - 10), 1),
+            f"{h.astimezone(UTC).strftime('%d-%m %H:00')}: {n}")
+        for i, (h, n) in enumerate(zip(sorted(counts), totals, strict=True))
+    ]
+    return {"columns": columns, "rows": rows, "bars": bars, "peak": max(totals, default=0),
+            "total": sum(totals), "chart_w": CHART_W, "chart_h": CHART_H}
+
+
+def stuck_view(snap: Snapshot) -> list[dict[str, str]]:
+    """What is stuck and since when: escalations, waiting referrals, unanswered claims and
+    consumer groups that are behind. No case numbers, no persons."""
+    now = snap.taken_at
+    rows = []
+    for e in snap.escalations:
+        rows.append({"what": f"escalation: {e.reason}", "where": e.zvh,
+                     "by": e.raised_by, "since": e.stuck_since.isoformat(),
+                     "age": age_text(e.stuck_since, now)})
+    r = snap.referrals
+    if r.count:
+        rows.append({"what": f"{r.count} referral(s) waiting for an inclusion decision",
+                     "where": ", ".join(p for p, _ in r.by_provider), "by": "-",
+                     "since": _day(r.oldest_since), "age": age_text(r.oldest_since, now)})
+    for c in snap.claims:
+        if c.state == "awaiting-answer" and c.count:
+            rows.append({"what": f"{c.count} claim(s) awaiting an answer"
+                         + (f", {c.over_four_weeks} over four weeks" if c.over_four_weeks else ""),
+                         "where": "payers", "by": "-", "since": _day(c.oldest_since),
+                         "age": age_text(c.oldest_since, now)})
+    for g in snap.groups:
+        if g.lag:
+            rows.append({"what": f"consumer group behind by {g.lag}", "where": g.group,
+                         "by": "-", "since": _day(g.lagging_since),
+                         "age": age_text(g.lagging_since, now)})
+    return rows
+
+
+def _day(moment: datetime | None) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+
+
+def capacity_view(snap: Snapshot) -> dict[str, Any]:
+    """The dashboard's data: per region and level the beds, and the history of availability."""
+    regions = sorted({c.region for c in snap.capacity}, key=lambda r: (r == UNKNOWN_REGION, r))
+    cells = {f"{c.region}|{c.level}": {"in_service": c.in_service, "occupied": c.occupied,
+                                       "available": c.available, "locations": c.locations}
+             for c in snap.capacity}
+    latest = max((c.updated_at for c in snap.capacity if c.updated_at), default=None)
+    return {
+        "taken_at": snap.taken_at.astimezone(UTC).isoformat(),
+        "updated_at": latest.astimezone(UTC).isoformat() if latest else None,
+        "levels": list(LEVELS),
+        "regions": regions,
+        "cells": cells,
+        "history": [{"at": p.at.astimezone(UTC).isoformat(), "available": p.available}
+                    for p in snap.capacity_history],
+        "source": next((s for s in snap.sources if s.startswith("capacity")), ""),
+    }
+
+
+def capacity_rows(view: dict[str, Any], region: str = "") -> list[dict[str, Any]]:
+    """Table rows of the capacity view (one region, or all), for the server-rendered table."""
+    rows = []
+    for r in view["regions"]:
+        if region and r != region:
+            continue
+        cells = [view["cells"].get(f"{r}|{lv}") for lv in LEVELS]
+        rows.append({"region": r, "cells": cells,
+                     "available": sum(c["available"] for c in cells if c)})
+    return rows

@@ -1,0 +1,159 @@
+"""One Kafka component lifecycle, shared by the router and every adapter.
+
+A component has a producer, a consumer group on its topics (a FastStream subscriber), a
+:class:`BrokerWatch` that notices a broker restart, a :class:`Health` and, where configured, the
+process's metrics endpoint. The router and the adapters differ in what they subscribe to and in
+how they recover (the router owns the broker epoch and restores topics; an adapter follows and
+re-subscribes), so those two are the hooks; starting and stopping the parts is written once here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+from faststream import AckPolicy
+from faststream.kafka import KafkaBroker
+from faststream.message import StreamMessage
+
+from broker.component import metrics
+from broker.component.health import NOT_SENDING, BrokerWatch, Health, HealthStatus
+from broker.component.retry import bounded
+from broker.config import Settings
+from broker.kafka.clients import faststream_broker, make_producer
+
+log = logging.getLogger(__name__)
+
+
+class BrokerNotReady(RuntimeError):
+    """The broker is being restored; try again shortly (HTTP 503, inbox files wait)."""
+
+
+async def raw_body(msg: StreamMessage[Any]) -> bytes:
+    """Hand the handler the raw bytes: a body FastStream cannot decode must still reach us."""
+    return bytes(msg.body or b"")
+
+
+class KafkaComponent:
+    """The parts every long-running component owns, started and stopped in one way.
+
+    Subclasses attach their handler in :meth:`subscribe` and call :meth:`open_producer`,
+    :meth:`start_subscriber` and :meth:`watch_broker` from their own ``start`` in the order they
+    need; :meth:`close` stops everything this class started."""
+
+    def __init__(self, settings: Settings, name: str, *, session_timeout_ms: int = 6000) -> None:
+        self.settings = settings
+        self.health = Health(name)
+        self.session_timeout_ms = session_timeout_ms
+        self.watch: BrokerWatch | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._broker: KafkaBroker | None = None
+        self._watch_task: asyncio.Task[None] | None = None
+
+    # --- the hook ----------------------------------------------------------------------------
+
+    def subscribe(self, broker: KafkaBroker) -> None:
+        """Attach this component's subscriber(s) and handler(s) to a fresh broker."""
+        raise NotImplementedError
+
+    def subscriber_options(self, group_id: str) -> dict[str, Any]:
+        """The consumer settings every component uses: at-least-once (nack on error, commit
+        after the handler), from the start of the topic for a new group, the configured waits."""
+        return {
+            "group_id": group_id,
+            "ack_policy": AckPolicy.NACK_ON_ERROR,
+            "auto_offset_reset": "earliest",
+            "session_timeout_ms": self.session_timeout_ms,
+            "heartbeat_interval_ms": max(100, self.session_timeout_ms // 4),
+            "fetch_max_wait_ms": self.settings.fetch_max_wait_ms,
+        }
+
+    # --- the parts ---------------------------------------------------------------------------
+
+    @property
+    def producer(self) -> AIOKafkaProducer:
+        assert self._producer is not None, "open_producer() first"
+        return self._producer
+
+    async def open_producer(self) -> AIOKafkaProducer:
+        """Serve the metrics endpoint (if configured) and start the producer."""
+        metrics.serve_configured(self.settings)
+        self._producer = make_producer(self.settings)
+        await self._producer.start()
+        return self._producer
+
+    async def start_subscriber(self) -> None:
+        broker = faststream_broker(self.settings, logger=log)
+        self.subscribe(broker)
+        self._broker = broker
+        await broker.start()
+
+    async def stop_subscriber(self) -> None:
+        broker, self._broker = self._broker, None
+        if broker is None:
+            return
+        try:
+            async with asyncio.timeout(15):
+                await broker.stop()
+        except Exception as err:  # a consumer stuck on a dead broker must not block recovery
+            log.warning("subscriber did not stop cleanly (%s); abandoned", type(err).__name__)
+
+    def watch_broker(
+        self,
+        epoch: str | None,
+        recover: Callable[[], Awaitable[str | None]],
+        *,
+        owner: bool,
+        on_lost: Callable[[], Awaitable[None]],
+        interval: float = 1.0,
+    ) -> BrokerWatch:
+        """Start polling the broker's epoch; ``recover`` runs when it vanished (owner) or
+        changed (follower), after ``on_lost`` stopped consuming and sending."""
+        self.watch = BrokerWatch(
+            self.settings, self.health, epoch, recover, owner=owner, on_lost=on_lost,
+            interval=interval,
+        )
+        self._watch_task = asyncio.create_task(
+            self.watch.run(), name=f"watch-{self.health.component}"
+        )
+        return self.watch
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send one record and wait for Kafka's acknowledgement, with bounded retries. Refused
+        while the broker is being restored: a record sent to a topic the broker lost would
+        vanish without an error."""
+        if self.health.status in NOT_SENDING:
+            raise BrokerNotReady(f"not sending: {self.health.status} ({self.health.detail})")
+        producer = self.producer
+        await bounded(
+            "sending",
+            self.health,
+            lambda: producer.send_and_wait(topic, value=value, key=key, headers=headers),
+        )
+
+    def recovered_from_degraded(self, detail: str) -> None:
+        """A call that had given up works again: the component is healthy once more."""
+        if self.health.status is HealthStatus.DEGRADED:
+            self.health.set(HealthStatus.OK, detail)
+
+    async def stop_watch(self) -> None:
+        if self._watch_task is not None:
+            self._watch_task.cancel()
+            await asyncio.gather(self._watch_task, return_exceptions=True)
+            self._watch_task = None
+
+    async def close(self) -> None:
+        """Stop the watch, the subscriber and the producer (each bounded in time)."""
+        await self.stop_watch()
+        await self.stop_subscriber()
+        if self._producer is not None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(15):
+                    await self._producer.stop()
+            self._producer = None
