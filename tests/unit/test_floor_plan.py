@@ -50,7 +50,8 @@ UPWARD = [
     ("broker/router/recipients.py", "def _dodge() -> None:\n    from broker.apps.web import app",
      "broker.router.recipients"),
     ("broker/component/health.py",
-     "from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n    from broker.router.facts import Fact",
+     "from typing import TYPE_CHECKING\n"
+     "if TYPE_CHECKING:\n    from broker.router.facts import Fact",
      "broker.component.health"),
     ("schemas/topics.py", "import broker.config", "schemas.topics"),
     ("broker/policy/decision.py", "from broker.audit import chain", "broker.policy.decision"),
