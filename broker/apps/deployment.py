@@ -11,8 +11,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
-from typing import Any
 
+from broker.policy.consent_view import ConsentView
+from broker.policy.model import Policy
+from broker.router.pipeline import RouterState
 from broker.trust import (
     Keyring,
     PartyRegistry,
@@ -25,6 +27,7 @@ from broker.trust import (
     registry_entry,
     write_party_keys,
 )
+from broker.trust.party import PartyClient
 from schemas.vocab import PartyRole
 
 REGISTRY_FILE = "registry.yaml"
@@ -60,14 +63,13 @@ class Deployment:
 
     def router_state(
         self,
-        policy: Any,
+        policy: Policy,
         *,
         replay_window: timedelta = timedelta(days=1),
         full_validation: bool = False,
-    ) -> Any:
-        from broker.policy.consent_view import ConsentView
-        from broker.router.pipeline import RouterState
-
+    ) -> RouterState:
+        """The router's starting state: its keys, the registry, the policy, an empty consent
+        view (rebuilt from the consent topic at start) and an empty replay guard."""
         ring = self.keyring(self.router_id)
         return RouterState(
             registry=self.registry,
@@ -80,9 +82,7 @@ class Deployment:
             full_validation=full_validation,
         )
 
-    def party_client(self, party_id: str) -> Any:
-        from broker.trust.party import PartyClient
-
+    def party_client(self, party_id: str) -> PartyClient:
         ring = self.keyring(party_id)
         return PartyClient(
             party_id=party_id,

@@ -22,6 +22,7 @@ from broker.policy.consent_view import ConsentView
 from broker.policy.decision import BasisDetail as PolicyBasisDetail
 from broker.policy.decision import Decision, DecisionRequest, decide
 from broker.policy.minimise import contains_personal_data, project
+from broker.policy.model import Policy
 from broker.router.facts import Fact, FactKind
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header
@@ -85,7 +86,7 @@ class RouterState:
     keys: PartyKeys  # the router's current keys (it signs with these)
     keyring: Keyring  # all router keys, for decrypting messages sealed to an older key
     pseudonyms: Pseudonymiser
-    policy: Any
+    policy: Policy
     consents: ConsentView
     replay: ReplayGuard
     # fhir.resources validation of every message: see Settings.router_full_validation

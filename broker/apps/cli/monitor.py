@@ -12,13 +12,17 @@ import contextlib
 import logging
 import signal
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from broker.apps.cli.common import err, load_or_exit
 from broker.config import Settings, check_bootstrap
+
+if TYPE_CHECKING:  # imported at run time inside the command: `ketenbus --help` stays quick
+    from broker.apps.monitoring.collector import Collector
+    from broker.trust.party import PartyClient
 
 
 def resolve_bootstrap(settings: Settings, given: str | None) -> str:
@@ -39,7 +43,7 @@ def resolve_bootstrap(settings: Settings, given: str | None) -> str:
     raise typer.Exit(2)
 
 
-def _readers(settings: Settings) -> tuple[Any, Any]:
+def _readers(settings: Settings) -> tuple[PartyClient | None, PartyClient | None]:
     """Clients of the capacity dashboard and the coordination point, if their keys are here."""
     from broker.apps import deployment
     from broker.apps.monitoring.parties import reader
@@ -105,7 +109,7 @@ def monitor(
 
 
 async def _live(
-    collector: Any, console: Console, interval: float, metrics_port: int | None
+    collector: Collector, console: Console, interval: float, metrics_port: int | None
 ) -> None:
     from rich.live import Live
 

@@ -9,15 +9,25 @@ import logging
 import signal
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Protocol
 
 import typer
 
 from broker.apps.cli.common import err, load_or_exit
 from broker.config import Settings
 
+if TYPE_CHECKING:  # imported at run time inside the commands: `ketenbus --help` stays quick
+    from broker.apps.deployment import Deployment
 
-def _deployment(settings: Settings) -> Any:
+
+class Component(Protocol):
+    """The router or an adapter: started, then stopped at a signal."""
+
+    async def start(self) -> None: ...
+    async def stop(self) -> None: ...
+
+
+def _deployment(settings: Settings) -> Deployment:
     from broker.apps import deployment
 
     state = Path(settings.state_dir)
@@ -32,7 +42,7 @@ def _deployment(settings: Settings) -> Any:
     return deployment.load(registry, keys, state / deployment.SECRETS_DIR)
 
 
-async def _run_until_signal(component: Any) -> None:
+async def _run_until_signal(component: Component) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
