@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
 import re
 import subprocess
@@ -29,6 +28,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from argon2 import PasswordHasher
 
 from broker.apps.deployment import Deployment, create_local
+from broker.apps.monitoring import figures
 from broker.apps.monitoring.collector import Collector
 from broker.apps.monitoring.model import Snapshot
 from broker.apps.monitoring.parties import with_monitoring_parties
@@ -102,15 +102,15 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     state = tmp_path_factory.mktemp("watched")
     broker = EmbeddedBroker(state_dir=state / "kafka")
     await broker.astart()
-    settings = Settings(bootstrap_servers=broker.bootstrap, state_dir=state)
+    # metrics_port 0: the router serves its metrics (and, as `ketenbus router` does, the
+    # monitor's figures beside them), as when run alone
+    settings = Settings(bootstrap_servers=broker.bootstrap, state_dir=state, metrics_port=0)
     deployment = create_local(state, with_monitoring_parties(demo.PARTIES))
     stack = LocalStack(settings, deployment, default_policy(), StackOptions(
         data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1))
-    os.environ[metrics.PORT_ENV] = "0"  # the router serves its metrics, as when run alone
-    try:
-        await stack.start()
-    finally:
-        del os.environ[metrics.PORT_ENV]
+    await stack.start()
+    served = figures.served(settings)
+    await served.__aenter__()
     metrics_url = metrics.serve(0)  # already running: the router's endpoint
     baseline = {"deny": DENIES._value.get(), "dead": DEAD._value.get()}
     rng = random.Random()
@@ -146,6 +146,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         await server.stop()
         await runtime.stop()
         await stack.stop()
+        await served.__aexit__(None, None, None)
         metrics.shutdown()
         await broker.astop()
 

@@ -5,8 +5,10 @@ party registry and this component's own keys."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
+from contextlib import AbstractAsyncContextManager
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Protocol
@@ -42,14 +44,18 @@ def _deployment(settings: Settings) -> Deployment:
     return deployment.load(registry, keys, state / deployment.SECRETS_DIR)
 
 
-async def _run_until_signal(component: Component) -> None:
+async def _run_until_signal(
+    component: Component, beside: AbstractAsyncContextManager[None] | None = None
+) -> None:
+    """Start the component (and, once it runs, ``beside`` it), wait for SIGINT or SIGTERM, stop."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await component.start()
     try:
-        await stop.wait()
+        async with beside or contextlib.nullcontext():
+            await stop.wait()
     finally:
         await component.stop()
 
@@ -85,8 +91,7 @@ def router(
             dep.router_state(pol, full_validation=settings.router_full_validation),
             session_timeout_ms=settings.session_timeout_ms,
         )
-        async with figures.served(settings):  # its endpoint carries the monitor's figures too
-            await _run_until_signal(service)
+        await _run_until_signal(service, figures.served(settings))
 
     asyncio.run(main())
 
