@@ -37,7 +37,7 @@ from broker.trust import (
     Verdict,
     is_valid_bsn,
     open_sealed,
-    read_meta,
+    read_envelope,
     seal,
     sign_batch,
 )
@@ -268,7 +268,7 @@ class Pipeline:
         authentic = False  # only verified messages may enter the replay cache
         try:
             try:
-                env = read_meta(rec.key, rec.headers)
+                env = read_envelope(rec.key, rec.headers)
             except TrustError as e:
                 raise Refusal(e.reason, str(e), topics.DEAD_LETTER.name) from None
             try:

@@ -616,12 +616,12 @@ def _envelopes() -> st.SearchStrategy[Incoming]:
     return st.one_of(mutated_envelopes(), arbitrary_records())
 
 
-@target("trust.read_meta", _envelopes)
-def check_trust_read_meta(rec: Incoming) -> None:
-    from broker.trust import read_meta
+@target("trust.read_envelope", _envelopes)
+def check_trust_read_envelope(rec: Incoming) -> None:
+    from broker.trust import read_envelope
 
     try:
-        read_meta(rec.key, rec.headers)
+        read_envelope(rec.key, rec.headers)
     except TrustError as err:
         trust_refused(err)
 

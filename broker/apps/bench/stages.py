@@ -139,7 +139,7 @@ def _patches(clock: StageClock) -> list[Any]:
 
     p = pipeline_module
     targets: list[tuple[Any, str, str]] = [
-        (p, "read_meta", ENVELOPE),
+        (p, "read_envelope", ENVELOPE),
         (p, "open_sealed", DECRYPT),
         (envelope_module, "_verify", VERIFY),
         (p, "parse_message", PARSE),
