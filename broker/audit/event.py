@@ -493,7 +493,7 @@ def decision_record(
         legal_basis=decision.legal_basis,
         citation=detail.citation if detail else None,
         justification=detail.justification if detail else None,
-        professional=detail.professional if detail else None,
+        professional=detail.decided_by if detail else None,
         consent_id=decision.consent_id,
         pseudonym=request.pseudonym,
         message_id=message_id,

@@ -17,7 +17,6 @@ from broker.policy.consent_view import (
     ConsentView,
 )
 from broker.policy.decision import (
-    BasisDetail,
     Decision,
     DecisionRequest,
     ReasonCode,
@@ -34,7 +33,6 @@ from broker.policy.minimise import contains_personal_data, message_categories, p
 from broker.policy.model import BasisRule, FlowRule, Policy, PolicyDocument, RecipientRule
 
 __all__ = [
-    "BasisDetail",
     "BasisRule",
     "ConsentChange",
     "ConsentChangeKind",

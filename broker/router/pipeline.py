@@ -19,7 +19,6 @@ from typing import Any
 import orjson
 
 from broker.policy.consent_view import ConsentView
-from broker.policy.decision import BasisDetail as PolicyBasisDetail
 from broker.policy.decision import Decision, DecisionRequest, decide
 from broker.policy.minimise import contains_personal_data, project
 from broker.router.facts import Fact, FactKind
@@ -45,7 +44,7 @@ from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_from_message
 from schemas.flows.response import MessageResponse, response_message
-from schemas.messaging import BasisDetail, ParsedMessage, ResponseCode, dumps, parse_message
+from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import EventCode, PartyRole
 
 log = logging.getLogger(__name__)
@@ -478,7 +477,7 @@ class Pipeline:
                 recipient_role=r.role,
                 purpose=m.purpose,
                 legal_basis=m.legal_basis,
-                basis_detail=_basis_detail(m.basis_detail),
+                basis_detail=m.basis_detail,
                 categories=categories,
                 pseudonym=router_person,
                 on=now.date(),
@@ -599,11 +598,3 @@ def unpack(data: bytes) -> Outgoing:
 
 def msg_bytes(msg: ParsedMessage) -> bytes:
     return dumps(msg.bundle)
-
-
-def _basis_detail(d: BasisDetail | None) -> Any:
-    if d is None:
-        return None
-    return PolicyBasisDetail(
-        citation=d.citation, justification=d.justification, professional=d.decided_by
-    )
