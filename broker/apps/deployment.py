@@ -65,7 +65,7 @@ class Deployment:
         replay_window: timedelta = timedelta(days=1),
         full_validation: bool = False,
     ) -> Any:
-        from broker.policy.consent_view import ConsentView
+        from broker.policy import ConsentView
         from broker.router.pipeline import RouterState
 
         ring = self.keyring(self.router_id)

@@ -52,8 +52,7 @@ from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, Purpos
 from schemas.vocab.base import KETENBUS_CS, Coded
 
 if TYPE_CHECKING:
-    from broker.policy.consent_view import ConsentChange
-    from broker.policy.decision import Decision, DecisionRequest
+    from broker.policy import ConsentChange, Decision, DecisionRequest
 
 PSEUDONYM_SYSTEM_PREFIX = "https://ketenbus.nl/fhir/NamingSystem/pseudonym"
 ROUTER_PSEUDONYM_SYSTEM = PSEUDONYM_SYSTEM_PREFIX + "/router"

@@ -12,8 +12,6 @@ Typical use in the router::
 from broker.policy.consent_view import (
     ConsentChange,
     ConsentChangeKind,
-    ConsentLookup,
-    ConsentMatch,
     ConsentView,
 )
 from broker.policy.decision import (
@@ -24,30 +22,20 @@ from broker.policy.decision import (
 )
 from broker.policy.loader import (
     PolicyError,
-    PolicyProblem,
     default_policy,
     load_policy,
     load_policy_text,
 )
 from broker.policy.minimise import contains_personal_data, message_categories, project
-from broker.policy.model import BasisRule, FlowRule, Policy, PolicyDocument, RecipientRule
 
 __all__ = [
-    "BasisRule",
     "ConsentChange",
     "ConsentChangeKind",
-    "ConsentLookup",
-    "ConsentMatch",
     "ConsentView",
     "Decision",
     "DecisionRequest",
-    "FlowRule",
-    "Policy",
-    "PolicyDocument",
     "PolicyError",
-    "PolicyProblem",
     "ReasonCode",
-    "RecipientRule",
     "contains_personal_data",
     "decide",
     "default_policy",

@@ -18,9 +18,14 @@ from typing import Any
 
 import orjson
 
-from broker.policy.consent_view import ConsentView
-from broker.policy.decision import Decision, DecisionRequest, decide
-from broker.policy.minimise import contains_personal_data, project
+from broker.policy import (
+    ConsentView,
+    Decision,
+    DecisionRequest,
+    contains_personal_data,
+    decide,
+    project,
+)
 from broker.router.facts import Fact, FactKind
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header

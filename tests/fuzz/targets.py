@@ -437,7 +437,7 @@ class Env:
 
     def state(self, full_validation: bool) -> Any:
         """A fresh router state (empty replay cache) with a consent for the example person."""
-        from broker.policy.loader import default_policy
+        from broker.policy import default_policy
         from broker.router.pipeline import ROUTER_DOMAIN
 
         state = self.deployment.router_state(default_policy())

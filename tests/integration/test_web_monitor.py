@@ -39,12 +39,11 @@ from broker.apps.web.app import create_app
 from broker.apps.web.auth import SessionStore, demo_users
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.server import WebServer
-from broker.audit.chain import ChainRecord
+from broker.audit import ChainRecord
 from broker.component import metrics
 from broker.config import Settings
-from broker.kafka.embedded import EmbeddedBroker
-from broker.kafka.topics import ensure_topics
-from broker.policy.loader import default_policy
+from broker.kafka import EmbeddedBroker, ensure_topics
+from broker.policy import default_policy
 from broker.router.pipeline import AUDIT_DOMAIN
 from schemas import topics
 from schemas.topics import KeyKind, TopicSpec
@@ -294,7 +293,7 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
 async def test_the_search_chain_resumes_after_a_restart(world: World) -> None:
     assert world.backend.compliance is not None
     from broker.apps.web.compliance import ComplianceService
-    from broker.audit.query import AuditQuery
+    from broker.audit import AuditQuery
 
     before = world.backend.compliance
     head = (await before.verify()).heads.get("capacity-dashboard", (-1, ""))[0]

@@ -38,7 +38,7 @@ from broker.apps.web import views
 from broker.apps.web.auth import Role, Session, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
-from broker.audit.query import AuditQuery, to_csv
+from broker.audit import AuditQuery, to_csv
 from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)

@@ -31,8 +31,7 @@ from broker.apps.web.app import COOKIE, create_app
 from broker.apps.web.auth import Role, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import PERSON_DOMAINS, SearchNotAudited, SearchResult
-from broker.audit.chain import VerifyReport
-from broker.audit.query import AuditQuery, AuditRow
+from broker.audit import AuditQuery, AuditRow, VerifyReport
 from broker.config import Settings
 from broker.trust import PartyRegistry, Pseudonymiser, generate_party_keys, registry_entry
 from schemas.vocab import PartyRole
