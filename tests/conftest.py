@@ -34,7 +34,7 @@ def kafka_bootstrap(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     if external:
         yield external
         return
-    from broker.kafka.embedded import EmbeddedBroker
+    from broker.kafka import EmbeddedBroker
 
     broker = EmbeddedBroker(state_dir=tmp_path_factory.mktemp("kafka-state"))
     broker.start()

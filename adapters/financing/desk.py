@@ -29,7 +29,7 @@ from datetime import UTC, date, datetime, timedelta
 from adapters.financing.accrual import Episode, Segment, coordination_segments, gap_periods, runs
 from adapters.financing.book import ClaimBook
 from adapters.financing.payers import NoPayerParty, PayerDirectory
-from adapters.financing.rules import Decision, Facts, Gap, RuleSet, TitlePeriod
+from adapters.financing.rules import Facts, Gap, RuleSet, Ruling, TitlePeriod
 from schemas.errors import MessageError
 from schemas.flows.assessment import AssessmentOutcome, assessment_from_message
 from schemas.flows.claim import (
@@ -369,7 +369,7 @@ class ClaimsDesk:
         )
         work.claims.append(ClaimToSend(claim, self.claim_meta(claim, d, now)))
 
-    def claim_meta(self, claim: Claim, d: Decision, now: datetime) -> MessageMeta:
+    def claim_meta(self, claim: Claim, d: Ruling, now: datetime) -> MessageMeta:
         """The claim's message: to the payer, for payment, on the rule's basis and citation."""
         return MessageMeta(
             message_id=message_id_for(self.claimant, "claim", claim.claim_id),
@@ -551,7 +551,7 @@ class ClaimsDesk:
             )
 
 
-def explain(d: Decision) -> ClaimExplanation:
+def explain(d: Ruling) -> ClaimExplanation:
     """The explanation a claim carries: rule, version, inputs and the judgement in words."""
     return ClaimExplanation(
         rule=d.rule,

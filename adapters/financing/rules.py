@@ -2,7 +2,7 @@
 
 The rules change over time, so they are data with validity periods (inclusive dates) and a
 version, and a claim is always judged by the rule in force on its service date. For that date
-:meth:`RuleSet.decide` returns either a :class:`Decision` (rule, version, regime, payer, price,
+:meth:`RuleSet.decide` returns either a :class:`Ruling` (rule, version, regime, payer, price,
 legal basis and the inputs it used) or a :class:`Gap` (no rule, or no payer) -- never an
 invented tariff. Order of judgement:
 
@@ -210,7 +210,7 @@ class Facts:
 
 
 @dataclass(frozen=True)
-class Decision:
+class Ruling:
     """Who pays for a service on a date, at what price, by which rule and on which inputs."""
 
     service: ClaimService
@@ -254,7 +254,7 @@ class Gap:
         return ("gap", self.service, self.reason, self.text)
 
 
-Outcome = Decision | Gap
+Outcome = Ruling | Gap
 
 
 def _cents(value: int) -> str:
@@ -367,7 +367,7 @@ class RuleSet:
                 f"{why}{opt.pay} pays under {opt.regime}"
                 + (f" ({' '.join(opt.note.split())})" if opt.note else "")
             )
-            return Decision(
+            return Ruling(
                 service=service,
                 rule=rule.id,
                 version=rule.version,
@@ -386,7 +386,7 @@ class RuleSet:
         em = self.emergency
         inputs.insert(0, ("service-rule", rule.ref))
         if em.covers(day):
-            return Decision(
+            return Ruling(
                 service=service,
                 rule=em.id,
                 version=em.version,

@@ -15,7 +15,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from broker.config import Settings
-from broker.kafka.clients import make_consumer
+from broker.kafka import make_consumer
 
 
 async def replay(

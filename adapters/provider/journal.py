@@ -18,7 +18,7 @@ from typing import Any
 
 from adapters.financing.topiclog import replay
 from broker.config import Settings
-from broker.kafka.topics import ensure_topics
+from broker.kafka import ensure_topics
 from broker.trust import EnvelopeMeta, TrustError, open_sealed, seal_to
 from broker.trust.party import PartyClient
 from schemas.topics import KeyKind, TopicSpec

@@ -12,8 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from broker.policy.consent_view import ConsentView
-from broker.policy.model import Policy
+from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
 from broker.trust import (
     Keyring,

@@ -52,8 +52,7 @@ from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, Purpos
 from schemas.vocab.base import KETENBUS_CS, Coded
 
 if TYPE_CHECKING:
-    from broker.policy.consent_view import ConsentChange
-    from broker.policy.decision import Decision, DecisionRequest
+    from broker.policy import ConsentChange, Decision, DecisionRequest
 
 PSEUDONYM_SYSTEM_PREFIX = "https://ketenbus.nl/fhir/NamingSystem/pseudonym"
 ROUTER_PSEUDONYM_SYSTEM = PSEUDONYM_SYSTEM_PREFIX + "/router"
@@ -493,7 +492,7 @@ def decision_record(
         legal_basis=decision.legal_basis,
         citation=detail.citation if detail else None,
         justification=detail.justification if detail else None,
-        professional=detail.professional if detail else None,
+        professional=detail.decided_by if detail else None,
         consent_id=decision.consent_id,
         pseudonym=request.pseudonym,
         message_id=message_id,

@@ -11,7 +11,7 @@ from enum import StrEnum
 from typing import Any
 
 from broker.config import Settings
-from broker.kafka.epoch import current_epoch
+from broker.kafka import current_epoch
 
 log = logging.getLogger(__name__)
 

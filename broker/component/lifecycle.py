@@ -24,7 +24,7 @@ from broker.component import metrics
 from broker.component.health import NOT_SENDING, BrokerWatch, Health, HealthStatus
 from broker.component.retry import bounded
 from broker.config import Settings
-from broker.kafka.clients import faststream_broker, make_producer
+from broker.kafka import faststream_broker, make_producer
 
 log = logging.getLogger(__name__)
 

@@ -5,29 +5,31 @@ client and topics are created with the catalogue's partition counts before first
 """
 
 from broker.kafka.clients import (
-    client_options,
     faststream_broker,
     make_admin,
     make_consumer,
     make_producer,
 )
 from broker.kafka.connection import kafka_connection
-from broker.kafka.embedded import EmbeddedBroker
-from broker.kafka.errors import EmbeddedBrokerError, KafkaSetupError, KafkaUnavailableError
-from broker.kafka.probe import broker_reachable
-from broker.kafka.topics import ensure_topics
+from broker.kafka.embedded import EmbeddedBroker, port_is_free
+from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
+from broker.kafka.errors import KafkaSetupError
+from broker.kafka.probe import probe
+from broker.kafka.topics import ensure_topics, topic_partitions
 
 __all__ = [
     "EmbeddedBroker",
-    "EmbeddedBrokerError",
     "KafkaSetupError",
-    "KafkaUnavailableError",
-    "broker_reachable",
-    "client_options",
+    "current_epoch",
     "ensure_topics",
     "faststream_broker",
     "kafka_connection",
     "make_admin",
     "make_consumer",
     "make_producer",
+    "new_epoch",
+    "port_is_free",
+    "probe",
+    "repair_topics",
+    "topic_partitions",
 ]

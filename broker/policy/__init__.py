@@ -12,12 +12,9 @@ Typical use in the router::
 from broker.policy.consent_view import (
     ConsentChange,
     ConsentChangeKind,
-    ConsentLookup,
-    ConsentMatch,
     ConsentView,
 )
 from broker.policy.decision import (
-    BasisDetail,
     Decision,
     DecisionRequest,
     ReasonCode,
@@ -25,31 +22,22 @@ from broker.policy.decision import (
 )
 from broker.policy.loader import (
     PolicyError,
-    PolicyProblem,
     default_policy,
     load_policy,
     load_policy_text,
 )
 from broker.policy.minimise import contains_personal_data, message_categories, project
-from broker.policy.model import BasisRule, FlowRule, Policy, PolicyDocument, RecipientRule
+from broker.policy.model import Policy
 
 __all__ = [
-    "BasisDetail",
-    "BasisRule",
     "ConsentChange",
     "ConsentChangeKind",
-    "ConsentLookup",
-    "ConsentMatch",
     "ConsentView",
     "Decision",
     "DecisionRequest",
-    "FlowRule",
     "Policy",
-    "PolicyDocument",
     "PolicyError",
-    "PolicyProblem",
     "ReasonCode",
-    "RecipientRule",
     "contains_personal_data",
     "decide",
     "default_policy",

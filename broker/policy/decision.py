@@ -33,11 +33,12 @@ used (the newest on a tie); its id is in the decision.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from enum import StrEnum
 
 from broker.policy.consent_view import ConsentLookup, ConsentView
 from broker.policy.model import BasisRule, Policy
+from schemas.messaging import BasisDetail
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 MIN_JUSTIFICATION = 10  # characters: a word or two is not a recorded justification
@@ -68,21 +69,6 @@ class ReasonCode(StrEnum):
     ESSENTIAL_CATEGORY_MISSING = "essential-category-missing"
     ESSENTIAL_CATEGORY_NOT_ALLOWED = "essential-category-not-allowed"
     PERSONAL_DATA_IN_AGGREGATE = "personal-data-in-aggregate"
-
-
-@dataclass(frozen=True, slots=True)
-class BasisDetail:
-    """What backs a non-consent legal basis.
-
-    ``citation``: the statute (legal-obligation, e.g. ``Wvggz art. 8:27``) or the public task
-    (public-task, e.g. ``Wmo 2015 art. 2.3.2``). ``justification`` and ``professional``: the
-    recorded reasoning and the name of the professional who decided (conflict-of-duties).
-    """
-
-    citation: str | None = None
-    justification: str | None = None
-    professional: str | None = None
-    decided_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -327,7 +313,7 @@ def _check_basis_detail(req: DecisionRequest, rule: BasisRule) -> tuple[ReasonCo
             )
     if basis is LegalBasis.CONFLICT_OF_DUTIES:
         justification = (detail.justification or "").strip() if detail else ""
-        professional = (detail.professional or "").strip() if detail else ""
+        professional = (detail.decided_by or "").strip() if detail else ""
         if len(justification) < MIN_JUSTIFICATION:
             return (
                 ReasonCode.JUSTIFICATION_MISSING,

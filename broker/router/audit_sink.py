@@ -13,16 +13,17 @@ from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
-from broker.audit.chain import AuditChain, last_record_of
-from broker.audit.event import (
+from broker.audit import (
     PSEUDONYM_SYSTEM_PREFIX,
+    AuditChain,
     AuditKind,
     AuditRecord,
+    last_record_of,
     looks_like_bsn,
     new_event_id,
 )
 from broker.config import Settings
-from broker.kafka.clients import make_consumer
+from broker.kafka import make_consumer
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys
 from schemas import topics

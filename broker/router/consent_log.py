@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker.config import Settings
-from broker.kafka.clients import make_consumer
+from broker.kafka import make_consumer
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
 from broker.trust import TrustError, open_sealed
 from schemas import topics

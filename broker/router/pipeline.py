@@ -18,11 +18,15 @@ from typing import Any
 
 import orjson
 
-from broker.policy.consent_view import ConsentView
-from broker.policy.decision import BasisDetail as PolicyBasisDetail
-from broker.policy.decision import Decision, DecisionRequest, decide
-from broker.policy.minimise import contains_personal_data, project
-from broker.policy.model import Policy
+from broker.policy import (
+    ConsentView,
+    Decision,
+    DecisionRequest,
+    Policy,
+    contains_personal_data,
+    decide,
+    project,
+)
 from broker.router.facts import Fact, FactKind
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header
@@ -38,7 +42,7 @@ from broker.trust import (
     Verdict,
     is_valid_bsn,
     open_sealed,
-    read_meta,
+    read_envelope,
     seal,
     sign_batch,
 )
@@ -46,7 +50,7 @@ from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_from_message
 from schemas.flows.response import MessageResponse, response_message
-from schemas.messaging import BasisDetail, ParsedMessage, ResponseCode, dumps, parse_message
+from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import EventCode, PartyRole
 
 log = logging.getLogger(__name__)
@@ -269,7 +273,7 @@ class Pipeline:
         authentic = False  # only verified messages may enter the replay cache
         try:
             try:
-                env = read_meta(rec.key, rec.headers)
+                env = read_envelope(rec.key, rec.headers)
             except TrustError as e:
                 raise Refusal(e.reason, str(e), topics.DEAD_LETTER.name) from None
             try:
@@ -479,7 +483,7 @@ class Pipeline:
                 recipient_role=r.role,
                 purpose=m.purpose,
                 legal_basis=m.legal_basis,
-                basis_detail=_basis_detail(m.basis_detail),
+                basis_detail=m.basis_detail,
                 categories=categories,
                 pseudonym=router_person,
                 on=now.date(),
@@ -600,11 +604,3 @@ def unpack(data: bytes) -> Outgoing:
 
 def msg_bytes(msg: ParsedMessage) -> bytes:
     return dumps(msg.bundle)
-
-
-def _basis_detail(d: BasisDetail | None) -> Any:
-    if d is None:
-        return None
-    return PolicyBasisDetail(
-        citation=d.citation, justification=d.justification, professional=d.decided_by
-    )

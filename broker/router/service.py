@@ -25,7 +25,7 @@ from broker.component.health import HealthStatus
 from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
-from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
+from broker.kafka import current_epoch, new_epoch, repair_topics
 from broker.router.audit_sink import AuditSink
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact

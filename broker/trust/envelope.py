@@ -630,7 +630,7 @@ def _build(key: bytes | None, found: dict[str, str]) -> _Parsed:
 
 
 _last_parse: tuple[bytes | None, _Headers, dict[str, str], _Parsed] | None = None
-"""The last successful parse: a router reads the same record with ``read_meta`` and then
+"""The last successful parse: a router reads the same record with ``read_envelope`` and then
 ``open_sealed``. Reused only when key and headers are equal by value (immutable copies are
 kept), so it can never return another record's metadata."""
 
@@ -685,7 +685,7 @@ _REQUIRED_SIGNED = (*_REQUIRED, H_ENC_KID)
 _MAX_PROOF_TEXT = 4 * (8 + 32 * 25 + 2) // 3 + 4  # base64 of a proof in a tree of 2**24 leaves
 
 
-def read_meta(key: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> EnvelopeMeta:
+def read_envelope(key: bytes | None, headers: Iterable[tuple[str, bytes | None]]) -> EnvelopeMeta:
     """The envelope's metadata WITHOUT any verification (``malformed-envelope`` if unreadable).
 
     Only for routing a refusal back to the claimed sender: nothing read here is authentic.

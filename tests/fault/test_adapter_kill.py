@@ -26,9 +26,8 @@ from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
-from broker.kafka.clients import make_producer
-from broker.kafka.embedded import EmbeddedBroker
-from broker.policy.loader import default_policy
+from broker.kafka import EmbeddedBroker, make_producer
+from broker.policy import default_policy
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.messaging import MessageMeta

@@ -18,9 +18,9 @@ from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
+from broker.kafka import current_epoch
 from broker.kafka.embedded import EmbeddedBroker, free_port
-from broker.kafka.epoch import current_epoch
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from tests.helpers.kafka import async_wait_until
 from tests.integration import test_referral_path as path
 

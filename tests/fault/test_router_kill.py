@@ -23,9 +23,7 @@ from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
-from broker.kafka.clients import make_producer
-from broker.kafka.embedded import EmbeddedBroker
-from broker.kafka.topics import ensure_topics
+from broker.kafka import EmbeddedBroker, ensure_topics, make_producer
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message

@@ -18,7 +18,7 @@ from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.component.health import Health
 from broker.component.retry import bounded
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from schemas import topics
 from tests.helpers.kafka import consume_all
 from tests.integration import test_referral_path as path

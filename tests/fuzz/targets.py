@@ -437,7 +437,7 @@ class Env:
 
     def state(self, full_validation: bool) -> Any:
         """A fresh router state (empty replay cache) with a consent for the example person."""
-        from broker.policy.loader import default_policy
+        from broker.policy import default_policy
         from broker.router.pipeline import ROUTER_DOMAIN
 
         state = self.deployment.router_state(default_policy())
@@ -616,12 +616,12 @@ def _envelopes() -> st.SearchStrategy[Incoming]:
     return st.one_of(mutated_envelopes(), arbitrary_records())
 
 
-@target("trust.read_meta", _envelopes)
-def check_trust_read_meta(rec: Incoming) -> None:
-    from broker.trust import read_meta
+@target("trust.read_envelope", _envelopes)
+def check_trust_read_envelope(rec: Incoming) -> None:
+    from broker.trust import read_envelope
 
     try:
-        read_meta(rec.key, rec.headers)
+        read_envelope(rec.key, rec.headers)
     except TrustError as err:
         trust_refused(err)
 

@@ -9,9 +9,7 @@ from __future__ import annotations
 import pytest
 
 from broker.config import Settings
-from broker.kafka.clients import make_producer
-from broker.kafka.connection import kafka_connection
-from broker.kafka.topics import ensure_topics, topic_partitions
+from broker.kafka import ensure_topics, kafka_connection, make_producer, topic_partitions
 from schemas.topics import catalogue
 from tests.helpers.kafka import consume_all
 

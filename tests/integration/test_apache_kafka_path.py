@@ -12,7 +12,7 @@ from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from tests.integration import test_referral_path as path
 
 pytestmark = [pytest.mark.integration, pytest.mark.docker]

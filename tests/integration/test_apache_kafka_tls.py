@@ -12,9 +12,8 @@ from pathlib import Path
 import pytest
 
 from broker.config import Settings
-from broker.kafka.clients import make_consumer, make_producer
+from broker.kafka import ensure_topics, make_consumer, make_producer
 from broker.kafka.embedded import free_port
-from broker.kafka.topics import ensure_topics
 from schemas.topics import KeyKind, TopicSpec
 from tests.conftest import docker_engine_problem
 from tests.helpers.kafka import fresh_name

@@ -21,7 +21,7 @@ from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.router.facts import Fact, FactKind
 from tests.helpers.kafka import consume_all
 from tests.unit.financing import parties as P

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from broker.kafka import topic_partitions
 from broker.kafka.embedded import free_port
-from broker.kafka.topics import topic_partitions
 from schemas.topics import catalogue, outbound
 from tests.conftest import ROOT
 from tests.helpers.cli import Cli, cli_env

@@ -11,11 +11,9 @@ import pytest
 from aiokafka import TopicPartition
 
 from broker.config import Settings
-from broker.kafka.clients import make_consumer, make_producer
+from broker.kafka import ensure_topics, make_consumer, make_producer, probe, topic_partitions
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.kafka.errors import EmbeddedBrokerError
-from broker.kafka.probe import probe
-from broker.kafka.topics import ensure_topics, topic_partitions
 from schemas.topics import TopicSpec, catalogue, outbound
 from tests.helpers.kafka import consume_all, pid_alive, port_open, processes_with_arg
 
@@ -59,7 +57,7 @@ async def test_compacted_topic_is_created_with_its_config(
 ) -> None:
     from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
 
-    from broker.kafka.clients import make_admin
+    from broker.kafka import make_admin
 
     spec = TopicSpec(unique_name, 1, catalogue()[0].key, "test", compacted=True)
     await ensure_topics(kafka_settings, [spec])

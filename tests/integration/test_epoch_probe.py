@@ -9,9 +9,8 @@ from pathlib import Path
 import pytest
 
 from broker.config import Settings
-from broker.kafka.connection import kafka_connection
+from broker.kafka import ensure_topics, kafka_connection
 from broker.kafka.epoch import EPOCH_PREFIX, current_epoch, forget_probes, new_epoch
-from broker.kafka.topics import ensure_topics
 from schemas.topics import KeyKind, TopicSpec
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from broker.config import Settings
-from broker.kafka.connection import kafka_connection
+from broker.kafka import kafka_connection
 from broker.kafka.embedded import free_port
 from broker.kafka.errors import KafkaUnavailableError
 from broker.kafka.probe import broker_reachable, probe

@@ -19,7 +19,7 @@ from broker.apps.deployment import LocalParty, create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.claim import Claim, Payer, claim_message

@@ -19,7 +19,7 @@ from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
 from tests.helpers.kafka import consume_all

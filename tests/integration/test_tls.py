@@ -18,11 +18,15 @@ from aiokafka import ConsumerRecord, TopicPartition
 from aiokafka.errors import KafkaConnectionError
 
 from broker.config import Settings
-from broker.kafka.clients import faststream_broker, make_consumer, make_producer
-from broker.kafka.connection import kafka_connection
+from broker.kafka import (
+    ensure_topics,
+    faststream_broker,
+    kafka_connection,
+    make_consumer,
+    make_producer,
+)
 from broker.kafka.embedded import free_port, resolve_tansu
 from broker.kafka.errors import KafkaUnavailableError
-from broker.kafka.topics import ensure_topics
 from schemas.topics import KeyKind, TopicSpec
 from tests.helpers.kafka import wait_for_port
 from tests.helpers.tls import TlsFiles, TlsProxy, make_tls_files

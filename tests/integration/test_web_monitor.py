@@ -37,14 +37,13 @@ from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.apps.web.app import create_app
 from broker.apps.web.auth import SessionStore, demo_users
-from broker.apps.web.runtime import WebRuntime
+from broker.apps.web.backend import WebBackend
 from broker.apps.web.server import WebServer
-from broker.audit.chain import ChainRecord
+from broker.audit import ChainRecord
 from broker.component import metrics
 from broker.config import Settings
-from broker.kafka.embedded import EmbeddedBroker
-from broker.kafka.topics import ensure_topics
-from broker.policy.loader import default_policy
+from broker.kafka import EmbeddedBroker, ensure_topics
+from broker.policy import default_policy
 from broker.router.pipeline import AUDIT_DOMAIN
 from schemas import topics
 from schemas.topics import KeyKind, TopicSpec
@@ -73,7 +72,7 @@ class World:
     bsn_a: str
     bsn_b: str
     metrics_url: str
-    runtime: WebRuntime
+    backend: WebBackend
     baseline: dict[str, float]  # counters are per process: other modules' traffic is in them
 
 
@@ -134,17 +133,17 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     await traffic.stop()
     users, creds = demo_users(state, PasswordHasher(time_cost=1, memory_cost=1024,
                                                     parallelism=1))
-    runtime = WebRuntime.from_deployment(settings, deployment)
-    await runtime.start()
-    server = WebServer(create_app(runtime, users, SessionStore()))
+    backend = WebBackend.from_deployment(settings, deployment)
+    await backend.start()
+    server = WebServer(create_app(backend, users, SessionStore()))
     url = await server.start(0)
-    await _wait(runtime.collector, _ready)
+    await _wait(backend.collector, _ready)
     try:
-        yield World(settings, deployment, stack, url, creds, a.bsn, b.bsn, metrics_url, runtime,
+        yield World(settings, deployment, stack, url, creds, a.bsn, b.bsn, metrics_url, backend,
                     baseline)
     finally:
         await server.stop()
-        await runtime.stop()
+        await backend.stop()
         await stack.stop()
         await served.__aexit__(None, None, None)
         metrics.shutdown()
@@ -293,11 +292,11 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
 
 
 async def test_the_search_chain_resumes_after_a_restart(world: World) -> None:
-    assert world.runtime.compliance is not None
+    assert world.backend.compliance is not None
     from broker.apps.web.compliance import ComplianceService
-    from broker.audit.query import AuditQuery
+    from broker.audit import AuditQuery
 
-    before = world.runtime.compliance
+    before = world.backend.compliance
     head = (await before.verify()).heads.get("capacity-dashboard", (-1, ""))[0]
     again = ComplianceService(world.settings, world.deployment.registry, before.keys,
                               before.pseudonyms)

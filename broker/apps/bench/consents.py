@@ -31,8 +31,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from broker.policy import BasisDetail, ConsentView, DecisionRequest, decide, default_policy
+from broker.policy import ConsentView, DecisionRequest, decide, default_policy
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
+from schemas.messaging import BasisDetail
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 C = DataCategory

@@ -35,9 +35,7 @@ from broker.apps.bench.worker import (
 )
 from broker.apps.bench.workload import PROVIDER, Workload, fresh_id
 from broker.config import Settings
-from broker.kafka.clients import make_producer
-from broker.kafka.embedded import EmbeddedBroker
-from broker.kafka.topics import ensure_topics
+from broker.kafka import EmbeddedBroker, ensure_topics, make_producer
 from broker.router.records import Incoming, Outgoing, header
 from schemas import topics
 from schemas.topics import KeyKind, TopicSpec

@@ -25,11 +25,11 @@ from broker.trust import (
     generate_party_keys,
     open_sealed,
     registry_entry,
+    reset_key_caches,
     seal,
     sign_batch,
     verify_only,
 )
-from broker.trust.envelope import reset_key_caches
 from schemas.vocab.roles import PartyRole
 
 

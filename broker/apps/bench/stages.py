@@ -24,7 +24,7 @@ from typing import Any, TypeVar
 from unittest import mock
 
 from broker.apps.bench.workload import Workload
-from broker.audit.chain import AuditChain
+from broker.audit import AuditChain
 from broker.router import audit_sink
 from broker.router import pipeline as pipeline_module
 from broker.router.facts import Fact
@@ -139,7 +139,7 @@ def _patches(clock: StageClock) -> list[Any]:
 
     p = pipeline_module
     targets: list[tuple[Any, str, str]] = [
-        (p, "read_meta", ENVELOPE),
+        (p, "read_envelope", ENVELOPE),
         (p, "open_sealed", DECRYPT),
         (envelope_module, "_verify", VERIFY),
         (p, "parse_message", PARSE),

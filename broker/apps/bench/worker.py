@@ -31,9 +31,9 @@ from typing import Any, Literal
 from unittest import mock
 
 from broker.apps.deployment import KEYS_DIR, REGISTRY_FILE, SECRETS_DIR, load
-from broker.audit.chain import AuditChain
+from broker.audit import AuditChain
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.router.audit_sink import to_record
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
@@ -247,7 +247,7 @@ class _Shape(_Relay):
 async def _aiokafka_loop(spec: WorkerSpec, relay: _Relay, results: Any, signals: Signals) -> None:
     from aiokafka import TopicPartition
 
-    from broker.kafka.clients import make_consumer, make_producer
+    from broker.kafka import make_consumer, make_producer
 
     settings = _settings(spec)
     producer = make_producer(settings)

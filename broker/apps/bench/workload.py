@@ -18,7 +18,7 @@ from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_document
 from broker.apps.deployment import Deployment, create_local
 from broker.apps.scenarios import demo
 from broker.apps.synthetic import synthetic_birth_date, synthetic_bsn, synthetic_name
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
 from broker.router.records import Incoming, Outgoing
 from broker.trust import EnvelopeMeta, seal

@@ -18,16 +18,21 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from broker.audit.chain import verify as verify_chain
-from broker.audit.keys import KeyLoadError, load_public_keys
-from broker.audit.query import AuditQuery, decode_rows, to_csv, to_json, to_table
-from broker.audit.reader import (
+from broker.audit import (
     DEFAULT_TOPIC,
+    AuditQuery,
     AuditReadError,
+    KeyLoadError,
+    decode_rows,
+    load_public_keys,
     read_jsonl,
     read_topic_sync,
+    to_csv,
+    to_json,
+    to_table,
     write_jsonl,
 )
+from broker.audit import verify as verify_chain
 
 app = typer.Typer(
     name="audit",

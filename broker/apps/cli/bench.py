@@ -71,7 +71,7 @@ def bench(
         err_console.print(f"[dim]{time.monotonic() - began:6.1f} s[/dim]  {text} ...")
 
     from broker.apps.bench.kafka_runs import BenchError
-    from broker.kafka.errors import KafkaSetupError
+    from broker.kafka import KafkaSetupError
 
     try:
         tables = run(config, sections, progress=progress, command=command)

@@ -127,7 +127,7 @@ def judge(
     rules: RulesFile = None,
 ) -> None:
     """Who pays SERVICE delivered on DATE, by which rule and on which inputs (exit 1: a gap)."""
-    from adapters.financing.rules import Decision
+    from adapters.financing.rules import Ruling
     from schemas.vocab import ClaimService
 
     try:
@@ -139,7 +139,7 @@ def judge(
         municipality, homeless, zvh, zvh_municipality, criminal_title, insurer, care_office
     )
     outcome = _rules(rules).decide(svc, day, facts)
-    if isinstance(outcome, Decision):
+    if isinstance(outcome, Ruling):
         out.print(f"[bold green]{outcome.payer_role}[/] {outcome.payer_identifier or ''}".rstrip())
         out.print(f"rule {outcome.rule}@{outcome.version}, regime {outcome.regime}")
         for k, v in outcome.inputs:
@@ -163,7 +163,7 @@ def accrue(
 ) -> None:
     """The coordination days claimable by TODAY, per calendar month, with payer or gap."""
     from adapters.financing.accrual import Episode, coordination_segments
-    from adapters.financing.rules import Decision
+    from adapters.financing.rules import Ruling
 
     try:
         episode = Episode(
@@ -181,7 +181,7 @@ def accrue(
         table.add_column(col)
     for s in coordination_segments(_rules(rules), episode, facts, until):
         o = s.outcome
-        if isinstance(o, Decision):
+        if isinstance(o, Ruling):
             amount = s.days * (o.price_cents or 0)
             who = f"{o.payer_role} {o.payer_identifier or ''} ({o.rule}@{o.version})"
             table.add_row(str(s.start), str(s.end), str(s.days), who, _euros(amount))

@@ -20,7 +20,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from broker.config import Settings
-    from broker.kafka.embedded import EmbeddedBroker
+    from broker.kafka import EmbeddedBroker
     from schemas.topics import TopicSpec
 
 console = Console(highlight=False)
@@ -129,7 +129,7 @@ def kafka(
     """
     _setup_logging()
     settings = _load(config, state_dir=state_dir)
-    from broker.kafka.errors import KafkaSetupError
+    from broker.kafka import KafkaSetupError
 
     try:
         rc = asyncio.run(_serve(settings, port, create_topics, party))
@@ -143,8 +143,7 @@ def kafka(
 async def _serve(
     settings: Settings, port: int | None, create_topics: bool, parties: list[str] | None
 ) -> int:
-    from broker.kafka.embedded import EmbeddedBroker
-    from broker.kafka.topics import ensure_topics, topic_partitions
+    from broker.kafka import EmbeddedBroker, ensure_topics, topic_partitions
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -230,8 +229,7 @@ def topics(
 
 async def _create_topics(settings: Settings, wait: float, parties: list[str] | None) -> int:
     from broker.config import ConfigError
-    from broker.kafka.probe import probe
-    from broker.kafka.topics import ensure_topics, topic_partitions
+    from broker.kafka import ensure_topics, probe, topic_partitions
 
     deadline = time.monotonic() + wait
     while True:

@@ -18,18 +18,21 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from broker.trust._encoding import b64decode_strict, require_aware, utc_now
-from broker.trust.errors import TrustConfigError
-from broker.trust.keys import check_key_id, check_party_id, generate_party_keys, write_party_keys
-from broker.trust.registry import (
+from broker.trust import (
     Identifiers,
     KeyEntry,
     Party,
     PartyRegistry,
+    TrustConfigError,
+    check_key_id,
+    check_party_id,
     dump_registry,
+    generate_party_keys,
     load_registry,
     registry_entry,
+    write_party_keys,
 )
+from broker.trust._encoding import b64decode_strict, require_aware, utc_now
 from schemas.vocab.roles import PartyRole
 
 app = typer.Typer(

@@ -68,8 +68,8 @@ def router(
 ) -> None:
     """Run the router: consume inbound topics, decide, deliver, audit."""
     from broker.apps.monitoring import figures
-    from broker.kafka.topics import ensure_topics
-    from broker.policy.loader import default_policy, load_policy
+    from broker.kafka import ensure_topics
+    from broker.policy import default_policy, load_policy
     from broker.router.service import RouterService
     from schemas import topics
 

@@ -53,7 +53,7 @@ def serve(
     from broker.apps import deployment
     from broker.apps.web.app import create_app
     from broker.apps.web.auth import SessionStore, UserStore
-    from broker.apps.web.runtime import WebRuntime
+    from broker.apps.web.backend import WebBackend
     from broker.apps.web.server import WebPortInUse, WebServer
 
     logging.basicConfig(level=logging.WARNING)
@@ -76,22 +76,22 @@ def serve(
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
-        runtime = WebRuntime.from_deployment(settings, dep)
-        await runtime.start()
-        server = WebServer(create_app(runtime, users, SessionStore(
+        backend = WebBackend.from_deployment(settings, dep)
+        await backend.start()
+        server = WebServer(create_app(backend, users, SessionStore(
             idle=timedelta(minutes=idle_minutes))))
         try:
             url = await server.start(port)
         except WebPortInUse as exc:
             err.print(f"[bold red]cannot start:[/] {exc}")
-            await runtime.stop()
+            await backend.stop()
             return 2
         typer.echo(f"web app on {url} — Ctrl-C stops")
         try:
             await stop.wait()
         finally:
             await server.stop()
-            await runtime.stop()
+            await backend.stop()
         return 0
 
     raise typer.Exit(asyncio.run(main()))

@@ -35,10 +35,9 @@ from broker.apps.monitoring.state import (
     RefusalTracker,
     TopicTracker,
 )
-from broker.audit.chain import ChainRecord, MalformedRecord
-from broker.audit.query import AuditRow
+from broker.audit import AuditRow, ChainRecord, MalformedRecord
 from broker.config import Settings
-from broker.kafka.clients import make_admin, make_consumer
+from broker.kafka import make_admin, make_consumer
 from broker.trust import TrustError
 from broker.trust.party import PartyClient
 from schemas import topics

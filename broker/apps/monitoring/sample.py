@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from broker.apps.deployment import Deployment
 from broker.apps.synthetic import synthetic_birth_date, synthetic_bsn, synthetic_name
 from broker.config import Settings
-from broker.kafka.clients import make_producer
+from broker.kafka import make_producer
 from broker.trust import EnvelopeMeta, seal
 from schemas import topics
 from schemas.flows.capacity import CapacityReport, LevelCapacity, capacity_message

@@ -26,7 +26,7 @@ from broker.apps.monitoring.model import (
     TopicFigure,
     WaitingReferrals,
 )
-from broker.audit.query import AuditRow
+from broker.audit import AuditRow
 from schemas import topics
 from schemas.flows.capacity import CapacityReport
 from schemas.flows.escalation import Escalation

@@ -48,8 +48,8 @@ from broker.apps.scenarios.national_plan import (
 )
 from broker.apps.scenarios.stack import HttpPortInUse, LocalStack, StackOptions
 from broker.config import Settings
-from broker.kafka.connection import kafka_connection
-from broker.policy.loader import default_policy
+from broker.kafka import kafka_connection
+from broker.policy import default_policy
 from broker.router.facts import Fact, FactKind
 from schemas.flows.claim import Claim
 from schemas.vocab import PartyRole

@@ -21,8 +21,7 @@ from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
 from broker.apps.deployment import Deployment
 from broker.config import Settings
-from broker.kafka.embedded import port_is_free
-from broker.kafka.topics import ensure_topics
+from broker.kafka import ensure_topics, port_is_free
 from broker.router.facts import Fact
 from broker.router.service import RouterService
 from schemas import topics

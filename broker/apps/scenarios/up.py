@@ -19,9 +19,8 @@ from broker.apps.scenarios.console import FlowConsole
 from broker.apps.scenarios.stack import HttpPortInUse, LocalStack, StackOptions
 from broker.apps.web.local import LocalViews
 from broker.config import Settings
-from broker.kafka.connection import kafka_connection
-from broker.kafka.embedded import port_is_free
-from broker.policy.loader import default_policy
+from broker.kafka import kafka_connection, port_is_free
+from broker.policy import default_policy
 
 
 @dataclass

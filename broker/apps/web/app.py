@@ -36,9 +36,9 @@ from fastapi.templating import Jinja2Templates
 from broker.apps.monitoring.model import age_text
 from broker.apps.web import views
 from broker.apps.web.auth import Role, Session, SessionStore, UserStore
+from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
-from broker.apps.web.runtime import WebRuntime
-from broker.audit.query import AuditQuery, to_csv
+from broker.audit import AuditQuery, to_csv
 from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
@@ -90,19 +90,19 @@ def _moment(text: str, *, end: bool) -> datetime | None:
 
 
 def create_app(
-    runtime: WebRuntime,
+    backend: WebBackend,
     users: UserStore,
     sessions: SessionStore | None = None,
     *,
     secure_cookies: bool = False,
 ) -> FastAPI:
-    """The app over a started (or test) runtime. ``secure_cookies``: behind TLS."""
+    """The app over a started (or test) backend. ``secure_cookies``: behind TLS."""
     sessions = sessions or SessionStore()
     app = FastAPI(title="ketenbus web", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
     templates.env.filters["time"] = _fmt_time
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
-    parties = sorted(p.id for p in runtime.registry.parties)
+    parties = sorted(p.id for p in backend.registry.parties)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
@@ -159,7 +159,7 @@ def create_app(
 
     @app.get("/health")
     async def health() -> dict[str, Any]:
-        return {"status": "ok", "figures_at": runtime.collector.snapshot.taken_at.isoformat()}
+        return {"status": "ok", "figures_at": backend.collector.snapshot.taken_at.isoformat()}
 
     @app.get("/", response_model=None)
     async def root(request: Request) -> Response:
@@ -201,7 +201,7 @@ def create_app(
     @app.get("/dashboard", response_class=HTMLResponse)
     async def dashboard(request: Request, region: str = "") -> HTMLResponse:
         session = session_of(request)
-        data = views.capacity_view(runtime.collector.snapshot)
+        data = views.capacity_view(backend.collector.snapshot)
         region = region if region in data["regions"] else ""
         return render(request, "dashboard.html", session, {
             "title": "Secure beds", "data": data, "region": region, "levels": views.LEVELS,
@@ -211,7 +211,7 @@ def create_app(
     @app.get("/api/capacity")
     async def capacity(request: Request) -> dict[str, Any]:
         session_of(request)
-        return views.capacity_view(runtime.collector.snapshot)
+        return views.capacity_view(backend.collector.snapshot)
 
     @app.get("/api/capacity/stream")
     async def capacity_stream(request: Request) -> StreamingResponse:
@@ -223,16 +223,16 @@ def create_app(
                 if sessions.get(session.token, touch=False) is None:
                     yield "event: signed-out\ndata: {}\n\n"
                     return
-                current = runtime.collector.version
+                current = backend.collector.version
                 if current != version:
                     version = current
-                    payload = views.capacity_view(runtime.collector.snapshot)
+                    payload = views.capacity_view(backend.collector.snapshot)
                     yield f"data: {json.dumps(payload)}\n\n"
                 else:
                     yield ": keep-alive\n\n"
                 if await request.is_disconnected():
                     return
-                await runtime.collector.wait_for_change(version, timeout=10.0)
+                await backend.collector.wait_for_change(version, timeout=10.0)
 
         return StreamingResponse(events(), media_type="text/event-stream",
                                  headers={"X-Accel-Buffering": "no"})
@@ -240,7 +240,7 @@ def create_app(
     # --- operations ---------------------------------------------------------------------------
 
     def operations_context(request: Request) -> dict[str, Any]:
-        snap = runtime.collector.snapshot
+        snap = backend.collector.snapshot
         hours = views.parse_hours(request.query_params.get("hours"))
         flow = views.parse_flow(request.query_params.get("flow"))
         return {
@@ -268,20 +268,20 @@ def create_app(
             "bases": [b.value for b in LegalBasis], "kinds": KINDS, "outcomes": OUTCOMES,
             "flows": [e.value for e in EventCode], "filters": {}, "result": None,
             "report": None, "error": None, "person": None,
-            "can_search_person": bool(runtime.compliance and runtime.compliance.can_search_person),
-            "available": runtime.compliance is not None, **extra,
+            "can_search_person": bool(backend.compliance and backend.compliance.can_search_person),
+            "available": backend.compliance is not None, **extra,
         }
 
     def query_from(data: dict[str, list[str]]) -> tuple[AuditQuery, dict[str, str], str | None]:
         """The query of a search form; the filters to show again (without the BSN); the
         person's audit-domain pseudonym."""
-        assert runtime.compliance is not None
+        assert backend.compliance is not None
         filters = {k: one(data, k) for k in ("party", "sender", "purpose", "legal_basis",
                                               "since", "until", "outcome", "kind", "flow")}
         persons: dict[str, str] = {}
         bsn = one(data, "bsn")
         if bsn:
-            persons = runtime.compliance.person_pseudonyms(bsn)  # ValueError: not a BSN
+            persons = backend.compliance.person_pseudonyms(bsn)  # ValueError: not a BSN
         else:
             persons = {k.removeprefix("person_"): one(data, k)
                        for k in ("person_audit", "person_router") if one(data, k)}
@@ -309,7 +309,7 @@ def create_app(
     async def compliance_search(request: Request) -> HTMLResponse:
         session = session_of(request, Role.COMPLIANCE)
         data = await form(request, session)
-        if runtime.compliance is None:
+        if backend.compliance is None:
             return render(request, "compliance.html", session, compliance_context(), 503)
         try:
             query, filters, person = query_from(data)
@@ -317,7 +317,7 @@ def create_app(
             return render(request, "compliance.html", session,
                           compliance_context(error=str(exc)), 422)
         try:
-            result = await runtime.compliance.search(query, officer=session.user.name,
+            result = await backend.compliance.search(query, officer=session.user.name,
                                                      person=person)
         except SearchNotAudited as exc:
             log.error("compliance search refused: %s", exc)
@@ -330,11 +330,11 @@ def create_app(
     async def compliance_export(request: Request) -> Response:
         session = session_of(request, Role.COMPLIANCE)
         data = await form(request, session)
-        if runtime.compliance is None:
+        if backend.compliance is None:
             return PlainTextResponse("the audit search is not available here", 503)
         try:
             query, _, person = query_from(data)
-            result = await runtime.compliance.search(query, officer=session.user.name,
+            result = await backend.compliance.search(query, officer=session.user.name,
                                                      person=person, export=True)
         except ValueError as exc:
             return PlainTextResponse(str(exc), 422)
@@ -348,9 +348,9 @@ def create_app(
     async def compliance_verify(request: Request) -> HTMLResponse:
         session = session_of(request, Role.COMPLIANCE)
         await form(request, session)
-        if runtime.compliance is None:
+        if backend.compliance is None:
             return render(request, "compliance.html", session, compliance_context(), 503)
-        report = await runtime.compliance.verify()
+        report = await backend.compliance.verify()
         return render(request, "compliance.html", session, compliance_context(report=report))
 
     return app

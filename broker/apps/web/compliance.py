@@ -19,11 +19,19 @@ from datetime import UTC, datetime
 from aiokafka import AIOKafkaProducer, TopicPartition
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
-from broker.audit.chain import AuditChain, VerifyReport, last_record_of, verify
-from broker.audit.event import AuditKind, AuditRecord
-from broker.audit.query import AuditQuery, AuditRow, decode_rows
+from broker.audit import (
+    AuditChain,
+    AuditKind,
+    AuditQuery,
+    AuditRecord,
+    AuditRow,
+    VerifyReport,
+    decode_rows,
+    last_record_of,
+    verify,
+)
 from broker.config import Settings
-from broker.kafka.clients import make_consumer, make_producer
+from broker.kafka import make_consumer, make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
 from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
 from broker.trust import PartyKeys, PartyRegistry, Pseudonymiser

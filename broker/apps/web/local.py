@@ -14,7 +14,7 @@ from broker.apps.monitoring.collector import Collector
 from broker.apps.monitoring.sample import SampleTraffic
 from broker.apps.web.app import create_app
 from broker.apps.web.auth import DEMO_CREDENTIALS_FILE, SessionStore, demo_users
-from broker.apps.web.runtime import WebRuntime
+from broker.apps.web.backend import WebBackend
 from broker.apps.web.server import WebServer
 from broker.component import metrics
 from broker.config import Settings
@@ -22,7 +22,7 @@ from broker.config import Settings
 
 @dataclass
 class LocalWeb:
-    runtime: WebRuntime
+    backend: WebBackend
     server: WebServer
     url: str
     credentials: dict[str, str]
@@ -34,19 +34,19 @@ class LocalWeb:
     ) -> LocalWeb:
         """Start the figures, the compliance service and the HTTP server (port 0: free)."""
         users, creds = demo_users(state_dir)
-        runtime = WebRuntime.from_deployment(settings, deployment)
-        await runtime.start()
-        server = WebServer(create_app(runtime, users, SessionStore()))
+        backend = WebBackend.from_deployment(settings, deployment)
+        await backend.start()
+        server = WebServer(create_app(backend, users, SessionStore()))
         try:
             url = await server.start(port)
         except BaseException:
-            await runtime.stop()
+            await backend.stop()
             raise
-        return cls(runtime, server, url, creds, state_dir / DEMO_CREDENTIALS_FILE)
+        return cls(backend, server, url, creds, state_dir / DEMO_CREDENTIALS_FILE)
 
     async def stop(self) -> None:
         await self.server.stop()
-        await self.runtime.stop()
+        await self.backend.stop()
 
 
 class LocalViews:
@@ -75,7 +75,7 @@ class LocalViews:
                           f"(generated for this machine, kept in {self.web.credentials_file})")
         if metrics_port is not None:
             if self.web is not None:
-                figures.FIGURES.source = self.web.runtime.collector
+                figures.FIGURES.source = self.web.backend.collector
             else:
                 self.collector = Collector(self.settings)
                 await self.collector.start()

@@ -10,7 +10,7 @@ import asyncio
 import uvicorn
 from fastapi import FastAPI
 
-from broker.kafka.embedded import port_is_free
+from broker.kafka import port_is_free
 
 HOST = "127.0.0.1"
 

@@ -18,7 +18,7 @@ from broker.apps.deployment import Deployment, create_local
 from broker.apps.scenarios import demo
 from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming

@@ -12,7 +12,7 @@ import pytest
 from adapters.provider.inputs import ClaimInput, Submission, parse_csv, parse_json
 from adapters.zvh.translate import to_zvh
 from broker.apps.generate.examples import EXAMPLES_DIR as EXAMPLES
-from broker.policy.minimise import project
+from broker.policy import project
 from schemas.errors import MessageError
 from schemas.flows.assessment import (
     AssessmentOutcome,

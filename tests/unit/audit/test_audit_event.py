@@ -23,7 +23,6 @@ from broker.audit import (
 )
 from broker.audit.event import ROUTER_PSEUDONYM_SYSTEM
 from broker.policy import (
-    BasisDetail,
     ConsentView,
     DecisionRequest,
     decide,
@@ -31,6 +30,7 @@ from broker.policy import (
 )
 from schemas.flows.consent import ConsentRecord
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
+from schemas.messaging import BasisDetail
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 BSN = "111222333"
@@ -109,7 +109,7 @@ def test_permit_decision_carries_the_nen7513_fields() -> None:
 def test_deny_decision_and_conflict_of_duties() -> None:
     req, decision = _decision(legal_basis=LegalBasis.CONFLICT_OF_DUTIES,
                               purpose=PurposeOfUse.SAFETY,
-                              basis_detail=BasisDetail(justification="kort", professional="dr. B"))
+                              basis_detail=BasisDetail(justification="kort", decided_by="dr. B"))
     assert not decision.permit
     event = valid(build_audit_event(decision_record(req, decision, source="router-1",
                                                     message_id="m")))

@@ -18,10 +18,10 @@ from adapters.financing.accrual import (
 )
 from adapters.financing.rules import (
     DEFAULT_RULES,
-    Decision,
     Facts,
     Gap,
     RuleSet,
+    Ruling,
     TitlePeriod,
     default_rules,
     parse_rules,
@@ -35,7 +35,7 @@ INSURED = Facts(health_insurer="3311")
 def rows(segments: list[Any]) -> list[tuple[str, str, int, str]]:
     out = []
     for s in segments:
-        who = s.outcome.payer_role.value if isinstance(s.outcome, Decision) else "gap"
+        who = s.outcome.payer_role.value if isinstance(s.outcome, Ruling) else "gap"
         out.append((s.start.isoformat(), s.end.isoformat(), s.days, who))
     return out
 
@@ -172,6 +172,6 @@ def test_a_leap_february_is_claimed_for_29_days() -> None:
     )
     assert rows(segments) == [("2024-02-01", "2024-02-29", 29, "health-insurer")]
     d = segments[0].outcome
-    assert isinstance(d, Decision) and d.price_cents is not None
+    assert isinstance(d, Ruling) and d.price_cents is not None
     assert segments[0].days * d.price_cents == 58_000
     assert d.payer_role is PartyRole.HEALTH_INSURER

@@ -12,10 +12,10 @@ import yaml
 
 from adapters.financing.rules import (
     DEFAULT_RULES,
-    Decision,
     Facts,
     Gap,
     RulesError,
+    Ruling,
     TitlePeriod,
     default_rules,
     parse_rules,
@@ -145,7 +145,7 @@ def test_who_pays(
     price: int | None,
 ) -> None:
     d = default_rules().decide(service, D(day), facts)
-    assert isinstance(d, Decision), d
+    assert isinstance(d, Ruling), d
     assert (d.rule, d.payer_role, d.payer_identifier, d.regime, d.price_cents) == (
         rule,
         role,
@@ -169,14 +169,14 @@ def test_gaps_are_raised_not_priced(
 
 def test_a_decision_names_the_inputs_it_used_in_order() -> None:
     d = default_rules().decide(CO, D("2022-06-01"), CRIMINAL_ENDED)
-    assert isinstance(d, Decision)
+    assert isinstance(d, Ruling)
     assert d.inputs == (("criminal-law-title", "none"), ("health-insurer", "3311"))
     assert "EUR 20.00" in d.text and "health-insurer pays under zvw" in d.text
     homeless = default_rules().decide(REG, D("2020-05-04"), HOMELESS)
-    assert isinstance(homeless, Decision)
+    assert isinstance(homeless, Ruling)
     assert homeless.inputs == (("municipality", "0344 (homeless: central municipality of zvh-mn)"),)
     emergency = default_rules().decide(TREAT, D("2020-01-01"), NOBODY)
-    assert isinstance(emergency, Decision)
+    assert isinstance(emergency, Ruling)
     assert emergency.inputs[0] == ("service-rule", "treatment@1")
     assert "advances" in emergency.text and emergency.option == -1
 
@@ -186,7 +186,7 @@ def test_the_homeless_policy_is_data(tmp_path: Path) -> None:
     data["residence"]["homeless_without_municipality"] = "none"
     rules = parse_rules(data)
     assert isinstance(rules.decide(SUP, D("2024-05-01"), HOMELESS), Gap)
-    assert isinstance(rules.decide(REG, D("2020-05-04"), HOMELESS), Decision)  # VWS emergency
+    assert isinstance(rules.decide(REG, D("2020-05-04"), HOMELESS), Ruling)  # VWS emergency
 
 
 def _data() -> dict[str, Any]:

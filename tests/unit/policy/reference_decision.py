@@ -18,7 +18,7 @@ MIN_JUSTIFICATION = 10  # characters: a word or two is not a recorded justificat
 _CONTACT = frozenset({DataCategory.CONTACT})
 
 
-from broker.policy.decision import BasisDetail, Decision, DecisionRequest, ReasonCode
+from broker.policy.decision import Decision, DecisionRequest, ReasonCode
 
 
 def _names(categories: frozenset[DataCategory] | set[DataCategory]) -> str:
@@ -199,7 +199,7 @@ def _check_basis_detail(req: DecisionRequest, rule: BasisRule) -> tuple[ReasonCo
             )
     if basis is LegalBasis.CONFLICT_OF_DUTIES:
         justification = (detail.justification or "").strip() if detail else ""
-        professional = (detail.professional or "").strip() if detail else ""
+        professional = (detail.decided_by or "").strip() if detail else ""
         if len(justification) < MIN_JUSTIFICATION:
             return (
                 ReasonCode.JUSTIFICATION_MISSING,

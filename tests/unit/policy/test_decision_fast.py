@@ -15,8 +15,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from policy_support import ON, PSEUDONYM, consent
 
-from broker.policy import BasisDetail, ConsentView, DecisionRequest, decide, default_policy
+from broker.policy import ConsentView, DecisionRequest, decide, default_policy
 from broker.policy.decision import _names
+from schemas.messaging import BasisDetail
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 POLICY = default_policy()
@@ -49,7 +50,7 @@ _details = st.none() | st.builds(
     BasisDetail,
     citation=st.sampled_from([None, "", "Wvggz art. 8:27", "Wet x", "Wmo 2015 art. 2.3.2"]),
     justification=st.sampled_from([None, "kort", "Ernstig gevaar voor derden; delen nodig."]),
-    professional=st.sampled_from([None, "", "dr. P. Bakker"]),
+    decided_by=st.sampled_from([None, "", "dr. P. Bakker"]),
 )
 
 

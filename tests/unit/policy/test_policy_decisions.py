@@ -20,7 +20,6 @@ from policy_support import ON, PSEUDONYM, bundle, consent
 
 import broker.policy
 from broker.policy import (
-    BasisDetail,
     ConsentView,
     Decision,
     DecisionRequest,
@@ -34,6 +33,7 @@ from broker.policy import (
 )
 from broker.policy.model import BasisRule, FlowRule, RecipientRule
 from schemas.flows.consent import ConsentStatus
+from schemas.messaging import BasisDetail
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 POLICY = default_policy()
@@ -73,7 +73,7 @@ class Case:
             detail = BasisDetail(citation=f"{self.basis.citations[0]} art. 1" if
                                  self.basis.citations else None)
         elif self.basis.basis is LegalBasis.CONFLICT_OF_DUTIES:
-            detail = BasisDetail(justification=JUSTIFICATION, professional="dr. P. Bakker")
+            detail = BasisDetail(justification=JUSTIFICATION, decided_by="dr. P. Bakker")
         req = DecisionRequest(
             event=self.event,
             sender="sender-1",
@@ -326,13 +326,13 @@ def test_citation_not_accepted_is_denied(case: Case) -> None:
 @pytest.mark.parametrize("case", COD_CASES, ids=ids(COD_CASES))
 def test_conflict_of_duties_needs_justification_and_professional(case: Case) -> None:
     view = ConsentView()
-    for detail in (None, BasisDetail(professional="dr. P. Bakker"),
-                   BasisDetail(justification="gevaar", professional="dr. P. Bakker")):
+    for detail in (None, BasisDetail(decided_by="dr. P. Bakker"),
+                   BasisDetail(justification="gevaar", decided_by="dr. P. Bakker")):
         assert_denied(decide(case.request(basis_detail=detail), POLICY, view),
                       ReasonCode.JUSTIFICATION_MISSING)
     assert_denied(
         decide(case.request(basis_detail=BasisDetail(justification=JUSTIFICATION,
-                                                     professional=" ")), POLICY, view),
+                                                     decided_by=" ")), POLICY, view),
         ReasonCode.PROFESSIONAL_MISSING,
     )
 

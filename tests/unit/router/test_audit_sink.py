@@ -12,8 +12,7 @@ from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from broker.audit import AuditChain, verify
-from broker.audit.event import PSEUDONYM_SYSTEM_PREFIX, AuditRecord
+from broker.audit import PSEUDONYM_SYSTEM_PREFIX, AuditChain, AuditRecord, verify
 from broker.config import Settings
 from broker.router.audit_sink import AuditSink, to_record, validated_record
 from broker.router.facts import Fact, FactKind

@@ -14,7 +14,7 @@ from adapters.zvh.format import parse_document
 from broker.apps.deployment import Deployment, create_local
 from broker.apps.scenarios import demo
 from broker.apps.synthetic import synthetic_bsn
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming, Outgoing, header

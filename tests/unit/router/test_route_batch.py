@@ -8,7 +8,7 @@ import json
 import pytest
 
 from broker.apps.deployment import Deployment
-from broker.policy.loader import default_policy
+from broker.policy import default_policy
 from broker.router.facts import FactKind
 from broker.router.pipeline import Pipeline
 from broker.router.records import Incoming, header

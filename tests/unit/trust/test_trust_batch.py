@@ -25,7 +25,7 @@ from broker.trust import (
     envelope,
     merkle,
     open_sealed,
-    read_meta,
+    read_envelope,
     seal,
     seal_to,
     sign_batch,
@@ -481,32 +481,32 @@ def test_an_independent_verifier_checks_a_batch_member(chain: Chain) -> None:
 
 def test_read_meta_then_open_never_reuses_another_records_parse(chain: Chain) -> None:
     s = chain.sealed()
-    assert read_meta(s.key, s.headers).message_id == "msg-0001"
+    assert read_envelope(s.key, s.headers).message_id == "msg-0001"
     tampered = replace_header(s.headers, "kb-id", b"msg-9999")
-    assert read_meta(s.key, tampered).message_id == "msg-9999"
+    assert read_envelope(s.key, tampered).message_id == "msg-9999"
     assert reason_of(lambda: open_router(chain, s, headers=tampered)) == Reason.BAD_SIGNATURE
-    assert read_meta(b"p-other", s.headers).pseudonym == "p-other"
+    assert read_envelope(b"p-other", s.headers).pseudonym == "p-other"
     assert open_router(chain, s)
 
 
 def test_in_place_change_of_a_header_value_is_seen(chain: Chain) -> None:
     s = chain.sealed()
     headers: list[tuple[str, bytes]] = [(n, bytearray(v)) for n, v in s.headers]  # type: ignore[misc]
-    assert read_meta(s.key, headers).event == "referral"
+    assert read_envelope(s.key, headers).event == "referral"
     event = next(v for n, v in headers if n == "kb-event")
     event[:] = b"claim"  # type: ignore[index]
-    assert read_meta(s.key, headers).event == "claim"
+    assert read_envelope(s.key, headers).event == "claim"
     assert reason_of(lambda: open_router(chain, s, headers=headers)) == Reason.BAD_SIGNATURE
 
 
 def test_missing_signature_still_comes_before_malformed_fields(chain: Chain) -> None:
     s = chain.sealed()
-    assert read_meta(s.key, s.headers)
+    assert read_envelope(s.key, s.headers)
     no_sig = replace_header(s.headers, "kb-sig", None)
-    assert read_meta(s.key, no_sig).message_id == "msg-0001"  # verifies nothing
+    assert read_envelope(s.key, no_sig).message_id == "msg-0001"  # verifies nothing
     assert reason_of(lambda: open_router(chain, s, headers=no_sig)) == Reason.MISSING_SIGNATURE
     no_enc = replace_header(s.headers, "kb-enc-kid", None)
-    assert read_meta(s.key, no_enc)
+    assert read_envelope(s.key, no_enc)
     assert reason_of(lambda: open_router(chain, s, headers=no_enc)) == Reason.MALFORMED_ENVELOPE
 
 

@@ -32,7 +32,7 @@ from broker.trust import (
     canonical_header_bytes,
     generate_party_keys,
     open_sealed,
-    read_meta,
+    read_envelope,
     registry_entry,
     seal,
     seal_to,
@@ -207,7 +207,7 @@ def test_resigning_someone_elses_ciphertext_does_not_decrypt(chain: Chain) -> No
     """A party that re-signs another's envelope as its own (to claim the content) gets a
     verifying signature, but the ciphertext is bound to the original sender: decrypt fails."""
     sealed = chain.sealed(b"the ZVH's referral")
-    meta = read_meta(sealed.key, sealed.headers)
+    meta = read_envelope(sealed.key, sealed.headers)
     forged_meta = dataclasses.replace(meta, sender="fivoor")
     enc_kid = dict(sealed.headers)["kb-enc-kid"].decode()
     header_bytes = canonical_header_bytes(forged_meta, chain.provider.key_id, enc_kid)
@@ -368,7 +368,7 @@ def test_a_tampered_message_gets_no_validity_reason(chain: Chain) -> None:
 def test_read_meta_reads_unsigned_envelopes(chain: Chain) -> None:
     sealed = chain.sealed()
     headers = replace_header(sealed.headers, "kb-sig", None)
-    meta = read_meta(sealed.key, headers)
+    meta = read_envelope(sealed.key, headers)
     assert (meta.sender, meta.message_id) == ("zvh-utrecht", "msg-0001")
     assert meta.replay_id == "zvh-utrecht/msg-0001"
 
@@ -376,7 +376,7 @@ def test_read_meta_reads_unsigned_envelopes(chain: Chain) -> None:
 @pytest.mark.parametrize("headers", [[], [("content-type", CONTENT_TYPE.encode())], None])
 def test_read_meta_refuses_garbage(headers: list | None) -> None:
     with pytest.raises(TrustError) as info:
-        read_meta(b"k", headers)  # type: ignore[arg-type]
+        read_envelope(b"k", headers)  # type: ignore[arg-type]
     assert info.value.reason == Reason.MALFORMED_ENVELOPE
 
 

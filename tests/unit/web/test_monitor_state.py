@@ -17,7 +17,7 @@ from broker.apps.monitoring.state import (
     TopicTracker,
     scrub,
 )
-from broker.audit.query import AuditRow
+from broker.audit import AuditRow
 from schemas.flows.capacity import CapacityReport, LevelCapacity
 from schemas.flows.escalation import Escalation
 from schemas.vocab import EscalationReason, SecurityLevel

@@ -1,4 +1,4 @@
-"""The web app over a fake runtime: sign-in, roles, CSRF, the pages' figures and filters, the
+"""The web app over a fake backend: sign-in, roles, CSRF, the pages' figures and filters, the
 compliance search (BSN in, pseudonyms out) and what may never leave the server."""
 
 from __future__ import annotations
@@ -29,10 +29,9 @@ from broker.apps.monitoring.model import (
 from broker.apps.web import app as web_app
 from broker.apps.web.app import COOKIE, create_app
 from broker.apps.web.auth import Role, SessionStore, UserStore
+from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import PERSON_DOMAINS, SearchNotAudited, SearchResult
-from broker.apps.web.runtime import WebRuntime
-from broker.audit.chain import VerifyReport
-from broker.audit.query import AuditQuery, AuditRow
+from broker.audit import AuditQuery, AuditRow, VerifyReport
 from broker.config import Settings
 from broker.trust import PartyRegistry, Pseudonymiser, generate_party_keys, registry_entry
 from schemas.vocab import PartyRole
@@ -136,9 +135,9 @@ async def web(tmp_path: Path) -> AsyncIterator[Web]:
     users.set("cora", Role.COMPLIANCE, PASSWORD)
     sessions = SessionStore()
     collector, compliance = FakeCollector(), FakeCompliance()
-    runtime = WebRuntime(Settings(), registry(), collector, compliance,  # type: ignore[arg-type]
+    backend = WebBackend(Settings(), registry(), collector, compliance,  # type: ignore[arg-type]
                          "capacity-dashboard")
-    transport = httpx.ASGITransport(app=create_app(runtime, users, sessions))
+    transport = httpx.ASGITransport(app=create_app(backend, users, sessions))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
                                  follow_redirects=True) as client:
         yield Web(client, users, sessions, collector, compliance)

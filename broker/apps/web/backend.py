@@ -19,7 +19,7 @@ log = logging.getLogger(__name__)
 
 
 @dataclass
-class WebRuntime:
+class WebBackend:
     settings: Settings
     registry: PartyRegistry
     collector: Collector
@@ -27,7 +27,7 @@ class WebRuntime:
     party_id: str | None
 
     @classmethod
-    def from_deployment(cls, settings: Settings, deployment: Deployment) -> WebRuntime:
+    def from_deployment(cls, settings: Settings, deployment: Deployment) -> WebBackend:
         """Use the capacity dashboard's keys (and the coordination point's, when present) and
         the derived pseudonym keys of the audit domains (when the router's secret is here)."""
         dashboard = reader(deployment, PartyRole.CAPACITY_DASHBOARD)
