@@ -16,6 +16,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from schemas.memo import Memo
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 # Bases that must cite something (a statute, or the public task) unless the rule says otherwise.
@@ -142,8 +143,8 @@ class Policy:
     document: PolicyDocument
     source: str = "<memory>"
     lines: Mapping[str, int] = field(default_factory=dict)
-    _where: dict[tuple[EventCode, PartyRole | None], str] = field(
-        default_factory=dict, init=False, repr=False, compare=False
+    _where: Memo[tuple[EventCode, PartyRole | None], str] = field(
+        default_factory=Memo, init=False, repr=False, compare=False
     )
 
     @property
@@ -164,11 +165,10 @@ class Policy:
 
     def rule_where(self, event: EventCode, role: PartyRole | None = None) -> str:
         """``file:line`` of a flow's rule, or of one recipient role's rule under it (cached)."""
-        key = (event, role)
-        found = self._where.get(key)
-        if found is None:
-            found = self._where[key] = self.where(self.rule_path(event, role))
-        return found
+        return self._where.get_or_make((event, role), self._rule_where, event, role)
+
+    def _rule_where(self, event: EventCode, role: PartyRole | None) -> str:
+        return self.where(self.rule_path(event, role))
 
     def rule_path(self, event: EventCode, role: PartyRole | None = None) -> str:
         path = f"flows.{event.value}"
