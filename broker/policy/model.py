@@ -16,7 +16,6 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from schemas.memo import Memo
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 # Bases that must cite something (a statute, or the public task) unless the rule says otherwise.
@@ -143,9 +142,6 @@ class Policy:
     document: PolicyDocument
     source: str = "<memory>"
     lines: Mapping[str, int] = field(default_factory=dict)
-    _where: Memo[tuple[EventCode, PartyRole | None], str] = field(
-        default_factory=Memo, init=False, repr=False, compare=False
-    )
 
     @property
     def name(self) -> str:
@@ -164,11 +160,18 @@ class Policy:
         return f"{self.source}:{line}" if line is not None else self.source
 
     def rule_where(self, event: EventCode, role: PartyRole | None = None) -> str:
-        """``file:line`` of a flow's rule, or of one recipient role's rule under it (cached)."""
-        return self._where.get_or_make((event, role), self._rule_where, event, role)
+        """``file:line`` of a flow's rule, or of one recipient role's rule under it."""
+        found = self._places.get((event, role))
+        return found if found is not None else self.where(self.rule_path(event, role))
 
-    def _rule_where(self, event: EventCode, role: PartyRole | None) -> str:
-        return self.where(self.rule_path(event, role))
+    @cached_property
+    def _places(self) -> dict[tuple[EventCode, PartyRole | None], str]:
+        """:meth:`rule_where` of every flow and role, worked out once (decide asks twice)."""
+        return {
+            (event, role): self.where(self.rule_path(event, role))
+            for event in EventCode
+            for role in (None, *PartyRole)
+        }
 
     def rule_path(self, event: EventCode, role: PartyRole | None = None) -> str:
         path = f"flows.{event.value}"

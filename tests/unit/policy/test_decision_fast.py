@@ -42,7 +42,7 @@ def cold() -> None:
     decision._joined.cache_clear()
     decision._permit_head.cache_clear()
     consent_view._categories.cache_clear()
-    POLICY._where.clear()
+    POLICY.__dict__.pop("_places", None)  # a cached_property
 
 
 def decide_cold_and_warm(req: DecisionRequest, view: ConsentView) -> Any:
