@@ -48,6 +48,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from broker.audit.canonical import canonical
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
+from schemas.memo import Memo
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 from schemas.vocab.base import KETENBUS_CS, Coded
 
@@ -211,18 +212,6 @@ def new_event_id() -> str:
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
-_CODINGS: dict[Coded, dict[str, str]] = {}
-
-
-def _coding(code: Coded) -> dict[str, str]:
-    """``code.coding()``, cached per member (the enum property lookups behind it cost more than
-    the rest of an event); a fresh copy each time, so events never share a dict."""
-    cached = _CODINGS.get(code)
-    if cached is None:
-        cached = _CODINGS[code] = code.coding()
-    return dict(cached)
-
-
 def _instant(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
@@ -251,20 +240,20 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
     event: dict[str, Any] = {
         "resourceType": "AuditEvent",
         "id": r.event_id,
-        "type": _coding(r.kind),
+        "type": r.kind.coding(),
     }
     if r.flow is not None:
-        event["subtype"] = [_coding(r.flow)]
+        event["subtype"] = [r.flow.coding()]
     event["action"] = r.effective_action.value
     event["recorded"] = recorded
     event["outcome"] = r.effective_outcome.value
     event["outcomeDesc"] = r.reason
     if r.purpose is not None:
-        event["purposeOfEvent"] = [_cc(_coding(r.purpose))]
+        event["purposeOfEvent"] = [_cc(r.purpose.coding())]
 
     actor: dict[str, Any] = {
         "type": _cc({"system": DICOM, "code": "110153", "display": "Source Role ID"}),
-        "role": [_cc(_coding(r.actor_role))],
+        "role": [_cc(r.actor_role.coding())],
         "who": _party(r.actor),
         "requestor": True,
     }
@@ -276,7 +265,7 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
     if policy:
         actor["policy"] = policy
     if r.purpose is not None:
-        actor["purposeOfUse"] = [_cc(_coding(r.purpose))]
+        actor["purposeOfUse"] = [_cc(r.purpose.coding())]
     agents = [actor]
     if r.recipient is not None:
         recipient: dict[str, Any] = {
@@ -285,7 +274,7 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
             "requestor": False,
         }
         if r.recipient_role is not None:
-            recipient["role"] = [_cc(_coding(r.recipient_role))]
+            recipient["role"] = [_cc(r.recipient_role.coding())]
         agents.append(recipient)
     if r.professional:
         agents.append(
@@ -333,7 +322,7 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
         if r.message_id is not None:
             message["what"] = {"identifier": {"system": MESSAGE_ID_SYSTEM, "value": r.message_id}}
         if r.categories:
-            message["securityLabel"] = [_coding(c) for c in _sorted(r.categories)]
+            message["securityLabel"] = [c.coding() for c in _sorted(r.categories)]
         if r.kind is AuditKind.COMPLIANCE_SEARCH and query is not None:
             message["role"] = {"system": OBJECT_ROLE, "code": "24", "display": "Query"}
             message["query"] = query
@@ -378,8 +367,7 @@ _TEXT_FIELDS = (
 )  # fmt: skip
 _SLOTS = (*_TEXT_FIELDS, "recorded", "query_b64")  # the last two are derived
 _SLOT = re.compile(rb"\\u0000kb:([0-9]+)\\u0000")
-_TEMPLATES: dict[tuple[Any, ...], tuple[tuple[bytes, ...], tuple[int, ...]]] = {}
-_MAX_TEMPLATES = 4096
+_TEMPLATES: Memo[tuple[Any, ...], tuple[tuple[bytes, ...], tuple[int, ...]]] = Memo(4096)
 _STR = frozenset({str})
 
 
@@ -412,12 +400,7 @@ def event_bytes(record: AuditRecord) -> bytes:
     surrogate), takes the slow path: ``canonical`` refuses it naming its path, as before."""
     texts = _texts(record)
     key = (_coded(record), tuple(map(type, texts)), tuple(map(bool, texts)))
-    template = _TEMPLATES.get(key)
-    if template is None:
-        if len(_TEMPLATES) >= _MAX_TEMPLATES:
-            _TEMPLATES.clear()
-        template = _TEMPLATES[key] = _template(record)
-    literals, slots = template
+    literals, slots = _TEMPLATES.get_or_make(key, _template, record)
     texts += (_instant(record.recorded),)
     if record.query:
         texts += (base64.b64encode(record.query.encode()).decode(),)

@@ -33,6 +33,7 @@ The BSN is kept (as a 4-byte integer) only so that :meth:`find` can return a ful
 
 from __future__ import annotations
 
+import functools
 import struct
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -130,15 +131,9 @@ def _mask(bits: dict[PurposeOfUse, int] | dict[PartyRole, int] | dict[DataCatego
     return m
 
 
-_CATEGORY_SETS: dict[int, frozenset[DataCategory]] = {}
-
-
+@functools.cache  # at most 2^16 masks
 def _categories(mask: int) -> frozenset[DataCategory]:
-    found = _CATEGORY_SETS.get(mask)
-    if found is None:
-        found = frozenset(c for c in _CATEGORIES if mask & _CATEGORY_BIT[c])
-        _CATEGORY_SETS[mask] = found
-    return found
+    return frozenset(c for c in _CATEGORIES if mask & _CATEGORY_BIT[c])
 
 
 def category_mask(categories: set[DataCategory] | frozenset[DataCategory]) -> int:

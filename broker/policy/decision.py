@@ -32,6 +32,7 @@ used (the newest on a tie); its id is in the decision.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
@@ -111,32 +112,20 @@ class Decision:
 
 
 def _names(categories: frozenset[DataCategory] | set[DataCategory]) -> str:
-    if type(categories) is frozenset:  # at most 2^11 sets of categories: cache them all
-        found = _NAMES.get(categories)
-        if found is None:
-            found = _NAMES[categories] = ", ".join(sorted(categories)) or "none"
-        return found
+    return _joined(frozenset(categories))  # a frozenset is taken as it is, a set copied
+
+
+@functools.cache  # at most 2^11 sets of categories
+def _joined(categories: frozenset[DataCategory]) -> str:
     return ", ".join(sorted(categories)) or "none"  # members are str: sorted by code
 
 
-_NAMES: dict[frozenset[DataCategory], str] = {}
-# "<event> to <recipient> (<role>) for <purpose> on <basis>", the start of every permit's
-# detail, per such tuple (parties x flows x purposes x bases: bounded, but cleared when large)
-_PERMIT_HEADS: dict[tuple[str, str, str, str, str], str] = {}
-_MAX_PERMIT_HEADS = 4096
-
-
+# "<event> to <recipient> (<role>) for <purpose> on <basis>", the start of every permit's detail
+@functools.lru_cache(maxsize=4096)  # parties x flows x purposes x bases
 def _permit_head(
     event: EventCode, recipient: str, role: PartyRole, purpose: PurposeOfUse, basis: LegalBasis
 ) -> str:
-    key = (event, recipient, role, purpose, basis)
-    head = _PERMIT_HEADS.get(key)
-    if head is None:
-        head = f"{event} to {recipient} ({role}) for {purpose} on {basis}"
-        if len(_PERMIT_HEADS) >= _MAX_PERMIT_HEADS:
-            _PERMIT_HEADS.clear()
-        _PERMIT_HEADS[key] = head
-    return head
+    return f"{event} to {recipient} ({role}) for {purpose} on {basis}"
 
 
 def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> Decision:

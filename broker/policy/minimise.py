@@ -34,6 +34,7 @@ or list subclass, any other object) is what the general code did before.
 from __future__ import annotations
 
 import copy
+import functools
 from collections.abc import Iterable
 from typing import Any
 
@@ -254,23 +255,10 @@ def project(
     return out
 
 
-_PATIENT_KEYS: dict[frozenset[DataCategory], tuple[str, ...]] = {}
-
-
+@functools.lru_cache(maxsize=4096)  # sets of categories: in practice a handful
 def _patient_keys(allowed: frozenset[DataCategory]) -> tuple[str, ...]:
     """The Patient elements ``allowed`` lets through, in the order they are copied."""
-    if type(allowed) is not frozenset:  # e.g. a set: not a key
-        return tuple(
-            k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements
-        )
-    keys = _PATIENT_KEYS.get(allowed)
-    if keys is None:
-        keys = tuple(
-            k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements
-        )
-        if len(_PATIENT_KEYS) < 4096:  # bounded: sets of categories, in practice a handful
-            _PATIENT_KEYS[allowed] = keys
-    return keys
+    return tuple(k for c, elements in PATIENT_ELEMENTS.items() if c in allowed for k in elements)
 
 
 def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) -> dict[str, Any]:
@@ -282,7 +270,7 @@ def _project_patient(patient: dict[str, Any], allowed: frozenset[DataCategory]) 
         kept_meta = {k: meta[k] for k in META_ELEMENTS if k in meta}
         if kept_meta:
             out["meta"] = kept_meta
-    for k in _patient_keys(allowed):
+    for k in _patient_keys(frozenset(allowed)):  # a frozenset is taken as it is
         if k in patient:
             out[k] = patient[k]
     return out

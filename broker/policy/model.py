@@ -142,9 +142,6 @@ class Policy:
     document: PolicyDocument
     source: str = "<memory>"
     lines: Mapping[str, int] = field(default_factory=dict)
-    _where: dict[tuple[EventCode, PartyRole | None], str] = field(
-        default_factory=dict, init=False, repr=False, compare=False
-    )
 
     @property
     def name(self) -> str:
@@ -163,12 +160,18 @@ class Policy:
         return f"{self.source}:{line}" if line is not None else self.source
 
     def rule_where(self, event: EventCode, role: PartyRole | None = None) -> str:
-        """``file:line`` of a flow's rule, or of one recipient role's rule under it (cached)."""
-        key = (event, role)
-        found = self._where.get(key)
-        if found is None:
-            found = self._where[key] = self.where(self.rule_path(event, role))
-        return found
+        """``file:line`` of a flow's rule, or of one recipient role's rule under it."""
+        found = self._places.get((event, role))
+        return found if found is not None else self.where(self.rule_path(event, role))
+
+    @cached_property
+    def _places(self) -> dict[tuple[EventCode, PartyRole | None], str]:
+        """:meth:`rule_where` of every flow and role, worked out once (decide asks twice)."""
+        return {
+            (event, role): self.where(self.rule_path(event, role))
+            for event in EventCode
+            for role in (None, *PartyRole)
+        }
 
     def rule_path(self, event: EventCode, role: PartyRole | None = None) -> str:
         path = f"flows.{event.value}"

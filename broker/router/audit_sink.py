@@ -27,6 +27,7 @@ from broker.kafka import make_consumer
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys
 from schemas import topics
+from schemas.memo import Memo
 from schemas.vocab import EventCode, LegalBasis, PartyRole, PurposeOfUse
 from schemas.vocab.categories import DataCategory
 
@@ -69,11 +70,7 @@ def to_record(fact: Fact, source: str) -> AuditRecord:
         return validated_record(fact, source)
     key = (fact.kind, fact.event, fact.sender_role, fact.recipient_role, fact.purpose,
            fact.legal_basis, fact.categories, source)  # fmt: skip
-    proto = _PROTOTYPES.get(key)
-    if proto is None:
-        if len(_PROTOTYPES) >= _MAX_PROTOTYPES:
-            _PROTOTYPES.clear()
-        proto = _PROTOTYPES[key] = validated_record(fact, source)
+    proto = _PROTOTYPES.get_or_make(key, validated_record, fact, source)
     return proto.model_copy(
         update={
             "event_id": new_event_id(),
@@ -89,8 +86,7 @@ def to_record(fact: Fact, source: str) -> AuditRecord:
     )
 
 
-_PROTOTYPES: dict[tuple[Any, ...], AuditRecord] = {}
-_MAX_PROTOTYPES = 4096
+_PROTOTYPES: Memo[tuple[Any, ...], AuditRecord] = Memo(4096)
 _TEXT = frozenset({str, type(None)})
 
 

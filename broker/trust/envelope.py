@@ -28,14 +28,11 @@ import hashlib
 import os
 import re
 import struct
-import threading
 import time
 import uuid
-from collections import OrderedDict
-from collections.abc import Hashable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Generic, TypeVar
 
 from cryptography.exceptions import InvalidSignature, InvalidTag
 from cryptography.hazmat.primitives import hashes
@@ -48,6 +45,7 @@ from broker.trust._encoding import b64decode_strict, b64encode, require_aware, u
 from broker.trust.errors import Reason, TrustError, UnknownParty
 from broker.trust.keys import Keyring, PartyKeys, check_key_id
 from broker.trust.registry import KeyEntry, PartyRegistry, check_key_valid
+from schemas.memo import Memo
 
 CONTENT_TYPE = "application/vnd.ketenbus.sealed+v1"
 ENVELOPE_PREFIX = b"ketenbus-envelope-v1"
@@ -273,43 +271,6 @@ def derive_key(
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=HKDF_SALT, info=info).derive(shared)
 
 
-_K = TypeVar("_K", bound=Hashable)
-_V = TypeVar("_V")
-
-
-class _LRU(Generic[_K, _V]):
-    """A bounded, lock-guarded LRU map: asyncio code uses it from one thread, the lock covers
-    the odd worker thread (``asyncio.to_thread``)."""
-
-    __slots__ = ("_data", "_size", "lock")
-
-    def __init__(self, size: int) -> None:
-        self._data: OrderedDict[_K, _V] = OrderedDict()
-        self.lock = threading.Lock()
-        self._size = size
-
-    def get(self, key: _K) -> _V | None:
-        with self.lock:
-            value = self._data.get(key)
-            if value is not None:
-                self._data.move_to_end(key)
-            return value
-
-    def put(self, key: _K, value: _V) -> None:
-        with self.lock:
-            self._data[key] = value
-            self._data.move_to_end(key)
-            while len(self._data) > self._size:
-                self._data.popitem(last=False)
-
-    def clear(self) -> None:
-        with self.lock:
-            self._data.clear()
-
-    def __len__(self) -> int:
-        return len(self._data)
-
-
 @dataclass(slots=True)
 class _Ephemeral:
     """A sender's current ephemeral key for one recipient key: only its public half and the
@@ -322,9 +283,9 @@ class _Ephemeral:
 
 
 _clock = time.monotonic  # tests replace it to age ephemeral keys
-_ephemerals: _LRU[tuple[str, str, str, bytes], _Ephemeral] = _LRU(EPHEMERAL_MAX_RECIPIENTS)
-_reader_keys: _LRU[tuple[str, bytes, bytes], AESGCM] = _LRU(READER_CACHE_SIZE)
-_verified_batches: _LRU[tuple[str, str, str, bytes, int, bytes], bool] = _LRU(BATCH_CACHE_SIZE)
+_ephemerals: Memo[tuple[str, str, str, bytes], _Ephemeral] = Memo(EPHEMERAL_MAX_RECIPIENTS)
+_reader_keys: Memo[tuple[str, bytes, bytes], AESGCM] = Memo(READER_CACHE_SIZE)
+_verified_batches: Memo[tuple[str, str, str, bytes, int, bytes], bool] = Memo(BATCH_CACHE_SIZE)
 
 
 def reset_key_caches() -> None:

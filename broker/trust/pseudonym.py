@@ -161,8 +161,10 @@ class Pseudonymiser:
         # process's memory only: never log, persist, pickle or expose it (cache_info() shows
         # counts only). Errors are not cached; a bad BSN is refused again each time.
         self._cache_size = size
-        self._pads: dict[str, _Pads] = {}
         self._cached: Callable[[str, str], str] = functools.lru_cache(maxsize=size)(self._compute)
+        # The HMAC states of K_d per domain (a ValueError for a domain without a key is not
+        # cached: it is raised again each time).
+        self._pads_for: Callable[[str], _Pads] = functools.cache(self._make_pads)
 
     @classmethod
     def from_domain_keys(
@@ -217,14 +219,9 @@ class Pseudonymiser:
         pads = self._pads_for(domain)
         return _pseudonym_from_pads(pads, normalise_bsn(bsn, check_digit=self._check_digit))
 
-    def _pads_for(self, domain: str) -> _Pads:
+    def _make_pads(self, domain: str) -> _Pads:
         """The HMAC states of ``K_d`` (``ValueError`` for a domain without a key, as before)."""
-        pads = self._pads.get(domain)
-        if pads is None:
-            pads = _hmac_pads(self.domain_key(domain))
-            if isinstance(domain, str):
-                self._pads[domain] = pads
-        return pads
+        return _hmac_pads(self.domain_key(domain))
 
     def translate(self, bsn: str, domains: Iterable[str]) -> dict[str, str]:
         """``{domain: pseudonym}`` of one BSN, e.g. for a compliance officer searching the audit

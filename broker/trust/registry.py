@@ -32,7 +32,7 @@ import re
 from collections.abc import Iterable, Iterator
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeVar
 
 import yaml
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
@@ -59,6 +59,7 @@ from broker.trust.errors import (
     UnknownParty,
 )
 from broker.trust.keys import PartyKeys, check_key_id, check_party_id
+from schemas.memo import Memo
 from schemas.topics import outbound
 from schemas.vocab.roles import PartyRole
 
@@ -206,8 +207,8 @@ class PartyRegistry:
                     )
                 key_owner[entry.key_id] = party.id
         self._parties = by_id
-        self._signing: dict[tuple[str, str], Ed25519PublicKey] = {}
-        self._encryption: dict[tuple[str, str], X25519PublicKey] = {}
+        self._signing: Memo[tuple[str, str], Ed25519PublicKey] = Memo()
+        self._encryption: Memo[tuple[str, str], X25519PublicKey] = Memo()
 
     @property
     def parties(self) -> tuple[Party, ...]:
@@ -277,12 +278,9 @@ class PartyRegistry:
 
     def signing_public_key(self, party_id: str, entry: KeyEntry) -> Ed25519PublicKey:
         """The Ed25519 public key object of ``entry`` (cached), whatever its validity."""
-        cache_key = (party_id, entry.key_id)
-        key = self._signing.get(cache_key)
-        if key is None:
-            key = Ed25519PublicKey.from_public_bytes(b64decode_strict(entry.signing_public, 32))
-            self._signing[cache_key] = key
-        return key
+        return self._signing.get_or_make(
+            (party_id, entry.key_id), _public_key, Ed25519PublicKey, entry.signing_public
+        )
 
     def encryption_key(self, party_id: str, at: datetime) -> tuple[str, X25519PublicKey]:
         """``(key_id, key)`` of the newest (latest ``valid_from``) key of ``party_id`` valid at
@@ -295,12 +293,17 @@ class PartyRegistry:
                 f"party {party_id!r} has no key valid at {require_aware(at).isoformat()}",
             )
         entry = max(valid, key=lambda k: (k.valid_from, k.key_id))
-        cache_key = (party_id, entry.key_id)
-        key = self._encryption.get(cache_key)
-        if key is None:
-            key = X25519PublicKey.from_public_bytes(b64decode_strict(entry.encryption_public, 32))
-            self._encryption[cache_key] = key
+        key = self._encryption.get_or_make(
+            (party_id, entry.key_id), _public_key, X25519PublicKey, entry.encryption_public
+        )
         return entry.key_id, key
+
+
+_Public = TypeVar("_Public", Ed25519PublicKey, X25519PublicKey)
+
+
+def _public_key(kind: type[_Public], text: str) -> _Public:
+    return kind.from_public_bytes(b64decode_strict(text, 32))
 
 
 def check_key_valid(entry: KeyEntry, party_id: str, at: datetime) -> None:

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 from enum import StrEnum
 from typing import Any, Self
 
 KETENBUS_CS = "https://ketenbus.nl/fhir/CodeSystem/"
 
-# (system, code) -> member, per enum: reading a message looks codes up several times, and a
-# scan over every member (each ``system`` a property call) was a measurable part of it.
-_CODING_INDEX: dict[type[Coded], dict[tuple[str, str], Coded]] = {}
-# (enum, member name) -> its Coding, made once. Not keyed by the member: members of two enums
-# with the same name and code are equal strings with equal hashes.
-_CODINGS: dict[tuple[type[Coded], str], dict[str, str]] = {}
 
 
 class Coded(StrEnum):
@@ -50,15 +45,7 @@ class Coded(StrEnum):
     def coding(self) -> dict[str, str]:
         """The FHIR Coding (as a dict) for this code: a new dict each time (callers add it to
         messages they may change), copied from one made once per member."""
-        key = (type(self), self._name_)
-        made = _CODINGS.get(key)
-        if made is None:
-            made = _CODINGS[key] = {
-                "system": self.system,
-                "code": self.value,
-                "display": self.display,
-            }
-        return made.copy()
+        return _coding(type(self), self._name_).copy()
 
     @classmethod
     def from_coding(cls, coding: dict[str, Any]) -> Self:
@@ -74,17 +61,31 @@ class Coded(StrEnum):
         """The member with this system and code, or ``None`` (no exception: readers try several
         enums on one list of codings)."""
         if type(system) is str and type(code) is str:  # exact str: the index is exact
-            index = _CODING_INDEX.get(cls)
-            if index is None:
-                index = {}
-                for m in cls:
-                    index.setdefault((m.system, m.value), m)
-                _CODING_INDEX[cls] = index
-            return index.get((system, code))  # type: ignore[return-value]
+            return _index(cls).get((system, code))  # type: ignore[return-value]
         for member in cls:  # str subclasses (an enum member as a code) compare by value
             if member.value == code and member.system == system:
                 return member
         return None
+
+
+# Keyed by enum and member name, not by the member: members of two enums with the same code
+# (EventCode and PurposeOfUse "escalation") are equal strings with equal hashes.
+@functools.cache
+def _coding(enum: type[Coded], name: str) -> dict[str, str]:
+    """The Coding of one member, made once (callers get copies)."""
+    member = enum[name]
+    return {"system": member.system, "code": member.value, "display": member.display}
+
+
+# Reading a message looks codes up several times, and a scan over every member (each
+# ``system`` a property call) was a measurable part of it.
+@functools.cache
+def _index(enum: type[Coded]) -> dict[tuple[str, str], Coded]:
+    """(system, code) -> member of one enum (the first member, should two share a code)."""
+    index: dict[tuple[str, str], Coded] = {}
+    for m in enum:
+        index.setdefault((m.system, m.value), m)
+    return index
 
 
 class CodeSystem:

@@ -151,3 +151,14 @@ def test_the_bsn_system_is_never_the_pseudonym_system() -> None:
     with pytest.raises(ValidationError):
         record(0, pseudonym_system=BSN_SYSTEM)
     record(0, pseudonym_system="https://ketenbus.nl/fhir/NamingSystem/pseudonym/gemeente-0344")
+
+
+def test_flow_and_purpose_with_the_same_code_keep_their_own_systems() -> None:
+    """EventCode and PurposeOfUse both have "escalation", equal as strings: the Coding of one
+    must never be served for the other (a cache keyed by the member once did that)."""
+    event = build_audit_event(
+        record(0, flow=EventCode.ESCALATION, purpose=PurposeOfUse.ESCALATION)
+    )
+    assert event["subtype"][0]["system"] == EventCode.default_system()
+    assert event["purposeOfEvent"][0]["coding"][0]["system"] == PurposeOfUse.ESCALATION.system
+    assert PurposeOfUse.ESCALATION.system != EventCode.default_system()

@@ -31,6 +31,7 @@ from broker.trust import (
     sign_batch,
     verify_only,
 )
+from schemas.memo import Memo
 
 
 @pytest.fixture(autouse=True)
@@ -130,7 +131,7 @@ def test_ephemeral_is_per_sender_and_recipient_key(chain: Chain) -> None:
 
 
 def test_cached_recipients_are_bounded(chain: Chain, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(envelope, "_ephemerals", envelope._LRU(2))
+    monkeypatch.setattr(envelope, "_ephemerals", Memo(2))
     public = chain.router.encryption.public_key()
     for i in range(5):
         seal(b"x", chain.meta(), chain.zvh, f"router-k{i}", public)
