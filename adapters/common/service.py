@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypedDict, Unpack
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
@@ -25,12 +25,20 @@ from broker.trust.party import PartyClient
 from schemas.errors import Issue, MessageError
 from schemas.messaging import ParsedMessage
 
-__all__ = ["AdapterService", "item_error"]
+__all__ = ["AdapterService", "ServiceOptions", "item_error"]
 
 
 def item_error(where: str, message: str, reason: str) -> MessageError:
     """One item of a file refused (a row, an entry, an answer), with where it stood."""
     return MessageError([Issue(where, "value", message, reason)])
+
+
+class ServiceOptions(TypedDict, total=False):
+    """The options every adapter takes, passed through to the skeleton (defaults there)."""
+
+    on_event: Callable[[AdapterEvent], None] | None
+    poll_interval: float
+    session_timeout_ms: int
 
 
 class AdapterService:
@@ -47,23 +55,20 @@ class AdapterService:
         client: PartyClient,
         outbox_dir: Path,
         inbox: Inbox | None,
-        *,
-        on_event: Callable[[AdapterEvent], None] | None = None,
-        poll_interval: float = 0.5,
-        session_timeout_ms: int = 6000,
+        **options: Unpack[ServiceOptions],
     ) -> None:
         self.settings = settings
         self.client = client
         self.outbox = Outbox(outbox_dir)
         self.inbox = inbox
-        self.poll_interval = poll_interval
+        self.poll_interval = options.get("poll_interval", 0.5)
         self.runtime = AdapterRuntime(
             settings,
             client,
             self.outbox,
             self._delivered,
-            on_event=on_event,
-            session_timeout_ms=session_timeout_ms,
+            on_event=options.get("on_event"),
+            session_timeout_ms=options.get("session_timeout_ms", 6000),
         )
         self.refused = 0
         self._tasks: list[asyncio.Task[None]] = []

@@ -16,13 +16,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import ValidationError
 
 from adapters.common.inbox import Inbox
-from adapters.common.runtime import AdapterEvent, error_document
-from adapters.common.service import AdapterService, item_error
+from adapters.common.runtime import error_document
+from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import message_id_for, short_id
 from adapters.financing.topiclog import replay
 from adapters.payer.formats import FORMATS
@@ -86,10 +86,8 @@ class PayerAdapter(AdapterService):
         inbox_dir: Path,
         outbox_dir: Path,
         *,
-        on_event: Callable[[AdapterEvent], None] | None = None,
-        poll_interval: float = 0.5,
-        session_timeout_ms: int = 6000,
         clock: Callable[[], datetime] | None = None,
+        **options: Unpack[ServiceOptions],
     ) -> None:
         party = client.registry.get(client.party_id)
         if party.role not in FORMATS:
@@ -107,15 +105,8 @@ class PayerAdapter(AdapterService):
         if identifier is None:
             raise ValueError(f"payer {party.id} has no identifier for its role in the registry")
         self.payer = Payer(party_id=party.id, role=party.role, identifier=identifier)
-        super().__init__(
-            settings,
-            client,
-            outbox_dir,
-            Inbox(inbox_dir, patterns=self.format.answer_patterns),
-            on_event=on_event,
-            poll_interval=poll_interval,
-            session_timeout_ms=session_timeout_ms,
-        )
+        inbox = Inbox(inbox_dir, patterns=self.format.answer_patterns)
+        super().__init__(settings, client, outbox_dir, inbox, **options)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.index: dict[str, Claim] = {}  # file reference (and claim id) -> claim
         self.answered = 0

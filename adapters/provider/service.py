@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from adapters.common.inbox import Inbox
-from adapters.common.runtime import AdapterEvent, error_document
-from adapters.common.service import AdapterService, item_error
+from adapters.common.runtime import error_document
+from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import ClaimsDesk, ClaimToSend, Coverage, EscalationToRaise
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import RuleSet, default_rules
@@ -84,22 +84,13 @@ class ProviderAdapter(AdapterService):
         outbox_dir: Path,
         *,
         inbox_dir: Path | None = None,
-        on_event: Callable[[AdapterEvent], None] | None = None,
-        session_timeout_ms: int = 6000,
-        poll_interval: float = 0.5,
         tick_interval: float = 30.0,
         clock: Callable[[], datetime] | None = None,
         rules: RuleSet | None = None,
+        **options: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(
-            settings,
-            client,
-            outbox_dir,
-            Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None,
-            on_event=on_event,
-            poll_interval=poll_interval,
-            session_timeout_ms=session_timeout_ms,
-        )
+        inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None
+        super().__init__(settings, client, outbox_dir, inbox, **options)
         self.tick_interval = tick_interval
         self.clock = clock or (lambda: datetime.now(UTC))
         party = client.registry.get(client.party_id)

@@ -7,14 +7,13 @@ import hashlib
 import json
 import logging
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from adapters.common.inbox import Inbox
 from adapters.common.runtime import AdapterEvent, error_document
-from adapters.common.service import AdapterService
+from adapters.common.service import AdapterService, ServiceOptions
 from adapters.zvh.csvbatch import parse_csv
 from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
 from adapters.zvh.translate import to_zvh
@@ -67,20 +66,10 @@ class ZvhAdapter(AdapterService):
         client: PartyClient,
         inbox_dir: Path,
         outbox_dir: Path,
-        *,
-        on_event: Callable[[AdapterEvent], None] | None = None,
-        poll_interval: float = 0.5,
-        session_timeout_ms: int = 6000,
+        **options: Unpack[ServiceOptions],
     ) -> None:
-        super().__init__(
-            settings,
-            client,
-            outbox_dir,
-            Inbox(inbox_dir, patterns=("*.json", "*.csv")),
-            on_event=on_event,
-            poll_interval=poll_interval,
-            session_timeout_ms=session_timeout_ms,
-        )
+        inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv"))
+        super().__init__(settings, client, outbox_dir, inbox, **options)
         self.consent_ack_timeout = 30.0
         self.responses: dict[str, dict[str, Any]] = {}  # request message id -> response document
         self.response_arrived = asyncio.Event()

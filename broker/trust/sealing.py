@@ -36,12 +36,6 @@ def seal_for(
     ``pseudonym`` is the record key: the sender's pseudonym of the person, or ``"none"``. With
     ``sign=False`` the envelope waits for ``sign_batch`` (one signature over many)."""
     key_id, public = registry.encryption_key(recipient, key_at or timestamp)
-    meta = EnvelopeMeta(
-        message_id=message_id,
-        event=event,
-        sender=keys.party_id,
-        recipient=recipient,
-        timestamp=timestamp,
-        pseudonym=pseudonym,
-    )
+    sender = keys.party_id  # seal() refuses an envelope in another party's name
+    meta = EnvelopeMeta(message_id, event, sender, recipient, timestamp, pseudonym)
     return seal(payload, meta, keys, key_id, public, sign=sign)
