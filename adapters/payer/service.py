@@ -10,20 +10,19 @@ element; the rest of the file goes through. Logs and events carry ids, parties a
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from pydantic import ValidationError
 
 from adapters.common.inbox import Inbox
-from adapters.common.outbox import Outbox
-from adapters.common.runtime import AdapterRuntime, error_document
+from adapters.common.runtime import error_document
+from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import message_id_for, short_id
 from adapters.financing.topiclog import replay
 from adapters.payer.formats import FORMATS
@@ -32,7 +31,7 @@ from broker.config import Settings
 from broker.trust import Opened, TrustError
 from broker.trust.party import PartyClient
 from schemas import topics
-from schemas.errors import Issue, MessageError
+from schemas.errors import MessageError
 from schemas.flows.claim import (
     Claim,
     ClaimResponse,
@@ -62,10 +61,6 @@ ANSWER_BASIS: dict[PartyRole, tuple[LegalBasis, str]] = {
 }
 
 
-def _item_error(where: str, message: str, reason: str) -> MessageError:
-    return MessageError([Issue(where, "value", message, reason)])
-
-
 SEND_BATCH = 500
 """At most this many answers of one file are sealed under one batch signature."""
 
@@ -78,7 +73,12 @@ class _Answer:
     note: str  # for the adapter event log: outcome and claim id, nothing about the person
 
 
-class PayerAdapter:
+class PayerAdapter(AdapterService):
+    """A payer's system: claims out as declaration files in its format, its answer files in as
+    claim responses."""
+
+    poll_task = "answers"
+
     def __init__(
         self,
         settings: Settings,
@@ -86,13 +86,9 @@ class PayerAdapter:
         inbox_dir: Path,
         outbox_dir: Path,
         *,
-        on_event: Any = None,
-        poll_interval: float = 0.5,
-        session_timeout_ms: int = 6000,
         clock: Callable[[], datetime] | None = None,
+        **options: Unpack[ServiceOptions],
     ) -> None:
-        self.settings = settings
-        self.client = client
         party = client.registry.get(client.party_id)
         if party.role not in FORMATS:
             raise ValueError(f"party {party.id} has role {party.role}, not a payer role")
@@ -109,26 +105,11 @@ class PayerAdapter:
         if identifier is None:
             raise ValueError(f"payer {party.id} has no identifier for its role in the registry")
         self.payer = Payer(party_id=party.id, role=party.role, identifier=identifier)
-        self.inbox = Inbox(inbox_dir, patterns=self.format.answer_patterns)
-        self.outbox = Outbox(outbox_dir)
-        self.poll_interval = poll_interval
+        inbox = Inbox(inbox_dir, patterns=self.format.answer_patterns)
+        super().__init__(settings, client, outbox_dir, inbox, **options)
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.runtime = AdapterRuntime(
-            settings,
-            client,
-            self.outbox,
-            self._delivered,
-            on_event=on_event,
-            session_timeout_ms=session_timeout_ms,
-        )
         self.index: dict[str, Claim] = {}  # file reference (and claim id) -> claim
         self.answered = 0
-        self.refused = 0
-        self._poller: asyncio.Task[None] | None = None
-
-    @property
-    def party_id(self) -> str:
-        return self.client.party_id
 
     # --- claims in ------------------------------------------------------------------------
 
@@ -256,13 +237,13 @@ class PayerAdapter:
     def _claim_for(self, item: AnswerItem) -> Claim:
         claim = self.index.get(item.reference)
         if claim is None:
-            raise _item_error(
+            raise item_error(
                 item.where,
                 "no claim with this reference was received",
                 "unknown-claim",
             )
         if claim.person.bsn != item.bsn:
-            raise _item_error(item.where, "the BSN differs from the claim's", "bsn-mismatch")
+            raise item_error(item.where, "the BSN differs from the claim's", "bsn-mismatch")
         return claim
 
     async def process_file(self, path: Path) -> dict[str, Any]:
@@ -271,12 +252,7 @@ class PayerAdapter:
         try:
             items = self.format.read(raw)
         except MessageError as err:
-            self.refused += 1
-            await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
-            report = error_document(err, path.name)
-            self.inbox.fail(path, report)
-            self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
-            return report
+            return await self.refuse_file(path, raw, err)
         accepted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         answers: list[_Answer] = []  # sent together, under one batch signature
@@ -289,7 +265,7 @@ class PayerAdapter:
                     answer = self._answer_message(claim, item)
                 except ValidationError as err:
                     first = err.errors()[0]
-                    raise _item_error(item.where, str(first.get("msg")), "answer") from None
+                    raise item_error(item.where, str(first.get("msg")), "answer") from None
                 answers.append(answer)
                 accepted.append(
                     {
@@ -304,34 +280,12 @@ class PayerAdapter:
                 self.refused += 1
                 errors.append({"index": index, **error_document(err, path.name)})
         await self._send_answers(answers)
-        receipt = {"file": path.name, "accepted": accepted, "refused": errors}
-        if errors:
-            await self.runtime.dead_letter(
-                raw,
-                None,
-                "answer-items-refused",
-                f"{len(errors)} item(s) refused",
-                source=path.name,
-            )
-        if not self.inbox.finish(path, receipt, accepted=len(accepted), refused=len(errors)):
-            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
-        return receipt
-
-    async def poll_once(self) -> int:
-        return await self.runtime.poll(self.inbox, self.process_file)
-
-    async def _poll(self) -> None:
-        await self.runtime.poll_forever(self.inbox, self.process_file, self.poll_interval)
+        return await self.settle_file(
+            path, raw, accepted, errors, items_refused="answer-items-refused"
+        )
 
     async def start(self) -> None:
         outbound = self.client.registry.get(self.party_id).outbound_topic
         replayed = await replay(self.settings, outbound, self._replayed)
         log.info("%s: claim index rebuilt from %d records", self.party_id, replayed)
-        await self.runtime.start()
-        self._poller = asyncio.create_task(self._poll(), name=f"answers-{self.party_id}")
-
-    async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-        await self.runtime.stop()
+        await super().start()

@@ -19,7 +19,7 @@ from typing import Any
 from adapters.financing.topiclog import replay
 from broker.config import Settings
 from broker.kafka import ensure_topics
-from broker.trust import EnvelopeMeta, TrustError, open_sealed, seal_to
+from broker.trust import TrustError, open_sealed, seal_for
 from broker.trust.party import PartyClient
 from schemas.topics import KeyKind, TopicSpec
 
@@ -51,16 +51,17 @@ class Journal:
     async def append(self, send: Send, record: dict[str, Any], bsn: str | None) -> None:
         me = self.client.party_id
         pseudo = self.client.pseudonyms.pseudonym(me, bsn) if bsn else "none"
-        meta = EnvelopeMeta(
-            message_id=str(uuid.uuid4()),
-            event=EVENT,
-            sender=me,
-            recipient=me,
-            timestamp=datetime.now(UTC),
-            pseudonym=pseudo,
-        )
         payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
-        sealed = seal_to(payload, meta, self.client.keys, self.client.registry)
+        sealed = seal_for(
+            payload,
+            self.client.keys,
+            self.client.registry,
+            me,
+            event=EVENT,
+            message_id=str(uuid.uuid4()),
+            pseudonym=pseudo,
+            timestamp=datetime.now(UTC),
+        )
         await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
         self.written += 1
 

@@ -23,11 +23,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import replace
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from adapters.common.inbox import Inbox
-from adapters.common.outbox import Outbox
-from adapters.common.runtime import AdapterRuntime, error_document
+from adapters.common.runtime import error_document
+from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import ClaimsDesk, ClaimToSend, Coverage, EscalationToRaise
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import RuleSet, default_rules
@@ -44,7 +44,7 @@ from broker.config import Settings
 from broker.trust import Opened
 from broker.trust.party import PartyClient
 from schemas import topics
-from schemas.errors import Issue, MessageError
+from schemas.errors import MessageError
 from schemas.flows.assessment import AssessmentOutcome
 from schemas.flows.claim import claim_message
 from schemas.flows.escalation import escalation_message
@@ -70,15 +70,13 @@ DESK_EVENTS = frozenset(
 )
 
 
-def _refusal(where: str, message: str, reason: str) -> MessageError:
-    return MessageError([Issue(where, "value", message, reason)])
-
-
 SEND_BATCH = 500
 """At most this many claims due at one tick are sealed under one batch signature."""
 
 
-class ProviderAdapter:
+class ProviderAdapter(AdapterService):
+    """A provider's EPD, with the claims desk that claims for it."""
+
     def __init__(
         self,
         settings: Settings,
@@ -86,28 +84,15 @@ class ProviderAdapter:
         outbox_dir: Path,
         *,
         inbox_dir: Path | None = None,
-        on_event: Any = None,
-        session_timeout_ms: int = 6000,
-        poll_interval: float = 0.5,
         tick_interval: float = 30.0,
         clock: Callable[[], datetime] | None = None,
         rules: RuleSet | None = None,
+        **options: Unpack[ServiceOptions],
     ) -> None:
-        self.settings = settings
-        self.client = client
-        self.outbox = Outbox(outbox_dir)
-        self.inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None
-        self.poll_interval = poll_interval
+        inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None
+        super().__init__(settings, client, outbox_dir, inbox, **options)
         self.tick_interval = tick_interval
         self.clock = clock or (lambda: datetime.now(UTC))
-        self.runtime = AdapterRuntime(
-            settings,
-            client,
-            self.outbox,
-            self._delivered,
-            on_event=on_event,
-            session_timeout_ms=session_timeout_ms,
-        )
         party = client.registry.get(client.party_id)
         self.desk = ClaimsDesk(
             client.party_id,
@@ -117,13 +102,7 @@ class ProviderAdapter:
         )
         self.journal = Journal(settings, client)
         self.sent = 0
-        self.refused = 0
         self._lock = asyncio.Lock()
-        self._tasks: list[asyncio.Task[None]] = []
-
-    @property
-    def party_id(self) -> str:
-        return self.client.party_id
 
     # --- in: deliveries from the router ------------------------------------------------------
 
@@ -243,9 +222,9 @@ class ProviderAdapter:
                 self.clock(),
             )
         except ValueError as err:
-            raise _refusal(sub.where, str(err), "claim") from None
+            raise item_error(sub.where, str(err), "claim") from None
         if ci.payer is not None and ci.payer != send.claim.payer.party_id:
-            raise _refusal(
+            raise item_error(
                 sub.where,
                 f"the financing rules send this claim to {send.claim.payer.party_id}, "
                 f"not {ci.payer}",
@@ -333,7 +312,6 @@ class ProviderAdapter:
 
     async def process_file(self, path: Path) -> dict[str, Any]:
         """Process one claimed inbox file; returns the receipt or the file's error report."""
-        assert self.inbox is not None
         raw = path.read_bytes()
         try:
             items: Items = (
@@ -342,12 +320,7 @@ class ProviderAdapter:
                 else parse_json(raw, self.party_id)
             )
         except MessageError as err:
-            self.refused += 1
-            await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
-            report = error_document(err, path.name)
-            self.inbox.fail(path, report)
-            self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
-            return report
+            return await self.refuse_file(path, raw, err)
         accepted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         for where, item in items:
@@ -359,23 +332,7 @@ class ProviderAdapter:
             except MessageError as err:
                 self.refused += 1
                 errors.append({"item": where, **error_document(err, path.name)})
-        if errors:
-            await self.runtime.dead_letter(
-                raw, None, "items-refused", f"{len(errors)} item(s) refused", source=path.name
-            )
-        receipt = {"file": path.name, "accepted": accepted, "refused": errors}
-        if not self.inbox.finish(path, receipt, accepted=len(accepted), refused=len(errors)):
-            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
-        return receipt
-
-    async def poll_once(self) -> int:
-        if self.inbox is None:
-            return 0
-        return await self.runtime.poll(self.inbox, self.process_file)
-
-    async def _poll(self) -> None:
-        assert self.inbox is not None
-        await self.runtime.poll_forever(self.inbox, self.process_file, self.poll_interval)
+        return await self.settle_file(path, raw, accepted, errors, items_refused="items-refused")
 
     async def _ticker(self) -> None:
         while True:
@@ -391,14 +348,5 @@ class ProviderAdapter:
         await self.journal.ensure()
         replayed = await self.journal.read(self._replay)
         log.info("%s: claims desk rebuilt from %d journal records", self.party_id, replayed)
-        await self.runtime.start()
-        if self.inbox is not None:
-            self._tasks.append(asyncio.create_task(self._poll(), name=f"inbox-{self.party_id}"))
-        self._tasks.append(asyncio.create_task(self._ticker(), name=f"claims-{self.party_id}"))
-
-    async def stop(self) -> None:
-        for t in self._tasks:
-            t.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._tasks.clear()
-        await self.runtime.stop()
+        await super().start()
+        self.spawn(self._ticker(), "claims")

@@ -9,11 +9,11 @@ import logging
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Unpack
 
 from adapters.common.inbox import Inbox
-from adapters.common.outbox import Outbox
-from adapters.common.runtime import AdapterEvent, AdapterRuntime, error_document
+from adapters.common.runtime import AdapterEvent, error_document
+from adapters.common.service import AdapterService, ServiceOptions
 from adapters.zvh.csvbatch import parse_csv
 from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
 from adapters.zvh.translate import to_zvh
@@ -56,40 +56,24 @@ SEND_BATCH = 500
 """At most this many referrals of one inbox file are sealed under one batch signature."""
 
 
-class ZvhAdapter:
+class ZvhAdapter(AdapterService):
+    """A ZVH case system: referral and consent documents (JSON, CSV, HTTP) in, ZVH documents
+    (deliveries and the router's responses) out."""
+
     def __init__(
         self,
         settings: Settings,
         client: PartyClient,
         inbox_dir: Path,
         outbox_dir: Path,
-        *,
-        on_event: Any = None,
-        poll_interval: float = 0.5,
-        session_timeout_ms: int = 6000,
+        **options: Unpack[ServiceOptions],
     ) -> None:
-        self.client = client
-        self.inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv"))
-        self.outbox = Outbox(outbox_dir)
-        self.poll_interval = poll_interval
+        inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv"))
+        super().__init__(settings, client, outbox_dir, inbox, **options)
         self.consent_ack_timeout = 30.0
-        self.runtime = AdapterRuntime(
-            settings,
-            client,
-            self.outbox,
-            self._delivered,
-            on_event=on_event,
-            session_timeout_ms=session_timeout_ms,
-        )
-        self._poller: asyncio.Task[None] | None = None
         self.responses: dict[str, dict[str, Any]] = {}  # request message id -> response document
         self.response_arrived = asyncio.Event()
         self.accepted = 0
-        self.refused = 0
-
-    @property
-    def party_id(self) -> str:
-        return self.client.party_id
 
     # --- out: documents from the ZVH case system ----------------------------------------------
 
@@ -165,12 +149,7 @@ class ZvhAdapter:
                 list(parse_csv(raw)) if csv_batch else parse_bytes(raw)
             )
         except MessageError as err:
-            self.refused += 1
-            await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
-            report = error_document(err, path.name)
-            self.inbox.fail(path, report)
-            self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
-            return report
+            return await self.refuse_file(path, raw, err)
         accepted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         pending: list[tuple[int | None, _Outgoing]] = []  # referrals to seal under one signature
@@ -214,16 +193,7 @@ class ZvhAdapter:
                 {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )
         await flush()
-        receipt = {"file": path.name, "accepted": accepted, "refused": errors}
-        if not self.inbox.finish(path, receipt, accepted=len(accepted), refused=len(errors)):
-            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
-        return receipt
-
-    async def poll_once(self) -> int:
-        return await self.runtime.poll(self.inbox, self.process_file)
-
-    async def _poll(self) -> None:
-        await self.runtime.poll_forever(self.inbox, self.process_file, self.poll_interval)
+        return await self.settle_file(path, raw, accepted, errors)
 
     # --- in: deliveries from the router ------------------------------------------------------
 
@@ -257,16 +227,6 @@ class ZvhAdapter:
             except TimeoutError:
                 return self.responses.get(message_id)
         return self.responses[message_id]
-
-    async def start(self) -> None:
-        await self.runtime.start()
-        self._poller = asyncio.create_task(self._poll(), name=f"inbox-{self.party_id}")
-
-    async def stop(self) -> None:
-        if self._poller is not None:
-            self._poller.cancel()
-            await asyncio.gather(self._poller, return_exceptions=True)
-        await self.runtime.stop()
 
 
 __all__ = ["AdapterEvent", "ZvhAdapter"]

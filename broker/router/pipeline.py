@@ -43,7 +43,7 @@ from broker.trust import (
     is_valid_bsn,
     open_sealed,
     read_envelope,
-    seal,
+    seal_for,
     sign_batch,
 )
 from schemas import topics
@@ -131,16 +131,17 @@ class Pipeline:
         now: datetime,
     ) -> Sealed:
         """Sealed for ``party_id``; inside ``route_batch`` left unsigned for the batch signature."""
-        kid, pub = self.state.registry.encryption_key(party_id, now)
-        meta = EnvelopeMeta(
-            message_id=message_id,
+        return seal_for(
+            payload,
+            self.state.keys,
+            self.state.registry,
+            party_id,
             event=event,
-            sender=self.router_id,
-            recipient=party_id,
-            timestamp=now,
+            message_id=message_id,
             pseudonym=pseudonym,
+            timestamp=now,
+            sign=self._batch is None,
         )
-        return seal(payload, meta, self.state.keys, kid, pub, sign=self._batch is None)
 
     def _emit(self, result: RouteResult, topic: str, sealed: Sealed) -> int:
         """Add a sealed record to ``result``; its index (it is replaced once signed)."""

@@ -7,6 +7,7 @@ can send in another's name, whatever Kafka security is in place:
 - ``registry``  -- the public party registry (roles, identifiers, public keys with validity);
 - ``envelope``  -- ``seal`` / ``sign_batch`` / ``open_sealed``: encrypt for the one reader,
   sign by the sender (one message or a batch);
+- ``sealing``   -- ``seal_for``: the one way a party or the router seals a payload for a recipient;
 - ``pseudonym`` -- per-domain, keyed, one-way person pseudonyms for Kafka keys;
 - ``replay``    -- de-duplication and freshness of message ids;
 - ``errors``    -- ``TrustError`` and its stable ``reason`` codes.
@@ -63,6 +64,7 @@ from broker.trust.registry import (
     registry_entry,
 )
 from broker.trust.replay import ReplayGuard, Verdict
+from broker.trust.sealing import seal_for
 
 __all__ = [
     "CONTENT_TYPE",
@@ -101,6 +103,7 @@ __all__ = [
     "registry_entry",
     "reset_key_caches",
     "seal",
+    "seal_for",
     "seal_to",
     "sign_batch",
     "verify_only",

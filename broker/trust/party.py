@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from broker.trust import (
-    EnvelopeMeta,
     Keyring,
     Opened,
     PartyKeys,
@@ -17,7 +16,7 @@ from broker.trust import (
     Pseudonymiser,
     TrustError,
     open_sealed,
-    seal,
+    seal_for,
     sign_batch,
 )
 from schemas.messaging import dumps, read_meta
@@ -45,19 +44,23 @@ class PartyClient:
         under one batch signature (one message: the ordinary signature); returns (key, value,
         headers) per message. Send them all: each one verifies on its own."""
         now = now or datetime.now(UTC)
-        kid, pub = self.registry.encryption_key(self.router_id, now)
         unsigned = []
         for bundle, bsn in messages:
             meta = read_meta(bundle)
-            env = EnvelopeMeta(
-                message_id=meta.message_id,
-                event=meta.event.value,
-                sender=self.party_id,
-                recipient=self.router_id,
-                timestamp=meta.timestamp,
-                pseudonym=self.pseudonyms.pseudonym(self.party_id, bsn) if bsn else "none",
+            unsigned.append(
+                seal_for(
+                    dumps(bundle),
+                    self.keys,
+                    self.registry,
+                    self.router_id,
+                    event=meta.event.value,
+                    message_id=meta.message_id,
+                    pseudonym=self.pseudonyms.pseudonym(self.party_id, bsn) if bsn else "none",
+                    timestamp=meta.timestamp,
+                    key_at=now,
+                    sign=False,
+                )
             )
-            unsigned.append(seal(dumps(bundle), env, self.keys, kid, pub, sign=False))
         return [(s.key, s.value, list(s.headers)) for s in sign_batch(unsigned, self.keys)]
 
     def open(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> Opened:
@@ -71,15 +74,14 @@ class PartyClient:
         self, payload: bytes, event: str, message_id: str, now: datetime | None = None
     ) -> tuple[bytes, bytes, list[tuple[str, bytes]]]:
         """Seal arbitrary bytes (e.g. refused input for the dead-letter topic) for the router."""
-        now = now or datetime.now(UTC)
-        kid, pub = self.registry.encryption_key(self.router_id, now)
-        env = EnvelopeMeta(
-            message_id=message_id,
+        sealed = seal_for(
+            payload,
+            self.keys,
+            self.registry,
+            self.router_id,
             event=event,
-            sender=self.party_id,
-            recipient=self.router_id,
-            timestamp=now,
+            message_id=message_id,
             pseudonym="none",
+            timestamp=now or datetime.now(UTC),
         )
-        sealed = seal(payload, env, self.keys, kid, pub)
         return sealed.key, sealed.value, list(sealed.headers)

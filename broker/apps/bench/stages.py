@@ -135,6 +135,7 @@ def _patches(clock: StageClock) -> list[Any]:
     """Wrap what ``Pipeline.route`` calls, where it looks the names up."""
     import broker.audit.chain as chain_module
     import broker.trust.envelope as envelope_module
+    import broker.trust.sealing as sealing_module
     import schemas.messaging as messaging_module
 
     p = pipeline_module
@@ -149,7 +150,7 @@ def _patches(clock: StageClock) -> list[Any]:
         (p, "decide", DECIDE),
         (p, "project", MINIMISE),
         (p, "dumps", SERIALISE),
-        (p, "seal", SEAL),
+        (sealing_module, "seal", SEAL),  # the pipeline seals through seal_for
         (p, "sign_batch", SIGN),
         (p, "response_message", RESPONSE),
         (audit_sink, "to_record", AUDIT_EVENT),

@@ -22,7 +22,7 @@ from broker.apps.deployment import Deployment
 from broker.apps.synthetic import synthetic_birth_date, synthetic_bsn, synthetic_name
 from broker.config import Settings
 from broker.kafka import make_producer
-from broker.trust import EnvelopeMeta, seal
+from broker.trust import seal_for
 from schemas import topics
 from schemas.flows.capacity import CapacityReport, LevelCapacity, capacity_message
 from schemas.flows.claim import Claim, ClaimResponse, Payer, claim_message, claim_response_message
@@ -111,16 +111,17 @@ class SampleTraffic:
         meta = read_meta(bundle)
         ring = self.deployment.keyring(sender)
         now = datetime.now(UTC)
-        kid, pub = self.deployment.registry.encryption_key(self.deployment.router_id, now)
-        env = EnvelopeMeta(
-            message_id=meta.message_id,
+        sealed = seal_for(
+            dumps(bundle),
+            ring.current,
+            self.deployment.registry,
+            self.deployment.router_id,
             event=meta.event.value,
-            sender=sender,
-            recipient=self.deployment.router_id,
-            timestamp=meta.timestamp,
+            message_id=meta.message_id,
             pseudonym=key,
+            timestamp=meta.timestamp,
+            key_at=now,
         )
-        sealed = seal(dumps(bundle), env, ring.current, kid, pub)
         topic = topics.inbound_for(meta.event.value).name
         await self._producer.send_and_wait(
             topic, value=sealed.value, key=sealed.key, headers=list(sealed.headers)
