@@ -46,6 +46,7 @@ place, so it is not also reported as a removal.
 from __future__ import annotations
 
 import bisect
+import contextlib
 import hashlib
 import json
 from collections import defaultdict
@@ -54,6 +55,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
+import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
@@ -78,6 +80,19 @@ class ChainError(ValueError):
 
 class MalformedRecord(ValueError):
     """Bytes that are not an audit chain record; the message says why."""
+
+
+class BadLine(bytes):
+    """A line of a JSONL export that breaks the line rules (a CR, a blank line, no LF at the
+    end): the bytes as read, and why. :func:`verify` reports it as ``malformed`` at its
+    position whatever it holds; a reader that does not verify may take it as the bytes."""
+
+    reason: str
+
+    def __new__(cls, raw: bytes, reason: str) -> BadLine:
+        line = super().__new__(cls, raw)
+        line.reason = reason
+        return line
 
 
 def _is_hex(value: object, length: int) -> bool:
@@ -106,9 +121,23 @@ class ChainRecord:
 
     @classmethod
     def decode(cls, raw: bytes) -> ChainRecord:
+        """The record in ``raw``, read strictly (:meth:`decode_strict`)."""
+        return cls.decode_strict(raw)[0]
+
+    @classmethod
+    def decode_strict(cls, raw: bytes) -> tuple[ChainRecord, bytes]:
+        """The record in ``raw`` and its hash input (``docs/audit-format.md`` section 4).
+
+        Strict reading (design audit-record-v2 section 3): ``raw`` must be exactly
+        ``canonical(parse(raw))``. That one rule refuses duplicate member names at any depth
+        (the canonical form has each name once), whitespace, other escapes, ``1.0`` for ``1``
+        and member order, so two JSON readers can never read one record two ways: a record
+        with ``"event"`` twice would show a first-wins reader the forgery and a last-wins
+        reader the genuine event. Because the bytes are canonical, the hash input is cut out
+        of them instead of serialising the event a second time."""
         try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, ValueError) as exc:
+            data = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
             raise MalformedRecord(f"not JSON: {exc}") from exc
         if not isinstance(data, dict):
             raise MalformedRecord("not a JSON object")
@@ -140,7 +169,23 @@ class ChainRecord:
         if proof is not None and int(proof[8:16], 16) < 2:
             # one record is written without a proof: one form per record, as in the envelope
             raise MalformedRecord("a proof claims a batch of one record")
-        return cls(chain, seq, data["prev"], data["event"], data["hash"], data["sig"], kid, proof)
+        try:
+            again = canonical(data)
+        except CanonicalError as exc:
+            raise MalformedRecord(f"not canonicalisable: {exc}") from exc
+        if again != raw:
+            raise MalformedRecord(_not_canonical(raw, again))
+        rec = cls(chain, seq, data["prev"], data["event"], data["hash"], data["sig"], kid, proof)
+        head = b'{"chain":' + orjson.dumps(chain) + b',"event":'
+        tail = (
+            b',"hash":"' + rec.hash.encode() + b'","kid":' + orjson.dumps(kid)
+            + b',"prev":"' + rec.prev.encode()
+            + (b"" if proof is None else b'","proof":"' + proof.encode())
+            + b'","seq":' + str(seq).encode() + b',"sig":"' + rec.sig.encode() + b'"}'
+        )
+        event = raw[len(head) : len(raw) - len(tail)]
+        body = head + event + b',"prev":"' + rec.prev.encode() + b'","seq":' + str(seq).encode()
+        return rec, body + b"}"
 
     def signed_bytes(self) -> bytes:
         """What ``sig`` signs: the 32 hash bytes, or for a batch-signed record the batch's
@@ -152,6 +197,25 @@ class ChainRecord:
         proof = merkle.decode_proof(bytes.fromhex(self.proof))
         root = merkle.root_from_proof(merkle.leaf_hash(digest), proof)
         return merkle.batch_signed_bytes(BATCH_DOMAIN, root, proof.size)
+
+
+def _not_canonical(raw: bytes, again: bytes) -> str:
+    """Why bytes that parse are not a record's canonical form; a duplicate member name is named
+    (found with a pairs hook at every depth, as no mapping keeps both)."""
+    duplicates: list[str] = []
+
+    def pairs_hook(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        names = [name for name, _ in pairs]
+        duplicates.extend(n for i, n in enumerate(names) if n in names[:i])
+        return dict(pairs)
+
+    with contextlib.suppress(ValueError):  # it parsed once already; a second reader's error
+        json.loads(raw, object_pairs_hook=pairs_hook)
+    if duplicates:
+        return f"duplicate member name {duplicates[0]!r}: two JSON readers would read it two ways"
+    at = next((i for i, (a, b) in enumerate(zip(raw, again, strict=False)) if a != b),
+              min(len(raw), len(again)))
+    return f"not in canonical form (section 3 of docs/audit-format.md) from byte {at}"
 
 
 def _is_proof(value: object) -> bool:
@@ -315,6 +379,7 @@ class FindingKind(StrEnum):
     REORDERED = "reordered"
     BAD_SIGNATURE = "bad-signature"
     MALFORMED = "malformed"
+    BATCH_INCOMPLETE = "batch-incomplete"
 
 
 @dataclass(frozen=True, slots=True)
@@ -344,6 +409,12 @@ class _Status(StrEnum):
     CHANGED = "changed"
     BAD_SIGNATURE = "bad-signature"
     MALFORMED = "malformed"
+    BATCH_INCOMPLETE = "batch-incomplete"
+
+
+# records that take part in the sequence checks: genuine ones, and the genuine members of an
+# incomplete batch (reported as such, while a dropped sibling is reported where it is missing)
+_IN_CHAIN = frozenset({_Status.GENUINE, _Status.BATCH_INCOMPLETE})
 
 
 @dataclass(slots=True)
@@ -364,12 +435,13 @@ def verify(
     """Verify every chain in ``records``; see the module documentation for the findings."""
     verified: set[tuple[str, str, bytes]] = set()
     items = [_check_one(pos, raw, public_keys, verified) for pos, raw in enumerate(records)]
+    _check_batches(items)
     findings: list[Finding] = []
     heads: dict[str, tuple[int, str]] = {}
 
     genuine_by_chain: dict[str, list[_Item]] = defaultdict(list)
-    for it in items:
-        if it.status is _Status.GENUINE and it.rec is not None:
+    for it in items:  # a batch-incomplete record is signed: it keeps its place in its chain
+        if it.status in _IN_CHAIN and it.rec is not None:
             genuine_by_chain[it.rec.chain].append(it)
 
     accepted_by_chain: dict[str, dict[int, _Item]] = {}
@@ -417,7 +489,7 @@ def verify(
             Finding(it.pos, rec.seq if rec else None, kind, it.note, rec.chain if rec else None)
         )
 
-    loose = [it for it in items if it.status is not _Status.GENUINE and not it.used]
+    loose = [it for it in items if it.status not in _IN_CHAIN and not it.used]
     for chain, accepted in accepted_by_chain.items():
         findings += _order_findings(chain, accepted)
         findings += _gap_findings(chain, accepted, loose, len(items))
@@ -441,14 +513,13 @@ def _check_one(
     """Decode, rehash and check the signature of one record. ``verified`` remembers the
     (kid, sig, signed bytes) already verified, so a batch's signature is checked once; the
     other records of the batch cost their proof (a few SHA-256) only."""
+    if isinstance(raw, BadLine):
+        return _Item(pos, _Status.MALFORMED, None, raw.reason)
     try:
-        rec = ChainRecord.decode(raw)
+        rec, body = ChainRecord.decode_strict(raw)
     except MalformedRecord as exc:
         return _Item(pos, _Status.MALFORMED, None, str(exc))
-    try:
-        computed = rec.computed_hash()
-    except CanonicalError as exc:
-        return _Item(pos, _Status.MALFORMED, rec, f"not canonicalisable: {exc}")
+    computed = hashlib.sha256(body).hexdigest()
     if computed != rec.hash:
         return _Item(
             pos,
@@ -475,6 +546,65 @@ def _check_one(
             )
         verified.add(done)
     return _Item(pos, _Status.GENUINE, rec)
+
+
+def _check_batches(items: list[_Item]) -> None:
+    """Batch completeness (design audit-record-v2 section 3): the records of one batch (same
+    chain, signature and size ``n``) must all be present, at consecutive ``seq`` in index
+    order, indices ``0 .. n-1``. A proof proves that a record *belongs* to a signed batch,
+    not that the rest of the batch is still there: without this check a batch signed over
+    two records with one dropped verifies. Every genuine member of an incomplete batch becomes
+    ``batch-incomplete``. A missing member with a non-genuine record at its place (changed,
+    malformed, badly signed) is not counted missing: that record is reported itself, and its
+    batch is not reported again. A replayed member is left to the sequence check
+    (``inserted``)."""
+    batches: dict[tuple[str, str, int], list[tuple[int, _Item]]] = defaultdict(list)
+    for it in items:
+        rec = it.rec
+        if rec is None or rec.proof is None or it.status is not _Status.GENUINE:
+            continue
+        try:
+            proof = merkle.decode_proof(bytes.fromhex(rec.proof))
+        except merkle.ProofError:
+            continue
+        batches[(rec.chain, rec.sig, proof.size)].append((proof.index, it))
+    standing_in: set[int] = set()  # positions of the non-genuine records already standing in
+    for (_, _, size), members in batches.items():
+        present = {index for index, _ in members}
+        missing = [
+            i
+            for i in range(size)
+            if i not in present and not _stand_in(i, members, items, standing_in)
+        ]
+        starts = {_rec(it).seq - index for index, it in members}
+        if not missing and len(starts) <= 1:
+            continue
+        why = (
+            f"index(es) {', '.join(map(str, missing))} missing"
+            if missing
+            else "its records are not at consecutive seq in index order"
+        )
+        for index, it in members:
+            it.status = _Status.BATCH_INCOMPLETE
+            it.note = f"member {index} of a batch of {size} signed by {_rec(it).kid!r}: {why}"
+
+
+def _stand_in(
+    index: int,
+    members: list[tuple[int, _Item]],
+    items: list[_Item],
+    taken: set[int],
+) -> bool:
+    """Whether a missing batch member has a non-genuine record at its place (between the
+    members with the nearest lower and higher index): that record is reported itself (a
+    flipped byte makes it ``malformed``), so its batch is not reported again."""
+    lo = max((it.pos for i, it in members if i < index), default=-1)
+    hi = min((it.pos for i, it in members if i > index), default=len(items))
+    for it in items[lo + 1 : hi]:
+        if it.pos not in taken and it.status is not _Status.GENUINE:
+            taken.add(it.pos)  # of any chain: a changed byte may be in the chain id
+            return True
+    return False
 
 
 def _pick_unique(genuine: list[_Item]) -> tuple[dict[int, _Item], list[tuple[_Item, _Item]]]:

@@ -7,8 +7,11 @@ wrong when the last record batch holds more than one record (platform-facts 1.6)
 out partition by partition, each in offset order (the audit topic has one partition, so a
 record's position is its offset).
 
-JSONL: one record per line, exactly the bytes of the Kafka record value; a final newline does not
-make an extra (empty) record.
+JSONL: one record per line, exactly the bytes of the Kafka record value, each followed by one LF
+(design audit-record-v2 section 3). A line with a CR, a blank line or a last line without its LF
+is read as a :class:`~broker.audit.chain.BadLine`, which ``verify`` reports as ``malformed`` at
+that position: a cut or re-encoded export is never read as an intact one. An empty file is an
+empty trail.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
+from broker.audit.chain import BadLine
 from schemas.topics import AUDIT
 
 DEFAULT_TOPIC = AUDIT.name
@@ -30,10 +34,18 @@ class AuditReadError(RuntimeError):
 
 
 def read_jsonl(path: str | Path) -> Iterator[bytes]:
-    """The records of a JSONL export, in file order."""
+    """The records of a JSONL export, in file order; a line that breaks the line rules comes
+    out as a :class:`BadLine` saying why."""
     with Path(path).open("rb") as f:
         for line in f:
-            yield line.rstrip(b"\r\n") if line.endswith(b"\n") else line
+            if not line.endswith(b"\n"):
+                yield BadLine(line, "the last line has no LF: the export is cut or incomplete")
+            elif line == b"\n":
+                yield BadLine(b"", "a blank line: every line of an export holds one record")
+            elif b"\r" in line:
+                yield BadLine(line[:-1], "a CR in the line: a record is followed by one LF only")
+            else:
+                yield line[:-1]
 
 
 def write_jsonl(records: Iterable[bytes], path: str | Path) -> int:

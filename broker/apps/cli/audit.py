@@ -107,7 +107,7 @@ def verify(
     if report.ok:
         heads = (
             ", ".join(
-                f"{c} up to seq {s} ({h[:16]}...)" for c, (s, h) in sorted(report.heads.items())
+                f"{c} up to seq {s} (hash {h})" for c, (s, h) in sorted(report.heads.items())
             )
             or "no chains"
         )

@@ -12,6 +12,7 @@ from audit_support import chain_records, key, write_public_key
 from typer.testing import CliRunner
 
 from broker.apps.cli.main import app
+from broker.audit import canonical
 from broker.audit.reader import write_jsonl
 
 RECORDS = chain_records(10)
@@ -135,7 +136,7 @@ def test_verify_a_batch_signed_chain(tmp_path: Path, keys: Path) -> None:
     assert "intact: 10 records" in result.output and "router-1 up to seq 9" in result.output
     tampered = json.loads(records[6])
     tampered["proof"] = tampered["proof"][:-1] + ("0" if tampered["proof"][-1] != "0" else "1")
-    records[6] = json.dumps(tampered, separators=(",", ":")).encode()
+    records[6] = canonical(tampered)
     result = audit("verify", "--file", str(chain_file(tmp_path, records)), "--keys", str(keys))
     assert result.exit_code == 1, result.output
     assert "position 6" in result.output and "bad-signature" in result.output

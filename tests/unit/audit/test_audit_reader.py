@@ -29,7 +29,9 @@ def test_jsonl_round_trip(tmp_path: Path) -> None:
 def test_jsonl_without_final_newline_and_with_a_blank_line(tmp_path: Path) -> None:
     f = tmp_path / "audit.jsonl"
     f.write_bytes(RECORDS[0] + b"\n\n" + RECORDS[1])
-    assert list(read_jsonl(f)) == [RECORDS[0], b"", RECORDS[1]]
+    got = list(read_jsonl(f))
+    assert got == [RECORDS[0], b"", RECORDS[1]]
+    assert [type(line).__name__ for line in got] == ["bytes", "BadLine", "BadLine"]
 
 
 async def _produce(bootstrap: str, topic: str, records: list[bytes]) -> None:
