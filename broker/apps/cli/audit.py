@@ -111,10 +111,10 @@ def verify(
             )
             or "no chains"
         )
-        out.print(f"intact: {report.records} records; {heads}")
+        out.print(f"intact: {report.records} records; {heads}", soft_wrap=True)
         return
     for finding in report.findings:
-        out.print(str(finding))
+        out.print(str(finding), soft_wrap=True)  # one finding a line, whatever the width: grep
     out.print(f"NOT intact: {len(report.findings)} finding(s) in {report.records} records")
     raise typer.Exit(EXIT_FINDINGS)
 
