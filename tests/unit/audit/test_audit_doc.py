@@ -232,3 +232,21 @@ def test_doc_script_accepts_the_worked_batch(script: Path, tmp_path: Path) -> No
     result = run(script, records, d)
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 records, 0 problem(s)" in result.stdout
+
+
+def test_the_strict_reading_snippet_refuses_what_verify_refuses() -> None:
+    from tests.helpers.audit_trails import CASES
+
+    scope: dict[str, object] = {"json": json, "canonical": canonical}
+    exec(block("strict-reading"), scope)  # the doc's own code
+    strict = scope["strict"]
+    for name in ("duplicate-event-member", "duplicate-nested-member", "whitespace",
+                 "escaped-non-ascii", "escaped-solidus", "member-order"):
+        case = CASES[name]()
+        bad = {p for p, kind in case.expected if kind == "malformed"}
+        for position, raw in enumerate(case.records):
+            if position in bad:
+                with pytest.raises(ValueError):
+                    strict(raw)  # type: ignore[operator]
+            else:
+                assert strict(raw) == json.loads(raw)  # type: ignore[operator]
