@@ -60,7 +60,7 @@ class RouterService(KafkaComponent):
         self.watch_interval = watch_interval
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
-        self.audit = AuditSink(settings, state.keys)
+        self.audit = AuditSink(settings, state.keys, older_keys=state.keyring.signing_keys())
         self.routed = 0
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None
