@@ -121,8 +121,11 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
         )
     # every party writes its own audit chain (the router its decisions, an adapter its
     # refusals, the web app its searches), signed only by its own keys (signer binding)
+    # The chain is named after the key it starts with: unique even when several deployments
+    # share one broker (the tests), and kept when the keys rotate.
     chains = [
-        AuditChainDecl(chain=e.id, writer=e.id, keys=[k.key_id for k in e.keys]) for e in entries
+        AuditChainDecl(chain=e.keys[0].key_id, writer=e.id, keys=[k.key_id for k in e.keys])
+        for e in entries
     ]
     registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)

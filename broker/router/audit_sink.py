@@ -1,6 +1,6 @@
 """Writes the router's facts to the audit topic as hash-chained, signed FHIR AuditEvents.
 
-One chain per router (``chain_id`` = the router's party id, declared in the registry with the
+One chain per router (``chain_id``: the chain the registry declares for the router, with the
 keys that may sign it), resumed at start from its last record on the topic, so a restart
 continues the chain instead of starting a new one that could hide a gap. After a key rotation
 the chain is handed over by a ``key-rotation`` record signed with the older key. The chain's
@@ -147,7 +147,7 @@ class AuditSink:
     ) -> None:
         self.settings = settings
         self.keys = keys
-        self.chain_id = chain_id or keys.party_id
+        self.chain_id = chain_id or keys.key_id  # a chain not declared: named after the key
         # every key generation the router holds: a chain last signed by one is handed over
         self.signing_keys = {**(older_keys or {}), keys.key_id: keys.signing}
         self.written = 0

@@ -22,7 +22,8 @@ File format::
             valid_until: 2027-11-30T00:00:00Z # optional
         # outbound_topic: out.zvh-utrecht     # optional, defaults to the catalogue's name
     audit_chains:                            # who may sign which audit chain (audit-format.md)
-      - chain: router                        # the chain id records carry
+      - chain: router-20261123-9f3a          # the chain id records carry (a name: it stays
+                                             #   when the keys rotate)
         writer: router                       # the party that writes it
         keys: [router-20261123-9f3a]         # the writer's key ids allowed to sign it, in
                                              #   rotation order (each valid in its period)
@@ -252,6 +253,10 @@ class PartyRegistry:
     def audit_chains(self) -> dict[str, AuditChainDecl]:
         """The declared audit chains by chain id (a copy)."""
         return dict(self._chains)
+
+    def audit_chain_of(self, writer: str) -> AuditChainDecl | None:
+        """The (first) audit chain ``writer`` is declared to write, or None."""
+        return next((d for d in self._chains.values() if d.writer == writer), None)
 
     def with_audit_chain(self, decl: AuditChainDecl) -> PartyRegistry:
         """A new registry with ``decl`` added, or replacing the chain with the same id."""

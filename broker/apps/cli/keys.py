@@ -196,9 +196,10 @@ def generate(
         updated = current.with_party(new_party)
         # the party's own audit chain may be signed by its new key too (signer binding): the
         # chain itself hands over with a key-rotation record signed by the old key
-        decl = updated.audit_chains.get(party)
+        decl = updated.audit_chain_of(party)
+        chain = decl.chain if decl else keys.key_id
         kids = [*(decl.keys if decl else []), keys.key_id]
-        updated = updated.with_audit_chain(AuditChainDecl(chain=party, writer=party, keys=kids))
+        updated = updated.with_audit_chain(AuditChainDecl(chain=chain, writer=party, keys=kids))
         dump_registry(updated, registry)
         action = "added key" if existing is not None else "added party"
         typer.echo(f"{action} {party} / {keys.key_id} to {registry}", err=True)

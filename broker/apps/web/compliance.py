@@ -108,7 +108,8 @@ class ComplianceService:
         self.settings = settings
         self.registry = registry
         self.keys = keys
-        self.chain_id = chain_id or keys.party_id
+        declared = registry.audit_chain_of(keys.party_id)
+        self.chain_id = chain_id or (declared.chain if declared else keys.party_id)
         self.pseudonyms = pseudonyms
         self._producer: AIOKafkaProducer | None = None
         self._chain: AuditChain | None = None

@@ -63,11 +63,12 @@ def test_a_local_deployment_declares_one_chain_per_writer(
     deployment: tuple[Path, PartyRegistry],
 ) -> None:
     path, registry = deployment
-    chains = load_registry(path).audit_chains
-    assert set(chains) == {"router", "zvh-a", "dashboard"}
-    for chain in chains.values():
-        assert chain.writer == chain.chain
-        assert chain.keys == [k.key_id for k in registry.get(chain.writer).keys]
+    loaded = load_registry(path)
+    for party in ("router", "zvh-a", "dashboard"):
+        chain = loaded.audit_chain_of(party)
+        assert chain is not None and chain.chain == registry.get(party).keys[0].key_id
+        assert chain.keys == [k.key_id for k in registry.get(party).keys]
+    assert len(loaded.audit_chains) == 3
 
 
 def test_a_chain_may_only_be_signed_by_its_writers_keys() -> None:
@@ -108,7 +109,8 @@ def test_the_export_round_trips_and_needs_no_registry(
     export = tmp_path / "audit-keys.json"
     export.write_text(dump_signers(load_signers(path)), encoding="utf-8")
     data = json.loads(export.read_text(encoding="utf-8"))
-    assert data["version"] == 1 and data["chains"]["router"]["role"] == "router"
+    router_chain = _chain(deployment)
+    assert data["version"] == 1 and data["chains"][router_chain]["role"] == "router"
     assert all(len(k["public"]) == 64 for c in data["chains"].values() for k in c["keys"])
     loaded = load_signers(export)
     direct = signers_from_registry(registry)
@@ -146,6 +148,12 @@ def _signers(deployment: tuple[Path, PartyRegistry]):  # type: ignore[no-untyped
     return signers_from_registry(deployment[1])
 
 
+def _chain(deployment: tuple[Path, PartyRegistry]) -> str:
+    decl = deployment[1].audit_chain_of("router")
+    assert decl is not None
+    return decl.chain
+
+
 def _router_key(deployment: tuple[Path, PartyRegistry]) -> tuple[Ed25519PrivateKey, str]:
     from broker.trust import Keyring
 
@@ -157,7 +165,7 @@ def test_a_checkpoint_verifies_under_its_chains_key(
     deployment: tuple[Path, PartyRegistry],
 ) -> None:
     key, kid = _router_key(deployment)
-    cp = make_checkpoint("router", 41, "ab" * 32, key, kid, datetime.now(UTC))
+    cp = make_checkpoint(_chain(deployment), 41, "ab" * 32, key, kid, datetime.now(UTC))
     again = Checkpoint.decode(cp.encode())
     assert again == cp
     verify_checkpoint(again, _signers(deployment))
@@ -169,16 +177,16 @@ def test_a_checkpoint_signed_with_another_valid_key_is_never_evidence(
     from broker.trust import Keyring
 
     zvh = Keyring.load(deployment[0].parent / "keys", "zvh-a").current
-    forged = make_checkpoint("router", 3, "cd" * 32, zvh.signing, zvh.key_id, datetime.now(UTC))
-    with pytest.raises(CheckpointError, match="may not sign chain 'router'"):
+    forged = make_checkpoint(_chain(deployment), 3, "cd" * 32, zvh.signing, zvh.key_id, datetime.now(UTC))
+    with pytest.raises(CheckpointError, match="may not sign chain"):
         verify_checkpoint(forged, _signers(deployment))
     # the router's kid claimed, the ZVH's key used
     key, kid = _router_key(deployment)
-    lying = make_checkpoint("router", 3, "cd" * 32, zvh.signing, kid, datetime.now(UTC))
+    lying = make_checkpoint(_chain(deployment), 3, "cd" * 32, zvh.signing, kid, datetime.now(UTC))
     with pytest.raises(CheckpointError, match="does not verify"):
         verify_checkpoint(lying, _signers(deployment))
     # a genuine checkpoint with its seq lowered after signing (to hide a cut tail)
-    genuine = make_checkpoint("router", 9, "ef" * 32, key, kid, datetime.now(UTC))
+    genuine = make_checkpoint(_chain(deployment), 9, "ef" * 32, key, kid, datetime.now(UTC))
     lowered = Checkpoint(genuine.chain, 5, genuine.hash, genuine.at, genuine.kid, genuine.sig)
     with pytest.raises(CheckpointError, match="does not verify"):
         verify_checkpoint(lowered, _signers(deployment))
@@ -210,7 +218,7 @@ def test_the_checkpoint_file_keeps_the_latest_per_chain(
     deployment: tuple[Path, PartyRegistry], tmp_path: Path
 ) -> None:
     key, kid = _router_key(deployment)
-    cps = [make_checkpoint("router", s, f"{s:064x}", key, kid, NOW) for s in (3, 9, 5)]
+    cps = [make_checkpoint(_chain(deployment), s, f"{s:064x}", key, kid, NOW) for s in (3, 9, 5)]
     path = tmp_path / "checkpoints.jsonl"
     assert write_checkpoints(latest(cps).values(), path) == 1
     assert [Checkpoint.decode(r).seq for r in read_checkpoints(path)] == [9]

@@ -62,7 +62,7 @@ def test_prepare_signs_a_batch_once() -> None:
     one = s.prepare([fact(6)])
     assert "proof" not in json.loads(one[0])
     report = verify(values + one, {KEYS.key_id: KEYS.signing.public_key()})
-    assert report.ok and report.heads[KEYS.party_id][0] == 6
+    assert report.ok and report.heads[KEYS.key_id][0] == 6
     assert s.prepare([]) == []
 
 
