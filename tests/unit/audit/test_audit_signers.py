@@ -177,7 +177,8 @@ def test_a_checkpoint_signed_with_another_valid_key_is_never_evidence(
     from broker.trust import Keyring
 
     zvh = Keyring.load(deployment[0].parent / "keys", "zvh-a").current
-    forged = make_checkpoint(_chain(deployment), 3, "cd" * 32, zvh.signing, zvh.key_id, datetime.now(UTC))
+    at = datetime.now(UTC)
+    forged = make_checkpoint(_chain(deployment), 3, "cd" * 32, zvh.signing, zvh.key_id, at)
     with pytest.raises(CheckpointError, match="may not sign chain"):
         verify_checkpoint(forged, _signers(deployment))
     # the router's kid claimed, the ZVH's key used
