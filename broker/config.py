@@ -183,6 +183,10 @@ class Settings(BaseSettings):
     messaging rules and everything it routes on, and minimisation keeps only allow-listed
     elements. Turn it on for a party whose adapter you do not run yourself."""
 
+    audit_checkpoint_seconds: float = Field(default=60.0, ge=0.1, le=86400.0)
+    """How often an audit writer publishes its chain's signed head on ``audit-checkpoint`` (and
+    always at a clean stop): the longest stretch of a cut-off tail a checkpoint cannot show."""
+
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve this process's Prometheus metrics on ``127.0.0.1:<port>`` (0: any free port). Unset:
     no endpoint. ``ketenbus up`` takes ``--metrics-port`` instead."""

@@ -99,6 +99,14 @@ AUDIT = TopicSpec(
     "Hash-chained, signed FHIR AuditEvents of every decision, delivery and refusal. Append-only.",
     config={"retention.ms": "-1"},
 )
+AUDIT_CHECKPOINT = TopicSpec(
+    "audit-checkpoint",
+    1,
+    KeyKind.CHAIN,
+    "Signed heads (seq and hash) of every audit chain, published at a fixed cadence so a cut-off "
+    "tail of the audit topic is seen; keep an export of them out of the broker operators' reach.",
+    config={"retention.ms": "-1"},
+)
 REJECTED = TopicSpec(
     "rejected",
     3,
@@ -128,7 +136,15 @@ INBOUND: tuple[TopicSpec, ...] = (
     IN_CLAIM,
     IN_ESCALATION,
 )
-SHARED: tuple[TopicSpec, ...] = (CONSENT, CAPACITY, AUDIT, REJECTED, DEAD_LETTER, ESCALATION)
+SHARED: tuple[TopicSpec, ...] = (
+    CONSENT,
+    CAPACITY,
+    AUDIT,
+    AUDIT_CHECKPOINT,
+    REJECTED,
+    DEAD_LETTER,
+    ESCALATION,
+)
 # What the router consumes: every inbound topic, plus capacity reports (sealed for the router).
 ROUTED: tuple[TopicSpec, ...] = (*INBOUND, CAPACITY)
 

@@ -15,6 +15,7 @@ from pathlib import Path
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
 from broker.trust import (
+    AuditChainDecl,
     Keyring,
     PartyRegistry,
     Pseudonymiser,
@@ -118,6 +119,14 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
                 keys, role=p.role, name=p.name, region=p.region, identifiers=p.identifiers
             )
         )
-    registry = PartyRegistry(entries)
+    # every party writes its own audit chain (the router its decisions, an adapter its
+    # refusals, the web app its searches), signed only by its own keys (signer binding)
+    # The chain is named after the key it starts with: unique even when several deployments
+    # share one broker (the tests), and kept when the keys rotate.
+    chains = [
+        AuditChainDecl(chain=e.keys[0].key_id, writer=e.id, keys=[k.key_id for k in e.keys])
+        for e in entries
+    ]
+    registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)
     return Deployment(load_registry(registry_file), keys_dir, secrets_dir)

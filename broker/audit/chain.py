@@ -52,6 +52,7 @@ import json
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -63,8 +64,10 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import (
 )
 
 from broker.audit.canonical import MAX_SAFE_INTEGER, CanonicalError, canonical
+from broker.audit.checkpoint import Checkpoint, make_checkpoint
 from broker.audit.event import AuditRecord, event_bytes
 from broker.audit.event import build_audit_event as build_audit_event  # re-exported (bench)
+from broker.audit.rotation import key_rotation_event, next_key_of, public_key_sha256
 from broker.trust import merkle
 
 ZERO_HASH = "0" * 64
@@ -326,6 +329,26 @@ class AuditChain:
         self._last = (seq - 1, prev)
         return out
 
+    def rotate(
+        self, next_key: Ed25519PrivateKey, next_kid: str, at: datetime | None = None
+    ) -> bytes:
+        """Hand the chain over to ``next_kid``: a ``key-rotation`` record signed by the current
+        key, naming the next key (:mod:`broker.audit.rotation`); later records are signed by
+        the next key. Returns the rotation record's bytes, to produce like any other."""
+        event = key_rotation_event(self.chain_id, next_kid, next_key.public_key(), at)
+        record = self.append(event)
+        self._key, self.key_id, self._kid_json = next_key, next_kid, canonical(next_kid)
+        return record
+
+    def checkpoint(self, at: datetime | None = None) -> Checkpoint | None:
+        """The chain's head signed with the current key (None before the first record)."""
+        if self._last is None:
+            return None
+        seq, digest = self._last
+        return make_checkpoint(
+            self.chain_id, seq, digest, self._key, self.key_id, at or datetime.now(UTC)
+        )
+
     @classmethod
     def resume(
         cls,
@@ -354,6 +377,40 @@ class AuditChain:
             except (InvalidSignature, merkle.ProofError) as exc:
                 raise ChainError(f"record seq {rec.seq} is not signed by our key") from exc
         return cls(chain_id, signing_key, key_id, (rec.seq, rec.hash))
+
+
+def resume_chain(
+    chain_id: str,
+    keys: Mapping[str, Ed25519PrivateKey],
+    current_kid: str,
+    last_record: bytes | None,
+) -> tuple[AuditChain, list[bytes]]:
+    """Continue ``chain_id`` with the writer's current key, handing the chain over first when
+    its last record was signed by an older key of the writer (``keys``: key id -> private key,
+    the current one included). Returns the chain and the rotation record to produce before any
+    other (none when no hand-over is needed). A chain last signed by a key the writer does not
+    hold is refused: only that key can hand it over (``ChainError``)."""
+    current = keys[current_kid]
+    if last_record is None:
+        return AuditChain(chain_id, current, current_kid), []
+    try:
+        last = ChainRecord.decode(last_record)
+    except MalformedRecord as exc:
+        raise ChainError(f"cannot resume from a malformed record: {exc}") from exc
+    last_kid = last.kid
+    handed = next_key_of(last.event)
+    if last_kid == current_kid or (
+        handed is not None and handed == (current_kid, public_key_sha256(current.public_key()))
+    ):  # ours, or the hand-over to our key was the last thing written
+        return AuditChain.resume(chain_id, current, current_kid, last_record), []
+    older = keys.get(last_kid)
+    if older is None:
+        raise ChainError(
+            f"chain {chain_id!r} was last signed by key {last_kid!r}, which this writer does not "
+            "hold: only that key can hand the chain over to the current one"
+        )
+    chain = AuditChain.resume(chain_id, older, last_kid, last_record)
+    return chain, [chain.rotate(current, current_kid)]
 
 
 def last_record_of(records: Iterable[bytes], chain_id: str) -> bytes | None:

@@ -1,17 +1,21 @@
 """Writes the router's facts to the audit topic as hash-chained, signed FHIR AuditEvents.
 
-One chain per router signing key (``chain_id`` = the key id), resumed at start from its last
-record on the topic, so a restart continues the chain instead of starting a new one that could
-hide a gap; a key rotation starts a new chain.
+One chain per router (``chain_id``: the chain the registry declares for the router, with the
+keys that may sign it), resumed at start from its last record on the topic, so a restart
+continues the chain instead of starting a new one that could hide a gap. After a key rotation
+the chain is handed over by a ``key-rotation`` record signed with the older key. The chain's
+signed head goes to ``audit-checkpoint`` every ``audit_checkpoint_seconds`` and at a clean stop.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, TypeVar
 
 from aiokafka import AIOKafkaProducer, TopicPartition
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.audit import (
     PSEUDONYM_SYSTEM_PREFIX,
@@ -22,6 +26,8 @@ from broker.audit import (
     looks_like_bsn,
     new_event_id,
 )
+from broker.audit.chain import resume_chain
+from broker.audit.checkpoint import Cadence, publish
 from broker.config import Settings
 from broker.kafka import make_consumer
 from broker.router.facts import Fact, FactKind
@@ -131,15 +137,23 @@ def validated_record(fact: Fact, source: str) -> AuditRecord:
 
 
 class AuditSink:
-    def __init__(self, settings: Settings, keys: PartyKeys, chain_id: str | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        keys: PartyKeys,
+        chain_id: str | None = None,
+        *,
+        older_keys: Mapping[str, Ed25519PrivateKey] | None = None,
+    ) -> None:
         self.settings = settings
         self.keys = keys
-        # One chain per signing key: two routers (or one router after a key rotation) never
-        # write into the same chain, so each chain verifies on its own.
-        self.chain_id = chain_id or keys.key_id
+        self.chain_id = chain_id or keys.key_id  # a chain not declared: named after the key
+        # every key generation the router holds: a chain last signed by one is handed over
+        self.signing_keys = {**(older_keys or {}), keys.key_id: keys.signing}
         self.written = 0
         self._chain: AuditChain | None = None
         self._producer: AIOKafkaProducer | None = None
+        self._cadence = Cadence(settings.audit_checkpoint_seconds)
 
     async def _read_all(self) -> list[bytes]:
         consumer = make_consumer(self.settings, group_id=None)
@@ -162,7 +176,11 @@ class AuditSink:
     async def start(self, producer: AIOKafkaProducer) -> None:
         self._producer = producer
         last = last_record_of(await self._read_all(), self.chain_id)
-        self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, last)
+        self._chain, handover = resume_chain(
+            self.chain_id, self.signing_keys, self.keys.key_id, last
+        )
+        if handover:
+            await self.send(handover)
         log.info("audit chain %s resumed at %s", self.chain_id, self._chain.last)
 
     def prepare(self, facts: list[Fact]) -> list[bytes]:
@@ -181,6 +199,14 @@ class AuditSink:
         for fut in futures:
             await fut
         self.written += len(values)
+        if self._cadence.due():
+            await self.checkpoint()
+
+    async def checkpoint(self) -> None:
+        """Publish the chain's signed head now (the cadence, and a clean stop)."""
+        if self._producer is not None and self._chain is not None:
+            await publish(self._producer, self._chain.checkpoint())
+            self._cadence.done()
 
     async def write(self, facts: list[Fact]) -> None:
         await self.send(self.prepare(facts))
@@ -190,4 +216,8 @@ class AuditSink:
         self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, None)
 
     async def stop(self) -> None:
+        try:
+            await self.checkpoint()
+        except Exception as err:  # the broker may be gone; the cadence covered the rest
+            log.warning("no final audit checkpoint: %s", type(err).__name__)
         self._producer = None

@@ -60,7 +60,13 @@ class RouterService(KafkaComponent):
         self.watch_interval = watch_interval
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
-        self.audit = AuditSink(settings, state.keys)
+        declared = state.registry.audit_chain_of(state.keys.party_id)
+        self.audit = AuditSink(
+            settings,
+            state.keys,
+            declared.chain if declared else None,
+            older_keys=state.keyring.signing_keys(),
+        )
         self.routed = 0
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None

@@ -54,6 +54,7 @@ from broker.trust.pseudonym import (
     load_or_create_secret,
 )
 from broker.trust.registry import (
+    AuditChainDecl,
     Identifiers,
     KeyEntry,
     Party,
@@ -68,6 +69,7 @@ from broker.trust.sealing import seal_for
 
 __all__ = [
     "CONTENT_TYPE",
+    "AuditChainDecl",
     "EnvelopeMeta",
     "Identifiers",
     "KeyEntry",

@@ -265,6 +265,11 @@ class Keyring:
         """Key ids, newest first."""
         return tuple(k.key_id for k in self._newest_first)
 
+    def signing_keys(self) -> dict[str, Ed25519PrivateKey]:
+        """Key id -> Ed25519 private key of every generation here (an audit chain last signed
+        by an older key is handed over with it: broker.audit.chain.resume_chain)."""
+        return {kid: keys.signing for kid, keys in self._keys.items()}
+
     def get(self, key_id: str) -> PartyKeys:
         """The key generation ``key_id``; ``TrustError`` ``unknown-key`` when absent."""
         try:

@@ -21,6 +21,12 @@ File format::
             valid_from: 2026-11-23T00:00:00Z  # aware; the key is valid in [from, until)
             valid_until: 2027-11-30T00:00:00Z # optional
         # outbound_topic: out.zvh-utrecht     # optional, defaults to the catalogue's name
+    audit_chains:                            # who may sign which audit chain (audit-format.md)
+      - chain: router-20261123-9f3a          # the chain id records carry (a name: it stays
+                                             #   when the keys rotate)
+        writer: router                       # the party that writes it
+        keys: [router-20261123-9f3a]         # the writer's key ids allowed to sign it, in
+                                             #   rotation order (each valid in its period)
 
 Every scalar is read as text (no YAML 1.1 implicit typing: ``0363`` stays ``"0363"``); ``null``,
 ``~`` and empty values are absent values. Anchors are resolved; merge keys (``<<``) are refused.
@@ -177,6 +183,18 @@ def _supported_version(value: int) -> int:
     return value
 
 
+class AuditChainDecl(BaseModel):
+    """One audit chain and the keys allowed to sign it (docs/audit-format.md, signer binding):
+    a record of ``chain`` verifies only under one of ``keys``, each a key of ``writer`` and
+    valid at the record's time. Listed in rotation order."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    chain: PartyId  # same rules as a party id: 2-64 of [a-z0-9-]
+    writer: PartyId
+    keys: Annotated[list[KeyId], Field(min_length=1)]
+
+
 class RegistryDocument(BaseModel):
     """The registry file as a whole."""
 
@@ -184,6 +202,7 @@ class RegistryDocument(BaseModel):
 
     version: Annotated[int, AfterValidator(_supported_version)] = REGISTRY_VERSION
     parties: list[Party] = Field(default_factory=list)
+    audit_chains: list[AuditChainDecl] = Field(default_factory=list)
 
 
 class PartyRegistry:
@@ -192,7 +211,9 @@ class PartyRegistry:
     Party ids and key ids are unique across the registry (``ValueError`` otherwise).
     """
 
-    def __init__(self, parties: Iterable[Party] = ()) -> None:
+    def __init__(
+        self, parties: Iterable[Party] = (), audit_chains: Iterable[AuditChainDecl] = ()
+    ) -> None:
         by_id: dict[str, Party] = {}
         key_owner: dict[str, str] = {}
         for party in parties:
@@ -206,7 +227,20 @@ class PartyRegistry:
                         f"key id {entry.key_id!r} is used twice (by {owner!r} and {party.id!r})"
                     )
                 key_owner[entry.key_id] = party.id
+        chains: dict[str, AuditChainDecl] = {}
+        for decl in audit_chains:
+            if decl.chain in chains:
+                raise ValueError(f"audit chain {decl.chain!r} is declared twice")
+            if decl.writer not in by_id:
+                raise ValueError(f"audit chain {decl.chain!r}: writer {decl.writer!r} is no party")
+            for kid in decl.keys:
+                if key_owner.get(kid) != decl.writer:
+                    raise ValueError(
+                        f"audit chain {decl.chain!r}: key {kid!r} is not a key of {decl.writer!r}"
+                    )
+            chains[decl.chain] = decl
         self._parties = by_id
+        self._chains = chains
         self._signing: Memo[tuple[str, str], Ed25519PublicKey] = Memo()
         self._encryption: Memo[tuple[str, str], X25519PublicKey] = Memo()
 
@@ -214,6 +248,21 @@ class PartyRegistry:
     def parties(self) -> tuple[Party, ...]:
         """All parties, in registry order."""
         return tuple(self._parties.values())
+
+    @property
+    def audit_chains(self) -> dict[str, AuditChainDecl]:
+        """The declared audit chains by chain id (a copy)."""
+        return dict(self._chains)
+
+    def audit_chain_of(self, writer: str) -> AuditChainDecl | None:
+        """The (first) audit chain ``writer`` is declared to write, or None."""
+        return next((d for d in self._chains.values() if d.writer == writer), None)
+
+    def with_audit_chain(self, decl: AuditChainDecl) -> PartyRegistry:
+        """A new registry with ``decl`` added, or replacing the chain with the same id."""
+        chains = dict(self._chains)
+        chains[decl.chain] = decl
+        return PartyRegistry(self._parties.values(), chains.values())
 
     def __contains__(self, party_id: object) -> bool:
         return party_id in self._parties
@@ -249,7 +298,7 @@ class PartyRegistry:
         """A new registry with ``party`` added, or replacing the party with the same id."""
         parties = dict(self._parties)
         parties[party.id] = party
-        return PartyRegistry(parties.values())
+        return PartyRegistry(parties.values(), self._chains.values())
 
     def key_entry(self, party_id: str, key_id: str) -> KeyEntry:
         """The registered key ``key_id`` of ``party_id``.
@@ -507,6 +556,37 @@ def _uniqueness_problems(
     return problems
 
 
+def _chain_problems(
+    document: RegistryDocument, file: str, marks: dict[Loc, Mark]
+) -> list[RegistryProblem]:
+    """Each audit chain once, written by a registered party, signed only by that party's keys."""
+    problems: list[RegistryProblem] = []
+    keys_of = {p.id: {k.key_id for k in p.keys} for p in document.parties}
+    seen: set[str] = set()
+
+    def add(loc: Loc, rule: str) -> None:
+        mark = _mark_for(marks, loc)
+        problems.append(
+            RegistryProblem(file, mark.line + 1, mark.column + 1, render_loc(loc), rule)
+        )
+
+    for i, decl in enumerate(document.audit_chains):
+        if decl.chain in seen:
+            add(("audit_chains", i, "chain"), f"audit chain {decl.chain!r} is declared twice")
+        seen.add(decl.chain)
+        if decl.writer not in keys_of:
+            add(("audit_chains", i, "writer"), f"writer {decl.writer!r} is not a party here")
+            continue
+        for j, kid in enumerate(decl.keys):
+            if kid not in keys_of[decl.writer]:
+                add(
+                    ("audit_chains", i, "keys", j),
+                    f"key {kid!r} is not a key of {decl.writer!r}: only the writer's own keys "
+                    "may sign its chain",
+                )
+    return problems
+
+
 def parse_registry(text: str, file: str = "<registry>") -> PartyRegistry:
     """Parse registry YAML; ``RegistryError`` lists every problem with ``file:line:column``."""
     try:
@@ -533,9 +613,10 @@ def parse_registry(text: str, file: str = "<registry>") -> PartyRegistry:
     except ValidationError as exc:
         raise RegistryError(_validation_problems(exc, file, builder.marks, data)) from None
     problems = _uniqueness_problems(document, file, builder.marks)
+    problems += _chain_problems(document, file, builder.marks)
     if problems:
         raise RegistryError(problems)
-    return PartyRegistry(document.parties)
+    return PartyRegistry(document.parties, document.audit_chains)
 
 
 def load_registry(path: Path) -> PartyRegistry:
@@ -561,10 +642,14 @@ def _party_document(party: Party) -> dict[str, Any]:
 
 def registry_yaml(registry: PartyRegistry) -> str:
     """The registry as YAML text, in the format ``load_registry`` reads."""
-    document = {
+    document: dict[str, Any] = {
         "version": REGISTRY_VERSION,
         "parties": [_party_document(p) for p in registry.parties],
     }
+    if registry.audit_chains:
+        document["audit_chains"] = [
+            d.model_dump(mode="json") for d in registry.audit_chains.values()
+        ]
     header = "# ketenbus party registry: public keys only (see docs/trust.md).\n"
     return header + yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=100)
 

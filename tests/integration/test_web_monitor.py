@@ -278,10 +278,11 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
     lines = exported.text.strip().splitlines()
     assert len(lines) == 2 and "decision-permit" in lines[1] and "c-monitor-a" in lines[1]
     assert world.bsn_a not in exported.text
-    assert "Intact:" in verified.text and "capacity-dashboard up to seq 1" in verified.text
+    chain = web_chain(world)
+    assert "Intact:" in verified.text and f"{chain} up to seq 1" in verified.text
     records = await consume_all(world.settings.bootstrap_servers or "", topics.AUDIT.name)
     searches = [ChainRecord.decode(r.value) for r in records
-                if json.loads(r.value)["chain"] == "capacity-dashboard"]
+                if json.loads(r.value)["chain"] == chain]
     assert [s.seq for s in searches] == [0, 1]
     for s, reason in zip(searches, ("searched", "exported"), strict=True):
         ev = s.event
@@ -291,13 +292,21 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
     assert all(world.bsn_a.encode() not in r.value for r in records)
 
 
+def web_chain(world: World) -> str:
+    """The audit chain the registry declares for the web app's searches."""
+    decl = world.deployment.registry.audit_chain_of("capacity-dashboard")
+    assert decl is not None
+    return decl.chain
+
+
 async def test_the_search_chain_resumes_after_a_restart(world: World) -> None:
     assert world.backend.compliance is not None
     from broker.apps.web.compliance import ComplianceService
     from broker.audit import AuditQuery
 
     before = world.backend.compliance
-    head = (await before.verify()).heads.get("capacity-dashboard", (-1, ""))[0]
+    chain = web_chain(world)
+    head = (await before.verify()).heads.get(chain, (-1, ""))[0]
     again = ComplianceService(world.settings, world.deployment.registry, before.keys,
                               before.pseudonyms)
     await again.start()
@@ -307,4 +316,4 @@ async def test_the_search_chain_resumes_after_a_restart(world: World) -> None:
         await again.stop()
     report = await again.verify()
     assert report.ok, [str(f) for f in report.findings]
-    assert report.heads["capacity-dashboard"][0] == head + 1, "continued, not restarted"
+    assert report.heads[chain][0] == head + 1, "continued, not restarted"

@@ -33,6 +33,9 @@ from broker.audit import (
     write_jsonl,
 )
 from broker.audit import verify as verify_chain
+from broker.audit.checkpoint import Checkpoint, CheckpointError, latest, write_checkpoints
+from broker.audit.signers import dump_signers, load_signers
+from schemas import topics
 
 app = typer.Typer(
     name="audit",
@@ -240,3 +243,66 @@ def export(
     except (OSError, ValueError) as exc:
         raise _fail(f"cannot write {out}: {exc}") from exc
     Console(stderr=True).print(f"exported {n} records to {out}", highlight=False)
+
+
+@app.command("keys")
+def keys_export(
+    registry: Annotated[
+        Path, typer.Option("--registry", help="The party registry that declares the chains.")
+    ],
+    out: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write the export here (else print).")
+    ] = None,
+) -> None:
+    """Export who may sign which audit chain (public keys, validity, writer and its role) as
+    the JSON an outside auditor verifies with (docs/audit-format.md, signer binding)."""
+    try:
+        text = dump_signers(load_signers(registry))
+    except KeyLoadError as exc:
+        raise _fail(str(exc)) from exc
+    if out is None:
+        typer.echo(text, nl=False)
+        return
+    try:
+        out.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from exc
+    Console(stderr=True).print(f"wrote the audit signers of {registry} to {out}", highlight=False)
+
+
+checkpoint_app = typer.Typer(
+    name="checkpoint",
+    help="Signed heads of the audit chains: export them to keep out of the operators' reach.",
+    no_args_is_help=True,
+    add_completion=False,
+)
+app.add_typer(checkpoint_app)
+
+
+@checkpoint_app.command("export")
+def checkpoint_export(
+    out: Annotated[Path, typer.Option("--out", "-o", help="The JSONL file to write.")],
+    bootstrap: BootstrapOpt = None,
+    topic: Annotated[
+        str, typer.Option("--topic", help="The checkpoint topic.")
+    ] = topics.AUDIT_CHECKPOINT.name,
+    file: Annotated[
+        Path | None, typer.Option("--file", "-f", help="Read checkpoints from this JSONL file.")
+    ] = None,
+) -> None:
+    """Write the latest checkpoint of every chain (as published, unchanged) to a JSONL file.
+    Keep it where the broker's operators cannot change it: verify later with
+    ``ketenbus audit verify --checkpoint FILE``."""
+    found: list[Checkpoint] = []
+    bad = 0
+    for raw in _records(file, bootstrap, topic):
+        try:
+            found.append(Checkpoint.decode(raw))
+        except CheckpointError:
+            bad += 1
+    try:
+        n = write_checkpoints(latest(found).values(), out)
+    except OSError as exc:
+        raise _fail(f"cannot write {out}: {exc.strerror or exc}") from exc
+    note = f"; {bad} malformed record(s) skipped" if bad else ""
+    Console(stderr=True).print(f"exported {n} checkpoint(s) to {out}{note}", highlight=False)

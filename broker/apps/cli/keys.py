@@ -19,6 +19,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from broker.trust import (
+    AuditChainDecl,
     Identifiers,
     KeyEntry,
     Party,
@@ -192,7 +193,14 @@ def generate(
     typer.echo(f"wrote private key file {path} (mode 0600); keep it secret", err=True)
 
     if registry is not None and new_party is not None:
-        dump_registry(current.with_party(new_party), registry)
+        updated = current.with_party(new_party)
+        # the party's own audit chain may be signed by its new key too (signer binding): the
+        # chain itself hands over with a key-rotation record signed by the old key
+        decl = updated.audit_chain_of(party)
+        chain = decl.chain if decl else keys.key_id
+        kids = [*(decl.keys if decl else []), keys.key_id]
+        updated = updated.with_audit_chain(AuditChainDecl(chain=chain, writer=party, keys=kids))
+        dump_registry(updated, registry)
         action = "added key" if existing is not None else "added party"
         typer.echo(f"{action} {party} / {keys.key_id} to {registry}", err=True)
         for note in notes:

@@ -74,6 +74,7 @@ ROUTER_RECEIVES = (
 ROUTER_SENDS = (
     topics.CONSENT,
     topics.AUDIT,
+    topics.AUDIT_CHECKPOINT,
     topics.REJECTED,
     topics.DEAD_LETTER,
     topics.ESCALATION,
@@ -412,6 +413,33 @@ def _messages() -> dict[str, Any]:
             }
         },
     }
+    messages["auditCheckpoint"] = {
+        "name": "audit-checkpoint",
+        "title": "Audit checkpoint",
+        "summary": "The signed head (seq and hash) of one audit chain, published at a fixed "
+        "cadence and at a clean stop: the evidence against a cut-off tail "
+        "(docs/audit-format.md).",
+        "contentType": "application/json",
+        "payload": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["at", "chain", "hash", "kid", "seq", "sig"],
+            "properties": {
+                "at": {"type": "string", "description": "UTC instant, milliseconds, Z."},
+                "chain": {"type": "string"},
+                "hash": {"type": "string", "pattern": "^[0-9a-f]{64}$"},
+                "kid": {"type": "string"},
+                "seq": {"type": "integer", "minimum": 0},
+                "sig": {"type": "string", "pattern": "^[0-9a-f]{128}$"},
+            },
+        },
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": KeyKind.CHAIN.value},
+                "bindingVersion": BINDING,
+            }
+        },
+    }
     for mid, title, summary in (
         (
             "refusedRecord",
@@ -488,6 +516,8 @@ def _channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
         cid = _camel(topic.name)
         if topic is topics.AUDIT:
             ids = ["auditEvent"]
+        elif topic is topics.AUDIT_CHECKPOINT:
+            ids = ["auditCheckpoint"]
         elif topic is topics.REJECTED:
             ids = ["refusedRecord"]
         elif topic is topics.DEAD_LETTER:

@@ -31,6 +31,8 @@ from broker.audit import (
     last_record_of,
     verify,
 )
+from broker.audit.chain import resume_chain
+from broker.audit.checkpoint import Cadence, publish
 from broker.config import Settings
 from broker.kafka import make_consumer, make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
@@ -115,11 +117,13 @@ class ComplianceService:
         self._read = read  # what verify reads: Kafka; a test hands it hostile records directly
         self.registry = registry
         self.keys = keys
-        self.chain_id = chain_id or keys.party_id
+        declared = registry.audit_chain_of(keys.party_id)
+        self.chain_id = chain_id or (declared.chain if declared else keys.party_id)
         self.pseudonyms = pseudonyms
         self._producer: AIOKafkaProducer | None = None
         self._chain: AuditChain | None = None
         self._lock = asyncio.Lock()
+        self._cadence = Cadence(settings.audit_checkpoint_seconds)
         self.written = 0
 
     @property
@@ -133,11 +137,20 @@ class ComplianceService:
 
     async def _resume(self) -> None:
         last = last_record_of(await read_audit(self.settings), self.chain_id)
-        self._chain = AuditChain.resume(self.chain_id, self.keys.signing, self.keys.key_id, last)
+        keys = {self.keys.key_id: self.keys.signing}
+        self._chain, handover = resume_chain(self.chain_id, keys, self.keys.key_id, last)
+        assert self._producer is not None
+        for value in handover:
+            await self._producer.send_and_wait(
+                topics.AUDIT.name, value=value, key=self.chain_id.encode()
+            )
         log.info("compliance-search chain %s at %s", self.chain_id, self._chain.last)
 
     async def stop(self) -> None:
         if self._producer is not None:
+            if self._chain is not None:
+                with contextlib.suppress(Exception):  # the cadence covered the rest
+                    await publish(self._producer, self._chain.checkpoint())
             await self._producer.stop()
             self._producer = None
 
@@ -166,6 +179,9 @@ class ComplianceService:
                     await self._resume()
                 raise SearchNotAudited(f"the search could not be audited: {exc}") from exc
             self.written += 1
+            if self._cadence.due():
+                await publish(self._producer, self._chain.checkpoint())
+                self._cadence.done()
 
     async def search(
         self, query: AuditQuery, *, officer: str, person: str | None = None, export: bool = False

@@ -1,0 +1,85 @@
+"""The router publishes its audit chain's signed head on ``audit-checkpoint`` at the configured
+cadence and at a clean stop (docs/audit-format.md, checkpoints), over the embedded broker: the
+last checkpoint names exactly the last record of the router's chain, it verifies under the key
+the registry declares for that chain, and ``ketenbus audit checkpoint export`` keeps it."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from datetime import date
+from pathlib import Path
+
+import httpx
+import pytest
+
+from broker.apps.deployment import create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.audit.chain import ChainRecord
+from broker.audit.checkpoint import Checkpoint, latest, read_checkpoints, verify_checkpoint
+from broker.audit.signers import signers_from_registry
+from broker.config import Settings
+from broker.policy import default_policy
+from schemas import topics
+from tests.conftest import ROOT
+from tests.helpers.cli import cli_env
+from tests.helpers.kafka import consume_all
+
+pytestmark = pytest.mark.integration
+
+
+async def test_the_router_publishes_signed_heads_at_its_cadence_and_at_stop(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    state = tmp_path / "state"
+    settings = Settings(
+        bootstrap_servers=kafka_bootstrap, state_dir=state, audit_checkpoint_seconds=0.1
+    )
+    deployment = create_local(state, demo.PARTIES)
+    stack = LocalStack(
+        settings,
+        deployment,
+        default_policy(),
+        StackOptions(data_dir=state / "data", http_port=0, session_timeout_ms=2000,
+                     poll_interval=0.1),
+    )
+    await stack.start()
+    try:
+        assert stack.http_url
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as http:
+            for i in range(3):
+                doc = demo.consent(f"c-cp-{i}", "999990019", date.today())
+                r = await http.post("/consents", json=doc)
+                await stack.zvh["zvh-midden-nederland"].wait_response(r.json()["message_id"], 20)
+                await asyncio.sleep(0.2)  # past the cadence: a checkpoint per batch
+    finally:
+        await stack.stop()
+
+    signers = signers_from_registry(deployment.registry)
+    records = [ChainRecord.decode(r.value) for r in await consume_all(
+        kafka_bootstrap, topics.AUDIT.name) if r.value]
+    chain = deployment.registry.audit_chain_of("router")
+    assert chain is not None
+    router = [r for r in records if r.chain == chain.chain]
+    assert router, "the router wrote its decisions"
+    raw = [r.value for r in await consume_all(kafka_bootstrap, topics.AUDIT_CHECKPOINT.name)]
+    cps = [Checkpoint.decode(v) for v in raw if v]
+    ours = [cp for cp in cps if cp.chain == chain.chain]
+    assert len(ours) >= 2, "at the cadence while running, and once more at the stop"
+    for cp in ours:
+        verify_checkpoint(cp, signers)
+    head = max(router, key=lambda r: r.seq)
+    assert (latest(ours)[chain.chain].seq, latest(ours)[chain.chain].hash) == (head.seq, head.hash)
+
+    out = tmp_path / "checkpoints.jsonl"
+    done = subprocess.run(
+        [sys.executable, "-m", "broker.apps.cli.main", "audit", "checkpoint", "export",
+         "--bootstrap", kafka_bootstrap, "--out", str(out)],
+        cwd=ROOT, env=cli_env(), capture_output=True, text=True, timeout=120,
+    )
+    assert done.returncode == 0, done.stdout + done.stderr
+    kept = {Checkpoint.decode(line).chain: Checkpoint.decode(line) for line in
+            read_checkpoints(out)}
+    assert kept[chain.chain] == latest(ours)[chain.chain]
