@@ -23,7 +23,7 @@ from broker.audit.event import (
     looks_like_bsn,
     new_event_id,
 )
-from broker.audit.keys import KeyLoadError, load_public_keys
+from broker.audit.keys import KeyLoadError
 from broker.audit.query import AuditQuery, AuditRow, decode_rows, to_csv, to_json, to_table
 from broker.audit.reader import (
     DEFAULT_TOPIC,
@@ -56,7 +56,6 @@ __all__ = [
     "decision_record",
     "decode_rows",
     "last_record_of",
-    "load_public_keys",
     "looks_like_bsn",
     "new_event_id",
     "read_jsonl",

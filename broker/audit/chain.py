@@ -60,14 +60,20 @@ import orjson
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import (
     Ed25519PrivateKey,
-    Ed25519PublicKey,
 )
 
 from broker.audit.canonical import MAX_SAFE_INTEGER, CanonicalError, canonical
-from broker.audit.checkpoint import Checkpoint, make_checkpoint
+from broker.audit.checkpoint import (
+    Checkpoint,
+    CheckpointError,
+    latest,
+    make_checkpoint,
+    verify_checkpoint,
+)
 from broker.audit.event import AuditRecord, event_bytes
 from broker.audit.event import build_audit_event as build_audit_event  # re-exported (bench)
 from broker.audit.rotation import key_rotation_event, next_key_of, public_key_sha256
+from broker.audit.signers import SignerKey, Signers
 from broker.trust import merkle
 
 ZERO_HASH = "0" * 64
@@ -437,6 +443,13 @@ class FindingKind(StrEnum):
     BAD_SIGNATURE = "bad-signature"
     MALFORMED = "malformed"
     BATCH_INCOMPLETE = "batch-incomplete"
+    UNKNOWN_CHAIN = "unknown-chain"
+    WRONG_SIGNER = "wrong-signer"
+    KEY_NOT_VALID = "key-not-valid"
+    FORKED = "forked"
+    TRUNCATED = "truncated"
+    MISSING_CHAIN = "missing-chain"
+    BAD_CHECKPOINT = "bad-checkpoint"
 
 
 @dataclass(frozen=True, slots=True)
@@ -467,11 +480,19 @@ class _Status(StrEnum):
     BAD_SIGNATURE = "bad-signature"
     MALFORMED = "malformed"
     BATCH_INCOMPLETE = "batch-incomplete"
+    UNKNOWN_CHAIN = "unknown-chain"
+    WRONG_SIGNER = "wrong-signer"
+    KEY_NOT_VALID = "key-not-valid"
 
 
 # records that take part in the sequence checks: genuine ones, and the genuine members of an
 # incomplete batch (reported as such, while a dropped sibling is reported where it is missing)
 _IN_CHAIN = frozenset({_Status.GENUINE, _Status.BATCH_INCOMPLETE})
+
+
+# non-genuine records that stand in for a missing record of any chain: a changed byte may be in
+# the chain id (changed), or make it one nobody declared (unknown-chain)
+_ANY_CHAIN = frozenset({_Status.CHANGED, _Status.UNKNOWN_CHAIN})
 
 
 @dataclass(slots=True)
@@ -485,15 +506,21 @@ class _Item:
 
 def verify(
     records: Iterable[bytes],
-    public_keys: Mapping[str, Ed25519PublicKey],
+    signers: Signers,
     *,
-    anchors: Mapping[str, tuple[int, str]] | None = None,
+    checkpoints: Iterable[bytes | Checkpoint] = (),
 ) -> VerifyReport:
-    """Verify every chain in ``records``; see the module documentation for the findings."""
+    """Verify every chain in ``records`` against the declared ``signers`` (chain id -> the keys
+    that may sign it, :mod:`broker.audit.signers`) and the signed ``checkpoints`` (raw JSONL
+    lines or decoded); see the module documentation for the findings and their order."""
     verified: set[tuple[str, str, bytes]] = set()
-    items = [_check_one(pos, raw, public_keys, verified) for pos, raw in enumerate(records)]
+    other_chains = {k.kid: (c.chain, k) for c in signers.values() for k in c.keys}
+    items = [
+        _check_one(pos, raw, signers, other_chains, verified) for pos, raw in enumerate(records)
+    ]
+    _check_rotations(items, signers)
     _check_batches(items)
-    findings: list[Finding] = []
+    findings: list[Finding] = _unknown_chain_findings(items)
     heads: dict[str, tuple[int, str]] = {}
 
     genuine_by_chain: dict[str, list[_Item]] = defaultdict(list)
@@ -520,7 +547,7 @@ def verify(
 
     # non-genuine records: report them; a forged duplicate of a taken seq is an insertion
     for it in items:
-        if it.status is _Status.GENUINE:
+        if it.status in (_Status.GENUINE, _Status.UNKNOWN_CHAIN):
             continue
         rec = it.rec
         if (
@@ -553,10 +580,7 @@ def verify(
         findings += _link_findings(chain, accepted)
         top = max(accepted)
         heads[chain] = (top, _rec(accepted[top]).hash)
-    for chain, (seq, digest) in (anchors or {}).items():
-        findings += _anchor_findings(
-            chain, seq, digest, accepted_by_chain.get(chain, {}), len(items)
-        )
+    findings += _checkpoint_findings(checkpoints, signers, items, accepted_by_chain)
     findings.sort(key=lambda f: (f.position, f.kind.value, f.seq if f.seq is not None else -1))
     return VerifyReport(not findings, len(items), findings, heads)
 
@@ -564,30 +588,42 @@ def verify(
 def _check_one(
     pos: int,
     raw: bytes,
-    keys: Mapping[str, Ed25519PublicKey],
+    signers: Signers,
+    by_kid: Mapping[str, tuple[str, SignerKey]],
     verified: set[tuple[str, str, bytes]],
 ) -> _Item:
-    """Decode, rehash and check the signature of one record. ``verified`` remembers the
-    (kid, sig, signed bytes) already verified, so a batch's signature is checked once; the
-    other records of the batch cost their proof (a few SHA-256) only."""
+    """Classify one record on its own, first finding only (design audit-record-v2 section 5):
+    malformed, unknown-chain, changed, bad-signature, wrong-signer / key-not-valid. The order
+    of keys within a chain (rotation) needs the whole chain: :func:`_check_rotations`.
+    ``verified`` remembers the (kid, sig, signed bytes) already verified, so a batch's
+    signature is checked once; the other records of the batch cost their proof only."""
     if isinstance(raw, BadLine):
         return _Item(pos, _Status.MALFORMED, None, raw.reason)
     try:
         rec, body = ChainRecord.decode_strict(raw)
     except MalformedRecord as exc:
         return _Item(pos, _Status.MALFORMED, None, str(exc))
+    declared = signers.get(rec.chain)
+    if declared is None:
+        return _Item(pos, _Status.UNKNOWN_CHAIN, rec, f"chain {rec.chain!r} is not declared")
     computed = hashlib.sha256(body).hexdigest()
     if computed != rec.hash:
         return _Item(
             pos,
             _Status.CHANGED,
             rec,
-            f"content does not match its hash (stored {rec.hash[:16]}..., "
-            f"computed {computed[:16]}...)",
+            f"content does not match its hash (stored {rec.hash}, computed {computed})",
         )
-    key = keys.get(rec.kid)
-    if key is None:
-        return _Item(pos, _Status.BAD_SIGNATURE, rec, f"unknown key id {rec.kid!r}")
+    key = declared.key(rec.kid)
+    elsewhere = by_kid.get(rec.kid) if key is None else None
+    if key is None and elsewhere is None:
+        # not an audit key at all (a party's own key, or none): whatever it signed, that key
+        # may not write this chain (NEN 7513: the log is written by its declared writer only)
+        return _Item(
+            pos, _Status.WRONG_SIGNER, rec,
+            f"key {rec.kid!r} is not declared for chain {rec.chain!r} (nor for any audit chain)",
+        )
+    signer = key if key is not None else elsewhere[1]  # type: ignore[index]
     try:
         signed = rec.signed_bytes()
     except merkle.ProofError as exc:
@@ -595,14 +631,101 @@ def _check_one(
     done = (rec.kid, rec.sig, signed)
     if done not in verified:
         try:
-            key.verify(bytes.fromhex(rec.sig), signed)
+            signer.public.verify(bytes.fromhex(rec.sig), signed)
         except InvalidSignature:
             what = "signature" if rec.proof is None else "batch signature (with this proof)"
             return _Item(
                 pos, _Status.BAD_SIGNATURE, rec, f"{what} does not verify with key {rec.kid!r}"
             )
         verified.add(done)
+    if key is None:
+        return _Item(
+            pos, _Status.WRONG_SIGNER, rec,
+            f"signed with key {rec.kid!r} of chain {elsewhere[0]!r}, "  # type: ignore[index]
+            f"not a key of chain {rec.chain!r}",
+        )
+    recorded = _recorded(rec.event)
+    if recorded is None or not key.valid_at(recorded):
+        until = key.valid_until.isoformat() if key.valid_until else "open"
+        return _Item(
+            pos, _Status.KEY_NOT_VALID, rec,
+            f"event.recorded {rec.event.get('recorded')!r} is outside key {rec.kid!r}'s "
+            f"validity [{key.valid_from.isoformat()}, {until})",
+        )
+    kind = rec.event.get("type")
+    code = kind.get("code") if isinstance(kind, dict) else None
+    if not declared.may_record(code if isinstance(code, str) else None):
+        return _Item(
+            pos, _Status.WRONG_SIGNER, rec,
+            f"chain {rec.chain!r} (writer {declared.writer}, a {declared.role.value}) may not "
+            f"record {code!r} events",
+        )
     return _Item(pos, _Status.GENUINE, rec)
+
+
+def _recorded(event: dict[str, Any]) -> datetime | None:
+    """``event.recorded`` as an aware instant, or None when it is missing or not one."""
+    text = event.get("recorded")
+    if not isinstance(text, str):
+        return None
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo is not None else None
+
+
+def _check_rotations(items: list[_Item], signers: Signers) -> None:
+    """The rotation rule (design audit-record-v2 section 1.2): a chain starts under its first
+    declared key; a ``key-rotation`` record signed by the current key and naming a declared
+    next key (by kid and SHA-256 of its public key) hands the chain over from the next seq on.
+    A record under the new key before the hand-over, or under the old key after it, is
+    ``wrong-signer``: a stolen old key cannot continue the chain, nor can a new key rewrite
+    its past. Walks each chain's so-far genuine records in seq order."""
+    by_chain: dict[str, list[_Item]] = defaultdict(list)
+    for it in items:
+        if it.status is _Status.GENUINE and it.rec is not None:
+            by_chain[it.rec.chain].append(it)
+    for chain, chain_items in by_chain.items():
+        declared = signers[chain]
+        order = [k.kid for k in declared.keys]
+        current, since = order[0], 0  # the key that signs, and from which seq
+        chain_items.sort(key=lambda it: (_rec(it).seq, it.pos))
+        for it in chain_items:
+            rec = _rec(it)
+            if rec.kid != current:
+                when = "after" if order.index(rec.kid) < order.index(current) else "before"
+                it.status = _Status.WRONG_SIGNER
+                it.note = (
+                    f"key {rec.kid!r} signs {when} the chain's hand-over: from seq {since} "
+                    f"on, only key {current!r} may sign"
+                )
+                continue
+            handed = next_key_of(rec.event)
+            if handed is None:
+                continue
+            nxt = declared.key(handed[0])
+            if nxt is None or public_key_sha256(nxt.public) != handed[1]:
+                it.status = _Status.WRONG_SIGNER
+                it.note = f"hands the chain over to {handed[0]!r}, not a declared key of it"
+                continue
+            current, since = nxt.kid, rec.seq + 1
+
+
+def _unknown_chain_findings(items: list[_Item]) -> list[Finding]:
+    """One ``unknown-chain`` finding per undeclared chain, at its first record."""
+    first: dict[str, list[_Item]] = defaultdict(list)
+    for it in items:
+        if it.status is _Status.UNKNOWN_CHAIN and it.rec is not None:
+            first[it.rec.chain].append(it)
+    return [
+        Finding(
+            its[0].pos, _rec(its[0]).seq, FindingKind.UNKNOWN_CHAIN,
+            f"chain {chain!r} is not declared: its {len(its)} record(s) are refused as a whole",
+            chain,
+        )
+        for chain, its in first.items()
+    ]
 
 
 def _check_batches(items: list[_Item]) -> None:
@@ -794,7 +917,7 @@ def _gap_findings(
                 for it in loose
                 if not it.used
                 and lo < it.pos < hi
-                and (it.rec is None or it.rec.chain == chain or it.status is _Status.CHANGED)
+                and (it.rec is None or it.rec.chain == chain or it.status in _ANY_CHAIN)
             ]
             for it in fill[:missing]:
                 it.used = True
@@ -824,7 +947,7 @@ def _link_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
                     Finding(
                         it.pos,
                         0,
-                        FindingKind.CHANGED,
+                        FindingKind.FORKED,
                         "the first record's prev is not 64 zeros",
                         chain,
                     )
@@ -836,7 +959,7 @@ def _link_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
                 Finding(
                     it.pos,
                     seq,
-                    FindingKind.CHANGED,
+                    FindingKind.FORKED,
                     f"does not link to seq {seq - 1} at position {before.pos} "
                     "(a fork: two signed histories)",
                     chain,
@@ -845,25 +968,60 @@ def _link_findings(chain: str, accepted: dict[int, _Item]) -> list[Finding]:
     return out
 
 
-def _anchor_findings(
-    chain: str, seq: int, digest: str, accepted: dict[int, _Item], total: int
+def _checkpoint_findings(
+    checkpoints: Iterable[bytes | Checkpoint],
+    signers: Signers,
+    items: list[_Item],
+    accepted_by_chain: dict[str, dict[int, _Item]],
 ) -> list[Finding]:
-    it = accepted.get(seq)
-    if it is None:
+    """Against signed checkpoints (design audit-record-v2 section 2): ``truncated`` (the chain
+    no longer reaches the latest checkpoint's seq: a dropped tail, a whole last batch),
+    ``forked`` (the record at a checkpoint's seq has another hash), ``missing-chain`` (no
+    record of a checkpointed chain at all). A checkpoint that does not verify under its
+    chain's declared keys is ``bad-checkpoint`` and never used as evidence. These findings sit
+    at the end of the stream (position = number of records), except ``forked``."""
+    end = len(items)
+    out: list[Finding] = []
+    good: list[Checkpoint] = []
+    for n, raw in enumerate(checkpoints):
+        try:
+            cp = raw if isinstance(raw, Checkpoint) else Checkpoint.decode(bytes(raw))
+        except CheckpointError as exc:
+            out.append(Finding(end, None, FindingKind.BAD_CHECKPOINT, f"checkpoint {n}: {exc}"))
+            continue
+        try:
+            verify_checkpoint(cp, signers)
+        except CheckpointError as exc:
+            out.append(
+                Finding(end, cp.seq, FindingKind.BAD_CHECKPOINT, f"checkpoint {n}: {exc}",
+                        cp.chain)
+            )
+            continue
+        good.append(cp)
+    present = {it.rec.chain for it in items if it.rec is not None}
+    claimed = {(it.rec.chain, it.rec.seq) for it in items
+               if it.rec is not None and it.status not in _IN_CHAIN}
+    for cp in good:
+        accepted = accepted_by_chain.get(cp.chain, {})
+        it = accepted.get(cp.seq)
+        if it is not None and _rec(it).hash != cp.hash:
+            out.append(
+                Finding(it.pos, cp.seq, FindingKind.FORKED,
+                        f"the checkpoint of {cp.at} names hash {cp.hash} for this seq", cp.chain)
+            )
+    for chain, cp in latest(good).items():
+        accepted = accepted_by_chain.get(chain, {})
         top = max(accepted) if accepted else None
-        return [
-            Finding(
-                total,
-                seq,
-                FindingKind.REMOVED,
-                f"the chain ends at seq {top} but the anchor names seq {seq}",
-                chain,
+        if chain not in present:
+            out.append(
+                Finding(end, cp.seq, FindingKind.MISSING_CHAIN,
+                        f"no record of chain {chain!r}, which has a checkpoint at seq {cp.seq} "
+                        f"({cp.at})", chain)
             )
-        ]
-    if it.rec is not None and it.rec.hash != digest:
-        return [
-            Finding(
-                it.pos, seq, FindingKind.CHANGED, "the record differs from the anchor's hash", chain
+        elif (top is None or cp.seq > top) and (chain, cp.seq) not in claimed:
+            out.append(
+                Finding(end, cp.seq, FindingKind.TRUNCATED,
+                        f"the chain ends at seq {top} but its checkpoint of {cp.at} names seq "
+                        f"{cp.seq} (hash {cp.hash})", chain)
             )
-        ]
-    return []
+    return out

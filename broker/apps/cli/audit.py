@@ -24,7 +24,6 @@ from broker.audit import (
     AuditReadError,
     KeyLoadError,
     decode_rows,
-    load_public_keys,
     read_jsonl,
     read_topic_sync,
     to_csv,
@@ -92,20 +91,40 @@ def verify(
     keys: Annotated[
         Path,
         typer.Option(
-            "--keys", help="Public keys: a directory of <kid>.pem, one <kid>.pem, or a JSON map."
+            "--keys",
+            help="Who may sign which chain: the export of 'ketenbus audit keys' (JSON) or the "
+            "party registry (YAML). Bare keys (<kid>.pem, a JSON map) are refused: they bind "
+            "no key to a chain.",
         ),
     ],
     file: FileOpt = None,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = DEFAULT_TOPIC,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Signed checkpoints (JSONL, from 'ketenbus audit checkpoint export'), kept "
+            "out of the operators' reach: reports a cut-off tail (truncated), a fork, a "
+            "missing chain. Repeatable.",
+        ),
+    ] = None,
 ) -> None:
-    """Check every record's hash, signature, sequence and link; exit 1 on any finding."""
+    """Check every record: strict form, declared chain, hash, signature, signer and key
+    validity, batch completeness, sequence and links, and against checkpoints; exit 1 on any
+    finding (docs/audit-format.md, section 8)."""
     try:
-        public_keys = load_public_keys(keys)
+        signers = load_signers(keys)
     except KeyLoadError as exc:
         raise _fail(str(exc)) from exc
+    checkpoints: list[bytes] = []
+    for path in checkpoint or ():
+        try:
+            checkpoints += read_jsonl(path)
+        except OSError as exc:
+            raise _fail(f"cannot read {path}: {exc.strerror or exc}") from exc
     records = _records(file, bootstrap, topic)
-    report = verify_chain(records, public_keys)
+    report = verify_chain(records, signers, checkpoints=checkpoints)
     out = Console(highlight=False)
     if report.ok:
         heads = (

@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaProducer, TopicPartition
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from broker.audit import (
     AuditChain,
@@ -33,6 +32,7 @@ from broker.audit import (
 )
 from broker.audit.chain import resume_chain
 from broker.audit.checkpoint import Cadence, publish
+from broker.audit.signers import signers_from_registry
 from broker.config import Settings
 from broker.kafka import make_consumer, make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
@@ -49,7 +49,7 @@ class SearchNotAudited(RuntimeError):
 
 
 async def read_audit(
-    settings: Settings, timeout: float = 30.0, topic: str = topics.AUDIT.name
+    settings: Settings, topic: str = topics.AUDIT.name, timeout: float = 30.0
 ) -> list[bytes]:
     """Every record of the audit topic (or ``topic``), in order, up to the fetch high
     watermark."""
@@ -80,17 +80,7 @@ async def read_audit(
         await consumer.stop()
 
 
-AuditReader = Callable[[Settings], Awaitable[list[bytes]]]
-
-
-def public_keys(registry: PartyRegistry) -> dict[str, Ed25519PublicKey]:
-    """Key id -> Ed25519 public key of every party in the registry (router and web app sign
-    audit records)."""
-    keys: dict[str, Ed25519PublicKey] = {}
-    for party in registry.parties:
-        for entry in party.keys:
-            keys[entry.key_id] = registry.signing_public_key(party.id, entry)
-    return keys
+AuditReader = Callable[[Settings, str], Awaitable[list[bytes]]]  # settings, topic
 
 
 @dataclass(frozen=True)
@@ -213,5 +203,8 @@ class ComplianceService:
         return SearchResult(found, len(records), len(bad))
 
     async def verify(self) -> VerifyReport:
-        """Verify every chain on the audit topic with the registry's public keys."""
-        return verify(await self._read(self.settings), public_keys(self.registry))
+        """Verify every chain on the audit topic against the chains the registry declares
+        (signer binding) and the checkpoints on the checkpoint topic (a cut-off tail)."""
+        records = await self._read(self.settings, topics.AUDIT.name)
+        checkpoints = await self._read(self.settings, topics.AUDIT_CHECKPOINT.name)
+        return verify(records, signers_from_registry(self.registry), checkpoints=checkpoints)

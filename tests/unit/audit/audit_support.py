@@ -9,6 +9,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from broker.audit import AuditChain, AuditKind, AuditRecord, build_audit_event
+from broker.audit.signers import ChainSigners, SignerKey, dump_signers
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 T0 = datetime(2024, 6, 1, 8, 0, tzinfo=UTC)
@@ -70,3 +71,19 @@ def batch_records(sizes: list[int], *, chain_id: str = "router-1", signer: int =
     for size in sizes:
         out += chain.append_records([record(start + len(out) + i) for i in range(size)])
     return out
+
+
+EPOCH = datetime(2000, 1, 1, tzinfo=UTC)
+
+
+def audit_signers(keys: dict[str, Ed25519PublicKey]) -> dict[str, ChainSigners]:
+    """One router chain per key id, named like it (as these tests' chains are), the key valid
+    from 2000 on."""
+    return {kid: ChainSigners(kid, "router", PartyRole.ROUTER, (SignerKey(kid, public, EPOCH),))
+            for kid, public in keys.items()}
+
+
+def write_signers(path: Path, signers: dict[str, ChainSigners]) -> Path:
+    """The auditor's key export (what ``ketenbus audit keys`` writes)."""
+    path.write_text(dump_signers(signers), encoding="utf-8")
+    return path

@@ -8,7 +8,7 @@ import hashlib
 import json
 
 import pytest
-from audit_support import batch_records, chain_records, key, record
+from audit_support import audit_signers, batch_records, chain_records, key, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -16,7 +16,7 @@ from broker.audit import AuditChain, CanonicalError, ChainRecord, FindingKind, c
 from broker.audit.chain import BATCH_DOMAIN, last_record_of
 from broker.trust import merkle
 
-KEYS = {"router-1": key(1).public_key()}
+KEYS = audit_signers({"router-1": key(1).public_key()})
 SIZES = [3, 1, 5, 2, 4]  # batches at positions 0-2, 3, 4-8, 9-10, 11-14
 N = sum(SIZES)
 RECORDS = batch_records(SIZES)
@@ -120,6 +120,8 @@ def test_any_flipped_byte_is_found_at_its_position(index: int, draw: st.DataObje
         FindingKind.CHANGED,
         FindingKind.MALFORMED,
         FindingKind.BAD_SIGNATURE,
+        FindingKind.UNKNOWN_CHAIN,  # a flipped byte in the chain id
+        FindingKind.WRONG_SIGNER,  # a flipped byte in the key id
     }
 
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
+from datetime import UTC, datetime
 
 import pytest
-from audit_support import chain_records, key, record
+from audit_support import audit_signers, chain_records, key, record
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -22,8 +23,9 @@ from broker.audit import (
     verify,
 )
 from broker.audit.chain import ZERO_HASH
+from broker.audit.checkpoint import make_checkpoint
 
-KEYS = {"router-1": key(1).public_key()}
+KEYS = audit_signers({"router-1": key(1).public_key()})
 N = 12
 RECORDS = chain_records(N)
 
@@ -87,8 +89,10 @@ def test_a_changed_field_is_found_at_its_position(where: str) -> None:
     report = verify(records, KEYS)
     assert not report.ok
     assert [f.position for f in report.findings] == [5], report.findings
-    expected = {"sig": FindingKind.BAD_SIGNATURE, "kid": FindingKind.BAD_SIGNATURE}.get(
-        where, FindingKind.CHANGED)
+    # the classification order of the design (section 5): an undeclared chain before its hash,
+    # a key not declared for the chain is the wrong signer whatever it signed
+    expected = {"sig": FindingKind.BAD_SIGNATURE, "kid": FindingKind.WRONG_SIGNER,
+                "chain": FindingKind.UNKNOWN_CHAIN}.get(where, FindingKind.CHANGED)
     assert report.findings[0].kind is expected
 
 
@@ -105,7 +109,8 @@ def test_any_flipped_byte_is_found_at_its_position(index: int, data: st.DataObje
     assert not report.ok
     assert {f.position for f in report.findings} == {index}, report.findings
     assert report.findings[0].kind in {FindingKind.CHANGED, FindingKind.MALFORMED,
-                                       FindingKind.BAD_SIGNATURE}
+                                       FindingKind.BAD_SIGNATURE, FindingKind.UNKNOWN_CHAIN,
+                                       FindingKind.WRONG_SIGNER}  # chain id, key id
 
 
 @pytest.mark.parametrize("index", range(N - 1))
@@ -117,14 +122,14 @@ def test_a_deleted_record_is_found_where_it_was(index: int) -> None:
     assert report.findings[0].seq == index
 
 
-def test_deleting_the_last_records_needs_an_anchor() -> None:
-    report = verify(RECORDS, KEYS)
-    anchor = report.heads
+def test_deleting_the_last_records_needs_a_checkpoint() -> None:
+    seq, digest = verify(RECORDS, KEYS).heads["router-1"]
+    cp = make_checkpoint("router-1", seq, digest, key(1), "router-1", datetime.now(UTC))
     truncated = RECORDS[:-2]
     assert verify(truncated, KEYS).ok  # invisible from the records alone
-    report = verify(truncated, KEYS, anchors=anchor)
-    assert positions(report) == [(N - 2, "removed")]
-    assert verify(RECORDS, KEYS, anchors=anchor).ok
+    report = verify(truncated, KEYS, checkpoints=[cp.encode()])
+    assert positions(report) == [(N - 2, "truncated")]
+    assert verify(RECORDS, KEYS, checkpoints=[cp]).ok
 
 
 def test_several_deleted_records_are_one_finding() -> None:
@@ -186,18 +191,18 @@ def test_garbage_and_truncated_records_are_malformed() -> None:
 
 
 def test_wrong_key_is_a_bad_signature_everywhere() -> None:
-    report = verify(RECORDS, {"router-1": key(2).public_key()})
+    report = verify(RECORDS, audit_signers({"router-1": key(2).public_key()}))
     assert positions(report) == [(i, "bad-signature") for i in range(N)]
-    report = verify(RECORDS, {})
-    assert {f.kind for f in report.findings} == {FindingKind.BAD_SIGNATURE}
-    assert "unknown key id" in report.findings[0].detail
+    report = verify(RECORDS, {})  # no chain declared: refused as a whole, once
+    assert positions(report) == [(0, "unknown-chain")]
+    assert f"its {N} record(s)" in report.findings[0].detail
 
 
 def test_interleaved_chains_are_verified_each() -> None:
     a = chain_records(6, chain_id="router-1")
     b = chain_records(6, chain_id="router-2", signer=2, kid="router-2", start=50)
     mixed = [x for pair in zip(a, b, strict=True) for x in pair]
-    keys = {**KEYS, "router-2": key(2).public_key()}
+    keys = {**KEYS, **audit_signers({"router-2": key(2).public_key()})}
     report = verify(mixed, keys)
     assert report.ok and set(report.heads) == {"router-1", "router-2"}
     del mixed[5]  # router-2 seq 2; its successor (router-2 seq 3) is now at position 6
@@ -212,7 +217,7 @@ def test_two_signed_histories_are_a_fork() -> None:
                        last=(4, "ab" * 32)).append(build_audit_event(record(77)))
     records[5] = other  # signed by the real key, but does not link to seq 4
     report = verify(records, KEYS)
-    assert positions(report) == [(5, "changed")]
+    assert positions(report) == [(5, "forked")]
     assert "does not link" in report.findings[0].detail
 
 

@@ -8,7 +8,7 @@ import json
 from pathlib import Path
 
 import pytest
-from audit_support import chain_records, key, write_public_key
+from audit_support import audit_signers, chain_records, key, write_public_key, write_signers
 from typer.testing import CliRunner
 
 from broker.apps.cli.main import app
@@ -21,11 +21,8 @@ runner = CliRunner()
 
 @pytest.fixture
 def keys(tmp_path: Path) -> Path:
-    d = tmp_path / "keys"
-    d.mkdir()
-    write_public_key(d / "router-1.pem", key(1).public_key())
-    write_public_key(d / "router-2.pem", key(2).public_key())
-    return d
+    return write_signers(tmp_path / "audit-keys.json", audit_signers(
+        {"router-1": key(1).public_key(), "router-2": key(2).public_key()}))
 
 
 def chain_file(tmp_path: Path, records: list[bytes]) -> Path:
@@ -44,14 +41,18 @@ def test_verify_intact_chain_exits_0(tmp_path: Path, keys: Path) -> None:
     assert "intact: 10 records" in result.output and "router-1 up to seq 9" in result.output
 
 
-def test_verify_with_a_single_pem_and_a_json_key_map(tmp_path: Path) -> None:
+def test_keys_without_a_chain_binding_are_refused(tmp_path: Path) -> None:
+    # <kid>.pem, a directory of them, a JSON map kid -> key: any listed key could sign any chain
     f = chain_file(tmp_path, RECORDS)
-    pem = write_public_key(tmp_path / "router-1.pem", key(1).public_key())
-    assert audit("verify", "-f", str(f), "--keys", str(pem)).exit_code == 0
-    raw = key(1).public_key().public_bytes_raw().hex()
+    d = tmp_path / "pems"
+    d.mkdir()
+    pem = write_public_key(d / "router-1.pem", key(1).public_key())
     km = tmp_path / "keys.json"
-    km.write_text(json.dumps({"router-1": raw}))
-    assert audit("verify", "-f", str(f), "--keys", str(km)).exit_code == 0
+    km.write_text(json.dumps({"router-1": key(1).public_key().public_bytes_raw().hex()}))
+    for bare in (pem, d, km):
+        result = audit("verify", "-f", str(f), "--keys", str(bare))
+        assert result.exit_code == 2, result.output
+        assert "ketenbus audit keys" in " ".join(result.output.split())
 
 
 def test_verify_flipped_byte_exits_1_with_position(tmp_path: Path, keys: Path) -> None:
@@ -79,9 +80,7 @@ def test_verify_deleted_inserted_swapped_each_exit_1(tmp_path: Path, keys: Path)
 
 
 def test_verify_wrong_key_exits_1(tmp_path: Path) -> None:
-    other = tmp_path / "other"
-    other.mkdir()
-    write_public_key(other / "router-1.pem", key(5).public_key())
+    other = write_signers(tmp_path / "other.json", audit_signers({"router-1": key(5).public_key()}))
     result = audit("verify", "-f", str(chain_file(tmp_path, RECORDS)), "--keys", str(other))
     assert result.exit_code == 1
     assert result.output.count("bad-signature") == 10

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_support import batch_records, chain_records, key, write_public_key
+from audit_support import audit_signers, batch_records, chain_records, key, write_public_key
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
@@ -191,7 +191,7 @@ def test_doc_script_agrees_with_verify_on_batch_tampering(script: Path, keydir: 
     simple, may flag the next one too: section 7)."""
     from broker.audit import verify
 
-    keys = {"router-1": key(1).public_key()}
+    keys = audit_signers({"router-1": key(1).public_key()})
     for records in ([*BATCHED[:6], altered_proof(BATCHED[6]), *BATCHED[7:]],
                     [*BATCHED[:4], *FORGED[4:10], *BATCHED[10:]]):
         ours = {f.position for f in verify(records, keys).findings}

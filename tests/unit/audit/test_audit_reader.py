@@ -7,7 +7,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from audit_support import chain_records, key, write_public_key
+from audit_support import audit_signers, chain_records, key, write_signers
 from typer.testing import CliRunner
 
 from broker.apps.cli.main import app
@@ -62,9 +62,10 @@ def test_read_topic_to_the_high_watermark_and_verify(kafka_bootstrap: str,
     asyncio.run(_produce(kafka_bootstrap, topic, RECORDS))
     got = asyncio.run(read_topic(kafka_bootstrap, topic))
     assert got == RECORDS
-    assert verify(got, {"router-1": key(1).public_key()}).ok
+    assert verify(got, audit_signers({"router-1": key(1).public_key()})).ok
 
-    keys = write_public_key(tmp_path / "router-1.pem", key(1).public_key())
+    keys = write_signers(tmp_path / "audit-keys.json",
+                         audit_signers({"router-1": key(1).public_key()}))
     runner = CliRunner()
     result = runner.invoke(app, ["audit", "verify", "--topic", topic, "--keys", str(keys)],
                            env={"KETENBUS_BOOTSTRAP_SERVERS": kafka_bootstrap})

@@ -14,7 +14,8 @@ from typer.testing import CliRunner
 from broker.apps.cli.main import app
 from broker.audit import ChainRecord, MalformedRecord, canonical, verify
 from broker.audit.reader import read_jsonl, write_jsonl
-from tests.helpers.audit_trails import CASES, KID, Writer, event
+from broker.audit.signers import dump_signers
+from tests.helpers.audit_trails import CASES, Writer, event
 from tests.helpers.audit_trails import insert_before_member as insert_before
 
 runner = CliRunner()
@@ -24,24 +25,30 @@ def positions(report) -> list[tuple[int, str]]:
     return sorted((f.position, f.kind.value) for f in report.findings)
 
 
-def write_keys(tmp_path: Path, keys: dict) -> Path:
-    f = tmp_path / "keys.json"
-    f.write_text(json.dumps({kid: k.public_bytes_raw().hex() for kid, k in keys.items()}))
+def write_keys(tmp_path: Path, signers: dict) -> Path:
+    f = tmp_path / "audit-keys.json"
+    f.write_text(dump_signers(signers), encoding="utf-8")
     return f
 
 
-def cli_verify(tmp_path: Path, records: list[bytes], keys: dict, *extra: str):
+def cli_verify(tmp_path: Path, records: list[bytes], signers: dict,
+               checkpoints: list[bytes] = ()):  # type: ignore[assignment]
     f = tmp_path / "audit.jsonl"
     write_jsonl(records, f)
+    extra: list[str] = []
+    if checkpoints:
+        cp = tmp_path / "checkpoints.jsonl"
+        write_jsonl(checkpoints, cp)
+        extra = ["--checkpoint", str(cp)]
     return runner.invoke(app, ["audit", "verify", "--file", str(f), "--keys",
-                               str(write_keys(tmp_path, keys)), *extra],
+                               str(write_keys(tmp_path, signers)), *extra],
                          env={"KETENBUS_BOOTSTRAP_SERVERS": ""})
 
 
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_each_hostile_trail_gives_its_findings(name: str) -> None:
     case = CASES[name]()
-    report = verify(case.records, case.keys)
+    report = verify(case.records, case.signers, checkpoints=case.checkpoints)
     assert positions(report) == case.expected, [str(f) for f in report.findings]
     assert report.ok is (not case.expected)
 
@@ -49,7 +56,7 @@ def test_each_hostile_trail_gives_its_findings(name: str) -> None:
 @pytest.mark.parametrize("name", sorted(CASES))
 def test_each_hostile_trail_through_the_cli(tmp_path: Path, name: str) -> None:
     case = CASES[name]()
-    result = cli_verify(tmp_path, case.records, case.keys)
+    result = cli_verify(tmp_path, case.records, case.signers, case.checkpoints)
     assert result.exit_code == (1 if case.expected else 0), result.output
     found = sorted(
         (int(m[1]), m[2])
@@ -72,7 +79,7 @@ def test_a_duplicated_event_is_named_and_the_forgery_never_read() -> None:
     assert first_wins["event"]["agent"][1]["who"]["identifier"]["value"] == "menzis"
     with pytest.raises(MalformedRecord, match="duplicate member name 'event'"):
         ChainRecord.decode(forged)
-    report = verify([forged], {KID: w.public})
+    report = verify([forged], {w.chain: w.signers()})
     assert positions(report) == [(0, "malformed")]
     assert "duplicate member name 'event'" in report.findings[0].detail
 
@@ -80,7 +87,7 @@ def test_a_duplicated_event_is_named_and_the_forgery_never_read() -> None:
 def test_the_writer_writes_what_strict_reading_accepts() -> None:
     w = Writer()
     records = w.singles(3) + w.batches(4, 1, 2)
-    assert verify(records, {KID: w.public}).ok
+    assert verify(records, {w.chain: w.signers()}).ok
     for raw in records:
         rec, body = ChainRecord.decode_strict(raw)
         assert body == canonical(rec.body())  # the hash input cut from the bytes is exact
@@ -115,10 +122,10 @@ def test_export_line_rules(tmp_path: Path, name: str) -> None:
     records = w.singles(4)
     data, expected = line_cases(records)[name]
     f = export_file(tmp_path, data)
-    report = verify(read_jsonl(f), {KID: w.public})
+    report = verify(read_jsonl(f), {w.chain: w.signers()})
     assert positions(report) == expected, [str(x) for x in report.findings]
     result = runner.invoke(app, ["audit", "verify", "--file", str(f), "--keys",
-                                 str(write_keys(tmp_path, {KID: w.public}))],
+                                 str(write_keys(tmp_path, {w.chain: w.signers()}))],
                            env={"KETENBUS_BOOTSTRAP_SERVERS": ""})
     assert result.exit_code == (1 if expected else 0), result.output
     if not expected:
@@ -131,7 +138,7 @@ def test_export_line_rules(tmp_path: Path, name: str) -> None:
 def test_the_cli_prints_full_heads(tmp_path: Path) -> None:
     w = Writer()
     records = w.singles(2) + w.batches(3)
-    result = cli_verify(tmp_path, records, {KID: w.public})
+    result = cli_verify(tmp_path, records, {w.chain: w.signers()})
     assert result.exit_code == 0, result.output
     head = json.loads(records[-1])["hash"]
     assert f"router-1 up to seq 4 (hash {head})" in result.output

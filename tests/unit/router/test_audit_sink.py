@@ -4,7 +4,7 @@ signature), and the NEN 7513 record of each fact is what ``to_record`` made of i
 from __future__ import annotations
 
 import json
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
@@ -13,10 +13,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.audit import PSEUDONYM_SYSTEM_PREFIX, AuditChain, AuditRecord, verify
+from broker.audit.signers import ChainSigners, SignerKey
 from broker.config import Settings
 from broker.router.audit_sink import AuditSink, to_record, validated_record
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys
+from schemas.vocab import PartyRole
 
 KEYS = PartyKeys(
     "router",
@@ -61,7 +63,9 @@ def test_prepare_signs_a_batch_once() -> None:
     assert all("proof" in json.loads(v) for v in values)
     one = s.prepare([fact(6)])
     assert "proof" not in json.loads(one[0])
-    report = verify(values + one, {KEYS.key_id: KEYS.signing.public_key()})
+    signer = SignerKey(KEYS.key_id, KEYS.signing.public_key(), AT - timedelta(days=1))
+    declared = {s.chain_id: ChainSigners(s.chain_id, "router", PartyRole.ROUTER, (signer,))}
+    report = verify(values + one, declared)
     assert report.ok and report.heads[KEYS.key_id][0] == 6
     assert s.prepare([]) == []
 

@@ -5,57 +5,33 @@ holds the cases; the Python API and the CLI run the same table in tests/unit/aud
 from __future__ import annotations
 
 import re
-from base64 import b64encode
-from collections.abc import Awaitable, Callable
-from datetime import timedelta
 from pathlib import Path
 
 import httpx
 import pytest
 from argon2 import PasswordHasher
-from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
 from broker.apps.web.app import create_app
 from broker.apps.web.auth import Role, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import ComplianceService
 from broker.config import Settings
-from broker.trust import PartyRegistry, generate_party_keys, registry_entry
-from broker.trust.registry import KeyEntry, Party
-from schemas.vocab import PartyRole
-from tests.helpers.audit_trails import CASES, T0, Case
+from broker.trust import generate_party_keys
+from schemas import topics
+from tests.helpers.audit_trails import CASES, Case
 from tests.unit.web.test_web_app import PASSWORD, FakeCollector
 
 
-def b64(raw: bytes) -> str:
-    return b64encode(raw).decode()
-
-
-def registry_for(case: Case) -> PartyRegistry:
-    """The registry holding the case's audit keys (the router's) and the web app's party."""
-    dashboard = generate_party_keys("capacity-dashboard")
-    keys = [
-        KeyEntry(key_id=kid, signing_public=b64(public.public_bytes_raw()),
-                 encryption_public=b64(X25519PrivateKey.generate().public_key().public_bytes_raw()),
-                 valid_from=T0 - timedelta(days=1))
-        for kid, public in case.keys.items()
-    ]
-    router = Party(id="router", name="router", role=PartyRole.ROUTER, keys=keys)
-    return PartyRegistry([router, registry_entry(dashboard, role=PartyRole.CAPACITY_DASHBOARD,
-                                                 name="capacity-dashboard")])
-
-
 async def page(tmp_path: Path, case: Case) -> str:
-    registry = registry_for(case)
+    registry = case.registry()
 
-    def reader(records: list[bytes]) -> Callable[[Settings], Awaitable[list[bytes]]]:
-        async def read(settings: Settings) -> list[bytes]:
-            return list(records)
-
-        return read
+    async def read(settings: Settings, topic: str) -> list[bytes]:
+        """What the two topics hold: the audit records, and the published checkpoints."""
+        return list({topics.AUDIT.name: case.records,
+                     topics.AUDIT_CHECKPOINT.name: case.checkpoints}[topic])
 
     service = ComplianceService(Settings(), registry, generate_party_keys("capacity-dashboard"),
-                                None, read=reader(case.records))
+                                None, read=read)
     fast = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)  # tests only
     users = UserStore(tmp_path / "users.json", hasher=fast)
     users.set("cora", Role.COMPLIANCE, PASSWORD)
