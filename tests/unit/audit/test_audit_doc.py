@@ -11,9 +11,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from audit_support import audit_signers, batch_records, chain_records, key, write_public_key
+from audit_support import audit_signers, batch_records, chain_records, key, write_signers
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
+from cryptography.hazmat.primitives.serialization import load_pem_public_key
 
 from broker.audit import AuditChain, canonical
 from broker.audit.reader import write_jsonl
@@ -55,27 +56,37 @@ def test_worked_example_matches_the_implementation() -> None:
 @pytest.fixture
 def script(tmp_path: Path) -> Path:
     code = block("verify-script")
-    assert 20 <= len([ln for ln in code.splitlines() if ln.strip()]) <= 60
+    assert 20 <= len([ln for ln in code.splitlines() if ln.strip()]) <= 110
     assert "broker" not in code and "ketenbus." not in code  # independent of our code
     path = tmp_path / "verify_audit.py"
     path.write_text(code, encoding="utf-8")
     return path
 
 
-def run(script: Path, records: list[bytes], keydir: Path) -> subprocess.CompletedProcess[str]:
+def run(script: Path, records: list[bytes], keydir: Path,
+        checkpoints: list[bytes] | None = None) -> subprocess.CompletedProcess[str]:
+    """The doc's script on ``records`` with the key export ``keydir`` (and checkpoints)."""
     export = keydir.parent / "audit.jsonl"
     write_jsonl(records, export)
-    return subprocess.run([sys.executable, str(script), str(export), str(keydir)],
+    args = [str(export), str(keydir)]
+    if checkpoints is not None:
+        write_jsonl(checkpoints, keydir.parent / "checkpoints.jsonl")
+        args.append(str(keydir.parent / "checkpoints.jsonl"))
+    return subprocess.run([sys.executable, str(script), *args],
                           capture_output=True, text=True, timeout=60, check=False)
 
 
 @pytest.fixture
 def keydir(tmp_path: Path) -> Path:
-    d = tmp_path / "keys"
-    d.mkdir()
-    write_public_key(d / "router-1.pem", key(1).public_key())
-    write_public_key(d / "router-2.pem", key(2).public_key())
-    return d
+    """The key export of section 4.2 (what ``ketenbus audit keys`` writes)."""
+    return write_signers(tmp_path / "audit-keys.json", audit_signers(
+        {"router-1": key(1).public_key(), "router-2": key(2).public_key()}))
+
+
+def example_keys(tmp_path: Path) -> Path:
+    public = load_pem_public_key((block("example-key") + "\n").encode())
+    assert isinstance(public, Ed25519PublicKey)
+    return write_signers(tmp_path / "example-keys.json", audit_signers({"router-1": public}))
 
 
 RECORDS = chain_records(15)
@@ -91,11 +102,8 @@ def test_doc_script_accepts_an_intact_chain(script: Path, keydir: Path) -> None:
 
 
 def test_doc_script_accepts_the_worked_example(script: Path, tmp_path: Path) -> None:
-    d = tmp_path / "example-keys"
-    d.mkdir()
-    (d / "router-1.pem").write_text(block("example-key") + "\n")
     records = [block("example-record-0").encode(), block("example-record-1").encode()]
-    result = run(script, records, d)
+    result = run(script, records, example_keys(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
 
 
@@ -124,9 +132,7 @@ def test_doc_script_finds_tampering(script: Path, keydir: Path, tamper, position
 
 
 def test_doc_script_rejects_a_wrong_key(script: Path, tmp_path: Path) -> None:
-    d = tmp_path / "wrong"
-    d.mkdir()
-    write_public_key(d / "router-1.pem", key(3).public_key())
+    d = write_signers(tmp_path / "wrong.json", audit_signers({"router-1": key(3).public_key()}))
     result = run(script, RECORDS, d)
     assert result.returncode == 1 and "15 problem(s)" in result.stdout
 
@@ -224,12 +230,9 @@ def test_worked_batch_example_matches_the_implementation() -> None:
 
 
 def test_doc_script_accepts_the_worked_batch(script: Path, tmp_path: Path) -> None:
-    d = tmp_path / "example-keys"
-    d.mkdir()
-    (d / "router-1.pem").write_text(block("example-key") + "\n")
     records = [block("example-record-0").encode(), block("example-record-1").encode(),
                *block("example-batch-records").encode().split(b"\n")]
-    result = run(script, records, d)
+    result = run(script, records, example_keys(tmp_path))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "5 records, 0 problem(s)" in result.stdout
 
@@ -250,3 +253,45 @@ def test_the_strict_reading_snippet_refuses_what_verify_refuses() -> None:
                     strict(raw)  # type: ignore[operator]
             else:
                 assert strict(raw) == json.loads(raw)  # type: ignore[operator]
+
+
+# the script against the hostile trails it claims to see (section 7): strict reading, signer
+# binding and rotation, checkpoints, line rules. Batch completeness and what a writer may record
+# are left to ketenbus audit verify.
+SCRIPT_CASES = [
+    "duplicate-event-member", "duplicate-nested-member", "whitespace", "escaped-non-ascii",
+    "escaped-solidus", "member-order", "registered-non-audit-key", "another-chains-key",
+    "outside-key-validity", "rotation-intact", "old-key-after-rotation",
+    "new-key-before-rotation", "unknown-chain", "truncated-tail", "truncated-whole-batch",
+    "missing-chain", "empty-trail-with-checkpoint", "forked-against-checkpoint",
+    "checkpoint-by-another-key", "checkpoint-tampered", "checkpoints-intact",
+    "hand-signed-batch-intact",
+]
+
+
+@pytest.mark.parametrize("name", SCRIPT_CASES)
+def test_doc_script_on_the_hostile_trails(script: Path, tmp_path: Path, name: str) -> None:
+    from tests.helpers.audit_trails import CASES
+
+    case = CASES[name]()
+    export = write_signers(tmp_path / "audit-keys.json", case.signers)
+    result = run(script, case.records, export, case.checkpoints)
+    assert result.returncode == (1 if case.expected else 0), result.stdout + result.stderr
+    flagged = {int(m) for m in re.findall(r"^position (\d+):", result.stdout, re.M)}
+    against = {"truncated", "forked", "missing-chain", "bad-checkpoint"}
+    assert {p for p, kind in case.expected if kind not in against} <= flagged, result.stdout
+    if any(kind in against for _, kind in case.expected):  # found from the checkpoint file
+        assert "checkpoint:" in result.stdout
+
+
+@pytest.mark.parametrize(("data", "bad"), [
+    (lambda r: b"".join(x + b"\n" for x in r)[:-1], 4),  # no final LF
+    (lambda r: b"".join(x + b"\r\n" for x in r), 0),  # CRLF
+    (lambda r: r[0] + b"\n\n" + b"".join(x + b"\n" for x in r[1:]), 1),  # a blank line
+], ids=["no-final-lf", "crlf", "blank-line"])
+def test_doc_script_keeps_the_line_rules(script: Path, keydir: Path, data, bad: int) -> None:
+    export = keydir.parent / "lines.jsonl"
+    export.write_bytes(data(RECORDS[:5]))
+    result = subprocess.run([sys.executable, str(script), str(export), str(keydir)],
+                            capture_output=True, text=True, timeout=60, check=False)
+    assert result.returncode == 1 and f"position {bad}:" in result.stdout, result.stdout
