@@ -20,27 +20,32 @@ eighth member, ``proof``, its RFC 9162 inclusion proof (:mod:`broker.trust.merkl
     sig    = hex(Ed25519-sign(router key, b"ketenbus-audit-batch-v1" || n as 4 bytes BE || root))
     proof  = hex(merkle.encode_proof(proof_i))            # index, size, path (leaf to root)
 
-:func:`verify` checks every record and classifies what is wrong, each finding with the
-record's **position** (0-based index in the stream: the Kafka offset of a single-partition
-topic read from the start, or the line number minus one of a JSONL export):
+:func:`verify` checks every record against the declared signers
+(:mod:`broker.audit.signers`) and classifies what is wrong, each finding with the record's
+**position** (0-based index in the stream: the Kafka offset of a single-partition topic read
+from the start, or the line number minus one of a JSONL export). Per record, the first of
+(``docs/audit-format.md`` section 8, design audit-record-v2 section 5):
 
-* ``malformed``: not a record (bad JSON, a missing or extra field, a wrong type);
-* ``changed``: the content does not match its hash (or a signed record does not link to its
-  predecessor);
-* ``bad-signature``: the hash matches but the signature does not verify with the key ``kid``
-  names (or the key id is unknown);
-* ``inserted``: a record whose sequence number is already taken by a genuine record (a replay,
-  or a forgery that does not verify);
-* ``removed``: sequence numbers missing from the chain, reported at the position where they
-  should have been (the record after the gap). Removing the *last* records cannot be seen from
-  the records alone: pass ``anchors`` (chain id -> (seq, hash) of a head you saw earlier, e.g.
-  from a previous verification) to detect it;
-* ``reordered``: genuine records out of sequence order. The fewest records that explain the
-  disorder are reported (those outside a longest increasing run), and for two swapped records
-  both are.
+* ``malformed``: not ``canonical(parse(bytes))`` (a duplicate member, whitespace, another
+  escape, member order), a missing or extra field, a wrong type, or a line breaking the export's
+  line rules (:class:`BadLine`);
+* ``unknown-chain``: the chain is not declared (reported once per chain);
+* ``changed``: the content does not match its hash;
+* ``bad-signature``: the signature does not verify (or a batch proof does not fit);
+* ``wrong-signer`` / ``key-not-valid``: a key not declared for the record's own chain (a party's
+  own key, another chain's key), an event the chain's writer may not record, a signer against
+  the rotation rule; a record outside its key's validity;
+* ``batch-incomplete``: a member of a batch whose other members are not all there.
 
-A record that is changed, malformed or badly signed stands in for the genuine record at its
-place, so it is not also reported as a removal.
+Then per chain, over the records that passed: ``inserted`` (a seq already taken: a replay),
+``removed`` (seqs missing, at the record after the gap), ``reordered`` (the fewest records that
+explain the disorder; both of two swapped records), ``forked`` (a signed record that does not
+link to its predecessor). Then against signed checkpoints: ``truncated`` (the chain no longer
+reaches its latest checkpoint), ``forked`` (another hash at a checkpoint's seq),
+``missing-chain``, and ``bad-checkpoint`` for one that does not verify (never evidence).
+
+A record that is changed, malformed, badly signed or undeclared stands in for the genuine record
+at its place, so it is not also reported as a removal.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from broker.apps.cli.main import app
 from broker.audit import ChainRecord, MalformedRecord, canonical, verify
 from broker.audit.reader import read_jsonl, write_jsonl
 from broker.audit.signers import dump_signers
-from tests.helpers.audit_trails import CASES, Writer, event
+from tests.helpers.audit_trails import CASES, Writer, event, head
 from tests.helpers.audit_trails import insert_before_member as insert_before
 
 runner = CliRunner()
@@ -155,3 +155,21 @@ def test_verify_help_documents_every_option() -> None:
     for param in command.params:
         for opt in param.opts:
             assert opt in result.output
+
+
+def test_several_checkpoint_files_and_an_unreadable_one(tmp_path: Path) -> None:
+    w = Writer()
+    records = w.singles(5)
+    old, new = tmp_path / "monday.jsonl", tmp_path / "tuesday.jsonl"
+    write_jsonl([w.checkpoint(*head(records[2]))], old)
+    write_jsonl([w.checkpoint(*head(records[4]))], new)
+    f = tmp_path / "audit.jsonl"
+    write_jsonl(records[:4], f)  # the last record dropped after Tuesday's export
+    keys = str(write_keys(tmp_path, {w.chain: w.signers()}))
+    base = ["audit", "verify", "--file", str(f), "--keys", keys, "--checkpoint", str(old)]
+    env = {"KETENBUS_BOOTSTRAP_SERVERS": ""}
+    assert runner.invoke(app, base, env=env).exit_code == 0  # Monday's head is still there
+    result = runner.invoke(app, [*base, "--checkpoint", str(new)], env=env)
+    assert result.exit_code == 1 and "position 4 chain router-1 seq 4: truncated" in result.output
+    missing = runner.invoke(app, [*base, "--checkpoint", str(tmp_path / "nope.jsonl")], env=env)
+    assert missing.exit_code == 2, missing.output
