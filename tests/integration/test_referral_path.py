@@ -18,6 +18,7 @@ import pytest
 from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.audit import canonical
 from broker.config import Settings
 from broker.policy import default_policy
 from schemas import topics
@@ -277,7 +278,7 @@ async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     victim = len(lines) // 2
     tampered = json.loads(lines[victim])
     tampered["event"]["outcomeDesc"] = "nothing to see here"  # rewrite history
-    lines[victim] = json.dumps(tampered)
+    lines[victim] = canonical(tampered).decode()  # canonical: else it is merely malformed
     export = tmp_path / "audit.jsonl"
     export.write_text("\n".join(lines) + "\n")
     bad = await asyncio.to_thread(
