@@ -124,6 +124,10 @@ def test_export_line_rules(tmp_path: Path, name: str) -> None:
     f = export_file(tmp_path, data)
     report = verify(read_jsonl(f), {w.chain: w.signers()})
     assert positions(report) == expected, [str(x) for x in report.findings]
+    why = {"crlf-on-one-line": "a CR in the line", "crlf-everywhere": "a CR in the line",
+           "blank-line": "a blank line", "no-final-lf": "the last line has no LF"}
+    for finding in report.findings:  # the line rule is named, whatever the bytes hold
+        assert why[name] in finding.detail, finding
     result = runner.invoke(app, ["audit", "verify", "--file", str(f), "--keys",
                                  str(write_keys(tmp_path, {w.chain: w.signers()}))],
                            env={"KETENBUS_BOOTSTRAP_SERVERS": ""})
