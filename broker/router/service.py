@@ -14,6 +14,7 @@ import contextlib
 import logging
 import time
 import traceback
+from datetime import UTC, datetime
 from collections.abc import Callable
 from typing import Any
 
@@ -26,7 +27,7 @@ from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import current_epoch, new_epoch, repair_topics
-from broker.router.audit_sink import AuditSink
+from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
 from broker.router.pipeline import Pipeline, RouterState
@@ -60,7 +61,9 @@ class RouterService(KafkaComponent):
         self.watch_interval = watch_interval
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
-        self.audit = AuditSink(settings, state.keys)
+        self.audit = AuditSink(
+            settings, state.keys, reader=compliance_reader(state.registry, datetime.now(UTC))
+        )
         self.routed = 0
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None
