@@ -27,8 +27,6 @@ from broker.audit.event import (
 )
 from broker.audit.keys import KeyLoadError, load_public_keys
 from broker.audit.query import AuditQuery, AuditRow, decode_rows, to_csv, to_json, to_table
-from broker.audit.writer import ChainWriter, read_audit_topic
-from broker.audit.sealed import SealedDetailError, SealReader, open_detail, seal_detail
 from broker.audit.reader import (
     DEFAULT_TOPIC,
     AuditReadError,
@@ -36,6 +34,8 @@ from broker.audit.reader import (
     read_topic_sync,
     write_jsonl,
 )
+from broker.audit.sealed import SealedDetailError, SealReader, open_detail, seal_detail
+from broker.audit.writer import ChainWriter, read_audit_topic
 
 __all__ = [
     "DEFAULT_TOPIC",
@@ -52,9 +52,9 @@ __all__ = [
     "ChainWriter",
     "FindingKind",
     "KeyLoadError",
+    "MalformedRecord",
     "SealReader",
     "SealedDetailError",
-    "MalformedRecord",
     "VerifyReport",
     "build_audit_event",
     "canonical",

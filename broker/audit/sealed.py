@@ -34,8 +34,8 @@ from broker.trust import TrustError
 from broker.trust.keywrap import unwrap_key, wrap_key
 
 __all__ = [
-    "SEAL_PREFIX",
     "SEALED_FIELDS",
+    "SEAL_PREFIX",
     "SealReader",
     "SealedDetailError",
     "open_detail",

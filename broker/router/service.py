@@ -14,8 +14,8 @@ import contextlib
 import logging
 import time
 import traceback
-from datetime import UTC, datetime
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker

@@ -18,7 +18,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from broker.trust.envelope import NONCE_LEN, derive_key
 from broker.trust.errors import Reason, TrustError
 
-__all__ = ["WRAP_DOMAIN", "WRAPPED_LEN", "unwrap_key", "wrap_key"]
+__all__ = ["WRAPPED_LEN", "WRAP_DOMAIN", "unwrap_key", "wrap_key"]
 
 WRAP_DOMAIN = b"ketenbus-key-wrap-v1"
 _EPHEMERAL = 32
