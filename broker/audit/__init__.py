@@ -26,7 +26,15 @@ from broker.audit.event import (
     sealed_fields,
 )
 from broker.audit.keys import KeyLoadError, load_public_keys
-from broker.audit.query import AuditQuery, AuditRow, decode_rows, to_csv, to_json, to_table
+from broker.audit.query import (
+    AuditQuery,
+    AuditRow,
+    decode_rows,
+    open_sealed,
+    to_csv,
+    to_json,
+    to_table,
+)
 from broker.audit.reader import (
     DEFAULT_TOPIC,
     AuditReadError,
@@ -68,6 +76,7 @@ __all__ = [
     "looks_like_bsn",
     "new_event_id",
     "open_detail",
+    "open_sealed",
     "read_audit_topic",
     "read_jsonl",
     "read_topic_sync",
