@@ -67,7 +67,8 @@ def narrow_policy() -> Any:
 
 def sink(deployment: Deployment) -> AuditSink:
     keys = deployment.router_state(default_policy()).keys
-    s = AuditSink(Settings(), keys, reader=compliance_reader(deployment.registry, datetime.now(UTC)))
+    reader = compliance_reader(deployment.registry, datetime.now(UTC))
+    s = AuditSink(Settings(), keys, reader=reader)
     s._chain = AuditChain(s.chain_id, keys.signing, keys.key_id)
     return s
 
