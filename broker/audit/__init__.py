@@ -19,12 +19,22 @@ from broker.audit.event import (
     build_audit_event,
     compliance_search_record,
     consent_change_record,
+    controls_for,
     decision_record,
     looks_like_bsn,
     new_event_id,
+    sealed_fields,
 )
 from broker.audit.keys import KeyLoadError, load_public_keys
-from broker.audit.query import AuditQuery, AuditRow, decode_rows, to_csv, to_json, to_table
+from broker.audit.query import (
+    AuditQuery,
+    AuditRow,
+    decode_rows,
+    open_sealed,
+    to_csv,
+    to_json,
+    to_table,
+)
 from broker.audit.reader import (
     DEFAULT_TOPIC,
     AuditReadError,
@@ -32,6 +42,8 @@ from broker.audit.reader import (
     read_topic_sync,
     write_jsonl,
 )
+from broker.audit.sealed import SealedDetailError, SealReader, open_detail, seal_detail
+from broker.audit.writer import ChainWriter, read_audit_topic
 
 __all__ = [
     "DEFAULT_TOPIC",
@@ -45,22 +57,31 @@ __all__ = [
     "CanonicalError",
     "ChainError",
     "ChainRecord",
+    "ChainWriter",
     "FindingKind",
     "KeyLoadError",
     "MalformedRecord",
+    "SealReader",
+    "SealedDetailError",
     "VerifyReport",
     "build_audit_event",
     "canonical",
     "compliance_search_record",
     "consent_change_record",
+    "controls_for",
     "decision_record",
     "decode_rows",
     "last_record_of",
     "load_public_keys",
     "looks_like_bsn",
     "new_event_id",
+    "open_detail",
+    "open_sealed",
+    "read_audit_topic",
     "read_jsonl",
     "read_topic_sync",
+    "seal_detail",
+    "sealed_fields",
     "to_csv",
     "to_json",
     "to_table",

@@ -12,11 +12,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from rich.table import Table
 
 from broker.audit.chain import ChainRecord, MalformedRecord
@@ -26,6 +27,7 @@ from broker.audit.event import (
     AuditKind,
     AuditOutcome,
 )
+from broker.audit.sealed import SealedDetailError, open_detail
 
 OUTCOME_NAMES = {
     "success": AuditOutcome.SUCCESS.value,
@@ -64,6 +66,11 @@ class AuditRow:
     categories: tuple[str, ...] = ()
     withheld: tuple[str, ...] = ()
     detail: str = ""
+    justification: str | None = None  # from the sealed detail, for the compliance role
+    professional: str | None = None  # the deciding professional (sealed) or searching officer
+    controls: str | None = None
+    sealed: str | None = None  # base64 of the sealed detail, as it stands in the event
+    sealed_state: str = ""  # "", "sealed" (not opened), "opened" or "unreadable"
 
     @property
     def refused(self) -> bool:
@@ -91,7 +98,11 @@ class AuditRow:
             ),
             None,
         )
-        details = {d.get("type"): d.get("valueString") for d in (message or {}).get("detail", [])}
+        items = [d for d in (message or {}).get("detail", []) if isinstance(d, dict)]
+        details = {d.get("type"): d.get("valueString") for d in items}
+        sealed = next(
+            (d.get("valueBase64Binary") for d in items if d.get("type") == "sealed"), None
+        )
         consent = next(
             (
                 e["what"]["reference"].removeprefix("Consent/")
@@ -123,10 +134,17 @@ class AuditRow:
             consent_id=consent,
             pseudonym=_ident((person or {}).get("what")).get("value"),
             pseudonym_system=_ident((person or {}).get("what")).get("system"),
-            message_id=_ident((message or {}).get("what")).get("value"),
+            message_id=_ident((message or {}).get("what")).get("value")
+            if _ident((message or {}).get("what")).get("system") == MESSAGE_ID_SYSTEM
+            else None,
             categories=tuple(c.get("code", "") for c in (message or {}).get("securityLabel", [])),
             withheld=tuple(filter(None, (details.get("withheld-categories") or "").split(","))),
             detail=str((message or {}).get("description", "")),
+            justification=details.get("justification"),
+            professional=details.get("professional"),
+            controls=details.get("controles"),
+            sealed=sealed if isinstance(sealed, str) else None,
+            sealed_state="sealed" if isinstance(sealed, str) else "",
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -161,6 +179,32 @@ def _parse_instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def open_sealed(rows: Iterable[AuditRow], keys: Mapping[str, X25519PrivateKey]) -> list[AuditRow]:
+    """The rows with their sealed detail (citation, justification, professional) opened with
+    the compliance role's keys (key id -> X25519 private key). A detail that does not open is
+    marked ``unreadable`` and shows nothing: never a guess."""
+    out = []
+    for row in rows:
+        if row.sealed is None:
+            out.append(row)
+            continue
+        try:
+            d = open_detail(row.sealed, chain=row.chain, event_id=row.event_id, keys=keys)
+        except SealedDetailError:
+            out.append(replace(row, sealed_state="unreadable"))
+            continue
+        out.append(
+            replace(
+                row,
+                citation=d.get("citation"),
+                justification=d.get("justification"),
+                professional=d.get("professional"),
+                sealed_state="opened",
+            )
+        )
+    return out
 
 
 def decode_rows(records: Iterable[bytes]) -> tuple[list[AuditRow], list[int]]:
@@ -242,7 +286,7 @@ class AuditQuery:
 
 # --- output -----------------------------------------------------------------------------------
 
-CSV_FIELDS = [f.name for f in fields(AuditRow)]
+CSV_FIELDS = [f.name for f in fields(AuditRow) if f.name != "sealed"]
 
 
 def to_json(rows: Iterable[AuditRow]) -> str:
@@ -255,6 +299,7 @@ def to_csv(rows: Iterable[AuditRow]) -> str:
     writer.writeheader()
     for r in rows:
         d = r.as_dict()
+        del d["sealed"]
         d["categories"] = " ".join(r.categories)
         d["withheld"] = " ".join(r.withheld)
         writer.writerow(d)

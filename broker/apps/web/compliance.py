@@ -28,6 +28,7 @@ from broker.audit import (
     VerifyReport,
     decode_rows,
     last_record_of,
+    open_sealed,
     verify,
 )
 from broker.audit.chain import resume_chain
@@ -182,7 +183,7 @@ class ComplianceService:
         trail shows who searched for them."""
         records = await read_audit(self.settings)
         rows, bad = decode_rows(records)
-        found = query.run(rows)
+        found = open_sealed(query.run(rows), {self.keys.key_id: self.keys.encryption})
         asked = {**query.as_dict(), "format": "csv" if export else "table"}
         party = self.registry.get(self.keys.party_id)
         await self._write(
