@@ -24,7 +24,20 @@ from broker.audit.event import (
     new_event_id,
 )
 from broker.audit.keys import KeyLoadError, load_public_keys
-from broker.audit.query import AuditQuery, AuditRow, decode_rows, to_csv, to_json, to_table
+from broker.audit.query import (
+    Answer,
+    AuditQuery,
+    AuditRow,
+    TrailTrust,
+    answer,
+    decode_rows,
+    rows_from_csv,
+    rows_from_json,
+    to_csv,
+    to_json,
+    to_text,
+    verify_trail,
+)
 from broker.audit.reader import (
     DEFAULT_TOPIC,
     AuditReadError,
@@ -36,6 +49,7 @@ from broker.audit.reader import (
 __all__ = [
     "DEFAULT_TOPIC",
     "PSEUDONYM_SYSTEM_PREFIX",
+    "Answer",
     "AuditChain",
     "AuditKind",
     "AuditQuery",
@@ -48,7 +62,9 @@ __all__ = [
     "FindingKind",
     "KeyLoadError",
     "MalformedRecord",
+    "TrailTrust",
     "VerifyReport",
+    "answer",
     "build_audit_event",
     "canonical",
     "compliance_search_record",
@@ -61,9 +77,12 @@ __all__ = [
     "new_event_id",
     "read_jsonl",
     "read_topic_sync",
+    "rows_from_csv",
+    "rows_from_json",
     "to_csv",
     "to_json",
-    "to_table",
+    "to_text",
     "verify",
+    "verify_trail",
     "write_jsonl",
 ]

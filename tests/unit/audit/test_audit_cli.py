@@ -97,25 +97,28 @@ def test_verify_input_errors_exit_2(tmp_path: Path, keys: Path) -> None:
     assert audit("verify", "-f", str(f)).exit_code == 2  # --keys is required
 
 
-def test_query_json_csv_and_table(tmp_path: Path) -> None:
+def test_query_json_csv_and_text(tmp_path: Path, keys: Path) -> None:
     f = str(chain_file(tmp_path, RECORDS))
-    result = audit("query", "-f", f, "--person", "psn-1", "--format", "json")
+    k = ("--keys", str(keys))
+    result = audit("query", "-f", f, *k, "--person", "psn-1", "--format", "json")
     assert result.exit_code == 0, result.output
     rows = json.loads(result.output)
     assert rows and {r["pseudonym"] for r in rows} == {"psn-1"}
-    result = audit("query", "-f", f, "--refused", "--format", "csv")
+    assert all(r["verified"] for r in rows)
+    result = audit("query", "-f", f, *k, "--refused", "--format", "csv")
     rows = list(csv.DictReader(io.StringIO(result.output)))
     assert rows and {r["kind"] for r in rows} == {"decision-deny", "refusal"}
-    result = audit("query", "-f", f, "--party", "menzis", "--purpose", "HPAYMT",
+    result = audit("query", "-f", f, *k, "--party", "menzis", "--purpose", "HPAYMT",
                    "--legal-basis", "legal-obligation", "--since", "2024-06-01",
                    "--until", "2024-06-01", "--outcome", "success", "--format", "json")
     rows = json.loads(result.output)
     assert rows and {(r["recipient"], r["outcome"]) for r in rows} == {("menzis", "0")}
-    result = audit("query", "-f", f, "--until", "2024-05-31", "--format", "json")
+    result = audit("query", "-f", f, *k, "--until", "2024-05-31", "--format", "json")
     assert json.loads(result.output) == []
-    result = audit("query", "-f", f)
-    assert result.exit_code == 0 and "10 of 10 audit records" in result.output
-    assert audit("query", "-f", f, "--since", "yesterday").exit_code == 2
+    result = audit("query", "-f", f, *k)
+    assert result.exit_code == 0, result.output
+    assert "10 of 10 audit records (the trail verified)" in result.output
+    assert audit("query", "-f", f, *k, "--since", "yesterday").exit_code == 2
 
 
 def test_export_copies_a_file(tmp_path: Path) -> None:
@@ -139,5 +142,9 @@ def test_verify_a_batch_signed_chain(tmp_path: Path, keys: Path) -> None:
     result = audit("verify", "--file", str(chain_file(tmp_path, records)), "--keys", str(keys))
     assert result.exit_code == 1, result.output
     assert "position 6" in result.output and "bad-signature" in result.output
-    rows = audit("query", "--file", str(chain_file(tmp_path, records)), "--format", "json")
-    assert rows.exit_code == 0 and len(json.loads(rows.output)) == 10
+    rows = audit("query", "--file", str(chain_file(tmp_path, records)), "--keys", str(keys),
+                 "--format", "json")
+    assert rows.exit_code == 1, "a query over a trail with a finding says so"
+    answered = json.loads(rows.stdout)
+    assert len(answered) == 10
+    assert [r["position"] for r in answered if not r["verified"]] == [6]
