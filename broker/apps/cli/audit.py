@@ -225,6 +225,9 @@ def _audited_search(
     )
     from schemas.vocab import PartyRole
 
+    if settings.bootstrap_servers is None:
+        raise _fail(f"--bsn audits the search on the audit topic: give --bootstrap HOST:PORT "
+                    f"(or set ${BOOTSTRAP_ENV})")
     dep = _deployment(settings)
     pseudonyms = person_pseudonymiser(dep)
     if pseudonyms is None:
@@ -241,9 +244,6 @@ def _audited_search(
     except Exception as exc:  # no key file of that party here
         raise _fail(f"no private key of {organisation} on this machine "
                     f"({type(exc).__name__})") from exc
-    if settings.bootstrap_servers is None:
-        raise _fail(f"--bsn audits the search on the audit topic: give --bootstrap HOST:PORT "
-                    f"(or set ${BOOTSTRAP_ENV})")
     service = ComplianceService(settings, dep.registry, keys, pseudonyms,
                                 chain_id=chain or f"{organisation}-cli",
                                 trust=None if trust_keys is None else _trust(trust_keys))
@@ -251,7 +251,12 @@ def _audited_search(
     records = None if file is None else _records(file, None, DEFAULT_TOPIC)
 
     async def run() -> Answer:
-        await service.start()
+        try:
+            await asyncio.wait_for(service.start(), timeout=60)
+        except Exception as exc:  # aiokafka raises its own errors, not OSError
+            raise SearchNotAudited(
+                f"the audit topic cannot be reached ({type(exc).__name__}), so the search "
+                "cannot be audited") from exc
         try:
             return await service.search(query, officer=officer, person=persons["audit"],
                                         export=fmt in (Format.CSV, Format.JSON),

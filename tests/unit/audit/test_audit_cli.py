@@ -198,7 +198,7 @@ def test_query_without_keys_refuses_to_answer_unverified(tmp_path: Path) -> None
 
 
 @pytest.mark.parametrize("bsn", ["999990019", "12345672", "999 99 0019", "999.990.019",
-                                 " 999990019 "])
+                                 "999-99-0019", " 999990019 "])
 def test_a_bsn_given_to_person_is_refused_pointing_to_bsn(
     tmp_path: Path, keys: Path, bsn: str
 ) -> None:
@@ -261,3 +261,33 @@ def test_csv_and_json_exports_read_back_into_the_same_rows(tmp_path: Path, keys:
     assert len(rows) == 10 and all(r.verified for r in rows)
     assert rows_from_csv(as_csv.stdout) == rows
     assert json.loads(as_json.stdout)[DENIAL]["decision_text"] == "denied: no consent"
+
+
+def test_bsn_audits_on_the_topic_so_it_needs_a_broker(tmp_path: Path, keys: Path) -> None:
+    f = str(chain_file(tmp_path, RECORDS))
+    args = ("query", "-f", f, "--keys", str(keys), "--bsn", "999990019", "--officer", "cora")
+    result = audit(*args)
+    assert result.exit_code == 2 and "give --bootstrap" in result.output
+    assert "999990019" not in result.output
+
+
+def test_bsn_with_an_unreachable_broker_shows_nothing(tmp_path: Path, keys: Path) -> None:
+    """The search cannot be audited, so nothing is answered (NEN 7513: searches are logged)."""
+    from broker.apps.deployment import LocalParty, create_local
+    from schemas.vocab import PartyRole
+
+    dep = create_local(tmp_path / "state", [
+        LocalParty("capacity-dashboard", "dashboard", PartyRole.CAPACITY_DASHBOARD)])
+    dep.pseudonymiser(dep.router_id)  # the router's secret, as on the router's machine
+    import socket
+
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    result = audit("query", "-f", str(chain_file(tmp_path, RECORDS)), "--keys", str(keys),
+                   "--bsn", "999990019", "--officer", "cora", "--bootstrap", f"127.0.0.1:{port}",
+                   env={"KETENBUS_STATE_DIR": str(tmp_path / "state"),
+                        "KETENBUS_BOOTSTRAP_SERVERS": ""})
+    assert result.exit_code == 2, result.output
+    assert "cannot be audited" in result.output and "no results are shown" in result.output
+    assert "#0 " not in result.output and "999990019" not in result.output
