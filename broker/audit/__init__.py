@@ -27,13 +27,19 @@ from broker.audit.event import (
 )
 from broker.audit.keys import KeyLoadError, load_public_keys
 from broker.audit.query import (
+    Answer,
     AuditQuery,
     AuditRow,
+    TrailTrust,
+    answer,
     decode_rows,
     open_sealed,
+    rows_from_csv,
+    rows_from_json,
     to_csv,
     to_json,
-    to_table,
+    to_text,
+    verify_trail,
 )
 from broker.audit.reader import (
     DEFAULT_TOPIC,
@@ -48,6 +54,7 @@ from broker.audit.writer import ChainWriter, read_audit_topic
 __all__ = [
     "DEFAULT_TOPIC",
     "PSEUDONYM_SYSTEM_PREFIX",
+    "Answer",
     "AuditChain",
     "AuditKind",
     "AuditQuery",
@@ -63,7 +70,9 @@ __all__ = [
     "MalformedRecord",
     "SealReader",
     "SealedDetailError",
+    "TrailTrust",
     "VerifyReport",
+    "answer",
     "build_audit_event",
     "canonical",
     "compliance_search_record",
@@ -80,11 +89,14 @@ __all__ = [
     "read_audit_topic",
     "read_jsonl",
     "read_topic_sync",
+    "rows_from_csv",
+    "rows_from_json",
     "seal_detail",
     "sealed_fields",
     "to_csv",
     "to_json",
-    "to_table",
+    "to_text",
     "verify",
+    "verify_trail",
     "write_jsonl",
 ]
