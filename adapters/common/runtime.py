@@ -5,10 +5,13 @@ de-duplicates each delivery before the adapter translates it for its system."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import hashlib
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +20,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
+from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.component import metrics
 from broker.component.health import NOT_TAKING_INPUT, HealthStatus
 from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
@@ -65,6 +69,11 @@ class AdapterRuntime(KafkaComponent):
         self.on_event = on_event
         self.delivered = 0
         self.duplicates = 0
+        # Its own audit chain, for the refusals made here (docs/design/audit-record-v2.md §4):
+        # chain id = the party id, signed with the party's key, resumed from the topic at the
+        # first refusal (most adapters never refuse, and reading the trail costs).
+        declared = client.registry.audit_chain_of(client.party_id)
+        self.audit = ChainWriter(settings, client.keys, declared.chain if declared else None)
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -158,8 +167,9 @@ class AdapterRuntime(KafkaComponent):
         sealed: bool = False,
         source: str = "",
     ) -> None:
-        """Park refused input with its reason. Raw input may hold a BSN, so unless it is
-        already sealed it is sealed for the router first: never in clear on a topic."""
+        """Park refused input with its reason, and audit the refusal. Raw input may hold a BSN,
+        so unless it is already sealed it is sealed for the router first: never in clear on a
+        topic."""
         if sealed:
             key, value, hdrs = self.client.party_id.encode(), payload, list(headers or [])
         else:
@@ -174,8 +184,33 @@ class AdapterRuntime(KafkaComponent):
         ]
         await self.send(topics.DEAD_LETTER.name, key, value, hdrs)
         metrics.observe_dead_letter(self.client.party_id, reason)
+        channel = "delivery" if sealed else "http" if source == "http" else "inbox"
+        await self.audit_refusal(reason, payload, channel)
+
+    async def audit_refusal(self, reason: str, payload: bytes, channel: str) -> None:
+        """A ``refusal`` AuditEvent on this adapter's chain (``docs/reliability.md``: every
+        refusal is audited). The input is named only by its SHA-256: never a file name or any
+        of its text, which may hold personal data (AVG art. 5(1)(c))."""
+        party = self.client.registry.get(self.client.party_id)
+        record = AuditRecord(
+            kind=AuditKind.REFUSAL,
+            recorded=datetime.now(UTC),
+            source=self.audit.chain_id,
+            reason=reason or "invalid",
+            detail=f"refused at the adapter's {channel}",
+            actor=party.id,
+            actor_role=party.role,
+            input_digest=hashlib.sha256(payload).hexdigest(),
+        )
+
+        await self.audit.write([record], self._send_plain)
+
+    async def _send_plain(self, topic: str, key: bytes, value: bytes) -> None:
+        await self.send(topic, key, value, [])
 
     async def stop(self) -> None:
+        with contextlib.suppress(Exception):  # the broker may be gone; the cadence covered it
+            await self.audit.checkpoint(self._send_plain)
         await self.close()
 
 

@@ -94,8 +94,9 @@ class AdapterService:
         return self.inbox
 
     async def refuse_file(self, path: Path, raw: bytes, err: MessageError) -> dict[str, Any]:
-        """The whole file is unreadable: dead-letter it (sealed), move it to ``failed/`` with
-        its error report beside it; returns the report."""
+        """The whole file is unreadable: dead-letter it (sealed) and audit the refusal on the
+        adapter's chain (``AdapterRuntime.dead_letter``), move it to ``failed/`` with its error
+        report beside it; returns the report."""
         self.refused += 1
         await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
         report = error_document(err, path.name)

@@ -127,6 +127,15 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
         AuditChainDecl(chain=e.keys[0].key_id, writer=e.id, keys=[k.key_id for k in e.keys])
         for e in entries
     ]
+    # the compliance role searches from the web app and from `ketenbus audit query --bsn`: two
+    # writers, so two chains (one chain has one writer, or it forks)
+    chains += [
+        AuditChainDecl(
+            chain=f"{e.keys[0].key_id}-cli", writer=e.id, keys=[k.key_id for k in e.keys]
+        )
+        for e in entries
+        if e.role is PartyRole.CAPACITY_DASHBOARD
+    ]
     registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)
     return Deployment(load_registry(registry_file), keys_dir, secrets_dir)

@@ -47,6 +47,7 @@ import orjson
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 
 from broker.audit.canonical import canonical
+from broker.audit.sealed import SealReader, seal_detail
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.memo import Memo
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
@@ -54,11 +55,14 @@ from schemas.vocab.base import KETENBUS_CS, Coded
 
 if TYPE_CHECKING:
     from broker.policy import ConsentChange, Decision, DecisionRequest
+    from schemas.messaging import BasisDetail
 
 PSEUDONYM_SYSTEM_PREFIX = "https://ketenbus.nl/fhir/NamingSystem/pseudonym"
 ROUTER_PSEUDONYM_SYSTEM = PSEUDONYM_SYSTEM_PREFIX + "/router"
 MESSAGE_ID_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/message-id"
 SYSTEM_ID_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/system"
+INPUT_DIGEST_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/input-sha256"
+DETAIL_TYPE_SYSTEM = KETENBUS_CS + "audit-detail"
 DICOM = "http://dicom.nema.org/resources/ontology/DCM"
 ENTITY_TYPE = "http://terminology.hl7.org/CodeSystem/audit-entity-type"
 OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
@@ -168,6 +172,19 @@ class AuditRecord(BaseModel):
     withheld: frozenset[DataCategory] = frozenset()
     controls: str | None = Field(default=None, pattern=r"^[TF]{4}$")
     query: str | None = Field(default=None, description="compliance-search: the query (JSON).")
+    sealed: str | None = Field(
+        default=None, description="base64 of the sealed detail (broker.audit.sealed)."
+    )
+    decided_by_professional: bool = Field(
+        default=False,
+        description="a professional decided (conflict of duties); their name is sealed.",
+    )
+    topic: str | None = Field(default=None, description="delivery: the topic delivered to.")
+    input_digest: str | None = Field(
+        default=None,
+        pattern=r"^[0-9a-f]{64}$",
+        description="an adapter's refusal: SHA-256 of the refused input, its only id.",
+    )
 
     @field_validator("pseudonym")
     @classmethod
@@ -276,6 +293,19 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
         if r.recipient_role is not None:
             recipient["role"] = [_cc(r.recipient_role.coding())]
         agents.append(recipient)
+    if r.decided_by_professional and not r.professional:
+        agents.append(
+            {
+                "type": _cc(
+                    {
+                        "system": AGENT_TYPE,
+                        "code": "responsible-professional",
+                        "display": "Professional who decided",
+                    }
+                ),
+                "requestor": False,
+            }
+        )
     if r.professional:
         agents.append(
             {
@@ -314,13 +344,24 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
             }
         )
     details = _details(r)
-    if r.message_id is not None or details or r.categories or r.detail or r.query:
+    if (
+        r.message_id is not None
+        or r.input_digest is not None
+        or details
+        or r.categories
+        or r.detail
+        or r.query
+    ):
         message: dict[str, Any] = {
             "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
             "role": {"system": OBJECT_ROLE, "code": "4", "display": "Domain Resource"},
         }
         if r.message_id is not None:
             message["what"] = {"identifier": {"system": MESSAGE_ID_SYSTEM, "value": r.message_id}}
+        elif r.input_digest is not None:
+            message["what"] = {
+                "identifier": {"system": INPUT_DIGEST_SYSTEM, "value": r.input_digest}
+            }
         if r.categories:
             message["securityLabel"] = [c.coding() for c in _sorted(r.categories)]
         if r.kind is AuditKind.COMPLIANCE_SEARCH and query is not None:
@@ -345,6 +386,8 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
 
 
 def _details(r: AuditRecord) -> list[dict[str, str]]:
+    """The message entity's details; ``citation``, ``justification`` and ``professional`` stand
+    here only when a caller put them in clear (the router seals them: ``sealed``)."""
     pairs: list[tuple[str, str | None]] = [
         ("legal-basis", r.legal_basis.value if r.legal_basis else None),
         ("citation", r.citation),
@@ -352,8 +395,12 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
         ("professional", r.professional),
         ("withheld-categories", ",".join(c.value for c in _sorted(r.withheld)) or None),
         ("controles", r.controls),
+        ("topic", r.topic),
     ]
-    return [{"type": k, "valueString": v} for k, v in pairs if v]
+    out = [{"type": k, "valueString": v} for k, v in pairs if v]
+    if r.sealed:
+        out.append({"type": "sealed", "valueBase64Binary": r.sealed})
+    return out
 
 
 # --- canonical bytes from templates -------------------------------------------------------------
@@ -363,7 +410,7 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
 _TEXT_FIELDS = (
     "event_id", "reason", "actor", "recipient", "professional", "source", "source_site",
     "pseudonym", "pseudonym_system", "message_id", "detail", "consent_id", "citation",
-    "justification", "query",
+    "justification", "query", "sealed", "topic", "input_digest",
 )  # fmt: skip
 _SLOTS = (*_TEXT_FIELDS, "recorded", "query_b64")  # the last two are derived
 _SLOT = re.compile(rb"\\u0000kb:([0-9]+)\\u0000")
@@ -448,6 +495,26 @@ def controls_for(decision: Decision) -> str:
     )
 
 
+def sealed_fields(
+    detail: BasisDetail | None, *, chain: str, event_id: str, reader: SealReader | None
+) -> dict[str, Any]:
+    """The AuditRecord fields for a basis detail's citation, justification and deciding
+    professional: sealed for ``reader`` (the compliance role), never in clear. Without a reader
+    they are left out, and only ``decided_by_professional`` says that someone decided."""
+    pairs = (
+        ("citation", detail.citation if detail else None),
+        ("justification", detail.justification if detail else None),
+        ("professional", detail.decided_by if detail else None),
+    )
+    items = {k: v for k, v in pairs if v}
+    if not items:
+        return {}
+    out: dict[str, Any] = {"decided_by_professional": "professional" in items}
+    if reader is not None:
+        out["sealed"] = seal_detail(items, chain=chain, event_id=event_id, reader=reader)
+    return out
+
+
 def decision_record(
     request: DecisionRequest,
     decision: Decision,
@@ -456,11 +523,14 @@ def decision_record(
     message_id: str | None,
     recorded: datetime | None = None,
     source_site: str | None = None,
+    reader: SealReader | None = None,
 ) -> AuditRecord:
-    """The audit record of one decision (decision-permit or decision-deny)."""
-    detail = request.basis_detail
+    """The audit record of one decision (decision-permit or decision-deny); the basis detail is
+    sealed for ``reader`` (``source`` is the chain)."""
+    event_id = new_event_id()
     return AuditRecord(
         kind=AuditKind.DECISION_PERMIT if decision.permit else AuditKind.DECISION_DENY,
+        event_id=event_id,
         recorded=recorded or datetime.now(UTC),
         source=source,
         source_site=source_site,
@@ -473,15 +543,13 @@ def decision_record(
         recipient_role=request.recipient_role,
         purpose=request.purpose,
         legal_basis=decision.legal_basis,
-        citation=detail.citation if detail else None,
-        justification=detail.justification if detail else None,
-        professional=detail.decided_by if detail else None,
         consent_id=decision.consent_id,
         pseudonym=request.pseudonym,
         message_id=message_id,
         categories=decision.allowed_categories,
         withheld=decision.withheld_categories,
         controls=controls_for(decision),
+        **sealed_fields(request.basis_detail, chain=source, event_id=event_id, reader=reader),
     )
 
 

@@ -3,8 +3,16 @@
 "Who received what about this person, when, for which purpose, on which legal basis?" —
 :class:`AuditQuery` filters :class:`AuditRow` s (one per AuditEvent, flattened): everything about
 one or more persons (pseudonyms), everything one party received, everything refused, by purpose,
-legal basis, period, outcome, reason, kind and flow. Results render as a Rich table, CSV or
-JSON. Queries read records; they do not verify them (run ``ketenbus audit verify`` first).
+legal basis, period, outcome, reason, kind and flow.
+
+:func:`answer` verifies the trail before it answers from it (:func:`verify_trail`, the one place
+that calls :func:`broker.audit.chain.verify` for a query): a supervisor is shown a fact only with
+the statement whether the record it comes from verified. Every row carries ``verified``; a trail
+with any finding is *tampered*, and the answer says so with the findings' positions. A record
+changed from a denial into a permit would otherwise simply drop out of a query for denials.
+
+Results render as plain text in words (:func:`to_text`, wrapped to the terminal's width), CSV or
+JSON; both exports read back into the same rows (:func:`rows_from_csv`, :func:`rows_from_json`).
 """
 
 from __future__ import annotations
@@ -12,20 +20,27 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable
-from dataclasses import asdict, dataclass, field, fields
+import textwrap
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from rich.table import Table
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 
-from broker.audit.chain import ChainRecord, MalformedRecord
+from broker.audit.canonical import CanonicalError
+from broker.audit.chain import ChainRecord, FindingKind, MalformedRecord, VerifyReport, verify
+from broker.audit.checkpoint import Checkpoint
 from broker.audit.event import (
     MESSAGE_ID_SYSTEM,
     PSEUDONYM_SYSTEM_PREFIX,
     AuditKind,
     AuditOutcome,
 )
+from broker.audit.sealed import SealedDetailError, open_detail
+from broker.audit.signers import Signers
+from schemas.vocab import LegalBasis, PartyRole, PurposeOfUse
 
 OUTCOME_NAMES = {
     "success": AuditOutcome.SUCCESS.value,
@@ -64,6 +79,14 @@ class AuditRow:
     categories: tuple[str, ...] = ()
     withheld: tuple[str, ...] = ()
     detail: str = ""
+    justification: str | None = None  # from the sealed detail, for the compliance role
+    professional: str | None = None  # the deciding professional (sealed) or searching officer
+    controls: str | None = None
+    sealed: str | None = None  # base64 of the sealed detail, as it stands in the event
+    sealed_state: str = ""  # "", "sealed" (not opened), "opened" or "unreadable"
+    # False until :func:`answer` has verified the record this row comes from: a row that was
+    # never checked must not look checked.
+    verified: bool = False
 
     @property
     def refused(self) -> bool:
@@ -91,7 +114,11 @@ class AuditRow:
             ),
             None,
         )
-        details = {d.get("type"): d.get("valueString") for d in (message or {}).get("detail", [])}
+        items = [d for d in (message or {}).get("detail", []) if isinstance(d, dict)]
+        details = {d.get("type"): d.get("valueString") for d in items}
+        sealed = next(
+            (d.get("valueBase64Binary") for d in items if d.get("type") == "sealed"), None
+        )
         consent = next(
             (
                 e["what"]["reference"].removeprefix("Consent/")
@@ -123,10 +150,17 @@ class AuditRow:
             consent_id=consent,
             pseudonym=_ident((person or {}).get("what")).get("value"),
             pseudonym_system=_ident((person or {}).get("what")).get("system"),
-            message_id=_ident((message or {}).get("what")).get("value"),
+            message_id=_ident((message or {}).get("what")).get("value")
+            if _ident((message or {}).get("what")).get("system") == MESSAGE_ID_SYSTEM
+            else None,
             categories=tuple(c.get("code", "") for c in (message or {}).get("securityLabel", [])),
             withheld=tuple(filter(None, (details.get("withheld-categories") or "").split(","))),
             detail=str((message or {}).get("description", "")),
+            justification=details.get("justification"),
+            professional=details.get("professional"),
+            controls=details.get("controles"),
+            sealed=sealed if isinstance(sealed, str) else None,
+            sealed_state="sealed" if isinstance(sealed, str) else "",
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,6 +169,72 @@ class AuditRow:
         d["categories"] = list(self.categories)
         d["withheld"] = list(self.withheld)
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> AuditRow:
+        """The row of :meth:`as_dict` (the plain-word columns of an export are ignored)."""
+        values: dict[str, Any] = {}
+        for f in fields(cls):
+            if f.name not in d:
+                continue
+            value = d[f.name]
+            if f.name == "recorded":
+                value = _parse_instant(value)
+            elif f.name in ("categories", "withheld"):
+                value = tuple(value)
+            values[f.name] = value
+        return cls(**values)
+
+    @property
+    def decision_text(self) -> str:
+        """What happened, in words: "denied: no consent", "delivered", ..."""
+        what = _KIND_WORDS.get(self.kind) or _display(AuditKind, self.kind) or "unknown event"
+        reason = self.reason.replace("-", " ").strip()
+        if reason and reason not in (what, "permitted") and not reason.startswith(what):
+            return f"{what}: {reason}"
+        return what
+
+    @property
+    def purpose_text(self) -> str:
+        """The purpose of use spelled out, with its code: "coordination of care (COC)"."""
+        return _spelled(PurposeOfUse, self.purpose)
+
+    @property
+    def basis_text(self) -> str:
+        """The legal basis spelled out, with its code and the citation the router recorded."""
+        text = _spelled(LegalBasis, self.legal_basis)
+        return f"{text}, {self.citation}" if self.citation and text else text
+
+
+_KIND_WORDS = {
+    AuditKind.DECISION_PERMIT.value: "permitted",
+    AuditKind.DECISION_DENY.value: "denied",
+    AuditKind.DELIVERY.value: "delivered",
+    AuditKind.REFUSAL.value: "refused",
+    AuditKind.CONSENT_CHANGE.value: "consent changed",
+    AuditKind.COMPLIANCE_SEARCH.value: "compliance search",
+}
+
+
+def _display(vocab: type[AuditKind] | type[PurposeOfUse] | type[LegalBasis] | type[PartyRole],
+             code: str | None) -> str | None:
+    """The vocabulary's display text of ``code``; ``None`` for a code it does not know."""
+    if not code:
+        return None
+    try:
+        return vocab(code).display
+    except ValueError:
+        return None
+
+
+def _spelled(vocab: type[PurposeOfUse] | type[LegalBasis] | type[PartyRole],
+             code: str | None) -> str:
+    """"display (code)", or the bare code when the vocabulary does not know it (a record from
+    a newer writer, or a forgery: shown as it stands, never dropped)."""
+    if not code:
+        return ""
+    shown = _display(vocab, code)
+    return f"{shown} ({code})" if shown and shown != code else code
 
 
 def _ident(what: Any) -> dict[str, Any]:
@@ -161,6 +261,32 @@ def _parse_instant(value: Any) -> datetime | None:
     except ValueError:
         return None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def open_sealed(rows: Iterable[AuditRow], keys: Mapping[str, X25519PrivateKey]) -> list[AuditRow]:
+    """The rows with their sealed detail (citation, justification, professional) opened with
+    the compliance role's keys (key id -> X25519 private key). A detail that does not open is
+    marked ``unreadable`` and shows nothing: never a guess."""
+    out = []
+    for row in rows:
+        if row.sealed is None:
+            out.append(row)
+            continue
+        try:
+            d = open_detail(row.sealed, chain=row.chain, event_id=row.event_id, keys=keys)
+        except SealedDetailError:
+            out.append(replace(row, sealed_state="unreadable"))
+            continue
+        out.append(
+            replace(
+                row,
+                citation=d.get("citation"),
+                justification=d.get("justification"),
+                professional=d.get("professional"),
+                sealed_state="opened",
+            )
+        )
+    return out
 
 
 def decode_rows(records: Iterable[bytes]) -> tuple[list[AuditRow], list[int]]:
@@ -240,57 +366,244 @@ class AuditQuery:
         return out
 
 
+# --- verification -----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TrailTrust:
+    """What a trail is verified against: each chain's declared signers (signer binding) and the
+    signed checkpoints kept out of the operators' reach (``docs/audit-format.md`` 4.2, 9)."""
+
+    signers: Signers
+    checkpoints: Sequence[bytes | Checkpoint] = ()
+
+
+def verify_trail(records: Sequence[bytes], trust: TrailTrust) -> VerifyReport:
+    """Verify ``records`` for a query or the compliance page: the one place they call
+    :func:`broker.audit.chain.verify`."""
+    return verify(records, trust.signers, checkpoints=trust.checkpoints)
+
+
+# Findings that say something is missing *around* a record, not that the record at their
+# position is wrong: that record itself verified. Any other kind, including kinds added later,
+# marks its record unverified.
+_NOT_ABOUT_THE_RECORD = frozenset({FindingKind.REMOVED.value, "truncated", "missing-chain"})
+
+
+_LINK_KINDS = frozenset({FindingKind.CHANGED, FindingKind.FORKED})  # a link break is forked
+
+
+def unverified_positions(records: Sequence[bytes], report: VerifyReport) -> frozenset[int]:
+    """Positions of the records a supervisor must not take as fact.
+
+    A finding's own record, except for a gap (``removed``). A link break (a record whose
+    content matches its hash but whose ``prev`` is not its predecessor's hash: two signed
+    histories) marks both sides, since nothing tells which of the two is the forgery."""
+    out: set[int] = set()
+    by_seq: dict[tuple[str, int], list[int]] = defaultdict(list)
+    links: list[tuple[str, int]] = []
+    for f in report.findings:
+        if str(f.kind) in _NOT_ABOUT_THE_RECORD or not 0 <= f.position < len(records):
+            continue
+        out.add(f.position)
+        if f.kind in _LINK_KINDS and f.chain is not None and f.seq:
+            rec = _decoded(records[f.position])
+            if rec is not None and _hash_matches(rec):
+                links.append((f.chain, f.seq - 1))
+    if links:
+        for pos, raw in enumerate(records):
+            rec = _decoded(raw)
+            if rec is not None:
+                by_seq[(rec.chain, rec.seq)].append(pos)
+        for key in links:
+            out.update(by_seq.get(key, ()))
+    return frozenset(out)
+
+
+def _decoded(raw: bytes) -> ChainRecord | None:
+    try:
+        return ChainRecord.decode(raw)
+    except MalformedRecord:
+        return None
+
+
+def _hash_matches(rec: ChainRecord) -> bool:
+    try:
+        return rec.computed_hash() == rec.hash
+    except CanonicalError:
+        return False
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A query's answer over a verified trail: the matching rows (each marked ``verified``),
+    how many records were read, and the verification report behind the marks."""
+
+    rows: list[AuditRow]
+    total: int
+    malformed: int
+    report: VerifyReport
+    unverified: frozenset[int] = frozenset()
+
+    @property
+    def tampered(self) -> bool:
+        return not self.report.ok
+
+    @property
+    def finding_positions(self) -> list[int]:
+        return sorted({f.position for f in self.report.findings})
+
+    def banner(self) -> str | None:
+        """One line for the top of any answer from a trail that did not verify; ``None`` when
+        it did."""
+        if not self.tampered:
+            return None
+        positions = ", ".join(map(str, self.finding_positions[:20]))
+        more = ", ..." if len(self.finding_positions) > 20 else ""
+        marked = sum(1 for r in self.rows if not r.verified)
+        return (
+            f"TAMPERED: the audit trail does not verify: {len(self.report.findings)} finding(s) "
+            f"at position(s) {positions}{more}. {marked} of the {len(self.rows)} row(s) below "
+            "come from records that did not verify, and records may be missing or changed. "
+            "Run `ketenbus audit verify` for the findings."
+        )
+
+
+def answer(records: Sequence[bytes], query: AuditQuery, trust: TrailTrust) -> Answer:
+    """Verify the trail, then run ``query`` over it; every row says whether its record
+    verified."""
+    report = verify_trail(records, trust)
+    bad = unverified_positions(records, report)
+    rows, malformed = decode_rows(records)
+    found = [
+        AuditRow(**{**_fields_of(r), "verified": r.position not in bad})
+        for r in query.run(rows)
+    ]
+    return Answer(found, len(records), len(malformed), report, bad)
+
+
+def _fields_of(row: AuditRow) -> dict[str, Any]:
+    return {f.name: getattr(row, f.name) for f in fields(row)}
+
+
 # --- output -----------------------------------------------------------------------------------
 
-CSV_FIELDS = [f.name for f in fields(AuditRow)]
+CSV_FIELDS = [f.name for f in fields(AuditRow) if f.name != "sealed"]
+# Plain-word columns of an export, after the data (ignored when an export is read back).
+TEXT_FIELDS = ["decision_text", "purpose_text", "basis_text"]
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r", "'")
+
+
+def _export_dict(r: AuditRow) -> dict[str, Any]:
+    d = {**r.as_dict(), **{name: getattr(r, name) for name in TEXT_FIELDS}}
+    del d["sealed"]
+    return d
 
 
 def to_json(rows: Iterable[AuditRow]) -> str:
-    return json.dumps([r.as_dict() for r in rows], indent=2, ensure_ascii=False)
+    return json.dumps([_export_dict(r) for r in rows], indent=2, ensure_ascii=False)
+
+
+def rows_from_json(text: str) -> list[AuditRow]:
+    """The rows of a :func:`to_json` export."""
+    return [AuditRow.from_dict(d) for d in json.loads(text)]
+
+
+def _cell(value: Any) -> Any:
+    """A text cell a spreadsheet will not run as a formula (OWASP CSV injection): a leading
+    ``'`` before ``= + - @`` tab, CR, and before ``'`` itself, so reading back is exact."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def to_csv(rows: Iterable[AuditRow]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS, lineterminator="\n")
+    writer = csv.DictWriter(buf, fieldnames=CSV_FIELDS + TEXT_FIELDS, lineterminator="\n")
     writer.writeheader()
     for r in rows:
-        d = r.as_dict()
+        d = _export_dict(r)
         d["categories"] = " ".join(r.categories)
         d["withheld"] = " ".join(r.withheld)
-        writer.writerow(d)
+        d["verified"] = "yes" if r.verified else "NO"
+        writer.writerow({k: _cell(v) for k, v in d.items()})
     return buf.getvalue()
 
 
-def to_table(rows: Iterable[AuditRow], title: str | None = None) -> Table:
-    table = Table(title=title, show_lines=False)
-    for name in (
-        "pos",
-        "recorded (UTC)",
-        "kind",
-        "outcome",
-        "flow",
-        "from",
-        "to",
-        "purpose",
-        "basis",
-        "consent",
-        "person",
-        "categories",
-    ):
-        table.add_column(name, overflow="fold")
-    for r in rows:
-        table.add_row(
-            str(r.position),
-            r.recorded.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S") if r.recorded else "",
-            r.kind,
-            f"{r.outcome} {r.reason}",
-            r.flow or "",
-            f"{r.sender or ''} ({r.sender_role or ''})" if r.sender else "",
-            f"{r.recipient} ({r.recipient_role or ''})" if r.recipient else "",
-            r.purpose or "",
-            (r.legal_basis or "") + (f" ({r.citation})" if r.citation else ""),
-            r.consent_id or "",
-            r.pseudonym or "",
-            " ".join(r.categories),
+def rows_from_csv(text: str) -> list[AuditRow]:
+    """The rows of a :func:`to_csv` export (an empty optional cell is ``None``)."""
+    out = []
+    optional = {f.name for f in fields(AuditRow) if "None" in str(f.type)}
+    for raw in csv.DictReader(io.StringIO(text)):
+        d: dict[str, Any] = {k: v[1:] if v.startswith("'") else v for k, v in raw.items()}
+        for name in optional:
+            if d.get(name) == "":
+                d[name] = None
+        d["position"], d["seq"] = int(d["position"]), int(d["seq"])
+        d["categories"] = d["categories"].split()
+        d["withheld"] = d["withheld"].split()
+        d["verified"] = d["verified"] == "yes"
+        out.append(AuditRow.from_dict(d))
+    return out
+
+
+def _party(party: str | None, role: str | None) -> str:
+    if not party:
+        return ""
+    shown = _display(PartyRole, role) or role
+    return f"{party} ({shown})" if shown else party
+
+
+def to_text(rows: Sequence[AuditRow], *, width: int = 80, banner: str | None = None,
+            title: str | None = None) -> str:
+    """The rows in words, one block per record, every line at most ``width`` characters.
+
+    Plain text on purpose: the values come from the trail, and a markup renderer would read a
+    forged ``[...]`` in a party id as markup."""
+    width = max(width, 40)
+    lines: list[str] = []
+
+    def put(text: str, indent: str = "", first: str | None = None) -> None:
+        start = indent if first is None else first
+        lines.extend(
+            textwrap.wrap(text, width, initial_indent=start, subsequent_indent=indent,
+                          break_on_hyphens=False)
+            or [start.rstrip()]
         )
-    return table
+
+    if banner:
+        put(banner, "   ", "!! ")
+        lines.append("")
+    if title:
+        put(title, "  ", "")
+        lines.append("")
+    for r in rows:
+        when = r.recorded.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S UTC") if r.recorded else ""
+        mark = "" if r.verified else "  NOT VERIFIED"
+        ind = "    "
+        put(f"#{r.position} {when}  {r.decision_text.upper()}{mark}", ind, "")
+        if r.sender:
+            put(f"from: {_party(r.sender, r.sender_role)}", ind)
+        if r.recipient:
+            put(f"to: {_party(r.recipient, r.recipient_role)}", ind)
+        if r.purpose:
+            put(f"purpose: {r.purpose_text}", ind)
+        if r.legal_basis:
+            consent = f"; consent {r.consent_id}" if r.consent_id else ""
+            put(f"legal basis: {r.basis_text}{consent}", ind)
+        about = [
+            f"flow {r.flow}" if r.flow else "",
+            f"message {r.message_id}" if r.message_id else "",
+            f"person {r.pseudonym}" if r.pseudonym else "",
+        ]
+        if any(about):
+            put(", ".join(a for a in about if a), ind)
+        if r.categories:
+            put(f"disclosed: {', '.join(r.categories)}", ind)
+        if r.withheld:
+            put(f"withheld: {', '.join(r.withheld)}", ind)
+        put(f"record: chain {r.chain} seq {r.seq}, event {r.event_id}", ind)
+        lines.append("")
+    if banner and rows:
+        put(banner, "   ", "!! ")
+    return "\n".join(lines).rstrip("\n") + "\n"

@@ -1,5 +1,10 @@
-"""What the router observed and decided, as plain facts. The audit layer turns each fact into a
-FHIR AuditEvent; the console turns it into a line. Facts carry pseudonyms, never a BSN."""
+"""What the router observed and decided, as typed facts. The audit layer turns each fact into a
+FHIR AuditEvent (``broker.router.audit_sink``); the console turns it into a line; the metrics
+count its kind, flow and reason. Facts carry pseudonyms, never a BSN.
+
+Every code is an enum and the basis detail travels as it came (``BasisDetail``), so the audit
+record is made from the decision itself, without a string round trip in between (issue 14).
+"""
 
 from __future__ import annotations
 
@@ -7,35 +12,48 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 
+from schemas.messaging import BasisDetail
+from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
+
 
 class FactKind(StrEnum):
     PERMIT = "decision-permit"
     DENY = "decision-deny"
-    DELIVERY = "delivery"
+    DELIVERY = "delivery"  # a (minimised) message written to a recipient's out.<party>
     CONSENT_CHANGE = "consent-change"
     REFUSAL = "refusal"  # refused before any recipient decision (trust, format, routing)
     DUPLICATE = "duplicate"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Fact:
     kind: FactKind
     at: datetime
     message_id: str | None
-    event: str | None
+    event: EventCode | None
     sender: str | None
     reason: str
     detail: str = ""
-    sender_role: str | None = None
+    sender_role: PartyRole | None = None
     recipient: str | None = None
-    recipient_role: str | None = None
-    purpose: str | None = None
-    legal_basis: str | None = None
-    consent_id: str | None = None
+    recipient_role: PartyRole | None = None
+    purpose: PurposeOfUse | None = None
+    legal_basis: LegalBasis | None = None
+    basis_detail: BasisDetail | None = None  # citation, justification, who decided: sealed
+    consent_id: str | None = None  # the consent relied on
     person: str | None = None  # pseudonym in the audit domain
-    categories: tuple[str, ...] = ()
+    categories: frozenset[DataCategory] = frozenset()  # disclosed (present, for a denial)
+    withheld: frozenset[DataCategory] = frozenset()  # what the recipient's role did not get
+    controls: str | None = None  # NEN 7513 controles: four T/F (broker.audit.controls_for)
     topic: str | None = None
 
     @property
     def refused(self) -> bool:
         return self.kind in (FactKind.DENY, FactKind.REFUSAL)
+
+
+def event_code(text: str | None) -> EventCode | None:
+    """The flow named by an (untrusted) envelope header, or None when it names none."""
+    if text is None:
+        return None
+    return EventCode._value2member_map_.get(text)  # type: ignore[return-value]

@@ -18,6 +18,7 @@ from typing import Any
 
 import orjson
 
+from broker.audit import controls_for
 from broker.policy import (
     ConsentView,
     Decision,
@@ -27,7 +28,7 @@ from broker.policy import (
     decide,
     project,
 )
-from broker.router.facts import Fact, FactKind
+from broker.router.facts import Fact, FactKind, event_code
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header
 from broker.trust import (
@@ -214,7 +215,7 @@ class Pipeline:
                     FactKind.REFUSAL,
                     now,
                     header(rec.headers, "kb-id"),
-                    header(rec.headers, "kb-event"),
+                    event_code(header(rec.headers, "kb-event")),
                     sender,
                     "internal-error",
                     detail,
@@ -370,7 +371,7 @@ class Pipeline:
                 FactKind.REFUSAL,
                 now,
                 env.message_id if env else None,
-                env.event if env else None,
+                event_code(env.event) if env else None,
                 sender,
                 r.reason,
                 r.detail,
@@ -393,7 +394,7 @@ class Pipeline:
                 FactKind.DUPLICATE,
                 now,
                 env.message_id,
-                env.event,
+                event_code(env.event),
                 env.sender,
                 "duplicate",
                 "already routed; original response repeated",
@@ -439,16 +440,16 @@ class Pipeline:
                 FactKind.CONSENT_CHANGE,
                 now,
                 msg.meta.message_id,
-                EventCode.CONSENT.value,
+                EventCode.CONSENT,
                 msg.meta.sender,
                 str(getattr(change, "kind", change)),
                 f"consent {record.consent_id} {record.status.value}",
-                sender_role=role.value,
-                purpose=",".join(p.value for p in record.purposes),
-                legal_basis=record.legal_basis.value,
+                sender_role=role,
+                purpose=record.purposes[0] if record.purposes else None,
+                legal_basis=record.legal_basis,
                 consent_id=record.consent_id,
                 person=self._person(record.person_bsn, AUDIT_DOMAIN),
-                categories=tuple(c.value for c in record.categories),
+                categories=frozenset(record.categories),
             )
         )
 
@@ -491,13 +492,14 @@ class Pipeline:
             )
             decision = decide(request, self.state.policy, self.state.consents)
             fact_common: dict[str, Any] = dict(
-                sender_role=role.value,
+                sender_role=role,
                 recipient=r.party_id,
-                recipient_role=r.role.value,
-                purpose=m.purpose.value,
-                legal_basis=m.legal_basis.value,
+                recipient_role=r.role,
+                purpose=m.purpose,
+                legal_basis=decision.legal_basis,
                 consent_id=decision.consent_id,
                 person=audit_person,
+                withheld=decision.withheld_categories,
             )
             if not decision.permit:
                 denied.append((r, decision))
@@ -506,11 +508,13 @@ class Pipeline:
                         FactKind.DENY,
                         now,
                         m.message_id,
-                        m.event.value,
+                        m.event,
                         m.sender,
                         str(decision.reason),
                         decision.detail,
-                        categories=tuple(sorted(c.value for c in categories)),
+                        basis_detail=m.basis_detail,
+                        categories=categories,
+                        controls=controls_for(decision),
                         **fact_common,
                     )
                 )
@@ -533,16 +537,33 @@ class Pipeline:
             party = self.state.registry.get(r.party_id)
             self._emit(result, party.outbound_topic, sealed)
             delivered += 1
-            kept = tuple(sorted(c.value for c in decision.allowed_categories & categories))
+            kept = decision.allowed_categories & categories
             result.facts.append(
                 Fact(
                     FactKind.PERMIT,
                     now,
                     m.message_id,
-                    m.event.value,
+                    m.event,
                     m.sender,
                     str(decision.reason),
                     decision.detail,
+                    basis_detail=m.basis_detail,
+                    categories=kept,
+                    controls=controls_for(decision),
+                    topic=party.outbound_topic,
+                    **fact_common,
+                )
+            )
+            # NEN 7513: the transfer itself, apart from the decision that allowed it
+            result.facts.append(
+                Fact(
+                    FactKind.DELIVERY,
+                    now,
+                    m.message_id,
+                    m.event,
+                    m.sender,
+                    "delivered",
+                    f"written to {party.outbound_topic}",
                     categories=kept,
                     topic=party.outbound_topic,
                     **fact_common,

@@ -15,6 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -26,7 +27,7 @@ from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import current_epoch, new_epoch, repair_topics
-from broker.router.audit_sink import AuditSink
+from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
 from broker.router.pipeline import Pipeline, RouterState
@@ -66,6 +67,7 @@ class RouterService(KafkaComponent):
             state.keys,
             declared.chain if declared else None,
             older_keys=state.keyring.signing_keys(),
+            reader=compliance_reader(state.registry, datetime.now(UTC)),
         )
         self.routed = 0
         self.internal_errors = 0

@@ -256,7 +256,11 @@ class PartyRegistry:
 
     def audit_chain_of(self, writer: str) -> AuditChainDecl | None:
         """The (first) audit chain ``writer`` is declared to write, or None."""
-        return next((d for d in self._chains.values() if d.writer == writer), None)
+        return next(iter(self.audit_chains_of(writer)), None)
+
+    def audit_chains_of(self, writer: str) -> list[AuditChainDecl]:
+        """Every audit chain ``writer`` is declared to write, in declaration order."""
+        return [d for d in self._chains.values() if d.writer == writer]
 
     def with_audit_chain(self, decl: AuditChainDecl) -> PartyRegistry:
         """A new registry with ``decl`` added, or replacing the chain with the same id."""

@@ -198,18 +198,20 @@ def test_compliance_officer_searches_by_person_filters_exports_and_verifies(
     page.fill("#bsn", people["x"])
     page.click("#search")
     page.wait_for_selector("#result-count")
-    kinds = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
+    kinds = page.locator("#results tbody tr td.decision code").all_inner_texts()
     assert "decision-permit" in kinds and "consent-change" in kinds, kinds
+    assert page.locator("#trail-verified").count() == 1 and page.locator("#tampered").count() == 0
+    assert set(page.locator("#results td.verified").all_inner_texts()) == {"yes"}
     delivery = page.locator("#results tbody tr.kind-decision-permit").first
     assert "c-browser-x" in delivery.locator("td.consent").inner_text()
-    assert delivery.locator("td.basis").inner_text().startswith("consent")
+    assert delivery.locator("td.basis").inner_text().startswith("Toestemming (consent)")
     assert people["x"] not in page.content(), "the BSN is not sent back"
     shot(page, "compliance")
     # narrow down: the person's deliveries only (the person filter is kept as pseudonyms)
     page.select_option("#kind", "decision-permit")
     page.click("#search")
     page.wait_for_selector("#result-count")
-    kinds = page.locator("#results tbody tr td:nth-child(2)").all_inner_texts()
+    kinds = page.locator("#results tbody tr td.decision code").all_inner_texts()
     assert kinds and set(kinds) == {"decision-permit"}, kinds
     shot(page, "compliance-filtered")
     # nothing about this person was denied

@@ -10,6 +10,7 @@ reports with known counts in region Limburg, an escalation, two claims of which 
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
 import random
 import re
@@ -39,7 +40,7 @@ from broker.apps.web.app import create_app
 from broker.apps.web.auth import SessionStore, demo_users
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.server import WebServer
-from broker.audit import ChainRecord
+from broker.audit import ChainRecord, canonical
 from broker.component import metrics
 from broker.config import Settings
 from broker.kafka import EmbeddedBroker, ensure_topics
@@ -272,7 +273,8 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
     pseudonym = world.deployment.pseudonymiser("router").pseudonym(AUDIT_DOMAIN, world.bsn_a)
     assert found.status_code == 200 and world.bsn_a not in found.text
     assert "c-monitor-a" in found.text, "the delivery shows the consent it relied on"
-    assert 'class="basis">consent' in found.text and "consent-change" in found.text
+    assert 'class="basis">Toestemming (consent)' in found.text and "consent-change" in found.text
+    assert 'id="trail-verified"' in found.text, "the search verified the trail it answers from"
     assert pseudonym in found.text
     assert exported.headers["content-type"].startswith("text/csv")
     lines = exported.text.strip().splitlines()
@@ -317,3 +319,80 @@ async def test_the_search_chain_resumes_after_a_restart(world: World) -> None:
     report = await again.verify()
     assert report.ok, [str(f) for f in report.findings]
     assert report.heads[chain][0] == head + 1, "continued, not restarted"
+
+
+def cli_chain(world: World) -> str:
+    """The chain the registry declares for the CLI's compliance searches."""
+    chains = world.deployment.registry.audit_chains_of("capacity-dashboard")
+    return next(d.chain for d in chains if d.chain.endswith("-cli"))
+
+
+def audit_query(
+    world: World, *args: str, stdin: str | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {**cli_env(), "KETENBUS_BOOTSTRAP_SERVERS": world.settings.bootstrap_servers or "",
+           "KETENBUS_STATE_DIR": str(world.settings.state_dir), "COLUMNS": "80"}
+    return subprocess.run([sys.executable, "-m", "broker.apps.cli.main", "audit", "query", *args],
+                          cwd=ROOT, env=env, capture_output=True, text=True, timeout=90,
+                          input=stdin)
+
+
+async def test_audit_query_bsn_answers_in_words_and_audits_the_search(world: World) -> None:
+    done = await asyncio.to_thread(audit_query, world, "--bsn", "-", "--officer", "cora",
+                                   stdin=world.bsn_a + "\n")
+    assert done.returncode == 0, done.stdout + done.stderr
+    pseudonym = world.deployment.pseudonymiser("router").pseudonym(AUDIT_DOMAIN, world.bsn_a)
+    out = " ".join(done.stdout.split())  # the text is wrapped at 80 columns
+    assert max(map(len, done.stdout.splitlines())) <= 80
+    assert "(the trail verified)" in out and f"person searched as {pseudonym}" in out
+    assert "PERMITTED" in out and "legal basis: Toestemming (consent); consent c-monitor-a" in out
+    assert "NOT VERIFIED" not in out and "TAMPERED" not in out
+    records = await consume_all(world.settings.bootstrap_servers or "", topics.AUDIT.name)
+    [search] = [ChainRecord.decode(r.value) for r in records
+                if json.loads(r.value)["chain"] == cli_chain(world)]
+    ev = search.event
+    assert ev["type"]["code"] == "compliance-search" and ev["outcomeDesc"] == "searched"
+    assert ev["entity"][0]["what"]["identifier"]["value"] == pseudonym
+    assert any(a.get("name") == "cora" for a in ev["agent"]), "who searched"
+    assert any(a.get("who", {}).get("identifier", {}).get("value") == "capacity-dashboard"
+               for a in ev["agent"]), "for which organisation"
+    for text in (done.stdout, done.stderr, *(r.value.decode() for r in records)):
+        assert world.bsn_a not in text
+    as_person = await asyncio.to_thread(audit_query, world, "--person", world.bsn_a)
+    assert as_person.returncode == 2 and "--bsn" in as_person.stderr
+    assert world.bsn_a not in as_person.stdout + as_person.stderr
+
+
+async def test_zz_a_forged_permit_on_the_topic_shows_on_the_page_and_in_the_cli(
+    world: World,
+) -> None:
+    """Last in the module: it leaves the trail tampered. A denial rewritten into a permit,
+    re-signed with the web app's own registered key, and appended to the topic."""
+    bootstrap = world.settings.bootstrap_servers or ""
+    records = await consume_all(bootstrap, topics.AUDIT.name)
+    denial = next(json.loads(r.value) for r in records
+                  if json.loads(r.value)["event"]["type"]["code"] == "decision-deny")
+    denial["event"]["type"]["code"] = "decision-permit"
+    denial["event"]["outcome"], denial["event"]["outcomeDesc"] = "0", "permitted"
+    keys = world.deployment.keyring("capacity-dashboard").current
+    body = {k: denial[k] for k in ("chain", "seq", "prev", "event")}
+    denial["hash"] = hashlib.sha256(canonical(body)).hexdigest()
+    denial["sig"] = keys.signing.sign(bytes.fromhex(denial["hash"])).hex()
+    denial["kid"] = keys.key_id
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(topics.AUDIT.name, canonical(denial),
+                                     key=denial["chain"].encode())
+    finally:
+        await producer.stop()
+    at = len(records)
+    async with login(world, "compliance") as web:
+        form = (await web.get("/compliance")).text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', form).group(1)  # type: ignore[union-attr]
+        page = (await web.post("/compliance/search", data={"csrf": csrf})).text
+    assert 'id="tampered"' in page and f"{at}" in page
+    assert f'unverified" data-position="{at}"' in page
+    done = await asyncio.to_thread(audit_query, world, "--kind", "decision-deny")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert done.stdout.startswith("!! TAMPERED") and str(at) in done.stdout

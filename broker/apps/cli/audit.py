@@ -3,38 +3,54 @@
 Records come from a JSONL export (``--file``) or straight from the ``audit`` topic
 (``--bootstrap HOST:PORT``, default ``$KETENBUS_BOOTSTRAP_SERVERS``).
 
-Exit codes: 0 = done (``verify``: the chain is intact); 1 = ``verify`` found problems, each
-printed with its position; 2 = the input could not be read (bad options, keys, file or broker).
+``query`` verifies the trail before it answers (with ``--keys``, or the party registry's keys)
+and marks every row whose record did not verify. With ``--bsn`` it pseudonymises the BSN as the
+web app's compliance search does and audits the search on its own chain before it answers.
+
+Exit codes: 0 = done (``verify``, ``query``: the trail is intact); 1 = the trail has findings,
+each printed with its position (``query`` still answers, marking what did not verify); 2 = the
+input could not be read (bad options, keys, file or broker), or a search could not be audited.
 """
 
 from __future__ import annotations
 
+import asyncio
+import re
+import shutil
+import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from broker.audit import (
     DEFAULT_TOPIC,
+    Answer,
     AuditQuery,
     AuditReadError,
     KeyLoadError,
-    decode_rows,
+    TrailTrust,
+    answer,
+    looks_like_bsn,
     read_jsonl,
     read_topic_sync,
     to_csv,
     to_json,
-    to_table,
+    to_text,
     write_jsonl,
 )
 from broker.audit import verify as verify_chain
 from broker.audit.checkpoint import Checkpoint, CheckpointError, latest, write_checkpoints
 from broker.audit.signers import dump_signers, load_signers
 from schemas import topics
+
+if TYPE_CHECKING:
+    from broker.config import Settings
 
 app = typer.Typer(
     name="audit",
@@ -63,7 +79,8 @@ TopicOpt = Annotated[str, typer.Option("--topic", help="The audit topic.")]
 
 
 class Format(StrEnum):
-    TABLE = "table"
+    TEXT = "text"
+    TABLE = "table"  # the former name of text
     CSV = "csv"
     JSON = "json"
 
@@ -117,12 +134,7 @@ def verify(
         signers = load_signers(keys)
     except KeyLoadError as exc:
         raise _fail(str(exc)) from exc
-    checkpoints: list[bytes] = []
-    for path in checkpoint or ():
-        try:
-            checkpoints += read_jsonl(path)
-        except OSError as exc:
-            raise _fail(f"cannot read {path}: {exc.strerror or exc}") from exc
+    checkpoints = _checkpoints(checkpoint)
     records = _records(file, bootstrap, topic)
     report = verify_chain(records, signers, checkpoints=checkpoints)
     out = Console(highlight=False)
@@ -157,11 +169,182 @@ def _moment(text: str | None, *, end: bool) -> datetime | None:
     return moment
 
 
+def _trust(keys: Path, checkpoints: list[Path] | None = None) -> TrailTrust:
+    """What ``query`` verifies the trail against: one place to load it (the chain-bound key
+    export or the registry, and checkpoint files)."""
+    try:
+        signers = load_signers(keys)
+    except KeyLoadError as exc:
+        raise _fail(str(exc)) from exc
+    return TrailTrust(signers, tuple(_checkpoints(checkpoints)))
+
+
+def _checkpoints(paths: list[Path] | None) -> list[bytes]:
+    out: list[bytes] = []
+    for path in paths or ():
+        try:
+            out += read_jsonl(path)
+        except OSError as exc:
+            raise _fail(f"cannot read {path}: {exc.strerror or exc}") from exc
+    return out
+
+
+def _settings(bootstrap: str | None) -> Settings:
+    from broker.apps.cli.common import load_or_exit
+
+    settings = load_or_exit(None)
+    try:
+        return settings.with_bootstrap(bootstrap) if bootstrap else settings
+    except ValueError as exc:
+        raise _fail(f"--bootstrap: {exc}") from exc
+
+
+def _registry_file(settings: Settings) -> Path:
+    from broker.apps import deployment
+
+    return settings.registry_file or Path(settings.state_dir) / deployment.REGISTRY_FILE
+
+
+# A BSN as people write it: 8-9 digits, maybe grouped by spaces, dots or hyphens.
+_WRITTEN_BSN = re.compile(r"^[0-9][0-9 .-]{6,12}[0-9]$")
+
+
+def _refuse_bsn_as_pseudonym(values: list[str]) -> None:
+    """``--person`` takes pseudonyms; a BSN there would match nothing and look like "no
+    records about this person". Refused, and the message does not repeat it."""
+    for v in values:
+        if looks_like_bsn(v) or (_WRITTEN_BSN.match(v.strip()) and looks_like_bsn(
+                re.sub(r"[ .-]", "", v.strip()))):
+            raise _fail("--person takes a pseudonym (p-...), and this looks like a BSN: use "
+                        "--bsn to search by BSN (it is pseudonymised and the search is audited)")
+
+
+def _read_bsn(bsn: str) -> str:
+    """The 9-digit BSN of ``--bsn`` (``-``: one line from stdin, which keeps it out of the
+    shell history and the process list); refused with a message that never repeats it."""
+    from broker.trust.pseudonym import normalise_bsn
+
+    text = sys.stdin.readline().strip() if bsn == "-" else bsn
+    try:
+        return normalise_bsn(text)
+    except ValueError as exc:
+        raise _fail(f"--bsn: {exc}") from exc
+
+
+def _audited_search(
+    q: AuditQuery,
+    *,
+    bsn: str,
+    officer: str,
+    organisation: str | None,
+    chain: str | None,
+    fmt: Format,
+    settings: Settings,
+    trust_keys: Path | None,
+    file: Path | None,
+) -> tuple[Answer, str]:
+    """Pseudonymise the BSN as the web app does, answer, and audit the search on the CLI's own
+    chain before anything is shown (NEN 7513). Returns the answer and the audit pseudonym."""
+    from broker.apps.cli.services import _deployment
+    from broker.apps.web.compliance import (
+        PERSON_DOMAINS,
+        ComplianceService,
+        SearchNotAudited,
+        person_pseudonymiser,
+    )
+    from schemas.vocab import PartyRole
+
+    if settings.bootstrap_servers is None:
+        raise _fail(f"--bsn audits the search on the audit topic: give --bootstrap HOST:PORT "
+                    f"(or set ${BOOTSTRAP_ENV})")
+    dep = _deployment(settings)
+    pseudonyms = person_pseudonymiser(dep)
+    if pseudonyms is None:
+        raise _fail("the router's pseudonym secret is not on this machine, so a BSN cannot "
+                    "be pseudonymised here")
+    persons = pseudonyms.translate(bsn, PERSON_DOMAINS)
+    if organisation is None:
+        ids = [p.id for p in dep.registry.by_role(PartyRole.CAPACITY_DASHBOARD)]
+        if not ids:
+            raise _fail("give --organisation: the party whose key signs the search record")
+        organisation = ids[0]
+    try:
+        keys = dep.keyring(organisation).current
+    except Exception as exc:  # no key file of that party here
+        raise _fail(f"no private key of {organisation} on this machine "
+                    f"({type(exc).__name__})") from exc
+    if chain is None:  # the chain the registry declares for this CLI's searches (signer binding)
+        declared = [d.chain for d in dep.registry.audit_chains_of(organisation)]
+        chain = next((c for c in declared if c.endswith("-cli")), f"{organisation}-cli")
+    service = ComplianceService(settings, dep.registry, keys, pseudonyms,
+                                chain_id=chain,
+                                trust=None if trust_keys is None else _trust(trust_keys))
+    query = replace(q, persons=q.persons | frozenset(persons.values()))
+    records = None if file is None else _records(file, None, DEFAULT_TOPIC)
+
+    async def run() -> Answer:
+        try:
+            await asyncio.wait_for(service.start(), timeout=60)
+        except Exception as exc:  # aiokafka raises its own errors, not OSError
+            raise SearchNotAudited(
+                f"the audit topic cannot be reached ({type(exc).__name__}), so the search "
+                "cannot be audited") from exc
+        try:
+            return await service.search(query, officer=officer, person=persons["audit"],
+                                        export=fmt in (Format.CSV, Format.JSON),
+                                        fmt=fmt.value,
+                                        records=records)
+        finally:
+            await service.stop()
+
+    try:
+        return asyncio.run(run()), persons["audit"]
+    except SearchNotAudited as exc:
+        raise _fail(f"{exc}: no results are shown") from exc
+    except (OSError, TimeoutError) as exc:
+        raise _fail(f"the audit topic could not be read or written: {exc}") from exc
+
+
 @app.command()
 def query(
     person: Annotated[
         list[str] | None,
         typer.Option("--person", help="Pseudonym of the person (repeat for several)."),
+    ] = None,
+    bsn: Annotated[
+        str | None,
+        typer.Option(
+            "--bsn",
+            help="BSN of the person ('-': read it from stdin). Pseudonymised here; the search "
+            "is audited on the audit topic before it answers. Needs --officer.",
+        ),
+    ] = None,
+    officer: Annotated[
+        str | None,
+        typer.Option("--officer", help="Your user id as compliance officer (with --bsn)."),
+    ] = None,
+    organisation: Annotated[
+        str | None,
+        typer.Option(
+            "--organisation",
+            help="Party id that signs the search record (default: the web app's party).",
+        ),
+    ] = None,
+    chain: Annotated[
+        str | None,
+        typer.Option(
+            "--chain",
+            help="Audit chain of this CLI (default: the organisation's chain declared for the "
+            "CLI, its id ending in -cli).",
+        ),
+    ] = None,
+    keys: Annotated[
+        Path | None,
+        typer.Option(
+            "--keys",
+            help="Public keys to verify with: <kid>.pem directory or file, JSON map, or the "
+            "party registry (default: the registry of the settings).",
+        ),
     ] = None,
     party: Annotated[
         str | None, typer.Option("--party", help="Everything this party (id) received.")
@@ -211,12 +394,23 @@ def query(
         ),
     ] = None,
     flow: Annotated[list[str] | None, typer.Option("--flow", help="Message event code.")] = None,
-    fmt: Annotated[Format, typer.Option("--format", help="Output format.")] = Format.TABLE,
+    fmt: Annotated[
+        Format, typer.Option("--format", help="Output: text in words, or csv/json for export.")
+    ] = Format.TEXT,
     file: FileOpt = None,
     bootstrap: BootstrapOpt = None,
     topic: TopicOpt = DEFAULT_TOPIC,
 ) -> None:
-    """Who received what about whom, when, for which purpose, on which legal basis."""
+    """Who received what about whom, when, for which purpose, on which legal basis; from a
+    trail verified first (exit 1 when it does not verify)."""
+    _refuse_bsn_as_pseudonym(person or [])
+    bsn9 = None
+    if bsn is not None:
+        bsn9 = _read_bsn(bsn)
+        if not officer or not officer.strip():
+            raise _fail("--bsn needs --officer: the audit trail records who searched")
+        if looks_like_bsn(officer):
+            raise _fail("--officer takes your user id, not a BSN")
     q = AuditQuery(
         persons=frozenset(person or ()),
         party=party,
@@ -231,21 +425,48 @@ def query(
         kinds=frozenset(kind or ()),
         flows=frozenset(flow or ()),
     )
-    rows, malformed = decode_rows(_records(file, bootstrap, topic))
-    found = q.run(rows)
-    if fmt is Format.JSON:
-        typer.echo(to_json(found))
-    elif fmt is Format.CSV:
-        typer.echo(to_csv(found), nl=False)
+    searched_as = None
+    if bsn9 is not None:
+        assert officer is not None
+        result, searched_as = _audited_search(
+            q, bsn=bsn9, officer=officer.strip(), organisation=organisation, chain=chain,
+            fmt=fmt, settings=_settings(bootstrap), trust_keys=keys, file=file)
     else:
-        console = Console()
-        console.print(to_table(found, title=f"{len(found)} of {len(rows)} audit records"))
-    if malformed:
-        Console(stderr=True).print(
-            f"[yellow]warning:[/yellow] {len(malformed)} malformed record(s) skipped at "
-            f"position(s) {', '.join(map(str, malformed[:20]))}; run `ketenbus audit verify`",
-            highlight=False,
-        )
+        if keys is None:
+            keys = _registry_file(_settings(bootstrap))
+            if not keys.exists():
+                raise _fail("give --keys (public keys or the party registry) to verify the "
+                            "trail before it is queried")
+        trust = _trust(keys)
+        result = answer(_records(file, bootstrap, topic), q, trust)
+    _print_answer(result, fmt, searched_as)
+    if result.tampered:
+        raise typer.Exit(EXIT_FINDINGS)
+
+
+def _print_answer(result: Answer, fmt: Format, searched_as: str | None) -> None:
+    """Rows on stdout; for an export the banner goes to stderr, so the file stays data (each
+    row still carries ``verified``)."""
+    banner = result.banner()
+    if fmt is Format.JSON:
+        typer.echo(to_json(result.rows))
+    elif fmt is Format.CSV:
+        typer.echo(to_csv(result.rows), nl=False)
+    else:
+        title = f"{len(result.rows)} of {result.total} audit records"
+        if not result.tampered:
+            title += " (the trail verified)"
+        if searched_as:
+            title += f"; person searched as {searched_as} (audit domain), search audited"
+        width = shutil.get_terminal_size((100, 24)).columns
+        typer.echo(to_text(result.rows, width=width, banner=banner, title=title), nl=False)
+        banner = None
+    err = Console(stderr=True, highlight=False, markup=False)
+    if banner:
+        err.print("!! " + banner, soft_wrap=False)
+    if result.tampered:
+        for finding in result.report.findings[:50]:
+            err.print(str(finding))
 
 
 @app.command()

@@ -42,7 +42,7 @@ class FlowConsole:
                 f"{f.event} {mid} → {f.recipient} ({f.recipient_role}) "
                 f"purpose {f.purpose}, basis {f.legal_basis}"
                 + (f", consent {f.consent_id}" if f.consent_id else "")
-                + f" [{', '.join(f.categories)}]"
+                + f" [{', '.join(sorted(f.categories))}]"
             )
         elif f.kind is FactKind.DENY:
             text = f"{f.event} {mid} ✗ {f.recipient} ({f.recipient_role}): {f.reason} — {f.detail}"

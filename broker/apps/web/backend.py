@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from broker.apps.deployment import Deployment
 from broker.apps.monitoring.collector import Collector
 from broker.apps.monitoring.parties import reader
-from broker.apps.web.compliance import PERSON_DOMAINS, ComplianceService
+from broker.apps.web.compliance import ComplianceService, person_pseudonymiser
 from broker.config import Settings
-from broker.trust import PartyRegistry, Pseudonymiser, load_or_create_secret
+from broker.trust import PartyRegistry
 from schemas.vocab import PartyRole
 
 log = logging.getLogger(__name__)
@@ -33,12 +33,10 @@ class WebBackend:
         dashboard = reader(deployment, PartyRole.CAPACITY_DASHBOARD)
         coordination = reader(deployment, PartyRole.NATIONAL_COORDINATION)
         collector = Collector(settings, capacity=dashboard, escalations=coordination)
-        secret = deployment.secrets_dir / f"{deployment.router_id}.secret"
-        pseudonyms = None
-        if secret.exists():  # never create one: a new secret would match no pseudonym
-            pseudonyms = Pseudonymiser(load_or_create_secret(secret)).restricted(PERSON_DOMAINS)
-        else:
-            log.warning("no pseudonym secret at %s: the audit search cannot take a BSN", secret)
+        pseudonyms = person_pseudonymiser(deployment)
+        if pseudonyms is None:
+            log.warning("no pseudonym secret of the router here: the audit search cannot take "
+                        "a BSN")
         compliance = None
         if dashboard is not None:
             compliance = ComplianceService(settings, deployment.registry, dashboard.keys,

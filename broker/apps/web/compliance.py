@@ -1,6 +1,10 @@
 """The compliance officer's side of the web app: search the audit trail, verify its chains, and
 log every search as a ``compliance-search`` AuditEvent in the web app's own chain.
 
+Every search verifies the trail it answers from (:func:`broker.audit.answer`): the page says
+plainly when the trail is tampered and marks each row whose record did not verify. The same
+service, on its own chain, audits ``ketenbus audit query --bsn``.
+
 A BSN typed by the officer is turned into the person's pseudonyms (domains ``audit`` and
 ``router``) here and then forgotten: it is not logged, not put in the audit record (the query
 names the pseudonyms) and not sent back to the browser. The web app holds only the derived
@@ -11,24 +15,27 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import json
 import logging
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
 
 from aiokafka import AIOKafkaProducer, TopicPartition
 
 from broker.audit import (
+    Answer,
     AuditChain,
     AuditKind,
     AuditQuery,
     AuditRecord,
-    AuditRow,
+    TrailTrust,
     VerifyReport,
-    decode_rows,
+    answer,
     last_record_of,
-    verify,
+    open_sealed,
+    verify_trail,
 )
 from broker.audit.chain import resume_chain
 from broker.audit.checkpoint import Cadence, publish
@@ -37,11 +44,15 @@ from broker.config import Settings
 from broker.kafka import make_consumer, make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
 from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
-from broker.trust import PartyKeys, PartyRegistry, Pseudonymiser
+from broker.trust import PartyKeys, PartyRegistry, Pseudonymiser, load_or_create_secret
 from schemas import topics
+
+if TYPE_CHECKING:
+    from broker.apps.deployment import Deployment
 
 log = logging.getLogger(__name__)
 PERSON_DOMAINS = (AUDIT_DOMAIN, ROUTER_DOMAIN)
+SearchResult = Answer  # the page's name for a verified answer
 
 
 class SearchNotAudited(RuntimeError):
@@ -83,11 +94,13 @@ async def read_audit(
 AuditReader = Callable[[Settings, str], Awaitable[list[bytes]]]  # settings, topic
 
 
-@dataclass(frozen=True)
-class SearchResult:
-    rows: list[AuditRow]
-    total: int  # records read
-    malformed: int
+def person_pseudonymiser(deployment: Deployment) -> Pseudonymiser | None:
+    """The derived keys of the audit domains, from the router's secret when it is on this
+    machine (``None`` otherwise: a new secret would match no pseudonym, so none is made)."""
+    secret = deployment.secrets_dir / f"{deployment.router_id}.secret"
+    if not secret.exists():
+        return None
+    return Pseudonymiser(load_or_create_secret(secret)).restricted(PERSON_DOMAINS)
 
 
 class ComplianceService:
@@ -102,6 +115,7 @@ class ComplianceService:
         *,
         chain_id: str | None = None,
         read: AuditReader = read_audit,
+        trust: TrailTrust | None = None,
     ) -> None:
         self.settings = settings
         self._read = read  # what verify reads: Kafka; a test hands it hostile records directly
@@ -110,6 +124,7 @@ class ComplianceService:
         declared = registry.audit_chain_of(keys.party_id)
         self.chain_id = chain_id or (declared.chain if declared else keys.party_id)
         self.pseudonyms = pseudonyms
+        self._trust = trust
         self._producer: AIOKafkaProducer | None = None
         self._chain: AuditChain | None = None
         self._lock = asyncio.Lock()
@@ -173,25 +188,48 @@ class ComplianceService:
                 await publish(self._producer, self._chain.checkpoint())
                 self._cadence.done()
 
+    def trust(self) -> TrailTrust:
+        """What the trail is verified against: as given, else the chains the registry declares
+        (their signers; no checkpoints: :meth:`verify` adds the checkpoint topic's)."""
+        return self._trust or TrailTrust(signers_from_registry(self.registry))
+
     async def search(
-        self, query: AuditQuery, *, officer: str, person: str | None = None, export: bool = False
+        self,
+        query: AuditQuery,
+        *,
+        officer: str,
+        person: str | None = None,
+        export: bool = False,
+        fmt: str | None = None,
+        records: Sequence[bytes] | None = None,
     ) -> SearchResult:
-        """Run ``query`` over the whole trail; the search is audited before results are shown.
-        ``person`` is the searched person's pseudonym in the audit domain, so the person's own
-        trail shows who searched for them."""
-        records = await read_audit(self.settings)
-        rows, bad = decode_rows(records)
-        found = query.run(rows)
-        asked = {**query.as_dict(), "format": "csv" if export else "table"}
+        """Verify the whole trail and run ``query`` over it; the search is audited before
+        results are shown (NEN 7513: a search of the log is itself logged). ``person`` is the
+        searched person's pseudonym in the audit domain, so the person's own trail shows who
+        searched for them. ``records``: answer from these (an export) instead of the topic.
+        The compliance role opens the sealed detail of what it finds."""
+        if records is None:
+            records = await read_audit(self.settings)
+        result = answer(records, query, self.trust())
+        opened = open_sealed(result.rows, {self.keys.key_id: self.keys.encryption})
+        result = dataclasses.replace(result, rows=opened)
+        fmt = fmt or ("csv" if export else "table")
+        asked = {**query.as_dict(), "format": fmt}
         party = self.registry.get(self.keys.party_id)
+        tampered = (
+            f"; the trail did not verify ({len(result.report.findings)} finding(s))"
+            if result.tampered
+            else ""
+        )
         await self._write(
             AuditRecord(
                 kind=AuditKind.COMPLIANCE_SEARCH,
                 recorded=datetime.now(UTC),
                 source=self.chain_id,
                 reason="exported" if export else "searched",
-                detail=f"compliance officer {officer}: {len(found)} record(s) found"
-                + (", exported as CSV" if export else ""),
+                detail=f"compliance officer {officer}: {len(result.rows)} record(s) found"
+                + (f", exported as {fmt.upper()}" if export else "")
+                + tampered,
                 actor=party.id,
                 actor_role=party.role,
                 professional=officer,
@@ -200,11 +238,11 @@ class ComplianceService:
                 query=json.dumps(asked, sort_keys=True, default=str),
             )
         )
-        return SearchResult(found, len(records), len(bad))
+        return result
 
     async def verify(self) -> VerifyReport:
         """Verify every chain on the audit topic against the chains the registry declares
         (signer binding) and the checkpoints on the checkpoint topic (a cut-off tail)."""
         records = await self._read(self.settings, topics.AUDIT.name)
         checkpoints = await self._read(self.settings, topics.AUDIT_CHECKPOINT.name)
-        return verify(records, signers_from_registry(self.registry), checkpoints=checkpoints)
+        return verify_trail(records, dataclasses.replace(self.trust(), checkpoints=checkpoints))

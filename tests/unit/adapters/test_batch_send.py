@@ -69,7 +69,7 @@ def test_seal_messages_one_signature_each_routes_alone(deployment: Deployment) -
     assert all("kb-sig-proof" in dict(h) for _, _, h in sealed)
     for key, value, headers in reversed(sealed):  # any order, each on its own
         result = pipeline.route(Incoming(topics.IN_REFERRAL.name, key, value, headers))
-        assert [f.kind for f in result.facts] == [FactKind.PERMIT]
+        assert [f.kind for f in result.facts] == [FactKind.PERMIT, FactKind.DELIVERY]
     # a replayed member is a duplicate, as before
     key, value, headers = sealed[0]
     result = pipeline.route(Incoming(topics.IN_REFERRAL.name, key, value, headers))

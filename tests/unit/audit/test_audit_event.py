@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from audit_support import T0, record
+from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
 from fhir.resources.R4B.auditevent import AuditEvent
 from pydantic import ValidationError
 
@@ -22,6 +23,7 @@ from broker.audit import (
     decision_record,
 )
 from broker.audit.event import ROUTER_PSEUDONYM_SYSTEM
+from broker.audit.sealed import SealedDetailError, SealReader, open_detail
 from broker.policy import (
     ConsentView,
     DecisionRequest,
@@ -111,14 +113,27 @@ def test_deny_decision_and_conflict_of_duties() -> None:
                               purpose=PurposeOfUse.SAFETY,
                               basis_detail=BasisDetail(justification="kort", decided_by="dr. B"))
     assert not decision.permit
-    event = valid(build_audit_event(decision_record(req, decision, source="router-1",
-                                                    message_id="m")))
+    reader = X25519PrivateKey.generate()
+    event = valid(build_audit_event(decision_record(
+        req, decision, source="router-1", message_id="m",
+        reader=SealReader("web-k1", reader.public_key()))))
     assert event["type"]["code"] == "decision-deny"
     assert (event["outcome"], event["outcomeDesc"]) == ("4", "justification-missing")
-    details = {d["type"]: d["valueString"] for d in event["entity"][1]["detail"]}
-    assert details["controles"] == "FFFT"
-    assert details["professional"] == "dr. B"
-    assert event["agent"][2]["name"] == "dr. B"
+    details = {d["type"]: d for d in event["entity"][1]["detail"]}
+    assert details["controles"]["valueString"] == "FFFT"
+    assert not {"professional", "justification", "citation"} & set(details)
+    assert "dr. B" not in json.dumps(event) and "kort" not in json.dumps(event)
+    assert event["agent"][2]["type"]["coding"][0]["code"] == "responsible-professional"
+    assert "who" not in event["agent"][2]  # the name stays sealed
+    sealed = details["sealed"]["valueBase64Binary"]
+    opened = open_detail(sealed, chain="router-1", event_id=event["id"],
+                         keys={"web-k1": reader})
+    assert opened == {"justification": "kort", "professional": "dr. B"}
+    with pytest.raises(SealedDetailError):  # another valid key does not open it
+        open_detail(sealed, chain="router-1", event_id=event["id"],
+                    keys={"web-k1": X25519PrivateKey.generate()})
+    with pytest.raises(SealedDetailError):  # nor does it open in another record
+        open_detail(sealed, chain="router-2", event_id=event["id"], keys={"web-k1": reader})
 
 
 def test_consent_change_and_compliance_search() -> None:

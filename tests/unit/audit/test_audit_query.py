@@ -8,9 +8,15 @@ import json
 from datetime import timedelta
 
 from audit_support import T0, chain_records
-from rich.console import Console
 
-from broker.audit.query import AuditQuery, AuditRow, decode_rows, to_csv, to_json, to_table
+from broker.audit.query import (
+    AuditQuery,
+    AuditRow,
+    decode_rows,
+    to_csv,
+    to_json,
+    to_text,
+)
 
 RECORDS = chain_records(24)
 ROWS, BAD = decode_rows(RECORDS)
@@ -80,18 +86,18 @@ def test_combined_filters() -> None:
                         for r in rows)
 
 
-def test_json_csv_and_table_output() -> None:
+def test_json_csv_and_text_output() -> None:
     rows = run(persons=frozenset({"psn-2"}))
     data = json.loads(to_json(rows))
     assert [d["seq"] for d in data] == [r.seq for r in rows]
     assert data[0]["recorded"].startswith("2024-06-01T")
+    assert data[0]["purpose_text"] == "healthcare payment (HPAYMT)"
     parsed = list(csv.DictReader(io.StringIO(to_csv(rows))))
     assert [int(p["seq"]) for p in parsed] == [r.seq for r in rows]
     assert parsed[0]["pseudonym"] == "psn-2" and parsed[0]["categories"]
-    console = Console(record=True, width=250)
-    console.print(to_table(rows, title="t"))
-    text = console.export_text()
-    assert "psn-2" in text and "menzis (health-insurer)" in text
+    assert parsed[0]["verified"] == "NO", "decoded, never verified: not shown as verified"
+    text = to_text(rows, width=250)
+    assert "psn-2" in text and "menzis (Zorgverzekeraar)" in text
 
 
 def test_query_describes_itself_for_the_compliance_search_record() -> None:

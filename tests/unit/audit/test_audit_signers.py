@@ -68,7 +68,10 @@ def test_a_local_deployment_declares_one_chain_per_writer(
         chain = loaded.audit_chain_of(party)
         assert chain is not None and chain.chain == registry.get(party).keys[0].key_id
         assert chain.keys == [k.key_id for k in registry.get(party).keys]
-    assert len(loaded.audit_chains) == 3
+    # the dashboard searches from the web app and from the CLI: a chain each
+    assert len(loaded.audit_chains) == 4
+    cli = [d.chain for d in loaded.audit_chains_of("dashboard")][1]
+    assert cli == registry.get("dashboard").keys[0].key_id + "-cli"
 
 
 def test_a_chain_may_only_be_signed_by_its_writers_keys() -> None:

@@ -18,7 +18,8 @@ from broker.config import Settings
 from broker.router.audit_sink import AuditSink, to_record, validated_record
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys
-from schemas.vocab import PartyRole
+from schemas.messaging import BasisDetail
+from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 KEYS = PartyKeys(
     "router",
@@ -34,17 +35,17 @@ def fact(i: int, **changes: object) -> Fact:
         kind=[FactKind.PERMIT, FactKind.DENY, FactKind.DELIVERY, FactKind.DUPLICATE][i % 4],
         at=AT,
         message_id=f"m-{i}",
-        event="referral",
+        event=EventCode.REFERRAL,
         sender="zvh-utrecht",
         reason="permitted",
-        sender_role="zvh",
+        sender_role=PartyRole.ZVH,
         recipient="transfore",
-        recipient_role="coordinating-provider",
-        purpose="COC,HPAYMT",
-        legal_basis="consent",
+        recipient_role=PartyRole.COORDINATING_PROVIDER,
+        purpose=PurposeOfUse.COC,
+        legal_basis=LegalBasis.CONSENT,
         consent_id=f"c-{i}",
         person=f"psn-{i}",
-        categories=("identity", "referral-signal", "no-such-category"),
+        categories=frozenset({DataCategory.IDENTITY, DataCategory.REFERRAL_SIGNAL}),
     )
     base.update(changes)
     return Fact(**base)  # type: ignore[arg-type]
@@ -70,25 +71,23 @@ def test_prepare_signs_a_batch_once() -> None:
     assert s.prepare([]) == []
 
 
-def test_to_record_maps_codes_and_drops_unknown_ones() -> None:
-    r = to_record(
-        fact(
-            0,
-            sender_role="nobody",
-            recipient_role=None,
-            purpose="nonsense",
-            legal_basis="magic",
-            event="no-such-flow",
-        ),
-        "router-k1",
-    )
-    assert r.actor_role.value == "router" and r.recipient_role is None
-    assert r.purpose is None and r.legal_basis is None and r.flow is None
+def test_to_record_carries_the_typed_fields_and_seals_none_without_detail() -> None:
+    r = to_record(fact(0, sender_role=None, recipient_role=None, event=None), "router-k1")
+    assert r.actor_role is PartyRole.ROUTER and r.recipient_role is None and r.flow is None
     r = to_record(fact(1), "router-k1")
-    assert r.purpose is not None and r.purpose.value == "COC"
-    assert {c.value for c in r.categories} == {"identity", "referral-signal"}
+    assert r.purpose is PurposeOfUse.COC and r.legal_basis is LegalBasis.CONSENT
+    assert r.categories == {DataCategory.IDENTITY, DataCategory.REFERRAL_SIGNAL}
     assert r.pseudonym_system == PSEUDONYM_SYSTEM_PREFIX + "/audit"
+    assert r.sealed is None and not r.decided_by_professional
     assert r == AuditRecord.model_validate(r.model_dump())  # a fully validated record
+
+
+def test_basis_detail_without_a_reader_is_left_out_never_in_clear() -> None:
+    detail = BasisDetail("Wvggz art. 8:32", "Acuut gevaar voor derden", "dr. Jansen")
+    r = to_record(fact(0, basis_detail=detail), "router-k1")
+    text = json.dumps(r.model_dump(mode="json"))
+    assert "Jansen" not in text and "Acuut" not in text and "8:32" not in text
+    assert r.sealed is None and r.decided_by_professional
 
 
 def test_a_bsn_as_the_person_is_refused() -> None:
@@ -101,9 +100,13 @@ maybe_text = (
     | st.text(max_size=12)
     | st.sampled_from(["111222333", " 11222333 ", "\ud800", "ö\n", "", "1234567"])
 )
-codes = st.none() | st.sampled_from(
-    ["zvh", "municipality", "COC", "COC,HPAYMT", "consent", "referral", "nonsense", ""]
-)
+CODES = {
+    "event": list(EventCode),
+    "sender_role": list(PartyRole),
+    "recipient_role": list(PartyRole),
+    "purpose": list(PurposeOfUse),
+    "legal_basis": list(LegalBasis),
+}
 
 
 @settings(max_examples=400, deadline=None)
@@ -115,20 +118,21 @@ codes = st.none() | st.sampled_from(
     ),
     reason=st.text(max_size=5) | st.just("\udc00"),
     detail=st.text(max_size=5) | st.just(3),
-    coded=st.fixed_dictionaries(
-        {k: codes for k in ("event", "sender_role", "recipient_role", "purpose", "legal_basis")}
-    ),
-    categories=st.lists(st.sampled_from(["identity", "referral-signal", "x"]), max_size=3),
+    coded=st.fixed_dictionaries({k: st.none() | st.sampled_from(v) for k, v in CODES.items()}),
+    categories=st.frozensets(st.sampled_from(list(DataCategory)), max_size=3),
+    controls=st.none() | st.sampled_from(["TFTF", "FFFT", "TF"]),
 )
 def test_the_fast_record_is_the_validated_record(
-    kind, at, texts, reason, detail, coded, categories
+    kind, at, texts, reason, detail, coded, categories, controls
 ) -> None:
     f = Fact(
         kind=kind,
         at=at,
         reason=reason,
         detail=detail,
-        categories=tuple(categories),
+        categories=categories,
+        withheld=frozenset(DataCategory) - categories,
+        controls=controls,
         **texts,
         **coded,
     )

@@ -111,7 +111,7 @@ def test_referral_with_consent_reaches_the_coordinating_provider_minimised(
     # the Kafka key is the provider's own pseudonym: neither the BSN nor the sender's key
     assert person.encode() not in delivered[0].key and delivered[0].key != rec.key
     assert reply_of(zvh, result.records)["code"] == "ok"
-    assert [f.kind for f in result.facts] == [FactKind.PERMIT]
+    assert [f.kind for f in result.facts] == [FactKind.PERMIT, FactKind.DELIVERY]
 
 
 def test_referral_without_consent_is_denied_with_a_reason(

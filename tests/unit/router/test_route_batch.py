@@ -50,7 +50,7 @@ def test_a_batch_is_signed_once_and_every_record_opens_at_its_reader(
     assert len({header(rec.headers, "kb-sig") for rec in sealed}) == 1  # one signature
     assert all(header(rec.headers, "kb-sig-proof") for rec in sealed)
     for r in results:
-        assert [f.kind for f in r.facts] == [FactKind.PERMIT]
+        assert [f.kind for f in r.facts] == [FactKind.PERMIT, FactKind.DELIVERY]
         assert reply_of(zvh, r.records)["code"] == "ok"
         (delivery,) = to(r.records, f"out.{PROVIDER}")
         opened = provider.open(delivery.key, delivery.value, delivery.headers)
@@ -66,7 +66,7 @@ def test_a_duplicate_in_the_same_batch_is_not_routed_twice_and_gets_the_response
     pipeline.route_batch([consent_in(zvh, person)])
     rec = referral_in(zvh, person)
     first, again = pipeline.route_batch([rec, rec])
-    assert [f.kind for f in first.facts] == [FactKind.PERMIT]
+    assert [f.kind for f in first.facts] == [FactKind.PERMIT, FactKind.DELIVERY]
     assert [f.kind for f in again.facts] == [FactKind.DUPLICATE]
     assert to(again.records, f"out.{PROVIDER}") == []
     # the repeat is the original response record, signed, and it opens at the sender

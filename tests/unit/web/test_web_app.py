@@ -4,6 +4,8 @@ compliance search (BSN in, pseudonyms out) and what may never leave the server."
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import logging
 import re
 from collections.abc import AsyncIterator
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from broker.apps.monitoring.model import (
     CapacityCell,
@@ -31,10 +34,22 @@ from broker.apps.web.app import COOKIE, create_app
 from broker.apps.web.auth import Role, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import PERSON_DOMAINS, SearchNotAudited, SearchResult
-from broker.audit import AuditQuery, AuditRow, VerifyReport
+from broker.audit import (
+    AuditChain,
+    AuditKind,
+    AuditQuery,
+    AuditRecord,
+    AuditRow,
+    TrailTrust,
+    VerifyReport,
+    answer,
+    build_audit_event,
+    canonical,
+)
+from broker.audit.signers import ChainSigners, SignerKey
 from broker.config import Settings
 from broker.trust import PartyRegistry, Pseudonymiser, generate_party_keys, registry_entry
-from schemas.vocab import PartyRole
+from schemas.vocab import LegalBasis, PartyRole, PurposeOfUse
 
 NOW = datetime.now(UTC).replace(minute=30, second=0, microsecond=0)
 BSN = "999990019"
@@ -75,9 +90,14 @@ class FakeCollector:
 
 @dataclass
 class FakeCompliance:
+    """The service without Kafka: a fixed row, or with ``trail`` the real answer (verification
+    included) over those records."""
+
     can_search_person: bool = True
     calls: list[dict[str, Any]] = field(default_factory=list)
     fail: bool = False
+    trail: list[bytes] | None = None
+    trust: TrailTrust | None = None
 
     def person_pseudonyms(self, bsn: str) -> dict[str, str]:
         return Pseudonymiser(SECRET).translate(bsn, PERSON_DOMAINS)
@@ -88,13 +108,16 @@ class FakeCompliance:
             raise SearchNotAudited("the search could not be audited: broker down")
         self.calls.append({"query": query, "officer": officer, "person": person,
                            "export": export})
+        if self.trail is not None and self.trust is not None:
+            return answer(self.trail, query, self.trust)
         rows = [AuditRow(position=3, chain="router", seq=3, event_id="e3", recorded=NOW,
                          kind="decision-permit", action="E", outcome="0", reason="permitted",
                          flow="referral", sender="zvh-a", sender_role="zvh",
                          recipient="fivoor", recipient_role="coordinating-provider",
                          purpose="COC", legal_basis="consent", consent_id="toestemming-42",
-                         pseudonym=person, message_id="m-1", categories=("identity",))]
-        return SearchResult(rows, 10, 0)
+                         pseudonym=person, message_id="m-1", categories=("identity",),
+                         verified=True)]
+        return SearchResult(rows, 10, 0, VerifyReport(True, 10, [], {"router": (9, "ab" * 32)}))
 
     async def verify(self) -> VerifyReport:
         return VerifyReport(True, 10, [], {"router": (9, "ab" * 32)})
@@ -238,7 +261,8 @@ async def test_compliance_search_turns_the_bsn_into_pseudonyms_and_never_shows_i
     assert call["query"].since == datetime(2026, 1, 1, tzinfo=UTC)
     assert BSN not in r.text
     assert BSN not in caplog.text
-    assert "toestemming-42" in r.text and 'class="basis">consent' in r.text
+    assert "toestemming-42" in r.text and 'class="basis">Toestemming (consent)' in r.text
+    assert 'id="trail-verified"' in r.text and 'id="tampered"' not in r.text
     assert expected["audit"] in r.text, "compliance officers see pseudonyms"
     # the hidden person filter carries pseudonyms, so a refined search needs no BSN again
     r2 = await client.post("/compliance/search", data={
@@ -281,6 +305,72 @@ async def test_csv_export_is_a_download_and_an_audited_search(web: Web) -> None:
     assert lines[0].startswith("position,chain,seq") and len(lines) == 2
     assert BSN not in r.text
     assert web.compliance.calls[-1]["export"] is True
+
+
+def declared(chains: dict[str, tuple[str, Ed25519PrivateKey]]) -> dict[str, ChainSigners]:
+    """Chain id -> its one declared key (kid, key), valid from a day before NOW."""
+    return {chain: ChainSigners(chain, chain, PartyRole.ROUTER, (
+        SignerKey(kid, k.public_key(), NOW - timedelta(days=1)),)) for chain, (kid, k)
+        in chains.items()}
+
+
+def signed_trail(router: Ed25519PrivateKey) -> list[bytes]:
+    """A router chain of a permit, a denial and a delivery about one person."""
+    chain = AuditChain("router", router, "router-2026a")
+    out = []
+    for i, kind in enumerate((AuditKind.DECISION_PERMIT, AuditKind.DECISION_DENY,
+                              AuditKind.DELIVERY)):
+        out.append(chain.append(build_audit_event(AuditRecord(
+            kind=kind, event_id=f"e{i}", recorded=NOW, source="router",
+            reason="no-consent" if kind is AuditKind.DECISION_DENY else "permitted",
+            actor="zvh-a", actor_role=PartyRole.ZVH, recipient="fivoor",
+            recipient_role=PartyRole.COORDINATING_PROVIDER, purpose=PurposeOfUse.COC,
+            legal_basis=LegalBasis.CONSENT, pseudonym="p-" + "a" * 26, message_id=f"m-{i}"))))
+    return out
+
+
+@pytest.mark.parametrize("re_signed", [False, True], ids=["edited", "re-signed-by-another-key"])
+async def test_a_tampered_trail_shows_the_banner_and_marks_the_rows(
+    web: Web, re_signed: bool
+) -> None:
+    router, web_app = Ed25519PrivateKey.generate(), Ed25519PrivateKey.generate()
+    trail = signed_trail(router)
+    rec = json.loads(trail[1])  # the denial, rewritten into a permit
+    rec["event"]["type"]["code"] = "decision-permit"
+    rec["event"]["outcome"], rec["event"]["outcomeDesc"] = "0", "permitted"
+    if re_signed:  # with the web app's own (valid, registered) key
+        body = {k: rec[k] for k in ("chain", "seq", "prev", "event")}
+        rec["hash"] = hashlib.sha256(canonical(body)).hexdigest()
+        rec["sig"], rec["kid"] = web_app.sign(bytes.fromhex(rec["hash"])).hex(), "web-2026a"
+    trail[1] = canonical(rec)
+    web.compliance.trail = trail
+    web.compliance.trust = TrailTrust(declared({"router": ("router-2026a", router),
+                                                "web": ("web-2026a", web_app)}))
+    client = await web.login("cora")
+    denials = await client.post("/compliance/search", data={
+        "csrf": await web.csrf(), "kind": "decision-deny"})
+    assert denials.status_code == 200
+    assert 'id="tampered"' in denials.text and "TAMPERED: the audit trail does not verify" in (
+        denials.text)
+    finding = 1  # edited: changed; re-signed with the web app's key: wrong-signer
+    assert f"finding(s) at position(s) {finding}." in denials.text
+    assert "No audit records match." in denials.text, "the denial is gone: the banner says why"
+    everything = await client.post("/compliance/search", data={"csrf": await web.csrf()})
+    marked = re.findall(r'<tr class="[^"]*unverified" data-position="(\d+)"', everything.text)
+    assert marked == ["1"]
+    assert everything.text.count('<td class="verified"><b>not verified</b>') == len(marked)
+    assert 'id="trail-verified"' not in everything.text
+
+
+async def test_an_intact_trail_says_it_verified(web: Web) -> None:
+    router = Ed25519PrivateKey.generate()
+    web.compliance.trail = signed_trail(router)
+    web.compliance.trust = TrailTrust(declared({"router": ("router-2026a", router)}))
+    client = await web.login("cora")
+    r = await client.post("/compliance/search", data={"csrf": await web.csrf()})
+    assert 'id="trail-verified"' in r.text and 'id="tampered"' not in r.text
+    assert "unverified" not in r.text and r.text.count("denied: no consent") == 1
+    assert "coordination of care (COC)" in r.text
 
 
 async def test_chain_verification_from_the_page(web: Web) -> None:

@@ -1,0 +1,199 @@
+"""Complete audit records over the embedded broker (issue 14 point 3): a refused inbox file and
+a refused HTTP post appear in the trail on the ZVH adapter's own chain, named only by the
+input's SHA-256; a conflict-of-duties referral's decision carries its detail sealed for the
+compliance role (the web app's party), which opens it; every chain written here verifies."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, date, datetime
+from typing import Any
+
+import httpx
+import pytest
+
+from broker.apps.deployment import LocalParty, create_local
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.synthetic import synthetic_bsn
+from broker.apps.web.compliance import ComplianceService
+from broker.audit import (
+    AuditKind,
+    AuditQuery,
+    AuditRecord,
+    ChainRecord,
+    ChainWriter,
+    decode_rows,
+    open_sealed,
+    verify,
+)
+from broker.config import Settings
+from broker.kafka import make_producer
+from broker.policy import default_policy
+from schemas import topics
+from schemas.vocab import PartyRole
+from tests.helpers.kafka import consume_all
+
+pytestmark = pytest.mark.integration
+
+ZVH, WEB = "zvh-midden-nederland", "dashboard"
+JUSTIFICATION = "Acuut gevaar voor derden; geen toestemming mogelijk."
+PROFESSIONAL = "procesregisseur ZVH Midden-Nederland"
+
+
+@pytest.fixture(scope="module")
+async def stack(
+    kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[LocalStack]:
+    state = tmp_path_factory.mktemp("state")
+    settings = Settings(bootstrap_servers=kafka_bootstrap, state_dir=state)
+    web = LocalParty(WEB, "Landelijk dashboard", PartyRole.CAPACITY_DASHBOARD)
+    deployment = create_local(state, [*demo.PARTIES, web])
+    s = LocalStack(
+        settings,
+        deployment,
+        default_policy(),
+        StackOptions(
+            data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1
+        ),
+    )
+    await s.start()
+    yield s
+    await s.stop()
+
+
+def chain_of(stack: LocalStack, party: str) -> str:
+    """The audit chain the registry declares for ``party``."""
+    decl = stack.deployment.registry.audit_chain_of(party)
+    assert decl is not None
+    return decl.chain
+
+
+async def audit_of(stack: LocalStack, chain: str, n: int) -> list[bytes]:
+    """The records of ``chain`` once it holds at least ``n`` of them."""
+    for _ in range(100):
+        records = await consume_all(stack.settings.bootstrap_servers or "", topics.AUDIT.name)
+        mine = [r.value for r in records if r.key == chain.encode()]
+        if len(mine) >= n:
+            return mine
+        await asyncio.sleep(0.1)
+    raise AssertionError(f"chain {chain} has fewer than {n} records")
+
+
+async def wait_for(path: Any) -> None:
+    for _ in range(200):
+        if path.exists():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path} did not appear")
+
+
+def keys_of(stack: LocalStack) -> dict[str, Any]:
+    reg = stack.deployment.registry
+    return {e.key_id: reg.signing_public_key(p.id, e) for p in reg.parties for e in p.keys}
+
+
+async def test_a_refused_inbox_file_and_http_post_are_in_the_adapters_chain(
+    stack: LocalStack,
+) -> None:
+    rng = random.Random()
+    name = f"kapot-{rng.randrange(10**9)}.json"
+    raw = b'{"type": "referral", "case_id": "MN-X", "person": {"bsn": "123456789"}}'
+    demo.drop(stack.inbox(ZVH), name, raw)
+    await wait_for(stack.inbox(ZVH) / "failed" / f"{name}.error.json")
+    posted = b"{not json " + str(rng.random()).encode()
+    assert stack.http_url
+    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+        r = await c.post("/referrals", content=posted)
+    assert r.status_code == 400
+    values = await audit_of(stack, chain_of(stack, ZVH), 2)
+    assert verify(values, keys_of(stack)).ok
+    events = [ChainRecord.decode(v).event for v in values]
+    by_digest = {
+        e["entity"][0]["what"]["identifier"]["value"]: e
+        for e in events
+        if e["type"]["code"] == "refusal"
+    }
+    file_event = by_digest[hashlib.sha256(raw).hexdigest()]
+    post_event = by_digest[hashlib.sha256(posted).hexdigest()]
+    assert file_event["outcome"] == "8" and file_event["outcomeDesc"]
+    assert post_event["outcomeDesc"] == "not-json"
+    assert file_event["agent"][0]["who"]["identifier"]["value"] == ZVH
+    assert file_event["source"]["observer"]["identifier"]["value"] == chain_of(stack, ZVH)
+    text = b"\n".join(values)
+    assert name.encode() not in text and b"123456789" not in text and b"MN-X" not in text
+    assert b"not json" not in text
+
+
+async def test_the_adapters_chain_resumes_where_it_stood(stack: LocalStack) -> None:
+    """A second writer of the same chain (an adapter after a restart) continues it: no fork."""
+    chain = chain_of(stack, ZVH)
+    before = await audit_of(stack, chain, 1)
+    writer = ChainWriter(stack.settings, stack.deployment.party_client(ZVH).keys, chain)
+    producer = make_producer(stack.settings)
+    await producer.start()
+    try:
+
+        async def send(topic: str, key: bytes, value: bytes) -> None:
+            await producer.send_and_wait(topic, value=value, key=key)
+
+        record = AuditRecord(
+            kind=AuditKind.REFUSAL, recorded=datetime.now(UTC), source=ZVH, reason="test",
+            actor=ZVH, actor_role=PartyRole.ZVH, input_digest="0" * 64,
+        )
+        await writer.write([record], send)
+    finally:
+        await producer.stop()
+    after = await audit_of(stack, chain, len(before) + 1)
+    assert ChainRecord.decode(after[-1]).seq == len(before)
+    assert verify(after, keys_of(stack)).ok
+
+
+async def test_conflict_of_duties_detail_is_sealed_and_opened_by_the_compliance_search(
+    stack: LocalStack,
+) -> None:
+    rng = random.Random()
+    p = {"bsn": synthetic_bsn(rng), "family_name": "Test", "birth_date": "1980-01-01",
+         "municipality": "0344"}
+    case = f"MN-COD-{rng.randrange(10**9)}"
+    doc = demo.referral(case, "midden-nederland", p, date.today(), basis={
+        "kind": "conflict-of-duties", "justification": JUSTIFICATION,
+        "decided_by": PROFESSIONAL})
+    name = f"{case}.json"
+    demo.drop(stack.inbox(ZVH), name, demo.dump(doc))
+    receipt = stack.inbox(ZVH) / "processed" / f"{name}.receipt.json"
+    await wait_for(receipt)
+    mid = json.loads(receipt.read_text())["accepted"][0]["message_id"]
+    assert (await stack.zvh[ZVH].wait_response(mid, 20) or {}).get("status") == "accepted"
+    assert stack.router is not None
+    chain = stack.router.audit.chain_id
+    for _ in range(100):
+        values = await audit_of(stack, chain, 1)
+        if any(mid.encode() in v and b"decision-permit" in v for v in values):
+            break
+        await asyncio.sleep(0.1)
+    assert verify(values, keys_of(stack)).ok
+    text = b"\n".join(values)
+    assert JUSTIFICATION.encode() not in text and PROFESSIONAL.encode() not in text
+    # the web app's compliance search, as the compliance officer runs it
+    web = stack.deployment.party_client(WEB)
+    service = ComplianceService(stack.settings, stack.deployment.registry, web.keys, None)
+    await service.start()
+    try:
+        result = await service.search(AuditQuery(kinds=frozenset({"decision-permit"})),
+                                      officer="fg-officer")
+    finally:
+        await service.stop()
+    [row] = [r for r in result.rows if r.message_id == mid]
+    assert (row.justification, row.professional, row.sealed_state) == (
+        JUSTIFICATION, PROFESSIONAL, "opened")
+    assert row.controls == "TFFT" and row.legal_basis == "conflict-of-duties"
+    rows, _ = decode_rows([v for v in values if mid.encode() in v])
+    assert all(r.justification is None for r in rows)  # not without the key
+    provider = stack.deployment.party_client("fivoor").keys
+    assert all(r.justification is None
+               for r in open_sealed(rows, {provider.key_id: provider.encryption}))
