@@ -31,6 +31,7 @@ from broker.audit import (
     open_sealed,
     verify,
 )
+from broker.audit.signers import signers_from_registry
 from broker.config import Settings
 from broker.kafka import make_producer
 from broker.policy import default_policy
@@ -93,8 +94,8 @@ async def wait_for(path: Any) -> None:
 
 
 def keys_of(stack: LocalStack) -> dict[str, Any]:
-    reg = stack.deployment.registry
-    return {e.key_id: reg.signing_public_key(p.id, e) for p in reg.parties for e in p.keys}
+    """The chains the registry declares, with who may sign each (signer binding)."""
+    return signers_from_registry(stack.deployment.registry)
 
 
 async def test_a_refused_inbox_file_and_http_post_are_in_the_adapters_chain(
