@@ -337,3 +337,23 @@ def test_a_malformed_grounds_extension_refuses_the_message(old: bytes, new: byte
     assert old in raw
     with pytest.raises(MessageError):
         parse_message(raw.replace(old, new), full=False)
+
+
+def test_a_zvh_referral_states_how_long_its_conflict_of_duties_decision_lasts() -> None:
+    """The ZVH input format carries the validity, so a decision can end (and be refused after)."""
+    import random
+
+    from adapters.zvh.format import parse_document
+    from broker.apps.scenarios import demo
+    from broker.apps.synthetic import synthetic_bsn
+
+    person = {"bsn": synthetic_bsn(random.Random()), "family_name": "Test", "birth_date": "1980-01-01",
+              "municipality": "0344"}  # fmt: skip
+    doc = demo.referral("CASE-1", "midden-nederland", person, ON)
+    doc["basis"] = {"kind": "conflict-of-duties", "justification": JUSTIFICATION,
+                    "decided_by": "dr. P. Bakker", "valid_until": "2024-01-31"}  # fmt: skip
+    parsed = parse_document(doc)
+    detail = parsed.basis.detail()  # type: ignore[union-attr]
+    assert detail == BasisDetail(None, JUSTIFICATION, "dr. P. Bakker", date(2024, 1, 31))
+    late = care_transition(basis_detail=detail, on=date(2024, 2, 1))
+    denied(decide(late, POLICY, ConsentView()), ReasonCode.CONFLICT_OF_DUTIES_EXPIRED)
