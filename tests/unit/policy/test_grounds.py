@@ -347,8 +347,8 @@ def test_a_zvh_referral_states_how_long_its_conflict_of_duties_decision_lasts() 
     from broker.apps.scenarios import demo
     from broker.apps.synthetic import synthetic_bsn
 
-    person = {"bsn": synthetic_bsn(random.Random()), "family_name": "Test", "birth_date": "1980-01-01",
-              "municipality": "0344"}  # fmt: skip
+    person = {"bsn": synthetic_bsn(random.Random()), "family_name": "Test",
+              "birth_date": "1980-01-01", "municipality": "0344"}  # fmt: skip
     doc = demo.referral("CASE-1", "midden-nederland", person, ON)
     doc["basis"] = {"kind": "conflict-of-duties", "justification": JUSTIFICATION,
                     "decided_by": "dr. P. Bakker", "valid_until": "2024-01-31"}  # fmt: skip
