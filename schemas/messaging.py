@@ -46,7 +46,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from enum import StrEnum
 from typing import Any
 
@@ -57,12 +57,16 @@ from schemas.errors import Issue, MessageError, issues_from_validation
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.jsontext import OutOfRange, finite_float, no_constant
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
+from schemas.vocab.grounds import SpecialException
 
 PARTY_ENDPOINT = "urn:ketenbus:party:"
 EXT = "https://ketenbus.nl/fhir/StructureDefinition/"
 EXT_BASIS_CITATION = EXT + "legal-basis-citation"
 EXT_BASIS_JUSTIFICATION = EXT + "legal-basis-justification"
 EXT_BASIS_DECIDED_BY = EXT + "legal-basis-decided-by"
+EXT_BASIS_VALID_UNTIL = EXT + "legal-basis-valid-until"  # valueDate: conflict of duties ends
+EXT_BASIS_EXCEPTION = EXT + "legal-basis-exception"  # valueCode, repeated: AVG art. 9/10
+EXT_BASIS_LEGAL_TITLE = EXT + "legal-basis-legal-title"  # valueString: the title in force
 MAX_MESSAGE_BYTES = 1_000_000
 URI_SYSTEM = "urn:ietf:rfc:3986"
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
@@ -88,6 +92,9 @@ class BasisDetail:
     citation: str | None = None
     justification: str | None = None
     decided_by: str | None = None
+    valid_until: date | None = None  # last day a conflict-of-duties decision covers
+    exceptions: tuple[SpecialException, ...] = ()  # stated art. 9/10 grounds (else derived)
+    legal_title: str | None = None  # reference to the person's legal title the citation uses
 
 
 @dataclass(frozen=True)
@@ -289,6 +296,12 @@ def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
         ):
             if value:
                 ext.append({"url": url, "valueString": value})
+        if d.valid_until is not None:
+            ext.append({"url": EXT_BASIS_VALID_UNTIL, "valueDate": d.valid_until.isoformat()})
+        for exc in d.exceptions:
+            ext.append({"url": EXT_BASIS_EXCEPTION, "valueCode": exc.value})
+        if d.legal_title:
+            ext.append({"url": EXT_BASIS_LEGAL_TITLE, "valueString": d.legal_title})
     if ext:
         header["extension"] = ext
     return header
@@ -590,15 +603,29 @@ def read_meta(bundle: Any) -> MessageMeta:
         focus.append(ref)
     detail = None
     exts: dict[Any, Any] = {}
+    valid_until: date | None = None
+    exceptions: list[SpecialException] = []
     for j, x in enumerate(_list(header.get("extension"), "MessageHeader.extension")):
         x = _obj(x, f"MessageHeader.extension[{j}]")
         if isinstance(x.get("url"), str) and isinstance(x.get("valueString"), str):
             exts[x["url"]] = x["valueString"]
-    if any(k in exts for k in (EXT_BASIS_CITATION, EXT_BASIS_JUSTIFICATION, EXT_BASIS_DECIDED_BY)):
+        elif x.get("url") == EXT_BASIS_VALID_UNTIL:
+            valid_until = _ext_date(x.get("valueDate"), f"MessageHeader.extension[{j}]")
+        elif x.get("url") == EXT_BASIS_EXCEPTION:
+            exceptions.append(_ext_exception(x.get("valueCode"), f"MessageHeader.extension[{j}]"))
+    if (
+        any(k in exts for k in (EXT_BASIS_CITATION, EXT_BASIS_JUSTIFICATION, EXT_BASIS_DECIDED_BY,
+                                EXT_BASIS_LEGAL_TITLE))
+        or valid_until is not None
+        or exceptions
+    ):  # fmt: skip
         detail = BasisDetail(
             exts.get(EXT_BASIS_CITATION),
             exts.get(EXT_BASIS_JUSTIFICATION),
             exts.get(EXT_BASIS_DECIDED_BY),
+            valid_until,
+            tuple(dict.fromkeys(exceptions)),
+            exts.get(EXT_BASIS_LEGAL_TITLE),
         )
     response = None
     if "response" in header:
@@ -641,6 +668,24 @@ def read_meta(bundle: Any) -> MessageMeta:
         response=response,
         focus=tuple(focus),
     )
+
+
+def _ext_date(value: object, where: str) -> date:
+    """A ``valueDate`` of a grounds extension: a full date (YYYY-MM-DD), nothing else."""
+    if isinstance(value, str) and re.fullmatch(r"\d{4}-\d{2}-\d{2}", value):
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            pass
+    raise _fail(where, "value", "valueDate must be a date YYYY-MM-DD", "basis-valid-until")
+
+
+def _ext_exception(value: object, where: str) -> SpecialException:
+    """A ``valueCode`` of the exception extension: a code of the special-category list."""
+    found = SpecialException._value2member_map_.get(value) if isinstance(value, str) else None
+    if not isinstance(found, SpecialException):
+        raise _fail(where, "code-invalid", "unknown art. 9/10 exception", "basis-exception")
+    return found
 
 
 def validate_fhir(bundle: dict[str, Any]) -> None:

@@ -134,11 +134,14 @@ class _Basis(_Row):
     basis_citation: str | None = None
     basis_justification: str | None = None
     basis_decided_by: str | None = None
+    basis_valid_until: date | None = None  # conflict of duties: last day covered
 
     def detail(self) -> BasisDetail | None:
-        if not (self.basis_citation or self.basis_justification or self.basis_decided_by):
+        if not (self.basis_citation or self.basis_justification or self.basis_decided_by
+                or self.basis_valid_until):  # fmt: skip
             return None
-        return BasisDetail(self.basis_citation, self.basis_justification, self.basis_decided_by)
+        return BasisDetail(self.basis_citation, self.basis_justification, self.basis_decided_by,
+                           self.basis_valid_until)  # fmt: skip
 
 
 class _PersonCols(_Row):

@@ -86,11 +86,15 @@ class ZvhBasis(_Strict):
     decided_by: str | None = Field(
         default=None, description="Professional who decided (required for conflict-of-duties)."
     )
+    valid_until: date | None = Field(
+        default=None,
+        description="Last day the conflict-of-duties decision covers (default: this day only).",
+    )
 
     def detail(self) -> BasisDetail | None:
-        if not (self.citation or self.justification or self.decided_by):
+        if not (self.citation or self.justification or self.decided_by or self.valid_until):
             return None
-        return BasisDetail(self.citation, self.justification, self.decided_by)
+        return BasisDetail(self.citation, self.justification, self.decided_by, self.valid_until)
 
 
 class ZvhReferral(_Strict):

@@ -48,10 +48,12 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 
 from broker.audit.canonical import canonical
 from broker.audit.sealed import SealReader, seal_detail
+from broker.policy.grounds import grounds_of
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.memo import Memo
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
 from schemas.vocab.base import KETENBUS_CS, Coded
+from schemas.vocab.grounds import GdprBasis, SecrecyGround, SpecialException
 
 if TYPE_CHECKING:
     from broker.policy import ConsentChange, Decision, DecisionRequest
@@ -161,6 +163,13 @@ class AuditRecord(BaseModel):
     recipient_role: PartyRole | None = None
     purpose: PurposeOfUse | None = None
     legal_basis: LegalBasis | None = None
+    gdpr_basis: GdprBasis | None = Field(default=None, description="AVG art. 6(1) letter.")
+    special_category_exceptions: tuple[SpecialException, ...] = Field(
+        default=(), description="AVG art. 9(2)/10 grounds with their UAVG article."
+    )
+    secrecy_ground: SecrecyGround | None = Field(
+        default=None, description="The ground to break professional secrecy (BW art. 7:457)."
+    )
     citation: str | None = None
     justification: str | None = None
     professional: str | None = None
@@ -390,6 +399,9 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
     here only when a caller put them in clear (the router seals them: ``sealed``)."""
     pairs: list[tuple[str, str | None]] = [
         ("legal-basis", r.legal_basis.value if r.legal_basis else None),
+        ("gdpr-basis", r.gdpr_basis.value if r.gdpr_basis else None),
+        *(("special-category-exception", e.value) for e in r.special_category_exceptions),
+        ("secrecy-ground", r.secrecy_ground.value if r.secrecy_ground else None),
         ("citation", r.citation),
         ("justification", r.justification),
         ("professional", r.professional),
@@ -549,8 +561,23 @@ def decision_record(
         categories=decision.allowed_categories,
         withheld=decision.withheld_categories,
         controls=controls_for(decision),
+        **grounds_fields(request.legal_basis, request.basis_detail),
         **sealed_fields(request.basis_detail, chain=source, event_id=event_id, reader=reader),
     )
+
+
+def grounds_fields(basis: LegalBasis | None, detail: BasisDetail | None) -> dict[str, Any]:
+    """The clear grounds items of an audit record (design audit-record-v2 §4): the AVG art. 6(1)
+    letter, the art. 9/10 exceptions and the secrecy ground, as ``broker.policy.grounds`` maps
+    the message's basis. The citation itself stays sealed: it may name a legal title."""
+    if basis is None:
+        return {}
+    g = grounds_of(basis, detail)
+    return {
+        "gdpr_basis": g.gdpr_basis,
+        "special_category_exceptions": g.exceptions,
+        "secrecy_ground": g.secrecy,
+    }
 
 
 def consent_change_record(

@@ -9,10 +9,21 @@
 4. the recipient's role has a rule for this flow (``no-rule-for-flow-and-role``);
 5. the purpose is allowed for that role (``purpose-not-allowed``);
 6. the legal basis is accepted for that role, and for that purpose (``legal-basis-not-accepted``);
-7. what the basis needs: a cited statute for legal-obligation (``statute-missing`` /
-   ``statute-not-accepted``), a cited task for public-task (``task-missing`` /
-   ``task-not-accepted``), a justification and the professional who decided for
-   conflict-of-duties (``justification-missing`` / ``professional-missing``), and for consent a
+7. what the basis needs: a cited statute for legal-obligation (``statute-missing``), a cited
+   task for public-task (``task-missing``); any citation must name an entry of the closed list
+   of provisions (``citation-not-listed``) that the rule accepts (``statute-not-accepted`` /
+   ``task-not-accepted``), and where the rule asks it, a legal-title statute's citation must
+   reference the person's title (``legal-title-reference-missing``); for conflict-of-duties a
+   justification and the professional who decided (``justification-missing`` /
+   ``professional-missing``) and a validity that has not ended
+   (``conflict-of-duties-expired``) and does not reach beyond the rule's ``max_validity_days``
+   (``conflict-of-duties-validity-too-long``); without a stated validity the decision covers
+   the day of the message only (one occasion);
+7a. the grounds of what the recipient would get (``broker.policy.grounds``): health data need
+   an AVG art. 9(2) exception (``special-category-exception-missing``), police and justice data
+   an art. 10 ground (``criminal-data-ground-missing``), both among those the rule accepts
+   (``special-category-exception-not-accepted``); a care provider (Wgbo, BW art. 7:457) needs a
+   ground to break secrecy for health data (``secrecy-ground-missing``); and for consent a
    person (``person-missing``) with a consent in force for this recipient and purpose
    (``no-consent``, ``consent-revoked``, ``consent-expired``, ``consent-not-yet-valid``);
 8. the categories: the recipient gets *present ∩ rule (∩ basis) ∩ consented* categories. The
@@ -38,9 +49,18 @@ from datetime import date
 from enum import StrEnum
 
 from broker.policy.consent_view import ConsentLookup, ConsentView
+from broker.policy.grounds import Grounds, grounds_of
 from broker.policy.model import BasisRule, Policy
 from schemas.messaging import BasisDetail
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
+from schemas.vocab.citations import CITATION_LIST_VERSION
+from schemas.vocab.grounds import (
+    CRIMINAL_CATEGORIES,
+    HEALTH_CATEGORIES,
+    SECRECY_BOUND_ROLES,
+    GroundsReason,
+    SecrecyGround,
+)
 
 MIN_JUSTIFICATION = 10  # characters: a word or two is not a recorded justification
 _CONTACT = frozenset({DataCategory.CONTACT})
@@ -70,6 +90,17 @@ class ReasonCode(StrEnum):
     ESSENTIAL_CATEGORY_MISSING = "essential-category-missing"
     ESSENTIAL_CATEGORY_NOT_ALLOWED = "essential-category-not-allowed"
     PERSONAL_DATA_IN_AGGREGATE = "personal-data-in-aggregate"
+    # the grounds checks (issue 16); the codes live in schemas.vocab.grounds.GroundsReason
+    CITATION_NOT_LISTED = GroundsReason.CITATION_NOT_LISTED.value
+    LEGAL_TITLE_REFERENCE_MISSING = GroundsReason.LEGAL_TITLE_REFERENCE_MISSING.value
+    CONFLICT_OF_DUTIES_EXPIRED = GroundsReason.CONFLICT_OF_DUTIES_EXPIRED.value
+    CONFLICT_OF_DUTIES_TOO_LONG = GroundsReason.CONFLICT_OF_DUTIES_TOO_LONG.value
+    SPECIAL_CATEGORY_EXCEPTION_MISSING = GroundsReason.SPECIAL_CATEGORY_EXCEPTION_MISSING.value
+    SPECIAL_CATEGORY_EXCEPTION_NOT_ACCEPTED = (
+        GroundsReason.SPECIAL_CATEGORY_EXCEPTION_NOT_ACCEPTED.value
+    )
+    CRIMINAL_DATA_GROUND_MISSING = GroundsReason.CRIMINAL_DATA_GROUND_MISSING.value
+    SECRECY_GROUND_MISSING = GroundsReason.SECRECY_GROUND_MISSING.value
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +140,7 @@ class Decision:
     allowed_categories: frozenset[DataCategory] = frozenset()
     withheld_categories: frozenset[DataCategory] = frozenset()
     rule: str = ""  # policy file:line of the rule applied (or of the flow, when no role rule)
+    grounds: Grounds | None = None  # the grounds judged (None: denied before the basis check)
 
 
 def _names(categories: frozenset[DataCategory] | set[DataCategory]) -> str:
@@ -199,9 +231,14 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             f"for purpose {req.purpose} (accepted: {', '.join(accepted) or 'none'})",
             where,
         )
-    refusal = _check_basis_detail(req, basis_rule)
+    grounds = grounds_of(basis, req.basis_detail)
+
+    def deny_on(reason: ReasonCode, detail: str, consent: str | None = None) -> Decision:
+        return Decision(False, reason, detail, basis, consent, rule=where, grounds=grounds)
+
+    refusal = _check_basis_detail(req, basis_rule, grounds)
     if refusal is not None:
-        return deny(refusal[0], refusal[1], where)
+        return deny_on(*refusal)
 
     present = req.categories
     allowed = present & rule.category_set
@@ -223,6 +260,10 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             f"on {basis} (allowed: {_names(allowed)})",
             where,
         )
+
+    refusal = _check_grounds(req, basis_rule, grounds, allowed)
+    if refusal is not None:
+        return deny_on(*refusal)
 
     consent_id: str | None = None
     if basis is LegalBasis.CONSENT:
@@ -262,8 +303,8 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
         allowed -= _CONTACT  # contact elements live in the Patient: never without identity
     withheld = present - allowed
     detail = _permit_head(req.event, req.recipient, req.recipient_role, req.purpose, basis)
-    if basis_rule.citations and req.basis_detail and req.basis_detail.citation:
-        detail += f" ({req.basis_detail.citation})"
+    if basis_rule.citations and grounds.citation is not None:
+        detail += f" ({grounds.citation.id})"
     if consent_id is not None:
         detail += f", consent {consent_id}"
     detail += f"; categories: {_names(allowed)}"
@@ -278,27 +319,46 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
         allowed,
         withheld,
         where,
+        grounds,
     )
 
 
-def _check_basis_detail(req: DecisionRequest, rule: BasisRule) -> tuple[ReasonCode, str] | None:
+def _check_basis_detail(
+    req: DecisionRequest, rule: BasisRule, grounds: Grounds
+) -> tuple[ReasonCode, str] | None:
     detail = req.basis_detail
     basis = req.legal_basis
+    citation = (detail.citation or "").strip() if detail else ""
+    statute = basis is LegalBasis.LEGAL_OBLIGATION
     if basis in (LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK) and rule.requires_citation:
-        statute = basis is LegalBasis.LEGAL_OBLIGATION
-        citation = (detail.citation or "").strip() if detail else ""
-        accepted = ", ".join(repr(c) for c in rule.citations)
+        accepted = ", ".join(rule.citations)
         if not citation:
             return (
                 ReasonCode.STATUTE_MISSING if statute else ReasonCode.TASK_MISSING,
                 f"{basis} must cite the {'statute' if statute else 'public task'} "
                 f"(accepted: {accepted})",
             )
-        if not rule.accepts_citation(citation):
+    if citation:
+        cited = grounds.citation
+        if cited is None:  # free text is never a citation; the text itself is not repeated
+            return (
+                ReasonCode.CITATION_NOT_LISTED,
+                "the citation is not an entry of the list of provisions (version "
+                f"{CITATION_LIST_VERSION}, accepted here: {', '.join(rule.citations) or 'none'})",
+            )
+        if rule.citations and not rule.accepts_citation(cited):
             return (
                 ReasonCode.STATUTE_NOT_ACCEPTED if statute else ReasonCode.TASK_NOT_ACCEPTED,
-                f"citation {citation!r} is not accepted for this flow and role "
-                f"(accepted: {accepted})",
+                f"citation {cited.id} is not accepted for this flow and role "
+                f"(accepted: {', '.join(rule.citations)})",
+            )
+        if rule.legal_title_reference and cited.legal_title and not (
+            detail and (detail.legal_title or "").strip()
+        ):
+            return (
+                ReasonCode.LEGAL_TITLE_REFERENCE_MISSING,
+                f"{cited.id} is a legal-title statute: the message must reference the person's "
+                "legal title in force (legal-basis-legal-title)",
             )
     if basis is LegalBasis.CONFLICT_OF_DUTIES:
         justification = (detail.justification or "").strip() if detail else ""
@@ -314,6 +374,56 @@ def _check_basis_detail(req: DecisionRequest, rule: BasisRule) -> tuple[ReasonCo
                 ReasonCode.PROFESSIONAL_MISSING,
                 "conflict-of-duties needs the name of the professional who decided",
             )
+        until = detail.valid_until if detail and detail.valid_until else req.on
+        if until < req.on:
+            return (
+                ReasonCode.CONFLICT_OF_DUTIES_EXPIRED,
+                f"the conflict-of-duties decision was valid until {until}; it is {req.on}: "
+                "a new decision is needed for this occasion",
+            )
+        if (until - req.on).days > rule.max_validity_days:
+            return (
+                ReasonCode.CONFLICT_OF_DUTIES_TOO_LONG,
+                f"a conflict-of-duties decision may reach at most {rule.max_validity_days} days "
+                f"ahead; this one runs until {until}. A lasting need calls for consent or a "
+                "legal title",
+            )
+    return None
+
+
+def _check_grounds(
+    req: DecisionRequest, rule: BasisRule, grounds: Grounds, disclosed: frozenset[DataCategory]
+) -> tuple[ReasonCode, str] | None:
+    """The art. 9/10 and secrecy checks on what the recipient would get."""
+    health = disclosed & HEALTH_CATEGORIES
+    criminal = disclosed & CRIMINAL_CATEGORIES
+    if health and not grounds.article9:
+        return (
+            ReasonCode.SPECIAL_CATEGORY_EXCEPTION_MISSING,
+            f"{_names(health)} are health data (AVG art. 9(1)): the disclosure on "
+            f"{req.legal_basis} needs an art. 9(2) exception (legal-basis-exception)",
+        )
+    if criminal and not grounds.article10:
+        return (
+            ReasonCode.CRIMINAL_DATA_GROUND_MISSING,
+            f"{_names(criminal)} are criminal data: the disclosure needs an AVG art. 10 ground "
+            "(UAVG art. 32 or 33)",
+        )
+    if (health or criminal) and rule.exceptions is not None:
+        refused = [e.value for e in grounds.exceptions if e not in rule.exceptions]
+        if refused:
+            return (
+                ReasonCode.SPECIAL_CATEGORY_EXCEPTION_NOT_ACCEPTED,
+                f"exception {', '.join(refused)} is not accepted for this flow and role "
+                f"(accepted: {', '.join(e.value for e in rule.exceptions) or 'none'})",
+            )
+    if health and req.sender_role in SECRECY_BOUND_ROLES and grounds.secrecy is SecrecyGround.NONE:
+        return (
+            ReasonCode.SECRECY_GROUND_MISSING,
+            f"a {req.sender_role} is bound by professional secrecy (BW art. 7:457): disclosing "
+            f"{_names(health)} on {req.legal_basis} needs consent, a legal duty or a conflict of "
+            "duties",
+        )
     return None
 
 

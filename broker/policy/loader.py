@@ -11,6 +11,8 @@ Semantic rules (the ``rule`` named in an error):
 * ``schema:<type>``: a value has the wrong type, an unknown code, a missing or unknown field.
 * ``citation-required``: ``legal-obligation`` must list the laws it accepts and cannot switch
   citing off; a basis that requires a citation must list the accepted citations.
+* ``citation-not-listed``: a citation is not the id of an entry in the closed list of
+  provisions (``schemas/vocab/citations.py``).
 * ``citation-not-applicable``: ``consent`` and ``conflict-of-duties`` are not cited.
 * ``basis-purposes-subset`` / ``basis-categories-subset``: a basis may only narrow its rule.
 * ``duplicate-basis``, ``duplicate-value``: the same basis or code listed twice.
@@ -43,6 +45,7 @@ from broker.policy.model import (
     RecipientRule,
 )
 from schemas.vocab import DataCategory, LegalBasis, PartyRole
+from schemas.vocab.citations import BY_ID, CITATION_LIST_VERSION
 
 DEFAULT_POLICY_RESOURCE = "default-policy.yaml"
 
@@ -272,6 +275,14 @@ def _check_basis(
             f"{basis.basis} requires a citation: list the accepted citations, "
             "or set citation_required: false",
         )
+    for j, cited in enumerate(basis.citations):
+        if cited not in BY_ID:
+            yield problem(
+                (*bpath, "citations", j),
+                "citation-not-listed",
+                f"{cited!r} is not an id in the list of provisions (version "
+                f"{CITATION_LIST_VERSION}, schemas/vocab/citations.py)",
+            )
     if basis.basis in (LegalBasis.CONSENT, LegalBasis.CONFLICT_OF_DUTIES) and (
         basis.citations or basis.citation_required
     ):

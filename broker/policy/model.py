@@ -17,9 +17,13 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
+from schemas.vocab.citations import Citation, covers
+from schemas.vocab.grounds import SpecialException
 
 # Bases that must cite something (a statute, or the public task) unless the rule says otherwise.
 CITING_BASES = frozenset({LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK})
+# A conflict of duties is decided per occasion (KNMG): a decision may not reach further ahead.
+DEFAULT_CONFLICT_VALIDITY_DAYS = 30
 
 
 class _Strict(BaseModel):
@@ -29,13 +33,15 @@ class _Strict(BaseModel):
 class BasisRule(_Strict):
     """One legal basis that is acceptable for a flow to a recipient role.
 
-    ``citations`` lists the accepted citations (statute or public task). A request's citation is
-    accepted when it *begins with* one of them, compared case-insensitively with whitespace
-    collapsed, and the next character is not a letter or digit: ``Wvggz`` accepts
-    ``Wvggz art. 8:27`` but not ``Wvggzx``.
+    ``citations`` lists the accepted provisions by their id in the closed list
+    (``schemas.vocab.citations``); a statute's id accepts its articles too. A request's citation
+    must name a listed provision exactly (id or alias) and one that this rule accepts.
 
     ``purposes`` and ``categories``, when given, narrow the recipient rule for this basis (e.g.
-    conflict of duties only for the purpose ``safety``).
+    conflict of duties only for the purpose ``safety``). ``exceptions``, when given, are the
+    only AVG art. 9/10 exceptions accepted with this basis. ``legal_title_reference`` requires a
+    citation of a legal-title statute (Wvggz, Wzd, Wfz) to reference the person's title.
+    ``max_validity_days`` bounds how far ahead a conflict-of-duties decision may reach.
     """
 
     basis: LegalBasis
@@ -47,6 +53,9 @@ class BasisRule(_Strict):
     )
     purposes: tuple[PurposeOfUse, ...] | None = None
     categories: tuple[DataCategory, ...] | None = None
+    exceptions: tuple[SpecialException, ...] | None = None
+    legal_title_reference: bool = False
+    max_validity_days: int = Field(default=DEFAULT_CONFLICT_VALIDITY_DAYS, ge=0, le=366)
     note: str = ""
 
     @cached_property
@@ -59,16 +68,10 @@ class BasisRule(_Strict):
             return self.basis in CITING_BASES
         return self.citation_required
 
-    def accepts_citation(self, citation: str) -> bool:
-        """Whether ``citation`` begins with one of the accepted citations (see class doc)."""
-        given = normalise_citation(citation)
-        for accepted in self.citations:
-            prefix = normalise_citation(accepted)
-            if given.startswith(prefix) and (
-                len(given) == len(prefix) or not given[len(prefix)].isalnum()
-            ):
-                return True
-        return False
+    def accepts_citation(self, citation: Citation) -> bool:
+        """Whether this rule accepts the listed provision ``citation`` (the entry or its
+        statute is among ``citations``)."""
+        return any(covers(accepted, citation) for accepted in self.citations)
 
 
 class RecipientRule(_Strict):

@@ -35,7 +35,9 @@ from broker.audit import (
 )
 from broker.audit.chain import resume_chain
 from broker.audit.checkpoint import Cadence, publish
+from broker.audit.event import grounds_fields
 from broker.config import Settings
+from broker.policy.grounds import grounds_of
 from broker.router.facts import Fact, FactKind
 from broker.trust import PartyKeys, PartyRegistry, TrustError
 from schemas import topics
@@ -91,7 +93,8 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
     sealed = sealed_fields(fact.basis_detail, chain=source, event_id=event_id, reader=reader)
     key = (fact.kind, fact.event, fact.sender_role, fact.recipient_role, fact.purpose,
            fact.legal_basis, fact.categories, fact.withheld, fact.controls,
-           sealed.get("decided_by_professional", False), source)  # fmt: skip
+           sealed.get("decided_by_professional", False), source,
+           fact.legal_basis and grounds_of(fact.legal_basis, fact.basis_detail))  # fmt: skip
     proto = _PROTOTYPES.get_or_make(key, validated_record, fact, source, None)
     return proto.model_copy(
         update={
@@ -156,6 +159,7 @@ def validated_record(fact: Fact, source: str, reader: SealReader | None = None) 
         withheld=fact.withheld,
         controls=fact.controls,
         topic=fact.topic,
+        **grounds_fields(fact.legal_basis, fact.basis_detail),
         **sealed_fields(fact.basis_detail, chain=source, event_id=event_id, reader=reader),
     )
 

@@ -171,7 +171,7 @@ def test_decide_permits_alike_with_caches_cold_and_warm(
     rule = flow.recipients[role]
     detail = None
     if with_detail:
-        citation = f"{basis_rule.citations[0]} art. 1" if basis_rule.citations else None
+        citation = basis_rule.citations[0] if basis_rule.citations else None
         detail = BasisDetail(citation, "Ernstig gevaar voor derden; delen nodig.", "dr. P. Bakker")
     categories = frozenset(rule.categories) | (frozenset() if flow.aggregate_only else extra)
     req = DecisionRequest(

@@ -10,6 +10,7 @@ import pytest
 
 from broker.policy import PolicyError, default_policy, load_policy, load_policy_text
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
+from schemas.vocab.citations import resolve_citation
 
 GOOD = textwrap.dedent(
     """\
@@ -26,7 +27,7 @@ GOOD = textwrap.dedent(
             legal_bases:
               - basis: consent
               - basis: legal-obligation
-                citations: ["Wvggz"]
+                citations: [wvggz]
     """
 )
 
@@ -54,7 +55,7 @@ def _error(text: str, tmp_path: Path) -> PolicyError:
     ("old", "new", "line", "rule", "path"),
     [
         # legal-obligation without a statute
-        ('            citations: ["Wvggz"]\n', "", 13, "citation-required",
+        ('            citations: [wvggz]\n', "", 13, "citation-required",
          "flows.referral.recipients.coordinating-provider.legal_bases[1]"),
         # an unknown purpose code
         ("purposes: [COC]", "purposes: [COC, GOSSIP]", 9, "schema:enum",
@@ -221,15 +222,28 @@ def test_assessment_outcome_to_zvh_and_municipality() -> None:
     }
 
 
-def test_citation_matching_is_prefix_at_a_word_boundary() -> None:
+def test_citation_matching_is_by_the_closed_list() -> None:
+    """A rule accepts listed provisions by id, a statute's id its articles too; free text and
+    look-alikes resolve to nothing (issue 16: "Wvggz whatever" was accepted as a prefix)."""
     rule = default_policy().recipient_rule(
         EventCode.ASSESSMENT_OUTCOME, PartyRole.EXECUTING_PROVIDER
     )
     assert rule is not None
     lo = rule.basis_rule(LegalBasis.LEGAL_OBLIGATION)
     assert lo is not None
-    assert lo.accepts_citation("Wvggz art. 8:27")
-    assert lo.accepts_citation("  wvggz   ART. 8:27 ")
-    assert lo.accepts_citation("Wfz")
-    assert not lo.accepts_citation("Wvggzx art. 1")
-    assert not lo.accepts_citation("AVG art. 6")
+    for text in ("Wvggz art. 8:27", "  wvggz   ART. 8:27 ", "wvggz-art-8:27", "Wfz", "wzd"):
+        cited = resolve_citation(text)
+        assert cited is not None and lo.accepts_citation(cited), text
+    for text in ("Wvggzx art. 1", "Wvggz whatever", "Wvggz art. 8:27 en verder", "AVG art. 6"):
+        assert resolve_citation(text) is None, text
+    zvw = resolve_citation("Zvw art. 11")
+    assert zvw is not None and not lo.accepts_citation(zvw)
+
+
+def test_a_citation_not_on_the_list_is_a_policy_error(tmp_path: Path) -> None:
+    err = _error(GOOD.replace("citations: [wvggz]", 'citations: [wvggz, "Wvggz art. 1"]'),
+                 tmp_path)
+    assert [(p.rule, p.line, p.path) for p in err.problems] == [
+        ("citation-not-listed", 14,
+         "flows.referral.recipients.coordinating-provider.legal_bases[1].citations[1]")
+    ]

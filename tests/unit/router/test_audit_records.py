@@ -159,6 +159,36 @@ def test_purpose_and_legal_basis(cod: tuple[list[bytes], str]) -> None:
     assert details(ev)["legal-basis"] == "conflict-of-duties"
 
 
+def grounds(event: dict[str, Any]) -> tuple[str, list[str], str]:
+    """The clear grounds items of the message entity (design audit-record-v2 §4)."""
+    items = entity(event, "2").get("detail", [])
+    exceptions = [d["valueString"] for d in items if d["type"] == "special-category-exception"]
+    return details(event)["gdpr-basis"], exceptions, details(event)["secrecy-ground"]
+
+
+def test_the_grounds_stand_in_clear(cod: tuple[list[bytes], str]) -> None:
+    """Conflict of duties: AVG art. 6(1)(d), art. 9(2)(c), secrecy lifted by the professional's
+    decision; on the permit and on the delivery the router wrote."""
+    evs = events(cod[0])
+    for kind in ("decision-permit", "delivery"):
+        assert grounds(evs[kind]) == ("d", ["art9-2c"], "conflict-of-duties"), kind
+
+
+def test_the_grounds_of_a_consent_and_of_a_denial(deployment: Deployment) -> None:
+    person = synthetic_bsn(random.Random())
+    zvh = deployment.party_client(ZVH)
+    pipeline = Pipeline(deployment.router_state(default_policy()))
+    values = written(deployment, pipeline, consent(zvh, person),
+                     referral(zvh, person, LegalBasis.CONSENT, None))
+    assert grounds(events(values)["decision-permit"]) == ("a", ["art9-2a"], "consent")
+    expired = BasisDetail(None, JUSTIFICATION, PROFESSIONAL, date(2020, 1, 1))
+    values = written(deployment, pipeline, referral(
+        zvh, synthetic_bsn(random.Random()), LegalBasis.CONFLICT_OF_DUTIES, expired))
+    ev = events(values)["decision-deny"]
+    assert ev["outcomeDesc"] == "conflict-of-duties-expired"
+    assert grounds(ev) == ("d", ["art9-2c"], "conflict-of-duties")
+
+
 def test_person_by_pseudonym_in_the_audit_domain(
         deployment: Deployment, cod: tuple[list[bytes], str]) -> None:
     values, person = cod

@@ -47,6 +47,10 @@ class BasisDetail:
     citation: str | None = None
     justification: str | None = None
     decided_by: str | None = None
+    # issue 16 added these; the old reader never set them (defaults, so the tuples compare)
+    valid_until: Any = None
+    exceptions: tuple[Any, ...] = ()
+    legal_title: str | None = None
 
 
 @dataclass(frozen=True)
