@@ -27,27 +27,35 @@ Send = Callable[[str, bytes, bytes], Awaitable[None]]  # topic, key, value
 """Produce one record to the audit topic: (key, value), returning once Kafka acknowledged it."""
 
 
-async def read_audit_topic(settings: Settings, timeout: float = 30.0) -> list[bytes]:
-    """Every record of the audit topic (one partition) in order, up to the high watermark of
-    the last fetch (see ``broker.audit.reader`` for why not ``end_offsets``)."""
-    consumer = make_consumer(settings, group_id=None)
+async def read_audit_topic(
+    settings: Settings, topic: str = topics.AUDIT.name, timeout: float = 30.0
+) -> list[bytes]:
+    """Every record of the audit topic (or ``topic``, e.g. the checkpoints), partition by
+    partition in order, up to the high watermark of the last fetch (see ``broker.audit.reader``
+    for why not ``end_offsets``)."""
+    consumer = make_consumer(
+        settings, group_id=None, max_partition_fetch_bytes=8 * 1024 * 1024
+    )
     await consumer.start()
     try:
-        tp = TopicPartition(topics.AUDIT.name, 0)
         await consumer.topics()
-        consumer.assign([tp])
-        await consumer.seek_to_beginning(tp)
+        parts = sorted(consumer.partitions_for_topic(topic) or ())
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         out: list[bytes] = []
-        while True:
-            batch = await consumer.getmany(tp, timeout_ms=300, max_records=10000)
-            out.extend(r.value for r in batch.get(tp, []) if r.value)
-            hw = consumer.highwater(tp)
-            if hw is not None and await consumer.position(tp) >= hw:
-                return out
-            if loop.time() > deadline:
-                raise TimeoutError("the audit topic was not read to its end in time")
+        for p in parts:
+            tp = TopicPartition(topic, p)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=300, max_records=10000)
+                out.extend(r.value for r in batch.get(tp, []) if r.value)
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
+                    break
+                if loop.time() > deadline:
+                    raise TimeoutError(f"{topic} was not read to its end in time")
+        return out
     finally:
         await consumer.stop()
 
@@ -64,7 +72,7 @@ class ChainWriter:
         self.settings = settings
         self.keys = keys
         self.chain_id = chain_id or keys.key_id  # a chain not declared: named after the key
-        self.written = 0
+        self.written: int = 0
         self._chain: AuditChain | None = None
         self._lock = asyncio.Lock()
         self._cadence = Cadence(settings.audit_checkpoint_seconds)

@@ -13,7 +13,6 @@ keys of those two domains, never the router's pseudonym secret.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import dataclasses
 import json
@@ -22,26 +21,24 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
-from aiokafka import AIOKafkaProducer, TopicPartition
+from aiokafka import AIOKafkaProducer
 
 from broker.audit import (
     Answer,
-    AuditChain,
     AuditKind,
     AuditQuery,
     AuditRecord,
+    ChainWriter,
     TrailTrust,
     VerifyReport,
     answer,
-    last_record_of,
     open_sealed,
+    read_audit_topic,
     verify_trail,
 )
-from broker.audit.chain import resume_chain
-from broker.audit.checkpoint import Cadence, publish
 from broker.audit.signers import signers_from_registry
 from broker.config import Settings
-from broker.kafka import make_consumer, make_producer
+from broker.kafka import make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
 from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
 from broker.trust import PartyKeys, PartyRegistry, Pseudonymiser, load_or_create_secret
@@ -59,36 +56,7 @@ class SearchNotAudited(RuntimeError):
     """The search could not be written to the audit trail, so its results are not shown."""
 
 
-async def read_audit(
-    settings: Settings, topic: str = topics.AUDIT.name, timeout: float = 30.0
-) -> list[bytes]:
-    """Every record of the audit topic (or ``topic``), in order, up to the fetch high
-    watermark."""
-    consumer = make_consumer(settings, group_id=None,
-                             client_id=f"{settings.client_id_prefix}-web-audit",
-                             max_partition_fetch_bytes=8 * 1024 * 1024)
-    await consumer.start()
-    try:
-        await consumer.topics()
-        parts = sorted(consumer.partitions_for_topic(topic) or ())
-        out: list[bytes] = []
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        for p in parts:
-            tp = TopicPartition(topic, p)
-            consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
-            while True:
-                batch = await consumer.getmany(tp, timeout_ms=300, max_records=10000)
-                out.extend(r.value for r in batch.get(tp, []) if r.value)
-                hw = consumer.highwater(tp)
-                if hw is not None and await consumer.position(tp) >= hw:
-                    break
-                if loop.time() > deadline:
-                    raise TimeoutError("the audit topic was not read to its end in time")
-        return out
-    finally:
-        await consumer.stop()
+read_audit = read_audit_topic  # the web app's reader of the audit and checkpoint topics
 
 
 AuditReader = Callable[[Settings, str], Awaitable[list[bytes]]]  # settings, topic
@@ -126,10 +94,7 @@ class ComplianceService:
         self.pseudonyms = pseudonyms
         self._trust = trust
         self._producer: AIOKafkaProducer | None = None
-        self._chain: AuditChain | None = None
-        self._lock = asyncio.Lock()
-        self._cadence = Cadence(settings.audit_checkpoint_seconds)
-        self.written = 0
+        self.writer = ChainWriter(settings, keys, self.chain_id)
 
     @property
     def can_search_person(self) -> bool:
@@ -141,21 +106,22 @@ class ComplianceService:
         await self._resume()
 
     async def _resume(self) -> None:
-        last = last_record_of(await read_audit(self.settings), self.chain_id)
-        keys = {self.keys.key_id: self.keys.signing}
-        self._chain, handover = resume_chain(self.chain_id, keys, self.keys.key_id, last)
-        assert self._producer is not None
-        for value in handover:
-            await self._producer.send_and_wait(
-                topics.AUDIT.name, value=value, key=self.chain_id.encode()
-            )
-        log.info("compliance-search chain %s at %s", self.chain_id, self._chain.last)
+        await self.writer.resume(self._send)
+        log.info("compliance-search chain %s at %s", self.chain_id, self.writer.last)
+
+    async def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        if self._producer is None:
+            raise SearchNotAudited("the web app is not connected to the audit topic")
+        await self._producer.send_and_wait(topic, value=value, key=key)
+
+    @property
+    def written(self) -> int:
+        return self.writer.written
 
     async def stop(self) -> None:
         if self._producer is not None:
-            if self._chain is not None:
-                with contextlib.suppress(Exception):  # the cadence covered the rest
-                    await publish(self._producer, self._chain.checkpoint())
+            with contextlib.suppress(Exception):  # the cadence covered the rest
+                await self.writer.checkpoint(self._send)
             await self._producer.stop()
             self._producer = None
 
@@ -167,26 +133,14 @@ class ComplianceService:
         return self.pseudonyms.translate(bsn, PERSON_DOMAINS)
 
     async def _write(self, record: AuditRecord) -> None:
-        if self._producer is None:
-            raise SearchNotAudited("the web app is not connected to the audit topic")
-        async with self._lock:
-            assert self._chain is not None
-            before = self._chain.last
-            value = self._chain.append_record(record)
-            try:
-                await self._producer.send_and_wait(
-                    topics.AUDIT.name, value=value, key=self.chain_id.encode()
-                )
-            except Exception as exc:
-                # The record may or may not be on the topic: read back where the chain stands.
-                self._chain = AuditChain(self.chain_id, self.keys.signing, self.keys.key_id, before)
-                with contextlib.suppress(Exception):
-                    await self._resume()
-                raise SearchNotAudited(f"the search could not be audited: {exc}") from exc
-            self.written += 1
-            if self._cadence.due():
-                await publish(self._producer, self._chain.checkpoint())
-                self._cadence.done()
+        """Audit the search before its results are shown (NEN 7513); if the record cannot be
+        written, the search is refused."""
+        try:
+            await self.writer.write([record], self._send)
+        except SearchNotAudited:
+            raise
+        except Exception as exc:
+            raise SearchNotAudited(f"the search could not be audited: {exc}") from exc
 
     def trust(self) -> TrailTrust:
         """What the trail is verified against: as given, else the chains the registry declares
