@@ -3,7 +3,8 @@
 Every code system has a canonical URI (``SYSTEM``) under ``https://ketenbus.nl/fhir/CodeSystem/``
 unless a national or HL7 code system fits, in which case that one is used (see ``purpose``).
 ``CODE_SYSTEMS`` lists them all; ``python -m broker.apps.generate.flowdocs`` renders them into
-``docs/vocabularies.md``.
+``docs/vocabularies.md``, with the closed list of legal citations (``schemas.vocab.citations``),
+which is a versioned list rather than a code system.
 """
 
 from schemas.vocab.assessment import (
@@ -18,6 +19,7 @@ from schemas.vocab.categories import DataCategory
 from schemas.vocab.claims import ClaimOutcome, ClaimRejectionReason, ClaimService
 from schemas.vocab.escalation import EscalationReason
 from schemas.vocab.events import EventCode
+from schemas.vocab.grounds import GdprBasis, SecrecyGround, SpecialException
 from schemas.vocab.legal import LegalBasis
 from schemas.vocab.purpose import PurposeOfUse
 from schemas.vocab.referral import LegalTitleKind, RiskLevel, SignalSource
@@ -33,6 +35,9 @@ CODE_SYSTEMS: tuple[type[Coded], ...] = (
     DataCategory,
     PurposeOfUse,
     LegalBasis,
+    GdprBasis,
+    SpecialException,
+    SecrecyGround,
     PartyRole,
     SignalSource,
     RiskLevel,
@@ -68,15 +73,18 @@ __all__ = [
     "EscalationReason",
     "EventCode",
     "FinancingRegime",
+    "GdprBasis",
     "InclusionCriterion",
     "LegalBasis",
     "LegalTitleKind",
     "PartyRole",
     "PurposeOfUse",
     "RiskLevel",
+    "SecrecyGround",
     "SecurityLevel",
     "ServiceCode",
     "SignalSource",
+    "SpecialException",
     "TaskParameter",
     "TransitionKind",
 ]

@@ -7,11 +7,12 @@ of its ``aliases`` (the statute names messages carried before the list existed).
 articles too.
 
 Article numbers and titles are locators for the organisation's FG to check against
-wetten.overheid.nl; a change is a new ``CITATION_LIST_VERSION``. ``legal_title`` marks the statutes
-under which a court or the OM imposes a *legal title* on a person (Wvggz zorgmachtiging, Wzd
-rechterlijke machtiging, Wfz forensische titel); the policy can require such a citation to
-reference that title. ``exceptions`` are the art. 9/10 grounds the provision carries, used for
-messages that do not state one (``docs/policy.md``).
+wetten.overheid.nl; ``checked`` says which entries were checked, where and when (the others are
+unverified, and ``docs/policy.md`` §1a says so); a change is a new ``CITATION_LIST_VERSION``.
+``legal_title`` marks the statutes under which a court or the OM imposes a *legal title* on a
+person (Wvggz zorgmachtiging, Wzd rechterlijke machtiging, Wfz forensische titel); the policy
+can require such a citation to reference that title. ``exceptions`` are the art. 9/10 grounds the
+provision carries, used for messages that do not state one (``docs/policy.md``).
 """
 
 from __future__ import annotations
@@ -23,8 +24,9 @@ from typing import Literal
 
 from schemas.vocab.grounds import SpecialException
 
-CITATION_LIST_VERSION = "2026.1"
-CITATION_LIST_DATE = date(2026, 12, 1)
+# 2026.2: each entry records whether and where its id and title were checked (``checked``)
+CITATION_LIST_VERSION = "2026.2"
+CITATION_LIST_DATE = date(2026, 12, 6)
 
 _CARE = (SpecialException.CARE,)
 _CRIMINAL_CARE = (SpecialException.CARE, SpecialException.CRIMINAL_BODIES)
@@ -41,6 +43,9 @@ class Citation:
     legal_title: bool = False
     exceptions: tuple[SpecialException, ...] = ()
     aliases: tuple[str, ...] = ()
+    # Where and when the id and title were checked against the text of the law ("" = not yet:
+    # a locator from the design, for the FG to check; docs/policy.md lists which).
+    checked: str = ""
 
 
 def _s(
@@ -49,11 +54,14 @@ def _s(
     aliases: tuple[str, ...],
     exceptions: tuple[SpecialException, ...] = (),
     legal_title: bool = False,
+    checked: str = "",
 ) -> Citation:
-    return Citation(id, id, title, "statute", legal_title, exceptions, aliases)
+    return Citation(id, id, title, "statute", legal_title, exceptions, aliases, checked)
 
 
-def _a(statute: Citation, number: str, title: str, *aliases: str) -> Citation:
+def _a(
+    statute: Citation, number: str, title: str, *aliases: str, checked: str = ""
+) -> Citation:
     return Citation(
         f"{statute.id}-art-{number}",
         statute.id,
@@ -62,7 +70,9 @@ def _a(statute: Citation, number: str, title: str, *aliases: str) -> Citation:
         statute.legal_title,
         statute.exceptions,
         aliases,
+        checked,
     )
+
 
 
 WVGGZ = _s(
@@ -71,6 +81,7 @@ WVGGZ = _s(
     ("Wvggz", "Wet verplichte ggz", "Wet verplichte geestelijke gezondheidszorg"),
     _CARE,
     legal_title=True,
+    checked="wetten.overheid.nl BWBR0040635 (title), 2026-12-06",
 )
 WZD = _s("wzd", "Wet zorg en dwang", ("Wzd", "Wet zorg en dwang"), _CARE, legal_title=True)
 WFZ = _s(
@@ -83,12 +94,14 @@ WMO = _s(
     "Wet maatschappelijke ondersteuning 2015",
     ("Wmo 2015", "Wet maatschappelijke ondersteuning 2015"),
     _CARE,
+    checked="wetten.overheid.nl BWBR0035362 (title), 2026-12-06",
 )
 ZVW = _s("zvw", "Zorgverzekeringswet", ("Zvw", "Zorgverzekeringswet"))
 WLZ = _s("wlz", "Wet langdurige zorg", ("Wlz", "Wet langdurige zorg"))
 WPG = _s("wpg", "Wet politiegegevens", ("Wpg", "Wet politiegegevens"),
          (SpecialException.CRIMINAL_BODIES,))  # fmt: skip
-UAVG = _s("uavg", "Uitvoeringswet Algemene verordening gegevensbescherming", ("UAVG",))
+UAVG = _s("uavg", "Uitvoeringswet Algemene verordening gegevensbescherming", ("UAVG",),
+          checked="wetten.overheid.nl BWBR0040940 (title), 2026-12-06")  # fmt: skip
 GEMEENTEWET = _s("gemeentewet", "Gemeentewet", ("Gemeentewet",))
 
 CITATIONS: tuple[Citation, ...] = (
@@ -115,7 +128,8 @@ CITATIONS: tuple[Citation, ...] = (
        "UAVG art. 33"),
     GEMEENTEWET,
     _a(GEMEENTEWET, "172", "Gemeentewet art. 172: handhaving openbare orde",
-       "Gemeentewet art. 172"),
+       "Gemeentewet art. 172",
+       checked="art. 172(1) as quoted by burgemeesters.nl (NGB), 2026-12-06"),
     Citation(
         "task-lcp-levensloopaanpak",
         "task-lcp-levensloopaanpak",

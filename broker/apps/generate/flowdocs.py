@@ -29,6 +29,7 @@ from schemas.flows import common
 from schemas.flows.registry import FLOWS, FlowSpec
 from schemas.messaging import category_of
 from schemas.vocab import CODE_SYSTEMS, Coded
+from schemas.vocab.citations import CITATION_LIST_DATE, CITATION_LIST_VERSION, CITATIONS
 
 ROOT = Path(__file__).resolve().parents[3]
 DOCS = ROOT / "docs"
@@ -102,6 +103,7 @@ def vocabularies_md() -> str:
             system = "" if m.system == cs.default_system() else f" (system `{m.system}`)"
             rows.append((f"`{m.value}`{system}", m.display, m.definition))
         lines += _table(("Code", "Display", "Definition"), rows)
+    lines += _citations_md()
     lines += ["", "## Identifier systems", ""]
     lines += _table(
         ("Identifier", "System", "Rule"),
@@ -123,6 +125,41 @@ def vocabularies_md() -> str:
         "",
     ]
     return "\n".join(lines)
+
+
+def _citations_md() -> list[str]:
+    """The closed list of legal citations: what a message may cite, and what each entry
+    carries (the policy refuses anything else, ``citation-not-listed``)."""
+    lines = [
+        "",
+        "## Legal citations",
+        "",
+        f"The closed list of provisions a message may cite (`legal-basis-citation`), version "
+        f"**{CITATION_LIST_VERSION}** of {CITATION_LIST_DATE.isoformat()} "
+        "(`schemas/vocab/citations.py`). A citation is an id or exactly one alias; anything else "
+        "is refused (`citation-not-listed`). *Legal title*: a court or the OM imposes a title on "
+        "the person under this statute, and a rule may require the message to reference it. "
+        "*Exceptions*: the AVG art. 9/10 grounds the provision carries, used when a message "
+        "states none. *Checked*: where and when the id and title were checked against the text "
+        "of the law; an empty cell is an unverified locator (see `docs/policy.md` §1a).",
+        "",
+    ]
+    lines += _table(
+        ("Id", "Kind", "Title", "Legal title", "Exceptions", "Aliases", "Checked"),
+        (
+            (
+                f"`{c.id}`",
+                c.kind,
+                c.title,
+                "yes" if c.legal_title else "no",
+                ", ".join(f"`{e.value}`" for e in c.exceptions) or "none",
+                ", ".join(c.aliases),
+                c.checked or "not checked",
+            )
+            for c in CITATIONS
+        ),
+    )
+    return lines
 
 
 # --- flows ----------------------------------------------------------------------------------

@@ -12,7 +12,8 @@ from broker.apps.generate import asyncapi
 from broker.apps.generate import flowdocs as docs
 from schemas import topics
 from schemas.flows.registry import FLOWS
-from schemas.vocab import CODE_SYSTEMS
+from schemas.vocab import CODE_SYSTEMS, GdprBasis, SecrecyGround, SpecialException
+from schemas.vocab.citations import CITATION_LIST_VERSION, CITATIONS
 
 
 def test_docs_are_up_to_date() -> None:
@@ -45,6 +46,39 @@ def test_every_code_is_documented() -> None:
         for member in cs:
             assert member.definition and member.definition != member.value, (cs, member)
             assert f"`{member.value}`" in text
+
+
+def test_the_grounds_vocabularies_are_code_systems() -> None:
+    """Issue 16: the AVG art. 6 basis, the art. 9/10 exceptions and the secrecy grounds are
+    documented code systems, not codes only the policy knows."""
+    assert {GdprBasis, SpecialException, SecrecyGround} <= set(CODE_SYSTEMS)
+
+
+def test_every_citation_is_documented_with_the_list_version() -> None:
+    text = (docs.DOCS / "vocabularies.md").read_text(encoding="utf-8")
+    section = text.split("## Legal citations", 1)[1].split("\n## ", 1)[0]
+    assert f"**{CITATION_LIST_VERSION}**" in section
+    for c in CITATIONS:
+        row = next(line for line in section.splitlines() if line.startswith(f"| `{c.id}` |"))
+        cells = [cell.strip() for cell in row.strip("|").split(" | ")]
+        assert cells[3] == ("yes" if c.legal_title else "no"), c.id
+        for e in c.exceptions:
+            assert f"`{e.value}`" in cells[4], (c.id, e)
+        assert cells[6] == (c.checked or "not checked"), c.id
+
+
+def test_policy_doc_names_every_unchecked_citation() -> None:
+    """docs/policy.md §1a says plainly which entries were not checked against the law's text:
+    every unchecked id is in its "Not checked" list, every checked one is not."""
+    text = (docs.DOCS / "policy.md").read_text(encoding="utf-8")
+    paragraph = text.split("**What was checked, and what was not", 1)[1].split("\n\n", 1)[0]
+    checked_part, unchecked_part = paragraph.split("**Not checked**", 1)
+    assert f"list version {CITATION_LIST_VERSION}" in text
+    for c in CITATIONS:
+        if c.checked:
+            assert f"`{c.id}`" in checked_part and f"`{c.id}`" not in unchecked_part, c.id
+        elif c.kind != "task":
+            assert f"`{c.id}`" in unchecked_part, c.id
 
 
 def test_every_flow_has_a_page_with_fields_mapping_and_example() -> None:
