@@ -55,6 +55,22 @@ def test_cases_add_up(run: tuple[subprocess.CompletedProcess[str], dict]) -> Non
     assert s["input_refused"] == 0, "the EPDs' and payers' files are all valid"
 
 
+def test_conflict_of_duties_is_per_occasion(
+    run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """Issue 16: transitions travel on consent or the legal title; a conflict of duties only
+    for an occasion (a scale-up to a high security level), never as the episode's basis."""
+    proc, s = run
+    by_basis = s["delivered_by_basis"]
+    assert by_basis.get("referral on consent", 0) > 0
+    assert by_basis.get("care-transition on consent", 0) > 0
+    assert by_basis.get("care-transition on conflict-of-duties", 0) <= s["transitions"].get(
+        "scale-up", 0
+    )
+    assert s["transitions_not_for_zvh"] >= 0
+    assert "Deliveries by flow and basis" in proc.stdout
+
+
 def test_claims_add_up_and_unpaid_claims_are_escalated(
     run: tuple[subprocess.CompletedProcess[str], dict],
 ) -> None:

@@ -141,6 +141,8 @@ def plan(seed: int | None = None, today: date | None = None) -> DemoPlan:
                         "kind": "conflict-of-duties",
                         "justification": "Acuut gevaar voor derden; geen toestemming mogelijk.",
                         "decided_by": "procesregisseur ZVH Midden-Nederland",
+                        # one occasion: the decision ends a week after the router's day
+                        "valid_until": (today + timedelta(days=7)).isoformat(),
                     },
                 ),
             ),

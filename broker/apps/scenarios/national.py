@@ -9,6 +9,10 @@ registration and coordination claims and escalate gaps and, with the 28-day watc
 claims; every payer's system reads the claims its adapter wrote and drops answer files in the
 payer's format. A business clock moves one day at a time; the figures at the end are read from
 what the components did (receipts, router answers, router facts, claims books).
+
+Grounds (issue 16): a person without consent is disclosed on a conflict of duties only per
+occasion, each decision with its own justification and a validity of a week from the router's
+day; the transitions of such a person's care episode travel on the legal title (Wfz or Wvggz).
 """
 
 from __future__ import annotations
@@ -36,13 +40,14 @@ from adapters.payer.formats.common import reference
 from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.console import FlowConsole
-from broker.apps.scenarios.national_parties import NATIONAL, REGIONS, parties
+from broker.apps.scenarios.national_parties import DJI, NATIONAL, REGIONS, parties
 from broker.apps.scenarios.national_plan import (
     BEDS,
     DAY_RATE,
     SUPPORT_MONTH,
     Case,
     Plan,
+    Transition,
     make_plan,
     payer_fate,
 )
@@ -52,7 +57,7 @@ from broker.kafka import kafka_connection
 from broker.policy import default_policy
 from broker.router.facts import Fact, FactKind
 from schemas.flows.claim import Claim
-from schemas.vocab import PartyRole
+from schemas.vocab import EventCode, PartyRole
 
 CONSENT_CATEGORIES = [
     "identity",
@@ -65,12 +70,11 @@ CONSENT_CATEGORIES = [
 ]
 IN_FLIGHT_GRACE_DAYS = 3  # simulated days a claim may travel before the clock waits for it
 TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog's 28 days
-CONFLICT = {
-    "purpose": "safety",
-    "basis": "conflict-of-duties",
-    "basis_justification": "Acuut gevaar voor derden; toestemming niet te verkrijgen.",
-    "basis_decided_by": "procesregisseur ZVH",
-}
+# A conflict of duties lifts secrecy for one occasion (KNMG): each decision has its own
+# justification, the professional who took it and a short validity, never a standing basis.
+CONFLICT_VALIDITY_DAYS = 7
+CONFLICT_REASON = "acuut gevaar voor derden; toestemming niet te verkrijgen"
+SAFETY_LEVELS = frozenset({"3", "4"})  # a scale-up to these is an occasion to inform the ZVH
 
 
 @dataclass
@@ -137,8 +141,66 @@ def _person_cols(c: Case) -> dict[str, Any]:
     }
 
 
-def _basis_cols(c: Case) -> dict[str, Any]:
-    return dict(CONFLICT) if c.basis == "conflict-of-duties" else {}
+def router_today() -> date:
+    """The day the router judges a conflict-of-duties decision on: its own clock (UTC), not the
+    message's timestamp, which the sender sets (``docs/policy.md`` §1a). The scenario replays a
+    past year at today's date, so a decision it makes is dated by the router's day."""
+    return datetime.now(UTC).date()
+
+
+def conflict_of_duties(occasion: str, day: date, decided_by: str) -> dict[str, Any]:
+    """One conflict-of-duties decision, for one occasion (the basis columns of an EPD row)."""
+    valid_until = router_today() + timedelta(days=CONFLICT_VALIDITY_DAYS)
+    return {
+        "purpose": "safety",
+        "basis": "conflict-of-duties",
+        "basis_justification": f"{occasion} {day.isoformat()}: {CONFLICT_REASON}",
+        "basis_decided_by": decided_by,
+        "basis_valid_until": valid_until.isoformat(),
+    }
+
+
+def _assessment_basis(c: Case, day: date) -> dict[str, Any]:
+    if c.basis != "conflict-of-duties":
+        return {}  # consent (the adapter's default)
+    return conflict_of_duties("Inclusiebesluit", day, f"regiebehandelaar {c.region.provider}")
+
+
+def transition_basis(c: Case, t: Transition) -> dict[str, Any]:
+    """What a care transition travels on. With consent: the consent. Without: a scale-up to a
+    high security level is an occasion for a new conflict-of-duties decision to inform the ZVH;
+    every other transition travels on the person's legal title (Wfz for a criminal-law title,
+    else the Wvggz zorgmachtiging), which reaches DJI for a Wfz title and not the ZVH, which has
+    no basis of its own (the router refuses it there, and the summary counts it)."""
+    if c.basis != "conflict-of-duties":
+        return {}
+    if t.kind == "scale-up" and t.level in SAFETY_LEVELS:
+        return conflict_of_duties("Opschaling", t.on, f"regiebehandelaar {c.region.provider}")
+    cols: dict[str, Any] = {
+        "purpose": "COC",
+        "basis": "legal-obligation",
+        "basis_citation": "wfz" if c.criminal_title else "wvggz",
+    }
+    if c.criminal_title:
+        cols["notify"] = DJI
+    return cols
+
+
+def transition_row(c: Case, t: Transition) -> dict[str, Any]:
+    """The EPD's CSV row for one care transition, with the basis it travels on."""
+    secure = t.level != "ambulant"
+    return {
+        "transition_id": f"TR-{c.case_id}-{t.on:%Y-%m-%d}-{t.kind}",
+        "episode_id": c.episode_id,
+        "kind": t.kind,
+        "effective_on": t.on.isoformat(),
+        **_person_cols(c),
+        "security_level": t.level,
+        "previous_level": t.previous,
+        "location_id": f"{c.region.provider}-kliniek-{t.level}" if secure else None,
+        "location_name": f"Kliniek niveau {t.level}" if secure else None,
+        **transition_basis(c, t),
+    }
 
 
 class NationalScenario:
@@ -219,10 +281,12 @@ class NationalScenario:
                 ],
             )
             if c.basis == "conflict-of-duties":
+                decision = conflict_of_duties("Aanmelding", day, "procesregisseur ZVH")
                 doc["basis"] = {
                     "kind": "conflict-of-duties",
-                    "justification": CONFLICT["basis_justification"],
-                    "decided_by": CONFLICT["basis_decided_by"],
+                    "justification": decision["basis_justification"],
+                    "decided_by": decision["basis_decided_by"],
+                    "valid_until": decision["basis_valid_until"],
                 }
             docs.append(doc)
         for zvh, docs in per_zvh.items():
@@ -277,7 +341,7 @@ class NationalScenario:
                 "episode_id": c.episode_id if c.included else None,
                 "insurer_uzovi": self._uzovi(c.insurer),
                 "wlz_care_office": self._uzovi(c.care_office),
-                **_basis_cols(c),
+                **_assessment_basis(c, day),
             }
             add(c, "beoordelingen", row)
             for t in c.transitions:  # a start on the day of the decision (or a late decision)
@@ -295,25 +359,9 @@ class NationalScenario:
         ids = self.stack.deployment.registry.get(party).identifiers
         return ids.uzovi
 
-    def _transition(self, c: Case, t: Any, add: Any) -> None:
+    def _transition(self, c: Case, t: Transition, add: Any) -> None:
         self.tally.transitions[t.kind] += 1
-        secure = t.level != "ambulant"
-        add(
-            c,
-            "transities",
-            {
-                "transition_id": f"TR-{c.case_id}-{t.on:%Y-%m-%d}-{t.kind}",
-                "episode_id": c.episode_id,
-                "kind": t.kind,
-                "effective_on": t.on.isoformat(),
-                **_person_cols(c),
-                "security_level": t.level,
-                "previous_level": t.previous,
-                "location_id": f"{c.region.provider}-kliniek-{t.level}" if secure else None,
-                "location_name": f"Kliniek niveau {t.level}" if secure else None,
-                **_basis_cols(c),
-            },
-        )
+        add(c, "transities", transition_row(c, t))
 
     def _claims(self, c: Case, day: date, add: Any) -> None:
         """On the first of a month the EPD enters last month's treatment and support."""
@@ -564,6 +612,9 @@ class Summary:
     router_refusals: Counter[str]
     input_refused: int
     clock_waits: tuple[int, int] = (0, 0)  # days the clock waited, of which it gave up
+    # deliveries per "<flow> on <basis>": conflict of duties appears per occasion only
+    delivered_by_basis: Counter[str] = field(default_factory=Counter)
+    transitions_not_for_zvh: int = 0  # without consent, not an occasion: refused to the ZVH
 
     @property
     def claims_total(self) -> tuple[int, int]:
@@ -601,6 +652,17 @@ def summarise(s: NationalScenario) -> Summary:
         if f.kind in (FactKind.DENY, FactKind.REFUSAL):
             router[f"{f.event or 'message'}: {f.reason}"] += 1
     permits = [f for f in t.facts if f.kind is FactKind.PERMIT]
+    by_basis: Counter[str] = Counter(
+        f"{f.event} on {f.legal_basis}" for f in permits if f.event and f.legal_basis
+    )
+    not_for_zvh = sum(
+        1
+        for f in t.facts
+        if f.kind is FactKind.DENY
+        and f.event is EventCode.CARE_TRANSITION
+        and f.recipient_role is PartyRole.ZVH
+        and f.reason == "legal-basis-not-accepted"
+    )
     included = [c for c in s.plan.cases if c.case_id in s.assessed and c.included]
     return Summary(
         referrals=len(s.referral_mid),
@@ -625,6 +687,8 @@ def summarise(s: NationalScenario) -> Summary:
         router_refusals=router,
         input_refused=t.input_refused,
         clock_waits=(t.waits, t.gave_up),
+        delivered_by_basis=by_basis,
+        transitions_not_for_zvh=not_for_zvh,
     )
 
 
@@ -656,6 +720,7 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
         ("assessed: not included", s.not_included),
         ("  care avoiders among the included", s.care_avoiders),
         *((f"care transitions: {k}", v) for k, v in sorted(s.transitions.items())),
+        ("  transitions not for the ZVH (no consent, no occasion)", s.transitions_not_for_zvh),
         ("capacity reports sent / delivered", f"{s.capacity_reports} / {s.capacity_delivered}"),
         ("input items refused by an adapter", s.input_refused),
     ):
@@ -679,6 +744,15 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
         refusals.add_row("referral answer to the ZVH", reason, str(count))
     for reason, count in s.router_refusals.most_common():
         refusals.add_row("router decision", reason, str(count))
+    grounds = Table(title="Deliveries by flow and basis")
+    grounds.add_column("flow on basis")
+    grounds.add_column("delivered", justify="right")
+    for key, count in sorted(s.delivered_by_basis.items()):
+        grounds.add_row(key, str(count))
+    grounds.caption = (
+        f"conflict of duties: one decision per occasion, valid {CONFLICT_VALIDITY_DAYS} days; "
+        "transitions without consent travel on the person's legal title"
+    )
     esc = Table(title="Escalations to the national coordination point")
     esc.add_column("reason")
     esc.add_column("count", justify="right")
@@ -699,7 +773,7 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
     look.add_column("")
     for w in where:
         look.add_row(w)
-    return [cases, claims, refusals, esc, look]
+    return [cases, claims, refusals, grounds, esc, look]
 
 
 def summary_json(s: Summary) -> dict[str, Any]:
@@ -725,6 +799,8 @@ def summary_json(s: Summary) -> dict[str, Any]:
         "router_refusals": dict(s.router_refusals),
         "input_refused": s.input_refused,
         "clock_waits": {"days": s.clock_waits[0], "gave_up": s.clock_waits[1]},
+        "delivered_by_basis": dict(s.delivered_by_basis),
+        "transitions_not_for_zvh": s.transitions_not_for_zvh,
     }
 
 

@@ -7,9 +7,12 @@ ambulant care and secure beds, and what the providers' EPDs and the payers will 
 Rates *(from DOMAIN.md unless marked design choice)*: 165-200 inclusions a year, about half of
 referrals included (so ~375 referrals a year), ~45% of the included people care avoiders,
 usually registered by the municipality. Design choices: 82% of referrals with consent, 8% under
-the ZVH's conflict of duties, 10% without either (the router refuses them); per ambulant month a
-12% chance of scaling up to a secure bed (level 2/3/4 as 50/35/15%), stays of 3-16 weeks; 2% a
-month end of care; payers pay ~88% of claims, reject ~3% (no payment title) and leave ~9% unpaid.
+the ZVH's conflict of duties (a decision per occasion: the referral, the inclusion decision, a
+scale-up to level 3 or 4; the other transitions of such a case travel on the person's legal
+title, see ``national.transition_basis``), 10% without either (the router refuses them); per
+ambulant month a 12% chance of scaling up to a secure bed (level 2/3/4 as 50/35/15%), stays of
+3-16 weeks; 2% a month end of care; payers pay ~88% of claims, reject ~3% (no payment title)
+and leave ~9% unpaid.
 """
 
 from __future__ import annotations
