@@ -324,7 +324,7 @@ class Pipeline:
                     "message id, sender or event differ between envelope and MessageHeader",
                     topics.REJECTED.name,
                 )
-            if not sender_may_send(sender.role, m.event):
+            if not sender_may_send(self.state.policy, sender.role, m.event):
                 raise Refusal(
                     "sender-not-authorised",
                     f"a {sender.role.value} may not send {m.event.value} messages",

@@ -1,32 +1,21 @@
 """Routing rules: who may send which event, and who receives it.
 
-Recipients come from the message's destinations and from rules: a referral goes to the
-coordinating provider of the referral's region; an escalation to the national coordination
-point; a capacity report to the dashboard and the national coordination point.
+Who may send what is the policy's ``senders`` (``broker/policy/default-policy.yaml``); the router
+keeps no table of its own, so the two cannot disagree. Recipients come from the message's
+destinations and from rules: a referral goes to the coordinating provider of the referral's
+region; an escalation to the national coordination point; a capacity report to the dashboard and
+the national coordination point.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from broker.policy import Policy
 from broker.trust import PartyRegistry, TrustError
 from schemas.flows.referral import EXT_REGION
 from schemas.messaging import ParsedMessage
 from schemas.vocab import EventCode, PartyRole
-
-R = PartyRole
-SENDER_ROLES: dict[EventCode, frozenset[PartyRole]] = {
-    EventCode.REFERRAL: frozenset({R.ZVH}),
-    EventCode.CONSENT: frozenset({R.ZVH, R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
-    EventCode.ASSESSMENT_OUTCOME: frozenset({R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
-    EventCode.CARE_TRANSITION: frozenset({R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
-    EventCode.CAPACITY_REPORT: frozenset({R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
-    EventCode.CLAIM: frozenset({R.ZVH, R.COORDINATING_PROVIDER, R.EXECUTING_PROVIDER}),
-    EventCode.CLAIM_RESPONSE: frozenset(
-        {R.MUNICIPALITY, R.HEALTH_INSURER, R.CARE_OFFICE, R.DJI, R.VWS}
-    ),
-    EventCode.ESCALATION: frozenset({R.ZVH, R.COORDINATING_PROVIDER, R.ROUTER}),
-}
 
 
 @dataclass(frozen=True)
@@ -44,8 +33,12 @@ class Unroutable(Exception):
         super().__init__(detail)
 
 
-def sender_may_send(role: PartyRole, event: EventCode) -> bool:
-    return role in SENDER_ROLES.get(event, frozenset())
+def sender_may_send(policy: Policy, role: PartyRole, event: EventCode) -> bool:
+    """Whether ``role`` may send ``event``: the policy's ``senders`` of that flow, the one source
+    of truth (issue 15 point 5). A flow the policy does not list (``response``) is sent by no
+    party: the router makes responses itself."""
+    flow = policy.flow(event)
+    return flow is not None and role in flow.senders
 
 
 def _region_of(msg: ParsedMessage) -> str | None:

@@ -170,7 +170,9 @@ class Claim(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     claim_id: IdValue = Field(description="The provider's id of the claim.")
-    provider: PartyId = Field(description="The claiming party (provider or ZVH).")
+    provider: PartyId = Field(
+        description="The claiming provider (coordinating or executing; no ZVH claims)."
+    )
     provider_agb: Agb | None = Field(default=None, description="The claimant's AGB code.")
     created: date = Field(description="Date the claim was made.")
     person: Person = Field(description="The person the service was for (payers need the BSN).")

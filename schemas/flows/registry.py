@@ -68,9 +68,10 @@ FLOWS: tuple[FlowSpec, ...] = (
         resources=("ServiceRequest", "Patient", "Organization", "RiskAssessment", "Basic", "Task"),
         topics=(topics.IN_REFERRAL.name,),
         purpose=PurposeOfUse.COC,
-        legal_basis=LegalBasis.CONFLICT_OF_DUTIES,
-        sender="ZVH",
-        receivers="the region's coordinating provider (and, minimised, the municipality)",
+        legal_basis=LegalBasis.CONSENT,
+        sender="ZVH (the policy also lets a municipality refer to the ZVH on its public task)",
+        receivers="the region's coordinating provider, or the destination named (the ZVH for a "
+        "municipality's referral); the municipality gets no copy",
         rules=(
             "A legal title's end is not before its start.",
             "Without a RiskAssessment the risk level reads as unknown; without Basic resources "
@@ -94,7 +95,8 @@ FLOWS: tuple[FlowSpec, ...] = (
         purpose=PurposeOfUse.COC,
         legal_basis=LegalBasis.CONSENT,
         sender="coordinating provider",
-        receivers="the ZVH (procesregie), the municipality and payers that must act",
+        receivers="the destinations named, as the policy allows: the ZVH (procesregie), the "
+        "municipality and the executing provider; no paying party",
         rules=(
             "criteria judges each of the four inclusion criteria exactly once.",
             "included: all four criteria met, inclusion_date and episode_id given, no alternative.",
@@ -119,7 +121,8 @@ FLOWS: tuple[FlowSpec, ...] = (
         purpose=PurposeOfUse.TREAT,
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="provider",
-        receivers="the ZVH, the other providers in the episode and the paying parties",
+        receivers="the destinations named, as the policy allows: the other providers in the "
+        "episode, the ZVH, the municipality and DJI (Wfz); no paying party",
         rules=(
             "scale-up and scale-down name previous_level; scale-up goes to a higher security "
             "level, scale-down to a lower one or to ambulant.",
@@ -171,7 +174,7 @@ FLOWS: tuple[FlowSpec, ...] = (
         topics=(topics.IN_CLAIM.name,),
         purpose=PurposeOfUse.HPAYMT,
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
-        sender="provider or ZVH",
+        sender="provider (coordinating or executing)",
         receivers="the payer (municipality, health insurer, care office, DJI or VWS)",
         rules=(
             "Amounts are integer eurocents (0 to 10^13); amount_cents = quantity x "
@@ -254,7 +257,8 @@ FLOWS: tuple[FlowSpec, ...] = (
         topics=(topics.IN_ESCALATION.name, topics.ESCALATION.name),
         purpose=PurposeOfUse.ESCALATION,
         legal_basis=LegalBasis.PUBLIC_TASK,
-        sender="ZVH, provider or the router (financing gaps)",
+        sender="a provider's claims desk (financing gaps, overdue payments); the policy also "
+        "lets a ZVH, a municipality and the router send one, which none of them does yet",
         receivers="the national coordination point",
         rules=(
             "Reason other needs an explanation.",

@@ -44,6 +44,7 @@ from schemas.vocab import (
     EscalationReason,
     FinancingRegime,
     InclusionCriterion,
+    LegalBasis,
     LegalTitleKind,
     PartyRole,
     PurposeOfUse,
@@ -66,6 +67,19 @@ DASHBOARD = "capaciteitsdashboard"
 ROUTER = "router"
 REGION = "regio-voorbeeld"
 
+# The example parties and their roles (the registry the documented-flow test routes them with).
+PARTY_ROLES: dict[str, PartyRole] = {
+    ZVH: PartyRole.ZVH,
+    PROVIDER: PartyRole.COORDINATING_PROVIDER,  # of REGION
+    PROVIDER_B: PartyRole.EXECUTING_PROVIDER,
+    MUNICIPALITY: PartyRole.MUNICIPALITY,
+    INSURER: PartyRole.HEALTH_INSURER,
+    VWS: PartyRole.VWS,
+    NATIONAL: PartyRole.NATIONAL_COORDINATION,
+    DASHBOARD: PartyRole.CAPACITY_DASHBOARD,
+    ROUTER: PartyRole.ROUTER,
+}
+
 PERSON = Person(
     bsn="999990019",
     family_name="Voorbeeld",
@@ -81,8 +95,22 @@ PAYER_VWS = Payer(party_id=VWS, role=PartyRole.VWS, identifier="0000009999999999
 
 
 @dataclass(frozen=True)
+class Routed:
+    """What the router does with an example under the shipped policy, as its flow page states it
+    ("Who receives it") and ``tests/unit/router/test_documented_flows.py`` checks: the roles it
+    delivers to with the categories each gets, the roles it denies with the policy's reason, or
+    the reason it refuses the whole message; for a consent, the change to the consent view."""
+
+    receives: tuple[tuple[PartyRole, tuple[DataCategory, ...]], ...] = ()
+    denied: tuple[tuple[PartyRole, str], ...] = ()
+    refused: str | None = None
+    consent: str | None = None  # granted, revoked, ...: a consent is logged, forwarded to nobody
+
+
+@dataclass(frozen=True)
 class Example:
-    """One valid example: the file stem, its flow, the model and who sends it to whom."""
+    """One valid example: the file stem, its flow, the model, who sends it to whom, and what the
+    router does with it (``routed``). ``purpose`` and ``legal_basis`` override the flow's."""
 
     name: str
     flow: FlowSpec
@@ -91,6 +119,20 @@ class Example:
     destinations: tuple[str, ...]
     basis_detail: BasisDetail | None = None
     description: str = ""
+    routed: Routed = Routed()
+    purpose: PurposeOfUse | None = None
+    legal_basis: LegalBasis | None = None
+
+
+R, C = PartyRole, DataCategory
+
+
+def _gets(*receives: tuple[PartyRole, tuple[DataCategory, ...]]) -> Routed:
+    return Routed(receives=receives)
+
+
+IDENTITY_EPISODE = (C.IDENTITY, C.CARE_EPISODE)
+IDENTITY_FINANCIAL = (C.IDENTITY, C.FINANCIAL)
 
 
 def _criteria(result: CriterionResult = CriterionResult.MET) -> tuple[CriterionAssessment, ...]:
@@ -207,7 +249,7 @@ def examples() -> list[Example]:
     )
     claim_registration = Claim(
         claim_id="DEC-2024-0042",
-        provider=ZVH,
+        provider=PROVIDER,
         created=date(2024, 4, 10),
         person=PERSON,
         service=ClaimService.REGISTRATION,
@@ -249,7 +291,7 @@ def examples() -> list[Example]:
     paid = ClaimResponse(
         response_id="ANT-2024-0042",
         claim_id="DEC-2024-0042",
-        provider=ZVH,
+        provider=PROVIDER,
         payer=PAYER_MUNICIPALITY,
         person_bsn=PERSON.bsn,
         decided_on=date(2024, 4, 24),
@@ -274,8 +316,8 @@ def examples() -> list[Example]:
         person_bsn=PERSON.bsn,
         grantor=Grantor.REPRESENTATIVE,
         representative_name="M. Voorbeeld (mentor)",
-        recipients=(PROVIDER,),
-        recipient_roles=(PartyRole.MUNICIPALITY,),
+        recipients=(PROVIDER_B,),
+        recipient_roles=(PartyRole.ZVH, PartyRole.MUNICIPALITY),
         purposes=(PurposeOfUse.COC,),
         categories=(DataCategory.IDENTITY, DataCategory.CARE_EPISODE, DataCategory.PROCESS),
         period_start=date(2024, 4, 2),
@@ -314,91 +356,118 @@ def examples() -> list[Example]:
             flows["referral"],
             referral,
             ZVH,
-            (ROUTER,),
+            (),
             BasisDetail(
                 justification="Ernstig gevaar voor derden; zonder deling geen beoordeling.",
                 decided_by="procesregisseur ZVH Voorbeeld",
             ),
             "A municipality's signal registered at the ZVH, with a risk indication and a past "
-            "Wvggz title; legal basis conflict of duties.",
+            "Wvggz title, sent for the purpose safety on the professional's conflict of duties "
+            "(without consent); no destination: the router sends it to the coordinating "
+            "provider of the referral's region.",
+            purpose=PurposeOfUse.SAFETY,
+            legal_basis=LegalBasis.CONFLICT_OF_DUTIES,
+            routed=_gets(
+                (
+                    R.COORDINATING_PROVIDER,
+                    (C.IDENTITY, C.REFERRAL_SIGNAL, C.RISK_ASSESSMENT, C.LEGAL_TITLE),
+                )
+            ),
         ),
         Example(
             "assessment-outcome",
             flows["assessment-outcome"],
             included,
             PROVIDER,
-            (ROUTER,),
+            (ZVH, MUNICIPALITY, PROVIDER_B),
             description="An inclusion: all four criteria met, episode starts on the decision date.",
+            routed=_gets(
+                (R.ZVH, IDENTITY_EPISODE),
+                (R.MUNICIPALITY, IDENTITY_EPISODE),
+                (R.EXECUTING_PROVIDER, IDENTITY_EPISODE),
+            ),
         ),
         Example(
             "assessment-outcome-not-included",
             flows["assessment-outcome"],
             not_included,
             PROVIDER,
-            (ROUTER,),
-            description="A non-inclusion with reasons and the advised alternative.",
+            (ZVH,),
+            description="A non-inclusion with reasons and the advised alternative, about a "
+            "person without a consent on record.",
+            routed=Routed(denied=((R.ZVH, "no-consent"),)),
         ),
         Example(
             "care-transition",
             flows["care-transition"],
             scale_up,
             PROVIDER,
-            (ROUTER,),
+            (PROVIDER_B,),
             BasisDetail(citation="Wet verplichte ggz"),
             "Scaling up from ambulant FACT care to a security level 3 bed.",
+            routed=_gets((R.EXECUTING_PROVIDER, IDENTITY_EPISODE)),
         ),
         Example(
             "care-transition-transfer",
             flows["care-transition"],
             transfer,
             PROVIDER_B,
-            (ROUTER,),
+            (PROVIDER,),
             BasisDetail(citation="Wet verplichte ggz"),
             "A transfer of ambulant care to another provider.",
+            routed=_gets((R.COORDINATING_PROVIDER, IDENTITY_EPISODE)),
         ),
         Example(
             "capacity-report",
             flows["capacity-report"],
             capacity_report,
             PROVIDER,
-            (ROUTER,),
+            (),
             description="Beds at one location, levels 3 and 4; counts only.",
+            routed=_gets(
+                (R.CAPACITY_DASHBOARD, (C.AGGREGATE,)), (R.NATIONAL_COORDINATION, (C.AGGREGATE,))
+            ),
         ),
         Example(
             "claim",
             flows["claim"],
             claim_registration,
-            ZVH,
-            (ROUTER,),
+            PROVIDER,
+            (MUNICIPALITY,),
             BasisDetail(citation="Wmo 2015"),
-            "The flat registration-phase fee (EUR 2,000) to the municipality of residence.",
+            "The flat registration-phase fee (EUR 2,000) to the municipality of residence, "
+            "claimed by the coordinating provider.",
+            routed=_gets((R.MUNICIPALITY, IDENTITY_FINANCIAL)),
         ),
         Example(
             "claim-coordination",
             flows["claim"],
             claim_coordination,
             PROVIDER,
-            (ROUTER,),
+            (INSURER,),
             BasisDetail(citation="Zorgverzekeringswet"),
             "29 days of client-bound coordination at EUR 20 to the health insurer.",
+            routed=_gets((R.HEALTH_INSURER, IDENTITY_FINANCIAL)),
         ),
         Example(
             "claim-response",
             flows["claim-response"],
             paid,
             MUNICIPALITY,
-            (ROUTER,),
+            (PROVIDER,),
             BasisDetail(citation="Wmo 2015"),
             "The municipality paid the registration-phase claim.",
+            routed=_gets((R.COORDINATING_PROVIDER, IDENTITY_FINANCIAL)),
         ),
         Example(
             "claim-response-rejected",
             flows["claim-response"],
             rejected,
             INSURER,
-            (ROUTER,),
+            (PROVIDER,),
             BasisDetail(citation="Zorgverzekeringswet"),
             "A rejection for lack of a payment title: a financing gap made visible.",
+            routed=_gets((R.COORDINATING_PROVIDER, IDENTITY_FINANCIAL)),
         ),
         Example(
             "consent",
@@ -406,7 +475,9 @@ def examples() -> list[Example]:
             consent,
             PROVIDER,
             (ROUTER,),
-            description="A representative's consent for a provider and the municipality role.",
+            description="A representative's consent for the executing provider and the roles "
+            "ZVH and municipality, recorded by the coordinating provider.",
+            routed=Routed(consent="granted"),
         ),
         Example(
             "consent-revocation",
@@ -415,14 +486,18 @@ def examples() -> list[Example]:
             PROVIDER,
             (ROUTER,),
             description="The same consent revoked: same id, status inactive, recorded later.",
+            routed=Routed(consent="revoked"),
         ),
         Example(
             "escalation",
             flows["escalation"],
             escalation,
             PROVIDER,
-            (ROUTER,),
-            description="A claim unpaid for more than four weeks, raised to the national point.",
+            (),
+            BasisDetail(citation="task-lcp-levensloopaanpak"),
+            description="A claim unpaid for more than four weeks, raised to the national point "
+            "on its public task, without consent: it sees the case status, not the person.",
+            routed=_gets((R.NATIONAL_COORDINATION, (C.PROCESS,))),
         ),
         Example(
             "response",
@@ -430,7 +505,9 @@ def examples() -> list[Example]:
             fatal,
             ROUTER,
             (ZVH,),
-            description="A fatal-error response to a referral whose BSN fails the 11-check.",
+            description="A fatal-error response to a referral whose BSN fails the 11-check. The "
+            "router makes responses; one sent to it by a party is refused.",
+            routed=Routed(refused="sender-not-authorised"),
         ),
     ]
 
@@ -442,8 +519,8 @@ def example_meta(ex: Example) -> MessageMeta:
         event=ex.flow.event,
         sender=ex.sender,
         timestamp=datetime(2024, 1, 1, 12, 0, tzinfo=UTC),
-        purpose=ex.flow.purpose,
-        legal_basis=ex.flow.legal_basis,
+        purpose=ex.purpose or ex.flow.purpose,
+        legal_basis=ex.legal_basis or ex.flow.legal_basis,
         destinations=ex.destinations,
         basis_detail=ex.basis_detail,
     )

@@ -23,7 +23,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from broker.apps.generate.examples import example_bundle, examples
+from broker.apps.generate.examples import PARTY_ROLES, Example, example_bundle, examples
 from schemas import identifiers, messaging
 from schemas.flows import common
 from schemas.flows.registry import FLOWS, FlowSpec
@@ -248,6 +248,59 @@ def _section(module: ModuleType, start: str, end: str | None) -> str:
     return text[: text.index(end)].strip() if end else text.strip()
 
 
+def _routed_cells(ex: Example) -> tuple[str, str]:
+    """(delivered to, not delivered) of an example as its flow page states them."""
+    r = ex.routed
+    got = "; ".join(
+        f"{role.value}: " + ", ".join(f"`{c.value}`" for c in cats) for role, cats in r.receives
+    )
+    if r.consent:
+        got = f"nobody: the consent view records it (`{r.consent}`)"
+    refused = [f"{role.value}: `{why}`" for role, why in r.denied]
+    if r.refused:
+        refused.append(f"the whole message: `{r.refused}`")
+    return got or "nobody", "; ".join(refused) or "—"
+
+
+def who_receives_md(flow: FlowSpec) -> list[str]:
+    """The "Who receives it" section: each example's declared routing, which
+    ``tests/unit/router/test_documented_flows.py`` checks against the router."""
+    rows = []
+    for ex in examples():
+        if ex.flow is not flow:
+            continue
+        meta_purpose = ex.purpose or flow.purpose
+        meta_basis = ex.legal_basis or flow.legal_basis
+        to = ", ".join(f"`{d}`" for d in ex.destinations) or "— (the router's rule)"
+        got, refused = _routed_cells(ex)
+        rows.append(
+            (
+                f"[`{ex.name}`](../../schemas/examples/{ex.name}.json)",
+                f"`{ex.sender}` ({PARTY_ROLES[ex.sender].value})",
+                to,
+                f"`{meta_purpose.value}` / `{meta_basis.value}`",
+                got,
+                refused,
+            )
+        )
+    lines = [
+        "## Who receives it",
+        "",
+        "Each example as the router routes it under the shipped policy "
+        "(`broker/policy/default-policy.yaml`), with the consent example "
+        "([`consent.json`](../../schemas/examples/consent.json)) in force for the person: the "
+        "recipient roles with the data categories each gets after minimisation, and what is not "
+        "delivered with its reason. `tests/unit/router/test_documented_flows.py` routes every "
+        "example through the real router pipeline and fails when it does otherwise.",
+        "",
+    ]
+    lines += _table(
+        ("Example", "Sent by", "Destination", "Purpose / basis", "Delivered to", "Not delivered"),
+        rows,
+    )
+    return [*lines, ""]
+
+
 def flow_md(flow: FlowSpec) -> str:
     ex = next(e for e in examples() if e.flow is flow)
     bundle = example_bundle(ex)
@@ -298,6 +351,7 @@ def flow_md(flow: FlowSpec) -> str:
         for e in enums:
             lines.append(f"- `{e.__name__}`: " + ", ".join(f"`{m.value}`" for m in e))
         lines.append("")
+    lines += who_receives_md(flow)
     lines += ["## FHIR mapping", ""]
     lines += _table(
         ("Field", "FHIR element", "Data category"),
