@@ -242,6 +242,7 @@ def _audited_search(
     settings: Settings,
     trust_keys: Path | None,
     file: Path | None,
+    checkpoints: list[Path] | None = None,
 ) -> tuple[Answer, str]:
     """Pseudonymise the BSN as the web app does, answer, and audit the search on the CLI's own
     chain before anything is shown (NEN 7513). Returns the answer and the audit pseudonym."""
@@ -278,7 +279,8 @@ def _audited_search(
         chain = next((c for c in declared if c.endswith("-cli")), f"{organisation}-cli")
     service = ComplianceService(settings, dep.registry, keys, pseudonyms,
                                 chain_id=chain,
-                                trust=None if trust_keys is None else _trust(trust_keys))
+                                trust=_trust(trust_keys or _registry_file(settings), checkpoints)
+                                if trust_keys or checkpoints else None)
     query = replace(q, persons=q.persons | frozenset(persons.values()))
     records = None if file is None else _records(file, None, DEFAULT_TOPIC)
 
@@ -342,8 +344,16 @@ def query(
         Path | None,
         typer.Option(
             "--keys",
-            help="Public keys to verify with: <kid>.pem directory or file, JSON map, or the "
-            "party registry (default: the registry of the settings).",
+            help="Who may sign which chain: the export of 'ketenbus audit keys' or the party "
+            "registry (default: the registry of the settings).",
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--checkpoint",
+            help="Signed checkpoints (JSONL) to verify the trail against as well: a cut-off "
+            "tail then makes the answer 'tampered' too (repeatable).",
         ),
     ] = None,
     party: Annotated[
@@ -430,14 +440,15 @@ def query(
         assert officer is not None
         result, searched_as = _audited_search(
             q, bsn=bsn9, officer=officer.strip(), organisation=organisation, chain=chain,
-            fmt=fmt, settings=_settings(bootstrap), trust_keys=keys, file=file)
+            fmt=fmt, settings=_settings(bootstrap), trust_keys=keys, file=file,
+            checkpoints=checkpoint)
     else:
         if keys is None:
             keys = _registry_file(_settings(bootstrap))
             if not keys.exists():
-                raise _fail("give --keys (public keys or the party registry) to verify the "
-                            "trail before it is queried")
-        trust = _trust(keys)
+                raise _fail("give --keys (the audit key export or the party registry) to "
+                            "verify the trail before it is queried")
+        trust = _trust(keys, checkpoint)
         result = answer(_records(file, bootstrap, topic), q, trust)
     _print_answer(result, fmt, searched_as)
     if result.tampered:

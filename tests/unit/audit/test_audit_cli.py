@@ -291,3 +291,29 @@ def test_bsn_with_an_unreachable_broker_shows_nothing(tmp_path: Path, keys: Path
     assert result.exit_code == 2, result.output
     assert "cannot be audited" in result.output and "no results are shown" in result.output
     assert "#0 " not in result.output and "999990019" not in result.output
+
+
+def test_query_against_a_checkpoint_sees_a_cut_off_tail(tmp_path: Path, keys: Path) -> None:
+    """The last three records dropped: the chain still verifies on its own, so only the signed
+    checkpoint kept elsewhere shows the cut; with it, the query says the trail is tampered."""
+    from datetime import UTC, datetime
+
+    from broker.audit.chain import ChainRecord
+    from broker.audit.checkpoint import make_checkpoint, write_checkpoints
+
+    last = ChainRecord.decode(RECORDS[-1])
+    cp = make_checkpoint("router-1", last.seq, last.hash, key(1), "router-1", datetime.now(UTC))
+    checkpoints = tmp_path / "checkpoints.jsonl"
+    write_checkpoints([cp], checkpoints)
+    cut = str(chain_file(tmp_path, RECORDS[:-3]))
+    plain = audit("query", "-f", cut, "--keys", str(keys))
+    assert plain.exit_code == 0, plain.output
+    checked = audit("query", "-f", cut, "--keys", str(keys), "--checkpoint", str(checkpoints))
+    assert checked.exit_code == 1, checked.output
+    assert "TAMPERED" in checked.output and "truncated" in checked.output
+    # a checkpoint signed with another valid key is never evidence: the query refuses to call
+    # the trail intact, but for the bad checkpoint, not a truncation
+    forged = make_checkpoint("router-1", 99, "ab" * 32, key(2), "router-1", datetime.now(UTC))
+    write_checkpoints([forged], checkpoints)
+    bad = audit("query", "-f", cut, "--keys", str(keys), "--checkpoint", str(checkpoints))
+    assert bad.exit_code == 1 and "truncated" not in bad.output, bad.output
