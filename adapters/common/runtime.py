@@ -21,6 +21,7 @@ from faststream.kafka.annotations import KafkaMessage
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from broker.audit import AuditKind, AuditRecord, ChainWriter
+from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.component import metrics
 from broker.component.health import NOT_TAKING_INPUT, HealthStatus
 from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
@@ -210,7 +211,8 @@ class AdapterRuntime(KafkaComponent):
 
     async def stop(self) -> None:
         with contextlib.suppress(Exception):  # the broker may be gone; the cadence covered it
-            await self.audit.checkpoint(self._send_plain)
+            async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
+                await self.audit.checkpoint(self._send_plain)
         await self.close()
 
 

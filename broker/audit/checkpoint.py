@@ -154,6 +154,11 @@ class _Producer(Protocol):
     async def send_and_wait(self, topic: str, value: bytes, key: bytes) -> Any: ...
 
 
+# How long a clean stop waits for its final checkpoint: a broker that is gone must not hold the
+# stop up (bounded retries could take 30 s); the cadence published the head before.
+FINAL_CHECKPOINT_SECONDS = 5.0
+
+
 class Cadence:
     """When a writer publishes its next checkpoint: every ``seconds``, and at a clean stop."""
 

@@ -13,6 +13,7 @@ sealed for the compliance role (``broker.audit.sealed``), never written in clear
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Mapping
 from datetime import datetime
@@ -34,7 +35,7 @@ from broker.audit import (
     sealed_fields,
 )
 from broker.audit.chain import resume_chain
-from broker.audit.checkpoint import Cadence, publish
+from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS, Cadence, publish
 from broker.audit.event import grounds_fields
 from broker.config import Settings
 from broker.policy.grounds import grounds_of
@@ -234,7 +235,8 @@ class AuditSink:
 
     async def stop(self) -> None:
         try:
-            await self.checkpoint()
+            async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
+                await self.checkpoint()
         except Exception as err:  # the broker may be gone; the cadence covered the rest
             log.warning("no final audit checkpoint: %s", type(err).__name__)
         self._producer = None

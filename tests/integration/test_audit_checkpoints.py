@@ -14,18 +14,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
-from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.audit.chain import ChainRecord
 from broker.audit.checkpoint import Checkpoint, latest, read_checkpoints, verify_checkpoint
 from broker.audit.signers import signers_from_registry
-from broker.config import Settings
-from broker.policy import default_policy
 from schemas import topics
 from tests.conftest import ROOT
 from tests.helpers.cli import cli_env
 from tests.helpers.kafka import consume_all
+from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -33,20 +30,9 @@ pytestmark = pytest.mark.integration
 async def test_the_router_publishes_signed_heads_at_its_cadence_and_at_stop(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
-    state = tmp_path / "state"
-    settings = Settings(
-        bootstrap_servers=kafka_bootstrap, state_dir=state, audit_checkpoint_seconds=0.1
-    )
-    deployment = create_local(state, demo.PARTIES)
-    stack = LocalStack(
-        settings,
-        deployment,
-        default_policy(),
-        StackOptions(data_dir=state / "data", http_port=0, session_timeout_ms=2000,
-                     poll_interval=0.1),
-    )
-    await stack.start()
-    try:
+    async with running_stack(
+        kafka_bootstrap, tmp_path / "state", demo.PARTIES, audit_checkpoint_seconds=0.1
+    ) as stack:
         assert stack.http_url
         async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as http:
             for i in range(3):
@@ -54,8 +40,7 @@ async def test_the_router_publishes_signed_heads_at_its_cadence_and_at_stop(
                 r = await http.post("/consents", json=doc)
                 await stack.zvh["zvh-midden-nederland"].wait_response(r.json()["message_id"], 20)
                 await asyncio.sleep(0.2)  # past the cadence: a checkpoint per batch
-    finally:
-        await stack.stop()
+    deployment = stack.deployment
 
     signers = signers_from_registry(deployment.registry)
     records = [ChainRecord.decode(r.value) for r in await consume_all(
@@ -83,3 +68,27 @@ async def test_the_router_publishes_signed_heads_at_its_cadence_and_at_stop(
     kept = {Checkpoint.decode(line).chain: Checkpoint.decode(line) for line in
             read_checkpoints(out)}
     assert kept[chain.chain] == latest(ours)[chain.chain]
+
+
+async def test_a_clean_stop_publishes_the_head_even_before_the_cadence(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    """With an hour's cadence nothing is due while running; the stop itself publishes."""
+    async with running_stack(
+        kafka_bootstrap, tmp_path / "state", demo.PARTIES, audit_checkpoint_seconds=3600
+    ) as stack:
+        assert stack.http_url
+        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as http:
+            r = await http.post("/consents", json=demo.consent("c-stop", "999990019",
+                                                               date.today()))
+            await stack.zvh["zvh-midden-nederland"].wait_response(r.json()["message_id"], 20)
+    chain = stack.deployment.registry.audit_chain_of("router")
+    assert chain is not None
+    records = [ChainRecord.decode(r.value) for r in await consume_all(
+        kafka_bootstrap, topics.AUDIT.name) if r.value]
+    head = max((r for r in records if r.chain == chain.chain), key=lambda r: r.seq)
+    cps = [Checkpoint.decode(r.value) for r in await consume_all(
+        kafka_bootstrap, topics.AUDIT_CHECKPOINT.name) if r.value]
+    ours = [cp for cp in cps if cp.chain == chain.chain]
+    assert [(cp.seq, cp.hash) for cp in ours] == [(head.seq, head.hash)]
+    verify_checkpoint(ours[0], signers_from_registry(stack.deployment.registry))

@@ -16,9 +16,9 @@ from typing import Any
 import httpx
 import pytest
 
-from broker.apps.deployment import LocalParty, create_local
+from broker.apps.deployment import LocalParty
 from broker.apps.scenarios import demo
-from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.scenarios.stack import LocalStack
 from broker.apps.synthetic import synthetic_bsn
 from broker.apps.web.compliance import ComplianceService
 from broker.audit import (
@@ -32,12 +32,11 @@ from broker.audit import (
     verify,
 )
 from broker.audit.signers import signers_from_registry
-from broker.config import Settings
 from broker.kafka import make_producer
-from broker.policy import default_policy
 from schemas import topics
 from schemas.vocab import PartyRole
 from tests.helpers.kafka import consume_all
+from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -50,21 +49,10 @@ PROFESSIONAL = "procesregisseur ZVH Midden-Nederland"
 async def stack(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LocalStack]:
-    state = tmp_path_factory.mktemp("state")
-    settings = Settings(bootstrap_servers=kafka_bootstrap, state_dir=state)
     web = LocalParty(WEB, "Landelijk dashboard", PartyRole.CAPACITY_DASHBOARD)
-    deployment = create_local(state, [*demo.PARTIES, web])
-    s = LocalStack(
-        settings,
-        deployment,
-        default_policy(),
-        StackOptions(
-            data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1
-        ),
-    )
-    await s.start()
-    yield s
-    await s.stop()
+    state = tmp_path_factory.mktemp("state")
+    async with running_stack(kafka_bootstrap, state, [*demo.PARTIES, web]) as s:
+        yield s
 
 
 def chain_of(stack: LocalStack, party: str) -> str:

@@ -15,15 +15,13 @@ from typing import Any
 import httpx
 import pytest
 
-from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
-from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.scenarios.stack import LocalStack
 from broker.audit import canonical
-from broker.config import Settings
-from broker.policy import default_policy
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
 from tests.helpers.kafka import consume_all
+from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.integration
 
@@ -35,20 +33,8 @@ PROVIDER = "fivoor"
 async def stack(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LocalStack]:
-    state = tmp_path_factory.mktemp("state")
-    settings = Settings(bootstrap_servers=kafka_bootstrap, state_dir=state)
-    deployment = create_local(state, demo.PARTIES)
-    s = LocalStack(
-        settings,
-        deployment,
-        default_policy(),
-        StackOptions(
-            data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1
-        ),
-    )
-    await s.start()
-    yield s
-    await s.stop()
+    async with running_stack(kafka_bootstrap, tmp_path_factory.mktemp("state"), demo.PARTIES) as s:
+        yield s
 
 
 @pytest.fixture

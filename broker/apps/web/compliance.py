@@ -13,6 +13,7 @@ keys of those two domains, never the router's pseudonym secret.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import dataclasses
 import json
@@ -36,6 +37,7 @@ from broker.audit import (
     read_audit_topic,
     verify_trail,
 )
+from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.audit.signers import signers_from_registry
 from broker.config import Settings
 from broker.kafka import make_producer
@@ -121,7 +123,8 @@ class ComplianceService:
     async def stop(self) -> None:
         if self._producer is not None:
             with contextlib.suppress(Exception):  # the cadence covered the rest
-                await self.writer.checkpoint(self._send)
+                async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
+                    await self.writer.checkpoint(self._send)
             await self._producer.stop()
             self._producer = None
 
