@@ -12,7 +12,16 @@ due on a date:
   episode ended), split where the rule or the payer changes;
 - an escalation for every financing gap (no rule, no payer, a payer without a party, a
   rejection because nobody pays), once per gap;
-- an escalation for every claim unpaid for more than the watchdog's days, once per claim.
+- an escalation for every claim unpaid for more than the watchdog's days, once per claim;
+- a *held* claim where a claim cannot go yet: the rule fixes no price (the 2022-2023
+  registration phase the ministries cover), or a precondition of the payer's standard is not
+  met (a Wmo claim without its WMO301 allocation); a claim held for an allocation longer than
+  the rules file's ``holds`` days is escalated, once;
+- a payer's refusal because another regime applies, while the VWS emergency rule runs (service
+  and refusal date): a claim to VWS and an escalation to the coordination point (the
+  bestuurlijk adviseur addresses the payer), instead of "nobody pays".
+
+All dates are Dutch calendar dates (:func:`~adapters.financing.rules.dutch_date`).
 
 Ids are deterministic (claim ``REG-<case>`` / ``CO-<episode>-<from>-<to>``, escalation
 ``GAP-…`` / ``LATE-…``), so a replay after a restart derives the same work and nothing is
@@ -25,11 +34,12 @@ import hashlib
 import uuid
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Literal
 
 from adapters.financing.accrual import Episode, Segment, coordination_segments, gap_periods, runs
 from adapters.financing.book import ClaimBook
 from adapters.financing.payers import NoPayerParty, PayerDirectory
-from adapters.financing.rules import Facts, Gap, RuleSet, Ruling, TitlePeriod
+from adapters.financing.rules import Facts, Gap, RuleSet, Ruling, TitlePeriod, dutch_date
 from schemas.errors import MessageError
 from schemas.flows.assessment import AssessmentOutcome, assessment_from_message
 from schemas.flows.claim import (
@@ -85,6 +95,41 @@ class Coverage:
 
     health_insurer: str | None = None  # UZOVI
     care_office: str | None = None  # zorgkantoor code when the person has a Wlz indication
+    municipal_placement: str | None = None  # municipality that placed the person (code)
+
+
+@dataclass(frozen=True)
+class Allocation:
+    """A payer's allocation the provider received: iWmo WMO301 (``ToewijzingNummer``) from a
+    municipality, or iWlz AW33 (allocation) / AW35 (start of care) for a care office. A claim to
+    that payer waits for one covering its period (docs/adapters/payers.md)."""
+
+    kind: Literal["wmo301", "aw33", "aw35"]
+    number: str
+    payer: str  # municipality code or care office UZOVI
+    start: date
+    end: date | None = None
+
+    def covers(self, start: date, end: date) -> bool:
+        return self.start <= start and (self.end is None or end <= self.end)
+
+
+HoldReason = Literal["no-price", "allocation", "wlz-allocation"]
+
+
+@dataclass(frozen=True)
+class HeldClaim:
+    """A claim that cannot go yet: its rule fixes no price, or a precondition is unmet."""
+
+    claim_id: str
+    zvh: str
+    referral_id: str
+    reason: HoldReason
+    since: date
+    ruling: Ruling
+    period_start: date
+    period_end: date
+    text: str
 
 
 @dataclass
@@ -97,6 +142,7 @@ class CaseFile:
     assessment: AssessmentOutcome | None = None
     coverage: Coverage = Coverage()
     end: date | None = None  # end of this claimant's coordination (end of care, transfer out)
+    allocations: tuple[Allocation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -170,6 +216,7 @@ class ClaimsDesk:
         self.book = ClaimBook()
         self.raised: set[str] = set()
         self.findings: list[str] = []
+        self.held: dict[str, HeldClaim] = {}
         self._seen: set[str] = set()
 
     # --- folding events -------------------------------------------------------------------
@@ -205,6 +252,12 @@ class ClaimsDesk:
 
     def coverage(self, zvh: str, referral_id: str, coverage: Coverage) -> None:
         self._case(zvh, referral_id).coverage = coverage
+
+    def allocation(self, zvh: str, referral_id: str, allocation: Allocation) -> None:
+        """A payer's allocation for the case (WMO301, AW33, AW35); idempotent."""
+        case = self._case(zvh, referral_id)
+        if allocation not in case.allocations:
+            case.allocations = (*case.allocations, allocation)
 
     def transition(self, t: CareTransition) -> None:
         case = self.case_of_episode(t.episode_id)
@@ -272,13 +325,14 @@ class ClaimsDesk:
             titles=case.titles,
             health_insurer=case.coverage.health_insurer,
             care_office=case.coverage.care_office,
+            municipal_placement=case.coverage.municipal_placement,
         )
 
     # --- what is due ----------------------------------------------------------------------
 
     def due(self, now: datetime) -> Work:
         """Claims and escalations due at ``now`` that were not made before."""
-        today = now.astimezone(UTC).date()
+        today = dutch_date(now)
         work = Work()
         for case in self.cases.values():
             a = case.assessment
@@ -289,6 +343,7 @@ class ClaimsDesk:
                 episode = Episode(a.episode_id, a.inclusion_date, case.end)
                 segments = coordination_segments(self.rules, episode, self.facts(case), today)
                 self._coordination(case, episode, segments, now, work)
+        self._holds(now, work)
         self._watchdog(now, work)
         return work
 
@@ -345,14 +400,32 @@ class ClaimsDesk:
             self._gap(case, claim_id, gap_segment, episode_id, now, work)
             return
         if d.price_cents is None:
-            return  # agreed prices come from the claimant's own claim input (claim_for)
+            # No fixed price: for the registration 2022-2023 the ministries cover it with no
+            # per-case tariff; the cost is attributed to them and held, never silently dropped.
+            self._hold(case, claim_id, "no-price", segment, d, now, f"held: {d.text}")
+            return
+        allocation = self._allocation_for(case, d, segment.start, segment.end)
+        if allocation is False:
+            self._hold(
+                case,
+                claim_id,
+                "allocation",
+                segment,
+                d,
+                now,
+                f"held: a Wmo declaration (iWmo WMO323) cites the municipality's allocation "
+                f"(WMO301 ToewijzingNummer) for {segment.start}..{segment.end}, and none was "
+                f"received for municipality {d.payer_identifier}; {d.text}",
+            )
+            return
+        self.held.pop(claim_id, None)
         assert case.person is not None
         quantity = segment.days if d.service is ClaimService.COORDINATION_DAY else 1
         claim = Claim(
             claim_id=claim_id,
             provider=self.claimant,
             provider_agb=self.claimant_agb,
-            created=now.astimezone(UTC).date(),
+            created=dutch_date(now),
             person=case.person,
             service=d.service,
             period_start=segment.start,
@@ -366,8 +439,67 @@ class ClaimsDesk:
             referral_id=case.referral_id,
             episode_id=episode_id,
             explanation=explain(d),
+            allocation=allocation if isinstance(allocation, str) else None,
         )
         work.claims.append(ClaimToSend(claim, self.claim_meta(claim, d, now)))
+
+    @staticmethod
+    def _allocation_for(case: CaseFile, d: Ruling, start: date, end: date) -> str | bool:
+        """The WMO301 allocation number a municipality's claim cites; ``False`` when the claim
+        needs one and none covers the period; ``True`` when the payer needs none."""
+        from schemas.vocab import PartyRole
+
+        if d.payer_role is not PartyRole.MUNICIPALITY:
+            return True
+        for a in case.allocations:
+            if a.kind == "wmo301" and a.payer == d.payer_identifier and a.covers(start, end):
+                return a.number
+        return False
+
+    def _hold(
+        self,
+        case: CaseFile,
+        claim_id: str,
+        reason: HoldReason,
+        segment: Segment,
+        d: Ruling,
+        now: datetime,
+        text: str,
+    ) -> None:
+        if claim_id in self.held:
+            return
+        self.held[claim_id] = HeldClaim(
+            claim_id,
+            case.zvh,
+            case.referral_id,
+            reason,
+            dutch_date(now),
+            d,
+            segment.start,
+            segment.end,
+            text[:4000],
+        )
+
+    def _holds(self, now: datetime, work: Work) -> None:
+        """Escalate a claim held for an allocation longer than the rules file allows, once."""
+        today = dutch_date(now)
+        days = self.rules.holds.allocation_escalate_after_days
+        for h in self.held.values():
+            if h.reason == "no-price" or (today - h.since).days <= days:
+                continue
+            case = self.cases.get((h.zvh, h.referral_id)) or CaseFile(h.zvh, h.referral_id)
+            self._escalate(
+                short_id("HOLD", h.claim_id),
+                case,
+                EscalationReason.NO_PAYER,
+                h.since,
+                f"Claim {h.claim_id} ({h.ruling.service}) has been held since "
+                f"{h.since.isoformat()}, more than {days} days: {h.text} "
+                f"[holds: {self.rules.holds.cite.label()}]",
+                now,
+                work,
+                claim_id=h.claim_id,
+            )
 
     def claim_meta(self, claim: Claim, d: Ruling, now: datetime) -> MessageMeta:
         """The claim's message: to the payer, for payment, on the rule's basis and citation."""
@@ -393,6 +525,8 @@ class ClaimsDesk:
         quantity: int,
         unit_price_cents: int,
         now: datetime,
+        *,
+        allocation: str | None = None,
     ) -> ClaimToSend:
         """A claim the claimant enters itself (treatment, support): the rules choose the payer
         and regime for every day of the period; ``ValueError`` says why it cannot be made."""
@@ -414,15 +548,28 @@ class ClaimsDesk:
             raise ValueError(
                 f"rule {d.rule}@{d.version} fixes the unit price at {d.price_cents} cents"
             )
+        if d.price_cents is None and d.service in (
+            ClaimService.REGISTRATION,
+            ClaimService.COORDINATION_DAY,
+        ):
+            raise ValueError(f"{d.rule}@{d.version} fixes no price: the desk holds this service")
         try:
             payer = self.directory.payer(d.payer_role, d.payer_identifier)
         except NoPayerParty as err:
             raise ValueError(str(err)) from None
+        if allocation is None:
+            found = self._allocation_for(case, d, start, end)
+            if found is False:
+                raise ValueError(
+                    "a Wmo claim cites the municipality's allocation (iWmo WMO301 "
+                    "ToewijzingNummer) it is for: give it in the allocation column"
+                )
+            allocation = found if isinstance(found, str) else None
         claim = Claim(
             claim_id=claim_id,
             provider=self.claimant,
             provider_agb=self.claimant_agb,
-            created=now.astimezone(UTC).date(),
+            created=dutch_date(now),
             person=case.person,
             service=service,
             period_start=start,
@@ -436,6 +583,7 @@ class ClaimsDesk:
             referral_id=referral_id,
             episode_id=case.assessment.episode_id if case.assessment else None,
             explanation=explain(d),
+            allocation=allocation,
         )
         return ClaimToSend(claim, self.claim_meta(claim, d, now))
 
@@ -465,7 +613,7 @@ class ClaimsDesk:
             zvh=case.zvh,
             referral_id=case.referral_id,
             reason=reason,
-            stuck_since=min(since, now.astimezone(UTC).date()),
+            stuck_since=min(since, dutch_date(now)),
             explanation=text[:4000],
             episode_id=episode_id,
             claim_id=claim_id,
@@ -506,7 +654,7 @@ class ClaimsDesk:
         )
 
     def _watchdog(self, now: datetime, work: Work) -> None:
-        today = now.astimezone(UTC).date()
+        today = dutch_date(now)
         days = self.rules.overdue_after_days
         for entry in self.book.overdue(today, days):
             c = entry.claim
@@ -516,9 +664,10 @@ class ClaimsDesk:
                 f"sent on {entry.sent_on.isoformat()} is unpaid after more than {days} days "
                 f"(status {entry.status})."
             )
+            text += f" [watchdog: {self.rules.doc.watchdog.cite.label()}]"
             if c.regime is FinancingRegime.VWS_EMERGENCY:
                 em = self.rules.emergency
-                text += f" Under {em.ref} VWS advances it."
+                text += f" Under {em.ref} VWS advances it [source: {em.cite.label()}]."
             self._escalate(
                 short_id("LATE", c.claim_id),
                 case,
@@ -535,20 +684,96 @@ class ClaimsDesk:
             last = entry.last
             assert last is not None and last.rejection_reason is not None
             case = self._case_of(c)
+            refusal = (
+                f"Claim {c.claim_id} ({c.service}) was rejected by {c.payer.party_id}: "
+                f"{last.rejection_reason.display}"
+                + (f" ({last.rejection_note})" if last.rejection_note else "")
+            )
+            em = self.rules.emergency
+            if (
+                c.regime is not FinancingRegime.VWS_EMERGENCY
+                and last.rejection_reason in em.refusals
+                and em.applies(c.service, c.period_start)
+                and em.covers(last.decided_on)
+            ):
+                self._emergency_claim(case, c, last.decided_on, refusal, now, work)
+                continue
+            source = c.explanation.text if c.explanation and c.explanation.text else ""
             self._escalate(
                 short_id("GAP", "REJ", c.claim_id),
                 case,
                 EscalationReason.NO_PAYER,
                 c.period_start,
-                f"Claim {c.claim_id} ({c.service}) was rejected by {c.payer.party_id}: "
-                f"{last.rejection_reason.display}"
-                + (f" ({last.rejection_note})" if last.rejection_note else "")
-                + ". Nobody pays this service: a financing gap.",
+                refusal
+                + ". Nobody pays this service: a financing gap"
+                + (
+                    f"; the emergency rule {em.ref} does not apply (service "
+                    f"{c.period_start.isoformat()}, refusal {last.decided_on.isoformat()}; "
+                    f"{em.label()}) [source: {em.cite.label()}]"
+                )
+                + (f". The claim's rule: {source}" if source else "."),
                 now,
                 work,
                 episode_id=c.episode_id,
                 claim_id=c.claim_id,
             )
+
+    def _emergency_claim(
+        self,
+        case: CaseFile,
+        refused: Claim,
+        decided_on: date,
+        refusal: str,
+        now: datetime,
+        work: Work,
+    ) -> None:
+        """Another regime, says the payer: the regime is unclear, so under the emergency rule
+        the claim goes to VWS and the coordination point's bestuurlijk adviseur addresses the
+        payer (Kamerbrief VWS/JenV 6 Nov 2020)."""
+        em = self.rules.emergency
+        claim_id = short_id("EM", refused.claim_id)
+        escalation_id = short_id("GAP", "REJ", refused.claim_id)
+        d = self.rules.emergency_ruling(
+            refused.service,
+            refused.unit_price_cents,
+            (
+                ("refused-claim", refused.claim_id),
+                ("refused-by", refused.payer.party_id),
+                ("refused-on", decided_on.isoformat()),
+            ),
+            f"{refused.payer.party_id} (it refused: another regime)",
+        )
+        if claim_id not in self.book and not self._pending(work, claim_id):
+            try:
+                payer = self.directory.payer(d.payer_role, None)
+            except NoPayerParty as err:
+                payer = None
+                refusal += f"; but {err}"
+            if payer is not None:
+                claim = refused.model_copy(
+                    update={
+                        "claim_id": claim_id,
+                        "created": dutch_date(now),
+                        "regime": FinancingRegime.VWS_EMERGENCY,
+                        "payer": payer,
+                        "explanation": explain(d),
+                        "allocation": None,
+                    }
+                )
+                work.claims.append(ClaimToSend(claim, self.claim_meta(claim, d, now)))
+        self._escalate(
+            escalation_id,
+            case,
+            EscalationReason.NO_PAYER,
+            refused.period_start,
+            f"{refusal}. The regime is unclear: under {em.ref} the claim goes to VWS as "
+            f"{claim_id}, and the bestuurlijk adviseur must address {refused.payer.party_id} "
+            f"about its responsibility [source: {em.cite.label()}].",
+            now,
+            work,
+            episode_id=refused.episode_id,
+            claim_id=refused.claim_id,
+        )
 
 
 def explain(d: Ruling) -> ClaimExplanation:
@@ -556,6 +781,7 @@ def explain(d: Ruling) -> ClaimExplanation:
     return ClaimExplanation(
         rule=d.rule,
         version=d.version,
-        inputs=tuple(ExplanationInput(name=k, value=v[:200]) for k, v in d.inputs),
+        inputs=tuple(ExplanationInput(name=k, value=v[:200]) for k, v in d.inputs)
+        + ((ExplanationInput(name="source", value=d.source[:200]),) if d.source else ()),
         text=d.text[:4000],
     )

@@ -9,24 +9,48 @@ invented tariff. Order of judgement:
 1. the one rule of the service in force on the date, else a gap ``no-rule`` (with the note of a
    documented gap when one covers the date);
 2. the rule's payer options, in order: the first whose condition holds pays;
-3. none holds (the regime is unclear): the VWS emergency rule when it is in force on the date,
-   else a gap ``no-payer``.
+3. none holds (the regime is unclear): the VWS emergency rule when it is in force on the date
+   and names the service, else a gap ``no-payer``.
+
+Every ruling and gap cites its rule *and* its source (document and section, ``cite`` in the
+file), so a claim or escalation can be checked against the letter it rests on. Dates are Dutch
+calendar dates: :func:`dutch_date` turns an instant into the date in Europe/Amsterdam.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any, Literal
+from zoneinfo import ZoneInfo
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
-from schemas.vocab import ClaimService, FinancingRegime, LegalBasis, LegalTitleKind, PartyRole
+from schemas.vocab import (
+    ClaimRejectionReason,
+    ClaimService,
+    FinancingRegime,
+    LegalBasis,
+    LegalTitleKind,
+    PartyRole,
+)
 
 DEFAULT_RULES = Path(__file__).with_name("rules.yaml")
+DUTCH_TIME = ZoneInfo("Europe/Amsterdam")
+
+
+def dutch_date(moment: datetime) -> date:
+    """The Dutch calendar date of an instant: the chain's dates (service, claim, decision) are
+    dates in Europe/Amsterdam, so a claim made at 00:30 Dutch time (22:30 or 23:30 UTC the day
+    before) is dated that Dutch day. A naive datetime is taken as UTC."""
+    if moment.tzinfo is None:
+        from datetime import UTC
+
+        moment = moment.replace(tzinfo=UTC)
+    return moment.astimezone(DUTCH_TIME).date()
 
 
 class Condition(StrEnum):
@@ -36,33 +60,47 @@ class Condition(StrEnum):
     WLZ_INDICATION = "wlz-indication"  # a Wlz indication (the care office is known)
     HEALTH_INSURER = "health-insurer"  # the person's health insurer (UZOVI) is known
     MUNICIPALITY = "municipality"  # a municipality of residence (see residence policy)
+    MUNICIPAL_PLACEMENT = "municipal-placement"  # placed for (in the care of) a municipality
     ALWAYS = "always"
 
 
 class PayTarget(StrEnum):
-    """Who pays when an option's condition holds."""
+    """Who pays when an option's condition holds: every payer the sources name."""
 
-    MUNICIPALITY = "municipality"
-    HEALTH_INSURER = "health-insurer"
-    CARE_OFFICE = "care-office"
-    DJI = "dji"
-    VWS = "vws"
+    MUNICIPALITY = "municipality"  # gemeente of residence (Wmo)
+    HEALTH_INSURER = "health-insurer"  # zorgverzekeraar (Zvw)
+    CARE_OFFICE = "care-office"  # zorgkantoor (Wlz)
+    DJI = "dji"  # Dienst Justitiële Inrichtingen (forensic care; also for the gemeenten)
+    VWS = "vws"  # ministry of VWS (emergency rule)
+    JENV = "jenv"  # ministry of JenV; DJI is its agency and receives its claims
+    MINISTRIES = "ministries"  # VWS and JenV together (temporary arrangement 2022-2023)
 
 
+# The ketenbus party role that receives a target's claims. JenV has no party of its own: DJI is
+# its executive agency (agentschap); the ministries jointly are reached through VWS, under whose
+# direction ("onder regie van het ministerie van VWS") the arrangement runs (seed 002, 2.5).
 TARGET_ROLE = {
     PayTarget.MUNICIPALITY: PartyRole.MUNICIPALITY,
     PayTarget.HEALTH_INSURER: PartyRole.HEALTH_INSURER,
     PayTarget.CARE_OFFICE: PartyRole.CARE_OFFICE,
     PayTarget.DJI: PartyRole.DJI,
     PayTarget.VWS: PartyRole.VWS,
+    PayTarget.JENV: PartyRole.DJI,
+    PayTarget.MINISTRIES: PartyRole.VWS,
 }
-TARGET_REGIME = {
-    PayTarget.MUNICIPALITY: FinancingRegime.WMO,
-    PayTarget.HEALTH_INSURER: FinancingRegime.ZVW,
-    PayTarget.CARE_OFFICE: FinancingRegime.WLZ,
-    PayTarget.DJI: FinancingRegime.JUSTICE,
-    PayTarget.VWS: FinancingRegime.VWS_EMERGENCY,
+TARGET_REGIMES: dict[PayTarget, frozenset[FinancingRegime]] = {
+    PayTarget.MUNICIPALITY: frozenset({FinancingRegime.WMO}),
+    PayTarget.HEALTH_INSURER: frozenset({FinancingRegime.ZVW}),
+    PayTarget.CARE_OFFICE: frozenset({FinancingRegime.WLZ}),
+    PayTarget.DJI: frozenset({FinancingRegime.JUSTICE}),
+    PayTarget.VWS: frozenset({FinancingRegime.VWS_EMERGENCY, FinancingRegime.MINISTRIES}),
+    PayTarget.JENV: frozenset({FinancingRegime.JUSTICE, FinancingRegime.MINISTRIES}),
+    PayTarget.MINISTRIES: frozenset({FinancingRegime.MINISTRIES}),
 }
+# Targets a claim names by role alone (no municipality code or UZOVI).
+NATIONAL_TARGETS = frozenset(
+    {PayTarget.DJI, PayTarget.VWS, PayTarget.JENV, PayTarget.MINISTRIES}
+)
 
 
 class RulesError(ValueError):
@@ -77,6 +115,17 @@ Version = Annotated[str, Field(pattern=r"^[A-Za-z0-9.\-]{1,16}$")]
 RuleId = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9-]{0,63}$")]
 
 
+class SourceRef(_Data):
+    """Where a rule comes from: the document and its section (and the sentence, when short)."""
+
+    document: str = Field(min_length=1)
+    section: str = Field(min_length=1)
+    quote: str | None = None
+
+    def label(self) -> str:
+        return f"{self.document}, section {self.section}"
+
+
 class PayerOption(_Data):
     """One line of a rule's payer list: when ``when`` holds, ``pay`` pays under ``regime``."""
 
@@ -89,8 +138,9 @@ class PayerOption(_Data):
 
     @model_validator(mode="after")
     def _fits(self) -> PayerOption:
-        if TARGET_REGIME[self.pay] is not self.regime:
-            raise ValueError(f"{self.pay} pays under {TARGET_REGIME[self.pay]}, not {self.regime}")
+        if self.regime not in TARGET_REGIMES[self.pay]:
+            allowed = ", ".join(sorted(r.value for r in TARGET_REGIMES[self.pay]))
+            raise ValueError(f"{self.pay} pays under {allowed}, not {self.regime}")
         if self.basis not in (LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK):
             raise ValueError("a claim travels on legal-obligation or public-task")
         return self
@@ -122,6 +172,13 @@ class Period(_Data):
         return f"{start}..{end}"
 
 
+class Recalibration(_Data):
+    """A date on which the sources foresee a new amount; the rule runs on until one is given."""
+
+    review_on: date
+    note: str = Field(min_length=1)
+
+
 class Rule(Period):
     """One financing rule of one service, with its validity period and version."""
 
@@ -132,7 +189,9 @@ class Rule(Period):
     price_cents: int | None = Field(default=None, ge=0, strict=True)
     unit: str = Field(min_length=1)
     payers: tuple[PayerOption, ...] = Field(min_length=1)
+    cite: SourceRef
     source: str = Field(min_length=1)
+    recalibration: Recalibration | None = None
 
     @property
     def ref(self) -> str:
@@ -144,6 +203,7 @@ class KnownGap(Period):
 
     service: ClaimService
     note: str = Field(min_length=1)
+    cite: SourceRef
 
 
 class Emergency(Period):
@@ -157,11 +217,18 @@ class Emergency(Period):
     basis: LegalBasis
     citation: str = Field(min_length=1)
     advance_after_days: int = Field(ge=1, strict=True)
+    services: frozenset[ClaimService] = Field(min_length=1)
+    refusals: frozenset[ClaimRejectionReason] = frozenset()
+    cite: SourceRef
     source: str = Field(min_length=1)
 
     @property
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
+
+    def applies(self, service: ClaimService, day: date) -> bool:
+        """Whether the rule takes ``service`` delivered on ``day``."""
+        return service in self.services and self.covers(day)
 
 
 class Residence(_Data):
@@ -170,6 +237,35 @@ class Residence(_Data):
 
 class Watchdog(_Data):
     overdue_after_days: int = Field(ge=1, strict=True)
+    cite: SourceRef
+
+
+class Holds(_Data):
+    """How long a claim may wait for a precondition before it is escalated."""
+
+    allocation_escalate_after_days: int = Field(ge=1, strict=True)
+    wlz_escalate_after_days: int = Field(ge=1, strict=True)
+    cite: SourceRef
+
+
+ProductFormat = Literal["iwmo", "iwlz", "vektis"]
+
+
+class Product(_Data):
+    """A product code *agreed* with a payer (no national code exists for these services)."""
+
+    format: ProductFormat
+    payer: Annotated[str, Field(pattern=r"^(any|[0-9]{4})$")]
+    service: ClaimService
+    category: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-8])$")] | None = None  # iWmo WJ757
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,5}$")]
+    unit: Literal["01", "04", "14", "16", "82", "83", "84"] | None = None  # iWmo Eenheid
+
+    @model_validator(mode="after")
+    def _iwmo(self) -> Product:
+        if self.format == "iwmo" and (self.category is None or self.unit is None):
+            raise ValueError("an iwmo product needs category (01-18) and unit")
+        return self
 
 
 class RulesDocument(_Data):
@@ -177,8 +273,10 @@ class RulesDocument(_Data):
     residence: Residence
     emergency: Emergency
     watchdog: Watchdog
+    holds: Holds
     rules: tuple[Rule, ...] = Field(min_length=1)
     gaps: tuple[KnownGap, ...] = ()
+    products: tuple[Product, ...] = ()
 
 
 # --- facts and outcomes -------------------------------------------------------------------------
@@ -207,6 +305,7 @@ class Facts:
     titles: tuple[TitlePeriod, ...] = ()
     health_insurer: str | None = None  # UZOVI
     care_office: str | None = None  # zorgkantoor code, when the person has a Wlz indication
+    municipal_placement: str | None = None  # municipality that placed the person (code)
 
 
 @dataclass(frozen=True)
@@ -225,6 +324,8 @@ class Ruling:
     inputs: tuple[tuple[str, str], ...]
     text: str
     option: int  # index of the payer option; -1 for the emergency rule
+    target: PayTarget = PayTarget.VWS
+    source: str = ""  # the source document and section of the rule
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -248,6 +349,7 @@ class Gap:
     reason: Literal["no-rule", "no-payer"]
     text: str
     inputs: tuple[tuple[str, str], ...] = field(default=())
+    source: str = ""  # the source (document, section) of the gap or of the rule without payer
 
     @property
     def key(self) -> tuple[Any, ...]:
@@ -280,6 +382,20 @@ class RuleSet:
     @property
     def overdue_after_days(self) -> int:
         return self.doc.watchdog.overdue_after_days
+
+    @property
+    def holds(self) -> Holds:
+        return self.doc.holds
+
+    def product(self, fmt: ProductFormat, service: ClaimService, payer: str | None) -> Product:
+        """The agreed product of ``service`` for ``payer`` in ``fmt`` (its own entry first, else
+        the ``any`` one); ``RulesError`` when the file has none."""
+        found = [p for p in self.doc.products if p.format == fmt and p.service is service]
+        own = [p for p in found if p.payer == payer]
+        any_ = [p for p in found if p.payer == "any"]
+        if own or any_:
+            return (own or any_)[0]
+        raise RulesError(f"{self.source}: no {fmt} product agreed for {service}")
 
     def _check(self) -> None:
         seen: set[str] = set()
@@ -343,6 +459,9 @@ class RuleSet:
         if cond is Condition.HEALTH_INSURER:
             value = facts.health_insurer or "unknown"
             return facts.health_insurer is not None, ("health-insurer", value), facts.health_insurer
+        if cond is Condition.MUNICIPAL_PLACEMENT:
+            placed = facts.municipal_placement
+            return placed is not None, ("municipal-placement", placed or "none"), None
         code, shown = self._municipality(facts)
         return code is not None, ("municipality", shown), code
 
@@ -352,7 +471,15 @@ class RuleSet:
         if rule is None:
             known = self.known_gap(service, day)
             why = known.note if known else "no financing rule covers this date"
-            return Gap(service, "no-rule", f"no rule for {service}: {' '.join(why.split())}")
+            source = known.cite.label() if known else ""
+            return Gap(
+                service,
+                "no-rule",
+                f"no rule for {service}: {' '.join(why.split())}"
+                + (f" [source: {source}]" if source else ""),
+                source=source,
+            )
+        source = rule.cite.label()
         inputs: list[tuple[str, str]] = []
         for index, opt in enumerate(rule.payers):
             holds, read, identifier = self._holds(opt.when, day, facts)
@@ -360,12 +487,13 @@ class RuleSet:
                 inputs.append(read)
             if not holds:
                 continue
-            price = "the agreed price" if rule.price_cents is None else _cents(rule.price_cents)
+            price = "no fixed price" if rule.price_cents is None else _cents(rule.price_cents)
             why = "; ".join(f"{k} {v}" for k, v in inputs) + ": " if inputs else ""
             text = (
-                f"{rule.ref}: {service} at {price} ({rule.unit}); "
-                f"{why}{opt.pay} pays under {opt.regime}"
+                f"{rule.ref}: {service} at {price} ({' '.join(rule.unit.split())}); "
+                f"{why}{opt.pay} pays under {opt.regime} ({opt.citation})"
                 + (f" ({' '.join(opt.note.split())})" if opt.note else "")
+                + f" [source: {source}]"
             )
             return Ruling(
                 service=service,
@@ -373,44 +501,61 @@ class RuleSet:
                 version=rule.version,
                 regime=opt.regime,
                 payer_role=TARGET_ROLE[opt.pay],
-                payer_identifier=identifier
-                if opt.pay not in (PayTarget.DJI, PayTarget.VWS)
-                else None,
+                payer_identifier=None if opt.pay in NATIONAL_TARGETS else identifier,
                 price_cents=rule.price_cents,
                 basis=opt.basis,
                 citation=opt.citation,
                 inputs=tuple(inputs),
                 text=text,
                 option=index,
+                target=opt.pay,
+                source=source,
             )
         em = self.emergency
         inputs.insert(0, ("service-rule", rule.ref))
-        if em.covers(day):
-            return Ruling(
-                service=service,
-                rule=em.id,
-                version=em.version,
-                regime=FinancingRegime.VWS_EMERGENCY,
-                payer_role=PartyRole.VWS,
-                payer_identifier=None,
-                price_cents=rule.price_cents,
-                basis=em.basis,
-                citation=em.citation,
-                inputs=tuple(inputs),
-                text=(
-                    f"{em.ref}: {service}: no payer of {rule.ref} applies "
-                    f"(regime unclear), so VWS is billed; VWS advances it when it stays unpaid "
-                    f"for more than {em.advance_after_days} days"
-                ),
-                option=-1,
-            )
+        if em.applies(service, day):
+            return self.emergency_ruling(service, rule.price_cents, tuple(inputs), rule.ref)
         return Gap(
             service,
             "no-payer",
             f"{rule.ref}: {service}: none of its payers applies "
             f"({'; '.join(f'{k} {v}' for k, v in inputs[1:])}) and the emergency rule "
-            f"{em.ref} is not in force",
+            f"{em.ref} does not apply on {day.isoformat()} [source: {source}; "
+            f"{em.cite.label()}]",
             tuple(inputs),
+            source=source,
+        )
+
+    def emergency_ruling(
+        self,
+        service: ClaimService,
+        price_cents: int | None,
+        inputs: tuple[tuple[str, str], ...],
+        why: str,
+    ) -> Ruling:
+        """The VWS emergency rule's ruling: the regime is unclear (``why``), VWS is billed."""
+        em = self.emergency
+        source = em.cite.label()
+        return Ruling(
+            service=service,
+            rule=em.id,
+            version=em.version,
+            regime=FinancingRegime.VWS_EMERGENCY,
+            payer_role=PartyRole.VWS,
+            payer_identifier=None,
+            price_cents=price_cents,
+            basis=em.basis,
+            citation=em.citation,
+            inputs=inputs,
+            text=(
+                f"{em.ref}: {service}: no payer of {why} applies (regime unclear), so VWS is "
+                f"billed and the bestuurlijk adviseur addresses the payer; VWS advances it "
+                f"when it stays unpaid for more than {em.advance_after_days} days "
+                f"[source: {source}]"
+            ),
+            option=-1,
+            target=PayTarget.VWS,
+            source=source,
         )
 
 

@@ -96,6 +96,7 @@ class ClaimInput:
     quantity: int
     unit_price_cents: int
     payer: str | None = None  # the payer party the EPD expected (FHIR input); checked
+    allocation: str | None = None  # iWmo WMO301 ToewijzingNummer the claim is for
 
 
 @dataclass
@@ -171,6 +172,8 @@ class AssessmentRow(_Basis, _PersonCols):
     episode_id: str | None = None
     insurer_uzovi: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     wlz_care_office: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    # the ToewijzingNummer of the WMO301 allocation the provider received (Wmo claims)
+    allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
 
 
 class TransitionRow(_Basis, _PersonCols):
@@ -215,6 +218,8 @@ class ClaimRow(_Row):
     unit_price_cents: int = Field(ge=0, le=10**13)
     insurer_uzovi: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     wlz_care_office: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    # the ToewijzingNummer of the WMO301 allocation the provider received (Wmo claims)
+    allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
 
 
 def _columns(model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -384,6 +389,7 @@ def _claim(sender: str, line: int, row: dict[str, str]) -> Submission:
             r.period_end,
             r.quantity,
             r.unit_price_cents,
+            allocation=r.allocation,
         ),
         coverage=coverage,
         where=f"line {line}",
@@ -496,6 +502,7 @@ def _submission(event: EventCode, model: Any, where: str, **kw: Any) -> Submissi
             claim.quantity,
             claim.unit_price_cents,
             payer=claim.payer.party_id,
+            allocation=claim.allocation,
         )
     return Submission(event, model, where=where, **kw)
 

@@ -220,6 +220,7 @@ class ProviderAdapter(AdapterService):
                 ci.quantity,
                 ci.unit_price_cents,
                 self.clock(),
+                allocation=ci.allocation,
             )
         except ValueError as err:
             raise item_error(sub.where, str(err), "claim") from None

@@ -20,7 +20,7 @@ more than two decimals is refused (``money-precision``).
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -197,6 +197,13 @@ class Claim(BaseModel):
     )
     explanation: ClaimExplanation | None = Field(
         default=None, description="The financing rule, version and inputs behind the claim."
+    )
+    allocation: Annotated[str, Field(pattern=r"^[0-9]{1,9}$")] | None = Field(
+        default=None,
+        description=(
+            "The payer's allocation the claim is for (iWmo WMO301 ToewijzingNummer; "
+            "Claim.insurance.preAuthRef): a Wmo declaration cites it."
+        ),
     )
 
     @model_validator(mode="after")
@@ -410,10 +417,15 @@ def claim_entries(c: Claim) -> list[tuple[dict[str, Any], DataCategory]]:
     }
     if c.zvh is not None and c.referral_id is not None:
         claim["referral"] = case_reference(c.zvh, c.referral_id)
+    insurance: dict[str, Any] = {
+        "sequence": 1,
+        "focal": True,
+        "coverage": {"reference": full_url(coverage["id"])},
+    }
+    if c.allocation is not None:
+        insurance["preAuthRef"] = [c.allocation]
     claim |= {
-        "insurance": [
-            {"sequence": 1, "focal": True, "coverage": {"reference": full_url(coverage["id"])}}
-        ],
+        "insurance": [insurance],
         "item": [
             {
                 "sequence": 1,
@@ -487,7 +499,13 @@ def claim_from_message(msg: ParsedMessage) -> Claim:
     claim = one(msg, "Claim")
     patient = one(msg, "Patient")
     item = claim.single("item")
-    coverage = resolve(claim.single("insurance").obj("coverage"), msg, "Coverage")
+    insurance = claim.single("insurance")
+    coverage = resolve(insurance.obj("coverage"), msg, "Coverage")
+    pre_auth = insurance.data.get("preAuthRef")
+    if pre_auth is not None and (
+        not isinstance(pre_auth, list) or len(pre_auth) != 1 or not isinstance(pre_auth[0], str)
+    ):
+        raise insurance.error("preAuthRef", "value", "one allocation number", "allocation")
     payer_org = claim.resolve("insurer", msg, "Organization")
     if resolve(coverage.single("payor"), msg, "Organization").data is not payer_org.data:
         raise coverage.error("payor", "invariant", "must be the Claim.insurer", "payer")
@@ -526,8 +544,10 @@ def claim_from_message(msg: ParsedMessage) -> Claim:
             "referral_id": referral_id,
             "episode_id": episode.logical("valueReference", EPISODE_SYSTEM) if episode else None,
             "explanation": _read_explanation(explained) if explained else None,
+            "allocation": pre_auth[0] if pre_auth else None,
         },
         {
+            "allocation": insurance.at("preAuthRef"),
             "claim_id": claim.at("identifier"),
             "provider": "Organization.identifier",
             "provider_agb": "Organization.identifier",

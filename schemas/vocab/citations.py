@@ -139,6 +139,15 @@ CITATIONS: tuple[Citation, ...] = (
         aliases=("Landelijk coördinatiepunt Levensloopaanpak",),
     ),
     Citation(
+        "task-tijdelijke-regeling-levensloop",
+        "task-tijdelijke-regeling-levensloop",
+        "Tijdelijke regeling Levensloopaanpak 2022-2023 (bestuurlijke afspraak: EUR 20 per dag "
+        "bij DJI of de zorgverzekeraar, DJI ook voor de gemeenten; ministeries VWS en JenV "
+        "voor de aanmeldfase; implementatieplan 2022, 2.2 en 2.5)",
+        "task",
+        aliases=("Tijdelijke regeling Levensloopaanpak 2022-2023",),
+    ),
+    Citation(
         "task-noodregeling-vws",
         "task-noodregeling-vws",
         "Noodregeling VWS (financiering bij onduidelijk regime)",

@@ -19,3 +19,9 @@ class FinancingRegime(Coded):
         "Noodregeling VWS",
         "Emergency rule: unclear regime, billed to VWS (until 2021-03-31).",
     )
+    MINISTRIES = (
+        "ministries",
+        "Tijdelijke regeling ministeries VWS en JenV",
+        "Temporary arrangement 2022-2023: the ministries VWS and JenV cover the coordinator's "
+        "work before a care trajectory (implementation plan 2022, 2.2).",
+    )

@@ -383,7 +383,7 @@ class NationalScenario:
     def _claim_row(
         c: Case, prefix: str, service: str, start: date, end: date, cents: int
     ) -> dict[str, Any]:
-        return {
+        row = {
             "claim_id": f"{prefix}-{c.case_id}-{start:%Y%m}",
             "zvh": c.zvh,
             "case_id": c.case_id,
@@ -393,6 +393,9 @@ class NationalScenario:
             "quantity": 1,
             "unit_price_cents": cents,
         }
+        if service == "support":  # the municipality's WMO301 allocation (iWmo ToewijzingNummer)
+            row["allocation"] = str(int(hashlib.sha256(c.case_id.encode()).hexdigest()[:7], 16))
+        return row
 
     def _capacity(self, day: date, add: Any) -> None:
         occupied: Counter[tuple[str, str]] = Counter()

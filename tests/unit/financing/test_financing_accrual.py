@@ -159,7 +159,8 @@ def test_gap_months_merge_into_one_gap_period() -> None:
 def _leap_rules() -> RuleSet:
     """The shipped rules with the 2022-2023 coordination rule stretched over 2024 (a leap year)."""
     data: dict[str, Any] = yaml.safe_load(DEFAULT_RULES.read_text())
-    data["rules"][1]["valid_until"] = date(2024, 12, 31)
+    rule = next(r for r in data["rules"] if r["id"] == "coordination-temporary-2022-2023")
+    rule["valid_until"] = date(2024, 12, 31)
     data["gaps"] = [
         g for g in data["gaps"] if g["service"] != "coordination-day" or "valid_until" in g
     ]

@@ -20,12 +20,12 @@ def test_rules_are_listed_with_gaps_and_the_emergency_rule() -> None:
     code, text = run("rules")
     assert code == 0
     for words in (
-        "registration-pilot@1",
-        "coordination-temporary-2022-2023@1",
+        "registration-pilot@2",
+        "coordination-temporary-2022-2023@2",
         "2000.00",
         "20.00",
         "gap",
-        "vws-emergency-rule@1",
+        "vws-emergency-rule@2",
         "28 days",
     ):
         assert words in text, words
@@ -43,12 +43,12 @@ def test_judge_names_payer_rule_and_inputs_and_a_gap_exits_1() -> None:
         "--insurer",
         "3311",
     )
-    assert code == 0 and "dji" in text and "coordination-temporary-2022-2023@1" in text
+    assert code == 0 and "dji" in text and "coordination-temporary-2022-2023@2" in text
     assert "criminal-law-title = in force since 2023-12-10" in text
     code, text = run(
         "judge", "--service", "registration", "--date", "2021-06-01", "--municipality", "0344"
     )
-    assert code == 1 and "gap (no-rule)" in text and "recalibrated" in text
+    assert code == 1 and "gap (no-rule)" in text and "1 April 2021" in text
     code, _ = run("judge", "--service", "registration", "--date", "2021-13-01")
     assert code == 2
 

@@ -8,7 +8,7 @@ from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
-from adapters.financing.desk import ClaimsDesk, Coverage, ReferralFacts, Work
+from adapters.financing.desk import Allocation, ClaimsDesk, Coverage, ReferralFacts, Work
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import TitlePeriod, default_rules
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
@@ -82,8 +82,13 @@ def desk(directory: PayerDirectory) -> ClaimsDesk:
     return ClaimsDesk(P.PROVIDER, default_rules(), directory, claimant_agb=P.PROVIDER_AGB)
 
 
+WMO301 = Allocation("wmo301", "20072", "0344", D("2019-01-01"))  # Utrecht's allocation
+
+
 def refer(d: ClaimsDesk, case: str, registered: str, *titles: TitlePeriod, **kw: object) -> None:
+    """A referral; the municipality (0344) has sent the provider its WMO301 allocation."""
     d.referral(ReferralFacts(P.ZVH, case, D(registered), person(**kw), tuple(titles)))
+    d.allocation(P.ZVH, case, WMO301)
 
 
 def send_all(d: ClaimsDesk, work: Work, on: str) -> None:
@@ -106,6 +111,7 @@ def test_a_not_included_registration_in_2020_is_claimed_from_the_municipality(
     assert (c.claim_id, c.service, c.amount_cents) == ("REG-C1", ClaimService.REGISTRATION, 200_000)
     assert (c.period_start, c.period_end) == (D("2020-10-01"), D("2020-11-20"))
     assert (c.payer.party_id, c.regime) == (P.MUNICIPALITY, FinancingRegime.WMO)
+    assert c.allocation == "20072", "a Wmo claim cites its WMO301 allocation"
     assert c.explanation is not None and c.explanation.rule == "registration-pilot"
     assert work.claims[0].meta.destinations == (P.MUNICIPALITY,)
     assert work.claims[0].meta.basis_detail is not None
@@ -124,10 +130,11 @@ def test_coordination_is_claimed_per_month_split_by_title_and_gaps_escalate_once
     work = d.due(at("2023-12-01"))
     got = sorted((c.claim.claim_id, c.claim.payer.party_id, c.claim.quantity) for c in work.claims)
     assert got == [("CO-EP-C2-20231115-20231130", P.INSURER, 16)]
-    # registration 2023: a documented gap (VWS/JenV cover it outside claims) -> escalated
-    [gap] = work.escalations
-    assert gap.escalation.reason is EscalationReason.NO_PAYER
-    assert "VWS and JenV" in (gap.escalation.explanation or "")
+    # registration 2023: the ministries VWS and JenV cover it, no tariff: held, not escalated
+    assert not work.escalations
+    held = d.held["REG-C2"]
+    assert (held.reason, held.ruling.regime) == ("no-price", FinancingRegime.MINISTRIES)
+    assert "seed 002" in held.text and "2.2" in held.text
     send_all(d, work, "2023-12-01")
 
     work = d.due(at("2024-03-05"))
@@ -162,6 +169,7 @@ def test_end_of_care_stops_accrual_and_transfer_hands_over(directory: PayerDirec
     d = desk(directory)
     refer(d, "C3", "2022-01-03")
     d.assessment(outcome("C3", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C3", Coverage(municipal_placement="0344"))
     d.transition(
         CareTransition(
             transition_id="T1",
@@ -181,8 +189,13 @@ def test_end_of_care_stops_accrual_and_transfer_hands_over(directory: PayerDirec
         if c.claim.service is ClaimService.COORDINATION_DAY
     )
     assert periods == [("2022-02-01", "2022-02-28"), ("2022-03-01", "2022-03-10")]
-    # no insurer known, no criminal-law title: DJI pays on behalf of the municipalities
+    # placed for a municipality, no criminal-law title: DJI pays on behalf of the municipalities
     assert {c.claim.payer.party_id for c in work.claims if c.claim.episode_id} == {P.DJI}
+    dji = next(c for c in work.claims if c.claim.episode_id)
+    assert dji.meta.basis_detail is not None
+    assert dji.meta.basis_detail.citation == "Tijdelijke regeling Levensloopaanpak 2022-2023"
+    assert dji.claim.explanation is not None
+    assert "(Wfz)" not in (dji.claim.explanation.text or ""), "no Wfz without a criminal title"
 
 
 def test_a_payer_without_a_party_is_a_gap_not_a_claim(directory: PayerDirectory) -> None:
@@ -295,11 +308,11 @@ def test_payment_closes_the_claim_and_answers_are_reconciled(directory: PayerDir
     assert any("more than the 200000 claimed" in f for f in wrong)
 
 
-def test_a_rejection_because_nobody_pays_is_escalated_as_a_gap(directory: PayerDirectory) -> None:
+def _refused(directory: PayerDirectory, decided_on: str) -> tuple[ClaimsDesk, Work]:
     d = desk(directory)
-    refer(d, "C8", "2020-10-01")
-    d.assessment(outcome("C8", "2020-11-02", None))
-    send_all(d, d.due(at("2020-11-02")), "2020-11-02")
+    refer(d, "C8", "2021-03-01")
+    d.assessment(outcome("C8", "2021-03-20", None))
+    send_all(d, d.due(at("2021-03-20")), "2021-03-20")
     d.claim_response(
         _response(
             "REG-C8",
@@ -307,16 +320,45 @@ def test_a_rejection_because_nobody_pays_is_escalated_as_a_gap(directory: PayerD
             PartyRole.MUNICIPALITY,
             "0344",
             outcome=ClaimOutcome.REJECTED,
-            rejection_reason=ClaimRejectionReason.NO_PAYMENT_TITLE,
+            rejection_reason=ClaimRejectionReason.WRONG_PAYER,
+            decided_on=D(decided_on),
         )
     )
-    work = d.due(at("2020-11-10"))
+    return d, d.due(at(decided_on))
+
+
+def test_an_other_regime_refusal_on_the_last_day_of_march_2021_goes_to_vws(
+    directory: PayerDirectory,
+) -> None:
+    """Kamerbrief VWS/JenV 6 Nov 2020 (seed 004): "bij onduidelijkheid over het wettelijk
+    regime ... bij VWS de rekening wordt ingediend en de aangestelde bestuurlijk adviseur alsnog
+    met betrokken partij, gemeente of verzekeraar, in overleg treedt" -- "maximaal tot en met
+    maart 2021". A municipality that refuses the registration phase because another regime
+    applies makes the regime unclear: a claim to VWS plus an escalation, not "nobody pays"."""
+    d, work = _refused(directory, "2021-03-31")
+    [c] = work.claims
+    assert (c.claim.claim_id, c.claim.payer.party_id) == ("EM-REG-C8", P.VWS)
+    assert c.claim.regime is FinancingRegime.VWS_EMERGENCY and c.claim.amount_cents == 200_000
+    assert c.meta.basis_detail is not None and c.meta.basis_detail.citation == "Noodregeling VWS"
     [e] = work.escalations
     assert e.escalation.reason is EscalationReason.NO_PAYER and e.escalation.claim_id == "REG-C8"
-    assert not d.due(at("2021-02-01")).escalations or all(
-        x.escalation.escalation_id == e.escalation.escalation_id
-        for x in d.due(at("2021-02-01")).escalations
-    )
+    text = e.escalation.explanation or ""
+    assert "bestuurlijk adviseur" in text and "EM-REG-C8" in text and "seed 004" in text
+
+
+def test_an_other_regime_refusal_from_april_2021_is_a_financing_gap(
+    directory: PayerDirectory,
+) -> None:
+    """Seed 004: the emergency rule "geldt maximaal tot en met maart 2021": a refusal on
+    1 April 2021 is a gap to escalate, and no claim goes to VWS."""
+    d, work = _refused(directory, "2021-04-01")
+    assert not work.claims
+    [e] = work.escalations
+    assert e.escalation.reason is EscalationReason.NO_PAYER and e.escalation.claim_id == "REG-C8"
+    assert "Nobody pays" in (e.escalation.explanation or "")
+    assert "does not apply" in (e.escalation.explanation or "")
+    d.escalation_raised(e.escalation.escalation_id)
+    assert not [x for x in d.due(at("2021-06-01")).escalations if x.escalation.claim_id == "REG-C8"]
 
 
 def test_a_replay_of_the_sent_messages_derives_nothing_new(directory: PayerDirectory) -> None:
@@ -325,7 +367,7 @@ def test_a_replay_of_the_sent_messages_derives_nothing_new(directory: PayerDirec
     d.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
     d.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
     first = d.due(at("2022-05-01"))
-    assert len(first.claims) == 3 and len(first.escalations) == 1  # Feb-Apr; registration gap
+    assert len(first.claims) == 3 and not first.escalations  # Feb-Apr; registration held
     bundles = [dumps(claim_message(c.claim, c.meta)) for c in first.claims]
     again = desk(directory)
     refer(again, "C9", "2022-01-03")

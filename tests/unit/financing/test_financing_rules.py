@@ -44,6 +44,7 @@ CRIMINAL_ENDED = Facts(
 )
 WVGGZ = Facts(health_insurer="3311", titles=(TitlePeriod(LegalTitleKind.WVGGZ, D("2021-01-01")),))
 WLZ = Facts(care_office="5507", health_insurer="3311")
+PLACED = Facts(municipal_placement="0344")
 CRIMINAL_WLZ = Facts(
     care_office="5507", titles=(TitlePeriod(LegalTitleKind.CRIMINAL, D("2020-01-01")),)
 )
@@ -102,8 +103,10 @@ PAID = [
         2_000,
     ),
     (CO, "2022-07-01", WVGGZ, "coordination-temporary-2022-2023", HI, "3311", "zvw", 2_000),
-    # neither title nor insurer: DJI pays on behalf of the municipalities
-    (CO, "2023-03-01", NOBODY, "coordination-temporary-2022-2023", DJI, None, "justice", 2_000),
+    # placed for a municipality, no title: DJI pays on behalf of the municipalities
+    (CO, "2023-03-01", PLACED, "coordination-temporary-2022-2023", DJI, None, "justice", 2_000),
+    # registration 2022-2023: the ministries VWS and JenV (reached through VWS), no tariff
+    (REG, "2023-06-30", UTRECHT, "registration-ministries-2022-2023", VWS, None, "ministries", None),
     # treatment: by title and indication, at the agreed price
     (TREAT, "2024-02-29", CRIMINAL_WLZ, "treatment", DJI, None, "justice", None),
     (TREAT, "2024-02-29", WLZ, "treatment", CO_, "5507", "wlz", None),
@@ -118,8 +121,8 @@ PAID = [
 # service, date, facts -> gap reason, words the explanation must contain
 GAPS = [
     (REG, "2018-12-31", UTRECHT, "no-rule", "no financing rule covers this date"),
-    (REG, "2021-01-01", UTRECHT, "no-rule", "recalibrated"),
-    (REG, "2023-06-30", UTRECHT, "no-rule", "VWS and JenV"),
+    (REG, "2021-04-01", UTRECHT, "no-rule", "pilots ended on 1 April 2021"),
+    (CO, "2023-03-01", NOBODY, "no-payer", "health-insurer unknown"),
     (REG, "2024-02-29", UTRECHT, "no-rule", "2024 was still open"),
     (CO, "2021-12-31", INSURED, "no-rule", "no payment title"),
     (CO, "2024-01-01", INSURED, "no-rule", "2024 was still open"),
@@ -153,7 +156,10 @@ def test_who_pays(
         FinancingRegime(regime),
         price,
     )
-    assert d.version == "1"
+    shipped = {r.id: r.version for r in default_rules().rules}
+    shipped[default_rules().emergency.id] = default_rules().emergency.version
+    assert d.version == shipped[d.rule]
+    assert "[source: " in d.text and d.source, "a ruling cites its source"
     assert d.rule in d.text or d.rule == "vws-emergency-rule"
 
 
@@ -170,7 +176,11 @@ def test_gaps_are_raised_not_priced(
 def test_a_decision_names_the_inputs_it_used_in_order() -> None:
     d = default_rules().decide(CO, D("2022-06-01"), CRIMINAL_ENDED)
     assert isinstance(d, Ruling)
-    assert d.inputs == (("criminal-law-title", "none"), ("health-insurer", "3311"))
+    assert d.inputs == (
+        ("criminal-law-title", "none"),
+        ("municipal-placement", "none"),
+        ("health-insurer", "3311"),
+    )
     assert "EUR 20.00" in d.text and "health-insurer pays under zvw" in d.text
     homeless = default_rules().decide(REG, D("2020-05-04"), HOMELESS)
     assert isinstance(homeless, Ruling)
@@ -204,7 +214,14 @@ def _data() -> dict[str, Any]:
         (lambda d: d["rules"][0].update(price_cents=-1), "price_cents"),
         (lambda d: d["rules"][0].update(price_cents=2000.5), "price_cents"),
         (lambda d: d["rules"][0].update(valid_until="2018-01-01"), "before valid_from"),
-        (lambda d: d["gaps"].append({"service": "registration", "note": "x"}), "overlaps rule"),
+        (
+            lambda d: d["gaps"].append(
+                {"service": "registration", "note": "x", "cite": {"document": "d", "section": "1"}}
+            ),
+            "overlaps rule",
+        ),
+        (lambda d: d["rules"][0].pop("cite"), "cite"),
+        (lambda d: d["products"][0].update(category="99"), "category"),
         (lambda d: d["emergency"].pop("advance_after_days"), "advance_after_days"),
         (lambda d: d.update(surprise=1), "surprise"),
     ],
