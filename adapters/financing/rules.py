@@ -98,9 +98,7 @@ TARGET_REGIMES: dict[PayTarget, frozenset[FinancingRegime]] = {
     PayTarget.MINISTRIES: frozenset({FinancingRegime.MINISTRIES}),
 }
 # Targets a claim names by role alone (no municipality code or UZOVI).
-NATIONAL_TARGETS = frozenset(
-    {PayTarget.DJI, PayTarget.VWS, PayTarget.JENV, PayTarget.MINISTRIES}
-)
+NATIONAL_TARGETS = frozenset({PayTarget.DJI, PayTarget.VWS, PayTarget.JENV, PayTarget.MINISTRIES})
 
 
 class RulesError(ValueError):

@@ -25,8 +25,9 @@ from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import message_id_for, short_id
 from adapters.financing.topiclog import replay
+from adapters.payer.answers import expand_declarations
 from adapters.payer.formats import FORMATS
-from adapters.payer.formats.common import AnswerItem, FormatError, reference
+from adapters.payer.formats.common import AnswerItem, FormatError, alnum_reference, reference
 from broker.config import Settings
 from broker.trust import Opened, TrustError
 from broker.trust.party import PartyClient
@@ -109,13 +110,22 @@ class PayerAdapter(AdapterService):
         super().__init__(settings, client, outbox_dir, inbox, **options)
         self.clock = clock or (lambda: datetime.now(UTC))
         self.index: dict[str, Claim] = {}  # file reference (and claim id) -> claim
+        # declaration number (iWmo DeclaratieNummer) -> the file references of its claims
+        self.declarations: dict[str, list[str]] = {}
         self.answered = 0
 
     # --- claims in ------------------------------------------------------------------------
 
     def _remember(self, claim: Claim) -> None:
-        self.index[reference(claim.claim_id)] = claim
+        ref = reference(claim.claim_id)
+        self.index[ref] = claim
         self.index[claim.claim_id] = claim
+        refs = self.declarations.setdefault(alnum_reference(claim.claim_id), [])
+        if ref not in refs:
+            refs.append(ref)
+
+    def _expand(self, items: list[AnswerItem | MessageError]) -> list[AnswerItem | MessageError]:
+        return expand_declarations(items, self.index, self.declarations)
 
     def _replayed(self, record: Any) -> None:
         try:
@@ -250,7 +260,7 @@ class PayerAdapter(AdapterService):
         """Read one answer file; returns the receipt (or the file's error report)."""
         raw = path.read_bytes()
         try:
-            items = self.format.read(raw)
+            items = self._expand(self.format.read(raw))
         except MessageError as err:
             return await self.refuse_file(path, raw, err)
         accepted: list[dict[str, Any]] = []

@@ -24,25 +24,23 @@ from defusedxml import DefusedXmlException
 from schemas.errors import Issue, MessageError
 from schemas.flows.claim import Claim
 from schemas.identifiers import IdentifierError, validate_bsn
-from schemas.vocab import ClaimOutcome, ClaimRejectionReason, ClaimService
+from schemas.vocab import ClaimOutcome, ClaimRejectionReason
 
 MAX_ANSWER_BYTES = 5_000_000
 
-# Product codes per service: (iWmo/iWlz ProductCategorie, ProductCode / Vektis prestatiecode).
-# Placeholders until payers agree on codes (no national code exists for these services).
-PRODUCTS: dict[ClaimService, tuple[str, str]] = {
-    ClaimService.REGISTRATION: ("99", "LLA01"),
-    ClaimService.COORDINATION_DAY: ("99", "LLA02"),
-    ClaimService.TREATMENT: ("99", "LLA03"),
-    ClaimService.SUPPORT: ("99", "LLA04"),
-}
-# iWmo Eenheid (WJ756): 82 pieces (output) for a flat fee, 14 etmaal (day) for daily coordination.
-UNITS: dict[ClaimService, str] = {
-    ClaimService.REGISTRATION: "82",
-    ClaimService.COORDINATION_DAY: "14",
-    ClaimService.TREATMENT: "82",
-    ClaimService.SUPPORT: "82",
-}
+
+def product(fmt: str, claim: Claim) -> tuple[str | None, str, str | None]:
+    """(ProductCategorie, ProductCode, Eenheid) of ``claim`` for ``fmt`` (iwmo, iwlz, vektis):
+    per-payer *agreements* in the financing rules file (``products``), never national codes --
+    no national code exists for these services (docs/adapters/payers.md)."""
+    from adapters.financing.rules import RulesError, default_rules
+
+    try:
+        p = default_rules().product(fmt, claim.service, claim.payer.identifier)  # type: ignore[arg-type]
+    except RulesError as err:
+        raise FormatError(str(err)) from None
+    return p.category, p.code, p.unit
+
 
 # Answer codes shared by the formats that have no public code list for our reasons.
 # "0000" (and blank) = no remark: accepted as claimed.
@@ -80,6 +78,9 @@ class AnswerItem:
     rejection_reason: ClaimRejectionReason | None = None
     rejection_note: str | None = None
     where: str = ""  # line or element, for error reports
+    # True: the item answers a whole declaration (iWmo WMO325): every claim of the declaration
+    # ``reference`` that no rejected line of the same file names is approved as claimed
+    declaration: bool = False
 
 
 Answer = list[AnswerItem | MessageError]

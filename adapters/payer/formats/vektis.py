@@ -18,7 +18,6 @@ from dataclasses import dataclass
 from datetime import date
 
 from adapters.payer.formats.common import (
-    PRODUCTS,
     Answer,
     AnswerItem,
     FormatError,
@@ -32,6 +31,7 @@ from adapters.payer.formats.common import (
     parse_bsn,
     parse_cents,
     parse_date,
+    product,
     reference,
 )
 from schemas.flows.claim import Claim
@@ -42,6 +42,7 @@ SUFFIX = ".asc"
 MESSAGE_CODE = "999"  # COD002 has no code for these services: agreed per payer (placeholder)
 PRESTATIECODELIJST = "999"  # likewise
 SOFTWARE = "KTNBUS"
+DJI_UZOVI = "9992"  # DJI's UZOVI code on VECOZO (forensic care declarations)
 
 
 @dataclass(frozen=True)
@@ -202,8 +203,8 @@ def write_declaration(claim: Claim) -> bytes:
         raise FormatError("aantal is at most 9999 in a prestatierecord")
     if max(claim.amount_cents, claim.unit_price_cents) > 99_999_999:
         raise FormatError("an amount above EUR 999,999.99 does not fit a prestatierecord")
-    # DJI has no UZOVI code: 0000 (DJI receives its own file; its OIN is in the registry)
-    uzovi = claim.payer.identifier if claim.payer.role is PartyRole.HEALTH_INSURER else "0000"
+    # DJI declares under UZOVI 9992 on VECOZO (the health insurer under its own UZOVI)
+    uzovi = claim.payer.identifier if claim.payer.role is PartyRole.HEALTH_INSURER else DJI_UZOVI
     p = claim.person
     ref = reference(claim.claim_id)
     lines = [
@@ -249,7 +250,7 @@ def write_declaration(claim: Claim) -> bytes:
                 "datum_prestatie": f"{claim.period_start:%Y%m%d}",
                 "einddatum_prestatie": f"{claim.period_end:%Y%m%d}",
                 "codelijst": PRESTATIECODELIJST,
-                "prestatiecode": PRODUCTS[claim.service][1],
+                "prestatiecode": product("vektis", claim)[1],
                 "aantal": claim.quantity,
                 "tarief": claim.unit_price_cents,
                 "berekend": claim.amount_cents,

@@ -14,7 +14,6 @@ from __future__ import annotations
 from xml.etree.ElementTree import Comment, Element, SubElement, register_namespace
 
 from adapters.payer.formats.common import (
-    PRODUCTS,
     Answer,
     AnswerItem,
     FormatError,
@@ -32,6 +31,7 @@ from adapters.payer.formats.common import (
     parse_cents,
     parse_date,
     parse_xml,
+    product,
     reference,
     xml_bytes,
 )
@@ -116,7 +116,7 @@ def write_declaration(claim: Claim) -> bytes:
     if lines:
         p.append(Comment(comment_text(lines)))
     _add(p, NS_319, "ReferentieNummer", reference(claim.claim_id))
-    _add(p, NS_319, "ProductCode", PRODUCTS[claim.service][1])
+    _add(p, NS_319, "ProductCode", product("iwlz", claim)[1])
     served = _add(p, NS_319, "Periode")
     _add(served, NS_IWLZ, "Begindatum", claim.period_start.isoformat())
     _add(served, NS_IWLZ, "Einddatum", claim.period_end.isoformat())

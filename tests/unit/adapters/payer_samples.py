@@ -54,6 +54,7 @@ REGISTRATION = Claim(
     payer=Payer(party_id="gemeente-utrecht", role=PartyRole.MUNICIPALITY, identifier="0344"),
     zvh="zvh-midden-nederland",
     referral_id="MN-2020-0042",
+    allocation="20072",  # the municipality's WMO301 ToewijzingNummer
     explanation=_explained(
         "registration-pilot",
         (("municipality", "0344"),),

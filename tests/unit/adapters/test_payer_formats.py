@@ -112,7 +112,8 @@ def test_vektis_files_are_consistent(name: str) -> None:
     assert kinds[:3] == ["01", "02", "04"] and kinds[-1] == "99"
     assert set(kinds[3:-1]) == {"98"}
     head, tail = vektis.fields(lines[0]), vektis.fields(lines[-2])
-    assert lines[0][26:30] == ("3311" if "insurer" in name else "0000")  # UZOVI at 27-30
+    # UZOVI at 27-30: the insurer's, or DJI's 9992 (VECOZO)
+    assert lines[0][26:30] == ("3311" if "insurer" in name else "9992")
     assert lines[0][54:62] == S.AGB  # instellingscode at 55-62
     assert head["dagtekening"] in ("20231201", "20240101")
     prestaties = [vektis.fields(ln) for ln in lines if ln.startswith("04")]
@@ -149,28 +150,26 @@ def _ok(items: list[AnswerItem | MessageError]) -> list[AnswerItem]:
 
 
 def test_wmo325_answers() -> None:
+    """iWmo WMO325 (modelled on its iJw 3.2 sister JW325): only rejected prestaties are listed;
+    the declaration item approves the rest at TotaalToegekendBedrag."""
     c = S.REGISTRATION
-    [acc] = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01")))
-    assert (acc.reference, acc.bsn, acc.outcome, acc.approved_cents) == (
-        "REG-MN-2020-0042",
-        "999990019",
-        ClaimOutcome.ACCEPTED,
-        200_000,
-    )
-    assert acc.decided_on == date(2020, 12, 1)
-    [paid] = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01", paid=("2020-12-15", 200_000))))
-    assert (paid.outcome, paid.paid_cents, paid.paid_on) == (
+    [whole] = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01")))
+    assert (whole.reference, whole.declaration, whole.outcome, whole.approved_cents) == (
+        wmo.declaration_number(c.claim_id),
+        True,
         ClaimOutcome.PAID,
         200_000,
-        date(2020, 12, 15),
     )
-    [tariff] = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01", codes=("0611",))))
-    assert (tariff.outcome, tariff.rejection_reason) == (
+    assert whole.decided_on == date(2020, 12, 1) == whole.paid_on
+    tariff, rest = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01", codes=("0611",))))
+    assert (tariff.reference, tariff.outcome, tariff.rejection_reason) == (
+        "REG-MN-2020-0042",
         ClaimOutcome.REJECTED,
         ClaimRejectionReason.INVALID,
     )
     assert tariff.approved_cents is None and "0611" in (tariff.rejection_note or "")
-    [nothing] = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01", codes=("9338",))))
+    assert rest.declaration and rest.approved_cents == 0
+    nothing, _ = _ok(wmo.read_answer(wmo.write_answer(c, "2020-12-01", codes=("9338",))))
     assert nothing.rejection_reason is ClaimRejectionReason.NOT_COVERED
 
 
@@ -280,24 +279,25 @@ def _replace(raw: bytes, old: str, new: str, count: int = 1) -> bytes:
 
 
 def test_bad_items_are_reported_and_the_good_ones_kept_wmo325() -> None:
-    one = wmo.write_answer(S.REGISTRATION, "2020-12-01", paid=("2020-12-15", 200_000))
+    one = wmo.write_answer(S.REGISTRATION, "2020-12-01", codes=("0611",))
     text = one.decode()
     start = text.index("<wmo325:Client>")
     end = text.index("</wmo325:Client>") + len("</wmo325:Client>")
     client = text[start:end]
-    bad_date = client.replace("2020-12-15", "2020-13-45")
+    approved = client.replace("<wmo325:RetourCode>0611</wmo325:RetourCode>", "")
     negative = client.replace(
         "<iwmo:Bedrag>200000</iwmo:Bedrag>", "<iwmo:Bedrag>-500</iwmo:Bedrag>"
     )
     bad_bsn = client.replace("999990019", "123456789")
     no_ref = client.replace("<iwmo:ReferentieNummer>REG-MN-2020-0042</iwmo:ReferentieNummer>", "")
-    raw = (text[:start] + client + bad_date + negative + bad_bsn + no_ref + text[end:]).encode()
+    raw = (text[:start] + client + approved + negative + bad_bsn + no_ref + text[end:]).encode()
     items = wmo.read_answer(raw)
-    assert len(items) == 5
-    assert isinstance(items[0], AnswerItem) and items[0].outcome is ClaimOutcome.PAID
-    reasons = [i.reason for i in items[1:] if isinstance(i, MessageError)]
-    assert reasons == ["date", "negative-amount", "bsn-check", "required"]
+    assert len(items) == 6
+    assert isinstance(items[0], AnswerItem) and items[0].outcome is ClaimOutcome.REJECTED
+    reasons = [i.reason for i in items[1:5] if isinstance(i, MessageError)]
+    assert reasons == ["not-rejected", "negative-amount", "bsn-check", "required"]
     assert "Client[2]" in items[1].issues[0].path  # type: ignore[union-attr]
+    assert isinstance(items[5], AnswerItem) and items[5].declaration
 
 
 def test_bad_items_are_reported_and_the_good_ones_kept_vektis() -> None:

@@ -335,7 +335,7 @@ def test_an_other_regime_refusal_on_the_last_day_of_march_2021_goes_to_vws(
     met betrokken partij, gemeente of verzekeraar, in overleg treedt" -- "maximaal tot en met
     maart 2021". A municipality that refuses the registration phase because another regime
     applies makes the regime unclear: a claim to VWS plus an escalation, not "nobody pays"."""
-    d, work = _refused(directory, "2021-03-31")
+    _, work = _refused(directory, "2021-03-31")
     [c] = work.claims
     assert (c.claim.claim_id, c.claim.payer.party_id) == ("EM-REG-C8", P.VWS)
     assert c.claim.regime is FinancingRegime.VWS_EMERGENCY and c.claim.amount_cents == 200_000
@@ -440,3 +440,51 @@ def test_a_claim_entered_by_the_provider_is_judged_by_the_rules(
             1,
             at("2022-04-02"),
         )
+
+
+def test_a_claim_made_at_half_past_midnight_dutch_time_is_dated_that_day(
+    directory: PayerDirectory,
+) -> None:
+    """The chain's dates are Dutch calendar dates (Europe/Amsterdam): 2020-11-19T23:30Z is
+    00:30 on 20 November in the Netherlands, so the claim is made on the 20th."""
+    d = desk(directory)
+    refer(d, "C11", "2020-10-01")
+    d.assessment(outcome("C11", "2020-11-20", None))
+    [c] = d.due(datetime(2020, 11, 19, 23, 30, tzinfo=UTC)).claims
+    assert c.claim.created == D("2020-11-20")
+
+
+def test_a_wmo_claim_without_its_allocation_is_held_then_escalated_then_released(
+    directory: PayerDirectory,
+) -> None:
+    """iWmo 3.2 WMO323: a Prestatie cites the ToewijzingNummer of the municipality's WMO301
+    allocation. Without one the claim is held; held more than the rules file's
+    ``holds.allocation_escalate_after_days`` (28) it is escalated, once; the allocation's
+    arrival releases it with the number."""
+    d = desk(directory)
+    d.referral(ReferralFacts(P.ZVH, "C12", D("2020-10-01"), person(), ()))
+    d.assessment(outcome("C12", "2020-11-02", None))
+    first = d.due(at("2020-11-02"))
+    assert not first.claims and not first.escalations
+    assert d.held["REG-C12"].reason == "allocation"
+    assert not d.due(at("2020-11-30")).escalations, "28 days held is not more than 28"
+    [e] = d.due(at("2020-12-01")).escalations
+    assert e.escalation.reason is EscalationReason.NO_PAYER and e.escalation.claim_id == "REG-C12"
+    assert "WMO301" in (e.escalation.explanation or "")
+    d.escalation_raised(e.escalation.escalation_id)
+    d.allocation(P.ZVH, "C12", WMO301)
+    [c] = d.due(at("2020-12-02")).claims
+    assert c.claim.allocation == "20072" and "REG-C12" not in d.held
+
+
+def test_a_rule_without_a_price_holds_the_claim_never_nothing(directory: PayerDirectory) -> None:
+    """Seed 002, 2.2: the ministries VWS and JenV cover the registration phase in 2022-2023,
+    at no tariff the sources give: the desk holds the claim, attributed to the ministries."""
+    d = desk(directory)
+    refer(d, "C13", "2022-03-01")
+    d.assessment(outcome("C13", "2022-03-20", None))
+    work = d.due(at("2022-03-20"))
+    assert not work.claims and not work.escalations
+    h = d.held["REG-C13"]
+    assert (h.reason, h.ruling.target.value) == ("no-price", "ministries")
+    assert not d.due(at("2022-12-01")).escalations, "a cost the ministries cover is no gap"

@@ -106,7 +106,16 @@ PAID = [
     # placed for a municipality, no title: DJI pays on behalf of the municipalities
     (CO, "2023-03-01", PLACED, "coordination-temporary-2022-2023", DJI, None, "justice", 2_000),
     # registration 2022-2023: the ministries VWS and JenV (reached through VWS), no tariff
-    (REG, "2023-06-30", UTRECHT, "registration-ministries-2022-2023", VWS, None, "ministries", None),
+    (
+        REG,
+        "2023-06-30",
+        UTRECHT,
+        "registration-ministries-2022-2023",
+        VWS,
+        None,
+        "ministries",
+        None,
+    ),
     # treatment: by title and indication, at the agreed price
     (TREAT, "2024-02-29", CRIMINAL_WLZ, "treatment", DJI, None, "justice", None),
     (TREAT, "2024-02-29", WLZ, "treatment", CO_, "5507", "wlz", None),
