@@ -96,6 +96,9 @@ class Coverage:
     health_insurer: str | None = None  # UZOVI
     care_office: str | None = None  # zorgkantoor code when the person has a Wlz indication
     municipal_placement: str | None = None  # municipality that placed the person (code)
+    # the ToewijzingNummer of the WMO301 the provider received from the person's municipality
+    # of residence, as its EPD records it (one allocation for the case, open-ended)
+    wmo_allocation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -454,6 +457,8 @@ class ClaimsDesk:
         for a in case.allocations:
             if a.kind == "wmo301" and a.payer == d.payer_identifier and a.covers(start, end):
                 return a.number
+        if case.coverage.wmo_allocation is not None:
+            return case.coverage.wmo_allocation
         return False
 
     def _hold(

@@ -42,3 +42,22 @@ class PayerDirectory:
     def agb_party(self, agb: str) -> str | None:
         """The party whose AGB code is ``agb`` (a claimant named in a payer's answer)."""
         return next((p.id for p in self.registry if p.identifiers.agb == agb), None)
+
+
+class DescribedPayers(PayerDirectory):
+    """Payers named by role and identifier alone, for questions about a *described* person
+    (``ketenbus financing case``) without a deployment: party id ``<role>[-<identifier>]``,
+    and an all-zero OIN for the national payers (DJI, VWS), which no real file carries."""
+
+    def __init__(self, zvh_municipality: str | None = None) -> None:
+        self._zvh_municipality = zvh_municipality
+
+    def payer(self, role: PartyRole, identifier: str | None) -> Payer:
+        party = f"{role.value}-{identifier}" if identifier else role.value
+        return Payer(party_id=party, role=role, identifier=identifier or "0" * 20)
+
+    def zvh_municipality(self, zvh: str | None) -> str | None:
+        return self._zvh_municipality
+
+    def agb_party(self, agb: str) -> str | None:
+        return None

@@ -224,6 +224,9 @@ class Emergency(Period):
     def ref(self) -> str:
         return f"{self.id}@{self.version}"
 
+    def services_label(self) -> str:
+        return ", ".join(sorted(s.value for s in self.services))
+
     def applies(self, service: ClaimService, day: date) -> bool:
         """Whether the rule takes ``service`` delivered on ``day``."""
         return service in self.services and self.covers(day)
@@ -518,7 +521,8 @@ class RuleSet:
             "no-payer",
             f"{rule.ref}: {service}: none of its payers applies "
             f"({'; '.join(f'{k} {v}' for k, v in inputs[1:])}) and the emergency rule "
-            f"{em.ref} does not apply on {day.isoformat()} [source: {source}; "
+            f"{em.ref} does not apply ({em.label()}, for {em.services_label()}) "
+            f"[source: {source}; "
             f"{em.cite.label()}]",
             tuple(inputs),
             source=source,

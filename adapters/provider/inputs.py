@@ -172,6 +172,9 @@ class AssessmentRow(_Basis, _PersonCols):
     episode_id: str | None = None
     insurer_uzovi: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     wlz_care_office: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    # financing facts: the municipality that placed the person; the WMO301 ToewijzingNummer
+    municipal_placement: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    wmo_allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
     # the ToewijzingNummer of the WMO301 allocation the provider received (Wmo claims)
     allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
 
@@ -218,6 +221,9 @@ class ClaimRow(_Row):
     unit_price_cents: int = Field(ge=0, le=10**13)
     insurer_uzovi: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     wlz_care_office: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    # financing facts: the municipality that placed the person; the WMO301 ToewijzingNummer
+    municipal_placement: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
+    wmo_allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
     # the ToewijzingNummer of the WMO301 allocation the provider received (Wmo claims)
     allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
 
@@ -290,8 +296,13 @@ def _assessment(sender: str, line: int, row: dict[str, str]) -> Submission:
         },
     )
     coverage = None
-    if r.insurer_uzovi or r.wlz_care_office:
-        coverage = Coverage(health_insurer=r.insurer_uzovi, care_office=r.wlz_care_office)
+    if r.insurer_uzovi or r.wlz_care_office or r.municipal_placement or r.wmo_allocation:
+        coverage = Coverage(
+            health_insurer=r.insurer_uzovi,
+            care_office=r.wlz_care_office,
+            municipal_placement=r.municipal_placement,
+            wmo_allocation=r.wmo_allocation,
+        )
     return Submission(
         EventCode.ASSESSMENT_OUTCOME,
         outcome,
@@ -376,8 +387,13 @@ def _claim(sender: str, line: int, row: dict[str, str]) -> Submission:
             [Issue(f"line {line}: period_end", "value", "is before period_start", "period")]
         )
     coverage = None
-    if r.insurer_uzovi or r.wlz_care_office:
-        coverage = Coverage(health_insurer=r.insurer_uzovi, care_office=r.wlz_care_office)
+    if r.insurer_uzovi or r.wlz_care_office or r.municipal_placement or r.wmo_allocation:
+        coverage = Coverage(
+            health_insurer=r.insurer_uzovi,
+            care_office=r.wlz_care_office,
+            municipal_placement=r.municipal_placement,
+            wmo_allocation=r.wmo_allocation,
+        )
     return Submission(
         EventCode.CLAIM,
         ClaimInput(

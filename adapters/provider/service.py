@@ -136,6 +136,8 @@ class ProviderAdapter(AdapterService):
                 "case": case,
                 "health_insurer": coverage.health_insurer,
                 "care_office": coverage.care_office,
+                "municipal_placement": coverage.municipal_placement,
+                "wmo_allocation": coverage.wmo_allocation,
             },
             bsn,
         )
@@ -146,7 +148,12 @@ class ProviderAdapter(AdapterService):
             self.desk.coverage(
                 str(record["zvh"]),
                 str(record["case"]),
-                Coverage(record.get("health_insurer"), record.get("care_office")),
+                Coverage(
+                    record.get("health_insurer"),
+                    record.get("care_office"),
+                    record.get("municipal_placement"),
+                    record.get("wmo_allocation"),
+                ),
             )
         elif record.get("kind") == "message":
             bundle = record["bundle"]

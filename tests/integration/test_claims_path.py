@@ -16,6 +16,7 @@ from typing import Any
 import pytest
 
 from adapters.financing.book import ClaimStatus
+from adapters.financing.desk import short_id
 from adapters.payer.formats import vektis, wmo
 from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
@@ -52,11 +53,11 @@ REFERRALS_CSV = (
 ASSESSMENTS_CSV = (
     "assessment_id;zvh;case_id;assessed_on;bsn;family_name;given_names;birth_date;municipality;"
     "decision;dangerous_behaviour;multi_problem;structure_need;legal_title;reasons;alternative;"
-    "inclusion_date;episode_id;insurer_uzovi\n"
+    "inclusion_date;episode_id;insurer_uzovi;wmo_allocation\n"
     "BEO-1;{zvh};MN-2020-0042;2020-11-20;{a};Testpersoon;Kees;1985-04-03;0344;not-included;"
-    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;\n"
+    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;20072\n"
     "BEO-2;{zvh};MN-2023-0007;2023-11-10;{b};Voorbeeld;Anna|Maria;1990-07-15;0307;included;"
-    "met;met;met;met;Alle criteria vervuld.;;2023-11-15;EP-MN-2023-0007;3311\n"
+    "met;met;met;met;Alle criteria vervuld.;;2023-11-15;EP-MN-2023-0007;3311;\n"
 )
 
 
@@ -188,7 +189,8 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
     assert b"<wmo323:BerichtCode>484</wmo323:BerichtCode>" in xml
     assert f"<wmo323:Bsn>{BSN_A}</wmo323:Bsn>".encode() in xml
     assert b"<iwmo:TotaalBedrag>200000</iwmo:TotaalBedrag>" in xml
-    assert b"registration-pilot@1" in xml, "the claim carries its explanation"
+    assert b"registration-pilot@2" in xml, "the claim carries its explanation"
+    assert b"seed 000" in xml, "and the source of its rule"
     insurer = await wait_for(
         "two coordination claims at the insurer",
         lambda: (f := files(stack.outbox(P.INSURER), "*.asc")) and len(f) == 2 and f,
@@ -208,10 +210,11 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         ("20231201", "20231209", "insurer"),
         ("20231210", "20231231", "dji"),
     ]
-    # registration of 2023 and coordination from 2024 have no rule: escalated, not claimed
+    # coordination from 2024 has no rule: escalated, not claimed; registration of 2023 is
+    # the ministries' (held): no file for the municipality, no escalation
     assert not files(stack.outbox(P.OTHER_MUNICIPALITY), "*")
     gaps = await wait_for(
-        "two gap escalations at the national coordination point",
+        "a gap escalation at the national coordination point",
         lambda: (
             (
                 e := [
@@ -222,13 +225,16 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
                     and f.recipient == P.NATIONAL
                 ]
             )
-            and len(e) >= 2
+            and len(e) >= 1
             and e
         ),
     )
     assert {f.sender for f in gaps} == {P.PROVIDER}
     raised = {e for e in provider.desk.raised}
-    assert any(e.startswith("GAP-REG-MN-2023-0007") for e in raised), raised
+    # registration 2023: the ministries VWS and JenV cover it at no tariff -- held, not raised
+    assert not any(e.startswith("GAP-REG-MN-2023-0007") for e in raised), raised
+    held = provider.desk.held[short_id("REG", "MN-2023-0007")]
+    assert (held.reason, held.ruling.target.value) == ("no-price", "ministries")
     assert any(e.startswith("GAP-CO-EP-MN-2023-0007") for e in raised), raised
 
     # 4. the municipality pays: its WMO325 answer reaches the claimant

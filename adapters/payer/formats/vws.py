@@ -61,8 +61,14 @@ ANSWER_COLUMNS = (
 REQUIRED_ANSWER = ("reference", "bsn", "decided_on", "outcome")
 
 
-def write_declaration(claim: Claim, advance_after_days: int = 28) -> bytes:
-    """One claim as a VWS CSV; ``advance_due_on`` is when VWS advances it if still unpaid."""
+def write_declaration(claim: Claim, advance_after_days: int | None = None) -> bytes:
+    """One claim as a VWS CSV; ``advance_due_on`` is when VWS advances it if still unpaid:
+    more than the emergency rule's ``advance_after_days`` (rules.yaml; "vier weken", Kamerbrief
+    VWS/JenV 6 Nov 2020) after the claim was made."""
+    if advance_after_days is None:
+        from adapters.financing.rules import default_rules
+
+        advance_after_days = default_rules().emergency.advance_after_days
     e = claim.explanation
     row = {
         "reference": reference(claim.claim_id),

@@ -618,6 +618,9 @@ class Summary:
     # deliveries per "<flow> on <basis>": conflict of duties appears per occasion only
     delivered_by_basis: Counter[str] = field(default_factory=Counter)
     transitions_not_for_zvh: int = 0  # without consent, not an occasion: refused to the ZVH
+    # costs attributed to a payer but held (no tariff, or a precondition unmet), per
+    # "<payer>: <service> (<reason>)"; e.g. the 2022-2023 registration the ministries cover
+    held: Counter[str] = field(default_factory=Counter)
 
     @property
     def claims_total(self) -> tuple[int, int]:
@@ -640,7 +643,10 @@ def summarise(s: NationalScenario) -> Summary:
     status: Counter[str] = Counter()
     paid_n = paid_c = 0
     escalations: Counter[str] = Counter()
+    held: Counter[str] = Counter()
     for provider in s.stack.providers.values():
+        for h in provider.desk.held.values():
+            held[f"{h.ruling.target.value}: {h.ruling.service.value} ({h.reason})"] += 1
         for e in provider.desk.book.entries.values():
             n, cents = claims.get(e.claim.regime.value, (0, 0))
             claims[e.claim.regime.value] = (n + 1, cents + e.claim.amount_cents)
@@ -692,6 +698,7 @@ def summarise(s: NationalScenario) -> Summary:
         clock_waits=(t.waits, t.gave_up),
         delivered_by_basis=by_basis,
         transitions_not_for_zvh=not_for_zvh,
+        held=held,
     )
 
 
@@ -700,10 +707,12 @@ def _escalation_kind(escalation_id: str) -> str:
         return "payment-overdue (28-day watchdog)"
     if escalation_id.startswith("GAP-REJ"):
         return "no-payer: claim rejected, no payment title"
+    if escalation_id.startswith("HOLD-"):
+        return "claim held too long (allocation missing)"
     if escalation_id.startswith("GAP-REG"):
         return "no-payer: registration phase without a rule"
     if escalation_id.startswith("GAP-CO"):
-        return "no-payer: coordination days without a rule"
+        return "no-payer: coordination days without a rule or payer"
     return "no-payer: other"
 
 
@@ -736,6 +745,8 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
     n, cents = s.claims_total
     claims.add_row("[bold]total[/]", f"[bold]{n}[/]", f"[bold]{_eur(cents)}[/]")
     claims.add_row("paid (or advanced)", str(s.paid[0]), _eur(s.paid[1]), style="green")
+    for what, count in sorted(s.held.items()):
+        claims.add_row(f"held, attributed to {what}", str(count), "no tariff", style="yellow")
     status = ", ".join(f"{k} {v}" for k, v in sorted(s.claim_status.items()))
     answers = ", ".join(f"{k} {v}" for k, v in sorted(s.answers.items()))
     claims.caption = f"claim states: {status}\npayers' planned answers: {answers}"
@@ -798,6 +809,7 @@ def summary_json(s: Summary) -> dict[str, Any]:
         "paid": {"count": s.paid[0], "cents": s.paid[1]},
         "payer_answers": dict(s.answers),
         "escalations": dict(s.escalations),
+        "held": dict(s.held),
         "escalations_delivered": s.escalations_delivered,
         "router_refusals": dict(s.router_refusals),
         "input_refused": s.input_refused,

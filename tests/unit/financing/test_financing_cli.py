@@ -74,3 +74,50 @@ def test_a_broken_rules_file_exits_2(tmp_path: Path) -> None:
     bad.write_text("version: 1\nrules: []\n")
     code, text = run("rules", "--rules", str(bad))
     assert code == 2 and "rules refused" in text
+
+
+def test_judge_a_coordination_month_splits_where_the_payer_changes() -> None:
+    """Seed 002, 2.5: EUR 20 a day to DJI under a criminal title, else the insurer."""
+    code, text = run(
+        "judge", "--service", "coordination-day", "--date", "2023-05-17", "--month",
+        "--criminal-title", "2023-05-10", "--insurer", "3311",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "2023-05-01" in text and "2023-05-09" in text and "180.00" in text  # 9 days insurer
+    assert "2023-05-10" in text and "2023-05-31" in text and "440.00" in text  # 22 days DJI
+
+
+def test_judge_names_the_source_and_a_placement_goes_to_dji_without_the_wfz() -> None:
+    code, text = run(
+        "judge", "--service", "coordination-day", "--date", "2022-02-01", "--placement", "0344"
+    )
+    assert code == 0 and "dji" in text and "Tijdelijke regeling" in text
+    assert "source: Implementatie- en onderhoudsplan" in text and "(Wfz)" not in text
+    code, text = run("judge", "--service", "registration", "--date", "2022-02-01")
+    assert code == 0 and "ministries" in text and "no fixed price" in text
+
+
+def test_case_shows_claims_holds_and_escalations_with_explanations() -> None:
+    code, text = run(
+        "case", "--registered", "2020-10-01", "--assessed", "2020-11-20", "--today", "2021-01-15",
+        "--municipality", "0344", "--allocation", "20072",
+    )  # fmt: skip
+    assert code == 0, text
+    assert "claim REG-case" in text and "2000.00" in text and "allocation 20072" in text
+    assert "registration-pilot@2" in text and "seed 000" in text
+    code, text = run(
+        "case", "--registered", "2020-10-01", "--assessed", "2020-11-20", "--today", "2021-01-15",
+        "--municipality", "0344",
+    )  # fmt: skip
+    assert "held REG-case (allocation)" in text and "escalation HOLD-REG-case" in text
+
+
+def test_watchdog_says_when_an_unpaid_claim_escalates() -> None:
+    """Seed 004: "Wanneer betaling over een langere periode van vier weken uitblijft zal VWS
+    deze voorschieten": sent 1 March 2021, the 29th is quiet, the 30th escalates."""
+    code, text = run("watchdog", "--sent", "2021-03-01", "--today", "2021-03-29", "--emergency")
+    assert code == 0 and "2021-03-30" in text and "wait" in text and "VWS advances" in text
+    code, text = run("watchdog", "--sent", "2021-03-01", "--today", "2021-03-30")
+    assert code == 0 and "escalate" in text
+    code, text = run("watchdog", "--sent", "2021-04-01", "--emergency")
+    assert "does not cover" in text

@@ -5,7 +5,7 @@ the sentence of the source it rests on (seeds in /work/shared/seeds: 000 = VNG l
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import pytest
 
@@ -179,3 +179,32 @@ def test_dates_are_dutch_calendar_dates(instant: str, dutch: str) -> None:
     Dutch time is dated that day, not the UTC day before."""
     assert dutch_date(datetime.fromisoformat(instant)) == D(dutch)
     assert dutch_date(datetime.fromisoformat(instant).astimezone(UTC)) == D(dutch)
+
+
+def test_the_vws_file_takes_its_advance_date_from_the_rules_file() -> None:
+    """Seed 004: "Wanneer betaling over een langere periode van vier weken uitblijft zal VWS
+    deze voorschieten." The VWS file's advance date is more than the rules file's
+    ``advance_after_days`` after the claim, and follows the file when it changes."""
+    import csv
+    import io
+
+    import yaml
+
+    from adapters.financing import rules as rules_mod
+    from adapters.payer.formats import vws
+    from tests.unit.adapters.payer_samples import EMERGENCY_VWS
+
+    def due() -> str:
+        text = vws.write_declaration(EMERGENCY_VWS).decode()
+        return next(csv.DictReader(io.StringIO(text), delimiter=";"))["advance_due_on"]
+
+    created = EMERGENCY_VWS.created
+    assert D(due()) == created + timedelta(days=29)
+    data = yaml.safe_load(rules_mod.DEFAULT_RULES.read_text())
+    data["emergency"]["advance_after_days"] = 35
+    saved = rules_mod._default
+    rules_mod._default = rules_mod.parse_rules(data)
+    try:
+        assert D(due()) == created + timedelta(days=36)
+    finally:
+        rules_mod._default = saved
