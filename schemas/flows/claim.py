@@ -110,6 +110,10 @@ PAYER_IDENTIFIERS = {
 }
 
 
+AllocationNumber = Annotated[str, Field(pattern=r"^[0-9]{1,9}$")]
+"""An iWmo ToewijzingNummer (LDT_Nummer: an integer of at most 9 digits)."""
+
+
 class Payer(BaseModel):
     """Who pays: a ketenbus party, its role and its national identifier."""
 
@@ -198,7 +202,7 @@ class Claim(BaseModel):
     explanation: ClaimExplanation | None = Field(
         default=None, description="The financing rule, version and inputs behind the claim."
     )
-    allocation: Annotated[str, Field(pattern=r"^[0-9]{1,9}$")] | None = Field(
+    allocation: AllocationNumber | None = Field(
         default=None,
         description=(
             "The payer's allocation the claim is for (iWmo WMO301 ToewijzingNummer; "

@@ -121,3 +121,11 @@ def test_watchdog_says_when_an_unpaid_claim_escalates() -> None:
     assert code == 0 and "escalate" in text
     code, text = run("watchdog", "--sent", "2021-04-01", "--emergency")
     assert "does not cover" in text
+
+
+def test_case_with_unpaid_shows_the_watchdog_escalation() -> None:
+    code, text = run(
+        "case", "--registered", "2020-10-01", "--assessed", "2020-11-20", "--today", "2020-12-19",
+        "--municipality", "0344", "--allocation", "20072", "--unpaid",
+    )  # fmt: skip
+    assert code == 0 and "escalation LATE-REG-case" in text and "payment-overdue" in text

@@ -488,3 +488,17 @@ def test_a_rule_without_a_price_holds_the_claim_never_nothing(directory: PayerDi
     h = d.held["REG-C13"]
     assert (h.reason, h.ruling.target.value) == ("no-price", "ministries")
     assert not d.due(at("2022-12-01")).escalations, "a cost the ministries cover is no gap"
+
+
+def test_a_wmo_claim_entered_without_an_allocation_is_refused_with_the_reason(
+    directory: PayerDirectory,
+) -> None:
+    """iWmo WMO323: a support claim to the municipality cites its WMO301 ToewijzingNummer."""
+    d = desk(directory)
+    d.referral(ReferralFacts(P.ZVH, "C14", D("2024-01-03"), person(), ()))
+    d.assessment(outcome("C14", "2024-01-20", "2024-02-01"))
+    args = (P.ZVH, "C14", "S-1", ClaimService.SUPPORT, D("2024-03-01"), D("2024-03-31"), 1, 90_000)
+    with pytest.raises(ValueError, match="WMO301"):
+        d.claim_for(*args, at("2024-04-02"))
+    c = d.claim_for(*args, at("2024-04-02"), allocation="4711")
+    assert (c.claim.payer.party_id, c.claim.allocation) == (P.MUNICIPALITY, "4711")

@@ -208,3 +208,20 @@ def test_the_vws_file_takes_its_advance_date_from_the_rules_file() -> None:
         assert D(due()) == created + timedelta(days=36)
     finally:
         rules_mod._default = saved
+
+
+def test_the_rules_file_can_name_jenv_and_the_ministries() -> None:
+    """Seed 002, 2.2 and 2.5 name the ministries VWS and J&V and DJI; a rule may name JenV
+    (its claims go to DJI, its agency) and the ministries jointly (through VWS)."""
+    import yaml
+
+    from adapters.financing.rules import DEFAULT_RULES, parse_rules
+
+    data = yaml.safe_load(DEFAULT_RULES.read_text())
+    rule = next(r for r in data["rules"] if r["id"] == "registration-ministries-2022-2023")
+    rule["payers"][0].update(pay="jenv", regime="justice", basis="public-task")
+    d = parse_rules(data).decide(REG, D("2022-05-01"), NOBODY)
+    assert isinstance(d, Ruling) and (d.target, d.payer_role) == (PayTarget.JENV, PartyRole.DJI)
+    rule["payers"][0].update(pay="ministries", regime="wmo")
+    with pytest.raises(Exception, match="ministries"):
+        parse_rules(data)
