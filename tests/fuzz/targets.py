@@ -331,6 +331,9 @@ def _answer_check(fmt: str) -> Callable[[bytes], None]:
             assert isinstance(item, AnswerItem), item
             assert item.reference and isinstance(item.decided_on, date), item
             assert isinstance(item.outcome, ClaimOutcome), item
+            if item.declaration:  # a WMO325 answer to a whole declaration: a signed total
+                assert item.bsn == "" and fmt == "wmo", item
+                continue
             assert len(item.bsn) == 9 and item.bsn.isdigit(), "an answer about no valid BSN"
             for cents in (item.approved_cents, item.paid_cents):
                 assert cents is None or (isinstance(cents, int) and cents >= 0), item

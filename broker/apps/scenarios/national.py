@@ -341,6 +341,8 @@ class NationalScenario:
                 "episode_id": c.episode_id if c.included else None,
                 "insurer_uzovi": self._uzovi(c.insurer),
                 "wlz_care_office": self._uzovi(c.care_office),
+                # the WMO301 allocation the municipality sent for the registration phase
+                "wmo_allocation": str(_stable("wmo301", c.case_id) % 999_999_999 + 1),
                 **_assessment_basis(c, day),
             }
             add(c, "beoordelingen", row)
@@ -394,7 +396,7 @@ class NationalScenario:
             "unit_price_cents": cents,
         }
         if service == "support":  # the municipality's WMO301 allocation (iWmo ToewijzingNummer)
-            row["allocation"] = str(int(hashlib.sha256(c.case_id.encode()).hexdigest()[:7], 16))
+            row["allocation"] = str(_stable("wmo301", c.case_id) % 999_999_999 + 1)
         return row
 
     def _capacity(self, day: date, add: Any) -> None:

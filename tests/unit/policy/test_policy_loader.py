@@ -175,10 +175,13 @@ def test_claims_go_to_payers_only_with_identity_and_financial_for_payment() -> N
         assert set(rule.categories) == {DataCategory.IDENTITY, DataCategory.FINANCIAL}, role
         assert rule.purposes == (PurposeOfUse.HPAYMT,)
         bases = {b.basis for b in rule.legal_bases}
-        expected = {LegalBasis.PUBLIC_TASK} if role is PartyRole.VWS else {
-            LegalBasis.LEGAL_OBLIGATION
-        }
-        assert bases == expected
+        # VWS: the emergency rule and the 2022-2023 arrangement (public tasks); DJI also pays
+        # for the municipalities on that arrangement (implementation plan 2022, 2.5)
+        expected = {
+            PartyRole.VWS: {LegalBasis.PUBLIC_TASK},
+            PartyRole.DJI: {LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK},
+        }.get(role, {LegalBasis.LEGAL_OBLIGATION})
+        assert bases == expected, role
 
 
 def test_capacity_reports_are_counts_only_for_dashboard_and_coordination() -> None:
