@@ -99,6 +99,15 @@ class Coverage:
     # the ToewijzingNummer of the WMO301 the provider received from the person's municipality
     # of residence, as its EPD records it (one allocation for the case, open-ended)
     wmo_allocation: str | None = None
+    # iWlz: the care office's allocation (AW33, its number) and the start of care the provider
+    # reported (AW35, Melding aanvang zorg): a care office pays only after both
+    wlz_allocation: str | None = None
+    wlz_care_start: date | None = None
+
+
+class ClaimHeld(ValueError):
+    """The claim is made but held: a precondition of the payer's standard is not met yet (the
+    desk sends it when it is, or escalates it when it stays unmet)."""
 
 
 @dataclass(frozen=True)
@@ -133,6 +142,7 @@ class HeldClaim:
     period_start: date
     period_end: date
     text: str
+    pending: ClaimToSend | None = None  # a claim entered by the claimant, sent when released
 
 
 @dataclass
@@ -447,6 +457,27 @@ class ClaimsDesk:
         work.claims.append(ClaimToSend(claim, self.claim_meta(claim, d, now)))
 
     @staticmethod
+    def _wlz_ready(case: CaseFile, d: Ruling, start: date) -> str | None:
+        """None when a care office may be claimed for a period from ``start``; else what is
+        missing: its allocation (AW33) or the start of care (AW35) on or before ``start``."""
+        from schemas.vocab import PartyRole
+
+        if d.payer_role is not PartyRole.CARE_OFFICE:
+            return None
+        c = case.coverage
+        aw33 = c.wlz_allocation is not None or any(
+            a.kind == "aw33" and a.payer == d.payer_identifier for a in case.allocations
+        )
+        starts = [a.start for a in case.allocations if a.kind == "aw35"]
+        if c.wlz_care_start is not None:
+            starts.append(c.wlz_care_start)
+        aw35 = any(s <= start for s in starts)
+        missing = [
+            n for n, ok in (("allocation (AW33)", aw33), ("start of care (AW35)", aw35)) if not ok
+        ]
+        return " and ".join(missing) or None
+
+    @staticmethod
     def _allocation_for(case: CaseFile, d: Ruling, start: date, end: date) -> str | bool:
         """The WMO301 allocation number a municipality's claim cites; ``False`` when the claim
         needs one and none covers the period; ``True`` when the payer needs none."""
@@ -486,10 +517,25 @@ class ClaimsDesk:
         )
 
     def _holds(self, now: datetime, work: Work) -> None:
-        """Escalate a claim held for an allocation longer than the rules file allows, once."""
+        """Release an entered claim whose precondition is now met; escalate a claim held for an
+        allocation longer than the rules file allows, once."""
         today = dutch_date(now)
-        days = self.rules.holds.allocation_escalate_after_days
+        for claim_id, h in list(self.held.items()):
+            if h.pending is None:
+                continue
+            if claim_id in self.book:
+                del self.held[claim_id]  # sent before (a replay)
+                continue
+            case = self.cases.get((h.zvh, h.referral_id))
+            if case is not None and self._wlz_ready(case, h.ruling, h.period_start) is None:
+                del self.held[claim_id]
+                work.claims.append(h.pending)
         for h in self.held.values():
+            days = (
+                self.rules.holds.wlz_escalate_after_days
+                if h.reason == "wlz-allocation"
+                else self.rules.holds.allocation_escalate_after_days
+            )
             if h.reason == "no-price" or (today - h.since).days <= days:
                 continue
             case = self.cases.get((h.zvh, h.referral_id)) or CaseFile(h.zvh, h.referral_id)
@@ -590,7 +636,20 @@ class ClaimsDesk:
             explanation=explain(d),
             allocation=allocation,
         )
-        return ClaimToSend(claim, self.claim_meta(claim, d, now))
+        send = ClaimToSend(claim, self.claim_meta(claim, d, now))
+        missing = self._wlz_ready(case, d, start)
+        if missing is not None:
+            text = (
+                f"held: care office {d.payer_identifier} pays only after its allocation (iWlz "
+                f"AW33) and the provider's start-of-care notice (AW35); missing: {missing}"
+            )
+            if claim_id not in self.held:
+                self.held[claim_id] = HeldClaim(
+                    claim_id, zvh, referral_id, "wlz-allocation", dutch_date(now), d, start, end,
+                    text, send,
+                )  # fmt: skip
+            raise ClaimHeld(text)
+        return send
 
     # --- escalations ----------------------------------------------------------------------
 

@@ -175,6 +175,9 @@ class AssessmentRow(_Basis, _PersonCols):
     # financing facts: the municipality that placed the person; the WMO301 ToewijzingNummer
     municipal_placement: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     wmo_allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
+    # iWlz: the care office's allocation (AW33) and the start of care reported (AW35)
+    wlz_allocation: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,20}$")
+    wlz_care_start: IsoDate | None = None
     # the ToewijzingNummer of the WMO301 allocation the provider received (Wmo claims)
     allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
 
@@ -224,8 +227,32 @@ class ClaimRow(_Row):
     # financing facts: the municipality that placed the person; the WMO301 ToewijzingNummer
     municipal_placement: str | None = Field(default=None, pattern=r"^[0-9]{4}$")
     wmo_allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
+    # iWlz: the care office's allocation (AW33) and the start of care reported (AW35)
+    wlz_allocation: str | None = Field(default=None, pattern=r"^[0-9A-Za-z]{1,20}$")
+    wlz_care_start: IsoDate | None = None
     # the ToewijzingNummer of the WMO301 allocation the provider received (Wmo claims)
     allocation: str | None = Field(default=None, pattern=r"^[0-9]{1,9}$")
+
+
+def _coverage(r: AssessmentRow | ClaimRow) -> Coverage | None:
+    """The financing facts of a row (not sent in any message), if it gives any."""
+    if not (
+        r.insurer_uzovi
+        or r.wlz_care_office
+        or r.municipal_placement
+        or r.wmo_allocation
+        or r.wlz_allocation
+        or r.wlz_care_start
+    ):
+        return None
+    return Coverage(
+        health_insurer=r.insurer_uzovi,
+        care_office=r.wlz_care_office,
+        municipal_placement=r.municipal_placement,
+        wmo_allocation=r.wmo_allocation,
+        wlz_allocation=r.wlz_allocation,
+        wlz_care_start=r.wlz_care_start,
+    )
 
 
 def _columns(model: type[BaseModel]) -> tuple[tuple[str, ...], tuple[str, ...]]:
@@ -295,14 +322,7 @@ def _assessment(sender: str, line: int, row: dict[str, str]) -> Submission:
             "episode_id": r.episode_id,
         },
     )
-    coverage = None
-    if r.insurer_uzovi or r.wlz_care_office or r.municipal_placement or r.wmo_allocation:
-        coverage = Coverage(
-            health_insurer=r.insurer_uzovi,
-            care_office=r.wlz_care_office,
-            municipal_placement=r.municipal_placement,
-            wmo_allocation=r.wmo_allocation,
-        )
+    coverage = _coverage(r)
     return Submission(
         EventCode.ASSESSMENT_OUTCOME,
         outcome,
@@ -386,14 +406,7 @@ def _claim(sender: str, line: int, row: dict[str, str]) -> Submission:
         raise MessageError(
             [Issue(f"line {line}: period_end", "value", "is before period_start", "period")]
         )
-    coverage = None
-    if r.insurer_uzovi or r.wlz_care_office or r.municipal_placement or r.wmo_allocation:
-        coverage = Coverage(
-            health_insurer=r.insurer_uzovi,
-            care_office=r.wlz_care_office,
-            municipal_placement=r.municipal_placement,
-            wmo_allocation=r.wmo_allocation,
-        )
+    coverage = _coverage(r)
     return Submission(
         EventCode.CLAIM,
         ClaimInput(

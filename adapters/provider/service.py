@@ -17,18 +17,26 @@ Time for the desk comes from ``clock`` so tests can move it; message timestamps 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 from collections.abc import Callable, Sequence
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
+from enum import Enum
 from pathlib import Path
 from typing import Any, Unpack
 
 from adapters.common.inbox import Inbox
 from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
-from adapters.financing.desk import ClaimsDesk, ClaimToSend, Coverage, EscalationToRaise
+from adapters.financing.desk import (
+    ClaimHeld,
+    ClaimsDesk,
+    ClaimToSend,
+    Coverage,
+    EscalationToRaise,
+)
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import RuleSet, default_rules
 from adapters.provider.inputs import (
@@ -57,7 +65,7 @@ from schemas.messaging import (
     read_meta,
     validate_fhir,
 )
-from schemas.vocab import EventCode, TransitionKind
+from schemas.vocab import ClaimService, EventCode, TransitionKind
 
 log = logging.getLogger(__name__)
 DESK_EVENTS = frozenset(
@@ -138,6 +146,10 @@ class ProviderAdapter(AdapterService):
                 "care_office": coverage.care_office,
                 "municipal_placement": coverage.municipal_placement,
                 "wmo_allocation": coverage.wmo_allocation,
+                "wlz_allocation": coverage.wlz_allocation,
+                "wlz_care_start": coverage.wlz_care_start.isoformat()
+                if coverage.wlz_care_start
+                else None,
             },
             bsn,
         )
@@ -153,8 +165,19 @@ class ProviderAdapter(AdapterService):
                     record.get("care_office"),
                     record.get("municipal_placement"),
                     record.get("wmo_allocation"),
+                    record.get("wlz_allocation"),
+                    date.fromisoformat(record["wlz_care_start"])
+                    if record.get("wlz_care_start")
+                    else None,
                 ),
             )
+        elif record.get("kind") == "claim-held":
+            # holds it again (ClaimHeld), or finds it sent already (ValueError): the desk
+            # sends a held claim when its AW33 and AW35 are known
+            with contextlib.suppress(ValueError):
+                self._claim_input(
+                    _input_from_record(record["input"]), datetime.fromisoformat(record["at"])
+                )
         elif record.get("kind") == "message":
             bundle = record["bundle"]
             self.desk.apply(ParsedMessage(bundle, read_meta(bundle)), outgoing=record["outgoing"])
@@ -216,19 +239,20 @@ class ProviderAdapter(AdapterService):
             case = self.desk.cases.get((ci.zvh, ci.case_id))
             if case is not None and case.person is not None:
                 await self._record_coverage(ci.zvh, ci.case_id, sub.coverage, case.person.bsn)
+        now = self.clock()
         try:
-            send = self.desk.claim_for(
-                ci.zvh,
-                ci.case_id,
-                ci.claim_id,
-                ci.service,
-                ci.period_start,
-                ci.period_end,
-                ci.quantity,
-                ci.unit_price_cents,
-                self.clock(),
-                allocation=ci.allocation,
+            send = self._claim_input(ci, now)
+        except ClaimHeld:
+            # held until the care office's AW33 and AW35 are known: journalled, so a restart
+            # holds it again; the desk sends it when released (or escalates it)
+            case = self.desk.cases.get((ci.zvh, ci.case_id))
+            await self.journal.append(
+                self.runtime.send,
+                {"kind": "claim-held", "at": now.isoformat(), "input": _input_record(ci)},
+                case.person.bsn if case is not None and case.person is not None else None,
             )
+            self.runtime.event("held", ci.claim_id, f"claim {ci.claim_id} held")
+            return f"held:{ci.claim_id}"
         except ValueError as err:
             raise item_error(sub.where, str(err), "claim") from None
         if ci.payer is not None and ci.payer != send.claim.payer.party_id:
@@ -239,6 +263,20 @@ class ProviderAdapter(AdapterService):
                 "wrong-payer",
             )
         return await self._send_claim(send)
+
+    def _claim_input(self, ci: ClaimInput, now: datetime) -> ClaimToSend:
+        return self.desk.claim_for(
+            ci.zvh,
+            ci.case_id,
+            ci.claim_id,
+            ci.service,
+            ci.period_start,
+            ci.period_end,
+            ci.quantity,
+            ci.unit_price_cents,
+            now,
+            allocation=ci.allocation,
+        )
 
     async def _send_claim(self, c: ClaimToSend) -> str:
         meta = replace(c.meta, timestamp=datetime.now(UTC))
@@ -358,3 +396,26 @@ class ProviderAdapter(AdapterService):
         log.info("%s: claims desk rebuilt from %d journal records", self.party_id, replayed)
         await super().start()
         self.spawn(self._ticker(), "claims")
+
+
+def _input_record(ci: ClaimInput) -> dict[str, Any]:
+    """A claim input as a journal record (dates as text)."""
+    return {
+        k: (v.isoformat() if isinstance(v, date) else v.value if isinstance(v, Enum) else v)
+        for k, v in vars(ci).items()
+    }
+
+
+def _input_from_record(r: dict[str, Any]) -> ClaimInput:
+    return ClaimInput(
+        claim_id=r["claim_id"],
+        zvh=r["zvh"],
+        case_id=r["case_id"],
+        service=ClaimService(r["service"]),
+        period_start=date.fromisoformat(r["period_start"]),
+        period_end=date.fromisoformat(r["period_end"]),
+        quantity=int(r["quantity"]),
+        unit_price_cents=int(r["unit_price_cents"]),
+        payer=r.get("payer"),
+        allocation=r.get("allocation"),
+    )

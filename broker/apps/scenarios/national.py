@@ -343,6 +343,9 @@ class NationalScenario:
                 "wlz_care_office": self._uzovi(c.care_office),
                 # the WMO301 allocation the municipality sent for the registration phase
                 "wmo_allocation": str(_stable("wmo301", c.case_id) % 999_999_999 + 1),
+                # the care office's AW33 allocation and the AW35 start of care (iWlz)
+                "wlz_allocation": str(_stable("aw33", c.case_id)) if c.care_office else None,
+                "wlz_care_start": (c.inclusion_date or day).isoformat() if c.care_office else None,
                 **_assessment_basis(c, day),
             }
             add(c, "beoordelingen", row)

@@ -399,7 +399,16 @@ def test_a_claim_entered_by_the_provider_is_judged_by_the_rules(
     d = desk(directory)
     refer(d, "C10", "2022-01-03")
     d.assessment(outcome("C10", "2022-01-20", "2022-02-01"))
-    d.coverage(P.ZVH, "C10", Coverage(health_insurer="3311", care_office="5507"))
+    d.coverage(
+        P.ZVH,
+        "C10",
+        Coverage(
+            health_insurer="3311",
+            care_office="5507",
+            wlz_allocation="AW33-1",
+            wlz_care_start=D("2022-02-01"),
+        ),
+    )
     c = d.claim_for(
         P.ZVH,
         "C10",
@@ -502,3 +511,36 @@ def test_a_wmo_claim_entered_without_an_allocation_is_refused_with_the_reason(
         d.claim_for(*args, at("2024-04-02"))
     c = d.claim_for(*args, at("2024-04-02"), allocation="4711")
     assert (c.claim.payer.party_id, c.claim.allocation) == (P.MUNICIPALITY, "4711")
+
+
+def test_a_care_office_claim_waits_for_its_aw33_and_aw35(directory: PayerDirectory) -> None:
+    """iWlz: a care office pays only after its allocation (AW33) and the provider's
+    start-of-care notice (AW35, Melding aanvang zorg). Without them the entered claim is held,
+    released when both are known, and escalated when held more than
+    ``holds.wlz_escalate_after_days`` (28)."""
+    from adapters.financing.desk import ClaimHeld
+
+    d = desk(directory)
+    refer(d, "C15", "2022-01-03")
+    d.assessment(outcome("C15", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C15", Coverage(care_office="5507"))
+    with pytest.raises(ClaimHeld, match=r"AW33.*AW35"):
+        d.claim_for(
+            P.ZVH, "C15", "T-15", ClaimService.TREATMENT, D("2022-03-01"), D("2022-03-31"),
+            4, 12_500, at("2022-04-02"),
+        )  # fmt: skip
+    assert d.held["T-15"].reason == "wlz-allocation"
+    early = d.due(at("2022-04-30")).escalations
+    assert not [x for x in early if x.escalation.claim_id == "T-15"], "28 days is not more"
+    [e] = [x for x in d.due(at("2022-05-01")).escalations if x.escalation.claim_id == "T-15"]
+    assert "AW35" in (e.escalation.explanation or "")
+    d.escalation_raised(e.escalation.escalation_id)
+    d.coverage(P.ZVH, "C15", Coverage(care_office="5507", wlz_allocation="A1"))
+    assert not [c for c in d.due(at("2022-05-02")).claims if c.claim.claim_id == "T-15"]
+    d.coverage(
+        P.ZVH,
+        "C15",
+        Coverage(care_office="5507", wlz_allocation="A1", wlz_care_start=D("2022-02-01")),
+    )
+    [c] = [c for c in d.due(at("2022-05-03")).claims if c.claim.claim_id == "T-15"]
+    assert c.claim.payer.party_id == P.CARE_OFFICE and "T-15" not in d.held
