@@ -129,6 +129,34 @@ def test_transition_capacity_and_claim_rows() -> None:
     assert claim.coverage is not None and claim.coverage.care_office == "5507"
 
 
+def test_claim_rows_carry_the_allocations_the_payers_standards_need() -> None:
+    """iWmo WMO323 cites the WMO301 ToewijzingNummer; a care office pays after AW33 and AW35."""
+    [wmo, wlz] = ok(
+        parse_csv(
+            csv(
+                "claim_id;zvh;case_id;service;period_start;period_end;quantity;unit_price_cents;"
+                "allocation;wlz_care_office;wlz_allocation;wlz_care_start;municipal_placement",
+                "S-1;zvh-mn;C-1;support;2024-03-01;2024-03-31;1;90000;20072;;;;",
+                "T-1;zvh-mn;C-1;treatment;2024-03-01;2024-03-31;4;12550;;5507;A33;2024-02-01;0344",
+            ),
+            ME,
+        )
+    )
+    assert isinstance(wmo.model, ClaimInput) and wmo.model.allocation == "20072"
+    assert wlz.coverage is not None
+    assert (wlz.coverage.wlz_allocation, wlz.coverage.wlz_care_start) == ("A33", date(2024, 2, 1))
+    assert wlz.coverage.municipal_placement == "0344"
+    [(_, err)] = parse_csv(
+        csv(
+            "claim_id;zvh;case_id;service;period_start;period_end;quantity;unit_price_cents;"
+            "allocation",
+            "S-2;zvh-mn;C-1;support;2024-03-01;2024-03-31;1;90000;12-34",
+        ),
+        ME,
+    )
+    assert isinstance(err, MessageError) and "allocation" in err.issues[0].path
+
+
 @pytest.mark.parametrize(
     ("row", "path", "reason"),
     [
