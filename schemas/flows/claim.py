@@ -313,6 +313,9 @@ CLAIM_MAPPING = (
     ),
     FieldMap("episode_id", "Claim.extension[episode-of-care].valueReference", "financial"),
     FieldMap(
+        "allocation", "Claim.insurance.preAuthRef (one: the WMO301 ToewijzingNummer)", "financial"
+    ),
+    FieldMap(
         "explanation",
         "Claim.extension[financing-explanation]: sub-extensions rule, version (valueCode), "
         "input (valueString name=value, repeated), text (valueString)",

@@ -544,3 +544,27 @@ def test_a_care_office_claim_waits_for_its_aw33_and_aw35(directory: PayerDirecto
     )
     [c] = [c for c in d.due(at("2022-05-03")).claims if c.claim.claim_id == "T-15"]
     assert c.claim.payer.party_id == P.CARE_OFFICE and "T-15" not in d.held
+
+
+def test_the_allocation_travels_as_pre_auth_ref_and_a_forged_one_is_refused(
+    directory: PayerDirectory,
+) -> None:
+    """The WMO301 ToewijzingNummer rides in FHIR Claim.insurance.preAuthRef (one, digits)."""
+    import json
+
+    from schemas.errors import MessageError
+
+    d = desk(directory)
+    refer(d, "C16", "2020-10-01")
+    d.assessment(outcome("C16", "2020-11-20", None))
+    [c] = d.due(at("2020-11-20")).claims
+    bundle = claim_message(c.claim, c.meta)
+    assert claim_from_message(parse_message(dumps(bundle), full=True)).allocation == "20072"
+    for forged in (["20072", "1"], [20072], "20072", ["12-34"]):
+        raw = json.loads(dumps(bundle))
+        claim = next(
+            e["resource"] for e in raw["entry"] if e["resource"]["resourceType"] == "Claim"
+        )
+        claim["insurance"][0]["preAuthRef"] = forged
+        with pytest.raises(MessageError):
+            claim_from_message(parse_message(json.dumps(raw), full=False))
