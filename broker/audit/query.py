@@ -213,6 +213,7 @@ _KIND_WORDS = {
     AuditKind.REFUSAL.value: "refused",
     AuditKind.CONSENT_CHANGE.value: "consent changed",
     AuditKind.COMPLIANCE_SEARCH.value: "compliance search",
+    AuditKind.REPROCESS.value: "re-processed",
 }
 
 

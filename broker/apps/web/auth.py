@@ -110,6 +110,11 @@ class UserStore:
         self._save()
         return User(name, role)
 
+    def role_of(self, name: str) -> Role | None:
+        """The role of a user, or None for a name that is not a user."""
+        entry = self._users.get(name)
+        return entry[0] if entry else None
+
     def remove(self, name: str) -> bool:
         found = self._users.pop(check_name(name), None) is not None
         if found:
