@@ -325,6 +325,7 @@ class AuditQuery:
     reasons: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset()
     flows: frozenset[str] = frozenset()
+    message_ids: frozenset[str] = frozenset()  # one message's path (``ketenbus trace``)
     _outcome_codes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -345,6 +346,7 @@ class AuditQuery:
             not self.reasons or row.reason in self.reasons,
             not self.kinds or row.kind in self.kinds,
             not self.flows or row.flow in self.flows,
+            not self.message_ids or row.message_id in self.message_ids,
         )
         return all(checks)
 

@@ -48,7 +48,8 @@ async def stack(
 def cli(stack: LocalStack, monkeypatch: pytest.MonkeyPatch, *args: str) -> tuple[int, str]:
     monkeypatch.setenv("KETENBUS_STATE_DIR", str(stack.settings.state_dir))
     monkeypatch.setenv("KETENBUS_BOOTSTRAP_SERVERS", stack.settings.bootstrap_servers or "")
-    result = CliRunner().invoke(app, ["reprocess", *args])
+    command = list(args) if args[0] == "trace" else ["reprocess", *args]
+    result = CliRunner().invoke(app, command)
     return result.exit_code, " ".join(result.output.split())  # rich wraps long lines
 
 
@@ -154,3 +155,23 @@ async def test_refused_referral_reprocessed_once_consent_is_recorded(
     skipped = [x for x in mine if x.reason == "already-delivered"]
     assert skipped and skipped[0].recipient == PROVIDER
     assert json.loads(path.read_text())["type"] == "message"
+
+    # Done when 2: `ketenbus trace` prints every hop in order
+    code, text = await run_cli(stack, monkeypatch, "trace", mid)
+    assert code == 0, text
+    order = [
+        "received zvh-midden-nederland @in.referral",
+        "denied fivoor [no-consent]",
+        "parked on rejected zvh-midden-nederland [no-consent]",
+        "re-process requested console [reprocess-requested]",
+        "received (re-process) zvh-midden-nederland @in.referral",
+        "re-processed zvh-midden-nederland [reprocess]",
+        "permitted fivoor",
+        "delivered fivoor [delivered]",
+        "not sent again fivoor [already-delivered]",
+    ]
+    at = [text.find(step) for step in order]
+    assert -1 not in at and at == sorted(at), (at, text)
+    assert p["bsn"] not in text and p["family_name"] not in text
+    code, text = await run_cli(stack, monkeypatch, "trace", "no-such-message")
+    assert code == 1 and "unknown id" in text, text

@@ -13,6 +13,7 @@ from broker.apps.cli import (
     monitor,
     reprocess,
     services,
+    trace,
     up,
     web,
 )
@@ -39,6 +40,7 @@ app.command("payer")(financing.payer)
 app.command("reprocess")(reprocess.reprocess)
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
+app.command("trace")(trace.trace)
 app.command("up")(up.up)
 app.add_typer(web.app, name="web")
 

@@ -15,7 +15,7 @@ from rich.console import Console
 from broker.apps.cli.audit import _moment, _settings
 from broker.apps.cli.common import err
 
-out = Console(highlight=False, soft_wrap=True)
+out = Console(highlight=False, soft_wrap=True, markup=False)
 REPROCESS_ROLES = frozenset({"operations", "administrator"})
 """Console roles that may re-process (a compliance officer or auditor only reads the trail)."""
 

@@ -7,14 +7,13 @@ decrypted here. A record's place (``topic/partition/offset``) is its id for a re
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 import orjson
-from aiokafka import TopicPartition
+from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker.config import Settings
 from broker.kafka import make_consumer
@@ -33,6 +32,13 @@ class ParkedRecord:
     key: bytes | None
     value: bytes
     headers: Headers
+    timestamp_ms: int = 0  # Kafka's record time
+
+    @property
+    def at(self) -> datetime | None:
+        if not self.timestamp_ms:
+            return None
+        return datetime.fromtimestamp(self.timestamp_ms / 1000, UTC)
 
     @property
     def place(self) -> str:
@@ -88,6 +94,13 @@ class ParkedRecord:
             return None
 
 
+async def read_records(
+    settings: Settings, names: Iterable[str], *, stall_timeout: float = 20.0
+) -> list[ParkedRecord]:
+    """Every record of the named topics (those that exist), from the beginning."""
+    return await read_parked(settings, names, stall_timeout=stall_timeout)
+
+
 async def read_parked(
     settings: Settings, names: Iterable[str] = PARKING_TOPICS, *, stall_timeout: float = 20.0
 ) -> list[ParkedRecord]:
@@ -97,26 +110,38 @@ async def read_parked(
     await consumer.start()
     try:
         known = await consumer.topics()
-        for name in names:
-            if name not in known:
-                continue
-            for partition in sorted(consumer.partitions_for_topic(name) or ()):
-                tp = TopicPartition(name, partition)
-                consumer.assign([tp])
-                await consumer.seek_to_beginning(tp)
-                progress = time.monotonic()
-                while True:
-                    batch = await consumer.getmany(tp, timeout_ms=300)
-                    for m in batch.get(tp, []):
-                        out.append(ParkedRecord(name, partition, m.offset, m.key, m.value or b"",
-                                                list(m.headers or ())))
-                        progress = time.monotonic()
-                    high = consumer.highwater(tp)
-                    if high is not None and await consumer.position(tp) >= high:
-                        break
-                    if time.monotonic() - progress > stall_timeout:
-                        raise TimeoutError(f"no progress reading {name}[{partition}]")
-                    await asyncio.sleep(0)
+        parts = [
+            TopicPartition(name, p)
+            for name in names
+            if name in known
+            for p in sorted(consumer.partitions_for_topic(name) or ())
+        ]
+        if not parts:
+            return out
+        consumer.assign(parts)
+        await consumer.seek_to_beginning(*parts)
+        progress = time.monotonic()
+        while True:  # caught up by the fetch high watermark (end_offsets is wrong on Tansu)
+            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
+            for tp, messages in batch.items():
+                for m in messages:
+                    out.append(ParkedRecord(tp.topic, tp.partition, m.offset, m.key,
+                                            m.value or b"", list(m.headers or ()),
+                                            m.timestamp or 0))
+                    progress = time.monotonic()
+            if await _caught_up(consumer, parts):
+                break
+            if time.monotonic() - progress > stall_timeout:
+                raise TimeoutError("no progress reading the parking topics")
     finally:
         await consumer.stop()
+    out.sort(key=lambda r: (r.topic, r.partition, r.offset))
     return out
+
+
+async def _caught_up(consumer: AIOKafkaConsumer, parts: list[TopicPartition]) -> bool:
+    for tp in parts:
+        high = consumer.highwater(tp)
+        if high is None or await consumer.position(tp) < high:
+            return False
+    return True
