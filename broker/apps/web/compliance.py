@@ -39,6 +39,7 @@ from broker.audit import (
 )
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.audit.signers import signers_from_registry
+from broker.component import metrics
 from broker.config import Settings
 from broker.kafka import make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
@@ -202,4 +203,6 @@ class ComplianceService:
         (signer binding) and the checkpoints on the checkpoint topic (a cut-off tail)."""
         records = await self._read(self.settings, topics.AUDIT.name)
         checkpoints = await self._read(self.settings, topics.AUDIT_CHECKPOINT.name)
-        return verify_trail(records, dataclasses.replace(self.trust(), checkpoints=checkpoints))
+        report = verify_trail(records, dataclasses.replace(self.trust(), checkpoints=checkpoints))
+        metrics.observe_verification(len(report.findings), datetime.now(UTC).timestamp())
+        return report
