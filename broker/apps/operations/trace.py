@@ -52,7 +52,8 @@ class Trace:
 
     @property
     def found(self) -> bool:
-        return bool(self.hops)
+        """Whether the message was seen anywhere (a trace of it alone is not a sighting)."""
+        return any(h.what != "searched" for h in self.hops)
 
 
 _WHAT = {

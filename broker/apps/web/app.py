@@ -34,7 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from broker.apps.monitoring.model import age_text
-from broker.apps.web import views
+from broker.apps.web import trace_page, views
 from broker.apps.web.auth import Role, Session, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
@@ -134,7 +134,8 @@ def create_app(
         if session is None:
             raise NotSignedIn()
         if roles and session.user.role not in roles:
-            raise Forbidden("this page is for compliance officers only")
+            raise Forbidden("this page is for compliance officers only" if roles == (
+                Role.COMPLIANCE,) else "your role may not open this page")
         return session
 
     def render(request: Request, name: str, session: Session | None,
@@ -353,4 +354,5 @@ def create_app(
         report = await backend.compliance.verify()
         return render(request, "compliance.html", session, compliance_context(report=report))
 
+    trace_page.mount(app, backend, session_of, render)
     return app
