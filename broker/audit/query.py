@@ -326,6 +326,9 @@ class AuditQuery:
     kinds: frozenset[str] = frozenset()
     flows: frozenset[str] = frozenset()
     message_ids: frozenset[str] = frozenset()  # one message's path (``ketenbus trace``)
+    # the organisations whose records a scoped user may see (as sender or recipient); empty:
+    # every organisation. Set by the console from the user, never from the form.
+    organisations: frozenset[str] = frozenset()
     _outcome_codes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -347,6 +350,9 @@ class AuditQuery:
             not self.kinds or row.kind in self.kinds,
             not self.flows or row.flow in self.flows,
             not self.message_ids or row.message_id in self.message_ids,
+            not self.organisations
+            or row.sender in self.organisations
+            or row.recipient in self.organisations,
         )
         return all(checks)
 

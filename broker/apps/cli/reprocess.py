@@ -16,8 +16,6 @@ from broker.apps.cli.audit import _moment, _settings
 from broker.apps.cli.common import err
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
-REPROCESS_ROLES = frozenset({"operations", "administrator"})
-"""Console roles that may re-process (a compliance officer or auditor only reads the trail)."""
 
 
 def _fail(message: str, code: int = 2) -> typer.Exit:
@@ -28,7 +26,7 @@ def _fail(message: str, code: int = 2) -> typer.Exit:
 def _check_operator(state_dir: Path, operator: str) -> str:
     """The operator must be a console user whose role may re-process (NEN 7513: the user of
     the action is this person)."""
-    from broker.apps.web.auth import USERS_FILE, UserStore, check_name
+    from broker.apps.web.auth import REPROCESS_ROLES, USERS_FILE, UserStore, check_name
 
     try:
         name = check_name(operator)
@@ -38,9 +36,9 @@ def _check_operator(state_dir: Path, operator: str) -> str:
     role = store.role_of(name)
     if role is None:
         raise _fail(f"--operator {name} is not a console user; nothing was re-processed")
-    if role.value not in REPROCESS_ROLES:
+    if role not in REPROCESS_ROLES:
         raise _fail(f"a {role.label} may not re-process (roles that may: "
-                    f"{', '.join(sorted(REPROCESS_ROLES))}); nothing was re-processed")
+                    f"{', '.join(r.value for r in REPROCESS_ROLES)}); nothing was re-processed")
     return name
 
 

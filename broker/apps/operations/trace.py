@@ -101,12 +101,23 @@ def build(message_id: str, records: Sequence[ParkedRecord], rows: Sequence[Audit
     return Trace(message_id, hops, tampered)
 
 
-async def trace(settings: Settings, registry: PartyRegistry, message_id: str) -> Trace:
+async def trace(
+    settings: Settings,
+    registry: PartyRegistry,
+    message_id: str,
+    organisations: frozenset[str] | None = None,
+) -> Trace:
     """The path of ``message_id``: its records on the routed and parking topics and its audit
-    records (the trail verified against the chains the registry declares)."""
+    records (the trail verified against the chains the registry declares). ``organisations``:
+    only what those organisations sent or received (a scoped console user)."""
     names = [t.name for t in topics.ROUTED] + list(PARKING_TOPICS)
     records = await read_records(settings, names)
+    if organisations is not None:
+        records = [r for r in records if r.sender in organisations]
     audit = await read_audit_topic(settings)
-    result = answer(audit, AuditQuery(message_ids=frozenset({message_id})),
-                    TrailTrust(signers_from_registry(registry)))
+    query = AuditQuery(message_ids=frozenset({message_id}),
+                       organisations=organisations or frozenset())
+    if organisations is not None and not organisations:
+        return Trace(message_id, [], False)
+    result = answer(audit, query, TrailTrust(signers_from_registry(registry)))
     return build(message_id, records, result.rows, result.tampered)

@@ -1,5 +1,6 @@
 """The web trace page: one message's whole path, the same hops as ``ketenbus trace``
-(:mod:`broker.apps.operations.trace`). For operations staff and compliance officers; each trace
+(:mod:`broker.apps.operations.trace`). For operations, compliance officers, auditors and
+administrators, within the organisations the user may see (``User.scope``); each trace
 is audited in the web app's chain with the person who asked (NEN 7513: the user is the person),
 before the hops are shown. A message id is not personal data; hops carry codes, party ids,
 topics and audit positions only."""
@@ -15,13 +16,12 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from broker.apps.operations.trace import Trace, trace
-from broker.apps.web.auth import Role, Session
+from broker.apps.web.auth import TRACE_ROLES, Session
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
 
 log = logging.getLogger(__name__)
 MESSAGE_ID = re.compile(r"^[A-Za-z0-9.\-]{1,64}$")  # FHIR id
-TRACE_ROLES = (Role.OPERATIONS, Role.COMPLIANCE)
 
 
 def mount(
@@ -48,7 +48,8 @@ def mount(
         try:
             await backend.compliance.audit_trace(id, user=session.user.name,
                                                  role=session.user.role.value)
-            result: Trace = await trace(backend.settings, backend.registry, id)
+            result: Trace = await trace(backend.settings, backend.registry, id,
+                                        session.user.scope)
         except SearchNotAudited as exc:
             context["error"] = str(exc)
             return render(request, "trace.html", session, context, 503)
