@@ -291,3 +291,39 @@ def test_trace_page_shows_the_same_hops_as_the_cli(
     assert "on no topic and in no audit record" in page.inner_text("#trace-none")
     page.goto(running.url + "/trace?id=%3Cscript%3E")
     assert "not a message id" in page.inner_text("#trace-error")
+
+
+def test_a_compliance_officer_of_one_organisation_sees_only_its_trail(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    """Issue 17: the officer of the ZVH Midden-Nederland sees none of the ZVH IJsselland's
+    records and cannot trace its messages; users added while the web app runs can sign in."""
+    import secrets
+
+    from broker.apps.web.auth import USERS_FILE, Role, UserStore
+
+    store = UserStore(running.state / USERS_FILE)
+    for name, org in (("officer.a", "zvh-midden-nederland"), ("officer.b", "zvh-ijsselland")):
+        running.credentials[name] = secrets.token_urlsafe(16)
+        store.set(name, Role.COMPLIANCE, running.credentials[name], organisation=org)
+    seen: dict[str, set[str]] = {}
+    for name, mine, theirs in (("officer.a", "zvh-midden-nederland", "zvh-ijsselland"),
+                               ("officer.b", "zvh-ijsselland", "zvh-midden-nederland")):
+        page.context.clear_cookies()
+        login(page, running, name, "/compliance")
+        assert f"{name} (compliance officer, {mine})" in page.inner_text("#who")
+        page.click("#search")
+        page.wait_for_selector("#result-count")
+        rows = page.locator("#results tbody tr")
+        parties = {rows.nth(i).locator("td").nth(3).inner_text().split(" ")[0]
+                   for i in range(rows.count())}
+        recipients = {rows.nth(i).locator("td").nth(4).inner_text().split(" ")[0]
+                      for i in range(rows.count())}
+        seen[name] = parties | recipients
+        assert theirs not in page.inner_text("#results"), f"{name} sees {theirs}'s records"
+        shot(page, f"compliance-scoped-{name}")
+    assert "zvh-midden-nederland" in seen["officer.a"]
+    assert "zvh-ijsselland" in seen["officer.b"], "B has records: A's not seeing them means it"
+    # B's officer tracing A's message sees nothing of it
+    page.goto(f"{running.url}/trace?id={people['mid_y']}")
+    assert "on no topic and in no audit record" in page.inner_text("#trace-none")

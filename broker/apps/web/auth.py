@@ -130,15 +130,29 @@ class UserStore:
         self._users: dict[str, _Entry] = {}
         self._failures: dict[str, list[datetime]] = {}
         self._lock = threading.Lock()
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for entry in data.get("users", []):
-                self._users[entry["name"]] = _Entry(
-                    Role(entry["role"]),
-                    entry["hash"],
-                    entry.get("organisation"),
-                    frozenset(entry.get("responsible_for", ())),
-                )
+        self._loaded: float | None = None
+        self._load()
+
+    def _load(self) -> None:
+        """Read the users file (again when it changed: ``ketenbus web add-user`` while the
+        web app runs takes effect at the user's next sign-in, and a removed user cannot sign
+        in any more)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return
+        if mtime == self._loaded:
+            return
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        users: dict[str, _Entry] = {}
+        for entry in data.get("users", []):
+            users[entry["name"]] = _Entry(
+                Role(entry["role"]),
+                entry["hash"],
+                entry.get("organisation"),
+                frozenset(entry.get("responsible_for", ())),
+            )
+        self._users, self._loaded = users, mtime
 
     def __contains__(self, name: object) -> bool:
         return name in self._users
@@ -156,6 +170,7 @@ class UserStore:
                 entry["responsible_for"] = sorted(e.responsible_for)
             users.append(entry)
         _write_private(self.path, json.dumps({"users": users}, indent=2) + "\n")
+        self._loaded = self.path.stat().st_mtime
 
     def set(
         self,
@@ -170,6 +185,7 @@ class UserStore:
         if len(password) < 12:
             raise ValueError("a password has at least 12 characters")
         name = check_name(name)
+        self._load()  # another process may have changed the file
         for org in (organisation, *responsible_for):
             if org is not None and (not org or not set(org) <= NAME_CHARS or len(org) > 64):
                 raise ValueError("an organisation is a party id (a-z, 0-9, '.', '_', '-')")
@@ -184,6 +200,7 @@ class UserStore:
         return entry.role if entry else None
 
     def remove(self, name: str) -> bool:
+        self._load()
         found = self._users.pop(check_name(name), None) is not None
         if found:
             self._save()
@@ -203,6 +220,7 @@ class UserStore:
         except ValueError:
             return None
         with self._lock:
+            self._load()
             if self.locked(name):
                 return None
             entry = self._users.get(name)
