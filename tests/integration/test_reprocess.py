@@ -158,6 +158,8 @@ async def test_refused_referral_reprocessed_once_consent_is_recorded(
 
     # Done when 2: `ketenbus trace` prints every hop in order
     code, text = await run_cli(stack, monkeypatch, "trace", mid)
+    assert code == 2 and "every trace is audited" in text, text
+    code, text = await run_cli(stack, monkeypatch, "trace", mid, "--user", "ops.anna")
     assert code == 0, text
     order = [
         "received zvh-midden-nederland @in.referral",
@@ -173,5 +175,8 @@ async def test_refused_referral_reprocessed_once_consent_is_recorded(
     at = [text.find(step) for step in order]
     assert -1 not in at and at == sorted(at), (at, text)
     assert p["bsn"] not in text and p["family_name"] not in text
-    code, text = await run_cli(stack, monkeypatch, "trace", "no-such-message")
+    code, text = await run_cli(stack, monkeypatch, "trace", "no-such-message", "--user", "ops.anna")
     assert code == 1 and "unknown id" in text, text
+    rows, _ = decode_rows(await read_audit_topic(stack.settings))
+    traced = [x for x in rows if x.reason == "traced" and x.message_id == mid]
+    assert traced and "ops.anna" in traced[-1].detail, "the trace itself is audited"

@@ -4,13 +4,18 @@ compliance officer, every message about one person (by BSN, pseudonymised, the s
 from __future__ import annotations
 
 import asyncio
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from broker.apps.cli.audit import _settings
 from broker.apps.cli.common import err
+
+if TYPE_CHECKING:
+    from broker.apps.deployment import Deployment
+    from broker.apps.operations.trace import Trace
+    from broker.config import Settings
 
 out = Console(highlight=False, soft_wrap=True, markup=False)
 
@@ -32,6 +37,10 @@ def trace(
     officer: Annotated[
         str | None, typer.Option("--officer", help="Your user id as compliance officer (--bsn).")
     ] = None,
+    user: Annotated[
+        str | None, typer.Option("--user", help="Your console user id: the trace is audited "
+                                 "with it (NEN 7513).")
+    ] = None,
     bootstrap: Annotated[
         str | None, typer.Option("--bootstrap", help="Kafka bootstrap HOST:PORT.")
     ] = None,
@@ -49,13 +58,20 @@ def trace(
         _trace_person(bsn, officer, settings)
         return
     assert message_id is not None
+    if not user:
+        raise _fail("give --user: every trace is audited with the person who asked")
     from broker.apps.operations.trace import trace as run
 
     dep = _deployment(settings)
+
+    async def audited() -> Trace:
+        await _audit_trace(settings, dep, message_id, user)
+        return await run(settings, dep.registry, message_id)
+
     try:
-        result = asyncio.run(run(settings, dep.registry, message_id))
+        result = asyncio.run(audited())
     except (OSError, TimeoutError) as exc:
-        raise _fail(f"Kafka could not be read: {exc}") from None
+        raise _fail(f"Kafka could not be read or written: {exc}") from None
     if result.tampered:
         out.print("WARNING: the audit trail did not verify; hops marked NOT VERIFIED are suspect")
     if not result.found:
@@ -66,14 +82,41 @@ def trace(
         out.print(f"{i:3d}. {hop.line()}")
 
 
-def _trace_person(bsn: str, officer: str | None, settings: object) -> None:
+async def _audit_trace(settings: Settings, dep: Deployment, message_id: str, user: str) -> None:
+    """Audit the trace on the console's CLI chain before anything is shown; refuse without."""
+    from broker.apps.web.auth import check_name
+    from broker.apps.web.compliance import ComplianceService, SearchNotAudited
+    from schemas.vocab import PartyRole
+
+    try:
+        name = check_name(user)
+    except ValueError as exc:
+        raise _fail(f"--user: {exc}") from None
+    consoles = dep.registry.by_role(PartyRole.CAPACITY_DASHBOARD)
+    if not consoles:
+        raise _fail("the registry has no console party to audit the trace")
+    try:
+        keys = dep.keyring(consoles[0].id).current
+    except Exception as exc:  # no key file of that party here
+        raise _fail(f"no private key of {consoles[0].id} here ({type(exc).__name__})") from None
+    declared = [d.chain for d in dep.registry.audit_chains_of(consoles[0].id)]
+    chain = next((c for c in declared if c.endswith("-cli")), f"{consoles[0].id}-cli")
+    service = ComplianceService(settings, dep.registry, keys, None, chain_id=chain)
+    try:
+        await service.start()
+        await service.audit_trace(message_id, user=name, role="cli")
+    except SearchNotAudited as exc:
+        raise _fail(f"{exc}: the trace is not shown") from None
+    finally:
+        await service.stop()
+
+
+def _trace_person(bsn: str, officer: str | None, settings: Settings) -> None:
     """The person's messages, each with its hops, from the audited compliance search."""
     from broker.apps.cli.audit import Format, _audited_search, _read_bsn
     from broker.apps.operations.trace import build
     from broker.audit import AuditQuery
-    from broker.config import Settings
 
-    assert isinstance(settings, Settings)
     if not officer:
         raise _fail("--bsn needs --officer: the search is audited with your user id")
     result, pseudonym = _audited_search(
