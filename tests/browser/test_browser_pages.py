@@ -330,3 +330,34 @@ def test_a_compliance_officer_of_one_organisation_sees_only_its_trail(
     # B's officer tracing A's message sees nothing of it
     page.goto(f"{running.url}/trace?id={people['mid_y']}")
     assert "on no topic and in no audit record" in page.inner_text("#trace-none")
+
+
+def test_operations_reprocesses_a_refused_message_from_the_trace_page(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    """Issue 17: once Y's consent is recorded, an operations user re-processes Y's refused
+    referral from the web: the dry run says it would now be delivered, sending delivers it."""
+    today = date.today()
+    mid = people["mid_y"]
+    with httpx.Client(base_url=str(running.info["zvh_http_url"]), timeout=20) as http:
+        r = http.post("/consents", json=demo.consent("c-browser-y", people["y"], today))
+        assert r.status_code == 202
+        answered(running, r.json()["message_id"])
+    login(page, running, "operations", f"/trace?id={mid}")
+    page.click("#reprocess-plan-button")
+    page.wait_for_selector("#reprocess-plan")
+    assert "would deliver to fivoor" in page.inner_text("#reprocess-plan")
+    shot(page, "reprocess-plan")
+    page.click("#reprocess-send")
+    page.wait_for_selector("#reprocess-sent")
+    assert "Sent 1 of 1" in page.inner_text("#reprocess-sent")
+    delivered = running.state / "data" / "fivoor" / "outbox" / f"{mid}.json"
+    for _ in range(300):
+        if delivered.exists():
+            break
+        time.sleep(0.1)
+    assert delivered.exists(), "the re-processed referral never reached the provider"
+    # a compliance officer may not re-process
+    page.context.clear_cookies()
+    login(page, running, "compliance", f"/trace?id={mid}")
+    assert page.locator("#reprocess-plan-button").count() == 0

@@ -121,7 +121,10 @@ class Reprocessor:
         operator: str,
         *,
         chain_id: str | None = None,
+        writer: ChainWriter | None = None,
     ) -> None:
+        """``writer``: the console's chain writer when this process already has one (the web
+        app's): one writer per chain, or two would fork it."""
         self.settings = settings
         self.deployment = deployment
         self.policy = policy
@@ -139,7 +142,7 @@ class Reprocessor:
         if chain_id is None:
             declared = [d.chain for d in deployment.registry.audit_chains_of(self.console.id)]
             chain_id = next((c for c in declared if c.endswith("-cli")), f"{self.console.id}-cli")
-        self.writer = ChainWriter(settings, self.keys, chain_id)
+        self.writer = writer or ChainWriter(settings, self.keys, chain_id)
 
     async def plan(self, selection: Selection, limit: int = DEFAULT_LIMIT) -> list[Item]:
         """The selected records with what would happen to each now; ``ReprocessRefused`` when

@@ -34,7 +34,7 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from broker.apps.monitoring.model import age_text
-from broker.apps.web import trace_page, views
+from broker.apps.web import reprocess_page, trace_page, views
 from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
@@ -365,4 +365,5 @@ def create_app(
         return render(request, "compliance.html", session, compliance_context(report=report))
 
     trace_page.mount(app, backend, session_of, render)
+    reprocess_page.mount(app, backend, session_of, render, form)
     return app

@@ -16,7 +16,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse
 
 from broker.apps.operations.trace import Trace, trace
-from broker.apps.web.auth import TRACE_ROLES, Session
+from broker.apps.web.auth import REPROCESS_ROLES, TRACE_ROLES, Session
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
 
@@ -54,4 +54,5 @@ def mount(
             context["error"] = str(exc)
             return render(request, "trace.html", session, context, 503)
         context["result"] = result
+        context["may_reprocess"] = session.user.role in REPROCESS_ROLES
         return render(request, "trace.html", session, context, 200 if result.found else 404)
