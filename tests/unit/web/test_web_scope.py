@@ -111,3 +111,21 @@ def test_users_keep_their_organisation_across_a_restart(scoped: Web) -> None:
     assert user.scope == frozenset({B, "provider-of-zvh-b"})
     with pytest.raises(ValueError, match="organisation"):
         again.set("eve", Role.COMPLIANCE, PASSWORD, organisation="B/../../etc")
+
+
+async def test_only_operations_and_administrators_may_reprocess(scoped: Web) -> None:
+    for name in ("cora", "coco"):  # a compliance officer, the coordination point
+        client = await scoped.login(name)
+        r = await client.post("/reprocess", data={"csrf": await scoped.csrf("/dashboard"),
+                                                  "id": "msg-zvh-a-0"})
+        assert r.status_code == 403, name
+        await client.post("/logout", data={"csrf": await scoped.csrf("/dashboard")})
+    client = await scoped.login("olga")
+    csrf = await scoped.csrf("/dashboard")
+    assert (await client.post("/reprocess", data={"csrf": "forged", "id": "m-1"})).status_code \
+        == 403
+    bad = await client.post("/reprocess", data={"csrf": csrf, "id": "<script>"})
+    assert bad.status_code == 422 and "<script>" not in bad.text
+    # this test backend has no deployment keys: a clear answer, nothing sent
+    r = await client.post("/reprocess", data={"csrf": csrf, "id": "msg-zvh-a-0"})
+    assert r.status_code == 503 and "not available here" in r.text
