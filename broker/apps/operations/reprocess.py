@@ -100,6 +100,21 @@ def select(records: Sequence[ParkedRecord], selection: Selection) -> list[Parked
                                                   r.place))
 
 
+def choose(records: Sequence[ParkedRecord], selection: Selection, limit: int) -> list[ParkedRecord]:
+    """:func:`select`, refused (``ReprocessRefused``, nothing done) when an id asked for is not
+    parked or more than ``limit`` records match."""
+    chosen = select(records, selection)
+    missing = selection.ids - {r.message_id for r in chosen if r.message_id}
+    if missing:
+        raise ReprocessRefused(
+            f"not on {' or '.join(selection.parking)}: {', '.join(sorted(missing))} (never "
+            "refused, or no longer on the broker); nothing was re-processed")
+    if len(chosen) > limit:
+        raise ReprocessRefused(f"{len(chosen)} records match, more than --limit {limit}: "
+                               "narrow the selection or raise the limit")
+    return chosen
+
+
 def delivered_per_audit(audit: Sequence[bytes]) -> dict[tuple[str, str], frozenset[str]]:
     """(sender, message id) -> recipients the audit trail shows a delivery to."""
     rows, _ = decode_rows(audit)
@@ -150,16 +165,7 @@ class Reprocessor:
         if selection.empty:
             raise ReprocessRefused("select something: --id, --reason, --sender, --since or "
                                    "--until (re-processing everything at once is not offered)")
-        parked = await read_parked(self.settings, selection.parking)
-        chosen = select(parked, selection)
-        missing = selection.ids - {r.message_id for r in chosen if r.message_id}
-        if missing:
-            raise ReprocessRefused(
-                f"not on {' or '.join(selection.parking)}: {', '.join(sorted(missing))} (never "
-                "refused, or no longer on the broker); nothing was re-processed")
-        if len(chosen) > limit:
-            raise ReprocessRefused(f"{len(chosen)} records match, more than --limit {limit}: "
-                                   "narrow the selection or raise the limit")
+        chosen = choose(await read_parked(self.settings, selection.parking), selection, limit)
         delivered = delivered_per_audit(await read_audit_topic(self.settings))
         items = [Item(r, delivered.get((r.sender or "", r.message_id or ""), frozenset()))
                  for r in chosen]
