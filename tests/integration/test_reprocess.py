@@ -180,3 +180,9 @@ async def test_refused_referral_reprocessed_once_consent_is_recorded(
     rows, _ = decode_rows(await read_audit_topic(stack.settings))
     traced = [x for x in rows if x.reason == "traced" and x.message_id == mid]
     assert traced and "ops.anna" in traced[-1].detail, "the trace itself is audited"
+    # for a person (compliance): by BSN, pseudonymised, the search audited; the BSN is not shown
+    code, text = await run_cli(stack, monkeypatch, "trace", "--bsn", p["bsn"], "--officer",
+                               "officer.bert")
+    assert code == 0, text
+    assert f"message {mid}" in text and "this search is audited" in text
+    assert p["bsn"] not in text and "denied fivoor [no-consent]" in text
