@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint install clean chromium
+.PHONY: up test lint install clean chromium promtool
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -25,11 +25,17 @@ chromium:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
-test: $(STAMP) chromium
+# The alert rules are checked with promtool, from Debian's prometheus package.
+promtool:
+	@command -v promtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
+
+test: $(STAMP) chromium promtool
 	$(BIN)/ruff check broker schemas adapters tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	KETENBUS_TEST_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -ra
+	KETENBUS_TEST_REQUIRE_BROWSER=1 KETENBUS_TEST_REQUIRE_PROMTOOL=1 $(BIN)/python -m pytest -ra
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .ketenbus

@@ -191,6 +191,11 @@ class Settings(BaseSettings):
     """Serve this process's Prometheus metrics on ``127.0.0.1:<port>`` (0: any free port). Unset:
     no endpoint. ``ketenbus up`` takes ``--metrics-port`` instead."""
 
+    metrics_host: str = Field(default="127.0.0.1", pattern=r"^[0-9a-fA-F.:]{2,45}$")
+    """The address the metrics endpoint binds to. Loopback by default; a container sets
+    ``0.0.0.0`` so Prometheus on the compose network can scrape it (the port is not published
+    on the host)."""
+
     client_id_prefix: str = "ketenbus"
     """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""
 

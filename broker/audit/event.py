@@ -105,6 +105,12 @@ class AuditKind(Coded):
         "Verantwoordingszoekvraag",
         "A compliance officer searched the audit trail.",
     )
+    REPROCESS = (
+        "reprocess",
+        "Herverwerking",
+        "An operator sent a refused message through the router again (a new attempt that "
+        "refers to the original).",
+    )
 
 
 class AuditAction(StrEnum):
@@ -129,6 +135,7 @@ _DEFAULT_ACTION = {
     AuditKind.CONSENT_CHANGE: AuditAction.UPDATE,
     AuditKind.REFUSAL: AuditAction.EXECUTE,
     AuditKind.COMPLIANCE_SEARCH: AuditAction.EXECUTE,
+    AuditKind.REPROCESS: AuditAction.EXECUTE,
 }
 _DEFAULT_OUTCOME = {
     AuditKind.DECISION_PERMIT: AuditOutcome.SUCCESS,
@@ -137,6 +144,7 @@ _DEFAULT_OUTCOME = {
     AuditKind.CONSENT_CHANGE: AuditOutcome.SUCCESS,
     AuditKind.REFUSAL: AuditOutcome.SERIOUS_FAILURE,
     AuditKind.COMPLIANCE_SEARCH: AuditOutcome.SUCCESS,
+    AuditKind.REPROCESS: AuditOutcome.SUCCESS,
 }
 
 

@@ -213,6 +213,7 @@ _KIND_WORDS = {
     AuditKind.REFUSAL.value: "refused",
     AuditKind.CONSENT_CHANGE.value: "consent changed",
     AuditKind.COMPLIANCE_SEARCH.value: "compliance search",
+    AuditKind.REPROCESS.value: "re-processed",
 }
 
 
@@ -324,6 +325,10 @@ class AuditQuery:
     reasons: frozenset[str] = frozenset()
     kinds: frozenset[str] = frozenset()
     flows: frozenset[str] = frozenset()
+    message_ids: frozenset[str] = frozenset()  # one message's path (``ketenbus trace``)
+    # the organisations whose records a scoped user may see (as sender or recipient); empty:
+    # every organisation. Set by the console from the user, never from the form.
+    organisations: frozenset[str] = frozenset()
     _outcome_codes: frozenset[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -344,6 +349,10 @@ class AuditQuery:
             not self.reasons or row.reason in self.reasons,
             not self.kinds or row.kind in self.kinds,
             not self.flows or row.flow in self.flows,
+            not self.message_ids or row.message_id in self.message_ids,
+            not self.organisations
+            or row.sender in self.organisations
+            or row.recipient in self.organisations,
         )
         return all(checks)
 

@@ -49,11 +49,12 @@ _ROUTER_EVENTS = frozenset(
         "withdrawal",
         "erasure",
         "escalation-step",
+        "reprocess",
     }
 )
 _EVENTS_BY_ROLE: dict[PartyRole, frozenset[str]] = {
     PartyRole.ROUTER: _ROUTER_EVENTS,
-    PartyRole.CAPACITY_DASHBOARD: frozenset({"compliance-search"}),  # the web app's searches
+    PartyRole.CAPACITY_DASHBOARD: frozenset({"compliance-search", "reprocess"}),  # the console
 }
 _ADAPTER_EVENTS = frozenset({"refusal"})  # every other role: refusals at its own inbox
 KEY_ROTATION = "key-rotation"  # any chain: the hand-over to its next key

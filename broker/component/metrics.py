@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from prometheus_client import (
     Counter,
+    Gauge,
     Histogram,
     disable_created_metrics,
     start_http_server,
@@ -66,6 +67,21 @@ ADAPTER_DEAD_LETTERS = Counter(
     "Input an adapter parked on the dead-letter topic, by reason code.",
     ["party", "reason"],
 )
+
+AUDIT_VERIFY_FINDINGS = Gauge(
+    "ketenbus_audit_verify_findings",
+    "Findings of the last verification of the audit trail (0: intact); alert when above 0.",
+)
+AUDIT_VERIFY_TIMESTAMP = Gauge(
+    "ketenbus_audit_verify_timestamp_seconds",
+    "When the audit trail was last verified (Unix time); alert when it is not verified daily.",
+)
+
+
+def observe_verification(findings: int, at: float) -> None:
+    """Export the outcome of an audit trail verification (web app, ``ketenbus audit verify``)."""
+    AUDIT_VERIFY_FINDINGS.set(findings)
+    AUDIT_VERIFY_TIMESTAMP.set(at)
 
 
 def code(value: str | None, allowed: frozenset[str] | None = None) -> str:
@@ -124,12 +140,13 @@ _endpoint: _Endpoint | None = None
 _lock = threading.Lock()
 
 
-def serve(port: int) -> str:
-    """Start this process's metrics endpoint on 127.0.0.1 (0: a free port), once; the URL."""
+def serve(port: int, host: str = HOST) -> str:
+    """Start this process's metrics endpoint on ``host`` (127.0.0.1 unless a container asks
+    otherwise; port 0: a free port), once; the URL."""
     global _endpoint
     with _lock:
         if _endpoint is None:
-            server, thread = start_http_server(port, addr=HOST)
+            server, thread = start_http_server(port, addr=host)
             _endpoint = _Endpoint(server, thread, int(server.server_port))
             log.info("metrics on %s", _endpoint.url)
         return _endpoint.url
@@ -146,4 +163,6 @@ def shutdown() -> None:
 
 def serve_configured(settings: Settings) -> str | None:
     """Serve the endpoint on the configured ``metrics_port``, if one is set; the URL or None."""
-    return serve(settings.metrics_port) if settings.metrics_port is not None else None
+    if settings.metrics_port is None:
+        return None
+    return serve(settings.metrics_port, settings.metrics_host)

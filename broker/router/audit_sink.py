@@ -58,6 +58,7 @@ _KIND = {
     FactKind.CONSENT_CHANGE: AuditKind.CONSENT_CHANGE,
     FactKind.REFUSAL: AuditKind.REFUSAL,
     FactKind.DUPLICATE: AuditKind.REFUSAL,
+    FactKind.REPROCESS: AuditKind.REPROCESS,
 }
 
 

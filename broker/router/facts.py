@@ -23,6 +23,7 @@ class FactKind(StrEnum):
     CONSENT_CHANGE = "consent-change"
     REFUSAL = "refusal"  # refused before any recipient decision (trust, format, routing)
     DUPLICATE = "duplicate"
+    REPROCESS = "reprocess"  # an operator's deliberate re-process reached the router
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -31,6 +32,13 @@ from broker.policy import (
 from broker.router.facts import Fact, FactKind, event_code
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header
+from broker.router.reprocess import (
+    REQUEST_HEADER,
+    ReprocessError,
+    ReprocessRequest,
+    has_request,
+    read_request,
+)
 from broker.trust import (
     EnvelopeMeta,
     Keyring,
@@ -56,6 +64,7 @@ from schemas.vocab import EventCode, PartyRole
 
 log = logging.getLogger(__name__)
 
+_DELIVERED_LIMIT = 100_000  # ids whose recipients are remembered for re-processes
 AUDIT_DOMAIN = "audit"  # pseudonym domain of the audit log (compliance officers translate a BSN)
 ROUTER_DOMAIN = "router"  # pseudonym domain of the consent view
 
@@ -102,9 +111,17 @@ class Refusal(Exception):
     """Internal: refuse the whole message with a reason, an issue and a target topic."""
 
     def __init__(
-        self, reason: str, detail: str, topic: str, *, path: str = "", code: str = "security"
+        self,
+        reason: str,
+        detail: str,
+        topic: str,
+        *,
+        path: str = "",
+        code: str = "security",
+        tell_sender: bool = True,
     ) -> None:
         self.reason = reason
+        self.tell_sender = tell_sender
         self.detail = detail
         self.topic = topic
         self.issue = Issue(path, code, detail, reason)
@@ -116,6 +133,10 @@ class Pipeline:
         self.state = state
         self.router_id = state.keys.party_id
         self._batch: _Batch | None = None  # set while route_batch runs: sign once at its end
+        # replay id -> recipients delivered, for messages refused to someone or re-processed:
+        # a re-process never delivers to a recipient twice, even before the audit trail shows
+        # the first delivery (bounded: the oldest ids go first)
+        self.delivered: OrderedDict[str, set[str]] = OrderedDict()
 
     # --- helpers -------------------------------------------------------------------------------
 
@@ -192,13 +213,19 @@ class Pipeline:
         rec: Incoming, topic: str, reason: str, detail: str, sender: str | None
     ) -> Outgoing:
         """The refused record as it came (still encrypted), with the reason in headers."""
-        headers = [h for h in rec.headers if h[0].startswith("kb-") or h[0] == "content-type"]
+        headers = [
+            h
+            for h in rec.headers
+            if h[0].startswith("kb-") or h[0] in ("content-type", REQUEST_HEADER)
+        ]
         headers += [
             ("kb-reason", reason.encode()),
             ("kb-detail", detail.encode()[:1000]),
             ("kb-source-topic", rec.topic.encode()),
             ("kb-refused-at", datetime.now(UTC).isoformat().encode()),
         ]
+        if rec.key is not None:  # the envelope's pseudonym: a re-process sends it again
+            headers.append(("kb-original-key", rec.key))
         return Outgoing(topic, (sender or "unknown").encode(), rec.value, headers)
 
     def internal_error(
@@ -299,10 +326,13 @@ class Pipeline:
             except TrustError as e:
                 raise Refusal(e.reason, str(e), topics.REJECTED.name) from None
             authentic = True
-            # de-duplicate per sender: one party cannot claim another's message id
-            verdict = self.state.replay.check(env.replay_id, env.timestamp, now)
+            request = self._reprocess_request(rec, now)
+            # de-duplicate per sender: one party cannot claim another's message id; a
+            # deliberate re-process is a new attempt with its own id, tied to the original
+            replay_id = request.replay_id(env.replay_id) if request else env.replay_id
+            verdict = self.state.replay.check(replay_id, env.timestamp, now)
             if verdict is Verdict.DUPLICATE:
-                return self._duplicate(env, now)
+                return self._duplicate(env, now, replay_id)
             if verdict is Verdict.STALE:
                 raise Refusal(
                     "stale", "message is older than the replay window", topics.REJECTED.name
@@ -339,10 +369,13 @@ class Pipeline:
                     path="Patient.identifier",
                     code="invalid",
                 )
+            if request is not None:
+                result.facts.append(self._reprocess_fact(request, msg, sender.role, now))
+                self.state.replay.remember(replay_id, timestamp=env.timestamp)
             if m.event is EventCode.CONSENT:
                 self._consent(rec, msg, sender.role, now, result)
             else:
-                self._deliver(rec, msg, sender.role, now, result)
+                self._deliver(rec, msg, sender.role, now, result, request)
         except Refusal as r:
             self._refuse(rec, env, msg, r, now, result, authentic)
         return result
@@ -360,7 +393,7 @@ class Pipeline:
         sender = env.sender if env else None
         result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
         bsn = _subject_bsn(msg) if msg else None
-        if env is not None and r.reason not in ("unknown-sender",):
+        if env is not None and r.tell_sender and r.reason not in ("unknown-sender",):
             reply = self._reply(
                 result, env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
             )
@@ -380,15 +413,51 @@ class Pipeline:
             )
         )
 
-    def _duplicate(self, env: EnvelopeMeta, now: datetime) -> RouteResult:
+    def _reprocess_request(self, rec: Incoming, now: datetime) -> ReprocessRequest | None:
+        """The console's signed re-process request on the record, if it carries one."""
+        if not has_request(rec.headers):
+            return None
+        try:
+            return read_request(rec.headers, rec.value, self.state.registry, now)
+        except ReprocessError as e:  # the sender did nothing wrong: it is not told
+            raise Refusal(
+                "reprocess-not-authorised", str(e), topics.REJECTED.name, tell_sender=False
+            ) from None
+
+    def _reprocess_fact(
+        self, request: ReprocessRequest, msg: ParsedMessage, role: PartyRole, now: datetime
+    ) -> Fact:
+        m = msg.meta
+        return Fact(
+            FactKind.REPROCESS,
+            now,
+            m.message_id,
+            m.event,
+            m.sender,
+            "reprocess",
+            f"re-process attempt {request.attempt} of {request.of}, requested by the console "
+            f"(audit event {request.audit_event})"
+            + (f"; already delivered to {', '.join(sorted(request.skip))}" if request.skip else ""),
+            sender_role=role,
+            person=self._person(_subject_bsn(msg), AUDIT_DOMAIN),
+        )
+
+    def _note_delivered(self, replay_id: str, recipients: set[str]) -> None:
+        known = self.delivered.setdefault(replay_id, set())
+        known |= recipients
+        self.delivered.move_to_end(replay_id)
+        while len(self.delivered) > _DELIVERED_LIMIT:
+            self.delivered.popitem(last=False)
+
+    def _duplicate(self, env: EnvelopeMeta, now: datetime, replay_id: str) -> RouteResult:
         result = RouteResult()
-        original = self.state.replay.response_for(env.replay_id)
+        original = self.state.replay.response_for(replay_id)
         if original is not None:
             # Repeat the original response, sealed and signed as it was (reliable messaging:
             # a response that was lost is sent again).
             result.records.append(unpack(original))
-        elif self._batch is not None and any(r[0] == env.replay_id for r in self._batch.replies):
-            self._batch.repeats.append((env.replay_id, result))  # signed at the batch's end
+        elif self._batch is not None and any(r[0] == replay_id for r in self._batch.replies):
+            self._batch.repeats.append((replay_id, result))  # signed at the batch's end
         result.facts.append(
             Fact(
                 FactKind.DUPLICATE,
@@ -454,9 +523,18 @@ class Pipeline:
         )
 
     def _deliver(
-        self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
+        self,
+        rec: Incoming,
+        msg: ParsedMessage,
+        role: PartyRole,
+        now: datetime,
+        result: RouteResult,
+        request: ReprocessRequest | None = None,
     ) -> None:
         m = msg.meta
+        replay_id = f"{m.sender}/{m.message_id}"
+        done = set(request.skip) | self.delivered.get(replay_id, set()) if request else set()
+        delivered_to: set[str] = set()
         try:
             recipients = resolve(msg, self.state.registry)
         except Unroutable as u:
@@ -477,7 +555,23 @@ class Pipeline:
         denied: list[tuple[Recipient, Decision]] = []
         delivered = 0
         for r in recipients:
-            request = DecisionRequest(
+            if r.party_id in done:  # a re-process delivers nothing twice
+                result.facts.append(
+                    Fact(
+                        FactKind.DUPLICATE,
+                        now,
+                        m.message_id,
+                        m.event,
+                        m.sender,
+                        "already-delivered",
+                        f"re-process: already delivered to {r.party_id}, not sent again",
+                        sender_role=role,
+                        recipient=r.party_id,
+                        recipient_role=r.role,
+                    )
+                )
+                continue
+            decision_request = DecisionRequest(
                 event=m.event,
                 sender=m.sender,
                 sender_role=role,
@@ -490,7 +584,7 @@ class Pipeline:
                 pseudonym=router_person,
                 on=now.date(),
             )
-            decision = decide(request, self.state.policy, self.state.consents)
+            decision = decide(decision_request, self.state.policy, self.state.consents)
             fact_common: dict[str, Any] = dict(
                 sender_role=role,
                 recipient=r.party_id,
@@ -537,6 +631,7 @@ class Pipeline:
             party = self.state.registry.get(r.party_id)
             self._emit(result, party.outbound_topic, sealed)
             delivered += 1
+            delivered_to.add(r.party_id)
             kept = decision.allowed_categories & categories
             result.facts.append(
                 Fact(
@@ -569,6 +664,8 @@ class Pipeline:
                     **fact_common,
                 )
             )
+        if denied or request is not None:
+            self._note_delivered(replay_id, delivered_to)
         if denied:
             issues = tuple(
                 Issue(
@@ -593,8 +690,8 @@ class Pipeline:
             )
         else:
             reply = self._reply(result, m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
-        if reply is not None:
-            self._remember(f"{m.sender}/{m.message_id}", result, reply)
+        if reply is not None:  # after a re-process a duplicate gets the new answer
+            self._remember(replay_id, result, reply)
 
 
 def _subject_bsn(msg: ParsedMessage) -> str | None:

@@ -90,14 +90,15 @@ def people(running: Running, rng: Any) -> dict[str, str]:
         assert consent.status_code == 202
         answered(running, consent.json()["message_id"])  # before the referral relying on it
         mid = http.post("/referrals", json=doc("BROWSER-X", x)).json()["message_id"]
-        assert http.post("/referrals", json=doc("BROWSER-Y", y)).status_code == 202
+        refused = http.post("/referrals", json=doc("BROWSER-Y", y))
+        assert refused.status_code == 202
     delivered = running.state / "data" / "fivoor" / "outbox" / f"{mid}.json"
     for _ in range(300):
         if delivered.exists():
             break
         time.sleep(0.1)
     assert delivered.exists(), "the referral with consent never reached the provider"
-    return {"x": x.bsn, "y": y.bsn}
+    return {"x": x.bsn, "y": y.bsn, "mid_x": mid, "mid_y": refused.json()["message_id"]}
 
 
 def test_sign_in_is_required_and_a_wrong_password_refused(page: Any, running: Running) -> None:
@@ -246,3 +247,117 @@ def test_the_typed_bsn_is_in_no_log_and_no_audit_record(
         assert people["x"].encode() not in r.value and people["y"].encode() not in r.value
     output = running.cli.text()
     assert people["x"] not in output and people["y"] not in output
+
+
+def test_trace_page_shows_the_same_hops_as_the_cli(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    """Issue 17: the web trace page shows every hop in order, the same as ``ketenbus trace``;
+    the trace is audited with the person who asked."""
+    from tests.helpers.cli import Cli
+
+    mid = people["mid_y"]  # refused for lack of consent: received, denied, parked
+    login(page, running, "operations", "/trace")
+    page.fill("#message-id", mid)
+    page.click("#trace-submit")
+    for _ in range(60):  # the refusal may still be on its way to the topics
+        if page.locator('#trace-hops tr.hop[data-what="parked on rejected"]').count():
+            break
+        time.sleep(0.25)
+        page.goto(f"{running.url}/trace?id={mid}")
+    hops = page.locator("#trace-hops tr.hop")
+    web = [(hops.nth(i).locator(".what").inner_text().strip(),
+            hops.nth(i).locator(".party").inner_text().strip(),
+            hops.nth(i).locator(".reason").inner_text().strip()) for i in range(hops.count())]
+    whats = [w for w, _, _ in web]
+    assert whats.index("received") < whats.index("denied") < whats.index("parked on rejected")
+    assert ("denied", "fivoor", "no-consent") in web
+    shot(page, "trace")
+    cli = Cli("trace", mid, "--user", "operations", env={"KETENBUS_STATE_DIR": str(running.state),
+                                 "KETENBUS_BOOTSTRAP_SERVERS": str(running.info["bootstrap"])})
+    assert cli.proc.wait(60) == 0, cli.text()
+    # the same hops, apart from the records of who traced it (the CLI audits its own trace)
+    lines = [ln for ln in cli.text().splitlines()
+             if re.match(r"^\s*[0-9]+\. ", ln) and " searched " not in ln]
+    web = [hop for hop in web if hop[0] != "searched"]
+    assert len(lines) == len(web), (lines, web)
+    for line, (what, party, reason) in zip(lines, web, strict=True):
+        assert f" {what}{' ' + party if party else ''}" in line, (line, what, party)
+        assert not reason or f"[{reason}]" in line, (line, reason)
+    # the trace was audited with the operator, not only the organisation (NEN 7513)
+    records = run(consume_all(str(running.info["bootstrap"]), topics.AUDIT.name))
+    traced = [json.loads(r.value) for r in records
+              if b'"traced"' in r.value and mid.encode() in r.value]
+    assert traced and "operations" in json.dumps(traced[-1])
+    # an unknown id: a clear answer
+    page.goto(running.url + "/trace?id=no-such-message")
+    assert "on no topic and in no audit record" in page.inner_text("#trace-none")
+    page.goto(running.url + "/trace?id=%3Cscript%3E")
+    assert "not a message id" in page.inner_text("#trace-error")
+
+
+def test_a_compliance_officer_of_one_organisation_sees_only_its_trail(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    """Issue 17: the officer of the ZVH Midden-Nederland sees none of the ZVH IJsselland's
+    records and cannot trace its messages; users added while the web app runs can sign in."""
+    import secrets
+
+    from broker.apps.web.auth import USERS_FILE, Role, UserStore
+
+    store = UserStore(running.state / USERS_FILE)
+    for name, org in (("officer.a", "zvh-midden-nederland"), ("officer.b", "zvh-ijsselland")):
+        running.credentials[name] = secrets.token_urlsafe(16)
+        store.set(name, Role.COMPLIANCE, running.credentials[name], organisation=org)
+    seen: dict[str, set[str]] = {}
+    for name, mine, theirs in (("officer.a", "zvh-midden-nederland", "zvh-ijsselland"),
+                               ("officer.b", "zvh-ijsselland", "zvh-midden-nederland")):
+        page.context.clear_cookies()
+        login(page, running, name, "/compliance")
+        assert f"{name} (compliance officer, {mine})" in page.inner_text("#who")
+        page.click("#search")
+        page.wait_for_selector("#result-count")
+        rows = page.locator("#results tbody tr")
+        parties = {rows.nth(i).locator("td").nth(3).inner_text().split(" ")[0]
+                   for i in range(rows.count())}
+        recipients = {rows.nth(i).locator("td").nth(4).inner_text().split(" ")[0]
+                      for i in range(rows.count())}
+        seen[name] = parties | recipients
+        assert theirs not in page.inner_text("#results"), f"{name} sees {theirs}'s records"
+        shot(page, f"compliance-scoped-{name}")
+    assert "zvh-midden-nederland" in seen["officer.a"]
+    assert "zvh-ijsselland" in seen["officer.b"], "B has records: A's not seeing them means it"
+    # B's officer tracing A's message sees nothing of it
+    page.goto(f"{running.url}/trace?id={people['mid_y']}")
+    assert "on no topic and in no audit record" in page.inner_text("#trace-none")
+
+
+def test_operations_reprocesses_a_refused_message_from_the_trace_page(
+    page: Any, running: Running, people: dict[str, str]
+) -> None:
+    """Issue 17: once Y's consent is recorded, an operations user re-processes Y's refused
+    referral from the web: the dry run says it would now be delivered, sending delivers it."""
+    today = date.today()
+    mid = people["mid_y"]
+    with httpx.Client(base_url=str(running.info["zvh_http_url"]), timeout=20) as http:
+        r = http.post("/consents", json=demo.consent("c-browser-y", people["y"], today))
+        assert r.status_code == 202
+        answered(running, r.json()["message_id"])
+    login(page, running, "operations", f"/trace?id={mid}")
+    page.click("#reprocess-plan-button")
+    page.wait_for_selector("#reprocess-plan")
+    assert "would deliver to fivoor" in page.inner_text("#reprocess-plan")
+    shot(page, "reprocess-plan")
+    page.click("#reprocess-send")
+    page.wait_for_selector("#reprocess-sent")
+    assert "Sent 1 of 1" in page.inner_text("#reprocess-sent")
+    delivered = running.state / "data" / "fivoor" / "outbox" / f"{mid}.json"
+    for _ in range(300):
+        if delivered.exists():
+            break
+        time.sleep(0.1)
+    assert delivered.exists(), "the re-processed referral never reached the provider"
+    # a compliance officer may not re-process
+    page.context.clear_cookies()
+    login(page, running, "compliance", f"/trace?id={mid}")
+    assert page.locator("#reprocess-plan-button").count() == 0

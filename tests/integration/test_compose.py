@@ -26,7 +26,9 @@ KETENBUS_SERVICES = {
     "router": ["router"],
     "adapter-zvh": ["adapter", "zvh"],
     "adapter-provider": ["adapter", "provider"],
+    "monitor": ["monitor", "--metrics-port", "9464"],
 }
+OBSERVABILITY = {"prometheus", "grafana"}
 
 
 def compose_binary() -> Path:
@@ -104,7 +106,7 @@ def test_venv_wrapper_script_hides_failures(tmp_path: Path) -> None:
 
 def test_services_commands_and_kafka_address(model: dict[str, Any]) -> None:
     services = model["services"]
-    assert set(services) == {"kafka", *KETENBUS_SERVICES}
+    assert set(services) == {"kafka", *KETENBUS_SERVICES, *OBSERVABILITY}
     assert services["kafka"]["image"] == "apache/kafka:3.8.0"
     for name, command in KETENBUS_SERVICES.items():
         service = services[name]
@@ -137,8 +139,10 @@ def test_only_loopback_ports_are_published(model: dict[str, Any]) -> None:
         for name, service in model["services"].items()
         for port in service.get("ports", [])
     ]
-    assert [(n, p["published"], p["target"]) for n, p in published] == [
-        ("adapter-zvh", "8081", 8081)
+    assert sorted((n, p["published"], p["target"]) for n, p in published) == [
+        ("adapter-zvh", "8081", 8081),
+        ("grafana", "3000", 3000),
+        ("prometheus", "9090", 9090),
     ]
     assert all(p.get("host_ip") == "127.0.0.1" for _, p in published)
 
@@ -152,3 +156,31 @@ def test_each_service_keeps_its_own_state(model: dict[str, Any]) -> None:
     assert len(set(states)) == 3
     for adapter in ("adapter-zvh", "adapter-provider"):
         assert {"/data/inbox", "/data/outbox"} <= set(mounts[adapter])
+
+
+def test_prometheus_loads_the_tested_rules_and_grafana_the_dashboard(
+    model: dict[str, Any],
+) -> None:
+    """Issue 17: the alert rules checked by promtool in make test are the ones Prometheus loads,
+    and it scrapes every ketenbus service's metrics port (bound in-network, not published)."""
+    import yaml
+
+    services = model["services"]
+    mounts = {v["target"]: Path(v["source"]) for v in services["prometheus"]["volumes"]
+              if v["type"] == "bind"}
+    assert mounts["/etc/prometheus/alerts.yml"] == ROOT / "docker" / "prometheus" / "alerts.yml"
+    config = yaml.safe_load(mounts["/etc/prometheus/prometheus.yml"].read_text())
+    assert config["rule_files"] == ["/etc/prometheus/alerts.yml"]
+    targets = {t for job in config["scrape_configs"] for sc in job["static_configs"]
+               for t in sc["targets"]}
+    for name in ("router", "adapter-zvh", "adapter-provider", "monitor"):
+        env = services[name]["environment"]
+        assert f"{name}:{env['KETENBUS_METRICS_PORT']}" in targets, name
+        assert env["KETENBUS_METRICS_HOST"] == "0.0.0.0", name
+    grafana = {v["target"]: Path(v["source"]) for v in services["grafana"]["volumes"]
+               if v["type"] == "bind"}
+    dashboards = grafana["/var/lib/grafana/dashboards"]
+    assert (dashboards / "ketenbus.json").exists()
+    provisioning = grafana["/etc/grafana/provisioning"]
+    provider = yaml.safe_load((provisioning / "dashboards" / "ketenbus.yaml").read_text())
+    assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"

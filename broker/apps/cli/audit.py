@@ -400,10 +400,15 @@ def query(
         typer.Option(
             "--kind",
             help="decision-permit, decision-deny, delivery, consent-change, refusal, "
-            "compliance-search.",
+            "compliance-search, reprocess.",
         ),
     ] = None,
     flow: Annotated[list[str] | None, typer.Option("--flow", help="Message event code.")] = None,
+    message_id: Annotated[
+        list[str] | None,
+        typer.Option("--message-id", help="Only the records of this message (repeatable; "
+                     "its whole path: ketenbus trace)."),
+    ] = None,
     fmt: Annotated[
         Format, typer.Option("--format", help="Output: text in words, or csv/json for export.")
     ] = Format.TEXT,
@@ -434,6 +439,7 @@ def query(
         reasons=frozenset(reason or ()),
         kinds=frozenset(kind or ()),
         flows=frozenset(flow or ()),
+        message_ids=frozenset(message_id or ()),
     )
     searched_as = None
     if bsn9 is not None:

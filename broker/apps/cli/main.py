@@ -5,7 +5,18 @@ from __future__ import annotations
 
 import typer
 
-from broker.apps.cli import audit, bench, financing, kafka, monitor, services, up, web
+from broker.apps.cli import (
+    audit,
+    bench,
+    financing,
+    kafka,
+    monitor,
+    reprocess,
+    services,
+    trace,
+    up,
+    web,
+)
 from broker.apps.cli.keys import app as keys_app
 
 app = typer.Typer(
@@ -26,8 +37,10 @@ app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
 app.command("payer")(financing.payer)
+app.command("reprocess")(reprocess.reprocess)
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
+app.command("trace")(trace.trace)
 app.command("up")(up.up)
 app.add_typer(web.app, name="web")
 

@@ -105,11 +105,15 @@ def monitor(
             raise typer.Exit(2) from None
         console.print(view(snap))
         return
-    asyncio.run(_live(collector, console, interval, metrics_port))
+    asyncio.run(_live(collector, console, interval, metrics_port, settings.metrics_host))
 
 
 async def _live(
-    collector: Collector, console: Console, interval: float, metrics_port: int | None
+    collector: Collector,
+    console: Console,
+    interval: float,
+    metrics_port: int | None,
+    metrics_host: str = "127.0.0.1",
 ) -> None:
     from rich.live import Live
 
@@ -123,7 +127,7 @@ async def _live(
         loop.add_signal_handler(sig, stop.set)
     await collector.start()
     if metrics_port is not None:
-        console.print(f"metrics on {metrics.serve(metrics_port)}")
+        console.print(f"metrics on {metrics.serve(metrics_port, metrics_host)}")
         figures.FIGURES.source = collector
     try:
         with Live(view(collector.build()), console=console, auto_refresh=False,

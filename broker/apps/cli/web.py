@@ -100,29 +100,41 @@ def serve(
 @app.command("add-user")
 def add_user(
     name: Annotated[str, typer.Argument(help="User name (a-z, 0-9, '.', '_', '-').")],
-    role: Annotated[str, typer.Option(help="operations or compliance.")],
+    role: Annotated[str, typer.Option(
+        help="operations, compliance, coordination, auditor or administrator.")],
     password_stdin: Annotated[
         bool, typer.Option("--password-stdin", help="Read the password from standard input.")
     ] = False,
+    organisation: Annotated[str | None, typer.Option(
+        "--organisation", help="The party id the user works for (default: the deployment, "
+        "which sees every organisation).")] = None,
+    responsible_for: Annotated[list[str] | None, typer.Option(
+        "--responsible-for", help="A further organisation whose trail a compliance officer "
+        "sees (repeatable).")] = None,
     config: ConfigOpt = None,
 ) -> None:
-    """Add a user, or set an existing user's role and password (hashed with Argon2id)."""
+    """Add a user, or set an existing user's role, organisation and password (Argon2id)."""
     from broker.apps.web.auth import Role, UserStore
 
     try:
         chosen = Role(role)
     except ValueError:
-        raise typer.BadParameter("choose operations or compliance", param_hint="--role") from None
+        raise typer.BadParameter(", ".join(r.value for r in Role), param_hint="--role") from None
+    if responsible_for and organisation is None:
+        raise typer.BadParameter("give --organisation too", param_hint="--responsible-for")
     if password_stdin:
         password = sys.stdin.readline().rstrip("\n")
     else:
         password = typer.prompt("Password", hide_input=True, confirmation_prompt=True)
     try:
-        user = UserStore(_users_file(config)).set(name, chosen, password)
+        user = UserStore(_users_file(config)).set(
+            name, chosen, password, organisation=organisation,
+            responsible_for=frozenset(responsible_for or ()))
     except ValueError as exc:
         err.print(f"[bold red]{exc}[/]")
         raise typer.Exit(2) from None
-    typer.echo(f"user {user.name} ({user.role.label}) saved")
+    where = f", {user.organisation}" if user.organisation else ""
+    typer.echo(f"user {user.name} ({user.role.label}{where}) saved")
 
 
 @app.command("remove-user")

@@ -82,6 +82,13 @@ def snapshot_metrics(snap: Snapshot) -> Iterator[Any]:
                               ("available", cell.available)):
             beds.add_metric([cell.region, cell.level, population], n)
     yield beds
+    report_age = GaugeMetricFamily("ketenbus_capacity_report_age_seconds",
+                                   "Age of the newest capacity report per region and level.",
+                                   labels=["region", "level"])
+    for cell in snap.capacity:
+        if cell.updated_at is not None:
+            report_age.add_metric([cell.region, cell.level], _seconds(cell.updated_at, now))
+    yield report_age
     escalations = CounterMetricFamily("ketenbus_escalations",
                                       "Escalations to the national coordination point.",
                                       labels=["outcome"])

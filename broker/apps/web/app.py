@@ -34,8 +34,8 @@ from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
 
 from broker.apps.monitoring.model import age_text
-from broker.apps.web import views
-from broker.apps.web.auth import Role, Session, SessionStore, UserStore
+from broker.apps.web import reprocess_page, trace_page, views
+from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
 from broker.audit import AuditQuery, to_csv
@@ -107,6 +107,13 @@ def create_app(
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        if not request.url.path.startswith(("/static/", "/api/capacity/stream")):
+            who = sessions.get(request.cookies.get(COOKIE), touch=False)
+            # NEN 7513: the person, not only the organisation (no query string: no input)
+            log.info("access %s %s %d by %s", request.method, request.url.path,
+                     response.status_code,
+                     f"{who.user.name} ({who.user.role.value}, "
+                     f"{who.user.organisation or 'deployment'})" if who else "anonymous")
         response.headers["Content-Security-Policy"] = CSP
         response.headers["X-Content-Type-Options"] = "nosniff"
         response.headers["X-Frame-Options"] = "DENY"
@@ -134,7 +141,8 @@ def create_app(
         if session is None:
             raise NotSignedIn()
         if roles and session.user.role not in roles:
-            raise Forbidden("this page is for compliance officers only")
+            raise Forbidden("this page is for compliance officers only" if roles == (
+                AUDIT_ROLES) else "your role may not open this page")
         return session
 
     def render(request: Request, name: str, session: Session | None,
@@ -272,9 +280,11 @@ def create_app(
             "available": backend.compliance is not None, **extra,
         }
 
-    def query_from(data: dict[str, list[str]]) -> tuple[AuditQuery, dict[str, str], str | None]:
-        """The query of a search form; the filters to show again (without the BSN); the
-        person's audit-domain pseudonym."""
+    def query_from(
+        data: dict[str, list[str]], session: Session
+    ) -> tuple[AuditQuery, dict[str, str], str | None]:
+        """The query of a search form, within the organisations the user may see; the filters
+        to show again (without the BSN); the person's audit-domain pseudonym."""
         assert backend.compliance is not None
         filters = {k: one(data, k) for k in ("party", "sender", "purpose", "legal_basis",
                                               "since", "until", "outcome", "kind", "flow")}
@@ -296,23 +306,24 @@ def create_app(
             outcomes=frozenset({filters["outcome"]} - {""}),
             kinds=frozenset({filters["kind"]} - {""}),
             flows=frozenset({filters["flow"]} - {""}),
+            organisations=session.user.scope or frozenset(),
         )
         filters.update({f"person_{k}": v for k, v in persons.items()})
         return query, filters, persons.get("audit")
 
     @app.get("/compliance", response_class=HTMLResponse)
     async def compliance(request: Request) -> HTMLResponse:
-        session = session_of(request, Role.COMPLIANCE)
+        session = session_of(request, *AUDIT_ROLES)
         return render(request, "compliance.html", session, compliance_context())
 
     @app.post("/compliance/search", response_class=HTMLResponse)
     async def compliance_search(request: Request) -> HTMLResponse:
-        session = session_of(request, Role.COMPLIANCE)
+        session = session_of(request, *AUDIT_ROLES)
         data = await form(request, session)
         if backend.compliance is None:
             return render(request, "compliance.html", session, compliance_context(), 503)
         try:
-            query, filters, person = query_from(data)
+            query, filters, person = query_from(data, session)
         except ValueError as exc:  # the message never repeats a BSN
             return render(request, "compliance.html", session,
                           compliance_context(error=str(exc)), 422)
@@ -328,12 +339,12 @@ def create_app(
 
     @app.post("/compliance/export.csv", response_model=None)
     async def compliance_export(request: Request) -> Response:
-        session = session_of(request, Role.COMPLIANCE)
+        session = session_of(request, *AUDIT_ROLES)
         data = await form(request, session)
         if backend.compliance is None:
             return PlainTextResponse("the audit search is not available here", 503)
         try:
-            query, _, person = query_from(data)
+            query, _, person = query_from(data, session)
             result = await backend.compliance.search(query, officer=session.user.name,
                                                      person=person, export=True)
         except ValueError as exc:
@@ -346,11 +357,13 @@ def create_app(
 
     @app.post("/compliance/verify", response_class=HTMLResponse)
     async def compliance_verify(request: Request) -> HTMLResponse:
-        session = session_of(request, Role.COMPLIANCE)
+        session = session_of(request, *AUDIT_ROLES)
         await form(request, session)
         if backend.compliance is None:
             return render(request, "compliance.html", session, compliance_context(), 503)
         report = await backend.compliance.verify()
         return render(request, "compliance.html", session, compliance_context(report=report))
 
+    trace_page.mount(app, backend, session_of, render)
+    reprocess_page.mount(app, backend, session_of, render, form)
     return app

@@ -1,9 +1,16 @@
 """Users, roles, password hashes and sessions of the web app.
 
-Two roles: ``operations`` sees the dashboard and the operations page, which hold no person-level
-data; ``compliance`` also sees the audit search. Passwords are stored as Argon2id hashes in
-``<state dir>/web/users.json`` (mode 0600). Sessions live in memory only (a restart signs every
-user out) and end after a period of inactivity and after an absolute maximum.
+Roles (issue 17): ``operations`` sees the dashboard, the operations page and traces, and may
+re-process; ``compliance`` (compliance officer) and ``auditor`` also see the audit search;
+``coordination`` (the national coordination point's staff) sees the dashboard and operations;
+``administrator`` manages and may re-process. A user belongs to an organisation (a party id of
+the registry) and a compliance officer or auditor sees only the trail of the organisations they
+are responsible for (their own and ``responsible_for``); a user without an organisation works
+for the deployment itself and sees every organisation (the router operator's own staff).
+NEN 7513: every search, export, trace and re-process is logged with the person. Passwords are
+stored as Argon2id hashes in ``<state dir>/web/users.json`` (mode 0600). Sessions live in
+memory only (a restart signs every user out) and end after a period of inactivity and after an
+absolute maximum.
 """
 
 from __future__ import annotations
@@ -31,20 +38,59 @@ LOCKOUT = timedelta(minutes=1)
 class Role(StrEnum):
     OPERATIONS = "operations"
     COMPLIANCE = "compliance"
+    COORDINATION = "coordination"
+    AUDITOR = "auditor"
+    ADMINISTRATOR = "administrator"
 
     @property
     def label(self) -> str:
-        return {"operations": "operations", "compliance": "compliance officer"}[self.value]
+        return _LABELS[self.value]
+
+
+_LABELS = {
+    "operations": "operations",
+    "compliance": "compliance officer",
+    "coordination": "coordination point",
+    "auditor": "auditor",
+    "administrator": "administrator",
+}
+AUDIT_ROLES = (Role.COMPLIANCE, Role.AUDITOR)  # may search the audit trail
+TRACE_ROLES = (Role.OPERATIONS, Role.COMPLIANCE, Role.AUDITOR, Role.ADMINISTRATOR)
+REPROCESS_ROLES = (Role.OPERATIONS, Role.ADMINISTRATOR)
 
 
 @dataclass(frozen=True)
 class User:
     name: str
     role: Role
+    organisation: str | None = None  # the party the user works for; None: the deployment
+    responsible_for: frozenset[str] = frozenset()  # further organisations whose trail they see
 
     @property
     def may_search_audit(self) -> bool:
-        return self.role is Role.COMPLIANCE
+        return self.role in AUDIT_ROLES
+
+    @property
+    def may_trace(self) -> bool:
+        return self.role in TRACE_ROLES
+
+    @property
+    def scope(self) -> frozenset[str] | None:
+        """The organisations whose records this user may see; None: every organisation."""
+        if self.organisation is None:
+            return None
+        return frozenset({self.organisation}) | self.responsible_for
+
+
+@dataclass(frozen=True)
+class _Entry:
+    role: Role
+    hash: str
+    organisation: str | None = None
+    responsible_for: frozenset[str] = frozenset()
+
+    def user(self, name: str) -> User:
+        return User(name, self.role, self.organisation, self.responsible_for)
 
 
 def utc_now() -> datetime:
@@ -81,13 +127,32 @@ class UserStore:
         self.clock = clock
         self._hasher = hasher or PasswordHasher()  # Argon2id, RFC 9106 low-memory profile
         self._dummy: str | None = None
-        self._users: dict[str, tuple[Role, str]] = {}
+        self._users: dict[str, _Entry] = {}
         self._failures: dict[str, list[datetime]] = {}
         self._lock = threading.Lock()
-        if path.exists():
-            data = json.loads(path.read_text(encoding="utf-8"))
-            for entry in data.get("users", []):
-                self._users[entry["name"]] = (Role(entry["role"]), entry["hash"])
+        self._loaded: float | None = None
+        self._load()
+
+    def _load(self) -> None:
+        """Read the users file (again when it changed: ``ketenbus web add-user`` while the
+        web app runs takes effect at the user's next sign-in, and a removed user cannot sign
+        in any more)."""
+        try:
+            mtime = self.path.stat().st_mtime
+        except OSError:
+            return
+        if mtime == self._loaded:
+            return
+        data = json.loads(self.path.read_text(encoding="utf-8"))
+        users: dict[str, _Entry] = {}
+        for entry in data.get("users", []):
+            users[entry["name"]] = _Entry(
+                Role(entry["role"]),
+                entry["hash"],
+                entry.get("organisation"),
+                frozenset(entry.get("responsible_for", ())),
+            )
+        self._users, self._loaded = users, mtime
 
     def __contains__(self, name: object) -> bool:
         return name in self._users
@@ -96,21 +161,46 @@ class UserStore:
         return len(self._users)
 
     def _save(self) -> None:
-        users = [
-            {"name": n, "role": r.value, "hash": h} for n, (r, h) in sorted(self._users.items())
-        ]
+        users: list[dict[str, object]] = []
+        for n, e in sorted(self._users.items()):
+            entry: dict[str, object] = {"name": n, "role": e.role.value, "hash": e.hash}
+            if e.organisation is not None:
+                entry["organisation"] = e.organisation
+            if e.responsible_for:
+                entry["responsible_for"] = sorted(e.responsible_for)
+            users.append(entry)
         _write_private(self.path, json.dumps({"users": users}, indent=2) + "\n")
+        self._loaded = self.path.stat().st_mtime
 
-    def set(self, name: str, role: Role, password: str) -> User:
-        """Add a user or change its role and password."""
+    def set(
+        self,
+        name: str,
+        role: Role,
+        password: str,
+        *,
+        organisation: str | None = None,
+        responsible_for: frozenset[str] = frozenset(),
+    ) -> User:
+        """Add a user or change its role, organisation and password."""
         if len(password) < 12:
             raise ValueError("a password has at least 12 characters")
         name = check_name(name)
-        self._users[name] = (role, self._hasher.hash(password))
+        self._load()  # another process may have changed the file
+        for org in (organisation, *responsible_for):
+            if org is not None and (not org or not set(org) <= NAME_CHARS or len(org) > 64):
+                raise ValueError("an organisation is a party id (a-z, 0-9, '.', '_', '-')")
+        entry = _Entry(role, self._hasher.hash(password), organisation, frozenset(responsible_for))
+        self._users[name] = entry
         self._save()
-        return User(name, role)
+        return entry.user(name)
+
+    def role_of(self, name: str) -> Role | None:
+        """The role of a user, or None for a name that is not a user."""
+        entry = self._users.get(name)
+        return entry.role if entry else None
 
     def remove(self, name: str) -> bool:
+        self._load()
         found = self._users.pop(check_name(name), None) is not None
         if found:
             self._save()
@@ -130,13 +220,14 @@ class UserStore:
         except ValueError:
             return None
         with self._lock:
+            self._load()
             if self.locked(name):
                 return None
             entry = self._users.get(name)
             if entry is None and self._dummy is None:  # equal work for unknown names
                 self._dummy = self._hasher.hash(secrets.token_hex(16))
             try:
-                self._hasher.verify(entry[1] if entry else str(self._dummy), password)
+                self._hasher.verify(entry.hash if entry else str(self._dummy), password)
                 ok = entry is not None
             except (VerificationError, InvalidHashError):
                 ok = False
@@ -145,7 +236,7 @@ class UserStore:
                 return None
             self._failures.pop(name, None)
             assert entry is not None
-            return User(name, entry[0])
+            return entry.user(name)
 
 
 def demo_users(

@@ -25,6 +25,7 @@ class WebBackend:
     collector: Collector
     compliance: ComplianceService | None
     party_id: str | None
+    deployment: Deployment | None = None  # for re-processing (its console keys)
 
     @classmethod
     def from_deployment(cls, settings: Settings, deployment: Deployment) -> WebBackend:
@@ -44,7 +45,7 @@ class WebBackend:
         else:
             log.warning("no capacity-dashboard keys: no bed counts and no audit search")
         return cls(settings, deployment.registry, collector, compliance,
-                   dashboard.party_id if dashboard else None)
+                   dashboard.party_id if dashboard else None, deployment)
 
     async def start(self) -> None:
         await self.collector.start()

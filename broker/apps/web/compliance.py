@@ -39,6 +39,7 @@ from broker.audit import (
 )
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.audit.signers import signers_from_registry
+from broker.component import metrics
 from broker.config import Settings
 from broker.kafka import make_producer
 from broker.router.audit_sink import AUDIT_PSEUDONYM_SYSTEM
@@ -197,9 +198,30 @@ class ComplianceService:
         )
         return result
 
+    async def audit_trace(self, message_id: str, *, user: str, role: str) -> None:
+        """Audit a trace of one message (a search of the trail by message id) with the person
+        who asked, before the trace is shown (NEN 7513)."""
+        party = self.registry.get(self.keys.party_id)
+        await self._write(
+            AuditRecord(
+                kind=AuditKind.COMPLIANCE_SEARCH,
+                recorded=datetime.now(UTC),
+                source=self.chain_id,
+                reason="traced",
+                detail=f"{role} {user}: traced message {message_id}",
+                actor=party.id,
+                actor_role=party.role,
+                professional=user,
+                message_id=message_id,
+                query=json.dumps({"message_ids": [message_id]}, sort_keys=True),
+            )
+        )
+
     async def verify(self) -> VerifyReport:
         """Verify every chain on the audit topic against the chains the registry declares
         (signer binding) and the checkpoints on the checkpoint topic (a cut-off tail)."""
         records = await self._read(self.settings, topics.AUDIT.name)
         checkpoints = await self._read(self.settings, topics.AUDIT_CHECKPOINT.name)
-        return verify_trail(records, dataclasses.replace(self.trust(), checkpoints=checkpoints))
+        report = verify_trail(records, dataclasses.replace(self.trust(), checkpoints=checkpoints))
+        metrics.observe_verification(len(report.findings), datetime.now(UTC).timestamp())
+        return report

@@ -121,6 +121,10 @@ def test_query_json_csv_and_text(tmp_path: Path, keys: Path) -> None:
     assert result.exit_code == 0, result.output
     assert "10 of 10 audit records (the trail verified)" in result.output
     assert audit("query", "-f", f, *k, "--since", "yesterday").exit_code == 2
+    # issue 17: search by message id
+    result = audit("query", "-f", f, *k, "--message-id", "msg-00003", "--format", "json")
+    rows = json.loads(result.output)
+    assert rows and {r["message_id"] for r in rows} == {"msg-00003"}
 
 
 def test_export_copies_a_file(tmp_path: Path) -> None:

@@ -141,7 +141,11 @@ def test_keys_without_a_chain_binding_are_refused_with_the_way_out(tmp_path: Pat
 def test_each_writer_may_record_only_its_own_kind_of_event() -> None:
     assert "decision-permit" in allowed_events(PartyRole.ROUTER)
     assert allowed_events(PartyRole.ZVH) == {"refusal", "key-rotation"}
-    assert allowed_events(PartyRole.CAPACITY_DASHBOARD) == {"compliance-search", "key-rotation"}
+    assert allowed_events(PartyRole.CAPACITY_DASHBOARD) == {
+        "compliance-search",
+        "reprocess",  # the console's request, naming the operator (issue 17)
+        "key-rotation",
+    }
 
 
 # --- checkpoints ---------------------------------------------------------------------------------
