@@ -26,7 +26,7 @@ from broker.component.health import HealthStatus
 from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
-from broker.kafka import current_epoch, new_epoch, repair_topics
+from broker.kafka import establish_epoch, new_epoch, repair_topics
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
@@ -78,10 +78,16 @@ class RouterService(KafkaComponent):
     async def start(self) -> None:
         await self.audit.start(await self.open_producer())
         await self._start_consent_log()
-        epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
+        # One router creates the epoch; the others that start with it adopt it (issue 19).
+        epoch, _ = await establish_epoch(self.settings)
         await self.start_subscriber()
         self.watch_broker(
-            epoch, self._recover, owner=True, on_lost=self._pause, interval=self.watch_interval
+            epoch,
+            self._recover,
+            owner=True,
+            on_lost=self._pause,
+            follow=self._follow_restore,
+            interval=self.watch_interval,
         )
         self.health.set(HealthStatus.OK, f"epoch {epoch}")
 
@@ -132,6 +138,16 @@ class RouterService(KafkaComponent):
             epoch,
         )
         return epoch
+
+    async def _follow_restore(self) -> str | None:
+        """Another router restored the broker (or moved the epoch): rebuild the consent view
+        from the restored consent log and subscribe again; create nothing."""
+        await self._pause()
+        self.audit.reset()
+        await self._start_consent_log()
+        await self.start_subscriber()
+        log.warning("following another router's restore: %d consents", len(self.state.consents))
+        return None
 
     async def _reseed_consent_log(self) -> None:
         """Write the consent view back to the (empty) consent log so other instances and a
