@@ -61,7 +61,7 @@ class RouterService(KafkaComponent):
         self.watch_interval = watch_interval
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
-        declared = state.registry.audit_chain_of(state.keys.party_id)
+        declared = state.registry.audit_chain_for_key(state.keys.party_id, state.keys.key_id)
         self.audit = AuditSink(
             settings,
             state.keys,
