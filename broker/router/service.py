@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -39,6 +41,21 @@ from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
 ROUTER_GROUP = "ketenbus-router"
+
+
+class _CatchUpOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before routing partitions it was just given, the router catches up with the consent
+    log (another instance may have applied and acknowledged consents for them)."""
+
+    def __init__(self, service: RouterService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if assigned:
+            await self.service.consent_log.catch_up()
 
 
 class RouterService(KafkaComponent):
@@ -107,13 +124,21 @@ class RouterService(KafkaComponent):
                 await self.consent_log.stop()
 
     def subscribe(self, broker: KafkaBroker) -> None:
-        """One batch subscriber over every routed topic, in the router's consumer group."""
+        """One batch subscriber over every routed topic, in the router's consumer group.
+
+        Range assignment gives each instance the same partition numbers of every routed topic,
+        and a party keys its consent and its messages about one person by the same pseudonym,
+        so both land on one instance: the consent it applied before acknowledging it is in its
+        own view when the referral arrives (issue 19, "consent before referral"). Whoever
+        takes partitions over first catches up with the consent log."""
         subscriber = broker.subscriber(
             *(t.name for t in topics.ROUTED),
             **self.subscriber_options(self.group_id),
             batch=True,
             max_records=self.max_batch,
             batch_timeout_ms=50,
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            listener=_CatchUpOnAssign(self),
         )
         subscriber(self._handle_batch)
 

@@ -75,3 +75,44 @@ async def test_two_router_instances_write_two_chains_that_verify(stack: LocalSta
     report = verify(values, signers_from_registry(registry))
     assert report.ok, report
     assert len(ours) >= REFERRALS
+
+
+PERSONS = 20
+
+
+async def test_with_five_routers_a_consent_counts_for_the_referral_sent_after_its_ack(
+    kafka_bootstrap: str, tmp_path  # type: ignore[no-untyped-def]
+) -> None:
+    """Before: consents and referrals were spread over instances independently, and 11 of 180
+    referrals sent after their consent's acknowledgement were refused ``no-consent`` by an
+    instance whose view had not yet read the consent from the log. Now both land on the
+    instance that applied the consent (range assignment, one key), or that instance's successor
+    catches up with the consent log before routing."""
+    async with running_stack(
+        kafka_bootstrap, tmp_path / "state", demo.PARTIES, routers=5, fetch_max_wait_ms=100
+    ) as stack:
+        for _ in range(300):
+            if all(_assigned(r) for r in stack.routers):
+                break
+            await asyncio.sleep(0.1)
+        assert sum(1 for r in stack.routers if _assigned(r)) == 5
+        # The worst case: every instance's reader of the consent log lags for good, so a
+        # consent counts only where it was routed. Before, an instance learnt other instances'
+        # consents only through that reader, and lost the race now and then (11 of 180).
+        for r in stack.routers:
+            assert r._follow is not None
+            r._follow.cancel()
+        rng = random.Random()
+
+        async def one(i: int) -> str:
+            p = path.person(rng)
+            await path.give_consent(stack, p["bsn"], f"c-{rng.randrange(10**9)}-{i}")
+            # sent only after the router acknowledged the consent
+            return await path.refer_by_file(stack, f"CASE-{rng.randrange(10**9)}-{i}", p)
+
+        sent = await asyncio.gather(*(one(i) for i in range(PERSONS)))
+        answers = [await stack.zvh[path.ZVH].wait_response(mid, 30) for mid in sent]
+        refused = [a for a in answers if a is None or a["status"] != "accepted"]
+        assert refused == [], refused
+        for mid in sent:
+            assert await path.delivered_to(stack, path.PROVIDER, mid, timeout=30) is not None
