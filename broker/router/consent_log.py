@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker.config import Settings
 from broker.kafka import make_consumer
+from broker.kafka.clients import REPLAY_FETCH_WAIT_MS
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
 from broker.trust import TrustError, open_sealed
 from schemas import topics
@@ -70,7 +71,12 @@ class ConsentLog:
 
     async def start(self, timeout: float = 30.0) -> int:
         """Read the whole consent topic; returns the number of records applied."""
-        self._made = make_consumer(self.settings, group_id=None, auto_offset_reset="earliest")
+        self._made = make_consumer(
+            self.settings,
+            group_id=None,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=REPLAY_FETCH_WAIT_MS,
+        )
         await self._consumer.start()
         parts: set[int] = set()
         for _ in range(50):
