@@ -113,7 +113,7 @@ class Access:
 
 def sendable(policy: Policy, role: PartyRole) -> list[EventCode]:
     """The flows ``role`` may send, by the policy's ``senders``."""
-    return [e for e, flow in policy.flows.items() if role in flow.senders]
+    return [e for e, flow in policy.document.flows.items() if role in flow.senders]
 
 
 def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:

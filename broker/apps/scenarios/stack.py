@@ -57,6 +57,7 @@ class LocalStack:
     policy: Any
     options: StackOptions
     router: RouterService | None = None
+    routers: list[RouterService] = field(default_factory=list)  # every instance, router first
     zvh: dict[str, ZvhAdapter] = field(default_factory=dict)
     providers: dict[str, ProviderAdapter] = field(default_factory=dict)
     payers: dict[str, PayerAdapter] = field(default_factory=dict)
@@ -86,16 +87,23 @@ class LocalStack:
         reg = self.deployment.registry
         router_settings = self.settings_of(reg.router().id)
         await ensure_topics(router_settings, topics.catalogue([p.id for p in reg.parties]))
-        state = self.deployment.router_state(
-            self.policy, full_validation=self.settings.router_full_validation
-        )
-        self.router = RouterService(
-            router_settings,
-            state,
-            on_fact=self.options.on_fact,
-            session_timeout_ms=self.options.session_timeout_ms,
-        )
-        await self.router.start()
+        # One router, or every instance the registry declares, side by side in one group.
+        instances: list[str | None] = [*reg.instances_of(reg.router().id)] or [None]
+        self.routers = [
+            RouterService(
+                router_settings,
+                self.deployment.router_state(
+                    self.policy,
+                    full_validation=self.settings.router_full_validation,
+                    instance=instance,
+                ),
+                on_fact=self.options.on_fact,
+                session_timeout_ms=self.options.session_timeout_ms,
+            )
+            for instance in instances
+        ]
+        self.router = self.routers[0]
+        await asyncio.gather(*(r.start() for r in self.routers))
         wanted = self.options.adapters
         for p in reg.parties:
             if wanted is not None and p.id not in wanted:
@@ -170,5 +178,5 @@ class LocalStack:
             await prov.stop()
         for payer in self.payers.values():
             await payer.stop()
-        if self.router is not None:
-            await self.router.stop()
+        for r in self.routers or ([self.router] if self.router is not None else []):
+            await r.stop()
