@@ -262,13 +262,13 @@ def _print_acls(settings: Settings, registry: Path | None, policy: Path | None) 
     from broker.apps.acls import acl_commands
     from broker.apps.deployment import REGISTRY_FILE
     from broker.policy import default_policy, load_policy
-    from broker.trust import load_registry
+    from broker.trust import RegistryError, load_registry
 
     file = registry or settings.registry_file or Path(settings.state_dir) / REGISTRY_FILE
     try:
         reg = load_registry(file)
         pol = load_policy(policy) if policy else default_policy()
-    except (OSError, ValueError) as exc:
+    except (OSError, ValueError, RegistryError) as exc:
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     bootstrap = settings.bootstrap_servers or "kafka:9092"
