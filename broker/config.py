@@ -183,6 +183,11 @@ class Settings(BaseSettings):
     messaging rules and everything it routes on, and minimisation keeps only allow-listed
     elements. Turn it on for a party whose adapter you do not run yourself."""
 
+    routers: int = Field(default=1, ge=1, le=16)
+    """How many router instances ``ketenbus up`` runs side by side in the router's consumer group.
+    Above one, each instance gets a signing key and an audit chain of its own in the registry
+    (``router-1``, ``router-2`` ...), because two routers on one chain fork it."""
+
     audit_checkpoint_seconds: float = Field(default=60.0, ge=0.1, le=86400.0)
     """How often an audit writer publishes its chain's signed head on ``audit-checkpoint`` (and
     always at a clean stop): the longest stretch of a cut-off tail a checkpoint cannot show."""

@@ -16,6 +16,7 @@ from aiokafka import TopicPartition
 
 from broker.config import Settings
 from broker.kafka import make_consumer
+from broker.kafka.clients import REPLAY_FETCH_WAIT_MS
 
 
 async def replay(
@@ -23,7 +24,12 @@ async def replay(
 ) -> int:
     """Hand every record of ``topic`` (a ConsumerRecord) to ``handle``; returns the count.
     A topic that does not exist yet is empty."""
-    consumer = make_consumer(settings, group_id=None, auto_offset_reset="earliest")
+    consumer = make_consumer(
+        settings,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=REPLAY_FETCH_WAIT_MS,
+    )
     await consumer.start()
     count = 0
     try:

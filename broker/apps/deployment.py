@@ -33,6 +33,7 @@ from schemas.vocab import PartyRole
 REGISTRY_FILE = "registry.yaml"
 KEYS_DIR = "keys"
 SECRETS_DIR = "secrets"
+INSTANCES_DIR = "instances"  # under KEYS_DIR: one folder of signing keys per router instance
 
 
 @dataclass(frozen=True)
@@ -61,19 +62,38 @@ class Deployment:
         """The party's own pseudonym secret (the router's is the master for all recipients)."""
         return Pseudonymiser(load_or_create_secret(self.secrets_dir / f"{party_id}.secret"))
 
+    def instance_keyring(self, instance: str) -> Keyring:
+        """The private signing key(s) of one router instance (registry keys marked with it)."""
+        declared = self.registry.instances_of(self.router_id)
+        if instance not in declared:
+            raise ValueError(
+                f"router instance {instance!r} is not in the registry (declared: "
+                f"{', '.join(declared) or 'none'}); add it with its own key first"
+            )
+        return Keyring.load(self.keys_dir / INSTANCES_DIR / instance, self.router_id)
+
     def router_state(
         self,
         policy: Policy,
         *,
         replay_window: timedelta = timedelta(days=1),
         full_validation: bool = False,
+        instance: str | None = None,
     ) -> RouterState:
         """The router's starting state: its keys, the registry, the policy, an empty consent
-        view (rebuilt from the consent topic at start) and an empty replay guard."""
+        view (rebuilt from the consent topic at start) and an empty replay guard.
+
+        An ``instance`` signs with its own key, so it writes its own audit chain (two routers
+        on one chain fork it); it decrypts with the router's shared keys, which senders use."""
         ring = self.keyring(self.router_id)
+        signing = ring.current
+        if instance is not None:
+            own = self.instance_keyring(instance)
+            signing = own.current
+            ring = Keyring([*ring, *own])
         return RouterState(
             registry=self.registry,
-            keys=ring.current,
+            keys=signing,
             keyring=ring,
             pseudonyms=self.pseudonymiser(self.router_id),
             policy=policy,
@@ -94,12 +114,23 @@ class Deployment:
         )
 
 
+def router_instance_ids(count: int) -> tuple[str, ...]:
+    """Instance ids for ``count`` routers side by side; none for a single router (it signs with
+    the router's own key and chain, as before instances existed)."""
+    return () if count <= 1 else tuple(f"router-{i}" for i in range(1, count + 1))
+
+
 def load(registry_file: Path, keys_dir: Path, secrets_dir: Path) -> Deployment:
     return Deployment(load_registry(registry_file), keys_dir, secrets_dir)
 
 
-def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
-    """Generate keys for the router and every party (once) and write the registry."""
+def create_local(
+    state_dir: Path, parties: list[LocalParty], *, router_instances: tuple[str, ...] = ()
+) -> Deployment:
+    """Generate keys for the router and every party (once) and write the registry.
+
+    Each of ``router_instances`` gets a signing key of its own (registry key marked with the
+    instance) and an audit chain of its own, so routers side by side never fork a chain."""
     keys_dir = state_dir / KEYS_DIR
     secrets_dir = state_dir / SECRETS_DIR
     registry_file = state_dir / REGISTRY_FILE
@@ -136,6 +167,21 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
         for e in entries
         if e.role is PartyRole.CAPACITY_DASHBOARD
     ]
+    if router_instances:
+        (keys_dir / INSTANCES_DIR).mkdir(mode=0o700, exist_ok=True)
+    for instance in router_instances:
+        router = entries[0]
+        folder = keys_dir / INSTANCES_DIR / instance
+        try:
+            own = Keyring.load(folder, router.id).current
+        except Exception:
+            own = generate_party_keys(router.id, f"{router.keys[0].key_id}-{instance}")
+            write_party_keys(own, folder)
+        entry = registry_entry(own, role=router.role, name=router.name).keys[0]
+        entries[0] = router.model_copy(
+            update={"keys": [*router.keys, entry.model_copy(update={"instance": instance})]}
+        )
+        chains.append(AuditChainDecl(chain=own.key_id, writer=router.id, keys=[own.key_id]))
     registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)
     return Deployment(load_registry(registry_file), keys_dir, secrets_dir)

@@ -18,6 +18,7 @@ from broker.audit.checkpoint import Cadence
 from broker.audit.event import AuditRecord
 from broker.config import Settings
 from broker.kafka import make_consumer
+from broker.kafka.clients import REPLAY_FETCH_WAIT_MS
 from broker.trust import PartyKeys
 from schemas import topics
 
@@ -34,7 +35,10 @@ async def read_audit_topic(
     partition in order, up to the high watermark of the last fetch (see ``broker.audit.reader``
     for why not ``end_offsets``)."""
     consumer = make_consumer(
-        settings, group_id=None, max_partition_fetch_bytes=8 * 1024 * 1024
+        settings,
+        group_id=None,
+        max_partition_fetch_bytes=8 * 1024 * 1024,
+        fetch_max_wait_ms=REPLAY_FETCH_WAIT_MS,
     )
     await consumer.start()
     try:

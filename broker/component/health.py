@@ -11,7 +11,8 @@ from enum import StrEnum
 from typing import Any
 
 from broker.config import Settings
-from broker.kafka import current_epoch
+from broker.kafka import claim_epoch, current_epoch, release_claim
+from broker.kafka.epoch import CLAIM_TIMEOUT
 
 log = logging.getLogger(__name__)
 
@@ -69,8 +70,15 @@ Recover = Callable[[], Awaitable[str | None]]
 
 
 class BrokerWatch:
-    """Polls the broker's epoch. The owner (the router) recovers when the epoch vanished;
-    followers (adapters) recover when it changed. Recovery runs in this task, one at a time."""
+    """Polls the broker's epoch and drives recovery, one at a time, in this task.
+
+    When the epoch vanished (the broker lost its state) an owner (a router) restores the topics
+    and makes a new epoch, but only the one owner that wins the epoch claim does; the other
+    owners and every follower (adapter) wait for the new epoch and then ``follow`` it:
+    re-subscribe and rebuild what they read from topics. An epoch that *changed* is never
+    taken for a loss: it is another router's restore, so even an owner follows it. This is what
+    keeps several routers from restoring against each other for ever (issue 19).
+    """
 
     def __init__(
         self,
@@ -80,18 +88,24 @@ class BrokerWatch:
         recover: Recover,
         *,
         owner: bool,
+        follow: Recover | None = None,
         on_lost: Callable[[], Awaitable[None]] | None = None,
         interval: float = 1.0,
+        claim_timeout: float = CLAIM_TIMEOUT,
     ) -> None:
         self.settings = settings
         self.health = health
         self.epoch = epoch
         self.recover = recover
+        self.follow = follow or recover
         self.owner = owner
         self.on_lost = on_lost
         self.interval = interval
-        self.recoveries = 0
+        self.claim_timeout = claim_timeout
+        self.recoveries = 0  # every recovery, restored or followed
+        self.restores = 0  # the ones where this component restored the broker's state
         self._lost_handled = False
+        self._waiting_since: float | None = None
 
     async def check_once(self) -> None:
         try:
@@ -107,23 +121,43 @@ class BrokerWatch:
             if not self._lost_handled and self.on_lost is not None:
                 await self.on_lost()  # stop consuming and sending at once
             self._lost_handled = True
-            if not self.owner:
+            if not self.owner or not await self._won_claim():
                 self.health.set(
                     HealthStatus.BROKER_RESTARTED,
-                    "the broker lost its state; waiting for the router",
+                    "the broker lost its state; waiting for the router"
+                    if not self.owner
+                    else "the broker lost its state; another router is restoring it",
                 )
                 return
             self.health.set(
                 HealthStatus.BROKER_RESTARTED, "the broker lost its state; re-creating topics"
             )
-        self.health.set(
-            HealthStatus.RECOVERING, "re-subscribing" if not self.owner else "restoring topics"
-        )
-        new = await self.recover()
-        self.epoch = new if self.owner else now
+            self.health.set(HealthStatus.RECOVERING, "restoring topics")
+            created = await self.recover()
+            # Read back what every reader sees (the newest epoch), not what we drew.
+            self.epoch = await current_epoch(self.settings, max_age=0) or created
+            self.restores += 1
+        else:
+            self.health.set(HealthStatus.RECOVERING, "re-subscribing")
+            await self.follow()
+            self.epoch = now
         self._lost_handled = False
+        self._waiting_since = None
         self.recoveries += 1
         self.health.set(HealthStatus.OK, f"recovered (epoch {self.epoch})")
+
+    async def _won_claim(self) -> bool:
+        """True if this owner is the one to restore; drops a claim nobody acted on in time."""
+        if await claim_epoch(self.settings):
+            return True
+        loop = asyncio.get_running_loop()
+        if self._waiting_since is None:
+            self._waiting_since = loop.time()
+        elif loop.time() - self._waiting_since > self.claim_timeout:
+            log.warning("an epoch claim stood %.0f s without an epoch; dropped", self.claim_timeout)
+            await release_claim(self.settings)
+            self._waiting_since = None
+        return False
 
     async def run(self) -> None:
         while True:

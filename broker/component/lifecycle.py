@@ -109,13 +109,15 @@ class KafkaComponent:
         *,
         owner: bool,
         on_lost: Callable[[], Awaitable[None]],
+        follow: Callable[[], Awaitable[str | None]] | None = None,
         interval: float = 1.0,
     ) -> BrokerWatch:
-        """Start polling the broker's epoch; ``recover`` runs when it vanished (owner) or
-        changed (follower), after ``on_lost`` stopped consuming and sending."""
+        """Start polling the broker's epoch; ``recover`` runs when it vanished (the owner that
+        wins the epoch claim) or changed (follower), ``follow`` (default ``recover``) when an
+        owner finds another owner's new epoch; both after ``on_lost`` stopped consuming."""
         self.watch = BrokerWatch(
             self.settings, self.health, epoch, recover, owner=owner, on_lost=on_lost,
-            interval=interval,
+            follow=follow, interval=interval,
         )
         self._watch_task = asyncio.create_task(
             self.watch.run(), name=f"watch-{self.health.component}"

@@ -12,7 +12,14 @@ from broker.kafka.clients import (
 )
 from broker.kafka.connection import kafka_connection
 from broker.kafka.embedded import EmbeddedBroker, port_is_free
-from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
+from broker.kafka.epoch import (
+    claim_epoch,
+    current_epoch,
+    establish_epoch,
+    new_epoch,
+    release_claim,
+    repair_topics,
+)
 from broker.kafka.errors import KafkaSetupError
 from broker.kafka.probe import probe
 from broker.kafka.topics import ensure_topics, topic_partitions
@@ -20,8 +27,10 @@ from broker.kafka.topics import ensure_topics, topic_partitions
 __all__ = [
     "EmbeddedBroker",
     "KafkaSetupError",
+    "claim_epoch",
     "current_epoch",
     "ensure_topics",
+    "establish_epoch",
     "faststream_broker",
     "kafka_connection",
     "make_admin",
@@ -30,6 +39,7 @@ __all__ = [
     "new_epoch",
     "port_is_free",
     "probe",
+    "release_claim",
     "repair_topics",
     "topic_partitions",
 ]

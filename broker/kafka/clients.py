@@ -128,6 +128,13 @@ def make_producer(settings: Settings, **overrides: Any) -> AIOKafkaProducer:
     return AIOKafkaProducer(**kwargs)
 
 
+#: Fetch wait of a consumer that reads a topic to its end at start (the consent view, an audit
+#: chain's tail, a journal). The embedded broker answers a fetch only when its wait is over, even
+#: with records waiting, so every round trip of such a read cost the default 500 ms: a router
+#: start spent 0.6 s each on its consent view and its chain's tail (measured, issue 19).
+REPLAY_FETCH_WAIT_MS = 50
+
+
 def make_consumer(
     settings: Settings, *topics: str, group_id: str | None, **overrides: Any
 ) -> AIOKafkaConsumer:

@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 
 from broker.config import Settings
 from broker.kafka import make_consumer
+from broker.kafka.clients import REPLAY_FETCH_WAIT_MS
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
 from broker.trust import TrustError, open_sealed
 from schemas import topics
@@ -24,6 +25,8 @@ from schemas.flows.consent import consent_from_message
 from schemas.messaging import parse_message
 
 log = logging.getLogger(__name__)
+FOLLOW_WAIT_MS = 200  # longest a fetch of the consent log waits for new records
+CATCH_UP_SECONDS = 5.0
 
 
 class ConsentLog:
@@ -42,6 +45,7 @@ class ConsentLog:
         # garbage-collected unclosed, even one never started
         self._made: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
+        self._fetches = 0  # fetches ``follow`` completed: a catch-up waits for a fresh one
 
     def _apply(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         try:
@@ -67,7 +71,12 @@ class ConsentLog:
 
     async def start(self, timeout: float = 30.0) -> int:
         """Read the whole consent topic; returns the number of records applied."""
-        self._made = make_consumer(self.settings, group_id=None, auto_offset_reset="earliest")
+        self._made = make_consumer(
+            self.settings,
+            group_id=None,
+            auto_offset_reset="earliest",
+            fetch_max_wait_ms=REPLAY_FETCH_WAIT_MS,
+        )
         await self._consumer.start()
         parts: set[int] = set()
         for _ in range(50):
@@ -103,10 +112,29 @@ class ConsentLog:
     async def follow(self) -> None:
         """Keep applying new consent records until cancelled."""
         while True:
-            batch = await self._consumer.getmany(timeout_ms=500, max_records=1000)
+            batch = await self._consumer.getmany(timeout_ms=FOLLOW_WAIT_MS, max_records=1000)
             for records in batch.values():
                 for r in records:
                     self._apply(r.key, r.value, list(r.headers))
+            self._fetches += 1
+
+    async def catch_up(self, timeout: float = CATCH_UP_SECONDS) -> bool:
+        """Wait (bounded) until ``follow`` has applied everything on the consent log as of now:
+        two fetches that began after this call, then position at the high watermark. A router
+        that takes over partitions from another instance calls it first, so it never judges a
+        referral on a view that lacks a consent the other instance already acknowledged.
+        Returns False when the time ran out (the router then routes on what it has)."""
+        if self._made is None:
+            return False
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        start = self._fetches
+        while loop.time() < deadline:
+            if self._fetches >= start + 2 and await self._caught_up():
+                return True
+            await asyncio.sleep(0.02)
+        log.warning("consent log not caught up within %.1f s of a partition assignment", timeout)
+        return False
 
     @property
     def _consumer(self) -> AIOKafkaConsumer:

@@ -18,6 +18,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from aiokafka import ConsumerRebalanceListener
+from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -26,7 +28,7 @@ from broker.component.health import HealthStatus
 from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
-from broker.kafka import current_epoch, new_epoch, repair_topics
+from broker.kafka import establish_epoch, new_epoch, repair_topics
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
@@ -39,6 +41,23 @@ from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
 ROUTER_GROUP = "ketenbus-router"
+
+
+class _CatchUpOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
+    """Before routing partitions it was just given, the router waits until it has started
+    (audit chain, consent view) and catches up with the consent log (another instance may
+    have applied and acknowledged consents for them)."""
+
+    def __init__(self, service: RouterService) -> None:
+        self.service = service
+
+    async def on_partitions_revoked(self, revoked: Any) -> None:
+        return None
+
+    async def on_partitions_assigned(self, assigned: Any) -> None:
+        if assigned:
+            await self.service._ready.wait()
+            await self.service.consent_log.catch_up()
 
 
 class RouterService(KafkaComponent):
@@ -61,7 +80,7 @@ class RouterService(KafkaComponent):
         self.watch_interval = watch_interval
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
-        declared = state.registry.audit_chain_of(state.keys.party_id)
+        declared = state.registry.audit_chain_for_key(state.keys.party_id, state.keys.key_id)
         self.audit = AuditSink(
             settings,
             state.keys,
@@ -72,16 +91,36 @@ class RouterService(KafkaComponent):
         self.routed = 0
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()  # audit, consent view and epoch in place: route
 
     # --- lifecycle ---------------------------------------------------------------------------
 
     async def start(self) -> None:
-        await self.audit.start(await self.open_producer())
-        await self._start_consent_log()
-        epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
-        await self.start_subscriber()
+        """Start the parts side by side (a restart is measured in seconds, issue 19): the audit
+        chain, the consent view, the epoch and the group join overlap; partitions assigned
+        before the consent view is whole wait for it in the rebalance listener, so nothing is
+        routed on a partial view."""
+        producer = await self.open_producer()
+        self._ready.clear()
+
+        async def parts() -> str:
+            # One router creates the epoch; the others that start with it adopt it (issue 19).
+            _, _, (epoch, _) = await asyncio.gather(
+                self.audit.start(producer),
+                self._start_consent_log(),
+                establish_epoch(self.settings),
+            )
+            self._ready.set()
+            return epoch
+
+        epoch, _ = await asyncio.gather(parts(), self.start_subscriber())
         self.watch_broker(
-            epoch, self._recover, owner=True, on_lost=self._pause, interval=self.watch_interval
+            epoch,
+            self._recover,
+            owner=True,
+            on_lost=self._pause,
+            follow=self._follow_restore,
+            interval=self.watch_interval,
         )
         self.health.set(HealthStatus.OK, f"epoch {epoch}")
 
@@ -101,13 +140,21 @@ class RouterService(KafkaComponent):
                 await self.consent_log.stop()
 
     def subscribe(self, broker: KafkaBroker) -> None:
-        """One batch subscriber over every routed topic, in the router's consumer group."""
+        """One batch subscriber over every routed topic, in the router's consumer group.
+
+        Range assignment gives each instance the same partition numbers of every routed topic,
+        and a party keys its consent and its messages about one person by the same pseudonym,
+        so both land on one instance: the consent it applied before acknowledging it is in its
+        own view when the referral arrives (issue 19, "consent before referral"). Whoever
+        takes partitions over first catches up with the consent log."""
         subscriber = broker.subscriber(
             *(t.name for t in topics.ROUTED),
             **self.subscriber_options(self.group_id),
             batch=True,
             max_records=self.max_batch,
             batch_timeout_ms=50,
+            partition_assignment_strategy=(RangePartitionAssignor,),
+            listener=_CatchUpOnAssign(self),
         )
         subscriber(self._handle_batch)
 
@@ -132,6 +179,16 @@ class RouterService(KafkaComponent):
             epoch,
         )
         return epoch
+
+    async def _follow_restore(self) -> str | None:
+        """Another router restored the broker (or moved the epoch): rebuild the consent view
+        from the restored consent log and subscribe again; create nothing."""
+        await self._pause()
+        self.audit.reset()
+        await self._start_consent_log()
+        await self.start_subscriber()
+        log.warning("following another router's restore: %d consents", len(self.state.consents))
+        return None
 
     async def _reseed_consent_log(self) -> None:
         """Write the consent view back to the (empty) consent log so other instances and a

@@ -109,7 +109,12 @@ UtcDatetime = Annotated[AwareDatetime, AfterValidator(_utc)]
 
 
 class KeyEntry(BaseModel):
-    """One registered key generation of a party; valid in ``[valid_from, valid_until)``."""
+    """One registered key generation of a party; valid in ``[valid_from, valid_until)``.
+
+    ``instance`` marks the signing key of one instance of a party that runs several processes
+    side by side (router instances, issue 19): it signs that instance's deliveries and its own
+    audit chain, and is never an encryption target, because senders cannot know which instance
+    will read their record (they encrypt for the party's shared key)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -118,6 +123,7 @@ class KeyEntry(BaseModel):
     encryption_public: RawPublicKey
     valid_from: UtcDatetime
     valid_until: UtcDatetime | None = None
+    instance: PartyId | None = None
 
     @model_validator(mode="after")
     def _period(self) -> KeyEntry:
@@ -258,6 +264,17 @@ class PartyRegistry:
         """The (first) audit chain ``writer`` is declared to write, or None."""
         return next(iter(self.audit_chains_of(writer)), None)
 
+    def audit_chain_for_key(self, writer: str, key_id: str) -> AuditChainDecl | None:
+        """The chain ``writer`` writes when it signs with ``key_id`` (an instance's own chain),
+        else its first chain."""
+        chains = self.audit_chains_of(writer)
+        return next((d for d in chains if key_id in d.keys), next(iter(chains), None))
+
+    def instances_of(self, party_id: str) -> list[str]:
+        """The instance ids declared in ``party_id``'s keys, in registry order."""
+        seen = [k.instance for k in self.get(party_id).keys if k.instance is not None]
+        return list(dict.fromkeys(seen))
+
     def audit_chains_of(self, writer: str) -> list[AuditChainDecl]:
         """Every audit chain ``writer`` is declared to write, in declaration order."""
         return [d for d in self._chains.values() if d.writer == writer]
@@ -337,9 +354,10 @@ class PartyRegistry:
 
     def encryption_key(self, party_id: str, at: datetime) -> tuple[str, X25519PublicKey]:
         """``(key_id, key)`` of the newest (latest ``valid_from``) key of ``party_id`` valid at
-        ``at``; ``UnknownParty`` or ``TrustError`` ``no-valid-key`` otherwise."""
+        ``at``; ``UnknownParty`` or ``TrustError`` ``no-valid-key`` otherwise. An instance's
+        signing key is never chosen."""
         party = self.get(party_id)
-        valid = [k for k in party.keys if k.valid_at(at)]
+        valid = [k for k in party.keys if k.valid_at(at) and k.instance is None]
         if not valid:
             raise TrustError(
                 Reason.NO_VALID_KEY,

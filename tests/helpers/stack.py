@@ -9,7 +9,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
-from broker.apps.deployment import LocalParty, create_local
+from broker.apps.deployment import LocalParty, create_local, router_instance_ids
 from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
 from broker.policy import default_policy
@@ -19,9 +19,10 @@ from broker.policy import default_policy
 async def running_stack(
     bootstrap: str, state: Path, parties: Sequence[LocalParty], **settings: Any
 ) -> AsyncIterator[LocalStack]:
+    config = Settings(bootstrap_servers=bootstrap, state_dir=state, **settings)
     s = LocalStack(
-        Settings(bootstrap_servers=bootstrap, state_dir=state, **settings),
-        create_local(state, list(parties)),
+        config,
+        create_local(state, list(parties), router_instances=router_instance_ids(config.routers)),
         default_policy(),
         StackOptions(
             data_dir=state / "data", http_port=0, session_timeout_ms=2000, poll_interval=0.1

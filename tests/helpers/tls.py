@@ -28,6 +28,7 @@ class TlsFiles:
     server_key: Path
     client_cert: Path
     client_key: Path
+    ca_key: Path  # throw-away, made at run time: lets a test issue one certificate per party
 
 
 def _name(cn: str) -> x509.Name:
@@ -113,13 +114,41 @@ def make_tls_files(directory: Path, ca_name: str = "ketenbus test CA") -> TlsFil
         server_key=directory / "server.key",
         client_cert=directory / "client.pem",
         client_key=directory / "client.key",
+        ca_key=directory / "ca.key",
     )
+    _write_key(ca_key, files.ca_key)
     files.ca_cert.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
     files.server_cert.write_bytes(server.public_bytes(serialization.Encoding.PEM))
     files.client_cert.write_bytes(client.public_bytes(serialization.Encoding.PEM))
     _write_key(server_key, files.server_key)
     _write_key(client_key, files.client_key)
     return files
+
+
+def issue_client_cert(files: TlsFiles, directory: Path, cn: str) -> tuple[Path, Path]:
+    """A client certificate for ``cn`` (a party id) signed by ``files``' CA: (cert, key)."""
+    directory.mkdir(parents=True, exist_ok=True)
+    ca = x509.load_pem_x509_certificate(files.ca_cert.read_bytes())
+    loaded = serialization.load_pem_private_key(files.ca_key.read_bytes(), None)
+    assert isinstance(loaded, ec.EllipticCurvePrivateKey)
+    now = dt.datetime.now(dt.UTC)
+    key = ec.generate_private_key(ec.SECP256R1())
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(_name(cn))
+        .issuer_name(ca.subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(minutes=5))
+        .not_valid_after(now + dt.timedelta(days=1))
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
+        .sign(loaded, hashes.SHA256())
+    )
+    cert_path, key_path = directory / f"{cn}.pem", directory / f"{cn}.key"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    _write_key(key, key_path)
+    return cert_path, key_path
 
 
 class TlsProxy:
@@ -134,6 +163,7 @@ class TlsProxy:
     ) -> None:
         self.upstream_port = upstream_port
         self.handshakes = 0
+        self.peers: set[str] = set()  # common names of the client certificates seen
         self._context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
         self._context.load_cert_chain(files.server_cert, files.server_key)
         if require_client_cert:
@@ -159,6 +189,11 @@ class TlsProxy:
 
     async def _handle(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.handshakes += 1
+        peer = writer.get_extra_info("peercert") or {}
+        for rdn in peer.get("subject", ()):
+            for name, value in rdn:
+                if name == "commonName":
+                    self.peers.add(value)
         try:
             up_reader, up_writer = await asyncio.open_connection("127.0.0.1", self.upstream_port)
         except OSError:

@@ -202,14 +202,45 @@ def topics(
     ] = 60.0,
     party: PartyOption = None,
     config: ConfigOption = None,
+    acls: Annotated[
+        bool,
+        typer.Option(
+            "--acls",
+            help="Print the complete Kafka ACL set of the deployment's registry and policy as "
+            "kafka-acls.sh commands instead of creating topics (docs/trust.md).",
+        ),
+    ] = False,
+    registry: Annotated[
+        Path | None,
+        typer.Option(
+            "--registry",
+            metavar="FILE",
+            dir_okay=False,
+            help="With --acls: the party registry (default: KETENBUS_REGISTRY_FILE or the state "
+            "directory's registry.yaml).",
+        ),
+    ] = None,
+    policy: Annotated[
+        Path | None,
+        typer.Option(
+            "--policy",
+            metavar="FILE",
+            dir_okay=False,
+            help="With --acls: the policy file (default: the shipped policy).",
+        ),
+    ] = None,
 ) -> None:
     """Create the catalogue's topics on KETENBUS_BOOTSTRAP_SERVERS (idempotent).
 
     Waits until Kafka answers, so it can run as a one-shot container first.
     Existing topics are left alone; other partition counts are reported.
+    With --acls, print who may touch which topic instead (nothing is changed).
     """
     _setup_logging()
     settings = _load(config)
+    if acls:
+        _print_acls(settings, registry, policy)
+        return
     if settings.bootstrap_servers is None:
         err_console.print(
             "[red]error:[/red] KETENBUS_BOOTSTRAP_SERVERS is not set. Point it at your Kafka "
@@ -225,6 +256,24 @@ def topics(
         raise typer.Exit(1) from None
     if rc:
         raise typer.Exit(rc)
+
+
+def _print_acls(settings: Settings, registry: Path | None, policy: Path | None) -> None:
+    from broker.apps.acls import acl_commands
+    from broker.apps.deployment import REGISTRY_FILE
+    from broker.policy import default_policy, load_policy
+    from broker.trust import RegistryError, load_registry
+
+    file = registry or settings.registry_file or Path(settings.state_dir) / REGISTRY_FILE
+    try:
+        reg = load_registry(file)
+        pol = load_policy(policy) if policy else default_policy()
+    except (OSError, ValueError, RegistryError) as exc:
+        err_console.print(f"[red]error:[/red] {exc}")
+        raise typer.Exit(2) from None
+    bootstrap = settings.bootstrap_servers or "kafka:9092"
+    for line in acl_commands(reg, pol, bootstrap):
+        typer.echo(line)
 
 
 async def _create_topics(settings: Settings, wait: float, parties: list[str] | None) -> int:

@@ -65,6 +65,13 @@ def router(
     policy: Annotated[
         Path | None, typer.Option(help="Policy file (default: the shipped policy).")
     ] = None,
+    instance: Annotated[
+        str | None,
+        typer.Option(
+            help="Run as this router instance: sign with its own key and write its own audit "
+            "chain (declared in the registry). Needed for every router beside another one."
+        ),
+    ] = None,
 ) -> None:
     """Run the router: consume inbound topics, decide, deliver, audit."""
     from broker.apps.monitoring import figures
@@ -83,12 +90,19 @@ def router(
         raise typer.Exit(2)
     dep = _deployment(settings)
     pol = load_policy(policy) if policy else default_policy()
+    try:
+        state = dep.router_state(
+            pol, full_validation=settings.router_full_validation, instance=instance
+        )
+    except (ValueError, OSError) as e:
+        err.print(f"[bold red]cannot start the router:[/] {e}")
+        raise typer.Exit(2) from None
 
     async def main() -> None:
         await ensure_topics(settings, topics.catalogue([p.id for p in dep.registry.parties]))
         service = RouterService(
             settings,
-            dep.router_state(pol, full_validation=settings.router_full_validation),
+            state,
             session_timeout_ms=settings.session_timeout_ms,
         )
         await _run_until_signal(service, figures.served(settings))

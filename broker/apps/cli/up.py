@@ -44,6 +44,13 @@ def up(
     config: Annotated[
         Path | None, typer.Option(help="Config file (YAML/TOML); env KETENBUS_* overrides it.")
     ] = None,
+    routers: Annotated[
+        int | None,
+        typer.Option(
+            min=1, max=16, help="Router instances side by side, each with its own key and audit "
+            "chain (default: the routers setting, 1)."
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Log at INFO.")] = False,
 ) -> None:
     """Start the broker (embedded unless KETENBUS_BOOTSTRAP_SERVERS is set), the router, the ZVH
@@ -53,6 +60,8 @@ def up(
 
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING)
     settings = load_or_exit(config)
+    if routers is not None:
+        settings = settings.model_copy(update={"routers": routers})
     if scenario not in (None, "demo", "national"):
         raise typer.BadParameter(
             "unknown scenario; choose 'national' or 'demo'", param_hint="--scenario"

@@ -37,7 +37,7 @@ from rich.table import Table
 from adapters.financing.book import ClaimStatus
 from adapters.payer.formats import vektis, vws, wlz, wmo
 from adapters.payer.formats.common import reference
-from broker.apps.deployment import create_local
+from broker.apps.deployment import create_local, router_instance_ids
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.console import FlowConsole
 from broker.apps.scenarios.national_parties import DJI, NATIONAL, REGIONS, parties
@@ -850,7 +850,9 @@ async def up_national(
         settings = settings.with_bootstrap(bootstrap)
         out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
         party_list = parties()
-        deployment = create_local(state_dir, party_list)
+        deployment = create_local(
+            state_dir, party_list, router_instances=router_instance_ids(settings.routers)
+        )
         facts: list[Fact] = []
         stack = LocalStack(
             settings,

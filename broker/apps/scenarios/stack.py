@@ -45,6 +45,9 @@ class StackOptions:
     adapters: list[str] | None = None  # party ids to run adapters for; None = all ZVH/providers
     clock: Callable[[], datetime] | None = None  # business time of claims desks and payers
     tick_interval: float = 30.0  # how often a provider's claims desk looks for due work
+    # Each component's own Kafka settings (its client certificate, SASL user): one identity per
+    # party, as on a production Kafka with ACLs. None: every component uses the stack's.
+    settings_for: Callable[[str], Settings] | None = None
 
 
 @dataclass
@@ -54,6 +57,7 @@ class LocalStack:
     policy: Any
     options: StackOptions
     router: RouterService | None = None
+    routers: list[RouterService] = field(default_factory=list)  # every instance, router first
     zvh: dict[str, ZvhAdapter] = field(default_factory=dict)
     providers: dict[str, ProviderAdapter] = field(default_factory=dict)
     payers: dict[str, PayerAdapter] = field(default_factory=dict)
@@ -61,6 +65,12 @@ class LocalStack:
     http_party: str | None = None
     _server: uvicorn.Server | None = None
     _server_task: asyncio.Task[None] | None = None
+
+    def settings_of(self, party_id: str) -> Settings:
+        """The Kafka settings the component of ``party_id`` connects with."""
+        if self.options.settings_for is None:
+            return self.settings
+        return self.options.settings_for(party_id)
 
     def inbox(self, party_id: str) -> Path:
         return self.options.data_dir / party_id / "inbox"
@@ -75,24 +85,32 @@ class LocalStack:
                 f"port {port} on 127.0.0.1 is in use: choose another with --http-port (0: any free)"
             )
         reg = self.deployment.registry
-        await ensure_topics(self.settings, topics.catalogue([p.id for p in reg.parties]))
-        state = self.deployment.router_state(
-            self.policy, full_validation=self.settings.router_full_validation
-        )
-        self.router = RouterService(
-            self.settings,
-            state,
-            on_fact=self.options.on_fact,
-            session_timeout_ms=self.options.session_timeout_ms,
-        )
-        await self.router.start()
+        router_settings = self.settings_of(reg.router().id)
+        await ensure_topics(router_settings, topics.catalogue([p.id for p in reg.parties]))
+        # One router, or every instance the registry declares, side by side in one group.
+        instances: list[str | None] = [*reg.instances_of(reg.router().id)] or [None]
+        self.routers = [
+            RouterService(
+                router_settings,
+                self.deployment.router_state(
+                    self.policy,
+                    full_validation=self.settings.router_full_validation,
+                    instance=instance,
+                ),
+                on_fact=self.options.on_fact,
+                session_timeout_ms=self.options.session_timeout_ms,
+            )
+            for instance in instances
+        ]
+        self.router = self.routers[0]
+        await asyncio.gather(*(r.start() for r in self.routers))
         wanted = self.options.adapters
         for p in reg.parties:
             if wanted is not None and p.id not in wanted:
                 continue
             if p.role is PartyRole.ZVH:
                 self.zvh[p.id] = ZvhAdapter(
-                    self.settings,
+                    self.settings_of(p.id),
                     self.deployment.party_client(p.id),
                     self.inbox(p.id),
                     self.outbox(p.id),
@@ -102,7 +120,7 @@ class LocalStack:
                 )
             elif p.role in (PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER):
                 self.providers[p.id] = ProviderAdapter(
-                    self.settings,
+                    self.settings_of(p.id),
                     self.deployment.party_client(p.id),
                     self.outbox(p.id),
                     inbox_dir=self.inbox(p.id),
@@ -114,7 +132,7 @@ class LocalStack:
                 )
             elif p.role in FORMATS:
                 self.payers[p.id] = PayerAdapter(
-                    self.settings,
+                    self.settings_of(p.id),
                     self.deployment.party_client(p.id),
                     self.inbox(p.id),
                     self.outbox(p.id),
@@ -160,5 +178,5 @@ class LocalStack:
             await prov.stop()
         for payer in self.payers.values():
             await payer.stop()
-        if self.router is not None:
-            await self.router.stop()
+        for r in self.routers or ([self.router] if self.router is not None else []):
+            await r.stop()

@@ -12,7 +12,7 @@ from typing import Any
 
 from rich.table import Table
 
-from broker.apps.deployment import create_local
+from broker.apps.deployment import create_local, router_instance_ids
 from broker.apps.monitoring.parties import with_monitoring_parties
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.console import FlowConsole
@@ -136,7 +136,11 @@ async def up(
     async with kafka_connection(settings) as bootstrap:
         settings = settings.with_bootstrap(bootstrap)
         out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
-        deployment = create_local(state_dir, with_monitoring_parties(demo.PARTIES))
+        deployment = create_local(
+            state_dir,
+            with_monitoring_parties(demo.PARTIES),
+            router_instances=router_instance_ids(settings.routers),
+        )
         for option, port in (("--web-port", web_port), ("--metrics-port", metrics_port)):
             if port and not port_is_free(port):  # before anything else starts
                 out.note(f"[bold red]cannot start:[/] port {port} on 127.0.0.1 is in use: "
