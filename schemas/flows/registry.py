@@ -100,6 +100,9 @@ FLOWS: tuple[FlowSpec, ...] = (
         rules=(
             "criteria judges each of the four inclusion criteria exactly once.",
             "included: all four criteria met, inclusion_date and episode_id given, no alternative.",
+            "included: the person is 18 or older on the decision date (assessed_on; the 18th "
+            "birthday counts), else age-of-majority; a referral is not refused for age "
+            "(implementation plan 2022, 2.1: \"Personen (18+)\").",
             "not-included: an alternative is given (possibly 'none'); no inclusion date or "
             "episode.",
         ),

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from schemas.errors import Issue
-from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
+from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment, adult_on
 from schemas.flows.capacity import CapacityReport, LevelCapacity
 from schemas.flows.claim import PAYER_IDENTIFIERS, Claim, ClaimResponse, Payer
 from schemas.flows.common import Gender, Person
@@ -162,13 +162,18 @@ def assessments(draw: st.DrawFn) -> AssessmentOutcome:
         )
         for c in order
     )
+    assessed_on = draw(dates)
+    person = draw(persons)
+    if included and not adult_on(person.birth_date, assessed_on):  # only adults are included
+        assessed_on = max(assessed_on, date(1920, 1, 1))
+        person = person.model_copy(update={"birth_date": date(1900, 1, 1)})
     return AssessmentOutcome(
         assessment_id=draw(id_value),
         zvh=draw(party_id),
         referral_id=draw(id_value),
         provider=draw(party_id),
-        assessed_on=draw(dates),
-        person=draw(persons),
+        assessed_on=assessed_on,
+        person=person,
         decision=decision,
         criteria=criteria,
         reasons=draw(text),
