@@ -97,6 +97,7 @@ class CaseFile:
     assessment: AssessmentOutcome | None = None
     coverage: Coverage = Coverage()
     end: date | None = None  # end of this claimant's coordination (end of care, transfer out)
+    detentions: list[tuple[date, date | None]] = field(default_factory=list)  # not claimed
 
 
 @dataclass(frozen=True)
@@ -212,6 +213,13 @@ class ClaimsDesk:
             return
         if t.kind is TransitionKind.END:
             case.end = t.effective_on
+        elif t.kind is TransitionKind.DETENTION:
+            if not case.detentions or case.detentions[-1][1] is not None:
+                case.detentions.append((t.effective_on, None))
+        elif t.kind is TransitionKind.DETENTION_END:
+            if case.detentions and case.detentions[-1][1] is None:
+                start = case.detentions[-1][0]
+                case.detentions[-1] = (start, max(start, t.effective_on - timedelta(days=1)))
         elif (
             t.kind is TransitionKind.TRANSFER
             and t.previous_provider == self.claimant
@@ -286,7 +294,7 @@ class ClaimsDesk:
                 continue
             self._registration(case, a, now, work)
             if a.decision is AssessmentDecision.INCLUDED and a.inclusion_date and a.episode_id:
-                episode = Episode(a.episode_id, a.inclusion_date, case.end)
+                episode = Episode(a.episode_id, a.inclusion_date, case.end, tuple(case.detentions))
                 segments = coordination_segments(self.rules, episode, self.facts(case), today)
                 self._coordination(case, episode, segments, now, work)
         self._watchdog(now, work)

@@ -102,7 +102,7 @@ FLOWS: tuple[FlowSpec, ...] = (
             "included: all four criteria met, inclusion_date and episode_id given, no alternative.",
             "included: the person is 18 or older on the decision date (assessed_on; the 18th "
             "birthday counts), else age-of-majority; a referral is not refused for age "
-            "(implementation plan 2022, 2.1: \"Personen (18+)\").",
+            '(implementation plan 2022, 2.1: "Personen (18+)").',
             "not-included: an alternative is given (possibly 'none'); no inclusion date or "
             "episode.",
         ),
@@ -132,6 +132,10 @@ FLOWS: tuple[FlowSpec, ...] = (
             "transfer names a previous_provider other than provider.",
             "A secure bed (level 2, 3 or 4) needs a location_id; location_name needs location_id.",
             "end: Encounter and EpisodeOfCare are finished; the date is the end of their period.",
+            "detention and interruption: Encounter.status onleave, setting ambulant without a "
+            "location (the provider holds no bed); detention-end and interruption-end resume "
+            "care at the given setting. Neither pauses the two-year follow-up; a detention "
+            "pauses the EUR 20/day coordination claim (docs/financing.md).",
             "Encounter and Location carry the same SecurityLevel tag; the EpisodeOfCare's "
             "managingOrganization is the Encounter's serviceProvider.",
         ),

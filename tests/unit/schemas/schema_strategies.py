@@ -47,6 +47,7 @@ from schemas.vocab import (
     SignalSource,
     TransitionKind,
 )
+from schemas.vocab.transition import ON_LEAVE
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("schemas-ci", max_examples=50, **_COMMON)  # type: ignore[arg-type]
@@ -208,6 +209,8 @@ def transitions(draw: st.DrawFn) -> CareTransition:
     if kind is TransitionKind.TRANSFER and previous is None:
         previous = provider + "-before"
     location = draw(id_value) if level is not SecurityLevel.AMBULANT else draw(opt(id_value))
+    if kind in ON_LEAVE:  # away from care: no bed
+        level, location = SecurityLevel.AMBULANT, None
     return CareTransition(
         transition_id=draw(id_value),
         episode_id=draw(id_value),
