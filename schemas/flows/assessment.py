@@ -358,3 +358,49 @@ def _case(task: Src) -> tuple[str, str, str]:
     if len(based_on) != 1:
         raise task.error("basedOn", "required", "must name exactly one ZVH case", "case")
     return read_case(based_on[0])
+
+
+class InclusionNotice(BaseModel):
+    """What a payer reads from an inclusion decision minimised for it (identity and care
+    episode): who is included, in which episode, from which date, by which provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    episode_id: IdValue
+    inclusion_date: date
+    provider: PartyId
+    zvh: PartyId
+    referral_id: IdValue
+    bsn: str
+
+
+def inclusion_notice_from_message(msg: ParsedMessage) -> InclusionNotice:
+    """Read an inclusion notice: the Task's decision must be ``included``, and the
+    EpisodeOfCare gives the episode and its start; no ClinicalImpression is needed (the router
+    withholds it from a payer)."""
+    task = one(msg, "Task")
+    patient = one(msg, "Patient")
+    decision = _outputs(task).get(TaskParameter.DECISION)
+    if decision is None:
+        raise task.error("output", "required", "output decision is missing", "required")
+    if decision.code("valueCodeableConcept", AssessmentDecision) is not AssessmentDecision.INCLUDED:
+        raise decision.error(
+            "valueCodeableConcept", "value", "a notice is of an inclusion", "not-included"
+        )
+    episode = one(msg, "EpisodeOfCare")
+    episode_id, episode_path = episode.identifier(EPISODE_SYSTEM)
+    zvh, referral_id, case_path = _case(task)
+    person = person_from_patient(patient.data)
+    return build_model(
+        InclusionNotice,
+        {
+            "episode_id": episode_id,
+            "inclusion_date": episode.obj("period").date("start"),
+            "provider": task.party("owner"),
+            "zvh": zvh,
+            "referral_id": referral_id,
+            "bsn": person.bsn,
+        },
+        {"episode_id": episode_path, "zvh": case_path, "referral_id": case_path},
+        "Task",
+    )

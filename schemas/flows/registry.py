@@ -96,7 +96,10 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONSENT,
         sender="coordinating provider",
         receivers="the destinations named, as the policy allows: the ZVH (procesregie), the "
-        "municipality and the executing provider; no paying party",
+        "municipality and the executing provider; and, as a separate inclusion notice for "
+        "payment (HPAYMT, on the financing law), the payer of client-bound coordination on the "
+        "inclusion date (health insurer, DJI or care office), which the provider's claims desk "
+        "sends once per episode",
         rules=(
             "criteria judges each of the four inclusion criteria exactly once.",
             "included: all four criteria met, inclusion_date and episode_id given, no alternative.",

@@ -51,6 +51,7 @@ from schemas.vocab import (
     RiskLevel,
     SecurityLevel,
     SignalSource,
+    SpecialException,
     TransitionKind,
 )
 
@@ -386,6 +387,29 @@ def examples() -> list[Example]:
                 (R.MUNICIPALITY, IDENTITY_EPISODE),
                 (R.EXECUTING_PROVIDER, IDENTITY_EPISODE),
             ),
+        ),
+        Example(
+            "assessment-outcome-payer-notice",
+            flows["assessment-outcome"],
+            included.model_copy(
+                update={
+                    "reasons": "Inclusion in the Levensloopaanpak: notice to the payer of "
+                    "coordination.",
+                    "criteria": tuple(
+                        c.model_copy(update={"note": None}) for c in included.criteria
+                    ),
+                }
+            ),
+            PROVIDER,
+            (INSURER,),
+            BasisDetail(citation="Zorgverzekeringswet", exceptions=(SpecialException.CARE,)),
+            "The inclusion notice the provider's claims desk sends the payer of client-bound "
+            "coordination (issue 15 point 7): for payment, on the payer's financing law, with "
+            "the exception of UAVG art. 30(3) stated; the insurer gets who is included and the "
+            "episode with its start date, never the criteria or the risk assessment.",
+            purpose=PurposeOfUse.HPAYMT,
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            routed=_gets((R.HEALTH_INSURER, IDENTITY_EPISODE)),
         ),
         Example(
             "assessment-outcome-not-included",
