@@ -136,7 +136,9 @@ async def up(
     async with kafka_connection(settings) as bootstrap:
         settings = settings.with_bootstrap(bootstrap)
         out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
-        deployment = create_local(state_dir, with_monitoring_parties(demo.PARTIES))
+        deployment = create_local(
+            state_dir, with_monitoring_parties([*demo.PARTIES, demo.MUNICIPALITY])
+        )
         for option, port in (("--web-port", web_port), ("--metrics-port", metrics_port)):
             if port and not port_is_free(port):  # before anything else starts
                 out.note(f"[bold red]cannot start:[/] port {port} on 127.0.0.1 is in use: "
