@@ -71,7 +71,9 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONSENT,
         sender="ZVH (the policy also lets a municipality refer to the ZVH on its public task)",
         receivers="the region's coordinating provider, or the destination named (the ZVH for a "
-        "municipality's referral); the municipality gets no copy",
+        "municipality's referral or information); the municipality of residence gets a "
+        "separate notice from the ZVH adapter (public task, Wmo 2015: identity and referral "
+        "signal only, never the risk assessment or legal title)",
         rules=(
             "A legal title's end is not before its start.",
             "Without a RiskAssessment the risk level reads as unknown; without Basic resources "

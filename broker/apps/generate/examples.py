@@ -376,6 +376,43 @@ def examples() -> list[Example]:
             ),
         ),
         Example(
+            "referral-municipality-notice",
+            flows["referral"],
+            referral,
+            ZVH,
+            (MUNICIPALITY,),
+            BasisDetail(citation="Wmo 2015"),
+            "The referral notice the ZVH adapter sends the municipality of residence (issue 15 "
+            "point 3), on the municipality's public task (Wmo 2015): it learns who is "
+            "registered, the case number and region, and the signal; the risk assessment, the "
+            "legal title and the ZVH's workflow are withheld.",
+            purpose=PurposeOfUse.COC,
+            legal_basis=LegalBasis.PUBLIC_TASK,
+            routed=_gets((R.MUNICIPALITY, (C.IDENTITY, C.REFERRAL_SIGNAL))),
+        ),
+        Example(
+            "referral-from-municipality",
+            flows["referral"],
+            referral.model_copy(
+                update={
+                    "referral_id": "GEM-2024-0011",
+                    "risk_level": RiskLevel.UNKNOWN,
+                    "risk_summary": None,
+                    "legal_titles": (),
+                    "assessor": None,
+                }
+            ),
+            MUNICIPALITY,
+            (ZVH,),
+            BasisDetail(citation="Wmo 2015"),
+            "A municipality brings a case to the ZVH's aanmeldtafel on its public task (the "
+            "municipality adapter's `referral` document; its `information` on a case the ZVH "
+            "told it of travels the same way, on the ZVH's case number).",
+            purpose=PurposeOfUse.COC,
+            legal_basis=LegalBasis.PUBLIC_TASK,
+            routed=_gets((R.ZVH, (C.IDENTITY, C.REFERRAL_SIGNAL))),
+        ),
+        Example(
             "assessment-outcome",
             flows["assessment-outcome"],
             included,
