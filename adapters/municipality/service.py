@@ -59,7 +59,15 @@ from schemas.messaging import (
     parse_message,
     validate_fhir,
 )
-from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse, SignalSource
+from schemas.vocab import (
+    DataCategory,
+    EscalationReason,
+    EventCode,
+    LegalBasis,
+    PartyRole,
+    PurposeOfUse,
+    SignalSource,
+)
 
 NAMESPACE = uuid.UUID("0b7c2f7e-8a51-5d1e-b3c4-6d756e696369")
 PUBLIC_TASK_CITATION = "Wmo 2015"
@@ -122,6 +130,8 @@ class MunicipalityAdapter(PayerAdapter):
         self.cases: dict[CaseKey, KnownCase] = {}
         self.name = client.registry.get(client.party_id).name
         self.sent_documents = 0
+        # escalations sent: reference -> (reason, the day the case got stuck)
+        self.escalated: dict[str, tuple[EscalationReason, date]] = {}
 
     # --- in: notices --------------------------------------------------------------------------
 
@@ -287,6 +297,8 @@ class MunicipalityAdapter(PayerAdapter):
                         str(first.get("type")),
                     ) from None
                 await self._send_document(bundle, bsn, event)
+                if isinstance(item, MunicipalityEscalation):
+                    self.escalated[item.reference] = (item.reason, item.stuck_since)
                 if isinstance(item, MunicipalityReferral):
                     self._remember_case(
                         parse_message(json.dumps(bundle), full=False), outgoing=True
