@@ -130,7 +130,9 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="provider",
         receivers="the destinations named, as the policy allows: the other providers in the "
-        "episode, the ZVH, the municipality and DJI (Wfz); no paying party",
+        "episode, the ZVH, the municipality and DJI (Wfz); no paying party (a payer learns of "
+        "an inclusion from its inclusion notice, an assessment-outcome; a detention stops "
+        "the coordination claims at the provider's desk)",
         rules=(
             "scale-up and scale-down name previous_level; scale-up goes to a higher security "
             "level, scale-down to a lower one or to ambulant.",
