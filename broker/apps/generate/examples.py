@@ -679,6 +679,18 @@ def _criterion_not_met(b: dict[str, Any]) -> None:
     finding["extension"][0]["valueCoding"] = CriterionResult.NOT_MET.coding()
 
 
+def _included_at_17(b: dict[str, Any]) -> None:
+    # the decision (2024-04-02) falls the day before the 18th birthday
+    _res(b, "Patient")["birthDate"] = "2006-04-03"
+
+
+def _detention_with_a_bed(b: dict[str, Any]) -> None:
+    enc = _res(b, "Encounter")
+    enc["type"] = [{"coding": [TransitionKind.DETENTION.coding()]}]
+    enc["status"] = "onleave"
+    enc.pop("extension", None)
+
+
 def _scale_up_to_ambulant(b: dict[str, Any]) -> None:
     enc = _res(b, "Encounter")
     enc["meta"]["tag"] = [SecurityLevel.AMBULANT.coding()]
@@ -819,6 +831,25 @@ def invalid_examples() -> list[Invalid]:
             "inclusion-criteria",
             "value",
             "An inclusion although a criterion is not met.",
+        ),
+        Invalid(
+            "inclusion-under-18",
+            "assessment-outcome",
+            _included_at_17,
+            "Patient.birthDate",
+            "age-of-majority",
+            "value",
+            "An inclusion of a person who is 17 on the decision date (implementation plan "
+            "2022, 2.1: \"Personen (18+)\"); the 18th birthday itself would do.",
+        ),
+        Invalid(
+            "detention-with-a-bed",
+            "care-transition",
+            _detention_with_a_bed,
+            "Encounter.meta.tag",
+            "on-leave",
+            "value",
+            "A detention that keeps a level 3 bed: away from care the provider holds no bed.",
         ),
         Invalid(
             "scale-up-to-ambulant",
