@@ -78,6 +78,8 @@ def test_no_coordination_claim_for_the_days_of_a_detention(directory: PayerDirec
         ("2022-02-01", "2022-02-09"),
         ("2022-03-05", "2022-03-31"),
     ]
+    case = d.case_of_episode("EP-C9")
+    assert case is not None and case.end is None, "a detention is no end of care"
 
 
 def test_an_open_detention_pauses_every_later_day(directory: PayerDirectory) -> None:
