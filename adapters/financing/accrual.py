@@ -22,11 +22,33 @@ from schemas.vocab import ClaimService
 @dataclass(frozen=True)
 class Episode:
     """An included person's episode: coordination runs from ``inclusion`` to ``end`` inclusive
-    (``end`` None: still running)."""
+    (``end`` None: still running), except the ``paused`` periods (first and last day, last None:
+    still paused): the days of a detention, which are not claimed (docs/financing.md)."""
 
     episode_id: str
     inclusion: date
     end: date | None = None
+    paused: tuple[tuple[date, date | None], ...] = ()
+
+
+def without_paused(
+    segments: list[Segment], paused: tuple[tuple[date, date | None], ...]
+) -> list[Segment]:
+    """``segments`` with the paused days cut out (a segment may split in two)."""
+    out = segments
+    for first, last in paused:
+        cut: list[Segment] = []
+        for s in out:
+            stop = last if last is not None else s.end
+            if stop < s.start or first > s.end:
+                cut.append(s)
+                continue
+            if s.start < first:
+                cut.append(Segment(s.start, first - timedelta(days=1), s.outcome))
+            if stop < s.end:
+                cut.append(Segment(stop + timedelta(days=1), s.end, s.outcome))
+        out = cut
+    return out
 
 
 @dataclass(frozen=True)
@@ -83,7 +105,7 @@ def coordination_segments(
         if month_last == last and month_last != month_end(month_last) and month_last != episode.end:
             break  # the running month is not over yet
         out.extend(_month_runs(rules, ClaimService.COORDINATION_DAY, first, month_last, facts))
-    return out
+    return without_paused(out, episode.paused)
 
 
 @functools.lru_cache(maxsize=32_768)

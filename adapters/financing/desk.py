@@ -65,6 +65,7 @@ from schemas.vocab import (
     LegalBasis,
     LegalTitleKind,
     PurposeOfUse,
+    SpecialException,
     TransitionKind,
 )
 
@@ -156,6 +157,7 @@ class CaseFile:
     coverage: Coverage = Coverage()
     end: date | None = None  # end of this claimant's coordination (end of care, transfer out)
     allocations: tuple[Allocation, ...] = ()
+    detentions: list[tuple[date, date | None]] = field(default_factory=list)  # not claimed
 
 
 @dataclass(frozen=True)
@@ -170,10 +172,26 @@ class EscalationToRaise:
     meta: MessageMeta
 
 
+@dataclass(frozen=True)
+class NoticeToSend:
+    """The inclusion notice for the payer that must act (issue 15 point 7): the inclusion
+    decision with its reasons and criterion notes left out at the source; the router passes
+    only identity and the care episode (date, decision) to a payer."""
+
+    outcome: AssessmentOutcome
+    meta: MessageMeta
+    payer: str
+
+
+NOTICE_REASONS = "Inclusion in the Levensloopaanpak: notice to the payer of coordination."
+"""The reasons a payer's notice carries instead of the assessment's own (no clinical content)."""
+
+
 @dataclass
 class Work:
     claims: list[ClaimToSend] = field(default_factory=list)
     escalations: list[EscalationToRaise] = field(default_factory=list)
+    notices: list[NoticeToSend] = field(default_factory=list)
 
 
 @dataclass
@@ -228,6 +246,7 @@ class ClaimsDesk:
         self.cases: dict[CaseKey, CaseFile] = {}
         self.book = ClaimBook()
         self.raised: set[str] = set()
+        self.notified: set[str] = set()  # episodes whose payer received the inclusion notice
         self.findings: list[str] = []
         self.held: dict[str, HeldClaim] = {}
         self._seen: set[str] = set()
@@ -278,6 +297,13 @@ class ClaimsDesk:
             return
         if t.kind is TransitionKind.END:
             case.end = t.effective_on
+        elif t.kind is TransitionKind.DETENTION:
+            if not case.detentions or case.detentions[-1][1] is not None:
+                case.detentions.append((t.effective_on, None))
+        elif t.kind is TransitionKind.DETENTION_END:
+            if case.detentions and case.detentions[-1][1] is None:
+                start = case.detentions[-1][0]
+                case.detentions[-1] = (start, max(start, t.effective_on - timedelta(days=1)))
         elif (
             t.kind is TransitionKind.TRANSFER
             and t.previous_provider == self.claimant
@@ -309,7 +335,11 @@ class ClaimsDesk:
             if m.event is EventCode.REFERRAL and not outgoing:
                 self.referral(referral_facts(msg))
             elif m.event is EventCode.ASSESSMENT_OUTCOME and outgoing:
-                self.assessment(assessment_from_message(msg))
+                a = assessment_from_message(msg)
+                if m.purpose is PurposeOfUse.HPAYMT:  # the payer's notice, not the decision
+                    self.notified.add(a.episode_id or a.assessment_id)
+                else:
+                    self.assessment(a)
             elif m.event is EventCode.CARE_TRANSITION:
                 self.transition(transition_from_message(msg))
             elif m.event is EventCode.CLAIM and outgoing:
@@ -353,9 +383,10 @@ class ClaimsDesk:
                 continue
             self._registration(case, a, now, work)
             if a.decision is AssessmentDecision.INCLUDED and a.inclusion_date and a.episode_id:
-                episode = Episode(a.episode_id, a.inclusion_date, case.end)
+                episode = Episode(a.episode_id, a.inclusion_date, case.end, tuple(case.detentions))
                 segments = coordination_segments(self.rules, episode, self.facts(case), today)
                 self._coordination(case, episode, segments, now, work)
+                self._notice(case, a, now, work)
         self._holds(now, work)
         self._watchdog(now, work)
         return work
@@ -387,6 +418,45 @@ class ClaimsDesk:
                 self._claim_or_gap(case, claim_id, s, episode.episode_id, now, work)
         for g in gap_periods(segments):
             self._gap(case, f"CO-{episode.episode_id}", g, episode.episode_id, now, work)
+
+    def _notice(self, case: CaseFile, a: AssessmentOutcome, now: datetime, work: Work) -> None:
+        """Tell the payer of client-bound coordination on the inclusion date that the person is
+        included, once: its claims start from that date (implementation plan 2022: "vanaf
+        moment van includeren ... 20 euro per dag"). No rule or no payer party on that date: no
+        one must act, and the gap is escalated by the coordination claims."""
+        if a.episode_id is None or a.inclusion_date is None or a.episode_id in self.notified:
+            return
+        d = self.rules.decide(ClaimService.COORDINATION_DAY, a.inclusion_date, self.facts(case))
+        if isinstance(d, Gap):
+            return
+        try:
+            payer = self.directory.payer(d.payer_role, d.payer_identifier)
+        except NoPayerParty:
+            return
+        notice = a.model_copy(
+            update={
+                "reasons": NOTICE_REASONS,
+                "criteria": tuple(c.model_copy(update={"note": None}) for c in a.criteria),
+            }
+        )
+        # Zvw and Wlz carry no art. 9 exception of their own: an insurer and a care office
+        # process health data on UAVG art. 30(3) (AVG art. 9(2)(h)), stated in the message.
+        stated = (
+            (SpecialException.CARE,)
+            if d.regime in (FinancingRegime.ZVW, FinancingRegime.WLZ)
+            else ()
+        )
+        meta = MessageMeta(
+            message_id=message_id_for(self.claimant, "inclusion-notice", a.episode_id),
+            event=EventCode.ASSESSMENT_OUTCOME,
+            sender=self.claimant,
+            timestamp=now.astimezone(UTC),
+            purpose=PurposeOfUse.HPAYMT,
+            legal_basis=d.basis,
+            destinations=(payer.party_id,),
+            basis_detail=BasisDetail(citation=d.citation, exceptions=stated),
+        )
+        work.notices.append(NoticeToSend(notice, meta, payer.party_id))
 
     @staticmethod
     def _pending(work: Work, claim_id: str) -> bool:

@@ -33,6 +33,7 @@ from broker.trust import Opened, TrustError
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
+from schemas.flows.assessment import InclusionNotice, inclusion_notice_from_message
 from schemas.flows.claim import (
     Claim,
     ClaimResponse,
@@ -44,7 +45,9 @@ from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, parse_mes
 from schemas.vocab import (
     ClaimOutcome,
     ClaimRejectionReason,
+    ClaimService,
     EventCode,
+    FinancingRegime,
     LegalBasis,
     PartyRole,
     PurposeOfUse,
@@ -61,6 +64,15 @@ ANSWER_BASIS: dict[PartyRole, tuple[LegalBasis, str]] = {
     PartyRole.VWS: (LegalBasis.PUBLIC_TASK, "Noodregeling VWS"),
 }
 
+
+# The regime a payer pays under, named in its record of an inclusion notice.
+PAYER_REGIME: dict[PartyRole, FinancingRegime] = {
+    PartyRole.MUNICIPALITY: FinancingRegime.WMO,
+    PartyRole.HEALTH_INSURER: FinancingRegime.ZVW,
+    PartyRole.CARE_OFFICE: FinancingRegime.WLZ,
+    PartyRole.DJI: FinancingRegime.JUSTICE,
+    PartyRole.VWS: FinancingRegime.VWS_EMERGENCY,
+}
 
 SEND_BATCH = 500
 """At most this many answers of one file are sealed under one batch signature."""
@@ -112,6 +124,7 @@ class PayerAdapter(AdapterService):
         self.index: dict[str, Claim] = {}  # file reference (and claim id) -> claim
         # declaration number (iWmo DeclaratieNummer) -> the file references of its claims
         self.declarations: dict[str, list[str]] = {}
+        self.inclusions: dict[str, InclusionNotice] = {}  # episode id -> inclusion notice
         self.answered = 0
 
     # --- claims in ------------------------------------------------------------------------
@@ -133,11 +146,45 @@ class PayerAdapter(AdapterService):
             msg = parse_message(opened.payload, full=False)
             if msg.meta.event is EventCode.CLAIM:
                 self._remember(claim_from_message(msg))
+            elif msg.meta.event is EventCode.ASSESSMENT_OUTCOME:
+                self._inclusion(msg)
         except (TrustError, MessageError):
             return  # the live path dead-letters what it cannot read
 
+    def _inclusion(self, msg: ParsedMessage) -> InclusionNotice | None:
+        """Record an inclusion notice (issue 15 point 7); None when the message is none."""
+        try:
+            notice = inclusion_notice_from_message(msg)
+        except MessageError:
+            return None
+        self.inclusions[notice.episode_id] = notice
+        return notice
+
     async def _delivered(self, opened: Opened, msg: ParsedMessage) -> None:
         m = msg.meta
+        if m.event is EventCode.ASSESSMENT_OUTCOME:
+            notice = self._inclusion(msg)
+            if notice is None:
+                await self.runtime.dead_letter(
+                    opened.payload, None, "inclusion-notice", "unreadable", source="notice"
+                )
+                self.runtime.event("invalid", m.message_id, "inclusion notice unreadable")
+                return
+            record = {
+                "kind": "inclusion-notice",
+                "episode": notice.episode_id,
+                "inclusion_date": notice.inclusion_date.isoformat(),
+                "regime": PAYER_REGIME[self.role].value,
+                "provider": notice.provider,
+                "bsn": notice.bsn,
+                "message_id": m.message_id,
+            }
+            body = json.dumps(record, indent=2) + "\n"
+            self.outbox.write(m.message_id, body.encode())
+            self.runtime.event(
+                "delivered", m.message_id, f"inclusion notice {notice.episode_id} from {m.sender}"
+            )
+            return
         if m.event is not EventCode.CLAIM:
             body = json.dumps(msg.bundle, indent=2, ensure_ascii=False) + "\n"
             self.outbox.write(m.message_id, body.encode())
@@ -155,6 +202,27 @@ class PayerAdapter(AdapterService):
             self.runtime.event(
                 "refused", m.message_id, f"claim {claim.claim_id} is for another payer"
             )
+            return
+        notice = self.inclusions.get(claim.episode_id or "")
+        if (
+            claim.service is ClaimService.COORDINATION_DAY
+            and notice is not None
+            and claim.period_start < notice.inclusion_date
+        ):
+            # Coordination days start at the notified inclusion date (implementation plan 2022).
+            await self._answer(
+                claim,
+                AnswerItem(
+                    reference=reference(claim.claim_id),
+                    bsn=claim.person.bsn,
+                    decided_on=self.clock().astimezone(UTC).date(),
+                    outcome=ClaimOutcome.REJECTED,
+                    approved_cents=None,
+                    rejection_reason=ClaimRejectionReason.NOT_INCLUDED,
+                    rejection_note=f"included from {notice.inclusion_date.isoformat()}",
+                ),
+            )
+            self.runtime.event("refused", m.message_id, f"claim {claim.claim_id}: before inclusion")
             return
         try:
             document = self.format.write(claim)

@@ -36,6 +36,7 @@ from adapters.financing.desk import (
     ClaimToSend,
     Coverage,
     EscalationToRaise,
+    NoticeToSend,
 )
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import RuleSet, default_rules
@@ -53,7 +54,7 @@ from broker.trust import Opened
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
-from schemas.flows.assessment import AssessmentOutcome
+from schemas.flows.assessment import AssessmentOutcome, assessment_message
 from schemas.flows.claim import claim_message
 from schemas.flows.escalation import escalation_message
 from schemas.flows.transition import CareTransition
@@ -338,12 +339,26 @@ class ProviderAdapter(AdapterService):
         )
         return mid
 
+    async def _notify(self, n: NoticeToSend) -> str:
+        """Send the payer's inclusion notice and journal it (so it is sent once)."""
+        meta = replace(n.meta, timestamp=datetime.now(UTC))
+        bundle = assessment_message(n.outcome, meta)
+        mid = await self._send(bundle, n.outcome.person.bsn, EventCode.ASSESSMENT_OUTCOME)
+        await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
+        self.runtime.event("sent", mid, f"inclusion notice to {n.payer}")
+        return mid
+
     async def tick(self) -> tuple[int, int]:
         """Make and send what the desk finds due now; returns (claims, escalations) sent."""
         async with self._lock:
             work = self.desk.due(self.clock())
             escalations = 0
             claims = await self._send_claims(work.claims)
+            for n in work.notices:
+                try:
+                    await self._notify(n)
+                except Exception as err:
+                    log.error("inclusion notice to %s not sent: %s", n.payer, type(err).__name__)
             for e in work.escalations:
                 try:
                     await self._raise(e)

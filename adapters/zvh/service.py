@@ -23,9 +23,9 @@ from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_message
-from schemas.flows.referral import referral_message
-from schemas.messaging import MessageMeta, ParsedMessage, validate_fhir
-from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
+from schemas.flows.referral import Referral, referral_message
+from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, validate_fhir
+from schemas.vocab import EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 log = logging.getLogger(__name__)
 FILE_NAMESPACE = uuid.UUID("6f1d0c1e-4b7a-5c3e-9a55-6b657465e275")
@@ -52,6 +52,10 @@ class _Outgoing:
     topic: str
 
 
+NOTICE_CITATION = "Wmo 2015"
+"""The municipality's task a referral notice is shared for (the policy's referral →
+municipality rule; docs/policy.md, "The municipality's part")."""
+
 SEND_BATCH = 500
 """At most this many referrals of one inbox file are sealed under one batch signature."""
 
@@ -74,6 +78,8 @@ class ZvhAdapter(AdapterService):
         self.responses: dict[str, dict[str, Any]] = {}  # request message id -> response document
         self.response_arrived = asyncio.Event()
         self.accepted = 0
+        self.notices = 0
+        self.notify_municipality = True  # send the municipality of residence a referral notice
 
     # --- out: documents from the ZVH case system ----------------------------------------------
 
@@ -85,7 +91,10 @@ class ZvhAdapter(AdapterService):
         ``message_id``: inbox documents get an id derived from the file, so re-processing a file
         after a crash re-sends the *same* messages, which the router and recipients de-duplicate.
         """
-        return (await self._send([self._prepare(doc, message_id)]))[0]
+        [accepted] = await self._send([self._prepare(doc, message_id)])
+        if isinstance(doc, ZvhReferral):
+            await self._send_notices([(doc, accepted.message_id)])
+        return accepted
 
     def _prepare(self, doc: ZvhReferral | ZvhConsent, message_id: str | None) -> _Outgoing:
         """The FHIR message for one document, validated where it is made."""
@@ -116,6 +125,65 @@ class ZvhAdapter(AdapterService):
             bsn, case, topic = rec.person_bsn, doc.consent_id, topics.IN_CONSENT.name
         validate_fhir(bundle)  # validate where messages are made: the router can trust the form
         return _Outgoing(bundle, bsn, Accepted(meta.message_id, meta.event.value, case), topic)
+
+    def _municipality_of(self, ref: Referral) -> str | None:
+        """The party of the person's municipality of residence; for a homeless person without
+        one, this ZVH's central municipality (as the financing rules read the
+        woonplaatsbeginsel). None when that municipality is no ketenbus party."""
+        registry = self.client.registry
+        code = ref.person.residence_municipality
+        if code is None and ref.person.homeless:
+            code = registry.get(self.party_id).identifiers.municipality
+        if code is None:
+            return None
+        for party in registry.by_role(PartyRole.MUNICIPALITY):
+            if party.identifiers.municipality == code:
+                return party.id
+        return None
+
+    def _notice(self, doc: ZvhReferral, referral_id: str) -> _Outgoing | None:
+        """The referral notice for the person's municipality (issue 15 point 3): the same
+        referral addressed to it, on its public task (Wmo 2015); the router passes identity and
+        the referral signal only (the policy's municipality rule), never the risk assessment."""
+        ref = doc.to_referral(self.party_id)
+        municipality = self._municipality_of(ref)
+        if municipality is None:
+            return None
+        meta = MessageMeta.new(
+            EventCode.REFERRAL,
+            self.party_id,
+            PurposeOfUse.COC,
+            LegalBasis.PUBLIC_TASK,
+            destinations=(municipality,),
+            basis_detail=BasisDetail(citation=NOTICE_CITATION),
+            message_id=str(uuid.uuid5(FILE_NAMESPACE, f"{referral_id}/municipality")),
+        )
+        bundle = referral_message(ref, meta)
+        validate_fhir(bundle)
+        accepted = Accepted(meta.message_id, "referral-notice", doc.case_id)
+        return _Outgoing(bundle, ref.person.bsn, accepted, topics.IN_REFERRAL.name)
+
+    async def _send_notices(self, sent: list[tuple[ZvhReferral, str]]) -> None:
+        """Send the municipality's notice of each referral just sent (after it: the referral
+        is the ZVH's registration, the notice a copy of it). A notice that cannot be made is
+        logged; the referral stands."""
+        if not self.notify_municipality:
+            return
+        notices = []
+        for doc, message_id in sent:
+            try:
+                notice = self._notice(doc, message_id)
+            except Exception as err:
+                log.error("referral notice for %s not made: %s", doc.case_id, type(err).__name__)
+                continue
+            if notice is not None:
+                notices.append(notice)
+        if notices:
+            sealed = self.client.seal_messages([(o.bundle, o.bsn) for o in notices])
+            for o, (key, value, headers) in zip(notices, sealed, strict=True):
+                await self.runtime.send(o.topic, key, value, headers)
+                self.notices += 1
+                self.runtime.event("sent", o.accepted.message_id, f"notice {o.accepted.case}")
 
     async def _send(self, batch: list[_Outgoing]) -> list[Accepted]:
         """Seal ``batch`` under one signature (docs/trust.md 3.4.1) and send it in order."""
@@ -153,6 +221,7 @@ class ZvhAdapter(AdapterService):
         accepted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         pending: list[tuple[int | None, _Outgoing]] = []  # referrals to seal under one signature
+        docs: list[ZvhReferral] = []  # the documents of ``pending``, for their notices
 
         async def flush() -> None:
             if pending:
@@ -161,7 +230,11 @@ class ZvhAdapter(AdapterService):
                     {key: i, "message_id": a.message_id, "event": a.event, "case": a.case}
                     for (i, _), a in zip(pending, sent, strict=True)
                 )
+                await self._send_notices(
+                    [(d, a.message_id) for d, a in zip(docs, sent, strict=True)]
+                )
                 pending.clear()
+                docs.clear()
 
         for index, item in items:
             if isinstance(item, MessageError):
@@ -180,6 +253,7 @@ class ZvhAdapter(AdapterService):
             out = self._prepare(item, file_message_id(self.party_id, path.name, raw, index))
             if isinstance(item, ZvhReferral):
                 pending.append((index, out))
+                docs.append(item)
                 if len(pending) >= SEND_BATCH:
                     await flush()
                 continue

@@ -58,6 +58,23 @@ from schemas.vocab import (
 ASSESSMENT_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/assessment"
 EXT_CRITERION_RESULT = EXT + "criterion-result"
 CRITERIA_PROTOCOL = "https://ketenbus.nl/fhir/criteria/levensloopaanpak"
+AGE_OF_MAJORITY = 18
+"""The target group is adults: "Personen (18+) die agressief en/of gevaarlijk gedrag (dreigen
+te) vertonen ..." (implementation plan 2022, section 2.1 Doelgroepomschrijving, seed 002)."""
+
+
+def birthday(born: date, years: int) -> date:
+    """The day ``born`` turns ``years`` old; someone born on 29 February turns a year older on
+    1 March in a year without it (the later reading: no one is taken for an adult too early)."""
+    try:
+        return born.replace(year=born.year + years)
+    except ValueError:  # 29 February in a year without it
+        return date(born.year + years, 3, 1)
+
+
+def adult_on(born: date, on: date) -> bool:
+    """Whether a person born on ``born`` is 18 or older on ``on`` (the 18th birthday counts)."""
+    return on >= birthday(born, AGE_OF_MAJORITY)
 
 
 class CriterionAssessment(BaseModel):
@@ -109,6 +126,15 @@ class AssessmentOutcome(BaseModel):
                 "criteria", "judge each of the four inclusion criteria exactly once", "criteria"
             )
         if self.decision is AssessmentDecision.INCLUDED:
+            # Judged on the decision date, at the decision: a referral of someone about to turn
+            # 18 is registered and assessed; only the inclusion itself needs an adult (seed 002,
+            # 2.1: "Personen (18+)").
+            if not adult_on(self.person.birth_date, self.assessed_on):
+                raise rule_error(
+                    "age-of-majority",
+                    "an inclusion needs a person of 18 or older on the decision date",
+                    "person",
+                )
             if any(c.result is not CriterionResult.MET for c in self.criteria):
                 raise rule_error(
                     "inclusion-criteria", "an inclusion needs all four criteria met", "criteria"
@@ -314,6 +340,7 @@ def assessment_from_message(msg: ParsedMessage) -> AssessmentOutcome:
             "assessment_id": task.at("identifier"),
             "zvh": case_path,
             "referral_id": case_path,
+            "person": "Patient.birthDate",
             "provider": task.at("owner"),
             "criteria": impression.at("finding"),
             "reasons": reasons.at("valueString"),
@@ -331,3 +358,49 @@ def _case(task: Src) -> tuple[str, str, str]:
     if len(based_on) != 1:
         raise task.error("basedOn", "required", "must name exactly one ZVH case", "case")
     return read_case(based_on[0])
+
+
+class InclusionNotice(BaseModel):
+    """What a payer reads from an inclusion decision minimised for it (identity and care
+    episode): who is included, in which episode, from which date, by which provider."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    episode_id: IdValue
+    inclusion_date: date
+    provider: PartyId
+    zvh: PartyId
+    referral_id: IdValue
+    bsn: str
+
+
+def inclusion_notice_from_message(msg: ParsedMessage) -> InclusionNotice:
+    """Read an inclusion notice: the Task's decision must be ``included``, and the
+    EpisodeOfCare gives the episode and its start; no ClinicalImpression is needed (the router
+    withholds it from a payer)."""
+    task = one(msg, "Task")
+    patient = one(msg, "Patient")
+    decision = _outputs(task).get(TaskParameter.DECISION)
+    if decision is None:
+        raise task.error("output", "required", "output decision is missing", "required")
+    if decision.code("valueCodeableConcept", AssessmentDecision) is not AssessmentDecision.INCLUDED:
+        raise decision.error(
+            "valueCodeableConcept", "value", "a notice is of an inclusion", "not-included"
+        )
+    episode = one(msg, "EpisodeOfCare")
+    episode_id, episode_path = episode.identifier(EPISODE_SYSTEM)
+    zvh, referral_id, case_path = _case(task)
+    person = person_from_patient(patient.data)
+    return build_model(
+        InclusionNotice,
+        {
+            "episode_id": episode_id,
+            "inclusion_date": episode.obj("period").date("start"),
+            "provider": task.party("owner"),
+            "zvh": zvh,
+            "referral_id": referral_id,
+            "bsn": person.bsn,
+        },
+        {"episode_id": episode_path, "zvh": case_path, "referral_id": case_path},
+        "Task",
+    )

@@ -71,7 +71,9 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONSENT,
         sender="ZVH (the policy also lets a municipality refer to the ZVH on its public task)",
         receivers="the region's coordinating provider, or the destination named (the ZVH for a "
-        "municipality's referral); the municipality gets no copy",
+        "municipality's referral or information); the municipality of residence gets a "
+        "separate notice from the ZVH adapter (public task, Wmo 2015: identity and referral "
+        "signal only, never the risk assessment or legal title)",
         rules=(
             "A legal title's end is not before its start.",
             "Without a RiskAssessment the risk level reads as unknown; without Basic resources "
@@ -96,10 +98,16 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.CONSENT,
         sender="coordinating provider",
         receivers="the destinations named, as the policy allows: the ZVH (procesregie), the "
-        "municipality and the executing provider; no paying party",
+        "municipality and the executing provider; and, as a separate inclusion notice for "
+        "payment (HPAYMT, on the financing law), the payer of client-bound coordination on the "
+        "inclusion date (health insurer, DJI or care office), which the provider's claims desk "
+        "sends once per episode",
         rules=(
             "criteria judges each of the four inclusion criteria exactly once.",
             "included: all four criteria met, inclusion_date and episode_id given, no alternative.",
+            "included: the person is 18 or older on the decision date (assessed_on; the 18th "
+            "birthday counts), else age-of-majority; a referral is not refused for age "
+            '(implementation plan 2022, 2.1: "Personen (18+)").',
             "not-included: an alternative is given (possibly 'none'); no inclusion date or "
             "episode.",
         ),
@@ -122,13 +130,19 @@ FLOWS: tuple[FlowSpec, ...] = (
         legal_basis=LegalBasis.LEGAL_OBLIGATION,
         sender="provider",
         receivers="the destinations named, as the policy allows: the other providers in the "
-        "episode, the ZVH, the municipality and DJI (Wfz); no paying party",
+        "episode, the ZVH, the municipality and DJI (Wfz); no paying party (a payer learns of "
+        "an inclusion from its inclusion notice, an assessment-outcome; a detention stops "
+        "the coordination claims at the provider's desk)",
         rules=(
             "scale-up and scale-down name previous_level; scale-up goes to a higher security "
             "level, scale-down to a lower one or to ambulant.",
             "transfer names a previous_provider other than provider.",
             "A secure bed (level 2, 3 or 4) needs a location_id; location_name needs location_id.",
             "end: Encounter and EpisodeOfCare are finished; the date is the end of their period.",
+            "detention and interruption: Encounter.status onleave, setting ambulant without a "
+            "location (the provider holds no bed); detention-end and interruption-end resume "
+            "care at the given setting. Neither pauses the two-year follow-up; a detention "
+            "pauses the EUR 20/day coordination claim (docs/financing.md).",
             "Encounter and Location carry the same SecurityLevel tag; the EpisodeOfCare's "
             "managingOrganization is the Encounter's serviceProvider.",
         ),

@@ -1,6 +1,7 @@
 """Care transition (zorgtransitie): start of care, scaling up to a secure bed (security level 2,
-3 or 4), scaling down (to a lower level or to ambulant FACT care), transfer between providers, or
-end of care, with its date, provider, setting and location.
+3 or 4), scaling down (to a lower level or to ambulant FACT care), transfer between providers,
+detention and interruption of care and their ends, or end of care, with its date, provider,
+setting and location.
 
 FHIR: Encounter (care-episode; the focus) with ``type`` = the transition kind, ``class`` AMB
 (ambulant) or IMP (secure bed), ``period.start`` (``period.end`` for an end of care),
@@ -47,6 +48,7 @@ from schemas.messaging import (
     party_reference,
 )
 from schemas.vocab import DataCategory, SecurityLevel, ServiceCode, TransitionKind
+from schemas.vocab.transition import ON_LEAVE
 
 TRANSITION_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/care-transition"
 EXT_PREVIOUS_LEVEL = EXT + "previous-security-level"
@@ -120,6 +122,13 @@ class CareTransition(BaseModel):
                 "a transfer names a previous provider other than the provider",
                 "previous_provider",
             )
+        if self.kind in ON_LEAVE and (level is not SecurityLevel.AMBULANT or self.location_id):
+            raise rule_error(
+                "on-leave",
+                "during a detention or an interruption the Levensloop provider holds no bed: "
+                "the setting is ambulant, without a location",
+                "security_level",
+            )
         if level is not SecurityLevel.AMBULANT and self.location_id is None:
             raise rule_error("location", "a secure bed needs a location", "location_id")
         if self.location_name is not None and self.location_id is None:
@@ -173,6 +182,14 @@ MAPPING = (
 )
 
 
+def encounter_status(kind: TransitionKind) -> str:
+    """FHIR Encounter.status of a transition: ``finished`` for an end of care, ``onleave`` while
+    the person is detained or care is interrupted, else ``in-progress``."""
+    if kind is TransitionKind.END:
+        return "finished"
+    return "onleave" if kind in ON_LEAVE else "in-progress"
+
+
 def transition_entries(t: CareTransition) -> list[tuple[dict[str, Any], DataCategory]]:
     patient = patient_resource(t.person)
     patient["id"] = new_id()
@@ -194,7 +211,7 @@ def transition_entries(t: CareTransition) -> list[tuple[dict[str, Any], DataCate
         "id": new_id(),
         "meta": {"tag": [t.security_level.coding()]},
         "identifier": [{"system": TRANSITION_SYSTEM, "value": t.transition_id}],
-        "status": "finished" if ended else "in-progress",
+        "status": encounter_status(t.kind),
         "class": encounter_class(t.security_level),
         "type": [concept(t.kind)],
         "subject": p_ref,
@@ -266,8 +283,14 @@ def transition_from_message(msg: ParsedMessage) -> CareTransition:
             "meta.tag", "invariant", "security level differs from the Encounter's", "level"
         )
     ended = kind is TransitionKind.END
-    if (enc.string("status") == "finished") is not ended:
-        raise enc.error("status", "invariant", "finished exactly for an end of care", "status")
+    if enc.string("status") != encounter_status(kind):
+        raise enc.error(
+            "status",
+            "invariant",
+            f"must be {encounter_status(kind)} for {kind.value} (finished exactly for an end "
+            "of care, onleave for a detention or an interruption)",
+            "status",
+        )
     reason = enc.opt_single("reasonCode")
     provider = enc.party("serviceProvider")
     if episode.party("managingOrganization") != provider:

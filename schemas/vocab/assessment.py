@@ -25,7 +25,10 @@ class AssessmentDecision(Coded):
 
 
 class InclusionCriterion(Coded):
-    """The four criteria for inclusion in the Levensloopaanpak; all must hold."""
+    """The four criteria for inclusion in the Levensloopaanpak; all must hold, for a person of
+    18 or older on the decision date (implementation plan 2022, 2.1 Doelgroepomschrijving, seed
+    002: "Personen (18+) die agressief en/of gevaarlijk gedrag (dreigen te) vertonen ..."; the age
+    is checked by ``AssessmentOutcome``, reason ``age-of-majority``)."""
 
     SYSTEM = nonmember(KETENBUS_CS + "inclusion-criterion")
 

@@ -35,3 +35,36 @@ class TransitionKind(Coded):
         "Einde zorg",
         "Care within the Levensloopaanpak ends (the episode is finished).",
     )
+    DETENTION = (
+        "detention",
+        "Detentie",
+        "The person is detained (police custody, remand or a prison sentence). The episode and "
+        "the two-year follow-up continue; the Levensloop provider holds no bed; client-bound "
+        "coordination is not claimed for the days in detention (docs/financing.md).",
+    )
+    DETENTION_END = (
+        "detention-end",
+        "Einde detentie",
+        "The detention ends and Levensloop care resumes at the given setting.",
+    )
+    INTERRUPTION = (
+        "interruption",
+        "Onderbreking zorg",
+        "Care is interrupted (the person is out of reach, refuses care, or is admitted "
+        "elsewhere). The episode, the follow-up and client-bound coordination continue.",
+    )
+    INTERRUPTION_END = (
+        "interruption-end",
+        "Einde onderbreking",
+        "The interruption ends and care resumes at the given setting.",
+    )
+
+
+ON_LEAVE = frozenset({TransitionKind.DETENTION, TransitionKind.INTERRUPTION})
+"""Kinds after which the person is away from Levensloop care while the episode runs on (FHIR
+Encounter.status ``onleave``)."""
+
+FOLLOW_UP_YEARS = 2
+"""The approach follows an included person "voor een periode van tenminste 2 jaar" (letter
+VWS/JenV 6 Nov 2020, seed 004), counted from the inclusion date in calendar time: neither a
+detention nor an interruption pauses or ends it; only ``end`` ends the episode."""

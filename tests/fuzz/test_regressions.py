@@ -53,7 +53,13 @@ def test_zvh_referral_with_a_legal_title_ending_before_it_starts_is_refused() ->
 
 
 def _referral_with_patient_bsn(bsn: str) -> dict:  # type: ignore[type-arg]
-    bundle = copy.deepcopy(next(b for b in targets.router_seeds() if _event(b) == "referral"))
+    bundle = copy.deepcopy(
+        next(
+            b
+            for b in targets.router_seeds()
+            if _event(b) == "referral" and _sender(b) == "zvh-voorbeeld"
+        )
+    )
     for entry in bundle["entry"]:
         if entry["resource"]["resourceType"] == "Patient":
             entry["resource"]["identifier"][0]["value"] = bsn
@@ -62,6 +68,10 @@ def _referral_with_patient_bsn(bsn: str) -> dict:  # type: ignore[type-arg]
 
 def _event(bundle: dict) -> str:  # type: ignore[type-arg]
     return str(bundle["entry"][0]["resource"]["eventCoding"]["code"])
+
+
+def _sender(bundle: dict) -> str:  # type: ignore[type-arg]
+    return str(bundle["entry"][0]["resource"]["sender"]["identifier"]["value"])
 
 
 @pytest.mark.parametrize("bsn", ["123456789", "12", "99999001x"])

@@ -198,6 +198,18 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
     dji = await wait_for(
         "one coordination claim at DJI", lambda: files(stack.outbox(P.DJI), "*.asc")
     )
+    # the payer on the inclusion date got the inclusion notice (issue 15 point 7), minimised
+    [notice] = [
+        d
+        for p in files(stack.outbox(P.INSURER), "*.json")
+        if (d := json.loads(p.read_text())).get("kind") == "inclusion-notice"
+    ]
+    assert (notice["episode"], notice["inclusion_date"], notice["regime"]) == (
+        "EP-MN-2023-0007",
+        "2023-11-15",
+        "zvw",
+    )
+    assert "EP-MN-2023-0007" in stack.payers[P.INSURER].inclusions
     periods = sorted(
         (vektis.fields(ln)["datum_prestatie"], vektis.fields(ln)["einddatum_prestatie"], who)
         for who, paths in (("insurer", insurer), ("dji", dji))
@@ -211,8 +223,11 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         ("20231210", "20231231", "dji"),
     ]
     # coordination from 2024 has no rule: escalated, not claimed; registration of 2023 is
-    # the ministries' (held): no file for the municipality, no escalation
-    assert not files(stack.outbox(P.OTHER_MUNICIPALITY), "*")
+    # the ministries' (held): no claim file for the municipality, no escalation
+    assert not files(stack.outbox(P.OTHER_MUNICIPALITY), "*.xml")
+    # what it does get is the ZVH's notice of its resident's referral (issue 15 point 3)
+    other = files(stack.outbox(P.OTHER_MUNICIPALITY), "*.json")
+    assert {json.loads(p.read_text())["type"] for p in other} <= {"referral-notice"}
     gaps = await wait_for(
         "a gap escalation at the national coordination point",
         lambda: (

@@ -98,3 +98,26 @@ def test_claims_add_up_and_unpaid_claims_are_escalated(
     assert s["clock_waits"]["gave_up"] == 0, s["clock_waits"]
     assert esc.get("payment-overdue (28-day watchdog)", 0) <= s["payer_answers"].get("withheld", 0)
     assert s["escalations_delivered"] == sum(esc.values())
+
+
+def test_escalations_are_counted_by_reason_and_level(
+    run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """Issue 15 point 8 (the part this branch has): the municipalities take their part -- they
+    receive referral notices, bring what they know to the ZVH and escalate cases still undecided
+    after three weeks -- and the summary counts every escalation by reason and level. Levels
+    and durations come from the escalation ladder (point 2): until then all are national and
+    open."""
+    proc, s = run
+    assert "Escalations by reason and level" in proc.stdout
+    rows = s["escalations_by_reason_and_level"]
+    by_reason = {r["reason"]: r for r in rows}
+    assert sum(r["raised"] for r in rows) == sum(s["escalations"].values())
+    assert "no-payer" in by_reason, "the 2023 registration gaps"
+    municipal = {k for k in by_reason if k in ("no-provider", "no-bed", "other")}
+    assert municipal, f"the municipalities escalated nothing: {rows}"
+    assert {r["level"] for r in rows} == {"national"}
+    assert all(r["resolved"] == 0 and r["median_days"] is None for r in rows)
+    assert s["referral_notices"] >= s["referrals"] // 2, "most residents' municipality is told"
+    assert s["municipality_information"] > 0
+    assert s["delivered_by_basis"].get("referral on public-task", 0) >= s["referral_notices"]

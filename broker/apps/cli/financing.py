@@ -422,9 +422,12 @@ def payer(
     config: Annotated[Path | None, typer.Option(help="Config file (YAML/TOML).")] = None,
 ) -> None:
     """Run one payer adapter: claims → declaration files in outbox/, answer files in inbox/ →
-    claim responses to the claimant."""
+    claim responses to the claimant; a municipality's also takes referral notices and sends its
+    JSON documents (docs/adapters/municipality.md)."""
+    from adapters.municipality.service import MunicipalityAdapter
     from adapters.payer.service import PayerAdapter
     from broker.apps.cli.services import _deployment, _run_until_signal
+    from schemas.vocab import PartyRole
 
     logging.basicConfig(level=logging.INFO)
     settings = load_or_exit(config)
@@ -433,9 +436,11 @@ def payer(
         raise typer.Exit(2)
     dep = _deployment(settings)
     try:
-        adapter = PayerAdapter(
-            settings, dep.party_client(party), data_dir / "inbox", data_dir / "outbox"
-        )
+        client = dep.party_client(party)
+        # A municipality's adapter is the payer's plus its part in the registration phase.
+        municipal = client.registry.get(party).role is PartyRole.MUNICIPALITY
+        kind = MunicipalityAdapter if municipal else PayerAdapter
+        adapter = kind(settings, client, data_dir / "inbox", data_dir / "outbox")
     except ValueError as e:
         err.print(f"[bold red]{e}[/]")
         raise typer.Exit(2) from None

@@ -51,6 +51,7 @@ from schemas.vocab import (
     RiskLevel,
     SecurityLevel,
     SignalSource,
+    SpecialException,
     TransitionKind,
 )
 
@@ -375,6 +376,43 @@ def examples() -> list[Example]:
             ),
         ),
         Example(
+            "referral-municipality-notice",
+            flows["referral"],
+            referral,
+            ZVH,
+            (MUNICIPALITY,),
+            BasisDetail(citation="Wmo 2015"),
+            "The referral notice the ZVH adapter sends the municipality of residence (issue 15 "
+            "point 3), on the municipality's public task (Wmo 2015): it learns who is "
+            "registered, the case number and region, and the signal; the risk assessment, the "
+            "legal title and the ZVH's workflow are withheld.",
+            purpose=PurposeOfUse.COC,
+            legal_basis=LegalBasis.PUBLIC_TASK,
+            routed=_gets((R.MUNICIPALITY, (C.IDENTITY, C.REFERRAL_SIGNAL))),
+        ),
+        Example(
+            "referral-from-municipality",
+            flows["referral"],
+            referral.model_copy(
+                update={
+                    "referral_id": "GEM-2024-0011",
+                    "risk_level": RiskLevel.UNKNOWN,
+                    "risk_summary": None,
+                    "legal_titles": (),
+                    "assessor": None,
+                }
+            ),
+            MUNICIPALITY,
+            (ZVH,),
+            BasisDetail(citation="Wmo 2015"),
+            "A municipality brings a case to the ZVH's aanmeldtafel on its public task (the "
+            "municipality adapter's `referral` document; its `information` on a case the ZVH "
+            "told it of travels the same way, on the ZVH's case number).",
+            purpose=PurposeOfUse.COC,
+            legal_basis=LegalBasis.PUBLIC_TASK,
+            routed=_gets((R.ZVH, (C.IDENTITY, C.REFERRAL_SIGNAL))),
+        ),
+        Example(
             "assessment-outcome",
             flows["assessment-outcome"],
             included,
@@ -386,6 +424,29 @@ def examples() -> list[Example]:
                 (R.MUNICIPALITY, IDENTITY_EPISODE),
                 (R.EXECUTING_PROVIDER, IDENTITY_EPISODE),
             ),
+        ),
+        Example(
+            "assessment-outcome-payer-notice",
+            flows["assessment-outcome"],
+            included.model_copy(
+                update={
+                    "reasons": "Inclusion in the Levensloopaanpak: notice to the payer of "
+                    "coordination.",
+                    "criteria": tuple(
+                        c.model_copy(update={"note": None}) for c in included.criteria
+                    ),
+                }
+            ),
+            PROVIDER,
+            (INSURER,),
+            BasisDetail(citation="Zorgverzekeringswet", exceptions=(SpecialException.CARE,)),
+            "The inclusion notice the provider's claims desk sends the payer of client-bound "
+            "coordination (issue 15 point 7): for payment, on the payer's financing law, with "
+            "the exception of UAVG art. 30(3) stated; the insurer gets who is included and the "
+            "episode with its start date, never the criteria or the risk assessment.",
+            purpose=PurposeOfUse.HPAYMT,
+            legal_basis=LegalBasis.LEGAL_OBLIGATION,
+            routed=_gets((R.HEALTH_INSURER, IDENTITY_EPISODE)),
         ),
         Example(
             "assessment-outcome-not-included",
@@ -618,6 +679,18 @@ def _criterion_not_met(b: dict[str, Any]) -> None:
     finding["extension"][0]["valueCoding"] = CriterionResult.NOT_MET.coding()
 
 
+def _included_at_17(b: dict[str, Any]) -> None:
+    # the decision (2024-04-02) falls the day before the 18th birthday
+    _res(b, "Patient")["birthDate"] = "2006-04-03"
+
+
+def _detention_with_a_bed(b: dict[str, Any]) -> None:
+    enc = _res(b, "Encounter")
+    enc["type"] = [{"coding": [TransitionKind.DETENTION.coding()]}]
+    enc["status"] = "onleave"
+    enc.pop("extension", None)
+
+
 def _scale_up_to_ambulant(b: dict[str, Any]) -> None:
     enc = _res(b, "Encounter")
     enc["meta"]["tag"] = [SecurityLevel.AMBULANT.coding()]
@@ -758,6 +831,25 @@ def invalid_examples() -> list[Invalid]:
             "inclusion-criteria",
             "value",
             "An inclusion although a criterion is not met.",
+        ),
+        Invalid(
+            "inclusion-under-18",
+            "assessment-outcome",
+            _included_at_17,
+            "Patient.birthDate",
+            "age-of-majority",
+            "value",
+            "An inclusion of a person who is 17 on the decision date (implementation plan "
+            "2022, 2.1: \"Personen (18+)\"); the 18th birthday itself would do.",
+        ),
+        Invalid(
+            "detention-with-a-bed",
+            "care-transition",
+            _detention_with_a_bed,
+            "Encounter.meta.tag",
+            "on-leave",
+            "value",
+            "A detention that keeps a level 3 bed: away from care the provider holds no bed.",
         ),
         Invalid(
             "scale-up-to-ambulant",

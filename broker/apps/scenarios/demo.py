@@ -40,6 +40,11 @@ PARTIES = [
         {"agb": "73730202"},
     ),
 ]
+MUNICIPALITY = LocalParty(
+    "gemeente-utrecht", "Gemeente Utrecht", PartyRole.MUNICIPALITY, None, {"municipality": "0344"}
+)
+"""The municipality of the demo's residents (CBS 0344): ``ketenbus up`` runs its adapter, which
+receives the ZVH's referral notices (docs/adapters/municipality.md)."""
 
 REFERRAL_CATEGORIES = [
     DataCategory.IDENTITY,

@@ -23,6 +23,7 @@ import hashlib
 import io
 import json
 import signal
+import statistics
 from collections import Counter
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -35,6 +36,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.table import Table
 
 from adapters.financing.book import ClaimStatus
+from adapters.municipality.service import MunicipalityAdapter
 from adapters.payer.formats import vektis, vws, wlz, wmo
 from adapters.payer.formats.common import reference
 from broker.apps.deployment import create_local, router_instance_ids
@@ -75,6 +77,12 @@ TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog
 CONFLICT_VALIDITY_DAYS = 7
 CONFLICT_REASON = "acuut gevaar voor derden; toestemming niet te verkrijgen"
 SAFETY_LEVELS = frozenset({"3", "4"})  # a scale-up to these is an occasion to inform the ZVH
+INFORMATION_AFTER_DAYS = 3  # a municipality brings what it knows a few days after the notice
+MUNICIPAL_ESCALATION_AFTER_DAYS = 21  # ... and escalates some cases undecided after 3 weeks
+MUNICIPAL_REASONS = ("no-provider", "no-bed", "other")
+ESCALATION_LEVEL = "national"
+"""The level every escalation reaches on this branch: there is one step, the national
+coordination point. The ladder of issue 15 point 2 (regional first) sets it per escalation."""
 
 
 @dataclass
@@ -215,6 +223,7 @@ class NationalScenario:
         self.assessed: set[str] = set()
         self.claims_seen: dict[str, tuple[str, date]] = {}  # claim id -> (payer, received)
         self.answered: dict[str, date] = {}  # claim id -> the day its payer answered (or not)
+        self.municipality_done: set[tuple[str, str]] = set()  # (case, what) already sent
         self.seq = 0
 
     # --- files -----------------------------------------------------------------------------
@@ -449,6 +458,51 @@ class NationalScenario:
             doc, suffix = _answer(role, claims[claim_id], day, fate == "paid")
             self._drop(pid, "antwoord", suffix, doc)
 
+    # --- the municipalities -----------------------------------------------------------------
+
+    def _municipality_day(self, day: date) -> None:
+        """The municipalities take their part (issue 15 point 3): for a quarter of the referrals
+        they were told of they bring what they know to the ZVH a few days later, and a tenth of
+        those still undecided after three weeks they escalate, with reasons in turn."""
+        for pid, adapter in self.stack.payers.items():
+            if not isinstance(adapter, MunicipalityAdapter):
+                continue
+            docs: list[dict[str, Any]] = []
+            for (zvh, case), known in list(adapter.cases.items()):
+                if not known.notified:
+                    continue
+                age = (day - known.registered_on).days
+                h = _stable(str(self.opts.seed), case, "municipality")
+                informs = h % 4 == 0 and age >= INFORMATION_AFTER_DAYS
+                if informs and (case, "information") not in self.municipality_done:
+                    self.municipality_done.add((case, "information"))
+                    docs.append(
+                        {
+                            "kind": "information",
+                            "zvh": zvh,
+                            "case": case,
+                            "information": "Bekend bij de gemeente: Wmo-begeleiding en "
+                            "schuldhulp in een eerder traject.",
+                        }
+                    )
+                stuck = age >= MUNICIPAL_ESCALATION_AFTER_DAYS and case not in self.assessed
+                if h % 10 == 1 and stuck and (case, "escalation") not in self.municipality_done:
+                    self.municipality_done.add((case, "escalation"))
+                    reason = MUNICIPAL_REASONS[(h // 10) % len(MUNICIPAL_REASONS)]
+                    doc: dict[str, Any] = {
+                        "kind": "escalation",
+                        "zvh": zvh,
+                        "case": case,
+                        "reason": reason,
+                        "stuck_since": known.registered_on.isoformat(),
+                        "reference": f"ESC-GEM-{case}",
+                    }
+                    if reason == "other":
+                        doc["explanation"] = "Geen besluit na drie weken; woonplek loopt af."
+                    docs.append(doc)
+            if docs:
+                self._drop(pid, "gemeente", ".json", json.dumps(docs, ensure_ascii=False).encode())
+
     # --- the year ---------------------------------------------------------------------------
 
     async def run(self, console: Console) -> None:
@@ -473,6 +527,7 @@ class NationalScenario:
                 if day <= plan.end:
                     self._zvh_day(day)
                 self._provider_day(day)
+                self._municipality_day(day)
                 self._payer_day(day)
                 await asyncio.sleep(day_seconds)
                 await self._keep_up(day)
@@ -626,6 +681,9 @@ class Summary:
     # costs attributed to a payer but held (no tariff, or a precondition unmet), per
     # "<payer>: <service> (<reason>)"; e.g. the 2022-2023 registration the ministries cover
     held: Counter[str] = field(default_factory=Counter)
+    escalation_outcomes: list[EscalationOutcome] = field(default_factory=list)
+    municipality_information: int = 0  # documents the municipalities sent the ZVHs
+    referral_notices: int = 0  # referral notices the municipalities received
 
     @property
     def claims_total(self) -> tuple[int, int]:
@@ -633,6 +691,55 @@ class Summary:
             sum(n for n, _ in self.claims.values()),
             sum(c for _, c in self.claims.values()),
         )
+
+
+@dataclass(frozen=True)
+class EscalationOutcome:
+    """One escalation as the summary counts it: its reason (EscalationReason code), the level
+    it reached, the day it was raised about and, once answered, the day it was resolved. The
+    answers of the coordination point (issue 15 point 2) fill ``resolved_on``; until they
+    exist every escalation is open and the duration column stays empty."""
+
+    reason: str
+    level: str
+    since: date | None
+    resolved_on: date | None = None
+
+    @property
+    def days(self) -> int | None:
+        if self.since is None or self.resolved_on is None:
+            return None
+        return (self.resolved_on - self.since).days
+
+
+def escalation_outcomes(s: NationalScenario) -> list[EscalationOutcome]:
+    """Every escalation raised in the scenario: the claims desks' (financing gaps, unpaid
+    claims) and the municipalities' (stuck cases)."""
+    out = [
+        EscalationOutcome(_escalation_reason(esc), ESCALATION_LEVEL, None)
+        for provider in s.stack.providers.values()
+        for esc in sorted(provider.desk.raised)
+    ]
+    for adapter in s.stack.payers.values():
+        if isinstance(adapter, MunicipalityAdapter):
+            for _, (reason, since) in sorted(adapter.escalated.items()):
+                out.append(EscalationOutcome(reason.value, ESCALATION_LEVEL, since))
+    return out
+
+
+def escalation_counts(
+    outcomes: list[EscalationOutcome],
+) -> list[tuple[str, str, int, int, float | None]]:
+    """(reason, level, raised, resolved, median days to resolution) per reason and level."""
+    groups: dict[tuple[str, str], list[EscalationOutcome]] = {}
+    for o in outcomes:
+        groups.setdefault((o.reason, o.level), []).append(o)
+    rows = []
+    for (reason, level), group in sorted(groups.items()):
+        days = sorted(d for o in group if (d := o.days) is not None)
+        median = float(statistics.median(days)) if days else None
+        rows.append((reason, level, len(group), len(days), median))
+    return rows
 
 
 def summarise(s: NationalScenario) -> Summary:
@@ -661,6 +768,13 @@ def summarise(s: NationalScenario) -> Summary:
                 paid_c += e.claim.amount_cents
         for esc in provider.desk.raised:
             escalations[_escalation_kind(esc)] += 1
+    information = sum(1 for _, what in s.municipality_done if what == "information")
+    notices = 0
+    for adapter in s.stack.payers.values():
+        if isinstance(adapter, MunicipalityAdapter):
+            for reason, _ in adapter.escalated.values():
+                escalations[f"{reason.value} (a municipality: case undecided)"] += 1
+            notices += sum(1 for known in adapter.cases.values() if known.notified)
     router: Counter[str] = Counter()
     for f in t.facts:
         if f.kind in (FactKind.DENY, FactKind.REFUSAL):
@@ -704,7 +818,15 @@ def summarise(s: NationalScenario) -> Summary:
         delivered_by_basis=by_basis,
         transitions_not_for_zvh=not_for_zvh,
         held=held,
+        escalation_outcomes=escalation_outcomes(s),
+        municipality_information=information,
+        referral_notices=notices,
     )
+
+
+def _escalation_reason(escalation_id: str) -> str:
+    """The EscalationReason code of a claims desk's escalation (from its id)."""
+    return "payment-overdue" if escalation_id.startswith("LATE-") else "no-payer"
 
 
 def _escalation_kind(escalation_id: str) -> str:
@@ -788,11 +910,22 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
             else ""
         )
     )
+    ladder = Table(title="Escalations by reason and level")
+    for col in ("reason", "level", "raised", "resolved", "median days"):
+        ladder.add_column(col, justify="left" if col in ("reason", "level") else "right")
+    for reason, level, raised, resolved, median in escalation_counts(s.escalation_outcomes):
+        ladder.add_row(
+            reason, level, str(raised), str(resolved), "—" if median is None else f"{median:g}"
+        )
+    ladder.caption = (
+        f"municipalities: {s.referral_notices} referral notices received, "
+        f"{s.municipality_information} times they brought what they knew to the ZVH"
+    )
     look = Table(title="Where to look", show_header=False)
     look.add_column("")
     for w in where:
         look.add_row(w)
-    return [cases, claims, refusals, grounds, esc, look]
+    return [cases, claims, refusals, grounds, esc, ladder, look]
 
 
 def summary_json(s: Summary) -> dict[str, Any]:
@@ -821,6 +954,12 @@ def summary_json(s: Summary) -> dict[str, Any]:
         "clock_waits": {"days": s.clock_waits[0], "gave_up": s.clock_waits[1]},
         "delivered_by_basis": dict(s.delivered_by_basis),
         "transitions_not_for_zvh": s.transitions_not_for_zvh,
+        "escalations_by_reason_and_level": [
+            {"reason": r, "level": lv, "raised": n, "resolved": done, "median_days": m}
+            for r, lv, n, done, m in escalation_counts(s.escalation_outcomes)
+        ],
+        "referral_notices": s.referral_notices,
+        "municipality_information": s.municipality_information,
     }
 
 

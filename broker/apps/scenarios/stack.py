@@ -1,5 +1,5 @@
-"""The local stack: router, ZVH, provider and payer adapters in one process, each with its own
-Kafka clients — the same components the compose file runs as separate containers."""
+"""The local stack: router, ZVH, provider, payer and municipality adapters in one process, each
+with its own Kafka clients — the same components the compose file runs as separate containers."""
 
 from __future__ import annotations
 
@@ -14,6 +14,7 @@ from typing import Any
 import uvicorn
 
 from adapters.common.runtime import AdapterEvent
+from adapters.municipality.service import MunicipalityAdapter
 from adapters.payer.formats import FORMATS
 from adapters.payer.service import PayerAdapter
 from adapters.provider.service import ProviderAdapter
@@ -131,7 +132,9 @@ class LocalStack:
                     clock=self.options.clock,
                 )
             elif p.role in FORMATS:
-                self.payers[p.id] = PayerAdapter(
+                # A municipality pays Wmo claims and takes its part in the registration phase.
+                kind = MunicipalityAdapter if p.role is PartyRole.MUNICIPALITY else PayerAdapter
+                self.payers[p.id] = kind(
                     self.settings_of(p.id),
                     self.deployment.party_client(p.id),
                     self.inbox(p.id),

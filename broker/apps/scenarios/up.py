@@ -138,7 +138,7 @@ async def up(
         out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
         deployment = create_local(
             state_dir,
-            with_monitoring_parties(demo.PARTIES),
+            with_monitoring_parties([*demo.PARTIES, demo.MUNICIPALITY]),
             router_instances=router_instance_ids(settings.routers),
         )
         for option, port in (("--web-port", web_port), ("--metrics-port", metrics_port)):

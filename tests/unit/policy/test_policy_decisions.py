@@ -68,11 +68,16 @@ class Case:
             return frozenset({DataCategory.AGGREGATE})
         return frozenset(self.rule.categories) | {DataCategory.CLINICAL, DataCategory.JUSTICE}
 
+    def cited(self, citation: str) -> BasisDetail:
+        """A citation with the exceptions the basis rule lists (a statute without an art. 9
+        exception of its own, such as the Zvw, needs one stated for health data)."""
+        return BasisDetail(citation=citation, exceptions=tuple(self.basis.exceptions or ()))
+
     def request(self, **changes: Any) -> DecisionRequest:
         detail = None
         if self.basis.basis in (LegalBasis.LEGAL_OBLIGATION, LegalBasis.PUBLIC_TASK):
             detail = BasisDetail(citation=self.basis.citations[0] if self.basis.citations
-                                 else None)
+                                 else None, exceptions=tuple(self.basis.exceptions or ()))
         elif self.basis.basis is LegalBasis.CONFLICT_OF_DUTIES:
             detail = BasisDetail(justification=JUSTIFICATION, decided_by="dr. P. Bakker")
         req = DecisionRequest(
@@ -322,7 +327,7 @@ def test_citation_not_accepted_is_denied(case: Case) -> None:
               if case.basis.basis is LegalBasis.LEGAL_OBLIGATION
               else ReasonCode.TASK_NOT_ACCEPTED)
     listed = next(c for c in CITATIONS if not case.basis.accepts_citation(c))
-    d = decide(case.request(basis_detail=BasisDetail(citation=listed.id)), POLICY, ConsentView())
+    d = decide(case.request(basis_detail=case.cited(listed.id)), POLICY, ConsentView())
     assert_denied(d, reason)
     assert listed.id in d.detail
 
@@ -340,11 +345,11 @@ def test_citation_not_on_the_list_is_denied(case: Case) -> None:
         "\u200b" + accepted.id,  # a zero-width space in front
     ]
     for text in hostile:
-        d = decide(case.request(basis_detail=BasisDetail(citation=text)), POLICY, ConsentView())
+        d = decide(case.request(basis_detail=case.cited(text)), POLICY, ConsentView())
         assert_denied(d, ReasonCode.CITATION_NOT_LISTED)
         assert text.strip() not in d.detail  # the refused text is not repeated in the audit
     # the same request with the listed id is permitted: the refusal is the citation's
-    d = decide(case.request(basis_detail=BasisDetail(citation=accepted.id)), POLICY,
+    d = decide(case.request(basis_detail=case.cited(accepted.id)), POLICY,
                case.consent_view())
     assert d.permit, d
 

@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 
 from schemas.errors import Issue
-from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
+from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment, adult_on
 from schemas.flows.capacity import CapacityReport, LevelCapacity
 from schemas.flows.claim import PAYER_IDENTIFIERS, Claim, ClaimResponse, Payer
 from schemas.flows.common import Gender, Person
@@ -47,6 +47,7 @@ from schemas.vocab import (
     SignalSource,
     TransitionKind,
 )
+from schemas.vocab.transition import ON_LEAVE
 
 _COMMON = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow]}
 settings.register_profile("schemas-ci", max_examples=50, **_COMMON)  # type: ignore[arg-type]
@@ -162,13 +163,18 @@ def assessments(draw: st.DrawFn) -> AssessmentOutcome:
         )
         for c in order
     )
+    assessed_on = draw(dates)
+    person = draw(persons)
+    if included and not adult_on(person.birth_date, assessed_on):  # only adults are included
+        assessed_on = max(assessed_on, date(1920, 1, 1))
+        person = person.model_copy(update={"birth_date": date(1900, 1, 1)})
     return AssessmentOutcome(
         assessment_id=draw(id_value),
         zvh=draw(party_id),
         referral_id=draw(id_value),
         provider=draw(party_id),
-        assessed_on=draw(dates),
-        person=draw(persons),
+        assessed_on=assessed_on,
+        person=person,
         decision=decision,
         criteria=criteria,
         reasons=draw(text),
@@ -203,6 +209,8 @@ def transitions(draw: st.DrawFn) -> CareTransition:
     if kind is TransitionKind.TRANSFER and previous is None:
         previous = provider + "-before"
     location = draw(id_value) if level is not SecurityLevel.AMBULANT else draw(opt(id_value))
+    if kind in ON_LEAVE:  # away from care: no bed
+        level, location = SecurityLevel.AMBULANT, None
     return CareTransition(
         transition_id=draw(id_value),
         episode_id=draw(id_value),
