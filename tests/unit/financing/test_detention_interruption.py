@@ -18,7 +18,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.financing.accrual import Episode, coordination_segments
-from adapters.financing.desk import ClaimsDesk
+from adapters.financing.desk import ClaimsDesk, Coverage
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import Facts, default_rules
 from schemas.errors import MessageError
@@ -71,6 +71,8 @@ def _coordination(d: ClaimsDesk, on: str) -> list[tuple[str, str]]:
 def test_no_coordination_claim_for_the_days_of_a_detention(directory: PayerDirectory) -> None:
     d = desk(directory)
     refer(d, "C9", "2022-01-03")
+    # the 2022-2023 coordination is the insurer's for a Zvw client (issue 18: no DJI fallback)
+    d.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
     d.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
     d.transition(move(TransitionKind.DETENTION, "2022-02-10", "T1"))
     d.transition(move(TransitionKind.DETENTION_END, "2022-03-05", "T2"))
@@ -85,6 +87,8 @@ def test_no_coordination_claim_for_the_days_of_a_detention(directory: PayerDirec
 def test_an_open_detention_pauses_every_later_day(directory: PayerDirectory) -> None:
     d = desk(directory)
     refer(d, "C9", "2022-01-03")
+    # the 2022-2023 coordination is the insurer's for a Zvw client (issue 18: no DJI fallback)
+    d.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
     d.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
     d.transition(move(TransitionKind.DETENTION, "2022-02-15", "T1"))
     assert _coordination(d, "2022-05-01") == [("2022-02-01", "2022-02-14")]
@@ -93,6 +97,8 @@ def test_an_open_detention_pauses_every_later_day(directory: PayerDirectory) -> 
 def test_an_interruption_is_claimed_on_and_is_not_an_end(directory: PayerDirectory) -> None:
     d = desk(directory)
     refer(d, "C9", "2022-01-03")
+    # the 2022-2023 coordination is the insurer's for a Zvw client (issue 18: no DJI fallback)
+    d.coverage(P.ZVH, "C9", Coverage(health_insurer="3311"))
     d.assessment(outcome("C9", "2022-01-20", "2022-02-01"))
     d.transition(move(TransitionKind.INTERRUPTION, "2022-02-10", "T1"))
     d.transition(move(TransitionKind.INTERRUPTION_END, "2022-02-20", "T2"))

@@ -15,6 +15,7 @@ import pytest
 
 from adapters.financing.desk import NOTICE_REASONS, ClaimsDesk, Coverage
 from adapters.financing.payers import PayerDirectory
+from adapters.financing.rules import TitlePeriod
 from broker.policy import ConsentView, DecisionRequest, decide, default_policy, project
 from schemas.flows.assessment import assessment_message, inclusion_notice_from_message
 from schemas.messaging import BasisDetail, category_of, dumps, parse_message
@@ -22,6 +23,7 @@ from schemas.vocab import (
     DataCategory,
     EventCode,
     LegalBasis,
+    LegalTitleKind,
     PartyRole,
     PurposeOfUse,
     SpecialException,
@@ -37,8 +39,8 @@ def directory() -> PayerDirectory:
     return PayerDirectory(P.registry())
 
 
-def _included(d: ClaimsDesk, insurer: str | None) -> None:
-    refer(d, "C7", "2022-03-01")
+def _included(d: ClaimsDesk, insurer: str | None, *titles: TitlePeriod) -> None:
+    refer(d, "C7", "2022-03-01", *titles)
     a = outcome("C7", "2022-03-20", "2022-03-21")
     notes = tuple(c.model_copy(update={"note": "klinische onderbouwing"}) for c in a.criteria)
     d.assessment(a.model_copy(update={"criteria": notes, "reasons": "Psychose, agressie."}))
@@ -67,12 +69,20 @@ def test_the_insurer_gets_one_minimised_notice(directory: PayerDirectory) -> Non
     assert case.assessment.reasons == "Psychose, agressie.", "the notice is not the decision"
 
 
-def test_without_an_insurer_dji_gets_it_on_the_wfz(directory: PayerDirectory) -> None:
+def test_under_a_criminal_title_dji_gets_it_on_the_wfz(directory: PayerDirectory) -> None:
     d = desk(directory)
-    _included(d, None)
+    _included(d, None, TitlePeriod(LegalTitleKind.CRIMINAL, D("2022-01-01")))
     [n] = d.due(at("2022-03-22")).notices
     assert n.payer == P.DJI and n.meta.basis_detail is not None
     assert n.meta.basis_detail.citation == "Wfz" and n.meta.basis_detail.exceptions == ()
+
+
+def test_without_an_insurer_or_a_title_nobody_is_told(directory: PayerDirectory) -> None:
+    """No DJI fallback without a criminal title (issue 18): the coordination claims escalate
+    the gap instead, so no payer is sent a notice it has no ground to receive."""
+    d = desk(directory)
+    _included(d, None)
+    assert d.due(at("2022-03-22")).notices == []
 
 
 def test_no_rule_on_the_inclusion_date_means_no_notice(directory: PayerDirectory) -> None:
