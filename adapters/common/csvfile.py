@@ -76,6 +76,10 @@ def read_rows(
     if not lines or not lines[0].strip():
         raise file_error("the file has no header row", "no-header", "line 1")
     delimiter = ";" if lines[0].count(";") >= lines[0].count(",") else ","
+    # the reader's own field limit (131,072 by default) would end a long cell with csv.Error
+    # before ours names it: lines are bounded above, so let the reader take a whole line
+    if csv.field_size_limit() <= limits.csv_row_bytes:
+        csv.field_size_limit(limits.csv_row_bytes + 1)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
     try:
         return _rows(reader, required, allowed, limits)

@@ -164,7 +164,7 @@ class AdapterRuntime(KafkaComponent):
         self,
         inbox: Inbox,
         process: Callable[[Path], Awaitable[object]],
-        quarantine: Callable[[Path, BaseException, int], Awaitable[object]] | None = None,
+        quarantine: Callable[[Inbox, Path, BaseException, int], Awaitable[object]] | None = None,
     ) -> int:
         """Process the files waiting in ``inbox``, one at a time; returns how many.
 
@@ -189,7 +189,7 @@ class AdapterRuntime(KafkaComponent):
                 attempts = inbox.failed_attempt(path)
                 if attempts >= self.settings.inbox_max_attempts:
                     try:
-                        await quarantine(path, err, attempts)
+                        await quarantine(inbox, path, err, attempts)
                     except Exception as again:
                         log.error("quarantine of #%s failed: %s", tag, type(again).__name__)
                 continue
@@ -201,7 +201,7 @@ class AdapterRuntime(KafkaComponent):
         inbox: Inbox,
         process: Callable[[Path], Awaitable[object]],
         interval: float,
-        quarantine: Callable[[Path, BaseException, int], Awaitable[object]] | None = None,
+        quarantine: Callable[[Inbox, Path, BaseException, int], Awaitable[object]] | None = None,
     ) -> None:
         while True:
             await self.poll(inbox, process, quarantine)

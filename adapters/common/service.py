@@ -105,14 +105,19 @@ class AdapterService:
         return await self._refuse(path, raw, err)
 
     async def _refuse(
-        self, path: Path, raw: bytes, err: MessageError, digest: str | None = None
+        self,
+        path: Path,
+        raw: bytes,
+        err: MessageError,
+        digest: str | None = None,
+        inbox: Inbox | None = None,
     ) -> dict[str, Any]:
         self.refused += 1
         ref = await self.runtime.dead_letter(
             raw, None, err.reason, safe_detail(err), source=new_reference(), digest=digest
         )
         report = {**error_document(err, path.name), "reference": ref}
-        self._claimed_inbox().fail(path, report)
+        (inbox or self._claimed_inbox()).fail(path, report)
         self.runtime.event("invalid", None, f"inbox file {ref} refused: {err.reason}")
         return report
 
@@ -125,13 +130,18 @@ class AdapterService:
         if why is not None:
             return await self._refuse(path, b"", refusal(*why), digest=_digest_of_link(path))
         size = path.stat().st_size
-        if size > self.limits.max_bytes:
+        limit = (
+            self.settings.max_xml_bytes if path.suffix.lower() == ".xml" else self.limits.max_bytes
+        )
+        if size > limit:
             return await self._refuse(
-                path, b"", too_large(size, self.limits.max_bytes), digest=_digest_of_file(path)
+                path, b"", too_large(size, limit), digest=_digest_of_file(path)
             )
         return await self.process_file(path)
 
-    async def quarantine(self, path: Path, err: BaseException, attempts: int) -> dict[str, Any]:
+    async def quarantine(
+        self, inbox: Inbox, path: Path, err: BaseException, attempts: int
+    ) -> dict[str, Any]:
         """A file that failed ``attempts`` times for reasons of its own: refused as
         ``quarantined`` (dead letter, audit, ``failed/`` with its report), so it never loops
         and never holds up the files after it."""
@@ -142,7 +152,9 @@ class AdapterService:
         )
         size = path.stat().st_size if path.exists() else 0
         raw = path.read_bytes() if size <= self.limits.max_bytes else b""
-        return await self._refuse(path, raw, problem, digest=None if raw else "")
+        return await self._refuse(
+            path, raw, problem, digest=None if raw else _digest_of_file(path), inbox=inbox
+        )
 
     async def settle_file(
         self,

@@ -315,9 +315,9 @@ class ProviderAdapter(AdapterService):
         raw = path.read_bytes()
         try:
             items: Items = (
-                parse_csv(raw, self.party_id)
+                parse_csv(raw, self.party_id, self.limits)
                 if path.suffix.lower() == ".csv"
-                else parse_json(raw, self.party_id)
+                else parse_json(raw, self.party_id, self.limits)
             )
         except MessageError as err:
             return await self.refuse_file(path, raw, err)

@@ -18,7 +18,7 @@ from fastapi.responses import JSONResponse
 
 from adapters.common.limits import read_json, refusal, safe_detail, too_large
 from adapters.common.runtime import error_document
-from adapters.zvh.service import ZvhAdapter
+from adapters.zvh.service import RefusedInput, ZvhAdapter
 from broker.component.lifecycle import BrokerNotReady
 from schemas.errors import Issue, MessageError
 
@@ -97,7 +97,8 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
         try:
             accepted = await adapter.submit_json(data)
         except MessageError as err:
-            return JSONResponse(error_document(err, "http"), status_code=422)
+            ref = {"reference": err.reference} if isinstance(err, RefusedInput) else {}
+            return JSONResponse({**error_document(err, "http"), **ref}, status_code=422)
         body: dict[str, Any] = {
             "status": "accepted",
             "message_id": accepted.message_id,

@@ -7,6 +7,7 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Unpack
@@ -22,7 +23,7 @@ from broker.config import Settings
 from broker.trust import Opened
 from broker.trust.party import PartyClient
 from schemas import topics
-from schemas.errors import MessageError
+from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_message
 from schemas.flows.referral import referral_message
 from schemas.messaging import MessageMeta, ParsedMessage, validate_fhir
@@ -53,6 +54,14 @@ def content_key(doc: ZvhReferral | ZvhConsent) -> str:
 def attempt_message_id(party: str, key: str, attempt: int) -> str:
     """The message id of the ``attempt``-th sending of the document ``key`` (0 first)."""
     return str(uuid.uuid5(CONTENT_NAMESPACE, f"{party}/{key}/{attempt}"))
+
+
+class RefusedInput(MessageError):
+    """A refused document, already dead-lettered and audited under ``reference``."""
+
+    def __init__(self, issues: Iterable[Issue], reference: str) -> None:
+        super().__init__(issues)
+        self.reference = reference
 
 
 @dataclass(frozen=True)
@@ -190,9 +199,11 @@ class ZvhAdapter(AdapterService):
         except MessageError as err:
             self.refused += 1
             raw = json.dumps(data, ensure_ascii=False).encode() if data is not None else b""
-            await self.runtime.dead_letter(raw, None, err.reason, safe_detail(err), source="http")
+            ref = await self.runtime.dead_letter(
+                raw, None, err.reason, safe_detail(err), source="http"
+            )
             self.runtime.event("invalid", None, f"HTTP input refused: {err.reason}")
-            raise
+            raise RefusedInput(err.issues, ref) from None
         return await self.submit(doc)
 
     async def process_file(self, path: Path) -> dict[str, Any]:
