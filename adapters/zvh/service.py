@@ -299,9 +299,10 @@ class ZvhAdapter(AdapterService):
             return
         self.responses[request] = doc
 
-    async def start(self) -> None:
-        """Read the responses already in the outbox first, so a document refused before a
-        restart is still known as refused (and sent again as a new attempt)."""
+    def load_responses(self) -> int:
+        """Read the responses already in the outbox, so a document refused before a restart
+        is still known as refused (and sent again as a new attempt); returns how many."""
+        n = 0
         for path in sorted(self.outbox.directory.glob("*.json")):
             try:
                 doc = json.loads(path.read_bytes())
@@ -309,6 +310,11 @@ class ZvhAdapter(AdapterService):
                 continue
             if isinstance(doc, dict) and doc.get("type") == "response" and "in_reply_to" in doc:
                 self._record_response(doc)
+                n += 1
+        return n
+
+    async def start(self) -> None:
+        self.load_responses()
         await super().start()
 
     async def wait_response(self, message_id: str, timeout: float) -> dict[str, Any] | None:

@@ -187,3 +187,23 @@ def test_a_refusal_never_replaces_an_accepted_response(adapter: ZvhAdapter) -> N
     adapter._record_response({"in_reply_to": "m-1", "status": "refused"})
     assert adapter.responses["m-1"]["status"] == "accepted"
     assert adapter.conflicts == before + 1
+
+
+def test_responses_in_the_outbox_survive_a_restart(
+    adapter: ZvhAdapter, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """A restarted adapter still knows a refused document as refused: a new attempt."""
+    p = {"bsn": synthetic_bsn(random.Random()), "family_name": "X", "birth_date": "1980-01-01"}
+    doc = parse_document(demo.referral("C-8", "midden-nederland", p, date.today()))
+    first = attempt_message_id(adapter.party_id, content_key(doc), 0)
+    response = {"type": "response", "in_reply_to": first, "status": "refused"}
+    adapter.outbox.write("r-1", json.dumps(response).encode())
+    again = ZvhAdapter(
+        adapter.settings,
+        adapter.client,
+        adapter.outbox.directory.parent / "in",
+        adapter.outbox.directory,
+    )
+    assert again.load_responses() >= 1
+    mid, repeat = again.identify(doc)
+    assert mid == attempt_message_id(adapter.party_id, content_key(doc), 1) and not repeat
