@@ -30,6 +30,8 @@ from adapters.common.inbox import Inbox, report_name
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack
 from broker.apps.synthetic import synthetic_bsn
+from broker.router.facts import Fact, FactKind
+from broker.router.service import RouterService
 from schemas import topics
 from schemas.flows.referral import referral_message
 from schemas.messaging import MessageMeta
@@ -454,6 +456,43 @@ async def test_a_refused_document_sent_again_after_its_fix_is_a_new_attempt(
     assert answer is not None and answer["status"] == "accepted", answer
 
 
+async def test_a_replay_after_a_router_restart_is_still_a_duplicate(stack: LocalStack) -> None:
+    p = person()
+    await give_consent(stack, p["bsn"])
+    got = await receipt(stack, "before-restart.json", demo.dump(referral(p)))
+    mid = got["accepted"][0]["message_id"]
+    await until(lambda: (stack.outbox(PROVIDER) / f"{mid}.json").exists())
+    bootstrap = stack.settings.bootstrap_servers or ""
+    records = await consume_all(bootstrap, topics.IN_REFERRAL.name)
+    [genuine] = [r for r in records if dict(r.headers).get("kb-id") == mid.encode()]
+    await asyncio.sleep(0.5)  # the batch's offsets are committed once its effects are acked
+    assert stack.router is not None
+    await stack.router.stop()
+    facts: list[Fact] = []
+    router = RouterService(
+        stack.settings,
+        stack.deployment.router_state(stack.policy),
+        on_fact=facts.append,
+        session_timeout_ms=2000,
+    )
+    await router.start()
+    stack.router = router
+    assert f"{ZVH}/{mid}" in router.state.replay, "rebuilt from the routed topics"
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.IN_REFERRAL.name, genuine.value, key=genuine.key, headers=list(genuine.headers)
+        )
+    finally:
+        await producer.stop()
+    await until(lambda: [f for f in facts if f.message_id == mid], timeout=20)
+    assert [f.kind for f in facts if f.message_id == mid] == [FactKind.DUPLICATE]
+    topic = stack.deployment.registry.get(PROVIDER).outbound_topic
+    out = await consume_all(bootstrap, topic)
+    assert [dict(r.headers).get("kb-id") for r in out].count(mid.encode()) == 1
+
+
 # --- the end: good files delivered, health ok, nothing personal on any topic ------------------
 
 
@@ -494,11 +533,8 @@ async def test_an_independent_scan_of_every_topic_finds_no_personal_data(
     needles = [s.encode() for s in SECRETS]
     assert len(needles) > 20
     found = []
-    for name in names:
-        try:
-            records = await consume_all(bootstrap, name)
-        except LookupError:
-            continue
+    scans = await asyncio.gather(*(consume_all(bootstrap, n) for n in names))
+    for name, records in zip(names, scans, strict=True):
         for r in records:
             blobs = [r.key or b"", r.value or b""]
             blobs += [k.encode() + b"=" + v for k, v in r.headers]
