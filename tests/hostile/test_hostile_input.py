@@ -235,12 +235,15 @@ async def test_refused_input_too_big_for_a_record_is_parked_with_its_digest(
 
 async def test_a_50mb_file_is_refused_unread_within_the_rss_bound(stack: LocalStack) -> None:
     path = stack.inbox(ZVH) / ".huge.json.tmp"
+    digest = hashlib.sha256()
     with path.open("wb") as f:
         for c in chunks(50 * 2**20):
             f.write(c)
+            digest.update(c)
     with RssWatch() as rss:
         os.replace(path, stack.inbox(ZVH) / "huge.json")
-        await assert_refused(stack, "huge.json", None, "too-large")
+        _, headers = await assert_refused(stack, "huge.json", None, "too-large")
+    assert headers["kb-digest"] == digest.hexdigest().encode(), "named by its digest, unread"
     assert rss.growth_mb < RSS_BOUND_MB, f"RSS grew {rss.growth_mb:.0f} MB"
 
 

@@ -128,6 +128,14 @@ def test_formula_cells_are_neutralised(cell: str, written: str) -> None:
     assert neutralise(cell) == written
 
 
+def test_the_payer_csv_ketenbus_writes_is_neutralised() -> None:
+    from adapters.payer.formats import vws
+
+    column = vws.ANSWER_COLUMNS[-1]
+    written = vws.write_answer([{column: '=HYPERLINK("http://x")'}]).decode()
+    assert "'=HYPERLINK" in written and ";=HYPERLINK" not in written
+
+
 def test_an_inbox_answers_every_entry_and_follows_no_link(tmp_path: Path) -> None:
     box = Inbox(tmp_path / "in", patterns=("*.json", "*.csv"))
     outside = tmp_path / "secret.json"
