@@ -181,7 +181,9 @@ class AdapterService:
             path, receipt, accepted=len(accepted), refused=len(errors)
         )
         if not settled:
-            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
+            # never the file name in an event or a log line: names have held a BSN and a name
+            tag = hashlib.sha256(path.name.encode()).hexdigest()[:12]
+            self.runtime.event("invalid", None, f"inbox file #{tag} refused ({len(errors)} errors)")
         return receipt
 
     # --- the inbox loop and the lifecycle ----------------------------------------------------
