@@ -244,6 +244,7 @@ async def test_a_50mb_file_is_refused_unread_within_the_rss_bound(stack: LocalSt
         os.replace(path, stack.inbox(ZVH) / "huge.json")
         _, headers = await assert_refused(stack, "huge.json", None, "too-large")
     assert headers["kb-digest"] == digest.hexdigest().encode(), "named by its digest, unread"
+    print(f"50 MB file: RSS grew {rss.growth_mb:.1f} MB")  # shown with -s
     assert rss.growth_mb < RSS_BOUND_MB, f"RSS grew {rss.growth_mb:.0f} MB"
 
 
@@ -341,6 +342,7 @@ async def test_http_limits_answer_with_an_operation_outcome(stack: LocalStack) -
                 assert huge.status_code == 413 and huge.json()["reason"] == "too-large"
             except httpx.TransportError:
                 pass  # the server may close while the client still writes; the refusal stands
+        print(f"50 MB post: RSS grew {rss.growth_mb:.1f} MB")  # shown with -s
         assert rss.growth_mb < RSS_BOUND_MB, f"RSS grew {rss.growth_mb:.0f} MB"
 
 
