@@ -215,3 +215,29 @@ def test_responses_in_the_outbox_survive_a_restart(
     assert again.load_responses() >= 1
     mid, repeat = again.identify(doc)
     assert mid == attempt_message_id(adapter.party_id, content_key(doc), 1) and not repeat
+
+
+def test_provider_items_are_named_by_content_and_refused_ones_retried() -> None:
+    """The provider's CSV rows and plain resources (issue 20: they had random ids)."""
+    from adapters.common.attempts import AttemptLog
+    from adapters.provider.inputs import parse_csv as provider_csv
+    from adapters.provider.service import submission_key
+
+    header = "report_id;location_id;measured_at;level_2_in_service;level_2_occupied;"
+    header += "level_2_available"
+    rows = f"{header}\nR-1;LOC-1;{date.today()}T08:00:00+00:00;10;4;6\n"
+    [(_, first)] = provider_csv(rows.encode(), "fivoor")
+    [(_, again)] = provider_csv(rows.replace(";6\n", "; 6\n").encode(), "fivoor")
+    assert not isinstance(first, MessageError) and not isinstance(again, MessageError)
+    assert submission_key(first) == submission_key(again)
+    log = AttemptLog("fivoor")
+    mid, repeat = log.identify(submission_key(first))
+    assert not repeat
+    log.sent(mid)
+    assert log.identify(submission_key(again)) == (mid, True)
+    log.answered(mid, accepted=False)
+    retry, repeat = log.identify(submission_key(again))
+    assert retry != mid and not repeat
+    log.answered(retry, accepted=True)
+    assert not log.answered(retry, accepted=False) and log.outcomes[retry]
+    assert log.identify(submission_key(first)) == (retry, True)
