@@ -201,6 +201,35 @@ class Settings(BaseSettings):
     ``0.0.0.0`` so Prometheus on the compose network can scrape it (the port is not published
     on the host)."""
 
+    max_input_bytes: int = Field(default=5_000_000, ge=1024, le=1_000_000_000)
+    """Largest inbox file or HTTP body an adapter reads. A bigger one is refused (``too-large``,
+    HTTP 413) before it is read: it never enters memory (docs/adapters/limits.md)."""
+
+    max_json_depth: int = Field(default=32, ge=4, le=512)
+    """Deepest nesting of objects and arrays in outside JSON, checked before it is parsed
+    (``too-deep``): a ZVH document is at most 4 levels deep."""
+
+    max_csv_cell_bytes: int = Field(default=65_536, ge=256, le=10_000_000)
+    """Longest cell of an inbox CSV (``cell-too-large``)."""
+
+    max_csv_row_bytes: int = Field(default=262_144, ge=1024, le=50_000_000)
+    """Longest line of an inbox CSV (``row-too-large``), checked before the CSV is parsed."""
+
+    max_batch_items: int = Field(default=10_000, ge=1, le=1_000_000)
+    """Most documents in one JSON array file or rows in one CSV file (``too-many-items``)."""
+
+    max_xml_bytes: int = Field(default=5_000_000, ge=1024, le=1_000_000_000)
+    """Largest XML answer file a payer adapter reads (``too-large``)."""
+
+    max_dead_letter_bytes: int = Field(default=512_000, ge=1024, le=10_000_000)
+    """Largest refused input carried whole on ``dead-letter`` (Kafka's record limit is about
+    1 MB). A bigger one is kept sealed in the adapter's own ``parked/`` folder and the dead
+    letter carries its reference and SHA-256 instead."""
+
+    inbox_max_attempts: int = Field(default=3, ge=1, le=100)
+    """How often an inbox file that fails for reasons of its own (not the broker's) is tried
+    before it is quarantined in ``failed/`` (reason ``quarantined``)."""
+
     client_id_prefix: str = "ketenbus"
     """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""
 

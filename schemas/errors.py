@@ -89,10 +89,24 @@ def _issue_of(e: Any, path: str) -> Issue:
     return Issue(path, code, msg, reason if isinstance(reason, str) else kind)
 
 
+UNKNOWN_FIELD = "(unknown field)"
+"""Stands in a path for a field name that is not in the schema: the name is the sender's text
+(it has held a BSN or a name), and paths travel in dead-letter headers and logs."""
+
+
+def _safe_loc(e: Any) -> tuple[int | str, ...]:
+    """The error's location with an unknown field's name replaced by :data:`UNKNOWN_FIELD`."""
+    loc = tuple(e.get("loc", ()))
+    if loc and str(e.get("type", "")) == "extra_forbidden":
+        return (*loc[:-1], UNKNOWN_FIELD)
+    return loc
+
+
 def issues_from_validation(err: ValidationError, root: str = "") -> list[Issue]:
-    """Turn a pydantic error into issues with paths; messages stay free of input values."""
+    """Turn a pydantic error into issues with paths; messages and paths stay free of input
+    values (an unknown field is named :data:`UNKNOWN_FIELD`)."""
     return [
-        _issue_of(e, _loc_to_path(tuple(e.get("loc", ())), root))
+        _issue_of(e, _loc_to_path(_safe_loc(e), root))
         for e in err.errors(include_url=False, include_input=False)
     ]
 
@@ -103,7 +117,7 @@ def issues_at(err: ValidationError, paths: Mapping[str, str], root: str) -> list
     in their context (``ctx["field"]``, see :func:`rule_error`), else the ``root`` path."""
     issues = []
     for e in err.errors(include_url=False, include_input=False):
-        loc = tuple(e.get("loc", ()))
+        loc = _safe_loc(e)
         ctx = e.get("ctx") or {}
         if loc:
             head = str(loc[0])

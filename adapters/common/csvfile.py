@@ -16,9 +16,11 @@ from typing import Annotated, Any, TypeVar
 
 from pydantic import BaseModel, BeforeValidator, ValidationError
 
+from adapters.common.limits import InputLimits, too_large, too_many
 from schemas.errors import Issue, MessageError
 
-MAX_FILE_BYTES = 5_000_000
+DEFAULT_LIMITS = InputLimits()
+MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
 T = TypeVar("T")
 Row = dict[str, str]
 
@@ -32,32 +34,80 @@ def row_error(line: int, column: str | None, message: str, reason: str) -> Messa
     return MessageError([Issue(where, "value", message, reason)])
 
 
-def read_rows(
-    raw: bytes, required: Iterable[str], allowed: Iterable[str]
-) -> list[tuple[int, Row | MessageError]]:
-    """(line number, row) for every data row; empty cells are absent. Raises ``MessageError``
-    for a file-level problem."""
-    if len(raw) > MAX_FILE_BYTES:
-        raise file_error("file exceeds 5 MB", "too-large")
+def decode_text(raw: bytes, limits: InputLimits) -> str:
+    """The file as text, or the file-level refusal: too large, empty, not UTF-8 (a UTF-16
+    export and a binary file are refused here, before anything reads a header)."""
+    if len(raw) > limits.max_bytes:
+        raise too_large(len(raw), limits.max_bytes)
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as err:
         raise file_error(
             f"file is not UTF-8 text (byte {err.start}); save it as UTF-8", "encoding"
         ) from None
+    if "\x00" in text:
+        raise file_error("file holds NUL characters: it is not a text file", "encoding")
+    if not text.strip():
+        raise file_error("the file is empty", "empty")
+    return text
+
+
+def read_rows(
+    raw: bytes,
+    required: Iterable[str],
+    allowed: Iterable[str],
+    limits: InputLimits = DEFAULT_LIMITS,
+) -> list[tuple[int, Row | MessageError]]:
+    """(line number, row) for every data row; empty cells are absent. Raises ``MessageError``
+    for a file-level problem. Limits (docs/adapters/limits.md) are checked before the CSV
+    reader sees a line: the length of every line, then the number of rows; a cell over its
+    limit refuses its row."""
+    text = decode_text(raw, limits)
     lines = text.splitlines()
+    for number, line in enumerate(lines, start=1):
+        if len(line) > limits.csv_row_bytes:
+            raise file_error(
+                f"a line is longer than {limits.csv_row_bytes} characters",
+                "row-too-large",
+                f"line {number}",
+            )
+    if len(lines) - 1 > limits.batch_items:
+        raise too_many(len(lines) - 1, limits.batch_items)
     if not lines or not lines[0].strip():
         raise file_error("the file has no header row", "no-header", "line 1")
     delimiter = ";" if lines[0].count(";") >= lines[0].count(",") else ","
+    # the reader's own field limit (131,072 by default) would end a long cell with csv.Error
+    # before ours names it: lines are bounded above, so let the reader take a whole line
+    if csv.field_size_limit() <= limits.csv_row_bytes:
+        csv.field_size_limit(limits.csv_row_bytes + 1)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
+        return _rows(reader, required, allowed, limits)
+    except csv.Error:
+        # a quoted cell that runs on past the reader's field limit, or broken quoting; the
+        # exception's text could quote the cell, so only the line is named
+        raise file_error(
+            "the CSV cannot be read here (a quoted cell never ends or exceeds "
+            f"{limits.csv_cell_bytes} characters)",
+            "csv-syntax",
+            f"line {reader.line_num}",
+        ) from None
+
+
+def _rows(
+    reader: Any, required: Iterable[str], allowed: Iterable[str], limits: InputLimits
+) -> list[tuple[int, Row | MessageError]]:
     header = [h.strip() for h in next(reader)]
     missing = [c for c in required if c not in header]
     if missing:
         raise file_error(f"missing column(s): {', '.join(missing)}", "missing-column", "line 1")
     allowed_set = set(allowed)
-    unknown = [c for c in header if c not in allowed_set]
+    # positions, not names: a header is the sender's text (a name or a BSN has stood there)
+    unknown = [str(n) for n, c in enumerate(header, start=1) if c not in allowed_set]
     if unknown:
-        raise file_error(f"unknown column(s): {', '.join(unknown)}", "unknown-column", "line 1")
+        raise file_error(
+            f"unknown column(s) at position(s) {', '.join(unknown)}", "unknown-column", "line 1"
+        )
     if len(set(header)) != len(header):
         raise file_error("a column appears twice", "duplicate-column", "line 1")
     out: list[tuple[int, Row | MessageError]] = []
@@ -71,6 +121,22 @@ def read_rows(
                     line,
                     row_error(
                         line, None, f"{len(cells)} fields, the header has {len(header)}", "fields"
+                    ),
+                )
+            )
+            continue
+        big = next(
+            (h for h, c in zip(header, cells, strict=True) if len(c) > limits.csv_cell_bytes), None
+        )
+        if big is not None:
+            out.append(
+                (
+                    line,
+                    row_error(
+                        line,
+                        big,
+                        f"a cell is longer than {limits.csv_cell_bytes} characters",
+                        "cell-too-large",
                     ),
                 )
             )

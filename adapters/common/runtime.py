@@ -5,9 +5,11 @@ de-duplicates each delivery before the adapter translates it for its system."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import hashlib
 import logging
+import os
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -15,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
+from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 
@@ -35,6 +39,16 @@ from schemas.messaging import ParsedMessage, parse_message
 
 log = logging.getLogger(__name__)
 
+REF_PREFIX = "ref-"
+CHANNELS = frozenset({"http", "inbox", "delivery"})
+"""What ``kb-source`` may say besides the party id: a channel, never a file name."""
+
+
+def new_reference() -> str:
+    """An opaque reference for one refused input: in its ``.error.json``, its dead letter
+    (``kb-ref``) and its parked copy, so operations can match them without a file name."""
+    return f"{REF_PREFIX}{uuid.uuid4().hex[:20]}"
+
 
 @dataclass(frozen=True)
 class AdapterEvent:
@@ -49,7 +63,14 @@ class AdapterEvent:
 Delivery = Callable[[Opened, ParsedMessage], Awaitable[None]]
 
 
-__all__ = ["AdapterEvent", "AdapterRuntime", "BrokerNotReady", "Delivery", "error_document"]
+__all__ = [
+    "AdapterEvent",
+    "AdapterRuntime",
+    "BrokerNotReady",
+    "Delivery",
+    "error_document",
+    "new_reference",
+]
 
 
 class AdapterRuntime(KafkaComponent):
@@ -123,7 +144,14 @@ class AdapterRuntime(KafkaComponent):
         except (TrustError, MessageError) as err:
             # Never hand unverified content to the party's system; park it for operations.
             reason = getattr(err, "reason", "invalid")
-            await self.dead_letter(raw.value or b"", headers, str(reason), str(err), sealed=True)
+            await self.dead_letter(
+                raw.value or b"",
+                headers,
+                str(reason),
+                f"{reason} at delivery",
+                sealed=True,
+                source="delivery",
+            )
             self.event("refused", None, f"delivery refused: {reason}")
             return
         if self.outbox.seen(opened.meta.message_id):
@@ -132,13 +160,21 @@ class AdapterRuntime(KafkaComponent):
         await self.on_delivery(opened, parsed)
         self.delivered += 1
 
-    async def poll(self, inbox: Inbox, process: Callable[[Path], Awaitable[object]]) -> int:
+    async def poll(
+        self,
+        inbox: Inbox,
+        process: Callable[[Path], Awaitable[object]],
+        quarantine: Callable[[Inbox, Path, BaseException, int], Awaitable[object]] | None = None,
+    ) -> int:
         """Process the files waiting in ``inbox``, one at a time; returns how many.
 
         Files wait while the broker is away or being restored (a record sent to a topic the
         broker lost would vanish). A file that fails unexpectedly stays in ``processing/`` and
-        is taken up again at the next start; the log names only the file and the error type,
-        never a traceback, which could quote the input."""
+        is taken up again at the next poll, and the files after it go on; the log names only
+        the file's digest and the error type, never a traceback or the file name, which could
+        quote the input. A failure of the file's own (not the broker's: see
+        :func:`broker_trouble`) is counted, and at ``inbox_max_attempts`` the file is handed
+        to ``quarantine`` instead of being tried again."""
         if self.health.status in NOT_TAKING_INPUT:
             return 0
         n = 0
@@ -146,16 +182,29 @@ class AdapterRuntime(KafkaComponent):
             try:
                 await process(path)
             except Exception as err:
-                log.error("inbox file %s could not be processed: %s", path.name, type(err).__name__)
+                tag = hashlib.sha256(path.name.encode()).hexdigest()[:12]
+                log.error("inbox file #%s could not be processed: %s", tag, type(err).__name__)
+                if broker_trouble(err) or quarantine is None:
+                    continue
+                attempts = inbox.failed_attempt(path)
+                if attempts >= self.settings.inbox_max_attempts:
+                    try:
+                        await quarantine(inbox, path, err, attempts)
+                    except Exception as again:
+                        log.error("quarantine of #%s failed: %s", tag, type(again).__name__)
                 continue
             n += 1
         return n
 
     async def poll_forever(
-        self, inbox: Inbox, process: Callable[[Path], Awaitable[object]], interval: float
+        self,
+        inbox: Inbox,
+        process: Callable[[Path], Awaitable[object]],
+        interval: float,
+        quarantine: Callable[[Inbox, Path, BaseException, int], Awaitable[object]] | None = None,
     ) -> None:
         while True:
-            await self.poll(inbox, process)
+            await self.poll(inbox, process, quarantine)
             await asyncio.sleep(interval)
 
     async def dead_letter(
@@ -167,28 +216,69 @@ class AdapterRuntime(KafkaComponent):
         *,
         sealed: bool = False,
         source: str = "",
-    ) -> None:
-        """Park refused input with its reason, and audit the refusal. Raw input may hold a BSN,
-        so unless it is already sealed it is sealed for the router first: never in clear on a
-        topic."""
-        if sealed:
+        digest: str | None = None,
+    ) -> str:
+        """Park refused input with its reason, and audit the refusal; returns the reference the
+        dead letter carries (``kb-ref``). Raw input may hold a BSN, so unless it is already
+        sealed it is sealed for the router first: never in clear on a topic.
+
+        ``detail`` must name rules and paths only (:func:`adapters.common.limits.safe_detail`);
+        ``source`` is a channel or an opaque reference, never a file name (a file name has
+        held a BSN and a name). Input bigger than ``max_dead_letter_bytes`` would not fit a
+        Kafka record, and a refused record that cannot be sent would loop: it is kept sealed
+        in the adapter's own ``parked/`` folder and the dead letter carries its reference and
+        SHA-256 (``kb-parked``, ``kb-digest``). ``digest`` names input that was never read
+        (too large): only its digest travels."""
+        ref = source if source.startswith(REF_PREFIX) else new_reference()
+        digest = digest or hashlib.sha256(payload).hexdigest()
+        extra: list[tuple[str, bytes]] = [("kb-digest", digest.encode())]
+        if sealed and len(payload) <= self.settings.max_dead_letter_bytes:
             key, value, hdrs = self.client.party_id.encode(), payload, list(headers or [])
         else:
-            _, value, hdrs = self.client.seal_for_router(
-                payload, "invalid-input", str(uuid.uuid4())
-            )
+            body = payload
+            if len(payload) > self.settings.max_dead_letter_bytes:
+                extra.append(("kb-parked", self._park(ref, payload, headers, sealed).encode()))
+                body = orjson.dumps({"parked": ref, "sha256": digest, "bytes": len(payload)})
+            elif not payload and digest:
+                body = orjson.dumps({"sha256": digest, "kept": "not read: over the input limit"})
+            _, value, hdrs = self.client.seal_for_router(body, "invalid-input", str(uuid.uuid4()))
             key = self.client.party_id.encode()
         hdrs += [
             ("kb-reason", reason.encode()),
             ("kb-detail", detail.encode()[:1000]),
-            ("kb-source", (source or self.client.party_id).encode()),
+            ("kb-source", (source if source in CHANNELS else self.client.party_id).encode()),
+            ("kb-ref", ref.encode()),
+            *extra,
         ]
         await self.send(topics.DEAD_LETTER.name, key, value, hdrs)
         metrics.observe_dead_letter(self.client.party_id, reason)
         channel = "delivery" if sealed else "http" if source == "http" else "inbox"
-        await self.audit_refusal(reason, payload, channel)
+        await self.audit_refusal(reason, payload, channel, digest=digest)
+        return ref
 
-    async def audit_refusal(self, reason: str, payload: bytes, channel: str) -> None:
+    def _park(
+        self, ref: str, payload: bytes, headers: list[tuple[str, bytes]] | None, sealed: bool
+    ) -> str:
+        """Keep input too big for a Kafka record in ``<state_dir>/parked/<party>/<ref>.json``,
+        sealed for the router like a dead letter's value; its path relative to the state dir."""
+        if sealed:
+            value, hdrs = payload, list(headers or [])
+        else:
+            _, value, hdrs = self.client.seal_for_router(payload, "invalid-input", ref)
+        folder = self.settings.state_dir / "parked" / self.client.party_id
+        folder.mkdir(parents=True, exist_ok=True)
+        doc = {
+            "value": base64.b64encode(value).decode(),
+            "headers": [[k, base64.b64encode(v).decode()] for k, v in hdrs],
+        }
+        tmp = folder / f".{ref}.tmp"
+        tmp.write_bytes(orjson.dumps(doc))
+        os.replace(tmp, folder / f"{ref}.json")
+        return f"parked/{self.client.party_id}/{ref}.json"
+
+    async def audit_refusal(
+        self, reason: str, payload: bytes, channel: str, *, digest: str | None = None
+    ) -> None:
         """A ``refusal`` AuditEvent on this adapter's chain (``docs/reliability.md``: every
         refusal is audited). The input is named only by its SHA-256: never a file name or any
         of its text, which may hold personal data (AVG art. 5(1)(c))."""
@@ -201,7 +291,7 @@ class AdapterRuntime(KafkaComponent):
             detail=f"refused at the adapter's {channel}",
             actor=party.id,
             actor_role=party.role,
-            input_digest=hashlib.sha256(payload).hexdigest(),
+            input_digest=digest or hashlib.sha256(payload).hexdigest(),
         )
 
         await self.audit.write([record], self._send_plain)
@@ -214,6 +304,12 @@ class AdapterRuntime(KafkaComponent):
             async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
                 await self.audit.checkpoint(self._send_plain)
         await self.close()
+
+
+def broker_trouble(err: BaseException) -> bool:
+    """A failure that is the broker's, not the input's: the file waits and is not counted
+    towards its quarantine."""
+    return isinstance(err, (BrokerNotReady, KafkaError, ConnectionError, TimeoutError))
 
 
 def error_document(err: MessageError, source: str) -> dict[str, Any]:

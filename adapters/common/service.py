@@ -12,13 +12,16 @@ gets a receipt and a report of those items.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import os
 from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any, TypedDict, Unpack
 
 from adapters.common.inbox import Inbox
+from adapters.common.limits import InputLimits, refusal, safe_detail, too_large
 from adapters.common.outbox import Outbox
-from adapters.common.runtime import AdapterEvent, AdapterRuntime, error_document
+from adapters.common.runtime import AdapterEvent, AdapterRuntime, error_document, new_reference
 from broker.config import Settings
 from broker.trust import Opened
 from broker.trust.party import PartyClient
@@ -70,6 +73,7 @@ class AdapterService:
             on_event=options.get("on_event"),
             session_timeout_ms=options.get("session_timeout_ms", 6000),
         )
+        self.limits = InputLimits.of(settings)
         self.refused = 0
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -96,13 +100,61 @@ class AdapterService:
     async def refuse_file(self, path: Path, raw: bytes, err: MessageError) -> dict[str, Any]:
         """The whole file is unreadable: dead-letter it (sealed) and audit the refusal on the
         adapter's chain (``AdapterRuntime.dead_letter``), move it to ``failed/`` with its error
-        report beside it; returns the report."""
+        report beside it; returns the report. The dead letter names the file only by an opaque
+        reference, which the report repeats."""
+        return await self._refuse(path, raw, err)
+
+    async def _refuse(
+        self,
+        path: Path,
+        raw: bytes,
+        err: MessageError,
+        digest: str | None = None,
+        inbox: Inbox | None = None,
+    ) -> dict[str, Any]:
         self.refused += 1
-        await self.runtime.dead_letter(raw, None, err.reason, str(err), source=path.name)
-        report = error_document(err, path.name)
-        self._claimed_inbox().fail(path, report)
-        self.runtime.event("invalid", None, f"{path.name} refused: {err.reason}")
+        ref = await self.runtime.dead_letter(
+            raw, None, err.reason, safe_detail(err), source=new_reference(), digest=digest
+        )
+        report = {**error_document(err, path.name), "reference": ref}
+        (inbox or self._claimed_inbox()).fail(path, report)
+        self.runtime.event("invalid", None, f"inbox file {ref} refused: {err.reason}")
         return report
+
+    async def intake(self, path: Path) -> dict[str, Any]:
+        """One claimed inbox entry: refused unread when it is a symbolic link, of a type this
+        inbox does not read, or over ``max_input_bytes`` (its size from the directory entry,
+        its digest streamed: a 50 MB file never enters memory); else :meth:`process_file`."""
+        inbox = self._claimed_inbox()
+        why = inbox.unreadable(path)
+        if why is not None:
+            return await self._refuse(path, b"", refusal(*why), digest=_digest_of_link(path))
+        size = path.stat().st_size
+        limit = (
+            self.settings.max_xml_bytes if path.suffix.lower() == ".xml" else self.limits.max_bytes
+        )
+        if size > limit:
+            return await self._refuse(
+                path, b"", too_large(size, limit), digest=_digest_of_file(path)
+            )
+        return await self.process_file(path)
+
+    async def quarantine(
+        self, inbox: Inbox, path: Path, err: BaseException, attempts: int
+    ) -> dict[str, Any]:
+        """A file that failed ``attempts`` times for reasons of its own: refused as
+        ``quarantined`` (dead letter, audit, ``failed/`` with its report), so it never loops
+        and never holds up the files after it."""
+        problem = refusal(
+            "quarantined",
+            f"processing failed {attempts} times ({type(err).__name__}); set aside",
+            code="exception",
+        )
+        size = path.stat().st_size if path.exists() else 0
+        raw = path.read_bytes() if size <= self.limits.max_bytes else b""
+        return await self._refuse(
+            path, raw, problem, digest=None if raw else _digest_of_file(path), inbox=inbox
+        )
 
     async def settle_file(
         self,
@@ -118,14 +170,20 @@ class AdapterService:
         accepted goes to ``failed/``. Returns the receipt."""
         if errors and items_refused is not None:
             await self.runtime.dead_letter(
-                raw, None, items_refused, f"{len(errors)} item(s) refused", source=path.name
+                raw,
+                None,
+                items_refused,
+                f"{len(errors)} item(s) refused",
+                source=new_reference(),
             )
         receipt = {"file": path.name, "accepted": accepted, "refused": errors}
         settled = self._claimed_inbox().finish(
             path, receipt, accepted=len(accepted), refused=len(errors)
         )
         if not settled:
-            self.runtime.event("invalid", None, f"{path.name} refused ({len(errors)} errors)")
+            # never the file name in an event or a log line: names have held a BSN and a name
+            tag = hashlib.sha256(path.name.encode()).hexdigest()[:12]
+            self.runtime.event("invalid", None, f"inbox file #{tag} refused ({len(errors)} errors)")
         return receipt
 
     # --- the inbox loop and the lifecycle ----------------------------------------------------
@@ -133,11 +191,11 @@ class AdapterService:
     async def poll_once(self) -> int:
         if self.inbox is None:
             return 0
-        return await self.runtime.poll(self.inbox, self.process_file)
+        return await self.runtime.poll(self.inbox, self.intake, self.quarantine)
 
     async def _poll(self) -> None:
         await self.runtime.poll_forever(
-            self._claimed_inbox(), self.process_file, self.poll_interval
+            self._claimed_inbox(), self.intake, self.poll_interval, self.quarantine
         )
 
     def spawn(self, loop: Coroutine[Any, Any, None], name: str) -> None:
@@ -155,3 +213,28 @@ class AdapterService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         self._tasks.clear()
         await self.runtime.stop()
+
+
+def _digest_of_file(path: Path) -> str:
+    """SHA-256 of a file read in 1 MB pieces (memory stays flat whatever its size); a file
+    that vanished or cannot be read is named by the digest of nothing."""
+    h = hashlib.sha256()
+    try:
+        with path.open("rb") as f:
+            while chunk := f.read(1 << 20):
+                h.update(chunk)
+    except OSError:
+        pass
+    return h.hexdigest()
+
+
+def _digest_of_link(path: Path) -> str:
+    """A link or a file not read is named by the digest of its link text, or of nothing."""
+    try:
+        return (
+            hashlib.sha256(os.readlink(path).encode()).hexdigest()
+            if path.is_symlink()
+            else (_digest_of_file(path))
+        )
+    except OSError:
+        return hashlib.sha256(b"").hexdigest()

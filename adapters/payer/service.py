@@ -21,6 +21,7 @@ from typing import Any, Unpack
 from pydantic import ValidationError
 
 from adapters.common.inbox import Inbox
+from adapters.common.limits import safe_detail
 from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import message_id_for, short_id
@@ -194,7 +195,7 @@ class PayerAdapter(AdapterService):
             claim = claim_from_message(msg)
         except MessageError as err:
             await self.runtime.dead_letter(
-                opened.payload, None, err.reason, str(err), source="claim"
+                opened.payload, None, err.reason, safe_detail(err), source="claim"
             )
             self.runtime.event("invalid", m.message_id, f"claim unreadable: {err.reason}")
             return

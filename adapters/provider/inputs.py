@@ -13,9 +13,18 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from adapters.common.csvfile import IsoDate, each, parse_row, read_rows, split_list, to_bool
+from adapters.common.csvfile import (
+    DEFAULT_LIMITS,
+    IsoDate,
+    decode_text,
+    each,
+    parse_row,
+    read_rows,
+    split_list,
+    to_bool,
+)
+from adapters.common.limits import InputLimits, read_json, too_many
 from adapters.financing.desk import Coverage
-from schemas import jsontext
 from schemas.errors import Issue, MessageError, issues_at
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.capacity import CapacityReport, LevelCapacity
@@ -433,9 +442,10 @@ CSV_KINDS: dict[str, tuple[type[BaseModel], Any]] = {
 }
 
 
-def parse_csv(raw: bytes, sender: str) -> Items:
-    """A CSV file of one flow, recognised by its id column."""
-    head = raw[:4000].decode("utf-8-sig", errors="replace").splitlines()[:1]
+def parse_csv(raw: bytes, sender: str, limits: InputLimits = DEFAULT_LIMITS) -> Items:
+    """A CSV file of one flow, recognised by its id column. The text is judged first (size,
+    UTF-8, empty, binary: the same refusals as every CSV inbox), then the header."""
+    head = decode_text(raw, limits)[:4000].splitlines()[:1]
     columns = {c.strip() for c in (head[0].replace(",", ";").split(";") if head else [])}
     kinds = [k for k in CSV_KINDS if k in columns]
     if len(kinds) != 1:
@@ -452,7 +462,7 @@ def parse_csv(raw: bytes, sender: str) -> Items:
         )
     model, build = CSV_KINDS[kinds[0]]
     required, allowed = _columns(model)
-    rows = read_rows(raw, required, allowed)
+    rows = read_rows(raw, required, allowed, limits)
     return [
         (f"line {line}", item) for line, item in each(rows, lambda n, row: build(sender, n, row))
     ]
@@ -590,20 +600,12 @@ def _item(data: Any, sender: str, where: str) -> Submission:
     raise MessageError([Issue(where, "structure", "not a FHIR resource or Bundle", "not-fhir")])
 
 
-def parse_json(raw: bytes, sender: str) -> Items:
+def parse_json(raw: bytes, sender: str, limits: InputLimits = DEFAULT_LIMITS) -> Items:
     """A JSON file: one item (a message Bundle, a collection Bundle of plain resources, or one
-    resource) or an array of items."""
-    if len(raw) > MAX_JSON_BYTES:
-        raise MessageError([Issue("", "too-long", "file exceeds 5 MB", "too-large")])
-    try:
-        data = jsontext.loads(raw.decode("utf-8-sig"))
-    except UnicodeDecodeError:
-        raise MessageError([Issue("", "structure", "file is not UTF-8 text", "encoding")]) from None
-    except ValueError as err:
-        line = getattr(err, "lineno", None)
-        raise MessageError(
-            [Issue(f"line {line}" if line else "", "structure", "not valid JSON", "not-json")]
-        ) from None
+    resource) or an array of items; the limits of docs/adapters/limits.md first."""
+    data = read_json(raw, limits)
+    if isinstance(data, list) and len(data) > limits.batch_items:
+        raise too_many(len(data), limits.batch_items)
     batch = data if isinstance(data, list) else [data]
     out: Items = []
     for i, item in enumerate(batch):

@@ -27,6 +27,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Unpack
 
+from adapters.common.attempts import AttemptLog, content_key
 from adapters.common.inbox import Inbox
 from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
@@ -57,11 +58,12 @@ from schemas.errors import MessageError
 from schemas.flows.assessment import AssessmentOutcome, assessment_message
 from schemas.flows.claim import claim_message
 from schemas.flows.escalation import escalation_message
+from schemas.flows.response import response_from_message
 from schemas.flows.transition import CareTransition
 from schemas.messaging import (
     MessageMeta,
     ParsedMessage,
-    new_id,
+    ResponseCode,
     parse_message,
     read_meta,
     validate_fhir,
@@ -111,6 +113,7 @@ class ProviderAdapter(AdapterService):
         )
         self.journal = Journal(settings, client)
         self.sent = 0
+        self.attempts = AttemptLog(client.party_id)
         self._lock = asyncio.Lock()
 
     # --- in: deliveries from the router ------------------------------------------------------
@@ -122,10 +125,24 @@ class ProviderAdapter(AdapterService):
         self.runtime.event(
             "delivered", msg.meta.message_id, f"{msg.meta.event.value} from {msg.meta.sender}"
         )
+        if msg.meta.event is EventCode.RESPONSE:
+            self._answered(msg)
         if msg.meta.event in DESK_EVENTS:
             await self._record(msg, outgoing=False)
             if msg.meta.event is not EventCode.RESPONSE:
                 await self.tick()
+
+    def _answered(self, msg: ParsedMessage) -> None:
+        """The router's outcome of one of our messages: a refused item sent again is a new
+        attempt; a refusal after an acceptance is reported, never taken over it."""
+        try:
+            r = response_from_message(msg)
+        except MessageError:
+            return
+        if not self.attempts.answered(r.request_id, r.code is ResponseCode.OK):
+            self.runtime.event(
+                "conflict", r.request_id, "a refusal arrived after the acceptance; accepted kept"
+            )
 
     async def _record(self, msg: ParsedMessage, *, outgoing: bool) -> None:
         """Journal a message the desk uses, then fold it (the journal is what a restart reads)."""
@@ -213,8 +230,15 @@ class ProviderAdapter(AdapterService):
                 return await self._submit_claim(sub, sub.model)
             event = sub.event
             purpose, basis = DEFAULT_PURPOSE[event]
+            message_id = sub.message_id
+            if message_id is None:
+                # by content: the same row or resource sent again is the same message
+                message_id, repeat = self.attempts.identify(submission_key(sub))
+                if repeat:
+                    self.runtime.event("repeat", message_id, f"{event.value} sent before")
+                    return message_id
             meta = MessageMeta(
-                message_id=sub.message_id or new_id(),
+                message_id=message_id,
                 event=event,
                 sender=self.party_id,
                 timestamp=datetime.now(UTC),
@@ -229,6 +253,7 @@ class ProviderAdapter(AdapterService):
             bundle = sub.flow.to_message(sub.model, meta)
             person = getattr(sub.model, "person", None)
             mid = await self._send(bundle, person.bsn if person else None, event)
+            self.attempts.sent(mid)
             if event in (EventCode.ASSESSMENT_OUTCOME, EventCode.CARE_TRANSITION):
                 await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
         self.runtime.event("sent", mid, f"{event.value} sent")
@@ -376,9 +401,9 @@ class ProviderAdapter(AdapterService):
         raw = path.read_bytes()
         try:
             items: Items = (
-                parse_csv(raw, self.party_id)
+                parse_csv(raw, self.party_id, self.limits)
                 if path.suffix.lower() == ".csv"
-                else parse_json(raw, self.party_id)
+                else parse_json(raw, self.party_id, self.limits)
             )
         except MessageError as err:
             return await self.refuse_file(path, raw, err)
@@ -433,4 +458,20 @@ def _input_from_record(r: dict[str, Any]) -> ClaimInput:
         unit_price_cents=int(r["unit_price_cents"]),
         payer=r.get("payer"),
         allocation=r.get("allocation"),
+    )
+
+
+def submission_key(sub: Submission) -> str:
+    """What makes two submissions the same document: the flow, the business content, and how
+    it is to travel (purpose, basis, destinations); not where it came from."""
+    model = sub.model
+    content = model.model_dump(mode="json") if hasattr(model, "model_dump") else repr(model)
+    return content_key(
+        {
+            "event": sub.event.value,
+            "model": content,
+            "purpose": sub.purpose.value if sub.purpose else None,
+            "basis": sub.basis.value if sub.basis else None,
+            "destinations": sorted(sub.destinations),
+        }
     )

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from adapters.common.csvfile import each, read_rows, split_list, to_bool
+from adapters.common.csvfile import DEFAULT_LIMITS, each, read_rows, split_list, to_bool
+from adapters.common.limits import InputLimits
 from adapters.zvh.format import ZvhReferral, parse_document
 from schemas.errors import Issue, MessageError
 
@@ -173,6 +174,8 @@ def _referral(line: int, row: dict[str, str]) -> ZvhReferral:
     return referral
 
 
-def parse_csv(raw: bytes) -> list[tuple[int, ZvhReferral | MessageError]]:
+def parse_csv(
+    raw: bytes, limits: InputLimits = DEFAULT_LIMITS
+) -> list[tuple[int, ZvhReferral | MessageError]]:
     """Every row of a referral CSV, each a referral or its error; file errors raise."""
-    return each(read_rows(raw, REQUIRED, COLUMNS), _referral)
+    return each(read_rows(raw, REQUIRED, COLUMNS, limits), _referral)

@@ -7,12 +7,12 @@ typo never silently drops data.
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from schemas import jsontext
+from adapters.common.limits import InputLimits, read_json, too_many
 from schemas.errors import Issue, MessageError, issues_at, issues_from_validation
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
@@ -28,7 +28,37 @@ from schemas.vocab import (
     SignalSource,
 )
 
-MAX_FILE_BYTES = 5_000_000
+DEFAULT_LIMITS = InputLimits()
+MAX_FILE_BYTES = DEFAULT_LIMITS.max_bytes
+OLDEST_BIRTH_YEARS = 125
+"""No one is older than this many years (the oldest Dutch person on record reached 115)."""
+REGISTERED_FUTURE = timedelta(days=31)
+REGISTERED_PAST = timedelta(days=3653)
+"""A registration date more than a month ahead or ten years back is a typo in the year."""
+
+
+def _plausible_birth(value: date) -> date:
+    """A birth date in the future or more than 125 years ago is a typo, not a person. Whether
+    someone is an adult is the inclusion decision's question, on its own date, not intake's."""
+    today = date.today()
+    if value > today:
+        raise PlausibilityError("a birth date cannot be in the future")
+    if value.year < today.year - OLDEST_BIRTH_YEARS:
+        raise PlausibilityError(f"a birth date more than {OLDEST_BIRTH_YEARS} years ago")
+    return value
+
+
+def _plausible_registration(value: date) -> date:
+    today = date.today()
+    if value > today + REGISTERED_FUTURE or value < today - REGISTERED_PAST:
+        raise PlausibilityError("the registration date is far from today (typo in the year?)")
+    return value
+
+
+class PlausibilityError(ValueError):
+    """A well-formed value that cannot be true (reason ``implausible-date``)."""
+
+    reason = "implausible-date"
 
 
 class _Strict(BaseModel):
@@ -45,7 +75,9 @@ class ZvhPerson(_Strict):
     bsn: Bsn = Field(description="Burgerservicenummer; must pass the 11-check.")
     family_name: str = Field(min_length=1, description="Achternaam.")
     given_names: list[str] = Field(default_factory=list, description="Voornamen.")
-    birth_date: date = Field(description="Geboortedatum.")
+    birth_date: Annotated[date, AfterValidator(_plausible_birth)] = Field(
+        description="Geboortedatum; not in the future, at most 125 years ago."
+    )
     gender: Gender = Field(default=Gender.UNKNOWN, description="male|female|other|unknown.")
     municipality: MunicipalityCode | None = Field(
         default=None, description="Gemeente van inschrijving (4-digit CBS code)."
@@ -105,7 +137,9 @@ class ZvhReferral(_Strict):
         min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\._]+$", description="Zaaknummer."
     )
     region: str = Field(min_length=1, description="Levensloopregio, e.g. midden-nederland.")
-    registered_on: date = Field(description="Datum aanmelding.")
+    registered_on: Annotated[date, AfterValidator(_plausible_registration)] = Field(
+        description="Datum aanmelding; within a year of today."
+    )
     person: ZvhPerson
     signaller: ZvhSignaller
     signal: str = Field(min_length=1, max_length=4000, description="Signaal: why this referral.")
@@ -266,22 +300,16 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
     return doc
 
 
-def parse_bytes(raw: bytes) -> list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]]:
+def parse_bytes(
+    raw: bytes, limits: InputLimits = DEFAULT_LIMITS
+) -> list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]]:
     """Parse a file: one document or a JSON array (a batch). Each item is parsed on its own, so
-    one bad item never loses the rest; a file that is not JSON at all is one error."""
-    if len(raw) > MAX_FILE_BYTES:
-        raise MessageError([Issue("", "too-long", "file exceeds 5 MB", "too-large")])
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise MessageError([Issue("", "structure", "file is not UTF-8 text", "encoding")]) from None
-    try:
-        data = jsontext.loads(text)
-    except ValueError as err:
-        line = getattr(err, "lineno", None)
-        where = f" (line {line})" if line else ""
-        raise MessageError([Issue("", "structure", f"not valid JSON{where}", "not-json")]) from None
+    one bad item never loses the rest; a file that is not JSON at all, too large, too deep or
+    with too many items is one error (the limits of docs/adapters/limits.md)."""
+    data = read_json(raw, limits)
     if isinstance(data, list):
+        if len(data) > limits.batch_items:
+            raise too_many(len(data), limits.batch_items)
         out: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = []
         for i, item in enumerate(data):
             try:

@@ -1,58 +1,116 @@
 """The ZVH adapter's HTTP endpoint (FastAPI), bound to 127.0.0.1 by default.
 
 ``POST /referrals`` and ``POST /consents`` take one ZVH document; 202 with the message id when
-accepted, 422 with every field problem (and the FHIR OperationOutcome) when not.
+accepted, 422 with every field problem (and the FHIR OperationOutcome) when not, 413 for a body
+over ``max_input_bytes`` (docs/adapters/limits.md). The body is read exactly like an inbox file
+(UTF-8, the same depth and size limits), so file and HTTP accept and refuse the same bytes. A
+document sent before answers 202 with its original message id and ``"repeat": true``.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
+from adapters.common.limits import read_json, refusal, safe_detail, too_large
 from adapters.common.runtime import error_document
-from adapters.zvh.service import ZvhAdapter
+from adapters.zvh.service import RefusedInput, ZvhAdapter
 from broker.component.lifecycle import BrokerNotReady
-from schemas import jsontext
 from schemas.errors import Issue, MessageError
+
+log = logging.getLogger(__name__)
+
+
+class _TooLarge(Exception):
+    def __init__(self, size: int) -> None:
+        self.size = size
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    """The request body, refused (:class:`_TooLarge`) as soon as it is known to exceed
+    ``limit``: from ``Content-Length`` before reading, else while it streams in. A 50 MB post
+    never enters memory."""
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > limit:
+        raise _TooLarge(int(declared))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise _TooLarge(size)
+        chunks.append(chunk)
+    return b"".join(chunks)
 
 
 def create_app(adapter: ZvhAdapter) -> FastAPI:
     app = FastAPI(title=f"ketenbus ZVH adapter ({adapter.party_id})", version="0.1.0")
 
+    async def _refused(raw: bytes, err: MessageError, status: int, **kw: Any) -> JSONResponse:
+        """Every refusal: dead-lettered and audited, answered with the reason and the FHIR
+        OperationOutcome."""
+        adapter.refused += 1
+        ref = await adapter.runtime.dead_letter(
+            raw, None, err.reason, safe_detail(err), source="http", **kw
+        )
+        adapter.runtime.event("invalid", None, f"HTTP input refused: {err.reason}")
+        return JSONResponse({**error_document(err, "http"), "reference": ref}, status_code=status)
+
     async def _accept(request: Request, expected: str) -> JSONResponse:
-        raw = await request.body()
         try:
-            data: Any = jsontext.loads(raw)
-        except ValueError:
-            err = MessageError([Issue("", "structure", "body is not valid JSON", "not-json")])
-            adapter.refused += 1
-            await adapter.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
-            return JSONResponse(error_document(err, "http"), status_code=400)
-        if isinstance(data, dict):
-            data.setdefault("type", expected)
-            if data["type"] != expected:
-                err = MessageError(
-                    [Issue("type", "value", f"this endpoint takes type '{expected}'", "type")]
-                )
-                adapter.refused += 1
-                await adapter.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
-                return JSONResponse(error_document(err, "http"), status_code=422)
-        try:
-            accepted = await adapter.submit_json(data)
-        except MessageError as err:
-            return JSONResponse(error_document(err, "http"), status_code=422)
+            return await _take(request, expected)
         except BrokerNotReady as err:
             return JSONResponse(
                 {"status": "unavailable", "reason": "broker-not-ready", "detail": str(err)},
                 status_code=503,
                 headers={"Retry-After": "5"},
             )
-        return JSONResponse(
-            {"status": "accepted", "message_id": accepted.message_id, "case": accepted.case},
-            status_code=202,
-        )
+        except Exception as err:  # a bug: still an answer with a reason, never a bare 500
+            log.error("HTTP intake failed: %s", type(err).__name__)
+            problem = refusal(
+                "internal-error", "the adapter failed on this input", code="exception"
+            )
+            return JSONResponse(error_document(problem, "http"), status_code=500)
+
+    async def _take(request: Request, expected: str) -> JSONResponse:
+        limits = adapter.limits
+        try:
+            raw = await _body(request, limits.max_bytes)
+        except _TooLarge as big:
+            digest = hashlib.sha256(f"http body of {big.size} bytes".encode()).hexdigest()
+            return await _refused(b"", too_large(big.size, limits.max_bytes), 413, digest=digest)
+        try:
+            data: Any = read_json(raw, limits)
+        except MessageError as err:
+            return await _refused(raw, err, 422 if err.reason != "not-json" else 400)
+        if isinstance(data, dict):
+            data.setdefault("type", expected)
+            if data["type"] != expected:
+                wrong = MessageError(
+                    [Issue("type", "value", f"this endpoint takes type '{expected}'", "type")]
+                )
+                return await _refused(raw, wrong, 422)
+        try:
+            accepted = await adapter.submit_json(data)
+        except MessageError as err:
+            ref = {"reference": err.reference} if isinstance(err, RefusedInput) else {}
+            return JSONResponse({**error_document(err, "http"), **ref}, status_code=422)
+        body: dict[str, Any] = {
+            "status": "accepted",
+            "message_id": accepted.message_id,
+            "case": accepted.case,
+        }
+        if accepted.repeat:
+            # sent before: the original message id; its outcome is the original outcome
+            body["repeat"] = True
+            outcome = adapter.responses.get(accepted.message_id)
+            if outcome is not None:
+                body["outcome"] = outcome["status"]
+        return JSONResponse(body, status_code=202)
 
     @app.post("/referrals", status_code=202)
     async def post_referral(request: Request) -> JSONResponse:

@@ -7,12 +7,14 @@ import hashlib
 import json
 import logging
 import uuid
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Unpack
 
 from adapters.common.inbox import Inbox
-from adapters.common.runtime import AdapterEvent, error_document
+from adapters.common.limits import read_json, safe_detail
+from adapters.common.runtime import AdapterEvent, error_document, new_reference
 from adapters.common.service import AdapterService, ServiceOptions
 from adapters.zvh.csvbatch import parse_csv
 from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
@@ -21,7 +23,7 @@ from broker.config import Settings
 from broker.trust import Opened
 from broker.trust.party import PartyClient
 from schemas import topics
-from schemas.errors import MessageError
+from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_message
 from schemas.flows.referral import Referral, referral_message
 from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, validate_fhir
@@ -29,12 +31,37 @@ from schemas.vocab import EventCode, LegalBasis, PartyRole, PurposeOfUse
 
 log = logging.getLogger(__name__)
 FILE_NAMESPACE = uuid.UUID("6f1d0c1e-4b7a-5c3e-9a55-6b657465e275")
+CONTENT_NAMESPACE = uuid.UUID("2b8e7c43-4c1d-5f0a-8e61-6b6574656e62")
 
 
 def file_message_id(party: str, name: str, content: bytes, index: int | None) -> str:
-    """The same file content at the same place always yields the same message ids."""
+    """The same file content at the same place always yields the same message ids (kept for
+    callers outside the adapter; the adapter names documents by :func:`content_key`)."""
     digest = hashlib.sha256(content).hexdigest()
     return str(uuid.uuid5(FILE_NAMESPACE, f"{party}/{name}/{digest}/{index}"))
+
+
+def content_key(doc: ZvhReferral | ZvhConsent) -> str:
+    """A document's identity: the SHA-256 of its validated content in a canonical form (keys
+    sorted, defaults filled in, whitespace stripped), whatever the file name, the channel (file
+    or HTTP), the position in a batch or the JSON layout it came in (docs/adapters/zvh.md)."""
+    canonical = json.dumps(
+        doc.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def attempt_message_id(party: str, key: str, attempt: int) -> str:
+    """The message id of the ``attempt``-th sending of the document ``key`` (0 first)."""
+    return str(uuid.uuid5(CONTENT_NAMESPACE, f"{party}/{key}/{attempt}"))
+
+
+class RefusedInput(MessageError):
+    """A refused document, already dead-lettered and audited under ``reference``."""
+
+    def __init__(self, issues: Iterable[Issue], reference: str) -> None:
+        super().__init__(issues)
+        self.reference = reference
 
 
 @dataclass(frozen=True)
@@ -42,6 +69,9 @@ class Accepted:
     message_id: str
     event: str
     case: str
+    repeat: bool = False
+    """The document was sent before and is in flight or was accepted: not sent again, and
+    this is the original message id (its outcome is the original outcome)."""
 
 
 @dataclass(frozen=True)
@@ -75,7 +105,12 @@ class ZvhAdapter(AdapterService):
         inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv"))
         super().__init__(settings, client, outbox_dir, inbox, **options)
         self.consent_ack_timeout = 30.0
-        self.responses: dict[str, dict[str, Any]] = {}  # request message id -> response document
+        # request message id -> its outcome: the accepted response once there is one (a later
+        # refusal never replaces it), else the latest refusal; every response in the outbox
+        self.responses: dict[str, dict[str, Any]] = {}
+        self.in_flight: set[str] = set()  # sent, no response yet (this process)
+        self.repeats = 0
+        self.conflicts = 0
         self.response_arrived = asyncio.Event()
         self.accepted = 0
         self.notices = 0
@@ -88,13 +123,42 @@ class ZvhAdapter(AdapterService):
     ) -> Accepted:
         """Turn one valid document into a FHIR message, seal it for the router and send it.
 
-        ``message_id``: inbox documents get an id derived from the file, so re-processing a file
-        after a crash re-sends the *same* messages, which the router and recipients de-duplicate.
+        ``message_id``: by default the document's own (:meth:`identify`): a document already
+        in flight or accepted is not sent again (``Accepted.repeat``), one that was refused is
+        sent as a new attempt.
         """
+        if message_id is None:
+            message_id, repeat = self.identify(doc)
+            if repeat:
+                return self._repeat(doc, message_id)
         [accepted] = await self._send([self._prepare(doc, message_id)])
         if isinstance(doc, ZvhReferral):
             await self._send_notices([(doc, accepted.message_id)])
         return accepted
+
+    def identify(self, doc: ZvhReferral | ZvhConsent) -> tuple[str, bool]:
+        """(message id, repeat) for a document: the id of its first attempt that was not
+        refused, and whether that attempt is in flight or accepted already. The rule shared with
+        the router's replay guard (``broker/trust/replay.py``): the same document sent again is
+        the same message (de-duplicated, its original outcome repeated); a document that was
+        refused and is sent again (after its cause was fixed) is a new attempt with a new id."""
+        key = content_key(doc)
+        attempt = 0
+        while True:
+            mid = attempt_message_id(self.party_id, key, attempt)
+            outcome = self.responses.get(mid)
+            if outcome is None:
+                return mid, mid in self.in_flight
+            if outcome["status"] == "accepted":
+                return mid, True
+            attempt += 1
+
+    def _repeat(self, doc: ZvhReferral | ZvhConsent, message_id: str) -> Accepted:
+        event = EventCode.REFERRAL if isinstance(doc, ZvhReferral) else EventCode.CONSENT
+        case = doc.case_id if isinstance(doc, ZvhReferral) else doc.consent_id
+        self.repeats += 1
+        self.runtime.event("repeat", message_id, f"{event.value} {case} sent before; not again")
+        return Accepted(message_id, event.value, case, repeat=True)
 
     def _prepare(self, doc: ZvhReferral | ZvhConsent, message_id: str | None) -> _Outgoing:
         """The FHIR message for one document, validated where it is made."""
@@ -190,6 +254,7 @@ class ZvhAdapter(AdapterService):
         sealed = self.client.seal_messages([(o.bundle, o.bsn) for o in batch])
         for o, (key, value, headers) in zip(batch, sealed, strict=True):
             await self.runtime.send(o.topic, key, value, headers)
+            self.in_flight.add(o.accepted.message_id)
             self.accepted += 1
             a = o.accepted
             self.runtime.event("sent", a.message_id, f"{a.event} {a.case} sent")
@@ -202,9 +267,11 @@ class ZvhAdapter(AdapterService):
         except MessageError as err:
             self.refused += 1
             raw = json.dumps(data, ensure_ascii=False).encode() if data is not None else b""
-            await self.runtime.dead_letter(raw, None, err.reason, str(err), source="http")
+            ref = await self.runtime.dead_letter(
+                raw, None, err.reason, safe_detail(err), source="http"
+            )
             self.runtime.event("invalid", None, f"HTTP input refused: {err.reason}")
-            raise
+            raise RefusedInput(err.issues, ref) from None
         return await self.submit(doc)
 
     async def process_file(self, path: Path) -> dict[str, Any]:
@@ -214,7 +281,7 @@ class ZvhAdapter(AdapterService):
         key = "line" if csv_batch else "index"
         try:
             items: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = (
-                list(parse_csv(raw)) if csv_batch else parse_bytes(raw)
+                list(parse_csv(raw, self.limits)) if csv_batch else parse_bytes(raw, self.limits)
             )
         except MessageError as err:
             return await self.refuse_file(path, raw, err)
@@ -222,14 +289,17 @@ class ZvhAdapter(AdapterService):
         errors: list[dict[str, Any]] = []
         pending: list[tuple[int | None, _Outgoing]] = []  # referrals to seal under one signature
         docs: list[ZvhReferral] = []  # the documents of ``pending``, for their notices
+        in_file: set[str] = set()  # message ids already taken by this file
+        whole: Any = None  # the JSON, read again only when an item of it is refused
+
+        def entry(i: int | None, a: Accepted) -> dict[str, Any]:
+            out = {key: i, "message_id": a.message_id, "event": a.event, "case": a.case}
+            return {**out, "repeat": True} if a.repeat else out
 
         async def flush() -> None:
             if pending:
                 sent = await self._send([o for _, o in pending])
-                accepted.extend(
-                    {key: i, "message_id": a.message_id, "event": a.event, "case": a.case}
-                    for (i, _), a in zip(pending, sent, strict=True)
-                )
+                accepted.extend(entry(i, a) for (i, _), a in zip(pending, sent, strict=True))
                 await self._send_notices(
                     [(d, a.message_id) for d, a in zip(docs, sent, strict=True)]
                 )
@@ -240,17 +310,20 @@ class ZvhAdapter(AdapterService):
             if isinstance(item, MessageError):
                 await flush()  # keep the file's order
                 self.refused += 1
-                item_raw = (
-                    raw
-                    if index is None or csv_batch
-                    else json.dumps(json.loads(raw)[index]).encode()
+                if index is not None and not csv_batch and whole is None:
+                    whole = read_json(raw, self.limits)
+                item_raw = raw if whole is None else json.dumps(whole[index]).encode()
+                ref = await self.runtime.dead_letter(
+                    item_raw, None, item.reason, safe_detail(item), source=new_reference()
                 )
-                await self.runtime.dead_letter(
-                    item_raw, None, item.reason, str(item), source=path.name
-                )
-                errors.append({key: index, **error_document(item, path.name)})
+                errors.append({key: index, **error_document(item, path.name), "reference": ref})
                 continue
-            out = self._prepare(item, file_message_id(self.party_id, path.name, raw, index))
+            mid, repeat = self.identify(item)
+            if repeat or mid in in_file:
+                accepted.append(entry(index, self._repeat(item, mid)))
+                continue
+            in_file.add(mid)
+            out = self._prepare(item, mid)
             if isinstance(item, ZvhReferral):
                 pending.append((index, out))
                 docs.append(item)
@@ -263,9 +336,7 @@ class ZvhAdapter(AdapterService):
             # referrals travel on different topics, so wait before sending what follows.
             if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:
                 log.warning("no acknowledgement of consent %s yet; continuing", a.case)
-            accepted.append(
-                {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
-            )
+            accepted.append(entry(index, a))
         await flush()
         return await self.settle_file(path, raw, accepted, errors)
 
@@ -277,7 +348,7 @@ class ZvhAdapter(AdapterService):
             msg.meta.message_id, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
         )
         if doc["type"] == "response":
-            self.responses[doc["in_reply_to"]] = doc
+            self._record_response(doc)
             self.response_arrived.set()
             kind = "response" if doc["status"] == "accepted" else "refused"
             why = ", ".join(r["code"] for r in doc["reasons"]) or "ok"
@@ -286,6 +357,39 @@ class ZvhAdapter(AdapterService):
             self.runtime.event(
                 "delivered", msg.meta.message_id, f"{doc['type']} from {msg.meta.sender}"
             )
+
+    def _record_response(self, doc: dict[str, Any]) -> None:
+        """Keep a response as the outcome of its request, except that a refusal never replaces
+        an accepted response: that is a conflict, said out loud (event ``conflict``, counted),
+        while the case system keeps the accepted outcome. Every response stays in the outbox."""
+        request = doc["in_reply_to"]
+        self.in_flight.discard(request)
+        before = self.responses.get(request)
+        if before is not None and before["status"] == "accepted" and doc["status"] != "accepted":
+            self.conflicts += 1
+            self.runtime.event(
+                "conflict", request, "a refusal arrived after the acceptance; accepted kept"
+            )
+            return
+        self.responses[request] = doc
+
+    def load_responses(self) -> int:
+        """Read the responses already in the outbox, so a document refused before a restart
+        is still known as refused (and sent again as a new attempt); returns how many."""
+        n = 0
+        for path in sorted(self.outbox.directory.glob("*.json")):
+            try:
+                doc = json.loads(path.read_bytes())
+            except (OSError, ValueError):
+                continue
+            if isinstance(doc, dict) and doc.get("type") == "response" and "in_reply_to" in doc:
+                self._record_response(doc)
+                n += 1
+        return n
+
+    async def start(self) -> None:
+        self.load_responses()
+        await super().start()
 
     async def wait_response(self, message_id: str, timeout: float) -> dict[str, Any] | None:
         """Wait until the router's response to one of our messages is in the outbox."""

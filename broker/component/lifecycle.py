@@ -138,6 +138,9 @@ class KafkaComponent:
             self.health,
             lambda: producer.send_and_wait(topic, value=value, key=key, headers=headers),
         )
+        # health is the component's, not one record's: a send that gave up once (a record the
+        # broker refused) must not leave the component degraded for good (issue 20)
+        self.recovered_from_degraded("sending works again")
 
     def recovered_from_degraded(self, detail: str) -> None:
         """A call that had given up works again: the component is healthy once more."""

@@ -310,7 +310,7 @@ class Pipeline:
             except (KeyError, TrustError):
                 raise Refusal(
                     "unknown-sender",
-                    f"sender {env.sender!r} is not registered",
+                    "the sender is not registered",  # its name is the record's text: not quoted
                     topics.REJECTED.name,
                 ) from None
             try:
@@ -391,13 +391,21 @@ class Pipeline:
         authentic: bool,
     ) -> None:
         sender = env.sender if env else None
-        result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
+        known = sender is not None and sender in self.state.registry
+        result.records.append(
+            self._parked(rec, r.topic, r.reason, r.detail, sender if known else None)
+        )
         bsn = _subject_bsn(msg) if msg else None
-        if env is not None and r.tell_sender and r.reason not in ("unknown-sender",):
+        # Only an authenticated sender is answered (its signature verified under its own key):
+        # a record that merely claims a sender and a message id must not put a refusal in that
+        # party's outbox about a message it may never have sent, or that was accepted. The
+        # refusal is parked and audited all the same. A refused re-process request is not
+        # answered either (``tell_sender``).
+        if env is not None and authentic and r.tell_sender:
             reply = self._reply(
                 result, env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
             )
-            if reply is not None and authentic:
+            if reply is not None:
                 self._remember(env.replay_id, result, reply)
         result.facts.append(
             Fact(

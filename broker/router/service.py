@@ -34,6 +34,7 @@ from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
+from broker.router.replay_log import rebuild_replay
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.messaging import MessageMeta, dumps
@@ -105,10 +106,11 @@ class RouterService(KafkaComponent):
 
         async def parts() -> str:
             # One router creates the epoch; the others that start with it adopt it (issue 19).
-            _, _, (epoch, _) = await asyncio.gather(
+            _, _, (epoch, _), _ = await asyncio.gather(
                 self.audit.start(producer),
                 self._start_consent_log(),
                 establish_epoch(self.settings),
+                self._rebuild_replay(),  # a replay of an old genuine record stays a replay
             )
             self._ready.set()
             return epoch
@@ -123,6 +125,17 @@ class RouterService(KafkaComponent):
             interval=self.watch_interval,
         )
         self.health.set(HealthStatus.OK, f"epoch {epoch}")
+
+    async def _rebuild_replay(self) -> None:
+        """What the group already routed is known again before consuming (a replay of an old
+        genuine record after a restart stays a duplicate). A rebuild that fails leaves the
+        guard to what it sees from now on: logged, never a reason not to start."""
+        try:
+            n = await rebuild_replay(self.settings, self.state, self.group_id)
+        except Exception as err:
+            log.warning("replay guard not rebuilt from the topics: %s", type(err).__name__)
+            return
+        log.info("replay guard rebuilt: %d routed messages within the window", n)
 
     async def _start_consent_log(self) -> None:
         self.consent_log = ConsentLog(self.settings, self.state)

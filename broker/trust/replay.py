@@ -17,6 +17,13 @@ The guard never reads a clock: callers pass ``now``. Its notion of time never go
 ``now`` earlier than one already seen is treated as the latest seen. Use ids scoped to the
 sender (``EnvelopeMeta.replay_id``) so that one party cannot pre-empt another's message id.
 State is in memory; a restarted component rebuilds it from its topics.
+
+**Same document, new attempt** (the one statement of the rule; adapters and the operator's
+re-process follow it): the guard knows message ids, not documents. A message sent again with
+the same id is a duplicate, and gets the original response. A document that was *refused* and
+is sent again after its cause was fixed is a **new attempt** and must carry a **new message
+id** (the ZVH adapter derives it from the document's content digest and the attempt number,
+docs/adapters/zvh.md); re-sending the refused message id would only repeat the refusal.
 """
 
 from __future__ import annotations

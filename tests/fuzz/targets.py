@@ -139,6 +139,40 @@ def check_zvh_parse_bytes(raw: bytes) -> None:
     file_items(parse_bytes, raw, _zvh_ingress)
 
 
+def _http_bodies() -> st.SearchStrategy[bytes]:
+    docs = mutate.zvh_documents()
+    return st.one_of(
+        _zvh_bytes(),
+        st.sampled_from(docs).map(mutate.dumps_any).map(lambda b: b.decode().encode("utf-16")),
+        st.integers(1, 200).map(lambda n: b"[" * n + b"]" * n),
+    )
+
+
+@target("zvh.http_body", _http_bodies)
+def check_zvh_http_body(raw: bytes) -> None:
+    """What ``POST /referrals`` does with a body before Kafka (adapters/zvh/http.py): the
+    shared reader (size, UTF-8, depth, strict JSON), then the document. A refusal's dead-letter
+    detail never repeats a number of 8+ digits from the body (a BSN)."""
+    import re
+
+    from adapters.common.limits import InputLimits, read_json, safe_detail
+    from adapters.zvh.format import parse_document
+
+    try:
+        data = read_json(raw, InputLimits())
+        if isinstance(data, dict):
+            data.setdefault("type", "referral")
+        doc = parse_document(data)
+    except MessageError as err:
+        refused(err)
+        detail = safe_detail(err)
+        text = raw.decode("utf-8", "replace")
+        for digits in re.findall(r"\d{8,}", text):
+            assert digits not in detail, "a dead-letter detail repeats input"
+        return
+    _zvh_ingress(doc)
+
+
 @target("zvh.parse_document", lambda: mutate.json_trees(mutate.zvh_documents()))
 def check_zvh_parse_document(data: Any) -> None:
     from adapters.zvh.format import parse_document

@@ -22,6 +22,7 @@ from adapters.payer.formats.common import (
     parse_date,
     reference,
 )
+from schemas.csvsafe import neutralise
 from schemas.flows.claim import Claim
 from schemas.vocab import ClaimOutcome, ClaimRejectionReason
 
@@ -93,7 +94,7 @@ def write_declaration(claim: Claim, advance_after_days: int | None = None) -> by
     buf = io.StringIO()
     w = csv.DictWriter(buf, CLAIM_COLUMNS, delimiter=DELIMITER, lineterminator="\r\n")
     w.writeheader()
-    w.writerow(row)
+    w.writerow({k: neutralise(str(v)) for k, v in row.items()})
     return buf.getvalue().encode("utf-8")
 
 
@@ -161,5 +162,5 @@ def write_answer(rows: list[dict[str, str]]) -> bytes:
     w = csv.DictWriter(buf, ANSWER_COLUMNS, delimiter=DELIMITER, lineterminator="\r\n")
     w.writeheader()
     for r in rows:
-        w.writerow({c: r.get(c, "") for c in ANSWER_COLUMNS})
+        w.writerow({c: neutralise(str(r.get(c, ""))) for c in ANSWER_COLUMNS})
     return buf.getvalue().encode("utf-8")

@@ -791,7 +791,7 @@ def invalid_examples() -> list[Invalid]:
             "not-fhir",
             "referral",
             _extra_element,
-            "Bundle.entry[2].resource.shoeSize",
+            "Bundle.entry[2].resource.(unknown field)",
             "extra_forbidden",
             "invalid",
             "An element FHIR R4 does not define (full validation with fhir.resources).",

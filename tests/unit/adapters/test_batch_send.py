@@ -130,10 +130,11 @@ async def test_an_inbox_file_is_sent_in_order_with_one_signature_per_run(
     assert "kb-sig-proof" not in dict(sent[2][2]) and "kb-sig-proof" in dict(sent[0][2])
     # the consent was sent after the referrals before it, and waited for before what follows
     assert waits == [(receipt["accepted"][3]["message_id"], 4)]
-    # message ids are those of the file: re-processing sends the very same ids
+    # message ids are those of the documents: re-processing sends the very same ids
     ids = [dict(h)["kb-id"].decode() for t, _, h in sent if t != topics.DEAD_LETTER.name]
     assert ids == [a["message_id"] for a in receipt["accepted"]]
-    assert ids[0] == zvh_service.file_message_id(ZVH, "batch.json", content, 0)
+    first = zvh_service.content_key(parse_document(docs[0]))
+    assert ids[0] == zvh_service.attempt_message_id(ZVH, first, 0)
     # every sent message routes at the router
     pipeline = Pipeline(deployment.router_state(default_policy()))
     kinds = []

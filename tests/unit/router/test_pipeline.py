@@ -179,6 +179,19 @@ def test_a_forged_sender_is_refused(pipeline: Pipeline, deployment: Deployment) 
     assert not to(result.records, f"out.{PROVIDER}")
     reasons = {f.reason for f in result.facts}
     assert reasons & {"bad-signature", "unknown-key"}
+    # parked and audited, but nothing is said in the ZVH's name or to it (issue 20): the ZVH
+    # never sent this message, and its message id may be that of an accepted referral
+    assert [r.topic for r in result.records] == [topics.REJECTED.name]
+
+
+def test_an_unsigned_record_claiming_a_sender_gets_no_response(
+    pipeline: Pipeline, zvh: PartyClient
+) -> None:
+    rec = referral_in(zvh, bsn())
+    unsigned = [(k, v) for k, v in rec.headers if not k.startswith("kb-sig")]
+    result = pipeline.route(Incoming(rec.topic, rec.key, rec.value, unsigned))
+    assert result.facts[0].refused
+    assert not [r for r in result.records if r.topic.startswith("out.")]
 
 
 def test_a_provider_may_not_send_referrals(pipeline: Pipeline, deployment: Deployment) -> None:
