@@ -68,7 +68,8 @@ IN_ESCALATION = TopicSpec(
     "in.escalation",
     PERSON_PARTITIONS,
     KeyKind.PERSON_PSEUDONYM,
-    "Escalations of stuck cases to the national coordination point, for the router.",
+    "Escalations of stuck cases and the answers of the ladder's steps (regional step, national "
+    "coordination point), for the router.",
 )
 IN_CONSENT = TopicSpec(
     "in.consent",
@@ -173,6 +174,7 @@ def inbound_for(event: str) -> TopicSpec:
         "claim": IN_CLAIM,
         "claim-response": IN_CLAIM,
         "escalation": IN_ESCALATION,
+        "escalation-answer": IN_ESCALATION,
         "capacity-report": CAPACITY,
     }
     try:

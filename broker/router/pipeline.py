@@ -29,6 +29,7 @@ from broker.policy import (
     project,
 )
 from broker.router.facts import Fact, FactKind, event_code
+from broker.router.ladder import EscalationState, Ladder, Refused
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header
 from broker.trust import (
@@ -49,10 +50,15 @@ from broker.trust import (
 )
 from schemas import topics
 from schemas.errors import Issue, MessageError
+from schemas.flows.assessment import assessment_from_message
+from schemas.flows.common import CASE_SYSTEM
 from schemas.flows.consent import consent_from_message
+from schemas.flows.escalation import escalation_from_message
+from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import MessageResponse, response_message
 from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
-from schemas.vocab import EventCode, PartyRole
+from schemas.flows.transition import transition_from_message
+from schemas.vocab import AssessmentDecision, EventCode, PartyRole, TransitionKind
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +102,10 @@ class RouterState:
     replay: ReplayGuard
     # fhir.resources validation of every message: see Settings.router_full_validation
     full_validation: bool = False
+    # the escalation ladder and the watchdogs, folded from what the router routes
+    ladder: Ladder = field(default_factory=Ladder)
+    # region -> party id of its escalation step (Settings.escalation_regional_steps)
+    regional_steps: dict[str, str] = field(default_factory=dict)
 
 
 class Refusal(Exception):
@@ -457,8 +467,14 @@ class Pipeline:
         self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
     ) -> None:
         m = msg.meta
+        after: Callable[[], object] | None = None
         try:
-            recipients = resolve(msg, self.state.registry)
+            if m.event is EventCode.ESCALATION:
+                recipients, after = self._escalation(msg, now)
+            elif m.event is EventCode.ESCALATION_ANSWER:
+                recipients, after = self._answer(msg, now)
+            else:
+                recipients = resolve(msg, self.state.registry)
         except Unroutable as u:
             raise Refusal(u.reason, str(u), topics.DEAD_LETTER.name, code="not-found") from None
         if m.event is EventCode.CAPACITY_REPORT:
@@ -569,6 +585,10 @@ class Pipeline:
                     **fact_common,
                 )
             )
+        if delivered:
+            if after is not None:
+                after()
+            self._watch(msg, now)
         if denied:
             issues = tuple(
                 Issue(
@@ -595,6 +615,102 @@ class Pipeline:
             reply = self._reply(result, m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
         if reply is not None:
             self._remember(f"{m.sender}/{m.message_id}", result, reply)
+
+
+    # --- the escalation ladder (broker/router/ladder.py) ----------------------------------------
+
+    @staticmethod
+    def _read(reader: Callable[[ParsedMessage], Any], msg: ParsedMessage) -> Any:
+        try:
+            return reader(msg)
+        except MessageError as e:
+            raise Refusal(
+                e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid"
+            ) from None
+
+    def _escalation(
+        self, msg: ParsedMessage, now: datetime
+    ) -> tuple[list[Recipient], Callable[[], object]]:
+        """An escalation passes the ladder (a known case, not already open), then goes to its
+        step: the region's escalation step, or the national coordination point."""
+        esc = self._read(escalation_from_message, msg)
+        ladder = self.state.ladder
+        try:
+            key = ladder.check_escalation(esc, msg.meta.sender)
+        except Refused as r:
+            raise Refusal(r.reason, str(r), topics.REJECTED.name, code="business-rule") from None
+        recipients = resolve(
+            msg, self.state.registry, escalation=esc, steps=self.state.regional_steps
+        )
+        asked = [r.party_id for r in recipients]
+        return recipients, lambda: ladder.escalated(key, esc, now, asked)
+
+    def _answer(
+        self, msg: ParsedMessage, now: datetime
+    ) -> tuple[list[Recipient], Callable[[], object]]:
+        """An answer from the step that was asked goes back to the escalating party and to the
+        steps of the ladder (so each sees what the other did)."""
+        answer = self._read(answer_from_message, msg)
+        reg = self.state.registry
+        national = [p.id for p in reg.by_role(PartyRole.NATIONAL_COORDINATION)]
+        try:
+            state: EscalationState = self.state.ladder.check_answer(
+                answer, msg.meta.sender, national
+            )
+        except Refused as r:
+            raise Refusal(r.reason, str(r), topics.REJECTED.name, code="business-rule") from None
+        ids = [state.key[0], *state.regional_step]
+        if state.national_since is not None or answer.action.value == "move-national":
+            ids += national
+        out: dict[str, Recipient] = {}
+        for pid in ids:
+            if pid in (msg.meta.sender, self.router_id) or pid in out:
+                continue
+            try:
+                party = reg.get(pid)
+            except (KeyError, TrustError):
+                continue
+            why = "escalating party" if pid == state.key[0] else "escalation ladder step"
+            out[pid] = Recipient(pid, party.role, why)
+        if not out:
+            raise Refusal(
+                "no-recipient", "the answer has nobody to go to", topics.DEAD_LETTER.name
+            )
+        ladder = self.state.ladder
+        return list(out.values()), lambda: ladder.answered(state, answer, now)
+
+    def _watch(self, msg: ParsedMessage, now: datetime) -> None:
+        """Fold a delivered referral, decision or care transition for the watchdogs; what
+        cannot be read here was delivered anyway and is its recipients' to refuse."""
+        ladder = self.state.ladder
+        event = msg.meta.event
+        try:
+            if event is EventCode.REFERRAL:
+                for sr in msg.resources("ServiceRequest"):
+                    for ident in sr.get("identifier") or ():
+                        system = ident.get("system") if isinstance(ident, dict) else None
+                        value = ident.get("value") if isinstance(ident, dict) else None
+                        if (
+                            isinstance(system, str)
+                            and isinstance(value, str)
+                            and system.startswith(CASE_SYSTEM + "/")
+                        ):
+                            ladder.referral(system.removeprefix(CASE_SYSTEM + "/"), value, now)
+            elif event is EventCode.ASSESSMENT_OUTCOME:
+                a = assessment_from_message(msg)
+                included = a.decision is AssessmentDecision.INCLUDED
+                ladder.assessment(
+                    a.zvh, a.referral_id, included, a.episode_id, a.inclusion_date, now
+                )
+            elif event is EventCode.CARE_TRANSITION:
+                t = transition_from_message(msg)
+                ladder.transition(
+                    t.episode_id,
+                    t.kind is TransitionKind.START,
+                    t.effective_on if t.kind is TransitionKind.END else None,
+                )
+        except (MessageError, TypeError, AttributeError):
+            return
 
 
 def _subject_bsn(msg: ParsedMessage) -> str | None:

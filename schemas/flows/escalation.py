@@ -1,11 +1,14 @@
-"""Escalation to the national coordination point: which case is stuck, why (a coded reason: no
-payer, payment overdue for more than four weeks, no bed, no provider, other), since when, raised
-by whom; optionally the episode, the overdue claim and the person.
+"""Escalation of a stuck case on the escalation ladder: which case is stuck, why (a closed list:
+no payer, payment overdue for more than four weeks, no bed at a security level, no provider, no
+decision, no care start, early end, stuck, other), since when, raised by whom, and on which step
+(regional first, national after a configurable time or on request); optionally the episode, the
+overdue claim and the person. Answers travel back as ``escalation-answer``.
 
 FHIR: Task (process; the focus), ``code`` = national-escalation, ``reasonCode`` = the reason (text
 = the explanation), ``basedOn`` = the ZVH case (ServiceRequest by identifier), ``requester`` =
 the raising party, ``authoredOn`` = when raised, inputs ``stuck-since`` (date), ``episode`` and
-``overdue-claim`` (logical references); ``for`` → a Patient (identity) when the person is named.
+``overdue-claim`` (logical references), ``security-level`` (no-bed) and ``ladder-level``
+(absent: regional); ``for`` → a Patient (identity) when the person is named.
 """
 
 from __future__ import annotations
@@ -43,23 +46,40 @@ from schemas.messaging import (
     new_id,
     party_reference,
 )
-from schemas.vocab import DataCategory, EscalationReason, ServiceCode, TaskParameter
+from schemas.vocab import (
+    DataCategory,
+    EscalationLevel,
+    EscalationReason,
+    SecurityLevel,
+    ServiceCode,
+    TaskParameter,
+)
 
 ESCALATION_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/escalation"
 
 
 class Escalation(BaseModel):
-    """A stuck case reported to the national coordination point."""
+    """A stuck case raised on the escalation ladder (regional step, then national)."""
 
     model_config = ConfigDict(frozen=True, extra="forbid")
 
     escalation_id: IdValue = Field(description="The raising party's id of this escalation.")
-    raised_by: PartyId = Field(description="The party raising it (ZVH, provider, router).")
+    raised_by: PartyId = Field(
+        description="The party raising it (ZVH, provider, municipality, the router's watchdogs); "
+        "answers go back to it."
+    )
     raised_at: AwareDatetime = Field(description="When it was raised.")
     zvh: PartyId = Field(description="The ZVH of the stuck case.")
     referral_id: IdValue = Field(description="The ZVH case number.")
     reason: EscalationReason = Field(description="Why the case is stuck.")
     stuck_since: date = Field(description="Since when the case is stuck.")
+    security_level: SecurityLevel | None = Field(
+        default=None, description="The security level of the bed that is missing (no-bed: 2-4)."
+    )
+    level: EscalationLevel = Field(
+        default=EscalationLevel.REGIONAL,
+        description="The ladder step: regional (default) or national (on request).",
+    )
     explanation: Text | None = Field(
         default=None, description="What is going on (required for reason 'other')."
     )
@@ -75,6 +95,13 @@ class Escalation(BaseModel):
     def _rules(self) -> Escalation:
         if self.reason is EscalationReason.OTHER and self.explanation is None:
             raise rule_error("explanation", "reason 'other' needs an explanation", "explanation")
+        if self.reason is EscalationReason.NO_BED and self.security_level in (
+            None,
+            SecurityLevel.AMBULANT,
+        ):
+            raise rule_error(
+                "security-level", "reason 'no-bed' needs a security level 2, 3 or 4", "level"
+            )
         # Compare in UTC: the message carries the instant, and the rule must not depend on the
         # offset the sender happened to use.
         if self.stuck_since > self.raised_at.astimezone(UTC).date():
@@ -90,6 +117,8 @@ MAPPING = (
     FieldMap("reason", "Task.reasonCode.coding", "process"),
     FieldMap("explanation", "Task.reasonCode.text", "process"),
     FieldMap("stuck_since", "Task.input[stuck-since].valueDate", "process"),
+    FieldMap("security_level", "Task.input[security-level].valueCodeableConcept", "process"),
+    FieldMap("level", "Task.input[ladder-level].valueCodeableConcept", "process"),
     FieldMap("episode_id", "Task.input[episode].valueReference (EpisodeOfCare)", "process"),
     FieldMap("claim_id", "Task.input[overdue-claim].valueReference (Claim)", "process"),
     FieldMap("person", "Patient; Task.for", "identity / contact"),
@@ -100,6 +129,16 @@ def escalation_entries(e: Escalation) -> list[tuple[dict[str, Any], DataCategory
     inputs: list[dict[str, Any]] = [
         {"type": concept(TaskParameter.STUCK_SINCE), "valueDate": e.stuck_since.isoformat()}
     ]
+    if e.security_level is not None:
+        inputs.append(
+            {
+                "type": concept(TaskParameter.SECURITY_LEVEL),
+                "valueCodeableConcept": concept(e.security_level),
+            }
+        )
+    inputs.append(
+        {"type": concept(TaskParameter.LADDER_LEVEL), "valueCodeableConcept": concept(e.level)}
+    )
     if e.episode_id is not None:
         inputs.append(
             {
@@ -152,6 +191,8 @@ def escalation_from_message(msg: ParsedMessage) -> Escalation:
             TaskParameter.STUCK_SINCE,
             TaskParameter.EPISODE,
             TaskParameter.OVERDUE_CLAIM,
+            TaskParameter.SECURITY_LEVEL,
+            TaskParameter.LADDER_LEVEL,
         ):
             raise i.error("type", "invalid", f"unexpected or repeated input {kind.value}", "input")
         inputs[kind] = i
@@ -160,6 +201,8 @@ def escalation_from_message(msg: ParsedMessage) -> Escalation:
         raise task.error("input", "required", "input stuck-since is missing", "required")
     episode = inputs.get(TaskParameter.EPISODE)
     claim = inputs.get(TaskParameter.OVERDUE_CLAIM)
+    sec = inputs.get(TaskParameter.SECURITY_LEVEL)
+    ladder = inputs.get(TaskParameter.LADDER_LEVEL)
     reason = task.obj("reasonCode")
     zvh, referral_id, case_path = read_case(task.single("basedOn"))
     patient = task.resolve("for", msg, "Patient") if task.opt_obj("for") else None
@@ -173,6 +216,10 @@ def escalation_from_message(msg: ParsedMessage) -> Escalation:
             "referral_id": referral_id,
             "reason": code_in(reason, EscalationReason),
             "stuck_since": since.date("valueDate"),
+            "security_level": sec.code("valueCodeableConcept", SecurityLevel) if sec else None,
+            "level": ladder.code("valueCodeableConcept", EscalationLevel)
+            if ladder
+            else EscalationLevel.REGIONAL,
             "explanation": reason.opt_string("text"),
             "episode_id": episode.logical("valueReference", EPISODE_SYSTEM) if episode else None,
             "claim_id": claim.logical("valueReference", CLAIM_SYSTEM) if claim else None,
@@ -186,6 +233,7 @@ def escalation_from_message(msg: ParsedMessage) -> Escalation:
             "referral_id": case_path,
             "explanation": reason.at("text"),
             "stuck_since": since.at("valueDate"),
+            "security_level": sec.path if sec else task.at("input"),
             "episode_id": episode.path if episode else task.at("input"),
             "claim_id": claim.path if claim else task.at("input"),
         },

@@ -127,6 +127,11 @@ def route_example(ex: Example, policy: Policy, dep: Deployment) -> Routed:
             _send(pipe, dep, _committed(before, now), now)
     else:
         _send(pipe, dep, _consent_in_force(now), now)
+    if ex.flow.event in (EventCode.ESCALATION, EventCode.ESCALATION_ANSWER):
+        # the ladder knows a case from its referral, an answer from its escalation
+        before = ["referral"] + (["escalation"] if ex.flow.event is EventCode.ESCALATION_ANSWER else [])
+        for name in before:
+            _send(pipe, dep, _committed(next(e for e in examples() if e.name == name), now), now)
     return _observed(_send(pipe, dep, _committed(ex, now), now), dep, ex.sender)
 
 
@@ -249,6 +254,8 @@ def test_who_may_escalate_is_the_policy_s_senders(
     now the policy's ``senders`` decide (a health insurer is not among them)."""
     now = datetime.now(UTC).replace(microsecond=0)
     pipe = Pipeline(deployment.router_state(default_policy()))
+    referral = next(e for e in examples() if e.name == "referral")
+    _send(pipe, deployment, _committed(referral, now), now)  # the ladder knows the case
     got = _observed(
         _send(pipe, deployment, _variant("escalation", now, sender=sender), now), deployment, sender
     )
