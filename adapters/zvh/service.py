@@ -15,7 +15,15 @@ from adapters.common.inbox import Inbox
 from adapters.common.runtime import AdapterEvent, error_document
 from adapters.common.service import AdapterService, ServiceOptions
 from adapters.zvh.csvbatch import parse_csv
-from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
+from adapters.zvh.format import (
+    ZvhConsent,
+    ZvhEscalation,
+    ZvhEscalationAnswer,
+    ZvhInput,
+    ZvhReferral,
+    parse_bytes,
+    parse_document,
+)
 from adapters.zvh.translate import to_zvh
 from broker.config import Settings
 from broker.trust import Opened
@@ -23,8 +31,10 @@ from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_message
+from schemas.flows.escalation import escalation_message
+from schemas.flows.escalation_answer import answer_message
 from schemas.flows.referral import referral_message
-from schemas.messaging import MessageMeta, ParsedMessage, validate_fhir
+from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, validate_fhir
 from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
@@ -47,10 +57,14 @@ class Accepted:
 @dataclass(frozen=True)
 class _Outgoing:
     bundle: dict[str, Any]
-    bsn: str
+    bsn: str | None
     accepted: Accepted
     topic: str
 
+
+ESCALATION_CITATION = "task-lcp-levensloopaanpak"
+"""Escalations travel on the approach's public task (the ZVH's procesregie), never with the
+person's identity unless a consent says so: the case by its number, the reason, the step."""
 
 SEND_BATCH = 500
 """At most this many referrals of one inbox file are sealed under one batch signature."""
@@ -78,7 +92,7 @@ class ZvhAdapter(AdapterService):
     # --- out: documents from the ZVH case system ----------------------------------------------
 
     async def submit(
-        self, doc: ZvhReferral | ZvhConsent, message_id: str | None = None
+        self, doc: ZvhInput, message_id: str | None = None
     ) -> Accepted:
         """Turn one valid document into a FHIR message, seal it for the router and send it.
 
@@ -87,9 +101,31 @@ class ZvhAdapter(AdapterService):
         """
         return (await self._send([self._prepare(doc, message_id)]))[0]
 
-    def _prepare(self, doc: ZvhReferral | ZvhConsent, message_id: str | None) -> _Outgoing:
+    def _prepare(self, doc: ZvhInput, message_id: str | None) -> _Outgoing:
         """The FHIR message for one document, validated where it is made."""
-        if isinstance(doc, ZvhReferral):
+        bsn: str | None
+        if isinstance(doc, ZvhEscalation | ZvhEscalationAnswer):
+            event = (
+                EventCode.ESCALATION
+                if isinstance(doc, ZvhEscalation)
+                else EventCode.ESCALATION_ANSWER
+            )
+            meta = MessageMeta.new(
+                event,
+                self.party_id,
+                PurposeOfUse.ESCALATION,
+                LegalBasis.PUBLIC_TASK,
+                basis_detail=BasisDetail(citation=ESCALATION_CITATION),
+                message_id=message_id,
+            )
+            if isinstance(doc, ZvhEscalation):
+                bundle = escalation_message(doc.to_escalation(self.party_id), meta)
+                case = doc.escalation_id
+            else:
+                bundle = answer_message(doc.to_answer(self.party_id), meta)
+                case = doc.answer_id
+            bsn, topic = None, topics.IN_ESCALATION.name
+        elif isinstance(doc, ZvhReferral):
             ref = doc.to_referral(self.party_id)
             meta = MessageMeta.new(
                 EventCode.REFERRAL,
@@ -145,7 +181,7 @@ class ZvhAdapter(AdapterService):
         csv_batch = path.suffix.lower() == ".csv"  # one referral per row, errors per line
         key = "line" if csv_batch else "index"
         try:
-            items: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = (
+            items: list[tuple[int | None, ZvhInput | MessageError]] = (
                 list(parse_csv(raw)) if csv_batch else parse_bytes(raw)
             )
         except MessageError as err:
@@ -185,6 +221,11 @@ class ZvhAdapter(AdapterService):
                 continue
             await flush()
             [a] = await self._send([out])
+            if not isinstance(item, ZvhConsent):
+                accepted.append(
+                    {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
+                )
+                continue
             # A consent applies to what the router routes after acknowledging it; consents and
             # referrals travel on different topics, so wait before sending what follows.
             if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:

@@ -19,14 +19,24 @@ ends before two years of follow-up.
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
+from typing import Any
 
-from schemas.flows.escalation import Escalation
-from schemas.flows.escalation_answer import EscalationAnswer
-from schemas.vocab import EscalationAction, EscalationLevel, EscalationReason
+from schemas.flows.escalation import Escalation, escalation_message
+from schemas.flows.escalation_answer import EscalationAnswer, answer_message
+from schemas.messaging import BasisDetail, MessageMeta
+from schemas.vocab import (
+    EscalationAction,
+    EscalationLevel,
+    EscalationReason,
+    EventCode,
+    LegalBasis,
+    PurposeOfUse,
+)
 
 CaseKey = tuple[str, str]  # (zvh party, referral id)
 EscKey = tuple[str, str]  # (escalating party, escalation id)
@@ -193,9 +203,7 @@ class Ladder:
     def check_escalation(self, e: Escalation, sender: str) -> EscKey:
         """The key the escalation is filed under; ``Refused`` when it may not pass."""
         if not self.known_case(e.zvh, e.referral_id):
-            raise Refused(
-                "unknown-case", f"no referral {e.referral_id} of {e.zvh} was routed here"
-            )
+            raise Refused("unknown-case", f"no referral {e.referral_id} of {e.zvh} was routed here")
         forwarded = sender == self.router and e.raised_by != self.router
         key = (e.raised_by if forwarded else sender, e.escalation_id)
         known = self.escalations.get(key)
@@ -225,7 +233,9 @@ class Ladder:
         self.escalations[key] = state
         return state
 
-    def check_answer(self, a: EscalationAnswer, sender: str, national: Iterable[str]) -> EscalationState:
+    def check_answer(
+        self, a: EscalationAnswer, sender: str, national: Iterable[str]
+    ) -> EscalationState:
         """The escalation answered; ``Refused`` when the answer may not pass."""
         state = self.escalations.get((a.raised_by, a.escalation_id))
         if state is None:
@@ -279,11 +289,11 @@ class Ladder:
         for case in self.cases.values():
             for cause, active in self._causes(case, now, times):
                 esc_id = watchdog_id(cause, case.key[1])
-                s = self.escalations.get((self.router, esc_id))
-                if active and s is None:
+                raised = self.escalations.get((self.router, esc_id))
+                if active and raised is None:
                     out.append(Raise(case, cause, esc_id))
-                elif not active and s is not None and s.open:
-                    out.append(Close(s, f"{cause.value}: the cause went away"))
+                elif not active and raised is not None and raised.open:
+                    out.append(Close(raised, f"{cause.value}: the cause went away"))
         return out
 
     @staticmethod
@@ -337,3 +347,105 @@ def fold_states(
                 s.assignee = item.assignee
             s.history.append((at, item.action.value, item.answered_by))
     return list(states.values())
+
+
+# --- what the router sends for what is due ----------------------------------------------------
+
+LADDER_CITATION = "task-lcp-levensloopaanpak"
+_NS = uuid.UUID("0b6c2f4e-8f55-5d1c-9d3e-6b6574656c64")  # ketenbus ladder (uuid5 namespace)
+
+
+def _meta(event: EventCode, router: str, business_id: str, now: datetime) -> MessageMeta:
+    """The same id on every tick for the same step: the router's replay guard drops a repeat."""
+    return MessageMeta(
+        message_id=str(uuid.uuid5(_NS, f"{router}/{event.value}/{business_id}")),
+        event=event,
+        sender=router,
+        timestamp=now,
+        purpose=PurposeOfUse.ESCALATION,
+        legal_basis=LegalBasis.PUBLIC_TASK,
+        basis_detail=BasisDetail(citation=LADDER_CITATION),
+    )
+
+
+def _answer(
+    s: EscalationState,
+    router: str,
+    action: EscalationAction,
+    level: EscalationLevel,
+    note: str,
+    now: datetime,
+) -> EscalationAnswer:
+    e = s.escalation
+    return EscalationAnswer(
+        answer_id=f"{action.value}-{e.escalation_id}"[:64],
+        escalation_id=e.escalation_id,
+        raised_by=s.key[0],
+        answered_by=router,
+        answered_at=now,
+        zvh=e.zvh,
+        referral_id=e.referral_id,
+        action=action,
+        level=level,
+        note=note,
+    )
+
+
+def messages_for(due: Due, router: str, now: datetime, times: LadderTimes) -> list[dict[str, Any]]:
+    """The FHIR messages the router sends (to itself, on ``in.escalation``) for one due step,
+    so they pass the same checks, policy and audit as a person's."""
+    if isinstance(due, MoveNational):
+        s = due.state
+        hours = times.regional_after.total_seconds() / 3600
+        forward = s.escalation.model_copy(
+            update={"level": EscalationLevel.NATIONAL, "person": None}
+        )
+        key = f"{s.key[0]}/{s.key[1]}"
+        return [
+            escalation_message(forward, _meta(EventCode.ESCALATION, router, f"move/{key}", now)),
+            answer_message(
+                _answer(
+                    s,
+                    router,
+                    EscalationAction.MOVE_NATIONAL,
+                    EscalationLevel.NATIONAL,
+                    f"Not resolved at the regional step within {hours:g} h: moved to the "
+                    "national coordination point.",
+                    now,
+                ),
+                _meta(EventCode.ESCALATION_ANSWER, router, f"move/{key}", now),
+            ),
+        ]
+    if isinstance(due, Raise):
+        case = due.case
+        seen = (
+            case.referred_seen
+            if due.cause is WatchCause.UNDECIDED
+            else (case.decided_seen or case.referred_seen)
+        )
+        text = {
+            WatchCause.UNDECIDED: "Watchdog: no inclusion decision since the referral was "
+            f"routed on {case.referred_seen:%Y-%m-%d %H:%M} UTC.",
+            WatchCause.NO_CARE_START: "Watchdog: included without a start of care.",
+            WatchCause.EARLY_END: f"Watchdog: care ended on {case.ended_on} before two years "
+            f"of follow-up from inclusion on {case.inclusion_date}.",
+        }[due.cause]
+        esc = Escalation(
+            escalation_id=due.escalation_id,
+            raised_by=router,
+            raised_at=now,
+            zvh=case.key[0],
+            referral_id=case.key[1],
+            reason=WATCH_REASON[due.cause],
+            stuck_since=min(seen.astimezone(UTC).date(), now.astimezone(UTC).date()),
+            explanation=text,
+            episode_id=case.episode_id,
+        )
+        return [
+            escalation_message(esc, _meta(EventCode.ESCALATION, router, due.escalation_id, now))
+        ]
+    s = due.state
+    answer = _answer(s, router, EscalationAction.RESOLVE, s.level, f"Watchdog: {due.why}.", now)
+    return [
+        answer_message(answer, _meta(EventCode.ESCALATION_ANSWER, router, f"close/{s.key[1]}", now))
+    ]

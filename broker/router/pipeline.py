@@ -56,8 +56,8 @@ from schemas.flows.consent import consent_from_message
 from schemas.flows.escalation import escalation_from_message
 from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import MessageResponse, response_message
-from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.flows.transition import transition_from_message
+from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import AssessmentDecision, EventCode, PartyRole, TransitionKind
 
 log = logging.getLogger(__name__)

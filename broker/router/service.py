@@ -15,7 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from faststream.kafka import KafkaBroker
@@ -30,8 +30,10 @@ from broker.kafka import current_epoch, new_epoch, repair_topics
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
+from broker.router.ladder import LadderTimes, messages_for
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.messaging import MessageMeta, dumps
@@ -72,6 +74,18 @@ class RouterService(KafkaComponent):
         self.routed = 0
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None
+        # the escalation ladder and the watchdogs (broker/router/ladder.py)
+        state.ladder.router = state.keys.party_id
+        if not state.regional_steps:
+            state.regional_steps = dict(settings.escalation_regional_steps)
+        self.ladder_times = LadderTimes(
+            regional_after=timedelta(seconds=settings.escalation_regional_seconds),
+            undecided_after=timedelta(seconds=settings.watchdog_undecided_seconds),
+            no_care_start_after=timedelta(seconds=settings.watchdog_no_care_start_seconds),
+        )
+        self.ladder_sent = 0
+        self._ladder_task: asyncio.Task[None] | None = None
+        self._ladder_done: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -84,6 +98,46 @@ class RouterService(KafkaComponent):
             epoch, self._recover, owner=True, on_lost=self._pause, interval=self.watch_interval
         )
         self.health.set(HealthStatus.OK, f"epoch {epoch}")
+        self._ladder_task = asyncio.create_task(self._ladder_loop(), name="router-ladder")
+
+    async def _ladder_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.escalation_tick_seconds)
+            try:
+                await self.ladder_tick()
+            except Exception as err:  # the broker may be away: the next tick tries again
+                log.warning("escalation ladder tick failed: %s", type(err).__name__)
+
+    async def ladder_tick(self, now: datetime | None = None) -> int:
+        """Send what the ladder and the watchdogs find due, as the router party, to
+        ``in.escalation``: the router then routes it like anyone's (checks, policy, audit).
+        Message ids are fixed per step, so a repeat is dropped as a duplicate."""
+        now = now or datetime.now(UTC)
+        keys = self.state.keys
+        client = PartyClient(
+            party_id=keys.party_id,
+            keys=keys,
+            keyring=self.state.keyring,
+            registry=self.state.registry,
+            pseudonyms=self.state.pseudonyms,
+            router_id=keys.party_id,
+        )
+        bundles = []
+        for due in self.state.ladder.due(now, self.ladder_times):
+            for bundle in messages_for(due, keys.party_id, now, self.ladder_times):
+                if bundle["id"] not in self._ladder_done:
+                    bundles.append(bundle)
+        if not bundles:
+            return 0
+        sealed = client.seal_messages([(b, None) for b in bundles], now)
+        records = [
+            Outgoing(topics.IN_ESCALATION.name, key, value, headers)
+            for key, value, headers in sealed
+        ]
+        await self.publish(records)
+        self._ladder_done.update(b["id"] for b in bundles)
+        self.ladder_sent += len(bundles)
+        return len(bundles)
 
     async def _start_consent_log(self) -> None:
         self.consent_log = ConsentLog(self.settings, self.state)
@@ -154,6 +208,10 @@ class RouterService(KafkaComponent):
         await self.publish(records)
 
     async def stop(self) -> None:
+        if self._ladder_task is not None:
+            self._ladder_task.cancel()
+            await asyncio.gather(self._ladder_task, return_exceptions=True)
+            self._ladder_task = None
         await self.stop_watch()
         await self._pause()
         await self.audit.stop()

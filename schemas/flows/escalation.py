@@ -100,7 +100,9 @@ class Escalation(BaseModel):
             SecurityLevel.AMBULANT,
         ):
             raise rule_error(
-                "security-level", "reason 'no-bed' needs a security level 2, 3 or 4", "level"
+                "security-level",
+                "reason 'no-bed' needs a security level 2, 3 or 4",
+                "security_level",
             )
         # Compare in UTC: the message carries the instant, and the rule must not depend on the
         # offset the sender happened to use.

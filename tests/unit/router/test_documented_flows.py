@@ -129,7 +129,8 @@ def route_example(ex: Example, policy: Policy, dep: Deployment) -> Routed:
         _send(pipe, dep, _consent_in_force(now), now)
     if ex.flow.event in (EventCode.ESCALATION, EventCode.ESCALATION_ANSWER):
         # the ladder knows a case from its referral, an answer from its escalation
-        before = ["referral"] + (["escalation"] if ex.flow.event is EventCode.ESCALATION_ANSWER else [])
+        answer = ex.flow.event is EventCode.ESCALATION_ANSWER
+        before = ["referral"] + (["escalation"] if answer else [])
         for name in before:
             _send(pipe, dep, _committed(next(e for e in examples() if e.name == name), now), now)
     return _observed(_send(pipe, dep, _committed(ex, now), now), dep, ex.sender)
