@@ -18,6 +18,7 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
+from adapters.financing.topiclog import replay
 from broker.apps.deployment import Deployment
 from broker.apps.synthetic import synthetic_birth_date, synthetic_bsn, synthetic_name
 from broker.config import Settings
@@ -28,10 +29,12 @@ from schemas.flows.capacity import CapacityReport, LevelCapacity, capacity_messa
 from schemas.flows.claim import Claim, ClaimResponse, Payer, claim_message, claim_response_message
 from schemas.flows.common import Gender, Person
 from schemas.flows.escalation import Escalation, escalation_message
+from schemas.flows.referral import Referral, referral_message
 from schemas.messaging import BasisDetail, MessageMeta, dumps, read_meta
 from schemas.vocab import (
     ClaimOutcome,
     ClaimService,
+    EscalationLevel,
     EscalationReason,
     EventCode,
     FinancingRegime,
@@ -39,6 +42,7 @@ from schemas.vocab import (
     PartyRole,
     PurposeOfUse,
     SecurityLevel,
+    SignalSource,
 )
 
 log = logging.getLogger(__name__)
@@ -160,17 +164,60 @@ class SampleTraffic:
                                LegalBasis.PUBLIC_TASK, now=at)
         return await self.send(ward.provider, capacity_message(report, meta), ward.location_id)
 
+    async def referral(self, zvh: str, case: str) -> str:
+        """A referral of a synthetic person to the region's coordinating provider, on a
+        conflict of duties (safety), so no consent is needed; returns the message id."""
+        today = datetime.now(UTC).date()
+        who = person(self.rng, today)
+        ref = Referral(
+            referral_id=case,
+            zvh=zvh,
+            region=self.deployment.registry.get(zvh).region or "midden-nederland",
+            registered_on=today,
+            person=who,
+            signaller_name="Politie",
+            signaller_source=SignalSource.POLICE,
+            signal="Synthetisch signaal voor de demo.",
+        )
+        meta = MessageMeta.new(
+            EventCode.REFERRAL, zvh, PurposeOfUse.SAFETY, LegalBasis.CONFLICT_OF_DUTIES,
+            basis_detail=BasisDetail(justification="Acuut gevaar (demo).",
+                                     decided_by="Demo-professional"),
+        )
+        return await self.send(zvh, referral_message(ref, meta), self._person_key(zvh, who.bsn))
+
+    async def routed(self, message_id: str, timeout: float = 30.0) -> bool:
+        """Whether the router audited ``message_id`` within ``timeout`` (read from ``audit``)."""
+        needle = message_id.encode()
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while loop.time() < deadline:
+            found: list[bool] = []
+            await replay(self.settings, topics.AUDIT.name,
+                         lambda r: found.append(needle in (r.value or b"")))
+            if any(found):
+                return True
+            await asyncio.sleep(0.2)
+        return False
+
     async def escalation(self, zvh: str, reason: EscalationReason, stuck_days: int,
                          case: str | None = None) -> str:
+        """An escalation of a case the router knows (a referral is sent first when ``case`` is
+        not given: the router refuses an escalation for an unknown case)."""
+        if case is None:
+            case = f"CASE-{self._ident()}"
+            await self.routed(await self.referral(zvh, case))
         now = datetime.now(UTC)
         esc = Escalation(
             escalation_id=f"ESC-{self._ident()}",
             raised_by=zvh,
             raised_at=now,
             zvh=zvh,
-            referral_id=case or f"CASE-{self._ident()}",
+            referral_id=case,
             reason=reason,
             stuck_since=(now - timedelta(days=stuck_days)).date(),
+            security_level=SecurityLevel.LEVEL_3 if reason is EscalationReason.NO_BED else None,
+            level=EscalationLevel.NATIONAL,
         )
         meta = MessageMeta.new(
             EventCode.ESCALATION, zvh, PurposeOfUse.ESCALATION, LegalBasis.PUBLIC_TASK,
