@@ -18,7 +18,6 @@ from typing import Any
 
 from aiokafka import AIOKafkaProducer
 
-from adapters.financing.topiclog import replay
 from broker.apps.deployment import Deployment
 from broker.apps.synthetic import synthetic_birth_date, synthetic_bsn, synthetic_name
 from broker.config import Settings
@@ -186,27 +185,14 @@ class SampleTraffic:
         )
         return await self.send(zvh, referral_message(ref, meta), self._person_key(zvh, who.bsn))
 
-    async def routed(self, message_id: str, timeout: float = 30.0) -> bool:
-        """Whether the router audited ``message_id`` within ``timeout`` (read from ``audit``)."""
-        needle = message_id.encode()
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while loop.time() < deadline:
-            found: list[bool] = []
-            await replay(self.settings, topics.AUDIT.name,
-                         lambda r: found.append(needle in (r.value or b"")))
-            if any(found):
-                return True
-            await asyncio.sleep(0.2)
-        return False
-
     async def escalation(self, zvh: str, reason: EscalationReason, stuck_days: int,
                          case: str | None = None) -> str:
         """An escalation of a case the router knows (a referral is sent first when ``case`` is
         not given: the router refuses an escalation for an unknown case)."""
         if case is None:
             case = f"CASE-{self._ident()}"
-            await self.routed(await self.referral(zvh, case))
+            await self.referral(zvh, case)
+            await asyncio.sleep(1.0)  # let the referral be routed before its escalation
         now = datetime.now(UTC)
         esc = Escalation(
             escalation_id=f"ESC-{self._ident()}",
@@ -300,16 +286,16 @@ class SampleTraffic:
             await self.capacity(ward, self._walk(ward))
         return len(wards)
 
-    async def demo(self) -> None:
-        """What the demo adds to its referrals: capacity everywhere, a stuck case, two claims of
-        which one is paid."""
+    async def demo(self, stuck_case: str | None = None) -> None:
+        """What the demo adds to its referrals: capacity everywhere, a stuck case (``stuck_case``
+        of the first ZVH, or one referred here first), two claims of which one is paid."""
         await self.report_all()
         zvhs = [p.id for p in self.deployment.registry.by_role(PartyRole.ZVH)]
         providers = [p.id for p in self.deployment.registry.by_role(
             PartyRole.COORDINATING_PROVIDER)]
         payers = [p.id for p in self.deployment.registry.by_role(PartyRole.HEALTH_INSURER)]
         if zvhs:
-            await self.escalation(zvhs[0], EscalationReason.NO_BED, stuck_days=12)
+            await self.escalation(zvhs[0], EscalationReason.NO_BED, 12, stuck_case)
         if providers and payers:
             today = datetime.now(UTC).date()
             first, second = person(self.rng, today), person(self.rng, today)
