@@ -205,6 +205,8 @@ class Ladder:
         if not self.known_case(e.zvh, e.referral_id):
             raise Refused("unknown-case", f"no referral {e.referral_id} of {e.zvh} was routed here")
         forwarded = sender == self.router and e.raised_by != self.router
+        if not forwarded and e.raised_by != sender:
+            raise Refused("raised-by-mismatch", "an escalation is raised in its sender's own name")
         key = (e.raised_by if forwarded else sender, e.escalation_id)
         known = self.escalations.get(key)
         if forwarded:

@@ -268,7 +268,8 @@ FLOWS: tuple[FlowSpec, ...] = (
             "Reason no-bed needs a security level 2, 3 or 4.",
             "stuck_since is not after the (UTC) date of raised_at.",
             "The router refuses an escalation for a case it never routed a referral of "
-            "(`unknown-case`) and a second open escalation with the same id (`escalation-open`).",
+            "(`unknown-case`), one raised in another party's name (`raised-by-mismatch`) and a "
+            "second open escalation with the same id (`escalation-open`).",
         ),
     ),
     FlowSpec(

@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from broker.apps.cli import audit, bench, financing, kafka, monitor, services, up, web
+from broker.apps.cli import (
+    audit,
+    bench,
+    escalation,
+    financing,
+    kafka,
+    monitor,
+    services,
+    up,
+    web,
+)
 from broker.apps.cli.keys import app as keys_app
 
 app = typer.Typer(
@@ -21,6 +31,7 @@ app = typer.Typer(
 app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
 app.command("bench")(bench.bench)
+app.add_typer(escalation.app, name="escalation")
 app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")

@@ -221,7 +221,10 @@ def _variant(ex_name: str, now: datetime, **meta: Any) -> dict[str, Any]:
     """An example's model sent with other message metadata (sender, destinations, basis)."""
     ex = next(e for e in examples() if e.name == ex_name)
     header = dataclasses.replace(example_meta(ex), timestamp=now, message_id=new_id(), **meta)
-    return ex.flow.to_message(ex.model, header)
+    model = ex.model
+    if "raised_by" in type(model).model_fields and "sender" in meta:
+        model = model.model_copy(update={"raised_by": meta["sender"]})  # raised in its own name
+    return ex.flow.to_message(model, header)
 
 
 def test_a_municipality_refers_to_the_zvh_on_its_public_task(deployment: Deployment) -> None:
