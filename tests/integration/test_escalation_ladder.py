@@ -17,6 +17,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from broker.apps.deployment import LocalParty
@@ -186,9 +187,20 @@ async def test_no_bed_climbs_the_ladder_and_comes_back_resolved(stack: LocalStac
     _, again = make_answer(national, escalation_id=esc_id, raised_by=ZVH, zvh=ZVH, case_id=case,
                            action=EscalationAction.RESOLVE)  # fmt: skip
     late = await send_answer(stack.settings, national, again)
-    # ... and an escalation for a case the router never routed
+    # ... and, through the ZVH's HTTP endpoint, an escalation for a case the router never
+    # routed (the router refuses it), an unknown reason and a no-bed without its level (the
+    # adapter refuses them: 422 with the field)
     unknown = {**escalation, "escalation_id": "ESC-X", "case_id": "MN-NEVER-REFERRED"}
-    stray = (await stack.zvh[ZVH].submit_json(unknown)).message_id
+    async with httpx.AsyncClient(base_url=stack.http_url or "", timeout=10) as http:
+        r = await http.post("/escalations", json=unknown)
+        assert r.status_code == 202, r.text
+        stray = r.json()["message_id"]
+        bad = await http.post("/escalations", json={**escalation, "reason": "geen-zin"})
+        assert bad.status_code == 422 and bad.json()["issues"][0]["path"] == "reason"
+        no_level = {k: v for k, v in escalation.items() if k != "security_level"}
+        bad = await http.post("/escalations", json=no_level)
+        assert bad.status_code == 422
+        assert bad.json()["issues"][0]["code"] == "security-level"
     refusal = await stack.zvh[ZVH].wait_response(stray, 20)
     assert refusal is not None and [r["code"] for r in refusal["reasons"]] == ["unknown-case"]
 
