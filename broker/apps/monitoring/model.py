@@ -108,6 +108,10 @@ class EscalationFigure:
     zvh: str
     stuck_since: date
     raised_at: datetime
+    level: str = "national"  # the ladder step it stands on (what reaches this point: national)
+    state: str = "open"  # open, acknowledged, assigned, info-requested, resolved
+    assignee: str | None = None
+    answered_at: datetime | None = None  # the last accepted answer
 
 
 @dataclass(frozen=True)

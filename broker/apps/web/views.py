@@ -76,7 +76,7 @@ def stuck_view(snap: Snapshot) -> list[dict[str, str]]:
     now = snap.taken_at
     rows = []
     for e in snap.escalations:
-        rows.append({"what": f"escalation: {e.reason}", "where": e.zvh,
+        rows.append({"what": f"escalation: {e.reason} ({e.state}, {e.level})", "where": e.zvh,
                      "by": e.raised_by, "since": e.stuck_since.isoformat(),
                      "age": age_text(e.stuck_since, now)})
     r = snap.referrals
