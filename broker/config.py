@@ -206,6 +206,10 @@ class Settings(BaseSettings):
     watchdog_no_care_start_seconds: float = Field(default=14 * 86400.0, gt=0)
     """An inclusion this long ago without a start of care raises ``no-care-start``."""
 
+    capacity_cadence_seconds: float = Field(default=3600.0, gt=0)
+    """How often a provider reports its secure-bed capacity: a report older than this is marked
+    stale on the dashboard, with its date and time (the capacity watchdog)."""
+
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve this process's Prometheus metrics on ``127.0.0.1:<port>`` (0: any free port). Unset:
     no endpoint. ``ketenbus up`` takes ``--metrics-port`` instead."""

@@ -88,6 +88,7 @@ class CapacityCell:
     available: int
     locations: int
     updated_at: datetime | None = None
+    oldest_at: datetime | None = None  # the oldest location report summed into this cell
 
 
 @dataclass(frozen=True)

@@ -291,6 +291,7 @@ class CapacityBoard:
     def cells(self) -> tuple[CapacityCell, ...]:
         sums: dict[tuple[str, str], list[int]] = {}
         updated: dict[tuple[str, str], datetime] = {}
+        oldest: dict[tuple[str, str], datetime] = {}
         for report in self._latest.values():
             region = report.region or UNKNOWN_REGION
             for lv in report.levels:
@@ -302,8 +303,10 @@ class CapacityBoard:
                 acc[3] += 1
                 at = report.measured_at.astimezone(UTC)
                 updated[key] = max(updated.get(key, at), at)
+                oldest[key] = min(oldest.get(key, at), at)
         return tuple(
-            CapacityCell(region, level, s[0], s[1], s[2], s[3], updated[(region, level)])
+            CapacityCell(region, level, s[0], s[1], s[2], s[3], updated[(region, level)],
+                         oldest[(region, level)])
             for (region, level), s in sorted(sums.items())
         )
 

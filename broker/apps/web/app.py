@@ -108,6 +108,7 @@ def create_app(
     templates.env.filters["time"] = _fmt_time
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     parties = sorted(p.id for p in backend.registry.parties)
+    cadence = timedelta(seconds=backend.settings.capacity_cadence_seconds)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
@@ -206,7 +207,7 @@ def create_app(
     @app.get("/dashboard", response_class=HTMLResponse)
     async def dashboard(request: Request, region: str = "") -> HTMLResponse:
         session = session_of(request)
-        data = views.capacity_view(backend.collector.snapshot)
+        data = views.capacity_view(backend.collector.snapshot, cadence)
         region = region if region in data["regions"] else ""
         return render(request, "dashboard.html", session, {
             "title": "Secure beds", "data": data, "region": region, "levels": views.LEVELS,
@@ -216,7 +217,7 @@ def create_app(
     @app.get("/api/capacity")
     async def capacity(request: Request) -> dict[str, Any]:
         session_of(request)
-        return views.capacity_view(backend.collector.snapshot)
+        return views.capacity_view(backend.collector.snapshot, cadence)
 
     @app.get("/api/capacity/stream")
     async def capacity_stream(request: Request) -> StreamingResponse:
@@ -231,7 +232,7 @@ def create_app(
                 current = backend.collector.version
                 if current != version:
                     version = current
-                    payload = views.capacity_view(backend.collector.snapshot)
+                    payload = views.capacity_view(backend.collector.snapshot, cadence)
                     yield f"data: {json.dumps(payload)}\n\n"
                 else:
                     yield ": keep-alive\n\n"
