@@ -4,6 +4,23 @@ decision, no care start, early end, stuck, other), since when, raised by whom, a
 (regional first, national after a configurable time or on request); optionally the episode, the
 overdue claim and the person. Answers travel back as ``escalation-answer``.
 
+The ladder (the ministers' letter: a national coordination point for stuck cases; the VNG
+letter: "een heldere escalatieladder"): an escalation goes first to its region's step, the party
+``KETENBUS_ESCALATION_REGIONAL_STEPS`` names for the ZVH's region (default: the region's
+coordinating provider). The step acknowledges, assigns, asks for information or resolves it
+(``escalation-answer``). Not resolved within ``KETENBUS_ESCALATION_REGIONAL_SECONDS`` (and not
+waiting for information it asked), the router moves it to the national coordination point and
+tells the escalating party (answer ``move-national``); ``level: national`` asks the national
+point at once. Each escalation's state (open, acknowledged, assigned, info-requested, resolved),
+level and age are folded from the topics (``broker/router/ladder.py``): no database.
+
+The router's watchdogs raise escalations through the same path, signed as the router, at most
+once per case and cause, and resolve them when the cause goes away: a referral without a decision
+(``KETENBUS_WATCHDOG_UNDECIDED_SECONDS``, reason ``no-decision``), an inclusion without a start
+of care (``KETENBUS_WATCHDOG_NO_CARE_START_SECONDS``, ``no-care-start``), care that ends before
+two years of follow-up (``early-end``). Tests: ``tests/unit/router/test_ladder.py``,
+``tests/integration/test_escalation_ladder.py``.
+
 FHIR: Task (process; the focus), ``code`` = national-escalation, ``reasonCode`` = the reason (text
 = the explanation), ``basedOn`` = the ZVH case (ServiceRequest by identifier), ``requester`` =
 the raising party, ``authoredOn`` = when raised, inputs ``stuck-since`` (date), ``episode`` and
