@@ -126,7 +126,10 @@ ESCALATION = TopicSpec(
     "escalation",
     3,
     KeyKind.PERSON_PSEUDONYM,
-    "Stuck cases and financing gaps raised for the national coordination point.",
+    "The router's ladder log: what changed in the escalation ladder and the watchdogs' fold "
+    "(cases routed, decisions, care starts and ends, escalations and answers: case numbers and "
+    "party ids, no person), sealed for the router and under one key, so a restarted router "
+    "folds the same state again.",
 )
 
 INBOUND: tuple[TopicSpec, ...] = (

@@ -161,11 +161,58 @@ class Ladder:
     cases: dict[CaseKey, CaseWatch] = field(default_factory=dict)
     escalations: dict[EscKey, EscalationState] = field(default_factory=dict)
     _episodes: dict[str, CaseKey] = field(default_factory=dict)
+    # What changed, as plain JSON events for the router's ladder log (the ``escalation`` topic),
+    # from which a restarted router folds the same state again (:meth:`replay`).
+    journal: list[dict[str, Any]] = field(default_factory=list)
+    _replaying: bool = False
+
+    def _log(self, event: dict[str, Any]) -> None:
+        if not self._replaying:
+            self.journal.append(event)
+
+    def drain(self) -> list[dict[str, Any]]:
+        out, self.journal = self.journal, []
+        return out
+
+    def replay(self, event: dict[str, Any]) -> None:
+        """Apply one ladder-log event (``KeyError``/``ValueError`` on a malformed one)."""
+        self._replaying = True
+        try:
+            kind, at = event["k"], datetime.fromisoformat(event["at"])
+            if kind == "referral":
+                self.referral(event["zvh"], event["case"], at)
+            elif kind == "assessment":
+                inc = event["inclusion"]
+                self.assessment(
+                    event["zvh"],
+                    event["case"],
+                    event["included"],
+                    event["episode"],
+                    date.fromisoformat(inc) if inc else None,
+                    at,
+                )
+            elif kind == "transition":
+                end = event["end"]
+                self.transition(
+                    event["episode"], event["start"], date.fromisoformat(end) if end else None
+                )
+            elif kind == "escalated":
+                e = Escalation.model_validate(event["e"])
+                self.escalated((event["key"][0], event["key"][1]), e, at, event["asked"])
+            elif kind == "answered":
+                a = EscalationAnswer.model_validate(event["a"])
+                state = self.escalations.get((a.raised_by, a.escalation_id))
+                if state is not None:
+                    self.answered(state, a, at)
+        finally:
+            self._replaying = False
 
     # --- the case events the watchdogs fold ------------------------------------------------
 
     def referral(self, zvh: str, referral_id: str, at: datetime) -> None:
-        self.cases.setdefault((zvh, referral_id), CaseWatch((zvh, referral_id), at))
+        if (zvh, referral_id) not in self.cases:
+            self.cases[(zvh, referral_id)] = CaseWatch((zvh, referral_id), at)
+            self._log({"k": "referral", "zvh": zvh, "case": referral_id, "at": at.isoformat()})
 
     def assessment(
         self,
@@ -177,6 +224,17 @@ class Ladder:
         at: datetime,
     ) -> None:
         case = self.cases.setdefault((zvh, referral_id), CaseWatch((zvh, referral_id), at))
+        self._log(
+            {
+                "k": "assessment",
+                "zvh": zvh,
+                "case": referral_id,
+                "included": included,
+                "episode": episode_id,
+                "at": at.isoformat(),
+                "inclusion": inclusion_date.isoformat() if inclusion_date else None,
+            }
+        )
         case.decided_seen = case.decided_seen or at
         case.included = included
         case.episode_id = episode_id
@@ -188,6 +246,15 @@ class Ladder:
         key = self._episodes.get(episode_id)
         if key is None:
             return
+        self._log(
+            {
+                "k": "transition",
+                "episode": episode_id,
+                "start": start,
+                "end": end_on.isoformat() if end_on else None,
+                "at": datetime.now(UTC).isoformat(),
+            }
+        )
         case = self.cases[key]
         if start:
             case.care_started = True
@@ -219,6 +286,16 @@ class Ladder:
     def escalated(
         self, key: EscKey, e: Escalation, at: datetime, asked: Iterable[str]
     ) -> EscalationState:
+        asked = list(asked)
+        self._log(
+            {
+                "k": "escalated",
+                "key": list(key),
+                "asked": asked,
+                "at": at.isoformat(),
+                "e": e.model_dump(mode="json", exclude={"person"}),
+            }
+        )
         known = self.escalations.get(key)
         if known is not None and known.open and e.level is EscalationLevel.NATIONAL:
             known.level = EscalationLevel.NATIONAL
@@ -269,6 +346,7 @@ class Ladder:
         return state
 
     def answered(self, state: EscalationState, a: EscalationAnswer, at: datetime) -> None:
+        self._log({"k": "answered", "a": a.model_dump(mode="json"), "at": at.isoformat()})
         if a.action in _AFTER:
             state.status = _AFTER[a.action]
         if a.action is EscalationAction.ASSIGN:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -62,6 +63,7 @@ from schemas.vocab import AssessmentDecision, EventCode, PartyRole, TransitionKi
 
 log = logging.getLogger(__name__)
 
+LADDER_LOG_EVENT = "ladder-log"  # the envelope event of the router's ladder-log records
 AUDIT_DOMAIN = "audit"  # pseudonym domain of the audit log (compliance officers translate a BSN)
 ROUTER_DOMAIN = "router"  # pseudonym domain of the consent view
 
@@ -355,7 +357,20 @@ class Pipeline:
                 self._deliver(rec, msg, sender.role, now, result)
         except Refusal as r:
             self._refuse(rec, env, msg, r, now, result, authentic)
+        events = self.state.ladder.drain()
+        if events:
+            self._ladder_log(events, now, result)
         return result
+
+    def _ladder_log(self, events: list[dict[str, Any]], now: datetime, result: RouteResult) -> None:
+        """Append the ladder's changes to the ``escalation`` topic, sealed for the router itself
+        (like the consent log), under one constant key so they stay in order: a restarted router
+        folds the ladder and the watchdogs from it (``broker/router/ladder_log.py``)."""
+        payload = orjson.dumps(events)
+        sealed = self._seal_for(
+            payload, self.router_id, LADDER_LOG_EVENT, str(uuid.uuid4()), "ladder", now
+        )
+        self._emit(result, topics.ESCALATION.name, sealed)
 
     def _refuse(
         self,

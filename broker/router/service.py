@@ -27,6 +27,7 @@ from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import current_epoch, new_epoch, repair_topics
+from broker.router import ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
@@ -143,6 +144,9 @@ class RouterService(KafkaComponent):
         self.consent_log = ConsentLog(self.settings, self.state)
         applied = await self.consent_log.start()
         log.info("consent view rebuilt from %d consent records", applied)
+        events = await ladder_log.rebuild(self.settings, self.state)
+        self.state.ladder.drain()  # what was replayed is in the log already
+        log.info("escalation ladder rebuilt from %d ladder-log events", events)
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
 
     async def _stop_consent_log(self) -> None:
