@@ -93,6 +93,10 @@ class RouterService(KafkaComponent):
     async def start(self) -> None:
         await self.audit.start(await self.open_producer())
         await self._start_consent_log()
+        # once, at start: after a broker restore the fold in memory is already whole
+        events = await ladder_log.rebuild(self.settings, self.state)
+        self.state.ladder.drain()  # what was replayed is in the log already
+        log.info("escalation ladder rebuilt from %d ladder-log events", events)
         epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
         await self.start_subscriber()
         self.watch_broker(
@@ -144,9 +148,6 @@ class RouterService(KafkaComponent):
         self.consent_log = ConsentLog(self.settings, self.state)
         applied = await self.consent_log.start()
         log.info("consent view rebuilt from %d consent records", applied)
-        events = await ladder_log.rebuild(self.settings, self.state)
-        self.state.ladder.drain()  # what was replayed is in the log already
-        log.info("escalation ladder rebuilt from %d ladder-log events", events)
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
 
     async def _stop_consent_log(self) -> None:
