@@ -206,6 +206,10 @@ class Settings(BaseSettings):
     watchdog_no_care_start_seconds: float = Field(default=14 * 86400.0, gt=0)
     """An inclusion this long ago without a start of care raises ``no-care-start``."""
 
+    watchdog_no_placement_seconds: float = Field(default=7 * 86400.0, gt=0)
+    """A secure bed requested this long ago (a scale-up without a location) without a placement
+    (a transition naming its location) raises ``no-bed`` at that security level."""
+
     capacity_cadence_seconds: float = Field(default=3600.0, gt=0)
     """How often a provider reports its secure-bed capacity: a report older than this is marked
     stale on the dashboard, with its date and time (the capacity watchdog)."""

@@ -36,6 +36,7 @@ from schemas.vocab import (
     EventCode,
     LegalBasis,
     PurposeOfUse,
+    SecurityLevel,
 )
 
 CaseKey = tuple[str, str]  # (zvh party, referral id)
@@ -64,12 +65,14 @@ class WatchCause(StrEnum):
 
     UNDECIDED = "undecided"
     NO_CARE_START = "no-care-start"
+    NO_PLACEMENT = "no-placement"
     EARLY_END = "early-end"
 
 
 WATCH_REASON = {
     WatchCause.UNDECIDED: EscalationReason.NO_DECISION,
     WatchCause.NO_CARE_START: EscalationReason.NO_CARE_START,
+    WatchCause.NO_PLACEMENT: EscalationReason.NO_BED,
     WatchCause.EARLY_END: EscalationReason.EARLY_END,
 }
 
@@ -81,6 +84,7 @@ class LadderTimes:
     regional_after: timedelta
     undecided_after: timedelta
     no_care_start_after: timedelta
+    no_placement_after: timedelta = timedelta(days=7)
 
 
 @dataclass
@@ -117,6 +121,7 @@ class CaseWatch:
     inclusion_date: date | None = None
     care_started: bool = False
     ended_on: date | None = None
+    bed_requested: tuple[datetime, SecurityLevel] | None = None  # scale-up without a location
 
 
 @dataclass(frozen=True)
@@ -193,8 +198,14 @@ class Ladder:
                 )
             elif kind == "transition":
                 end = event["end"]
+                bed = event.get("bed")
                 self.transition(
-                    event["episode"], event["start"], date.fromisoformat(end) if end else None
+                    event["episode"],
+                    event["start"],
+                    date.fromisoformat(end) if end else None,
+                    bed=SecurityLevel(bed) if bed else None,
+                    placed=bool(event.get("placed")),
+                    at=at,
                 )
             elif kind == "escalated":
                 e = Escalation.model_validate(event["e"])
@@ -242,20 +253,38 @@ class Ladder:
         if episode_id:
             self._episodes[episode_id] = case.key
 
-    def transition(self, episode_id: str, start: bool, end_on: date | None) -> None:
+    def transition(
+        self,
+        episode_id: str,
+        start: bool,
+        end_on: date | None,
+        *,
+        bed: SecurityLevel | None = None,
+        placed: bool = False,
+        at: datetime | None = None,
+    ) -> None:
+        """A care transition: a start, an end, a secure bed requested (``bed``: a scale-up
+        without a location yet) or a placement (``placed``: a transition naming its location)."""
         key = self._episodes.get(episode_id)
         if key is None:
             return
+        at = at or datetime.now(UTC)
         self._log(
             {
                 "k": "transition",
                 "episode": episode_id,
                 "start": start,
                 "end": end_on.isoformat() if end_on else None,
-                "at": datetime.now(UTC).isoformat(),
+                "bed": bed.value if bed else None,
+                "placed": placed,
+                "at": at.isoformat(),
             }
         )
         case = self.cases[key]
+        if placed:
+            case.bed_requested = None
+        elif bed is not None and case.bed_requested is None:
+            case.bed_requested = (at, bed)
         if start:
             case.care_started = True
             case.ended_on = None
@@ -396,6 +425,11 @@ class Ladder:
         return [
             (WatchCause.UNDECIDED, undecided),
             (WatchCause.NO_CARE_START, no_start),
+            (
+                WatchCause.NO_PLACEMENT,
+                case.bed_requested is not None
+                and now - case.bed_requested[0] >= times.no_placement_after,
+            ),
             (WatchCause.EARLY_END, early),
         ]
 
@@ -507,6 +541,8 @@ def messages_for(due: Due, router: str, now: datetime, times: LadderTimes) -> li
             WatchCause.UNDECIDED: "Watchdog: no inclusion decision since the referral was "
             f"routed on {case.referred_seen:%Y-%m-%d %H:%M} UTC.",
             WatchCause.NO_CARE_START: "Watchdog: included without a start of care.",
+            WatchCause.NO_PLACEMENT: "Watchdog: a secure bed was requested (scale-up) and no "
+            "placement followed.",
             WatchCause.EARLY_END: f"Watchdog: care ended on {case.ended_on} before two years "
             f"of follow-up from inclusion on {case.inclusion_date}.",
         }[due.cause]
@@ -520,6 +556,9 @@ def messages_for(due: Due, router: str, now: datetime, times: LadderTimes) -> li
             stuck_since=min(seen.astimezone(UTC).date(), now.astimezone(UTC).date()),
             explanation=text,
             episode_id=case.episode_id,
+            security_level=case.bed_requested[1]
+            if due.cause is WatchCause.NO_PLACEMENT and case.bed_requested
+            else None,
         )
         return [
             escalation_message(esc, _meta(EventCode.ESCALATION, router, due.escalation_id, now))

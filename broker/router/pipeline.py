@@ -59,7 +59,13 @@ from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import MessageResponse, response_message
 from schemas.flows.transition import transition_from_message
 from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
-from schemas.vocab import AssessmentDecision, EventCode, PartyRole, TransitionKind
+from schemas.vocab import (
+    AssessmentDecision,
+    EventCode,
+    PartyRole,
+    SecurityLevel,
+    TransitionKind,
+)
 
 log = logging.getLogger(__name__)
 
@@ -719,10 +725,18 @@ class Pipeline:
                 )
             elif event is EventCode.CARE_TRANSITION:
                 t = transition_from_message(msg)
+                requested = (
+                    t.kind is TransitionKind.SCALE_UP
+                    and t.location_id is None
+                    and t.security_level is not SecurityLevel.AMBULANT
+                )
                 ladder.transition(
                     t.episode_id,
                     t.kind is TransitionKind.START,
                     t.effective_on if t.kind is TransitionKind.END else None,
+                    bed=t.security_level if requested else None,
+                    placed=t.location_id is not None,
+                    at=now,
                 )
         except (MessageError, TypeError, AttributeError):
             return

@@ -83,6 +83,7 @@ class RouterService(KafkaComponent):
             regional_after=timedelta(seconds=settings.escalation_regional_seconds),
             undecided_after=timedelta(seconds=settings.watchdog_undecided_seconds),
             no_care_start_after=timedelta(seconds=settings.watchdog_no_care_start_seconds),
+            no_placement_after=timedelta(seconds=settings.watchdog_no_placement_seconds),
         )
         self.ladder_sent = 0
         self._ladder_task: asyncio.Task[None] | None = None

@@ -182,3 +182,22 @@ def test_fold_states_from_the_national_point_s_deliveries() -> None:
     assert (s.status, s.assignee, s.level) == (EscalationStatus.ASSIGNED, STEP,
                                                EscalationLevel.NATIONAL)  # fmt: skip
     assert s.age(T0 + timedelta(days=2)) == timedelta(days=2)
+
+
+def test_a_requested_bed_without_placement_raises_no_bed_and_closes_on_placing() -> None:
+    ladder = Ladder()
+    ladder.referral(ZVH, "C-1", T0)
+    ladder.assessment(ZVH, "C-1", True, "EP-1", date(2026, 3, 2), T0)
+    ladder.transition("EP-1", True, None, at=T0)
+    ladder.transition("EP-1", False, None, bed=SecurityLevel.LEVEL_4, at=T0)
+    assert ladder.due(T0 + TIMES.no_placement_after - timedelta(seconds=1), TIMES) == []
+    at = T0 + TIMES.no_placement_after
+    [due] = ladder.due(at, TIMES)
+    assert isinstance(due, Raise) and due.cause is WatchCause.NO_PLACEMENT
+    [bundle] = messages_for(due, "router", at, TIMES)
+    e = escalation_from_message(parse_message(dumps(bundle)))
+    assert (e.reason, e.security_level) == (EscalationReason.NO_BED, SecurityLevel.LEVEL_4)
+    ladder.escalated(ladder.check_escalation(e, "router"), e, at, [STEP])
+    ladder.transition("EP-1", False, None, placed=True, at=at)
+    [close] = ladder.due(at, TIMES)
+    assert isinstance(close, Close) and close.state.key[1] == e.escalation_id
