@@ -16,6 +16,7 @@ from rich.console import Console
 
 from broker.apps.cli.common import err, load_or_exit
 from broker.apps.web.answers import make_answer, send_answer
+from broker.trust.errors import TrustConfigError
 from schemas.vocab import EscalationAction, EscalationLevel
 
 app = typer.Typer(help="The escalation ladder: answer an escalation.", no_args_is_help=True)
@@ -68,7 +69,7 @@ def answer(
     except ValidationError as e:
         err.print(f"[bold red]answer refused:[/] {e.errors()[0]['msg']}")
         raise typer.Exit(2) from None
-    except (KeyError, ValueError, OSError) as e:
+    except (KeyError, ValueError, OSError, TrustConfigError) as e:
         err.print(f"[bold red]{e}[/]")
         raise typer.Exit(2) from None
     message_id = asyncio.run(send_answer(settings, client, bundle))
