@@ -270,6 +270,9 @@ class Pipeline:
                     if on_error is not None:
                         on_error(rec, err)
                     results.append(self.internal_error(rec, err, now))
+            events = self.state.ladder.drain()
+            if events and results:  # one ladder-log record per batch, signed with the batch
+                self._ladder_log(events, now or datetime.now(UTC), results[-1])
         finally:
             self._batch = None
         if batch.unsigned:
@@ -363,9 +366,10 @@ class Pipeline:
                 self._deliver(rec, msg, sender.role, now, result)
         except Refusal as r:
             self._refuse(rec, env, msg, r, now, result, authentic)
-        events = self.state.ladder.drain()
-        if events:
-            self._ladder_log(events, now, result)
+        if self._batch is None:  # in a batch: one ladder-log record at its end
+            events = self.state.ladder.drain()
+            if events:
+                self._ladder_log(events, now, result)
         return result
 
     def _ladder_log(self, events: list[dict[str, Any]], now: datetime, result: RouteResult) -> None:
