@@ -128,8 +128,8 @@ ESCALATION = TopicSpec(
     KeyKind.PERSON_PSEUDONYM,
     "The router's ladder log: what changed in the escalation ladder and the watchdogs' fold "
     "(cases routed, decisions, care starts and ends, escalations and answers: case numbers and "
-    "party ids, no person), sealed for the router and under one key, so a restarted router "
-    "folds the same state again.",
+    "party ids, no person), sealed for the router under the constant key 'ladder' (one "
+    "partition, kept in order), so a restarted router folds the same state again.",
 )
 
 INBOUND: tuple[TopicSpec, ...] = (

@@ -19,8 +19,8 @@ once per case and cause, and resolve them when the cause goes away: a referral w
 (``KETENBUS_WATCHDOG_UNDECIDED_SECONDS``, reason ``no-decision``), an inclusion without a start
 of care (``KETENBUS_WATCHDOG_NO_CARE_START_SECONDS``, ``no-care-start``), a secure bed requested
 by a scale-up without a location and not placed (``KETENBUS_WATCHDOG_NO_PLACEMENT_SECONDS``,
-``no-bed`` at that level), care that ends before two years of follow-up (``early-end``). Tests: ``tests/unit/router/test_ladder.py``,
-``tests/integration/test_escalation_ladder.py``.
+``no-bed`` at that level), care that ends before two years of follow-up (``early-end``).
+Tests: ``tests/unit/router/test_ladder.py``, ``tests/integration/test_escalation_ladder.py``.
 
 FHIR: Task (process; the focus), ``code`` = national-escalation, ``reasonCode`` = the reason (text
 = the explanation), ``basedOn`` = the ZVH case (ServiceRequest by identifier), ``requester`` =
