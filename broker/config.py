@@ -192,6 +192,33 @@ class Settings(BaseSettings):
     """How often an audit writer publishes its chain's signed head on ``audit-checkpoint`` (and
     always at a clean stop): the longest stretch of a cut-off tail a checkpoint cannot show."""
 
+    escalation_regional_seconds: float = Field(default=5 * 86400.0, gt=0, le=366 * 86400.0)
+    """How long an escalation may stand at the regional step unanswered by a resolution before
+    the router's ladder moves it to the national coordination point (default five days; an
+    escalation waiting for information the step asked for does not move)."""
+
+    escalation_regional_steps: dict[str, str] = Field(default_factory=dict)
+    """The escalation step of each Levensloop region, ``{region: party id}`` (the region's ZVH or
+    coordinating provider); a region not named here escalates to its coordinating provider."""
+
+    escalation_tick_seconds: float = Field(default=60.0, ge=0.05, le=3600.0)
+    """How often the router's ladder and watchdogs look for what is due."""
+
+    watchdog_undecided_seconds: float = Field(default=28 * 86400.0, gt=0)
+    """A referral routed this long ago without an inclusion decision raises a ``no-decision``
+    escalation (the router's watchdog; closed when the decision arrives)."""
+
+    watchdog_no_care_start_seconds: float = Field(default=14 * 86400.0, gt=0)
+    """An inclusion this long ago without a start of care raises ``no-care-start``."""
+
+    watchdog_no_placement_seconds: float = Field(default=7 * 86400.0, gt=0)
+    """A secure bed requested this long ago (a scale-up without a location) without a placement
+    (a transition naming its location) raises ``no-bed`` at that security level."""
+
+    capacity_cadence_seconds: float = Field(default=3600.0, gt=0)
+    """How often a provider reports its secure-bed capacity: a report older than this is marked
+    stale on the dashboard, with its date and time (the capacity watchdog)."""
+
     metrics_port: int | None = Field(default=None, ge=0, le=65535)
     """Serve this process's Prometheus metrics on ``127.0.0.1:<port>`` (0: any free port). Unset:
     no endpoint. ``ketenbus up`` takes ``--metrics-port`` instead."""

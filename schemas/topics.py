@@ -68,7 +68,8 @@ IN_ESCALATION = TopicSpec(
     "in.escalation",
     PERSON_PARTITIONS,
     KeyKind.PERSON_PSEUDONYM,
-    "Escalations of stuck cases to the national coordination point, for the router.",
+    "Escalations of stuck cases and the answers of the ladder's steps (regional step, national "
+    "coordination point), for the router.",
 )
 IN_CONSENT = TopicSpec(
     "in.consent",
@@ -125,7 +126,10 @@ ESCALATION = TopicSpec(
     "escalation",
     3,
     KeyKind.PERSON_PSEUDONYM,
-    "Stuck cases and financing gaps raised for the national coordination point.",
+    "The router's ladder log: what changed in the escalation ladder and the watchdogs' fold "
+    "(cases routed, decisions, care starts and ends, escalations and answers: case numbers and "
+    "party ids, no person), sealed for the router under the constant key 'ladder' (one "
+    "partition, kept in order), so a restarted router folds the same state again.",
 )
 
 INBOUND: tuple[TopicSpec, ...] = (
@@ -173,6 +177,7 @@ def inbound_for(event: str) -> TopicSpec:
         "claim": IN_CLAIM,
         "claim-response": IN_CLAIM,
         "escalation": IN_ESCALATION,
+        "escalation-answer": IN_ESCALATION,
         "capacity-report": CAPACITY,
     }
     try:

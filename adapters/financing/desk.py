@@ -59,6 +59,7 @@ from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, ResponseC
 from schemas.vocab import (
     AssessmentDecision,
     ClaimService,
+    EscalationLevel,
     EscalationReason,
     EventCode,
     FinancingRegime,
@@ -751,6 +752,8 @@ class ClaimsDesk:
             explanation=text[:4000],
             episode_id=episode_id,
             claim_id=claim_id,
+            # financing is settled nationally (the emergency rule is VWS's): on request, national
+            level=EscalationLevel.NATIONAL,
         )
         meta = MessageMeta(
             message_id=message_id_for(self.claimant, "escalation", escalation_id),

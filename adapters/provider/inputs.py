@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
@@ -30,6 +30,8 @@ from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.capacity import CapacityReport, LevelCapacity
 from schemas.flows.claim import Claim
 from schemas.flows.common import Gender, Person
+from schemas.flows.escalation import Escalation
+from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.registry import BY_EVENT, FlowSpec
 from schemas.flows.transition import CareTransition
 from schemas.messaging import (
@@ -46,11 +48,15 @@ from schemas.vocab import (
     ClaimService,
     CriterionResult,
     DataCategory,
+    EscalationAction,
+    EscalationLevel,
+    EscalationReason,
     EventCode,
     InclusionCriterion,
     LegalBasis,
     PurposeOfUse,
     SecurityLevel,
+    ServiceCode,
     TransitionKind,
 )
 
@@ -61,7 +67,15 @@ DEFAULT_PURPOSE = {
     EventCode.ASSESSMENT_OUTCOME: (PurposeOfUse.COC, LegalBasis.CONSENT),
     EventCode.CARE_TRANSITION: (PurposeOfUse.COC, LegalBasis.CONSENT),
     EventCode.CAPACITY_REPORT: (PurposeOfUse.HOPERAT, LegalBasis.PUBLIC_TASK),
+    EventCode.ESCALATION: (PurposeOfUse.ESCALATION, LegalBasis.PUBLIC_TASK),
+    EventCode.ESCALATION_ANSWER: (PurposeOfUse.ESCALATION, LegalBasis.PUBLIC_TASK),
 }
+TASK_EVENTS = {
+    ServiceCode.NATIONAL_ESCALATION.value: EventCode.ESCALATION,
+    ServiceCode.ESCALATION_ANSWER.value: EventCode.ESCALATION_ANSWER,
+}
+ESCALATION_CITATION = "task-lcp-levensloopaanpak"
+"""Escalations and answers travel on the approach's public task, with the case status only."""
 # Plain resources: the data category each resource type travels in, per flow.
 CATEGORIES = {
     EventCode.ASSESSMENT_OUTCOME: {
@@ -77,6 +91,8 @@ CATEGORIES = {
         "Location": DataCategory.CARE_EPISODE,
     },
     EventCode.CAPACITY_REPORT: {"MeasureReport": DataCategory.AGGREGATE},
+    EventCode.ESCALATION: {"Task": DataCategory.PROCESS},
+    EventCode.ESCALATION_ANSWER: {"Task": DataCategory.PROCESS},
     EventCode.CLAIM: {
         "Claim": DataCategory.FINANCIAL,
         "Patient": DataCategory.IDENTITY,
@@ -434,11 +450,84 @@ def _claim(sender: str, line: int, row: dict[str, str]) -> Submission:
     )
 
 
+class EscalationRow(_Row):
+    escalation_id: str
+    zvh: str
+    case_id: str
+    reason: EscalationReason
+    stuck_since: IsoDate
+    security_level: SecurityLevel | None = None
+    explanation: str | None = None
+    level: EscalationLevel = EscalationLevel.REGIONAL
+    episode_id: str | None = None
+
+
+class AnswerRow(_Row):
+    answer_id: str
+    escalation_id: str
+    raised_by: str
+    zvh: str
+    case_id: str
+    action: EscalationAction
+    assignee: str | None = None
+    note: str | None = None
+
+
+def _escalation(sender: str, line: int, row: dict[str, str]) -> Submission:
+    """A stuck case the provider raises (docs/adapters/provider.md), in its own name."""
+    r: EscalationRow = parse_row(line, EscalationRow, row)
+    esc = _model(
+        line,
+        Escalation,
+        {
+            "escalation_id": r.escalation_id,
+            "raised_by": sender,
+            "raised_at": datetime.now(UTC),
+            "zvh": r.zvh,
+            "referral_id": r.case_id,
+            "reason": r.reason,
+            "stuck_since": r.stuck_since,
+            "security_level": r.security_level,
+            "explanation": r.explanation,
+            "level": r.level,
+            "episode_id": r.episode_id,
+        },
+    )
+    detail = BasisDetail(citation=ESCALATION_CITATION)
+    return Submission(EventCode.ESCALATION, esc, detail=detail, where=f"line {line}")
+
+
+def _answer(sender: str, line: int, row: dict[str, str]) -> Submission:
+    """The provider's answer as its region's escalation step."""
+    r: AnswerRow = parse_row(line, AnswerRow, row)
+    answer = _model(
+        line,
+        EscalationAnswer,
+        {
+            "answer_id": r.answer_id,
+            "escalation_id": r.escalation_id,
+            "raised_by": r.raised_by,
+            "answered_by": sender,
+            "answered_at": datetime.now(UTC),
+            "zvh": r.zvh,
+            "referral_id": r.case_id,
+            "action": r.action,
+            "level": EscalationLevel.REGIONAL,
+            "assignee": r.assignee,
+            "note": r.note,
+        },
+    )
+    detail = BasisDetail(citation=ESCALATION_CITATION)
+    return Submission(EventCode.ESCALATION_ANSWER, answer, detail=detail, where=f"line {line}")
+
+
 CSV_KINDS: dict[str, tuple[type[BaseModel], Any]] = {
     "assessment_id": (AssessmentRow, _assessment),
     "transition_id": (TransitionRow, _transition),
     "report_id": (CapacityRow, _capacity),
     "claim_id": (ClaimRow, _claim),
+    "escalation_id": (EscalationRow, _escalation),
+    "answer_id": (AnswerRow, _answer),
 }
 
 
@@ -448,6 +537,8 @@ def parse_csv(raw: bytes, sender: str, limits: InputLimits = DEFAULT_LIMITS) -> 
     head = decode_text(raw, limits)[:4000].splitlines()[:1]
     columns = {c.strip() for c in (head[0].replace(",", ";").split(";") if head else [])}
     kinds = [k for k in CSV_KINDS if k in columns]
+    if kinds == ["escalation_id", "answer_id"]:  # an answer names its escalation too
+        kinds = ["answer_id"]
     if len(kinds) != 1:
         raise MessageError(
             [
@@ -455,7 +546,7 @@ def parse_csv(raw: bytes, sender: str, limits: InputLimits = DEFAULT_LIMITS) -> 
                     "line 1",
                     "structure",
                     "the header names no flow: give exactly one of assessment_id, "
-                    "transition_id, report_id, claim_id",
+                    "transition_id, report_id, claim_id, escalation_id, answer_id",
                     "no-flow",
                 )
             ]
@@ -474,6 +565,16 @@ def parse_csv(raw: bytes, sender: str, limits: InputLimits = DEFAULT_LIMITS) -> 
 def _event_of(resources: list[dict[str, Any]], where: str) -> EventCode:
     types = {r.get("resourceType") for r in resources}
     events = {FOCUS[t] for t in types if t in FOCUS}
+    if not events and types == {"Task"}:  # an escalation or an answer, told by Task.code
+        codes = {
+            c.get("code")
+            for r in resources
+            for c in (
+                (r.get("code") or {}).get("coding") or [] if isinstance(r.get("code"), dict) else []
+            )
+            if isinstance(c, dict)
+        }
+        events = {TASK_EVENTS[c] for c in codes if c in TASK_EVENTS}
     if len(events) != 1:
         raise MessageError(
             [
@@ -481,7 +582,8 @@ def _event_of(resources: list[dict[str, Any]], where: str) -> EventCode:
                     where,
                     "structure",
                     "cannot tell the flow: give exactly one of ClinicalImpression (assessment "
-                    "outcome), Encounter (care transition), MeasureReport (capacity), Claim",
+                    "outcome), Encounter (care transition), MeasureReport (capacity), Claim, "
+                    "a Task coded national-escalation or escalation-answer",
                     "no-flow",
                 )
             ]
@@ -514,13 +616,20 @@ def _wrap(resources: list[dict[str, Any]], sender: str, where: str) -> Submissio
             )
         entries.append((dict(r), cats[rtype]))
     purpose, basis = DEFAULT_PURPOSE.get(event, (PurposeOfUse.HPAYMT, LegalBasis.LEGAL_OBLIGATION))
-    meta = MessageMeta.new(event, sender, purpose, basis)
+    detail = (
+        BasisDetail(citation=ESCALATION_CITATION)
+        if event in (EventCode.ESCALATION, EventCode.ESCALATION_ANSWER)
+        else None
+    )
+    meta = MessageMeta.new(event, sender, purpose, basis, basis_detail=detail)
     bundle = build_message(meta, entries)
     validate_fhir(bundle)  # plain resources get the same full check as a message Bundle
     from schemas.messaging import ParsedMessage
 
     msg = ParsedMessage(bundle, read_meta(bundle))
     model = BY_EVENT[event].from_message(msg)
+    if event in (EventCode.ESCALATION, EventCode.ESCALATION_ANSWER):
+        return _submission(event, model, where, detail=BasisDetail(citation=ESCALATION_CITATION))
     return _submission(event, model, where)
 
 

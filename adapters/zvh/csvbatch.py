@@ -1,5 +1,6 @@
-"""The ZVH CSV batch: one referral (aanmelding) per row, for case systems that export
-spreadsheets rather than JSON. Each row becomes the JSON referral document of
+"""The ZVH CSV batch: one referral (aanmelding) per row -- or, in a file whose header has the
+column ``escalation_id``, one escalation per row -- for case systems that export spreadsheets
+rather than JSON. Each row becomes the JSON referral document of
 ``adapters.zvh.format`` and is validated by exactly the same rules; an error names the line and
 the column. The columns are specified in docs/adapters/zvh.md.
 """
@@ -10,7 +11,7 @@ from typing import Any
 
 from adapters.common.csvfile import DEFAULT_LIMITS, each, read_rows, split_list, to_bool
 from adapters.common.limits import InputLimits
-from adapters.zvh.format import ZvhReferral, parse_document
+from adapters.zvh.format import ZvhEscalation, ZvhReferral, parse_document
 from schemas.errors import Issue, MessageError
 
 REQUIRED = (
@@ -174,8 +175,42 @@ def _referral(line: int, row: dict[str, str]) -> ZvhReferral:
     return referral
 
 
+ESCALATION_REQUIRED = ("escalation_id", "case_id", "reason", "stuck_since")
+ESCALATION_COLUMNS = (
+    *ESCALATION_REQUIRED,
+    "security_level",
+    "explanation",
+    "level",
+    "episode_id",
+)
+
+
+def _escalation(line: int, row: dict[str, str]) -> ZvhEscalation:
+    try:
+        doc = parse_document({"type": "escalation", **row})
+    except MessageError as err:
+        raise MessageError(
+            [
+                Issue(f"line {line}: {i.path or 'row'}", i.code, i.message, i.reason)
+                for i in err.issues
+            ]
+        ) from None
+    assert isinstance(doc, ZvhEscalation)
+    return doc
+
+
+def is_escalation_csv(raw: bytes) -> bool:
+    """Whether the file's header names ``escalation_id`` (an escalation batch)."""
+    head = raw[:4096].decode("utf-8-sig", "replace").splitlines()[:1]
+    return bool(head) and "escalation_id" in head[0].replace(",", ";").split(";")
+
+
 def parse_csv(
     raw: bytes, limits: InputLimits = DEFAULT_LIMITS
-) -> list[tuple[int, ZvhReferral | MessageError]]:
-    """Every row of a referral CSV, each a referral or its error; file errors raise."""
-    return each(read_rows(raw, REQUIRED, COLUMNS, limits), _referral)
+) -> list[tuple[int, ZvhReferral | ZvhEscalation | MessageError]]:
+    """Every row of a referral or escalation CSV, each a document or its error; file errors
+    raise."""
+    if is_escalation_csv(raw):
+        rows = read_rows(raw, ESCALATION_REQUIRED, ESCALATION_COLUMNS, limits)
+        return list(each(rows, _escalation))
+    return list(each(read_rows(raw, REQUIRED, COLUMNS, limits), _referral))

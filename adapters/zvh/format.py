@@ -16,15 +16,21 @@ from adapters.common.limits import InputLimits, read_json, too_many
 from schemas.errors import Issue, MessageError, issues_at, issues_from_validation
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
+from schemas.flows.escalation import Escalation
+from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.referral import LegalTitle, Referral
 from schemas.messaging import BasisDetail
 from schemas.vocab import (
     DataCategory,
+    EscalationAction,
+    EscalationLevel,
+    EscalationReason,
     LegalBasis,
     LegalTitleKind,
     PartyRole,
     PurposeOfUse,
     RiskLevel,
+    SecurityLevel,
     SignalSource,
 )
 
@@ -220,7 +226,84 @@ class ZvhConsent(_Strict):
         )
 
 
-ZvhDocument = Annotated[ZvhReferral | ZvhConsent, Field(discriminator="type")]
+class ZvhEscalation(_Strict):
+    """Escalatie: a case of this ZVH is stuck (docs/adapters/zvh.md). It goes to the region's
+    escalation step first; ``level: national`` asks the national coordination point at once."""
+
+    type: Literal["escalation"]
+    escalation_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\._]+$", description="Kenmerk."
+    )
+    case_id: str = Field(
+        min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\._]+$", description="Zaaknummer."
+    )
+    reason: EscalationReason = Field(
+        description="no-bed|no-provider|no-decision|no-care-start|early-end|no-payer|"
+        "payment-overdue|stuck|other."
+    )
+    security_level: SecurityLevel | None = Field(
+        default=None, description="Beveiligingsniveau of the missing bed: 2, 3 or 4 (no-bed)."
+    )
+    stuck_since: date = Field(description="Vast sinds.")
+    explanation: str | None = Field(
+        default=None, max_length=4000, description="Toelichting (required for other)."
+    )
+    level: EscalationLevel = Field(
+        default=EscalationLevel.REGIONAL, description="regional (default) or national."
+    )
+    episode_id: str | None = Field(default=None, description="Zorgtraject, if any.")
+    raised_at: datetime | None = Field(default=None, description="When raised; default: now.")
+
+    def to_escalation(self, zvh_party: str, now: datetime | None = None) -> Escalation:
+        raised = self.raised_at or now or datetime.now(UTC)
+        if raised.tzinfo is None:
+            raised = raised.replace(tzinfo=UTC)
+        return Escalation(
+            escalation_id=self.escalation_id,
+            raised_by=zvh_party,
+            raised_at=raised,
+            zvh=zvh_party,
+            referral_id=self.case_id,
+            reason=self.reason,
+            stuck_since=self.stuck_since,
+            security_level=self.security_level,
+            explanation=self.explanation,
+            level=self.level,
+            episode_id=self.episode_id,
+        )
+
+
+class ZvhEscalationAnswer(_Strict):
+    """Antwoord op een escalatie, when this ZVH is its region's escalation step."""
+
+    type: Literal["escalation-answer"]
+    answer_id: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9\-\._]+$")
+    escalation_id: str = Field(min_length=1, max_length=64)
+    raised_by: str = Field(min_length=2, description="The escalating party's id.")
+    case_id: str = Field(min_length=1, max_length=64)
+    action: EscalationAction = Field(description="acknowledge|assign|request-info|resolve.")
+    assignee: str | None = Field(default=None, description="Party id (assign).")
+    note: str | None = Field(default=None, max_length=4000, description="Toelichting.")
+
+    def to_answer(self, zvh_party: str, now: datetime | None = None) -> EscalationAnswer:
+        return EscalationAnswer(
+            answer_id=self.answer_id,
+            escalation_id=self.escalation_id,
+            raised_by=self.raised_by,
+            answered_by=zvh_party,
+            answered_at=now or datetime.now(UTC),
+            zvh=zvh_party,
+            referral_id=self.case_id,
+            action=self.action,
+            level=EscalationLevel.REGIONAL,
+            assignee=self.assignee,
+            note=self.note,
+        )
+
+
+ZvhInput = ZvhReferral | ZvhConsent | ZvhEscalation | ZvhEscalationAnswer
+ZvhDocument = Annotated[ZvhInput, Field(discriminator="type")]
+DOCUMENT_TYPES = ("referral", "consent", "escalation", "escalation-answer")
 _document = TypeAdapter(ZvhDocument)
 
 # where a business-model field comes from in the ZVH document (for the paths of its issues)
@@ -232,36 +315,54 @@ _REFERRAL_PATHS = {
     "risk_summary": "risk.summary",
 }
 _CONSENT_PATHS = {"person_bsn": "bsn", "period_start": "valid_from", "period_end": "valid_until"}
+_ESCALATION_PATHS = {
+    "referral_id": "case_id",
+    "security_level": "security_level",
+    "explanation": "explanation",
+    "stuck_since": "stuck_since",
+    "assignee": "assignee",
+    "note": "note",
+}
 
 
-def _check_translates(doc: ZvhReferral | ZvhConsent, path: str) -> None:
+def _check_translates(doc: ZvhInput, path: str) -> None:
     """The document's business rules (a consent names a recipient, periods are in order, ...)
     are the business model's: build it once, so that an accepted document never fails later
     while the adapter turns it into a message."""
     try:
         if isinstance(doc, ZvhReferral):
             doc.to_referral("zvh")
-        else:
+        elif isinstance(doc, ZvhConsent):
             doc.to_record("zvh")
+        elif isinstance(doc, ZvhEscalation):
+            doc.to_escalation("zvh")
+        else:
+            doc.to_answer("zvh")
     except ValidationError as err:
-        paths = _REFERRAL_PATHS if isinstance(doc, ZvhReferral) else _CONSENT_PATHS
+        paths = (
+            _REFERRAL_PATHS
+            if isinstance(doc, ZvhReferral)
+            else _CONSENT_PATHS
+            if isinstance(doc, ZvhConsent)
+            else _ESCALATION_PATHS
+        )
         prefixed = {k: f"{path}.{v}" if path else v for k, v in paths.items()}
         raise MessageError(issues_at(err, prefixed, path)) from None
 
 
-def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
+def parse_document(data: Any, path: str = "") -> ZvhInput:
     """Validate one ZVH document (already JSON-decoded); raises ``MessageError`` per field."""
     if not isinstance(data, dict):
         raise MessageError(
             [Issue(path, "structure", "a document must be a JSON object", "not-object")]
         )
-    if data.get("type") not in ("referral", "consent"):
+    if data.get("type") not in DOCUMENT_TYPES:
         raise MessageError(
             [
                 Issue(
                     f"{path}.type" if path else "type",
                     "required",
-                    "type must be 'referral' or 'consent'",
+                    "type must be one of " + ", ".join(f"'{t}'" for t in DOCUMENT_TYPES),
                     "type",
                 )
             ]
@@ -273,7 +374,7 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
         # drop the discriminator's tag from paths: "referral.person.bsn" -> "person.bsn"
         cleaned = [
             Issue(
-                i.path.replace("referral.", "", 1).replace("consent.", "", 1),
+                _untag(i.path),
                 i.code,
                 i.message,
                 i.reason,
@@ -300,9 +401,17 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
     return doc
 
 
+def _untag(path: str) -> str:
+    """Drop the discriminator's tag: "referral.person.bsn" -> "person.bsn"."""
+    for t in DOCUMENT_TYPES:
+        if path.startswith(t + ".") or f"].{t}." in path:
+            return path.replace(t + ".", "", 1)
+    return path
+
+
 def parse_bytes(
     raw: bytes, limits: InputLimits = DEFAULT_LIMITS
-) -> list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]]:
+) -> list[tuple[int | None, ZvhInput | MessageError]]:
     """Parse a file: one document or a JSON array (a batch). Each item is parsed on its own, so
     one bad item never loses the rest; a file that is not JSON at all, too large, too deep or
     with too many items is one error (the limits of docs/adapters/limits.md)."""
@@ -310,7 +419,7 @@ def parse_bytes(
     if isinstance(data, list):
         if len(data) > limits.batch_items:
             raise too_many(len(data), limits.batch_items)
-        out: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = []
+        out: list[tuple[int | None, ZvhInput | MessageError]] = []
         for i, item in enumerate(data):
             try:
                 out.append((i, parse_document(item, f"[{i}]")))

@@ -1,10 +1,11 @@
 """The ZVH adapter's HTTP endpoint (FastAPI), bound to 127.0.0.1 by default.
 
-``POST /referrals`` and ``POST /consents`` take one ZVH document; 202 with the message id when
-accepted, 422 with every field problem (and the FHIR OperationOutcome) when not, 413 for a body
-over ``max_input_bytes`` (docs/adapters/limits.md). The body is read exactly like an inbox file
-(UTF-8, the same depth and size limits), so file and HTTP accept and refuse the same bytes. A
-document sent before answers 202 with its original message id and ``"repeat": true``.
+``POST /referrals``, ``/consents``, ``/escalations`` and ``/escalation-answers`` take one ZVH
+document; 202 with the message id when accepted, 422 with every field problem (and the FHIR
+OperationOutcome) when not, 413 for a body over ``max_input_bytes`` (docs/adapters/limits.md).
+The body is read exactly like an inbox file (UTF-8, the same depth and size limits), so file and
+HTTP accept and refuse the same bytes. A document sent before answers 202 with its original
+message id and ``"repeat": true``.
 """
 
 from __future__ import annotations
@@ -121,6 +122,16 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
     async def post_consent(request: Request) -> JSONResponse:
         """Submit a consent or a revocation."""
         return await _accept(request, "consent")
+
+    @app.post("/escalations", status_code=202)
+    async def post_escalation(request: Request) -> JSONResponse:
+        """Raise an escalation of a stuck case (regional step first, or ``level: national``)."""
+        return await _accept(request, "escalation")
+
+    @app.post("/escalation-answers", status_code=202)
+    async def post_escalation_answer(request: Request) -> JSONResponse:
+        """Answer an escalation, when this ZVH is its region's escalation step."""
+        return await _accept(request, "escalation-answer")
 
     @app.get("/health")
     async def health() -> JSONResponse:

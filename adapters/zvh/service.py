@@ -17,7 +17,15 @@ from adapters.common.limits import read_json, safe_detail
 from adapters.common.runtime import AdapterEvent, error_document, new_reference
 from adapters.common.service import AdapterService, ServiceOptions
 from adapters.zvh.csvbatch import parse_csv
-from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
+from adapters.zvh.format import (
+    ZvhConsent,
+    ZvhEscalation,
+    ZvhEscalationAnswer,
+    ZvhInput,
+    ZvhReferral,
+    parse_bytes,
+    parse_document,
+)
 from adapters.zvh.translate import to_zvh
 from broker.config import Settings
 from broker.trust import Opened
@@ -25,6 +33,8 @@ from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_message
+from schemas.flows.escalation import escalation_message
+from schemas.flows.escalation_answer import answer_message
 from schemas.flows.referral import Referral, referral_message
 from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, validate_fhir
 from schemas.vocab import EventCode, LegalBasis, PartyRole, PurposeOfUse
@@ -41,7 +51,7 @@ def file_message_id(party: str, name: str, content: bytes, index: int | None) ->
     return str(uuid.uuid5(FILE_NAMESPACE, f"{party}/{name}/{digest}/{index}"))
 
 
-def content_key(doc: ZvhReferral | ZvhConsent) -> str:
+def content_key(doc: ZvhInput) -> str:
     """A document's identity: the SHA-256 of its validated content in a canonical form (keys
     sorted, defaults filled in, whitespace stripped), whatever the file name, the channel (file
     or HTTP), the position in a batch or the JSON layout it came in (docs/adapters/zvh.md)."""
@@ -77,7 +87,7 @@ class Accepted:
 @dataclass(frozen=True)
 class _Outgoing:
     bundle: dict[str, Any]
-    bsn: str
+    bsn: str | None
     accepted: Accepted
     topic: str
 
@@ -85,6 +95,9 @@ class _Outgoing:
 NOTICE_CITATION = "Wmo 2015"
 """The municipality's task a referral notice is shared for (the policy's referral →
 municipality rule; docs/policy.md, "The municipality's part")."""
+ESCALATION_CITATION = "task-lcp-levensloopaanpak"
+"""Escalations travel on the approach's public task (the ZVH's procesregie), never with the
+person's identity unless a consent says so: the case by its number, the reason, the step."""
 
 SEND_BATCH = 500
 """At most this many referrals of one inbox file are sealed under one batch signature."""
@@ -119,7 +132,7 @@ class ZvhAdapter(AdapterService):
     # --- out: documents from the ZVH case system ----------------------------------------------
 
     async def submit(
-        self, doc: ZvhReferral | ZvhConsent, message_id: str | None = None
+        self, doc: ZvhInput, message_id: str | None = None
     ) -> Accepted:
         """Turn one valid document into a FHIR message, seal it for the router and send it.
 
@@ -136,7 +149,7 @@ class ZvhAdapter(AdapterService):
             await self._send_notices([(doc, accepted.message_id)])
         return accepted
 
-    def identify(self, doc: ZvhReferral | ZvhConsent) -> tuple[str, bool]:
+    def identify(self, doc: ZvhInput) -> tuple[str, bool]:
         """(message id, repeat) for a document: the id of its first attempt that was not
         refused, and whether that attempt is in flight or accepted already. The rule shared with
         the router's replay guard (``broker/trust/replay.py``): the same document sent again is
@@ -153,16 +166,46 @@ class ZvhAdapter(AdapterService):
                 return mid, True
             attempt += 1
 
-    def _repeat(self, doc: ZvhReferral | ZvhConsent, message_id: str) -> Accepted:
-        event = EventCode.REFERRAL if isinstance(doc, ZvhReferral) else EventCode.CONSENT
-        case = doc.case_id if isinstance(doc, ZvhReferral) else doc.consent_id
+    def _repeat(self, doc: ZvhInput, message_id: str) -> Accepted:
+        event: EventCode
+        case: str
+        if isinstance(doc, ZvhReferral):
+            event, case = EventCode.REFERRAL, doc.case_id
+        elif isinstance(doc, ZvhConsent):
+            event, case = EventCode.CONSENT, doc.consent_id
+        elif isinstance(doc, ZvhEscalation):
+            event, case = EventCode.ESCALATION, doc.escalation_id
+        else:
+            event, case = EventCode.ESCALATION_ANSWER, doc.answer_id
         self.repeats += 1
         self.runtime.event("repeat", message_id, f"{event.value} {case} sent before; not again")
         return Accepted(message_id, event.value, case, repeat=True)
 
-    def _prepare(self, doc: ZvhReferral | ZvhConsent, message_id: str | None) -> _Outgoing:
+    def _prepare(self, doc: ZvhInput, message_id: str | None) -> _Outgoing:
         """The FHIR message for one document, validated where it is made."""
-        if isinstance(doc, ZvhReferral):
+        bsn: str | None
+        if isinstance(doc, ZvhEscalation | ZvhEscalationAnswer):
+            event = (
+                EventCode.ESCALATION
+                if isinstance(doc, ZvhEscalation)
+                else EventCode.ESCALATION_ANSWER
+            )
+            meta = MessageMeta.new(
+                event,
+                self.party_id,
+                PurposeOfUse.ESCALATION,
+                LegalBasis.PUBLIC_TASK,
+                basis_detail=BasisDetail(citation=ESCALATION_CITATION),
+                message_id=message_id,
+            )
+            if isinstance(doc, ZvhEscalation):
+                bundle = escalation_message(doc.to_escalation(self.party_id), meta)
+                case = doc.escalation_id
+            else:
+                bundle = answer_message(doc.to_answer(self.party_id), meta)
+                case = doc.answer_id
+            bsn, topic = None, topics.IN_ESCALATION.name
+        elif isinstance(doc, ZvhReferral):
             ref = doc.to_referral(self.party_id)
             meta = MessageMeta.new(
                 EventCode.REFERRAL,
@@ -280,7 +323,7 @@ class ZvhAdapter(AdapterService):
         csv_batch = path.suffix.lower() == ".csv"  # one referral per row, errors per line
         key = "line" if csv_batch else "index"
         try:
-            items: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = (
+            items: list[tuple[int | None, ZvhInput | MessageError]] = (
                 list(parse_csv(raw, self.limits)) if csv_batch else parse_bytes(raw, self.limits)
             )
         except MessageError as err:
@@ -332,6 +375,11 @@ class ZvhAdapter(AdapterService):
                 continue
             await flush()
             [a] = await self._send([out])
+            if not isinstance(item, ZvhConsent):
+                accepted.append(
+                    {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
+                )
+                continue
             # A consent applies to what the router routes after acknowledging it; consents and
             # referrals travel on different topics, so wait before sending what follows.
             if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:

@@ -24,6 +24,7 @@ from schemas.flows.common import (
     read_case,
 )
 from schemas.flows.escalation import escalation_from_message
+from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import response_from_message
 from schemas.flows.transition import transition_from_message
 from schemas.messaging import ParsedMessage
@@ -130,7 +131,31 @@ def _escalation(msg: ParsedMessage) -> dict[str, Any]:
         "reason": e.reason.value,
         "stuck_since": e.stuck_since.isoformat(),
     }
-    optional = {"explanation": e.explanation, "episode_id": e.episode_id, "claim_id": e.claim_id}
+    doc["level"] = e.level.value
+    optional = {
+        "explanation": e.explanation,
+        "episode_id": e.episode_id,
+        "claim_id": e.claim_id,
+        "security_level": e.security_level.value if e.security_level else None,
+    }
+    doc.update({k: v for k, v in optional.items() if v is not None})
+    return doc
+
+
+def _answer(msg: ParsedMessage) -> dict[str, Any]:
+    """An answer of the escalation ladder: what the step did, at which level."""
+    a = answer_from_message(msg)
+    doc: dict[str, Any] = {
+        "answer_id": a.answer_id,
+        "escalation_id": a.escalation_id,
+        "case_id": a.referral_id,
+        "raised_by": a.raised_by,
+        "answered_by": a.answered_by,
+        "answered_at": a.answered_at.isoformat(),
+        "action": a.action.value,
+        "level": a.level.value,
+    }
+    optional = {"assignee": a.assignee, "note": a.note}
     doc.update({k: v for k, v in optional.items() if v is not None})
     return doc
 
@@ -139,6 +164,7 @@ READERS = {
     EventCode.ASSESSMENT_OUTCOME: _assessment,
     EventCode.CARE_TRANSITION: _transition,
     EventCode.ESCALATION: _escalation,
+    EventCode.ESCALATION_ANSWER: _answer,
 }
 
 

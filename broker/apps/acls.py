@@ -14,8 +14,8 @@ certificate, or its SASL/SCRAM user). The rules, in the order the tables below a
 * an adapter dead-letters refused input, watches the broker epoch and, for a provider, keeps its
   journal ``journal.<party>``;
 * the router reads every routed topic and the consent log, writes every ``out.`` topic, the
-  consent log, ``rejected`` and ``dead-letter``, and creates the epoch (and its claim) on first
-  start (the catalogue's ``escalation`` topic is written by no component, so nobody may);
+  consent log, ``rejected``, ``dead-letter`` and its escalation-ladder log ``escalation`` (which
+  it reads back at start), and creates the epoch (and its claim) on first start;
 * the web app's party (the capacity dashboard) reads ``audit`` and ``audit-checkpoint`` for the
   compliance search and ``rejected``/``dead-letter`` for the operations counts;
 * the administrator (``ketenbus topics``) creates topics.
@@ -122,7 +122,9 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
     router = registry.router().id
     routed = {t.name for t in topics.ROUTED}
     table[router] = Access(
-        reads=frozenset({*routed, topics.CONSENT.name, topics.AUDIT.name}),
+        reads=frozenset(
+            {*routed, topics.CONSENT.name, topics.AUDIT.name, topics.ESCALATION.name}
+        ),
         writes=frozenset(
             {
                 topics.OUTBOUND_PREFIX,
@@ -131,6 +133,7 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
                 topics.AUDIT_CHECKPOINT.name,
                 topics.REJECTED.name,
                 topics.DEAD_LETTER.name,
+                topics.ESCALATION.name,
             }
         ),
     )

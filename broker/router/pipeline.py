@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from broker.policy import (
     project,
 )
 from broker.router.facts import Fact, FactKind, event_code
+from broker.router.ladder import EscalationState, Ladder, Refused
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
 from broker.router.records import Incoming, Outgoing, header
 from broker.router.reprocess import (
@@ -57,14 +59,26 @@ from broker.trust import (
 )
 from schemas import topics
 from schemas.errors import Issue, MessageError
+from schemas.flows.assessment import assessment_from_message
+from schemas.flows.common import CASE_SYSTEM
 from schemas.flows.consent import consent_from_message
+from schemas.flows.escalation import escalation_from_message
+from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import MessageResponse, response_message
+from schemas.flows.transition import transition_from_message
 from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
-from schemas.vocab import EventCode, PartyRole
+from schemas.vocab import (
+    AssessmentDecision,
+    EventCode,
+    PartyRole,
+    SecurityLevel,
+    TransitionKind,
+)
 
 log = logging.getLogger(__name__)
 
 _DELIVERED_LIMIT = 100_000  # ids whose recipients are remembered for re-processes
+LADDER_LOG_EVENT = "ladder-log"  # the envelope event of the router's ladder-log records
 AUDIT_DOMAIN = "audit"  # pseudonym domain of the audit log (compliance officers translate a BSN)
 ROUTER_DOMAIN = "router"  # pseudonym domain of the consent view
 
@@ -105,6 +119,10 @@ class RouterState:
     replay: ReplayGuard
     # fhir.resources validation of every message: see Settings.router_full_validation
     full_validation: bool = False
+    # the escalation ladder and the watchdogs, folded from what the router routes
+    ladder: Ladder = field(default_factory=Ladder)
+    # region -> party id of its escalation step (Settings.escalation_regional_steps)
+    regional_steps: dict[str, str] = field(default_factory=dict)
 
 
 class Refusal(Exception):
@@ -279,6 +297,9 @@ class Pipeline:
                     if on_error is not None:
                         on_error(rec, err)
                     results.append(self.internal_error(rec, err, now))
+            events = self.state.ladder.drain()
+            if events and results:  # one ladder-log record per batch, signed with the batch
+                self._ladder_log(events, now or datetime.now(UTC), results[-1])
         finally:
             self._batch = None
         if batch.unsigned:
@@ -378,7 +399,21 @@ class Pipeline:
                 self._deliver(rec, msg, sender.role, now, result, request)
         except Refusal as r:
             self._refuse(rec, env, msg, r, now, result, authentic)
+        if self._batch is None:  # in a batch: one ladder-log record at its end
+            events = self.state.ladder.drain()
+            if events:
+                self._ladder_log(events, now, result)
         return result
+
+    def _ladder_log(self, events: list[dict[str, Any]], now: datetime, result: RouteResult) -> None:
+        """Append the ladder's changes to the ``escalation`` topic, sealed for the router itself
+        (like the consent log), under one constant key so they stay in order: a restarted router
+        folds the ladder and the watchdogs from it (``broker/router/ladder_log.py``)."""
+        payload = orjson.dumps(events)
+        sealed = self._seal_for(
+            payload, self.router_id, LADDER_LOG_EVENT, str(uuid.uuid4()), "ladder", now
+        )
+        self._emit(result, topics.ESCALATION.name, sealed)
 
     def _refuse(
         self,
@@ -543,8 +578,14 @@ class Pipeline:
         replay_id = f"{m.sender}/{m.message_id}"
         done = set(request.skip) | self.delivered.get(replay_id, set()) if request else set()
         delivered_to: set[str] = set()
+        after: Callable[[], object] | None = None
         try:
-            recipients = resolve(msg, self.state.registry)
+            if m.event is EventCode.ESCALATION:
+                recipients, after = self._escalation(msg, now)
+            elif m.event is EventCode.ESCALATION_ANSWER:
+                recipients, after = self._answer(msg, now)
+            else:
+                recipients = resolve(msg, self.state.registry)
         except Unroutable as u:
             raise Refusal(u.reason, str(u), topics.DEAD_LETTER.name, code="not-found") from None
         if m.event is EventCode.CAPACITY_REPORT:
@@ -674,6 +715,10 @@ class Pipeline:
             )
         if denied or request is not None:
             self._note_delivered(replay_id, delivered_to)
+        if delivered:
+            if after is not None:
+                after()
+            self._watch(msg, now)
         if denied:
             issues = tuple(
                 Issue(
@@ -700,6 +745,110 @@ class Pipeline:
             reply = self._reply(result, m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
         if reply is not None:  # after a re-process a duplicate gets the new answer
             self._remember(replay_id, result, reply)
+
+
+    # --- the escalation ladder (broker/router/ladder.py) ----------------------------------------
+
+    @staticmethod
+    def _read(reader: Callable[[ParsedMessage], Any], msg: ParsedMessage) -> Any:
+        try:
+            return reader(msg)
+        except MessageError as e:
+            raise Refusal(
+                e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid"
+            ) from None
+
+    def _escalation(
+        self, msg: ParsedMessage, now: datetime
+    ) -> tuple[list[Recipient], Callable[[], object]]:
+        """An escalation passes the ladder (a known case, not already open), then goes to its
+        step: the region's escalation step, or the national coordination point."""
+        esc = self._read(escalation_from_message, msg)
+        ladder = self.state.ladder
+        try:
+            key = ladder.check_escalation(esc, msg.meta.sender)
+        except Refused as r:
+            raise Refusal(r.reason, str(r), topics.REJECTED.name, code="business-rule") from None
+        recipients = resolve(
+            msg, self.state.registry, escalation=esc, steps=self.state.regional_steps
+        )
+        asked = [r.party_id for r in recipients]
+        return recipients, lambda: ladder.escalated(key, esc, now, asked)
+
+    def _answer(
+        self, msg: ParsedMessage, now: datetime
+    ) -> tuple[list[Recipient], Callable[[], object]]:
+        """An answer from the step that was asked goes back to the escalating party and to the
+        steps of the ladder (so each sees what the other did)."""
+        answer = self._read(answer_from_message, msg)
+        reg = self.state.registry
+        national = [p.id for p in reg.by_role(PartyRole.NATIONAL_COORDINATION)]
+        try:
+            state: EscalationState = self.state.ladder.check_answer(
+                answer, msg.meta.sender, national
+            )
+        except Refused as r:
+            raise Refusal(r.reason, str(r), topics.REJECTED.name, code="business-rule") from None
+        ids = [state.key[0], *state.regional_step]
+        if state.national_since is not None or answer.action.value == "move-national":
+            ids += national
+        out: dict[str, Recipient] = {}
+        for pid in ids:
+            if pid in (msg.meta.sender, self.router_id) or pid in out:
+                continue
+            try:
+                party = reg.get(pid)
+            except (KeyError, TrustError):
+                continue
+            why = "escalating party" if pid == state.key[0] else "escalation ladder step"
+            out[pid] = Recipient(pid, party.role, why)
+        if not out:
+            raise Refusal(
+                "no-recipient", "the answer has nobody to go to", topics.DEAD_LETTER.name
+            )
+        ladder = self.state.ladder
+        return list(out.values()), lambda: ladder.answered(state, answer, now)
+
+    def _watch(self, msg: ParsedMessage, now: datetime) -> None:
+        """Fold a delivered referral, decision or care transition for the watchdogs; what
+        cannot be read here was delivered anyway and is its recipients' to refuse."""
+        ladder = self.state.ladder
+        event = msg.meta.event
+        try:
+            if event is EventCode.REFERRAL:
+                for sr in msg.resources("ServiceRequest"):
+                    for ident in sr.get("identifier") or ():
+                        system = ident.get("system") if isinstance(ident, dict) else None
+                        value = ident.get("value") if isinstance(ident, dict) else None
+                        if (
+                            isinstance(system, str)
+                            and isinstance(value, str)
+                            and system.startswith(CASE_SYSTEM + "/")
+                        ):
+                            ladder.referral(system.removeprefix(CASE_SYSTEM + "/"), value, now)
+            elif event is EventCode.ASSESSMENT_OUTCOME:
+                a = assessment_from_message(msg)
+                included = a.decision is AssessmentDecision.INCLUDED
+                ladder.assessment(
+                    a.zvh, a.referral_id, included, a.episode_id, a.inclusion_date, now
+                )
+            elif event is EventCode.CARE_TRANSITION:
+                t = transition_from_message(msg)
+                requested = (
+                    t.kind is TransitionKind.SCALE_UP
+                    and t.location_id is None
+                    and t.security_level is not SecurityLevel.AMBULANT
+                )
+                ladder.transition(
+                    t.episode_id,
+                    t.kind is TransitionKind.START,
+                    t.effective_on if t.kind is TransitionKind.END else None,
+                    bed=t.security_level if requested else None,
+                    placed=t.location_id is not None,
+                    at=now,
+                )
+        except (MessageError, TypeError, AttributeError):
+            return
 
 
 def _subject_bsn(msg: ParsedMessage) -> str | None:

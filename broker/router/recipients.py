@@ -3,19 +3,22 @@
 Who may send what is the policy's ``senders`` (``broker/policy/default-policy.yaml``); the router
 keeps no table of its own, so the two cannot disagree. Recipients come from the message's
 destinations and from rules: a referral goes to the coordinating provider of the referral's
-region; an escalation to the national coordination point; a capacity report to the dashboard and
-the national coordination point.
+region; an escalation on the regional step to the region's escalation step (configured per region,
+default its coordinating provider), on the national step to the national coordination point; a
+capacity report to the dashboard and the national coordination point.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 from broker.policy import Policy
 from broker.trust import PartyRegistry, TrustError
+from schemas.flows.escalation import Escalation
 from schemas.flows.referral import EXT_REGION
 from schemas.messaging import ParsedMessage
-from schemas.vocab import EventCode, PartyRole
+from schemas.vocab import EscalationLevel, EventCode, PartyRole
 
 
 @dataclass(frozen=True)
@@ -54,8 +57,43 @@ def _region_of(msg: ParsedMessage) -> str | None:
     return None
 
 
-def resolve(msg: ParsedMessage, registry: PartyRegistry) -> list[Recipient]:
-    """Recipients of a message, in a stable order, without duplicates; raises ``Unroutable``."""
+def regional_step(
+    zvh: str, registry: PartyRegistry, steps: Mapping[str, str] | None = None
+) -> list[Recipient]:
+    """The escalation step of the region of ``zvh``: the party ``steps`` names for the region
+    (``Settings.escalation_regional_steps``), else the region's coordinating provider(s)."""
+    try:
+        region = registry.get(zvh).region
+    except (KeyError, TrustError):
+        raise Unroutable("unknown-zvh", f"the escalation names no known ZVH ({zvh!r})") from None
+    if not region:
+        raise Unroutable("no-region", f"ZVH {zvh!r} has no Levensloop region")
+    named = (steps or {}).get(region)
+    if named:
+        try:
+            party = registry.get(named)
+        except (KeyError, TrustError):
+            raise Unroutable("no-regional-step", f"regional step {named!r} is unknown") from None
+        return [Recipient(party.id, party.role, f"regional escalation step of {region}")]
+    found = [
+        Recipient(p.id, p.role, f"regional escalation step of {region}")
+        for p in registry.by_role(PartyRole.COORDINATING_PROVIDER)
+        if p.region == region
+    ]
+    if not found:
+        raise Unroutable("no-regional-step", f"region {region!r} has no escalation step")
+    return found
+
+
+def resolve(
+    msg: ParsedMessage,
+    registry: PartyRegistry,
+    *,
+    escalation: Escalation | None = None,
+    steps: Mapping[str, str] | None = None,
+) -> list[Recipient]:
+    """Recipients of a message, in a stable order, without duplicates; raises ``Unroutable``.
+    An escalation (read by the caller) goes to its ladder step."""
     out: dict[str, Recipient] = {}
     for d in msg.meta.destinations:
         try:
@@ -77,6 +115,11 @@ def resolve(msg: ParsedMessage, registry: PartyRegistry) -> list[Recipient]:
             raise Unroutable(
                 "no-coordinating-provider", f"region {region!r} has no coordinating provider"
             )
+    elif event is EventCode.ESCALATION and (
+        escalation is not None and escalation.level is EscalationLevel.REGIONAL
+    ):
+        for r in regional_step(escalation.zvh, registry, steps):
+            out.setdefault(r.party_id, r)
     elif event is EventCode.ESCALATION:
         for p in registry.by_role(PartyRole.NATIONAL_COORDINATION):
             out.setdefault(p.id, Recipient(p.id, p.role, "national coordination point"))

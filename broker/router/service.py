@@ -15,7 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiokafka import ConsumerRebalanceListener
@@ -29,12 +29,15 @@ from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import establish_epoch, new_epoch, repair_topics
+from broker.router import ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.facts import Fact
+from broker.router.ladder import LadderTimes, messages_for
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
 from broker.router.replay_log import rebuild_replay
+from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
 from schemas.messaging import MessageMeta, dumps
@@ -93,6 +96,19 @@ class RouterService(KafkaComponent):
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()  # audit, consent view and epoch in place: route
+        # the escalation ladder and the watchdogs (broker/router/ladder.py)
+        state.ladder.router = state.keys.party_id
+        if not state.regional_steps:
+            state.regional_steps = dict(settings.escalation_regional_steps)
+        self.ladder_times = LadderTimes(
+            regional_after=timedelta(seconds=settings.escalation_regional_seconds),
+            undecided_after=timedelta(seconds=settings.watchdog_undecided_seconds),
+            no_care_start_after=timedelta(seconds=settings.watchdog_no_care_start_seconds),
+            no_placement_after=timedelta(seconds=settings.watchdog_no_placement_seconds),
+        )
+        self.ladder_sent = 0
+        self._ladder_task: asyncio.Task[None] | None = None
+        self._ladder_done: set[str] = set()
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -106,11 +122,12 @@ class RouterService(KafkaComponent):
 
         async def parts() -> str:
             # One router creates the epoch; the others that start with it adopt it (issue 19).
-            _, _, (epoch, _), _ = await asyncio.gather(
+            _, _, (epoch, _), _, _ = await asyncio.gather(
                 self.audit.start(producer),
                 self._start_consent_log(),
                 establish_epoch(self.settings),
                 self._rebuild_replay(),  # a replay of an old genuine record stays a replay
+                self._rebuild_ladder(),
             )
             self._ready.set()
             return epoch
@@ -125,6 +142,46 @@ class RouterService(KafkaComponent):
             interval=self.watch_interval,
         )
         self.health.set(HealthStatus.OK, f"epoch {epoch}")
+        self._ladder_task = asyncio.create_task(self._ladder_loop(), name="router-ladder")
+
+    async def _ladder_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.escalation_tick_seconds)
+            try:
+                await self.ladder_tick()
+            except Exception as err:  # the broker may be away: the next tick tries again
+                log.warning("escalation ladder tick failed: %s", type(err).__name__)
+
+    async def ladder_tick(self, now: datetime | None = None) -> int:
+        """Send what the ladder and the watchdogs find due, as the router party, to
+        ``in.escalation``: the router then routes it like anyone's (checks, policy, audit).
+        Message ids are fixed per step, so a repeat is dropped as a duplicate."""
+        now = now or datetime.now(UTC)
+        keys = self.state.keys
+        client = PartyClient(
+            party_id=keys.party_id,
+            keys=keys,
+            keyring=self.state.keyring,
+            registry=self.state.registry,
+            pseudonyms=self.state.pseudonyms,
+            router_id=keys.party_id,
+        )
+        bundles = []
+        for due in self.state.ladder.due(now, self.ladder_times):
+            for bundle in messages_for(due, keys.party_id, now, self.ladder_times):
+                if bundle["id"] not in self._ladder_done:
+                    bundles.append(bundle)
+        if not bundles:
+            return 0
+        sealed = client.seal_messages([(b, None) for b in bundles], now)
+        records = [
+            Outgoing(topics.IN_ESCALATION.name, key, value, headers)
+            for key, value, headers in sealed
+        ]
+        await self.publish(records)
+        self._ladder_done.update(b["id"] for b in bundles)
+        self.ladder_sent += len(bundles)
+        return len(bundles)
 
     async def _rebuild_replay(self) -> None:
         """What the group already routed is known again before consuming (a replay of an old
@@ -136,6 +193,12 @@ class RouterService(KafkaComponent):
             log.warning("replay guard not rebuilt from the topics: %s", type(err).__name__)
             return
         log.info("replay guard rebuilt: %d routed messages within the window", n)
+
+    async def _rebuild_ladder(self) -> None:
+        """Once, at start: after a broker restore the fold in memory is already whole."""
+        events = await ladder_log.rebuild(self.settings, self.state)
+        self.state.ladder.drain()  # what was replayed is in the log already
+        log.info("escalation ladder rebuilt from %d ladder-log events", events)
 
     async def _start_consent_log(self) -> None:
         self.consent_log = ConsentLog(self.settings, self.state)
@@ -224,6 +287,10 @@ class RouterService(KafkaComponent):
         await self.publish(records)
 
     async def stop(self) -> None:
+        if self._ladder_task is not None:
+            self._ladder_task.cancel()
+            await asyncio.gather(self._ladder_task, return_exceptions=True)
+            self._ladder_task = None
         await self.stop_watch()
         await self._pause()
         await self.audit.stop()

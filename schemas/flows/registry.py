@@ -17,6 +17,7 @@ from schemas.flows import (
     claim,
     consent,
     escalation,
+    escalation_answer,
     referral,
     response,
     transition,
@@ -257,7 +258,7 @@ FLOWS: tuple[FlowSpec, ...] = (
     ),
     FlowSpec(
         name="escalation",
-        title="Escalation to the national coordination point",
+        title="Escalation of a stuck case (the escalation ladder)",
         event=EventCode.ESCALATION,
         model=escalation.Escalation,
         module=escalation,
@@ -268,15 +269,51 @@ FLOWS: tuple[FlowSpec, ...] = (
         mapping=escalation.MAPPING,
         focus="Task",
         resources=("Task", "Patient"),
-        topics=(topics.IN_ESCALATION.name, topics.ESCALATION.name),
+        topics=(topics.IN_ESCALATION.name,),
         purpose=PurposeOfUse.ESCALATION,
         legal_basis=LegalBasis.PUBLIC_TASK,
-        sender="a provider's claims desk (financing gaps, overdue payments); the policy also "
-        "lets a ZVH, a municipality and the router send one, which none of them does yet",
-        receivers="the national coordination point",
+        sender="a ZVH (JSON, CSV, HTTP), a provider's EPD inbox (JSON, CSV) and its claims desk "
+        "(financing gaps, overdue payments, always national), a municipality, and the router "
+        "(its watchdogs, and the ladder moving an escalation to national)",
+        receivers="regional: the region's escalation step (`KETENBUS_ESCALATION_REGIONAL_STEPS`, "
+        "default the region's coordinating provider); national: the national coordination point",
         rules=(
             "Reason other needs an explanation.",
+            "Reason no-bed needs a security level 2, 3 or 4.",
             "stuck_since is not after the (UTC) date of raised_at.",
+            "The router refuses an escalation for a case it never routed a referral of "
+            "(`unknown-case`), one raised in another party's name (`raised-by-mismatch`) and a "
+            "second open escalation with the same id (`escalation-open`).",
+        ),
+    ),
+    FlowSpec(
+        name="escalation-answer",
+        title="Answer to an escalation",
+        event=EventCode.ESCALATION_ANSWER,
+        model=escalation_answer.EscalationAnswer,
+        module=escalation_answer,
+        entries=escalation_answer.answer_entries,
+        to_message=escalation_answer.answer_message,
+        from_message=escalation_answer.answer_from_message,
+        functions=("answer_entries", "answer_message", "answer_from_message"),
+        mapping=escalation_answer.MAPPING,
+        focus="Task",
+        resources=("Task",),
+        topics=(topics.IN_ESCALATION.name,),
+        purpose=PurposeOfUse.ESCALATION,
+        legal_basis=LegalBasis.PUBLIC_TASK,
+        sender="the step the escalation stands on (the region's step, or the national "
+        "coordination point through the web app or `ketenbus escalation answer`); the router "
+        "(move to national; a watchdog closing its own escalation); the escalating party may "
+        "resolve its own",
+        receivers="the escalating party, and the steps of the ladder (regional step; national "
+        "coordination point once national)",
+        rules=(
+            "Action assign needs an assignee; request-info needs a note.",
+            "The router refuses an answer to an escalation it does not know "
+            "(`unknown-escalation`), from a party that was not asked (`not-asked`), to an "
+            "escalation already resolved (`escalation-resolved`), or for another case or "
+            "escalating party than the escalation's (`answer-mismatch`).",
         ),
     ),
     FlowSpec(

@@ -17,7 +17,7 @@ from schemas.vocab.base import Coded, CodeSystem
 from schemas.vocab.capacity import CapacityPopulation
 from schemas.vocab.categories import DataCategory
 from schemas.vocab.claims import ClaimOutcome, ClaimRejectionReason, ClaimService
-from schemas.vocab.escalation import EscalationReason
+from schemas.vocab.escalation import EscalationAction, EscalationLevel, EscalationReason
 from schemas.vocab.events import EventCode
 from schemas.vocab.grounds import GdprBasis, SecrecyGround, SpecialException
 from schemas.vocab.legal import LegalBasis
@@ -54,6 +54,8 @@ CODE_SYSTEMS: tuple[type[Coded], ...] = (
     ClaimOutcome,
     ClaimRejectionReason,
     EscalationReason,
+    EscalationLevel,
+    EscalationAction,
     ServiceCode,
     TaskParameter,
 )
@@ -70,6 +72,8 @@ __all__ = [
     "Coded",
     "CriterionResult",
     "DataCategory",
+    "EscalationAction",
+    "EscalationLevel",
     "EscalationReason",
     "EventCode",
     "FinancingRegime",

@@ -34,4 +34,10 @@ class EventCode(Coded):
         "Escalatie",
         "A stuck case reported to the national coordination point.",
     )
+    ESCALATION_ANSWER = (
+        "escalation-answer",
+        "Antwoord op escalatie",
+        "The regional step's or the national coordination point's answer to an escalation: "
+        "acknowledged, assigned, information asked, moved to national, resolved.",
+    )
     RESPONSE = ("response", "Antwoord", "Response to a message: ok, transient-error, fatal-error.")

@@ -20,6 +20,11 @@ class ServiceCode(Coded):
         "Landelijke escalatie",
         "Resolving a stuck case at the national coordination point.",
     )
+    ESCALATION_ANSWER = (
+        "escalation-answer",
+        "Antwoord op escalatie",
+        "The answer of the regional step or the national coordination point to an escalation.",
+    )
     LEVENSLOOP_CARE = (
         "levensloop-care",
         "Levensloopaanpak",
@@ -53,6 +58,21 @@ class TaskParameter(Coded):
         "overdue-claim",
         "Openstaande declaratie",
         "Input: the claim that stays unpaid (logical reference by identifier).",
+    )
+    SECURITY_LEVEL = (
+        "security-level",
+        "Beveiligingsniveau",
+        "Input: the security level of the bed that is not available (no-bed).",
+    )
+    LADDER_LEVEL = (
+        "ladder-level",
+        "Escalatieniveau",
+        "Input: the step of the escalation ladder (regional or national).",
+    )
+    ASSIGNEE = (
+        "assignee",
+        "Toegewezen aan",
+        "Input: the party an escalation is assigned to (by party id).",
     )
     EPISODE = (
         "episode",

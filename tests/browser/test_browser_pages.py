@@ -182,6 +182,29 @@ def test_operations_shows_refusals_stuck_cases_and_filters(
     shot(page, "operations")
 
 
+def test_the_escalation_page_shows_state_and_age_and_answers_through_the_router(
+    page: Any, running: Running
+) -> None:
+    """The demo's stuck case at the national coordination point: its level, state and age;
+    an acknowledgement sent from the page shows once the router accepted it."""
+    login(page, running, "operations", "/escalations")
+    row = page.locator('#escalations tr[data-escalation]').first
+    row.wait_for()
+    assert "no-bed" in row.inner_text() and row.get_attribute("data-state") == "open"
+    assert row.locator(".level").inner_text() == "national"
+    assert row.locator(".age").inner_text() not in ("", "-")
+    row.locator('select[name="action"]').select_option("acknowledge")
+    row.locator('button[type="submit"]').click()
+    page.wait_for_url("**/escalations?sent=acknowledge")
+    for _ in range(100):
+        if page.locator('#escalations tr[data-state="acknowledged"]').count():
+            break
+        time.sleep(0.2)
+        page.reload()
+    assert page.locator('#escalations tr[data-state="acknowledged"]').count() == 1
+    shot(page, "escalations")
+
+
 def test_an_operations_user_is_refused_the_compliance_page(page: Any, running: Running) -> None:
     login(page, running, "operations")
     assert page.locator('nav a[href="/compliance"]').count() == 0

@@ -129,7 +129,7 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
         assert (await http.post("/referrals", json={"case_id": "BAD"})).status_code == 422
     traffic = SampleTraffic(settings, deployment, rng)
     await traffic.start()
-    await traffic.demo()
+    await traffic.demo(stuck_case="MON-A")  # a case the router routed
     await traffic.capacity(LIMBURG, {SecurityLevel.LEVEL_3: 2, SecurityLevel.LEVEL_4: 3})
     await traffic.stop()
     users, creds = demo_users(state, PasswordHasher(time_cost=1, memory_cost=1024,

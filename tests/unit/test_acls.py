@@ -111,8 +111,15 @@ def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
         "capacity",
         "consent",
         "audit",
+        "escalation",  # the ladder log, read back at start
     }
-    assert router.writes == AUDIT_WRITER | {"out.", "consent", "rejected", "dead-letter"}
+    assert router.writes == AUDIT_WRITER | {
+        "out.",
+        "consent",
+        "rejected",
+        "dead-letter",
+        "escalation",
+    }
 
 
 def test_no_party_reads_another_partys_topic_or_writes_any_outbound_topic(

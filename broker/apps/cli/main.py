@@ -8,6 +8,7 @@ import typer
 from broker.apps.cli import (
     audit,
     bench,
+    escalation,
     financing,
     kafka,
     monitor,
@@ -32,6 +33,7 @@ app = typer.Typer(
 app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
 app.command("bench")(bench.bench)
+app.add_typer(escalation.app, name="escalation")
 app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")

@@ -442,6 +442,14 @@ def _messages() -> dict[str, Any]:
     }
     for mid, title, summary in (
         (
+            "ladderLog",
+            "Ladder log",
+            "What changed in the router's escalation ladder and watchdogs (cases routed, "
+            "decisions, care starts and ends, escalations and answers: case numbers and party "
+            "ids, no person), as a JSON array sealed for the router itself; a restarted router "
+            "folds the same state from it (broker/router/ladder_log.py).",
+        ),
+        (
             "refusedRecord",
             "Refused record",
             "A record the router refused (unauthorised, unsigned, no legal basis), unchanged; "
@@ -463,7 +471,12 @@ def _messages() -> dict[str, Any]:
             "payload": {"$ref": "#/components/schemas/OpaqueRecord"},
             "bindings": {
                 "kafka": {
-                    "key": {"type": "string", "description": KeyKind.PARTY.value},
+                    "key": {
+                        "type": "string",
+                        "description": "the constant ladder (one partition: kept in order)"
+                        if mid == "ladderLog"
+                        else KeyKind.PARTY.value,
+                    },
                     "bindingVersion": BINDING,
                 }
             },
@@ -522,6 +535,8 @@ def _channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
             ids = ["refusedRecord"]
         elif topic is topics.DEAD_LETTER:
             ids = ["deadLetter"]
+        elif topic is topics.ESCALATION:
+            ids = ["ladderLog"]
         else:
             ids = [_message_id(f) for f in _flows_on(topic)]
         channels[cid] = _channel(topic, ids)

@@ -28,6 +28,7 @@ from schemas.flows.claim import Claim, ClaimExplanation, ClaimResponse, Explanat
 from schemas.flows.common import Gender, Person
 from schemas.flows.consent import ConsentRecord, Grantor, revoke
 from schemas.flows.escalation import Escalation
+from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.referral import LegalTitle, Referral
 from schemas.flows.registry import BY_NAME, FlowSpec
 from schemas.flows.response import MessageResponse
@@ -41,6 +42,8 @@ from schemas.vocab import (
     ClaimService,
     CriterionResult,
     DataCategory,
+    EscalationAction,
+    EscalationLevel,
     EscalationReason,
     FinancingRegime,
     InclusionCriterion,
@@ -337,6 +340,31 @@ def examples() -> list[Example]:
         explanation="Declaratie coördinatie april staat ruim vier weken open.",
         episode_id="LLA-2024-0007",
         claim_id="DEC-2024-0107",
+        level=EscalationLevel.NATIONAL,
+    )
+    no_bed = Escalation(
+        escalation_id="ZVH-ESC-2024-0011",
+        raised_by=ZVH,
+        raised_at=datetime(2024, 3, 4, 10, 0, tzinfo=CET),
+        zvh=ZVH,
+        referral_id="ZVH-2024-0042",
+        reason=EscalationReason.NO_BED,
+        stuck_since=date(2024, 2, 26),
+        security_level=SecurityLevel.LEVEL_3,
+        explanation="Geen bed op beveiligingsniveau 3 in de regio; wachtlijst vier weken.",
+    )
+    answer = EscalationAnswer(
+        answer_id="LCP-2024-0005",
+        escalation_id="ESC-2024-0003",
+        raised_by=PROVIDER,
+        answered_by=NATIONAL,
+        answered_at=datetime(2024, 6, 6, 11, 0, tzinfo=CET),
+        zvh=ZVH,
+        referral_id="ZVH-2024-0042",
+        action=EscalationAction.ASSIGN,
+        level=EscalationLevel.NATIONAL,
+        assignee=VWS,
+        note="Noodregeling: VWS schiet de declaratie voor.",
     )
     fatal = MessageResponse(
         request_id="7d3f3c1e-2a9b-4c61-9e0f-3b1f0a5c2d11",
@@ -559,6 +587,30 @@ def examples() -> list[Example]:
             description="A claim unpaid for more than four weeks, raised to the national point "
             "on its public task, without consent: it sees the case status, not the person.",
             routed=_gets((R.NATIONAL_COORDINATION, (C.PROCESS,))),
+        ),
+        Example(
+            "escalation-no-bed",
+            flows["escalation"],
+            no_bed,
+            ZVH,
+            (),
+            BasisDetail(citation="task-lcp-levensloopaanpak"),
+            description="The ZVH finds no bed at security level 3: the escalation goes to the "
+            "regional step first (by default the region's coordinating provider), with the case "
+            "status only. Routed after the referral of the case.",
+            routed=_gets((R.COORDINATING_PROVIDER, (C.PROCESS,))),
+        ),
+        Example(
+            "escalation-answer",
+            flows["escalation-answer"],
+            answer,
+            NATIONAL,
+            (),
+            BasisDetail(citation="task-lcp-levensloopaanpak"),
+            description="The national coordination point assigns the overdue claim of the "
+            "`escalation` example to VWS (emergency rule); the answer goes back to the "
+            "escalating provider. Routed after the referral and that escalation.",
+            routed=_gets((R.COORDINATING_PROVIDER, (C.PROCESS,))),
         ),
         Example(
             "response",

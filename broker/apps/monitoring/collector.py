@@ -44,6 +44,8 @@ from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.capacity import capacity_from_message
 from schemas.flows.escalation import escalation_from_message
+from schemas.flows.escalation_answer import answer_from_message
+from schemas.flows.response import response_from_message
 from schemas.messaging import parse_message
 from schemas.vocab import EventCode
 
@@ -59,6 +61,14 @@ def watched(topic: str) -> bool:
 
 def utc_now() -> datetime:
     return datetime.now(UTC)
+
+
+LADDER_EVENTS = {
+    EventCode.ESCALATION.value,
+    EventCode.ESCALATION_ANSWER.value,
+    EventCode.RESPONSE.value,
+}
+"""What the coordination point's ``out`` topic tells the escalation board."""
 
 
 class Collector:
@@ -121,7 +131,7 @@ class Collector:
         elif (
             self.escalation_client
             and topic == self._out(self.escalation_client)
-            and meta.headers.get("kb-event") == EventCode.ESCALATION.value
+            and meta.headers.get("kb-event") in LADDER_EVENTS
         ):
             self._escalation(key, value or b"", headers)
         self._dirty = True
@@ -166,7 +176,15 @@ class Collector:
         if msg is None:
             return
         try:
-            self.escalation_board.apply(escalation_from_message(msg))
+            event = msg.meta.event
+            if event is EventCode.ESCALATION:
+                self.escalation_board.apply(escalation_from_message(msg))
+            elif event is EventCode.ESCALATION_ANSWER:
+                self.escalation_board.answer(answer_from_message(msg))
+            else:  # the router's verdict on an answer this point sent
+                r = response_from_message(msg)
+                reason = ", ".join(i.reason or i.code for i in r.issues)
+                self.escalation_board.response(r.request_id, r.code.value == "ok", reason)
         except MessageError as err:
             self._problem(f"escalation not readable ({err.reason})")
 

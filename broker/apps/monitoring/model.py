@@ -88,6 +88,7 @@ class CapacityCell:
     available: int
     locations: int
     updated_at: datetime | None = None
+    oldest_at: datetime | None = None  # the oldest location report summed into this cell
 
 
 @dataclass(frozen=True)
@@ -108,6 +109,10 @@ class EscalationFigure:
     zvh: str
     stuck_since: date
     raised_at: datetime
+    level: str = "national"  # the ladder step it stands on (what reaches this point: national)
+    state: str = "open"  # open, acknowledged, assigned, info-requested, resolved
+    assignee: str | None = None
+    answered_at: datetime | None = None  # the last accepted answer
 
 
 @dataclass(frozen=True)

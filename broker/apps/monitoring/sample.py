@@ -28,10 +28,12 @@ from schemas.flows.capacity import CapacityReport, LevelCapacity, capacity_messa
 from schemas.flows.claim import Claim, ClaimResponse, Payer, claim_message, claim_response_message
 from schemas.flows.common import Gender, Person
 from schemas.flows.escalation import Escalation, escalation_message
+from schemas.flows.referral import Referral, referral_message
 from schemas.messaging import BasisDetail, MessageMeta, dumps, read_meta
 from schemas.vocab import (
     ClaimOutcome,
     ClaimService,
+    EscalationLevel,
     EscalationReason,
     EventCode,
     FinancingRegime,
@@ -39,6 +41,7 @@ from schemas.vocab import (
     PartyRole,
     PurposeOfUse,
     SecurityLevel,
+    SignalSource,
 )
 
 log = logging.getLogger(__name__)
@@ -160,17 +163,47 @@ class SampleTraffic:
                                LegalBasis.PUBLIC_TASK, now=at)
         return await self.send(ward.provider, capacity_message(report, meta), ward.location_id)
 
+    async def referral(self, zvh: str, case: str) -> str:
+        """A referral of a synthetic person to the region's coordinating provider, on a
+        conflict of duties (safety), so no consent is needed; returns the message id."""
+        today = datetime.now(UTC).date()
+        who = person(self.rng, today)
+        ref = Referral(
+            referral_id=case,
+            zvh=zvh,
+            region=self.deployment.registry.get(zvh).region or "midden-nederland",
+            registered_on=today,
+            person=who,
+            signaller_name="Politie",
+            signaller_source=SignalSource.POLICE,
+            signal="Synthetisch signaal voor de demo.",
+        )
+        meta = MessageMeta.new(
+            EventCode.REFERRAL, zvh, PurposeOfUse.SAFETY, LegalBasis.CONFLICT_OF_DUTIES,
+            basis_detail=BasisDetail(justification="Acuut gevaar (demo).",
+                                     decided_by="Demo-professional"),
+        )
+        return await self.send(zvh, referral_message(ref, meta), self._person_key(zvh, who.bsn))
+
     async def escalation(self, zvh: str, reason: EscalationReason, stuck_days: int,
                          case: str | None = None) -> str:
+        """An escalation of a case the router knows (a referral is sent first when ``case`` is
+        not given: the router refuses an escalation for an unknown case)."""
+        if case is None:
+            case = f"CASE-{self._ident()}"
+            await self.referral(zvh, case)
+            await asyncio.sleep(1.0)  # let the referral be routed before its escalation
         now = datetime.now(UTC)
         esc = Escalation(
             escalation_id=f"ESC-{self._ident()}",
             raised_by=zvh,
             raised_at=now,
             zvh=zvh,
-            referral_id=case or f"CASE-{self._ident()}",
+            referral_id=case,
             reason=reason,
             stuck_since=(now - timedelta(days=stuck_days)).date(),
+            security_level=SecurityLevel.LEVEL_3 if reason is EscalationReason.NO_BED else None,
+            level=EscalationLevel.NATIONAL,
         )
         meta = MessageMeta.new(
             EventCode.ESCALATION, zvh, PurposeOfUse.ESCALATION, LegalBasis.PUBLIC_TASK,
@@ -253,16 +286,16 @@ class SampleTraffic:
             await self.capacity(ward, self._walk(ward))
         return len(wards)
 
-    async def demo(self) -> None:
-        """What the demo adds to its referrals: capacity everywhere, a stuck case, two claims of
-        which one is paid."""
+    async def demo(self, stuck_case: str | None = None) -> None:
+        """What the demo adds to its referrals: capacity everywhere, a stuck case (``stuck_case``
+        of the first ZVH, or one referred here first), two claims of which one is paid."""
         await self.report_all()
         zvhs = [p.id for p in self.deployment.registry.by_role(PartyRole.ZVH)]
         providers = [p.id for p in self.deployment.registry.by_role(
             PartyRole.COORDINATING_PROVIDER)]
         payers = [p.id for p in self.deployment.registry.by_role(PartyRole.HEALTH_INSURER)]
         if zvhs:
-            await self.escalation(zvhs[0], EscalationReason.NO_BED, stuck_days=12)
+            await self.escalation(zvhs[0], EscalationReason.NO_BED, 12, stuck_case)
         if providers and payers:
             today = datetime.now(UTC).date()
             first, second = person(self.rng, today), person(self.rng, today)

@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections import Counter, defaultdict, deque
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 
 from broker.apps.monitoring.model import (
@@ -30,6 +30,7 @@ from broker.audit import AuditRow
 from schemas import topics
 from schemas.flows.capacity import CapacityReport
 from schemas.flows.escalation import Escalation
+from schemas.flows.escalation_answer import EscalationAnswer
 
 RATE_BUCKET = 10  # seconds per rate bucket
 RATE_KEEP = timedelta(minutes=15)
@@ -290,6 +291,7 @@ class CapacityBoard:
     def cells(self) -> tuple[CapacityCell, ...]:
         sums: dict[tuple[str, str], list[int]] = {}
         updated: dict[tuple[str, str], datetime] = {}
+        oldest: dict[tuple[str, str], datetime] = {}
         for report in self._latest.values():
             region = report.region or UNKNOWN_REGION
             for lv in report.levels:
@@ -301,8 +303,10 @@ class CapacityBoard:
                 acc[3] += 1
                 at = report.measured_at.astimezone(UTC)
                 updated[key] = max(updated.get(key, at), at)
+                oldest[key] = min(oldest.get(key, at), at)
         return tuple(
-            CapacityCell(region, level, s[0], s[1], s[2], s[3], updated[(region, level)])
+            CapacityCell(region, level, s[0], s[1], s[2], s[3], updated[(region, level)],
+                         oldest[(region, level)])
             for (region, level), s in sorted(sums.items())
         )
 
@@ -311,24 +315,76 @@ class CapacityBoard:
 
 
 class EscalationBoard:
-    """Escalations received by the national coordination point, kept without the person, the
-    case number or the explanation; a repeated escalation (same id from the same party) replaces
-    the earlier one."""
+    """Escalations received by the national coordination point and the answers to them that the
+    router accepted, folded from its ``out`` topic. :meth:`figures` keeps no person, case number,
+    escalation id or text (operations' view and the metrics); :meth:`items` adds the case and
+    the ids, for the coordination point's own escalation page, which answers them."""
 
     def __init__(self) -> None:
         self._items: dict[tuple[str, str], EscalationFigure] = {}
+        self._cases: dict[tuple[str, str], str] = {}  # key -> case number
+        self._pending: dict[str, EscalationAnswer] = {}  # answers sent here, awaiting the router
+        self.refused: dict[str, str] = {}  # message id of a sent answer -> the router's reason
 
     def apply(self, e: Escalation) -> None:
-        self._items[(e.raised_by, e.escalation_id)] = EscalationFigure(
+        key = (e.raised_by, e.escalation_id)
+        known = self._items.get(key)
+        fig = EscalationFigure(
             reason=e.reason.value,
             raised_by=e.raised_by,
             zvh=e.zvh,
             stuck_since=e.stuck_since,
             raised_at=e.raised_at.astimezone(UTC),
+            level=e.level.value,
+        )
+        if known is not None:  # a repeat or the move to national keeps what was answered
+            fig = replace(fig, state=known.state, assignee=known.assignee,
+                          answered_at=known.answered_at)
+        self._items[key] = fig
+        self._cases[key] = e.referral_id
+
+    def sent(self, message_id: str, answer: EscalationAnswer) -> None:
+        """An answer this point sent; it counts once the router accepts it (:meth:`response`)."""
+        self._pending[message_id] = answer
+
+    def response(self, request_id: str, ok: bool, reason: str) -> None:
+        answer = self._pending.pop(request_id, None)
+        if answer is None:
+            return
+        if ok:
+            self.answer(answer)
+        else:
+            self.refused[request_id] = reason
+
+    def answer(self, a: EscalationAnswer) -> None:
+        key = (a.raised_by, a.escalation_id)
+        known = self._items.get(key)
+        if known is None:
+            return
+        state = ANSWER_STATE.get(a.action.value, known.state)
+        self._items[key] = replace(
+            known,
+            state=state,
+            level=a.level.value if a.action.value == "move-national" else known.level,
+            assignee=a.assignee if a.assignee else known.assignee,
+            answered_at=a.answered_at.astimezone(UTC),
         )
 
     def figures(self) -> tuple[EscalationFigure, ...]:
         return tuple(sorted(self._items.values(), key=lambda f: (f.stuck_since, f.raised_at)))
+
+    def items(self) -> list[tuple[str, str, EscalationFigure]]:
+        """(escalation id, case number, figure), oldest first: the coordination page's rows."""
+        rows = [(k[1], self._cases[k], f) for k, f in self._items.items()]
+        return sorted(rows, key=lambda r: (r[2].stuck_since, r[2].raised_at))
+
+
+ANSWER_STATE = {
+    "acknowledge": "acknowledged",
+    "assign": "assigned",
+    "request-info": "info-requested",
+    "resolve": "resolved",
+}
 
 
 class LagTracker:

@@ -32,14 +32,16 @@ from fastapi.responses import (
 )
 from fastapi.staticfiles import StaticFiles
 from fastapi.templating import Jinja2Templates
+from pydantic import ValidationError
 
 from broker.apps.monitoring.model import age_text
 from broker.apps.web import reprocess_page, trace_page, views
+from broker.apps.web.answers import make_answer, send_answer
 from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
 from broker.audit import AuditQuery, to_csv
-from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
+from schemas.vocab import EscalationAction, EventCode, LegalBasis, PurposeOfUse
 
 log = logging.getLogger(__name__)
 
@@ -62,6 +64,9 @@ class NotSignedIn(Exception):
 
 class Forbidden(Exception):
     """Signed in, but the role may not see this."""
+
+
+ANSWER_ACTIONS = ("acknowledge", "assign", "request-info", "resolve")
 
 
 def _fmt_time(value: Any) -> str:
@@ -103,6 +108,7 @@ def create_app(
     templates.env.filters["time"] = _fmt_time
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     parties = sorted(p.id for p in backend.registry.parties)
+    cadence = timedelta(seconds=backend.settings.capacity_cadence_seconds)
 
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
@@ -141,8 +147,7 @@ def create_app(
         if session is None:
             raise NotSignedIn()
         if roles and session.user.role not in roles:
-            raise Forbidden("this page is for compliance officers only" if roles == (
-                AUDIT_ROLES) else "your role may not open this page")
+            raise Forbidden(f"this page is for {' and '.join(r.label for r in roles)} only")
         return session
 
     def render(request: Request, name: str, session: Session | None,
@@ -209,7 +214,7 @@ def create_app(
     @app.get("/dashboard", response_class=HTMLResponse)
     async def dashboard(request: Request, region: str = "") -> HTMLResponse:
         session = session_of(request)
-        data = views.capacity_view(backend.collector.snapshot)
+        data = views.capacity_view(backend.collector.snapshot, cadence)
         region = region if region in data["regions"] else ""
         return render(request, "dashboard.html", session, {
             "title": "Secure beds", "data": data, "region": region, "levels": views.LEVELS,
@@ -219,7 +224,7 @@ def create_app(
     @app.get("/api/capacity")
     async def capacity(request: Request) -> dict[str, Any]:
         session_of(request)
-        return views.capacity_view(backend.collector.snapshot)
+        return views.capacity_view(backend.collector.snapshot, cadence)
 
     @app.get("/api/capacity/stream")
     async def capacity_stream(request: Request) -> StreamingResponse:
@@ -234,7 +239,7 @@ def create_app(
                 current = backend.collector.version
                 if current != version:
                     version = current
-                    payload = views.capacity_view(backend.collector.snapshot)
+                    payload = views.capacity_view(backend.collector.snapshot, cadence)
                     yield f"data: {json.dumps(payload)}\n\n"
                 else:
                     yield ": keep-alive\n\n"
@@ -267,6 +272,57 @@ def create_app(
     async def operations_live(request: Request) -> HTMLResponse:
         session = session_of(request)
         return render(request, "operations_live.html", session, operations_context(request))
+
+    # --- escalations: the national coordination point's page -----------------------------------
+
+    def escalations_context(request: Request, error: str = "") -> dict[str, Any]:
+        board = backend.collector.escalation_board
+        now = datetime.now(UTC)
+        rows = [
+            {"id": eid, "case": case, "f": f, "age": age_text(f.raised_at, now),
+             "stuck": age_text(f.stuck_since, now), "answered": _fmt_time(f.answered_at)}
+            for eid, case, f in board.items()
+        ]
+        return {"title": "Escalations", "rows": rows, "error": error,
+                "can_answer": backend.coordination is not None,
+                "actions": ANSWER_ACTIONS, "refused": sorted(set(board.refused.values())),
+                "sent": request.query_params.get("sent", "")[:32]}
+
+    @app.get("/escalations", response_class=HTMLResponse)
+    async def escalations(request: Request) -> HTMLResponse:
+        session = session_of(request, Role.OPERATIONS)
+        return render(request, "escalations.html", session, escalations_context(request))
+
+    @app.post("/escalations/answer", response_model=None)
+    async def escalation_answer(request: Request) -> Response:
+        """Acknowledge, assign, ask for information or resolve, as the coordination point: the
+        answer goes through the router (which refuses it when this point was not asked or the
+        escalation is resolved) and shows here once the router accepted it."""
+        session = session_of(request, Role.OPERATIONS)
+        data = await form(request, session)
+        client = backend.coordination
+        board = backend.collector.escalation_board
+        action, eid = one(data, "action"), one(data, "escalation")
+        raised_by = one(data, "raised_by")
+        found = [(c, f) for i, c, f in board.items() if i == eid and f.raised_by == raised_by]
+        if client is None or action not in ANSWER_ACTIONS or not found:
+            error = "no such escalation or action" if client else "no coordination-point keys here"
+            return render(request, "escalations.html", session,
+                          escalations_context(request, error), 422)
+        case, fig = found[0]
+        try:
+            answer, bundle = make_answer(
+                client, escalation_id=eid, raised_by=raised_by, zvh=fig.zvh, case_id=case,
+                action=EscalationAction(action), assignee=one(data, "assignee") or None,
+                note=one(data, "note")[:4000] or None,
+            )
+        except ValidationError as err:
+            msg = str(err.errors()[0].get("msg", "invalid answer"))
+            return render(request, "escalations.html", session,
+                          escalations_context(request, msg), 422)
+        board.sent(await send_answer(backend.settings, client, bundle), answer)
+        log.info("user %s sent %s for an escalation", session.user.name, action)
+        return RedirectResponse(f"/escalations?sent={quote(action)}", status_code=303)
 
     # --- compliance ---------------------------------------------------------------------------
 

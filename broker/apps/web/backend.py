@@ -13,6 +13,7 @@ from broker.apps.monitoring.parties import reader
 from broker.apps.web.compliance import ComplianceService, person_pseudonymiser
 from broker.config import Settings
 from broker.trust import PartyRegistry
+from broker.trust.party import PartyClient
 from schemas.vocab import PartyRole
 
 log = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class WebBackend:
     compliance: ComplianceService | None
     party_id: str | None
     deployment: Deployment | None = None  # for re-processing (its console keys)
+    coordination: PartyClient | None = None  # answers escalations (the escalation page)
 
     @classmethod
     def from_deployment(cls, settings: Settings, deployment: Deployment) -> WebBackend:
@@ -45,7 +47,8 @@ class WebBackend:
         else:
             log.warning("no capacity-dashboard keys: no bed counts and no audit search")
         return cls(settings, deployment.registry, collector, compliance,
-                   dashboard.party_id if dashboard else None, deployment)
+                   dashboard.party_id if dashboard else None, deployment,
+                   coordination)
 
     async def start(self) -> None:
         await self.collector.start()

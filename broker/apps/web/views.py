@@ -76,7 +76,7 @@ def stuck_view(snap: Snapshot) -> list[dict[str, str]]:
     now = snap.taken_at
     rows = []
     for e in snap.escalations:
-        rows.append({"what": f"escalation: {e.reason}", "where": e.zvh,
+        rows.append({"what": f"escalation: {e.reason} ({e.state}, {e.level})", "where": e.zvh,
                      "by": e.raised_by, "since": e.stuck_since.isoformat(),
                      "age": age_text(e.stuck_since, now)})
     r = snap.referrals
@@ -102,16 +102,28 @@ def _day(moment: datetime | None) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
 
 
-def capacity_view(snap: Snapshot) -> dict[str, Any]:
-    """The dashboard's data: per region and level the beds, and the history of availability."""
+def _stale(c: Any, now: datetime, cadence: timedelta | None) -> bool:
+    oldest = c.oldest_at or c.updated_at
+    return cadence is not None and oldest is not None and now - oldest > cadence
+
+
+def capacity_view(snap: Snapshot, cadence: timedelta | None = None) -> dict[str, Any]:
+    """The dashboard's data: per region and level the beds, and the history of availability.
+    A cell in which a location's report is older than ``cadence`` (``Settings.
+    capacity_cadence_seconds``: the reports stopped coming) is marked stale with the date and
+    time of that report, instead of being summed in silently."""
     regions = sorted({c.region for c in snap.capacity}, key=lambda r: (r == UNKNOWN_REGION, r))
+    now = snap.taken_at
     cells = {f"{c.region}|{c.level}": {"in_service": c.in_service, "occupied": c.occupied,
-                                       "available": c.available, "locations": c.locations}
+                                       "available": c.available, "locations": c.locations,
+                                       "stale": _stale(c, now, cadence),
+                                       "oldest_at": _day(c.oldest_at or c.updated_at) + " UTC"}
              for c in snap.capacity}
     latest = max((c.updated_at for c in snap.capacity if c.updated_at), default=None)
     return {
         "taken_at": snap.taken_at.astimezone(UTC).isoformat(),
         "updated_at": latest.astimezone(UTC).isoformat() if latest else None,
+        "stale": sorted(k for k, c in cells.items() if c["stale"]),
         "levels": list(LEVELS),
         "regions": regions,
         "cells": cells,

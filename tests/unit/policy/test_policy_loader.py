@@ -208,9 +208,12 @@ def test_referral_to_coordinating_provider_on_consent_or_conflict_of_duties() ->
     assert rule.basis_rule(LegalBasis.CONSENT) is not None
 
 
-def test_escalation_goes_to_national_coordination() -> None:
+def test_escalation_goes_to_the_steps_of_the_ladder() -> None:
+    """The region's step (coordinating provider or ZVH), then the national point (issue 15)."""
     flow = default_policy().flow(EventCode.ESCALATION)
-    assert flow is not None and set(flow.recipients) == {PartyRole.NATIONAL_COORDINATION}
+    assert flow is not None and set(flow.recipients) == {
+        PartyRole.NATIONAL_COORDINATION, PartyRole.ZVH, PartyRole.COORDINATING_PROVIDER
+    }
 
 
 def test_assessment_outcome_to_zvh_and_municipality() -> None:

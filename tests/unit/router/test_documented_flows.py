@@ -127,6 +127,12 @@ def route_example(ex: Example, policy: Policy, dep: Deployment) -> Routed:
             _send(pipe, dep, _committed(before, now), now)
     else:
         _send(pipe, dep, _consent_in_force(now), now)
+    if ex.flow.event in (EventCode.ESCALATION, EventCode.ESCALATION_ANSWER):
+        # the ladder knows a case from its referral, an answer from its escalation
+        answer = ex.flow.event is EventCode.ESCALATION_ANSWER
+        before = ["referral"] + (["escalation"] if answer else [])
+        for name in before:
+            _send(pipe, dep, _committed(next(e for e in examples() if e.name == name), now), now)
     return _observed(_send(pipe, dep, _committed(ex, now), now), dep, ex.sender)
 
 
@@ -215,7 +221,10 @@ def _variant(ex_name: str, now: datetime, **meta: Any) -> dict[str, Any]:
     """An example's model sent with other message metadata (sender, destinations, basis)."""
     ex = next(e for e in examples() if e.name == ex_name)
     header = dataclasses.replace(example_meta(ex), timestamp=now, message_id=new_id(), **meta)
-    return ex.flow.to_message(ex.model, header)
+    model = ex.model
+    if "raised_by" in type(model).model_fields and "sender" in meta:
+        model = model.model_copy(update={"raised_by": meta["sender"]})  # raised in its own name
+    return ex.flow.to_message(model, header)
 
 
 def test_a_municipality_refers_to_the_zvh_on_its_public_task(deployment: Deployment) -> None:
@@ -249,6 +258,8 @@ def test_who_may_escalate_is_the_policy_s_senders(
     now the policy's ``senders`` decide (a health insurer is not among them)."""
     now = datetime.now(UTC).replace(microsecond=0)
     pipe = Pipeline(deployment.router_state(default_policy()))
+    referral = next(e for e in examples() if e.name == "referral")
+    _send(pipe, deployment, _committed(referral, now), now)  # the ladder knows the case
     got = _observed(
         _send(pipe, deployment, _variant("escalation", now, sender=sender), now), deployment, sender
     )

@@ -22,6 +22,7 @@ from schemas.flows.claim import PAYER_IDENTIFIERS, Claim, ClaimResponse, Payer
 from schemas.flows.common import Gender, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
 from schemas.flows.escalation import Escalation
+from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.referral import LegalTitle, Referral
 from schemas.flows.response import MessageResponse
 from schemas.flows.transition import CareTransition
@@ -34,6 +35,8 @@ from schemas.vocab import (
     ClaimService,
     CriterionResult,
     DataCategory,
+    EscalationAction,
+    EscalationLevel,
     EscalationReason,
     EventCode,
     FinancingRegime,
@@ -367,6 +370,31 @@ def escalations(draw: st.DrawFn) -> Escalation:
         episode_id=draw(opt(id_value)),
         claim_id=draw(opt(id_value)),
         person=draw(opt(persons)),
+        security_level=draw(st.sampled_from(BED_LEVELS))
+        if reason is EscalationReason.NO_BED
+        else draw(opt(st.sampled_from(SecurityLevel))),
+        level=draw(st.sampled_from(EscalationLevel)),
+    )
+
+
+BED_LEVELS = (SecurityLevel.LEVEL_2, SecurityLevel.LEVEL_3, SecurityLevel.LEVEL_4)
+
+
+@st.composite
+def escalation_answers(draw: st.DrawFn) -> EscalationAnswer:
+    action = draw(st.sampled_from(EscalationAction))
+    return EscalationAnswer(
+        answer_id=draw(id_value),
+        escalation_id=draw(id_value),
+        raised_by=draw(party_id),
+        answered_by=draw(party_id),
+        answered_at=draw(aware),
+        zvh=draw(party_id),
+        referral_id=draw(id_value),
+        action=action,
+        level=draw(st.sampled_from(EscalationLevel)),
+        assignee=draw(party_id) if action is EscalationAction.ASSIGN else draw(opt(party_id)),
+        note=draw(text) if action is EscalationAction.REQUEST_INFO else draw(opt(text)),
     )
 
 
@@ -401,6 +429,7 @@ MODELS: dict[str, st.SearchStrategy[Any]] = {
     "claim-response": claim_responses(),
     "consent": consents(),
     "escalation": escalations(),
+    "escalation-answer": escalation_answers(),
     "response": responses,
 }
 

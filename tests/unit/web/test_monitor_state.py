@@ -187,6 +187,7 @@ def test_escalation_board_keeps_no_person_case_or_text() -> None:
     e = Escalation(
         escalation_id="ESC-1", raised_by="zvh-a", raised_at=NOW, zvh="zvh-a",
         referral_id="CASE-SECRET", reason=EscalationReason.NO_BED,
+        security_level=SecurityLevel.LEVEL_3,
         stuck_since=(NOW - timedelta(days=9)).date(), explanation="Jan Voorbeeld wacht al lang",
         person=Person(bsn="999990019", family_name="Voorbeeld", birth_date=NOW.date()
                       - timedelta(days=40 * 365), gender=Gender.MALE),

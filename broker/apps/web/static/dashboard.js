@@ -42,11 +42,16 @@
       tr.appendChild(el("td", {}, r));
       LEVELS.forEach(function (lv) {
         var c = data.cells[r + "|" + lv];
-        var td = el("td", {"class": "num"});
+        var td = el("td", {"class": c && c.stale ? "num stale" : "num"});
         if (c) {
           td.appendChild(el("b", {}, String(c.available)));
           td.appendChild(document.createTextNode(" "));
           td.appendChild(el("span", {"class": "muted"}, "/ " + c.in_service));
+          if (c.stale) {
+            td.setAttribute("title", "stale: oldest report " + c.oldest_at);
+            td.appendChild(document.createTextNode(" "));
+            td.appendChild(el("small", {"class": "stale-mark"}, "stale since " + c.oldest_at));
+          }
           free += c.available;
         } else { td.textContent = "-"; }
         tr.appendChild(td);
@@ -56,7 +61,12 @@
       body.appendChild(tr);
     });
     var updated = document.getElementById("updated");
-    if (updated) { updated.textContent = data.updated_at ? clock(Date.parse(data.updated_at)) : "none yet"; }
+    if (updated) { updated.textContent = data.updated_at ? stamp(Date.parse(data.updated_at)) : "none yet"; }
+    var staleNote = document.getElementById("stale-note");
+    if (staleNote) {
+      staleNote.hidden = !(data.stale && data.stale.length);
+      staleNote.textContent = "stale reports: " + (data.stale || []).join(", ");
+    }
   }
 
   function niceTop(max) {
@@ -65,6 +75,9 @@
   }
 
   function clock(t) { return new Date(t).toISOString().substring(11, 19) + " UTC"; }
+
+  // date and time: a report of yesterday must not read as one of today
+  function stamp(t) { return new Date(t).toISOString().substring(0, 10) + " " + clock(t); }
 
   function renderChart(data) {
     var region = selectedRegion();
