@@ -23,6 +23,7 @@ from schemas.flows.claim import Claim
 from schemas.flows.common import Gender, Person
 from schemas.flows.registry import BY_EVENT, FlowSpec
 from schemas.flows.transition import CareTransition
+from schemas.flows.withdrawal import Withdrawal
 from schemas.messaging import (
     BasisDetail,
     MessageMeta,
@@ -52,6 +53,8 @@ DEFAULT_PURPOSE = {
     EventCode.ASSESSMENT_OUTCOME: (PurposeOfUse.COC, LegalBasis.CONSENT),
     EventCode.CARE_TRANSITION: (PurposeOfUse.COC, LegalBasis.CONSENT),
     EventCode.CAPACITY_REPORT: (PurposeOfUse.HOPERAT, LegalBasis.PUBLIC_TASK),
+    # AVG art. 17/19: the sender's own duty to tell the recipients (docs/flows/correction.md)
+    EventCode.WITHDRAWAL: (PurposeOfUse.COC, LegalBasis.LEGAL_OBLIGATION),
 }
 # Plain resources: the data category each resource type travels in, per flow.
 CATEGORIES = {
@@ -74,12 +77,14 @@ CATEGORIES = {
         "Coverage": DataCategory.FINANCIAL,
         "Organization": DataCategory.FINANCIAL,
     },
+    EventCode.WITHDRAWAL: {"Provenance": DataCategory.PROCESS},
 }
 FOCUS = {
     "ClinicalImpression": EventCode.ASSESSMENT_OUTCOME,
     "Encounter": EventCode.CARE_TRANSITION,
     "MeasureReport": EventCode.CAPACITY_REPORT,
     "Claim": EventCode.CLAIM,
+    "Provenance": EventCode.WITHDRAWAL,
 }
 
 
@@ -110,6 +115,7 @@ class Submission:
     destinations: tuple[str, ...] = ()
     coverage: Coverage | None = None
     message_id: str | None = None  # kept from a message Bundle the EPD built
+    refers_to: str | None = None  # a correction: the original's message id (follow-up-of)
     where: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -436,7 +442,8 @@ def _event_of(resources: list[dict[str, Any]], where: str) -> EventCode:
                     where,
                     "structure",
                     "cannot tell the flow: give exactly one of ClinicalImpression (assessment "
-                    "outcome), Encounter (care transition), MeasureReport (capacity), Claim",
+                    "outcome), Encounter (care transition), MeasureReport (capacity), Claim, "
+                    "Provenance (withdrawal)",
                     "no-flow",
                 )
             ]
@@ -476,7 +483,23 @@ def _wrap(resources: list[dict[str, Any]], sender: str, where: str) -> Submissio
 
     msg = ParsedMessage(bundle, read_meta(bundle))
     model = BY_EVENT[event].from_message(msg)
+    _own_withdrawal(model, sender, where)
     return _submission(event, model, where)
+
+
+def _own_withdrawal(model: Any, sender: str, where: str) -> None:
+    """A provider withdraws only its own messages (the router checks that too)."""
+    if isinstance(model, Withdrawal) and model.withdrawn_by != sender:
+        raise MessageError(
+            [
+                Issue(
+                    f"{where}: Provenance.agent",
+                    "value",
+                    f"a withdrawal is made by its sender, {sender}",
+                    "sender",
+                )
+            ]
+        )
 
 
 def _submission(event: EventCode, model: Any, where: str, **kw: Any) -> Submission:
@@ -520,6 +543,7 @@ def _message(bundle: dict[str, Any], sender: str, where: str) -> Submission:
             ]
         )
     model = BY_EVENT[m.event].from_message(msg)
+    _own_withdrawal(model, sender, where)
     return _submission(
         m.event,
         model,
@@ -529,6 +553,7 @@ def _message(bundle: dict[str, Any], sender: str, where: str) -> Submission:
         detail=m.basis_detail,
         destinations=m.destinations,
         message_id=m.message_id,
+        refers_to=m.refers_to,
     )
 
 

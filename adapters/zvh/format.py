@@ -17,6 +17,7 @@ from schemas.errors import Issue, MessageError, issues_at, issues_from_validatio
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
 from schemas.flows.referral import LegalTitle, Referral
+from schemas.flows.withdrawal import MESSAGE_ID
 from schemas.messaging import BasisDetail
 from schemas.vocab import (
     DataCategory,
@@ -113,6 +114,12 @@ class ZvhReferral(_Strict):
     legal_titles: list[ZvhLegalTitle] = Field(default_factory=list)
     care_avoider: bool = Field(default=False, description="Zorgmijder.")
     basis: ZvhBasis = ZvhBasis()
+    corrects: str | None = Field(
+        default=None,
+        pattern=MESSAGE_ID,
+        description="Correctie: the message id of the referral this one corrects (the id the "
+        "receipt or the HTTP answer gave it); it then goes to the original's recipients only.",
+    )
 
     def to_referral(self, zvh_party: str) -> Referral:
         p = self.person
@@ -186,7 +193,16 @@ class ZvhConsent(_Strict):
         )
 
 
-ZvhDocument = Annotated[ZvhReferral | ZvhConsent, Field(discriminator="type")]
+class ZvhWithdrawal(_Strict):
+    """Intrekking: withdraw a message this ZVH sent, entered in error (a wrong person, a wrong
+    case). Names the message by its id only; no reason in words (docs/adapters/zvh.md)."""
+
+    type: Literal["withdrawal"]
+    message_id: str = Field(pattern=MESSAGE_ID, description="The id of the message withdrawn.")
+
+
+ZvhInput = ZvhReferral | ZvhConsent | ZvhWithdrawal
+ZvhDocument = Annotated[ZvhInput, Field(discriminator="type")]
 _document = TypeAdapter(ZvhDocument)
 
 # where a business-model field comes from in the ZVH document (for the paths of its issues)
@@ -200,14 +216,14 @@ _REFERRAL_PATHS = {
 _CONSENT_PATHS = {"person_bsn": "bsn", "period_start": "valid_from", "period_end": "valid_until"}
 
 
-def _check_translates(doc: ZvhReferral | ZvhConsent, path: str) -> None:
+def _check_translates(doc: ZvhInput, path: str) -> None:
     """The document's business rules (a consent names a recipient, periods are in order, ...)
     are the business model's: build it once, so that an accepted document never fails later
     while the adapter turns it into a message."""
     try:
         if isinstance(doc, ZvhReferral):
             doc.to_referral("zvh")
-        else:
+        elif isinstance(doc, ZvhConsent):
             doc.to_record("zvh")
     except ValidationError as err:
         paths = _REFERRAL_PATHS if isinstance(doc, ZvhReferral) else _CONSENT_PATHS
@@ -215,19 +231,19 @@ def _check_translates(doc: ZvhReferral | ZvhConsent, path: str) -> None:
         raise MessageError(issues_at(err, prefixed, path)) from None
 
 
-def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
+def parse_document(data: Any, path: str = "") -> ZvhInput:
     """Validate one ZVH document (already JSON-decoded); raises ``MessageError`` per field."""
     if not isinstance(data, dict):
         raise MessageError(
             [Issue(path, "structure", "a document must be a JSON object", "not-object")]
         )
-    if data.get("type") not in ("referral", "consent"):
+    if data.get("type") not in ("referral", "consent", "withdrawal"):
         raise MessageError(
             [
                 Issue(
                     f"{path}.type" if path else "type",
                     "required",
-                    "type must be 'referral' or 'consent'",
+                    "type must be 'referral', 'consent' or 'withdrawal'",
                     "type",
                 )
             ]
@@ -239,7 +255,9 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
         # drop the discriminator's tag from paths: "referral.person.bsn" -> "person.bsn"
         cleaned = [
             Issue(
-                i.path.replace("referral.", "", 1).replace("consent.", "", 1),
+                i.path.replace("referral.", "", 1)
+                .replace("consent.", "", 1)
+                .replace("withdrawal.", "", 1),
                 i.code,
                 i.message,
                 i.reason,
@@ -266,7 +284,7 @@ def parse_document(data: Any, path: str = "") -> ZvhReferral | ZvhConsent:
     return doc
 
 
-def parse_bytes(raw: bytes) -> list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]]:
+def parse_bytes(raw: bytes) -> list[tuple[int | None, ZvhInput | MessageError]]:
     """Parse a file: one document or a JSON array (a batch). Each item is parsed on its own, so
     one bad item never loses the rest; a file that is not JSON at all is one error."""
     if len(raw) > MAX_FILE_BYTES:
@@ -282,7 +300,7 @@ def parse_bytes(raw: bytes) -> list[tuple[int | None, ZvhReferral | ZvhConsent |
         where = f" (line {line})" if line else ""
         raise MessageError([Issue("", "structure", f"not valid JSON{where}", "not-json")]) from None
     if isinstance(data, list):
-        out: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = []
+        out: list[tuple[int | None, ZvhInput | MessageError]] = []
         for i, item in enumerate(data):
             try:
                 out.append((i, parse_document(item, f"[{i}]")))

@@ -1,7 +1,9 @@
 """The ZVH adapter's HTTP endpoint (FastAPI), bound to 127.0.0.1 by default.
 
-``POST /referrals`` and ``POST /consents`` take one ZVH document; 202 with the message id when
-accepted, 422 with every field problem (and the FHIR OperationOutcome) when not.
+``POST /referrals``, ``POST /consents`` and ``POST /withdrawals`` take one ZVH document; 202
+with the message id when accepted, 422 with every field problem (and the FHIR OperationOutcome)
+when not. A referral with ``corrects`` is a correction; whether the router forwards a correction
+or withdrawal (only the original's sender may) comes back as its response, like any message's.
 """
 
 from __future__ import annotations
@@ -63,6 +65,11 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
     async def post_consent(request: Request) -> JSONResponse:
         """Submit a consent or a revocation."""
         return await _accept(request, "consent")
+
+    @app.post("/withdrawals", status_code=202)
+    async def post_withdrawal(request: Request) -> JSONResponse:
+        """Withdraw a message this ZVH sent (``{"message_id": ...}``): entered in error."""
+        return await _accept(request, "withdrawal")
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -15,7 +15,13 @@ from adapters.common.inbox import Inbox
 from adapters.common.runtime import AdapterEvent, error_document
 from adapters.common.service import AdapterService, ServiceOptions
 from adapters.zvh.csvbatch import parse_csv
-from adapters.zvh.format import ZvhConsent, ZvhReferral, parse_bytes, parse_document
+from adapters.zvh.format import (
+    ZvhInput,
+    ZvhReferral,
+    ZvhWithdrawal,
+    parse_bytes,
+    parse_document,
+)
 from adapters.zvh.translate import to_zvh
 from broker.config import Settings
 from broker.trust import Opened
@@ -24,6 +30,7 @@ from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_message
 from schemas.flows.referral import referral_message
+from schemas.flows.withdrawal import Withdrawal, withdrawal_message
 from schemas.messaging import MessageMeta, ParsedMessage, validate_fhir
 from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 
@@ -47,7 +54,7 @@ class Accepted:
 @dataclass(frozen=True)
 class _Outgoing:
     bundle: dict[str, Any]
-    bsn: str
+    bsn: str | None
     accepted: Accepted
     topic: str
 
@@ -78,7 +85,7 @@ class ZvhAdapter(AdapterService):
     # --- out: documents from the ZVH case system ----------------------------------------------
 
     async def submit(
-        self, doc: ZvhReferral | ZvhConsent, message_id: str | None = None
+        self, doc: ZvhInput, message_id: str | None = None
     ) -> Accepted:
         """Turn one valid document into a FHIR message, seal it for the router and send it.
 
@@ -87,9 +94,24 @@ class ZvhAdapter(AdapterService):
         """
         return (await self._send([self._prepare(doc, message_id)]))[0]
 
-    def _prepare(self, doc: ZvhReferral | ZvhConsent, message_id: str | None) -> _Outgoing:
+    def _prepare(self, doc: ZvhInput, message_id: str | None) -> _Outgoing:
         """The FHIR message for one document, validated where it is made."""
-        if isinstance(doc, ZvhReferral):
+        bsn: str | None
+        if isinstance(doc, ZvhWithdrawal):
+            # AVG art. 17/19: the router forwards it to every recipient of the original
+            meta = MessageMeta.new(
+                EventCode.WITHDRAWAL,
+                self.party_id,
+                PurposeOfUse.COC,
+                LegalBasis.LEGAL_OBLIGATION,
+                message_id=message_id,
+            )
+            w = Withdrawal(
+                original_id=doc.message_id, withdrawn_by=self.party_id, withdrawn_at=meta.timestamp
+            )
+            bundle = withdrawal_message(w, meta)
+            bsn, case, topic = None, doc.message_id, topics.IN_WITHDRAWAL.name
+        elif isinstance(doc, ZvhReferral):
             ref = doc.to_referral(self.party_id)
             meta = MessageMeta.new(
                 EventCode.REFERRAL,
@@ -100,6 +122,7 @@ class ZvhAdapter(AdapterService):
                 doc.basis.kind,
                 basis_detail=doc.basis.detail(),
                 message_id=message_id,
+                refers_to=doc.corrects,  # a correction: to the original's recipients only
             )
             bundle = referral_message(ref, meta)
             bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
@@ -145,7 +168,7 @@ class ZvhAdapter(AdapterService):
         csv_batch = path.suffix.lower() == ".csv"  # one referral per row, errors per line
         key = "line" if csv_batch else "index"
         try:
-            items: list[tuple[int | None, ZvhReferral | ZvhConsent | MessageError]] = (
+            items: list[tuple[int | None, ZvhInput | MessageError]] = (
                 list(parse_csv(raw)) if csv_batch else parse_bytes(raw)
             )
         except MessageError as err:
@@ -188,7 +211,7 @@ class ZvhAdapter(AdapterService):
             # A consent applies to what the router routes after acknowledging it; consents and
             # referrals travel on different topics, so wait before sending what follows.
             if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:
-                log.warning("no acknowledgement of consent %s yet; continuing", a.case)
+                log.warning("no acknowledgement of %s %s yet; continuing", a.event, a.case)
             accepted.append(
                 {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
             )

@@ -213,6 +213,8 @@ _KIND_WORDS = {
     AuditKind.REFUSAL.value: "refused",
     AuditKind.CONSENT_CHANGE.value: "consent changed",
     AuditKind.COMPLIANCE_SEARCH.value: "compliance search",
+    AuditKind.CORRECTION.value: "correction forwarded",
+    AuditKind.WITHDRAWAL.value: "withdrawal forwarded",
 }
 
 

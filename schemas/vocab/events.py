@@ -34,4 +34,9 @@ class EventCode(Coded):
         "Escalatie",
         "A stuck case reported to the national coordination point.",
     )
+    WITHDRAWAL = (
+        "withdrawal",
+        "Intrekking",
+        "The sender withdraws a message it sent (entered in error); AVG art. 17 and 19.",
+    )
     RESPONSE = ("response", "Antwoord", "Response to a message: ok, transient-error, fatal-error.")
