@@ -132,9 +132,7 @@ class FollowUpRefused(Exception):
         super().__init__(detail)
 
 
-def judge_follow_up(
-    index: DeliveryIndex, meta: MessageMeta, subject: str | None
-) -> DeliveryEntry:
+def judge_follow_up(index: DeliveryIndex, meta: MessageMeta, subject: str | None) -> DeliveryEntry:
     """The original a correction or withdrawal (``meta.refers_to``) is about, or a refusal:
 
     - ``unknown-original``: no message with that id was delivered to anyone;
