@@ -349,3 +349,31 @@ def test_the_index_is_rebuilt_only_from_records_the_router_sealed(
     view._apply(s.key, s.value, list(s.headers))
     rebuilt = state.deliveries.get(PROVIDER, original)
     assert rebuilt is not None and set(rebuilt.recipients) == RECIPIENTS
+
+
+async def test_a_broker_that_lost_its_state_gets_the_index_back(
+    deployment: Deployment,
+    now: datetime,
+    routed: tuple[Pipeline, str, dict[str, Any]],
+    tmp_path: Any,
+) -> None:
+    """``RouterService._reseed_consent_log`` writes every index entry back to ``deliveries``,
+    sealed by the router, so a restart (or another instance) rebuilds the same index."""
+    from broker.router.service import RouterService
+
+    pipe, original, _ = routed
+    service = RouterService(Settings(state_dir=tmp_path), pipe.state)
+    written: list[Any] = []
+
+    async def publish(records: list[Any]) -> None:
+        written.extend(records)
+
+    service.publish = publish  # type: ignore[method-assign]  # capture instead of Kafka
+    await service._reseed_consent_log()
+    index = [r for r in written if r.topic == topics.DELIVERIES.name]
+    assert len(index) == 1
+    fresh = deployment.router_state(default_policy())
+    view = DeliveryLog(Settings(state_dir=tmp_path), fresh)
+    view._apply(index[0].key, index[0].value, list(index[0].headers))
+    rebuilt = fresh.deliveries.get(PROVIDER, original)
+    assert rebuilt is not None and set(rebuilt.recipients) == RECIPIENTS

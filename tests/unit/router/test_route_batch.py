@@ -46,7 +46,8 @@ def test_a_batch_is_signed_once_and_every_record_opens_at_its_reader(
     results = pipeline.route_batch([referral_in(zvh, p) for p in people])
 
     sealed = [rec for r in results for rec in r.records]
-    assert len(sealed) == 12  # a delivery and a response per referral
+    # a delivery, a response and a delivery-index record (docs/flows/correction.md) per referral
+    assert len(sealed) == 18
     assert len({header(rec.headers, "kb-sig") for rec in sealed}) == 1  # one signature
     assert all(header(rec.headers, "kb-sig-proof") for rec in sealed)
     for r in results:
