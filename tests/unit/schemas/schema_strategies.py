@@ -25,6 +25,7 @@ from schemas.flows.escalation import Escalation
 from schemas.flows.referral import LegalTitle, Referral
 from schemas.flows.response import MessageResponse
 from schemas.flows.transition import CareTransition
+from schemas.flows.withdrawal import Withdrawal
 from schemas.messaging import BasisDetail, MessageMeta, ResponseCode
 from schemas.vocab import (
     AdvisedAlternative,
@@ -384,6 +385,10 @@ responses = st.builds(
     issues=st.lists(issues, max_size=3).map(tuple),
 )
 
+withdrawals = st.builds(
+    Withdrawal, original_id=st.uuids().map(str), withdrawn_by=party_id, withdrawn_at=aware
+)
+
 MODELS: dict[str, st.SearchStrategy[Any]] = {
     "referral": referrals,
     "assessment-outcome": assessments(),
@@ -394,6 +399,7 @@ MODELS: dict[str, st.SearchStrategy[Any]] = {
     "consent": consents(),
     "escalation": escalations(),
     "response": responses,
+    "withdrawal": withdrawals,
 }
 
 basis_details = st.builds(
