@@ -127,3 +127,21 @@ def test_the_outbox_marks_an_original_corrected_then_withdrawn_once_each(tmp_pat
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(
         [f"{original}.json", f"{original}.status.json"]
     )
+
+
+def test_a_zvh_reads_in_its_outbox_which_message_a_follow_up_is_about() -> None:
+    from adapters.zvh.translate import to_zvh
+
+    bundle = json.loads((EXAMPLES_DIR / "assessment-outcome.json").read_text("utf-8"))
+    original = new_id()
+    bundle["entry"][0]["resource"].setdefault("extension", []).append(
+        {"url": EXT_FOLLOW_UP_OF, "valueId": original}
+    )
+    doc = to_zvh(parse_message(json.dumps(bundle)))
+    assert doc["corrects"] == original and doc["decision"]  # still the flat assessment document
+    withdrawal = json.loads((EXAMPLES_DIR / "withdrawal.json").read_text("utf-8"))
+    doc = to_zvh(parse_message(json.dumps(withdrawal)))
+    assert (
+        doc["type"] == "withdrawal"
+        and doc["withdraws"] == withdrawal["entry"][0]["resource"]["extension"][0]["valueId"]
+    )
