@@ -176,6 +176,7 @@ class ZvhAdapter(AdapterService):
         accepted: list[dict[str, Any]] = []
         errors: list[dict[str, Any]] = []
         pending: list[tuple[int | None, _Outgoing]] = []  # referrals to seal under one signature
+        corrections: dict[str, list[str]] = {}  # original id -> corrections sent from this file
 
         async def flush() -> None:
             if pending:
@@ -202,11 +203,18 @@ class ZvhAdapter(AdapterService):
                 continue
             out = self._prepare(item, file_message_id(self.party_id, path.name, raw, index))
             if isinstance(item, ZvhReferral):
+                if item.corrects is not None:
+                    corrections.setdefault(item.corrects, []).append(out.accepted.message_id)
                 pending.append((index, out))
                 if len(pending) >= SEND_BATCH:
                     await flush()
                 continue
             await flush()
+            if isinstance(item, ZvhWithdrawal):
+                # a correction of the same message earlier in this file travels on another
+                # topic: let the router route it first, else it finds the original withdrawn
+                for mid in corrections.get(item.message_id, ()):
+                    await self.wait_response(mid, self.consent_ack_timeout)
             [a] = await self._send([out])
             # A consent applies to what the router routes after acknowledging it; consents and
             # referrals travel on different topics, so wait before sending what follows.

@@ -156,3 +156,35 @@ async def test_correction_and_withdrawal_reach_every_original_recipient_once(
     assert ("refusal", forged) in linked and ("refusal", again) in linked
     for v in values:
         assert bsn.encode() not in v
+
+
+async def test_a_correction_and_a_withdrawal_in_one_inbox_file_arrive_in_order(
+    stack: LocalStack,
+) -> None:
+    """The withdrawal travels on another topic than the correction before it in the file; the
+    adapter waits for the correction's answer, so the router never finds it withdrawn first."""
+    rng = random.Random()
+    bsn = synthetic_bsn(rng)
+    p = {"bsn": bsn, "family_name": "Testpersoon", "birth_date": "1985-04-03"}
+    today = date.today()
+    consent = await post(stack, "/consents", demo.consent(f"c-{rng.randrange(10**9)}", bsn, today))
+    assert await answer(stack, ZVH, consent) == ("accepted", [])
+    referral = demo.referral(f"CASE-{rng.randrange(10**9)}", "midden-nederland", p, today)
+    original = await post(stack, "/referrals", referral)
+    assert await answer(stack, ZVH, original) == ("accepted", [])
+    name = f"followups-{rng.randrange(10**9)}.json"
+    batch = [
+        {**referral, "signal": "Gecorrigeerd.", "corrects": original},
+        {"type": "withdrawal", "message_id": original},
+    ]
+    demo.drop(stack.inbox(ZVH), name, json.dumps(batch).encode())
+    receipt = stack.inbox(ZVH) / "processed" / f"{name}.receipt.json"
+    assert await appears(receipt, 40)
+    correction, withdrawal = (a["message_id"] for a in json.loads(receipt.read_text())["accepted"])
+    assert await answer(stack, ZVH, correction) == ("accepted", [])
+    assert await answer(stack, ZVH, withdrawal) == ("accepted", [])
+    for party in PROVIDERS:
+        status = stack.outbox(party) / f"{original}.status.json"
+        assert await appears(status) and json.loads(status.read_text())["corrections"] == [
+            correction
+        ]
