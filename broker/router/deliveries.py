@@ -135,6 +135,9 @@ class FollowUpRefused(Exception):
 def judge_follow_up(index: DeliveryIndex, meta: MessageMeta, subject: str | None) -> DeliveryEntry:
     """The original a correction or withdrawal (``meta.refers_to``) is about, or a refusal:
 
+    The same follow-up routed again (a restart lost the replay guard, not the index) is
+    delivered again rather than refused. Otherwise:
+
     - ``unknown-original``: no message with that id was delivered to anyone;
     - ``not-original-sender``: it was another party's message (only the controller that sent
       it may correct or withdraw it, AVG art. 16/17);
@@ -159,6 +162,11 @@ def judge_follow_up(index: DeliveryIndex, meta: MessageMeta, subject: str | None
         raise FollowUpRefused(
             "unknown-original", f"no delivered message {original} is known", "not-found"
         )
+    if meta.message_id == entry.withdrawn_by or meta.message_id in entry.corrections:
+        # this very follow-up, routed again after a router restart (at-least-once: its
+        # deliveries may not all have been written): deliver it again, the adapters
+        # de-duplicate on its message id
+        return entry
     withdrawal = meta.event is EventCode.WITHDRAWAL
     if entry.withdrawn_by is not None:
         if withdrawal:

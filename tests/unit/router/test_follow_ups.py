@@ -377,3 +377,24 @@ async def test_a_broker_that_lost_its_state_gets_the_index_back(
     view._apply(index[0].key, index[0].value, list(index[0].headers))
     rebuilt = fresh.deliveries.get(PROVIDER, original)
     assert rebuilt is not None and set(rebuilt.recipients) == RECIPIENTS
+
+
+def test_a_follow_up_routed_again_after_a_restart_is_delivered_again_not_refused(
+    deployment: Deployment, now: datetime, routed: tuple[Pipeline, str, dict[str, Any]]
+) -> None:
+    """At-least-once: a router that crashed before its offsets were committed routes the same
+    record again with a fresh replay guard but the index rebuilt from the topic."""
+    pipe, original, _ = routed
+    withdrawal = _withdrawal(original, PROVIDER, now)
+    correction = _bundle("assessment-outcome", now, refers_to=original)
+    first = [_send(pipe, deployment, b, now) for b in (correction, withdrawal)]
+    restarted = Pipeline(dataclasses.replace(deployment.router_state(default_policy())))
+    for entry in pipe.state.deliveries:
+        restarted.state.deliveries.apply(entry)
+    for bundle, before in zip((correction, withdrawal), first, strict=True):
+        again = _send(restarted, deployment, bundle, now)
+        assert set(_delivered(again, deployment, PROVIDER)) == RECIPIENTS
+        assert _answer(again, deployment, PROVIDER) == _answer(before, deployment, PROVIDER)
+    # a new withdrawal is still answered as a second one
+    other = _send(restarted, deployment, _withdrawal(original, PROVIDER, now), now)
+    assert _answer(other, deployment, PROVIDER) == ("fatal-error", ["already-withdrawn"])
