@@ -108,10 +108,14 @@ class RouterService(KafkaComponent):
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
         self._follow = self._follow_deliveries = None
-        for view in (self.consent_log, self.delivery_log):
+
+        async def stop(view: ConsentLog) -> None:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(10):
                     await view.stop()
+
+        # side by side: with the broker gone each may wait out its timeout
+        await asyncio.gather(stop(self.consent_log), stop(self.delivery_log))
 
     def subscribe(self, broker: KafkaBroker) -> None:
         """One batch subscriber over every routed topic, in the router's consumer group."""
