@@ -67,6 +67,8 @@ EXT_BASIS_DECIDED_BY = EXT + "legal-basis-decided-by"
 EXT_BASIS_VALID_UNTIL = EXT + "legal-basis-valid-until"  # valueDate: conflict of duties ends
 EXT_BASIS_EXCEPTION = EXT + "legal-basis-exception"  # valueCode, repeated: AVG art. 9/10
 EXT_BASIS_LEGAL_TITLE = EXT + "legal-basis-legal-title"  # valueString: the title in force
+# valueId: the message id of the original a correction or withdrawal is about (AVG art. 16, 19)
+EXT_FOLLOW_UP_OF = EXT + "follow-up-of"
 MAX_MESSAGE_BYTES = 1_000_000
 URI_SYSTEM = "urn:ietf:rfc:3986"
 _FHIR_ID = re.compile(r"[A-Za-z0-9\-\.]{1,64}")
@@ -202,6 +204,9 @@ class MessageMeta:
     basis_detail: BasisDetail | None = None
     response: ResponseInfo | None = None
     focus: tuple[str, ...] = field(default=(), compare=False)
+    # the original's message id: this message corrects it (same event) or withdraws it
+    # (event ``withdrawal``); see docs/flows/correction.md
+    refers_to: str | None = None
 
     @staticmethod
     def new(
@@ -214,6 +219,7 @@ class MessageMeta:
         response: ResponseInfo | None = None,
         now: datetime | None = None,
         message_id: str | None = None,
+        refers_to: str | None = None,
     ) -> MessageMeta:
         """A new message's metadata; pass ``message_id`` to make re-sends recognisable as the
         same message (e.g. derived from an input file), else a fresh UUID is used."""
@@ -227,6 +233,7 @@ class MessageMeta:
             destinations=destinations,
             basis_detail=basis_detail,
             response=response,
+            refers_to=refers_to,
         )
 
 
@@ -302,6 +309,8 @@ def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
             ext.append({"url": EXT_BASIS_EXCEPTION, "valueCode": exc.value})
         if d.legal_title:
             ext.append({"url": EXT_BASIS_LEGAL_TITLE, "valueString": d.legal_title})
+    if meta.refers_to is not None:
+        ext.append({"url": EXT_FOLLOW_UP_OF, "valueId": meta.refers_to})
     if ext:
         header["extension"] = ext
     return header
@@ -605,6 +614,7 @@ def read_meta(bundle: Any) -> MessageMeta:
     exts: dict[Any, Any] = {}
     valid_until: date | None = None
     exceptions: list[SpecialException] = []
+    refers_to: str | None = None
     for j, x in enumerate(_list(header.get("extension"), "MessageHeader.extension")):
         x = _obj(x, f"MessageHeader.extension[{j}]")
         if isinstance(x.get("url"), str) and isinstance(x.get("valueString"), str):
@@ -613,6 +623,8 @@ def read_meta(bundle: Any) -> MessageMeta:
             valid_until = _ext_date(x.get("valueDate"), f"MessageHeader.extension[{j}]")
         elif x.get("url") == EXT_BASIS_EXCEPTION:
             exceptions.append(_ext_exception(x.get("valueCode"), f"MessageHeader.extension[{j}]"))
+        elif x.get("url") == EXT_FOLLOW_UP_OF:
+            refers_to = _ext_message_id(x.get("valueId"), f"MessageHeader.extension[{j}]")
     if (
         any(k in exts for k in (EXT_BASIS_CITATION, EXT_BASIS_JUSTIFICATION, EXT_BASIS_DECIDED_BY,
                                 EXT_BASIS_LEGAL_TITLE))
@@ -667,7 +679,15 @@ def read_meta(bundle: Any) -> MessageMeta:
         basis_detail=detail,
         response=response,
         focus=tuple(focus),
+        refers_to=refers_to,
     )
+
+
+def _ext_message_id(value: object, where: str) -> str:
+    """The ``valueId`` of the follow-up extension: the original's message id, a UUID."""
+    if isinstance(value, str) and _UUID.fullmatch(value):
+        return value
+    raise _fail(where, "value", "follow-up-of must be a message id (UUID)", "follow-up-of")
 
 
 def _ext_date(value: object, where: str) -> date:

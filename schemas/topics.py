@@ -18,6 +18,7 @@ class KeyKind(StrEnum):
     PARTY = "party id"
     LOCATION = "location id (no personal data)"
     CHAIN = "audit chain id"
+    MESSAGE = "sender and message id (sender/message-id)"
     NONE = "no key"
 
 
@@ -78,6 +79,13 @@ IN_CONSENT = TopicSpec(
     "Consents and revocations recorded by a party, for the router to check, acknowledge and "
     "append to the consent log.",
 )
+IN_WITHDRAWAL = TopicSpec(
+    "in.withdrawal",
+    PERSON_PARTITIONS,
+    KeyKind.NONE,
+    "Withdrawals (intrekkingen) of a message by its sender, for the router; a withdrawal names "
+    "only the original's message id, so it carries no person and no key.",
+)
 CONSENT = TopicSpec(
     "consent",
     PERSON_PARTITIONS,
@@ -85,6 +93,15 @@ CONSENT = TopicSpec(
     "The consent log: checked consents and revocations (FHIR Consent messages sealed for the "
     "router), keyed by router-domain pseudonym and consent id so compaction on Apache Kafka keeps "
     "the latest version of each consent. Every router instance rebuilds its consent view from it.",
+    compacted=True,
+)
+DELIVERIES = TopicSpec(
+    "deliveries",
+    PERSON_PARTITIONS,
+    KeyKind.MESSAGE,
+    "The delivery index: per routed message (key: sender/message id) who received it and which "
+    "categories each got, and whether it was corrected or withdrawn, sealed for the router. Every "
+    "router instance rebuilds from it whom a correction or withdrawal goes to (AVG art. 19).",
     compacted=True,
 )
 CAPACITY = TopicSpec(
@@ -139,9 +156,11 @@ INBOUND: tuple[TopicSpec, ...] = (
     IN_TRANSITION,
     IN_CLAIM,
     IN_ESCALATION,
+    IN_WITHDRAWAL,
 )
 SHARED: tuple[TopicSpec, ...] = (
     CONSENT,
+    DELIVERIES,
     CAPACITY,
     AUDIT,
     AUDIT_CHECKPOINT,
@@ -179,6 +198,7 @@ def inbound_for(event: str) -> TopicSpec:
         "escalation": IN_ESCALATION,
         "escalation-answer": IN_ESCALATION,
         "capacity-report": CAPACITY,
+        "withdrawal": IN_WITHDRAWAL,
     }
     try:
         return table[event]

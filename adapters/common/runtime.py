@@ -36,6 +36,7 @@ from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.messaging import ParsedMessage, parse_message
+from schemas.vocab import EventCode
 
 log = logging.getLogger(__name__)
 
@@ -157,6 +158,12 @@ class AdapterRuntime(KafkaComponent):
         if self.outbox.seen(opened.meta.message_id):
             self.duplicates += 1
             return
+        original = parsed.meta.refers_to
+        if original is not None:  # the original marked first: a crash after it repeats both
+            withdrawal = parsed.meta.event is EventCode.WITHDRAWAL
+            self.outbox.follow_up(original, parsed.meta.message_id, withdrawal=withdrawal)
+            kind = "withdrawal" if withdrawal else "correction"
+            self.event("delivered", parsed.meta.message_id, f"{kind} of {original}")
         await self.on_delivery(opened, parsed)
         self.delivered += 1
 

@@ -34,6 +34,7 @@ from schemas.flows.escalation import Escalation
 from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.registry import BY_EVENT, FlowSpec
 from schemas.flows.transition import CareTransition
+from schemas.flows.withdrawal import Withdrawal
 from schemas.messaging import (
     BasisDetail,
     MessageMeta,
@@ -69,6 +70,8 @@ DEFAULT_PURPOSE = {
     EventCode.CAPACITY_REPORT: (PurposeOfUse.HOPERAT, LegalBasis.PUBLIC_TASK),
     EventCode.ESCALATION: (PurposeOfUse.ESCALATION, LegalBasis.PUBLIC_TASK),
     EventCode.ESCALATION_ANSWER: (PurposeOfUse.ESCALATION, LegalBasis.PUBLIC_TASK),
+    # AVG art. 17/19: the sender's own duty to tell the recipients (docs/flows/correction.md)
+    EventCode.WITHDRAWAL: (PurposeOfUse.COC, LegalBasis.LEGAL_OBLIGATION),
 }
 TASK_EVENTS = {
     ServiceCode.NATIONAL_ESCALATION.value: EventCode.ESCALATION,
@@ -99,12 +102,14 @@ CATEGORIES = {
         "Coverage": DataCategory.FINANCIAL,
         "Organization": DataCategory.FINANCIAL,
     },
+    EventCode.WITHDRAWAL: {"Provenance": DataCategory.PROCESS},
 }
 FOCUS = {
     "ClinicalImpression": EventCode.ASSESSMENT_OUTCOME,
     "Encounter": EventCode.CARE_TRANSITION,
     "MeasureReport": EventCode.CAPACITY_REPORT,
     "Claim": EventCode.CLAIM,
+    "Provenance": EventCode.WITHDRAWAL,
 }
 
 
@@ -136,6 +141,7 @@ class Submission:
     destinations: tuple[str, ...] = ()
     coverage: Coverage | None = None
     message_id: str | None = None  # kept from a message Bundle the EPD built
+    refers_to: str | None = None  # a correction: the original's message id (follow-up-of)
     where: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -583,7 +589,8 @@ def _event_of(resources: list[dict[str, Any]], where: str) -> EventCode:
                     "structure",
                     "cannot tell the flow: give exactly one of ClinicalImpression (assessment "
                     "outcome), Encounter (care transition), MeasureReport (capacity), Claim, "
-                    "a Task coded national-escalation or escalation-answer",
+                    "a Task coded national-escalation or escalation-answer, "
+                    "Provenance (withdrawal)",
                     "no-flow",
                 )
             ]
@@ -630,7 +637,23 @@ def _wrap(resources: list[dict[str, Any]], sender: str, where: str) -> Submissio
     model = BY_EVENT[event].from_message(msg)
     if event in (EventCode.ESCALATION, EventCode.ESCALATION_ANSWER):
         return _submission(event, model, where, detail=BasisDetail(citation=ESCALATION_CITATION))
+    _own_withdrawal(model, sender, where)
     return _submission(event, model, where)
+
+
+def _own_withdrawal(model: Any, sender: str, where: str) -> None:
+    """A provider withdraws only its own messages (the router checks that too)."""
+    if isinstance(model, Withdrawal) and model.withdrawn_by != sender:
+        raise MessageError(
+            [
+                Issue(
+                    f"{where}: Provenance.agent",
+                    "value",
+                    f"a withdrawal is made by its sender, {sender}",
+                    "sender",
+                )
+            ]
+        )
 
 
 def _submission(event: EventCode, model: Any, where: str, **kw: Any) -> Submission:
@@ -675,6 +698,7 @@ def _message(bundle: dict[str, Any], sender: str, where: str) -> Submission:
             ]
         )
     model = BY_EVENT[m.event].from_message(msg)
+    _own_withdrawal(model, sender, where)
     return _submission(
         m.event,
         model,
@@ -684,6 +708,7 @@ def _message(bundle: dict[str, Any], sender: str, where: str) -> Submission:
         detail=m.basis_detail,
         destinations=m.destinations,
         message_id=m.message_id,
+        refers_to=m.refers_to,
     )
 
 

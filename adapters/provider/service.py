@@ -246,6 +246,7 @@ class ProviderAdapter(AdapterService):
                 legal_basis=sub.basis or basis,
                 destinations=self._destinations(sub),
                 basis_detail=sub.detail,
+                refers_to=sub.refers_to,  # a correction goes to the original's recipients
             )
             if isinstance(sub.model, AssessmentOutcome) and sub.coverage is not None:
                 a = sub.model

@@ -19,6 +19,7 @@ from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
 from schemas.flows.escalation import Escalation
 from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.referral import LegalTitle, Referral
+from schemas.flows.withdrawal import MESSAGE_ID
 from schemas.messaging import BasisDetail
 from schemas.vocab import (
     DataCategory,
@@ -153,6 +154,12 @@ class ZvhReferral(_Strict):
     legal_titles: list[ZvhLegalTitle] = Field(default_factory=list)
     care_avoider: bool = Field(default=False, description="Zorgmijder.")
     basis: ZvhBasis = ZvhBasis()
+    corrects: str | None = Field(
+        default=None,
+        pattern=MESSAGE_ID,
+        description="Correctie: the message id of the referral this one corrects (the id the "
+        "receipt or the HTTP answer gave it); it then goes to the original's recipients only.",
+    )
 
     def to_referral(self, zvh_party: str) -> Referral:
         p = self.person
@@ -301,9 +308,17 @@ class ZvhEscalationAnswer(_Strict):
         )
 
 
-ZvhInput = ZvhReferral | ZvhConsent | ZvhEscalation | ZvhEscalationAnswer
+class ZvhWithdrawal(_Strict):
+    """Intrekking: withdraw a message this ZVH sent, entered in error (a wrong person, a wrong
+    case). Names the message by its id only; no reason in words (docs/adapters/zvh.md)."""
+
+    type: Literal["withdrawal"]
+    message_id: str = Field(pattern=MESSAGE_ID, description="The id of the message withdrawn.")
+
+
+ZvhInput = ZvhReferral | ZvhConsent | ZvhEscalation | ZvhEscalationAnswer | ZvhWithdrawal
 ZvhDocument = Annotated[ZvhInput, Field(discriminator="type")]
-DOCUMENT_TYPES = ("referral", "consent", "escalation", "escalation-answer")
+DOCUMENT_TYPES = ("referral", "consent", "escalation", "escalation-answer", "withdrawal")
 _document = TypeAdapter(ZvhDocument)
 
 # where a business-model field comes from in the ZVH document (for the paths of its issues)
@@ -336,7 +351,7 @@ def _check_translates(doc: ZvhInput, path: str) -> None:
             doc.to_record("zvh")
         elif isinstance(doc, ZvhEscalation):
             doc.to_escalation("zvh")
-        else:
+        elif isinstance(doc, ZvhEscalationAnswer):
             doc.to_answer("zvh")
     except ValidationError as err:
         paths = (

@@ -1,11 +1,13 @@
 """The ZVH adapter's HTTP endpoint (FastAPI), bound to 127.0.0.1 by default.
 
-``POST /referrals``, ``/consents``, ``/escalations`` and ``/escalation-answers`` take one ZVH
-document; 202 with the message id when accepted, 422 with every field problem (and the FHIR
-OperationOutcome) when not, 413 for a body over ``max_input_bytes`` (docs/adapters/limits.md).
-The body is read exactly like an inbox file (UTF-8, the same depth and size limits), so file and
-HTTP accept and refuse the same bytes. A document sent before answers 202 with its original
-message id and ``"repeat": true``.
+``POST /referrals``, ``/consents``, ``/escalations``, ``/escalation-answers`` and
+``/withdrawals`` take one ZVH document; 202 with the message id when accepted, 422 with every
+field problem (and the FHIR OperationOutcome) when not, 413 for a body over ``max_input_bytes``
+(docs/adapters/limits.md). The body is read exactly like an inbox file (UTF-8, the same depth and
+size limits), so file and HTTP accept and refuse the same bytes. A document sent before answers
+202 with its original message id and ``"repeat": true``. A referral with ``corrects`` is a
+correction; whether the router forwards a correction or withdrawal (only the original's sender
+may) comes back as its response, like any message's.
 """
 
 from __future__ import annotations
@@ -132,6 +134,10 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
     async def post_escalation_answer(request: Request) -> JSONResponse:
         """Answer an escalation, when this ZVH is its region's escalation step."""
         return await _accept(request, "escalation-answer")
+    @app.post("/withdrawals", status_code=202)
+    async def post_withdrawal(request: Request) -> JSONResponse:
+        """Withdraw a message this ZVH sent (``{"message_id": ...}``): entered in error."""
+        return await _accept(request, "withdrawal")
 
     @app.get("/health")
     async def health() -> JSONResponse:

@@ -23,6 +23,7 @@ from adapters.zvh.format import (
     ZvhEscalationAnswer,
     ZvhInput,
     ZvhReferral,
+    ZvhWithdrawal,
     parse_bytes,
     parse_document,
 )
@@ -36,6 +37,7 @@ from schemas.flows.consent import consent_message
 from schemas.flows.escalation import escalation_message
 from schemas.flows.escalation_answer import answer_message
 from schemas.flows.referral import Referral, referral_message
+from schemas.flows.withdrawal import Withdrawal, withdrawal_message
 from schemas.messaging import BasisDetail, MessageMeta, ParsedMessage, validate_fhir
 from schemas.vocab import EventCode, LegalBasis, PartyRole, PurposeOfUse
 
@@ -175,8 +177,10 @@ class ZvhAdapter(AdapterService):
             event, case = EventCode.CONSENT, doc.consent_id
         elif isinstance(doc, ZvhEscalation):
             event, case = EventCode.ESCALATION, doc.escalation_id
-        else:
+        elif isinstance(doc, ZvhEscalationAnswer):
             event, case = EventCode.ESCALATION_ANSWER, doc.answer_id
+        else:
+            event, case = EventCode.WITHDRAWAL, doc.message_id
         self.repeats += 1
         self.runtime.event("repeat", message_id, f"{event.value} {case} sent before; not again")
         return Accepted(message_id, event.value, case, repeat=True)
@@ -184,7 +188,21 @@ class ZvhAdapter(AdapterService):
     def _prepare(self, doc: ZvhInput, message_id: str | None) -> _Outgoing:
         """The FHIR message for one document, validated where it is made."""
         bsn: str | None
-        if isinstance(doc, ZvhEscalation | ZvhEscalationAnswer):
+        if isinstance(doc, ZvhWithdrawal):
+            # AVG art. 17/19: the router forwards it to every recipient of the original
+            meta = MessageMeta.new(
+                EventCode.WITHDRAWAL,
+                self.party_id,
+                PurposeOfUse.COC,
+                LegalBasis.LEGAL_OBLIGATION,
+                message_id=message_id,
+            )
+            w = Withdrawal(
+                original_id=doc.message_id, withdrawn_by=self.party_id, withdrawn_at=meta.timestamp
+            )
+            bundle = withdrawal_message(w, meta)
+            bsn, case, topic = None, doc.message_id, topics.IN_WITHDRAWAL.name
+        elif isinstance(doc, ZvhEscalation | ZvhEscalationAnswer):
             event = (
                 EventCode.ESCALATION
                 if isinstance(doc, ZvhEscalation)
@@ -216,6 +234,7 @@ class ZvhAdapter(AdapterService):
                 doc.basis.kind,
                 basis_detail=doc.basis.detail(),
                 message_id=message_id,
+                refers_to=doc.corrects,  # a correction: to the original's recipients only
             )
             bundle = referral_message(ref, meta)
             bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
@@ -339,6 +358,8 @@ class ZvhAdapter(AdapterService):
             out = {key: i, "message_id": a.message_id, "event": a.event, "case": a.case}
             return {**out, "repeat": True} if a.repeat else out
 
+        corrections: dict[str, list[str]] = {}  # original id -> corrections sent from this file
+
         async def flush() -> None:
             if pending:
                 sent = await self._send([o for _, o in pending])
@@ -368,22 +389,27 @@ class ZvhAdapter(AdapterService):
             in_file.add(mid)
             out = self._prepare(item, mid)
             if isinstance(item, ZvhReferral):
+                if item.corrects is not None:
+                    corrections.setdefault(item.corrects, []).append(out.accepted.message_id)
                 pending.append((index, out))
                 docs.append(item)
                 if len(pending) >= SEND_BATCH:
                     await flush()
                 continue
             await flush()
+            if isinstance(item, ZvhWithdrawal):
+                # a correction of the same message earlier in this file travels on another
+                # topic: let the router route it first, else it finds the original withdrawn
+                for sent_id in corrections.get(item.message_id, ()):
+                    await self.wait_response(sent_id, self.consent_ack_timeout)
             [a] = await self._send([out])
             if not isinstance(item, ZvhConsent):
-                accepted.append(
-                    {key: index, "message_id": a.message_id, "event": a.event, "case": a.case}
-                )
+                accepted.append(entry(index, a))
                 continue
             # A consent applies to what the router routes after acknowledging it; consents and
             # referrals travel on different topics, so wait before sending what follows.
             if await self.wait_response(a.message_id, self.consent_ack_timeout) is None:
-                log.warning("no acknowledgement of consent %s yet; continuing", a.case)
+                log.warning("no acknowledgement of %s %s yet; continuing", a.event, a.case)
             accepted.append(entry(index, a))
         await flush()
         return await self.settle_file(path, raw, accepted, errors)

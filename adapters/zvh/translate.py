@@ -190,6 +190,8 @@ def to_zvh(msg: ParsedMessage) -> dict[str, Any]:
         "from": m.sender,
         "received_at": m.timestamp.isoformat(),
     }
+    if m.refers_to is not None:  # docs/adapters/zvh.md: corrections and withdrawals
+        envelope["withdraws" if m.event is EventCode.WITHDRAWAL else "corrects"] = m.refers_to
     reader = READERS.get(m.event)
     if reader is not None:
         try:

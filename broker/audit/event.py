@@ -111,6 +111,16 @@ class AuditKind(Coded):
         "An operator sent a refused message through the router again (a new attempt that "
         "refers to the original).",
     )
+    CORRECTION = (
+        "correction",
+        "Correctie",
+        "A correction was forwarded to a recipient of the original message (AVG art. 16, 19).",
+    )
+    WITHDRAWAL = (
+        "withdrawal",
+        "Intrekking",
+        "A withdrawal was forwarded to a recipient of the original message (AVG art. 17, 19).",
+    )
 
 
 class AuditAction(StrEnum):
@@ -136,6 +146,8 @@ _DEFAULT_ACTION = {
     AuditKind.REFUSAL: AuditAction.EXECUTE,
     AuditKind.COMPLIANCE_SEARCH: AuditAction.EXECUTE,
     AuditKind.REPROCESS: AuditAction.EXECUTE,
+    AuditKind.CORRECTION: AuditAction.UPDATE,  # NEN 7513: U = a change of a record
+    AuditKind.WITHDRAWAL: AuditAction.DELETE,
 }
 _DEFAULT_OUTCOME = {
     AuditKind.DECISION_PERMIT: AuditOutcome.SUCCESS,
@@ -145,6 +157,8 @@ _DEFAULT_OUTCOME = {
     AuditKind.REFUSAL: AuditOutcome.SERIOUS_FAILURE,
     AuditKind.COMPLIANCE_SEARCH: AuditOutcome.SUCCESS,
     AuditKind.REPROCESS: AuditOutcome.SUCCESS,
+    AuditKind.CORRECTION: AuditOutcome.SUCCESS,
+    AuditKind.WITHDRAWAL: AuditOutcome.SUCCESS,
 }
 
 
@@ -201,6 +215,10 @@ class AuditRecord(BaseModel):
         default=None,
         pattern=r"^[0-9a-f]{64}$",
         description="an adapter's refusal: SHA-256 of the refused input, its only id.",
+    )
+    refers_to: str | None = Field(
+        default=None,
+        description="correction, withdrawal (and their refusals): the original's message id.",
     )
 
     @field_validator("pseudonym")
@@ -368,6 +386,7 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
         or r.categories
         or r.detail
         or r.query
+        or r.refers_to
     ):
         message: dict[str, Any] = {
             "type": {"system": ENTITY_TYPE, "code": "2", "display": "System Object"},
@@ -416,6 +435,7 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
         ("withheld-categories", ",".join(c.value for c in _sorted(r.withheld)) or None),
         ("controles", r.controls),
         ("topic", r.topic),
+        ("refers-to", r.refers_to),
     ]
     out = [{"type": k, "valueString": v} for k, v in pairs if v]
     if r.sealed:
@@ -430,7 +450,7 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
 _TEXT_FIELDS = (
     "event_id", "reason", "actor", "recipient", "professional", "source", "source_site",
     "pseudonym", "pseudonym_system", "message_id", "detail", "consent_id", "citation",
-    "justification", "query", "sealed", "topic", "input_digest",
+    "justification", "query", "sealed", "topic", "input_digest", "refers_to",
 )  # fmt: skip
 _SLOTS = (*_TEXT_FIELDS, "recorded", "query_b64")  # the last two are derived
 _SLOT = re.compile(rb"\\u0000kb:([0-9]+)\\u0000")

@@ -214,6 +214,8 @@ _KIND_WORDS = {
     AuditKind.CONSENT_CHANGE.value: "consent changed",
     AuditKind.COMPLIANCE_SEARCH.value: "compliance search",
     AuditKind.REPROCESS.value: "re-processed",
+    AuditKind.CORRECTION.value: "correction forwarded",
+    AuditKind.WITHDRAWAL.value: "withdrawal forwarded",
 }
 
 

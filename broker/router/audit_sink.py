@@ -59,6 +59,8 @@ _KIND = {
     FactKind.REFUSAL: AuditKind.REFUSAL,
     FactKind.DUPLICATE: AuditKind.REFUSAL,
     FactKind.REPROCESS: AuditKind.REPROCESS,
+    FactKind.CORRECTION: AuditKind.CORRECTION,
+    FactKind.WITHDRAWAL: AuditKind.WITHDRAWAL,
 }
 
 
@@ -88,7 +90,7 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
     person, an aware time) and leaves anything else to :func:`validated_record`, which raises
     as before."""
     texts = (fact.reason, fact.detail, fact.sender, fact.recipient, fact.consent_id,
-             fact.person, fact.message_id, fact.topic)  # fmt: skip
+             fact.person, fact.message_id, fact.topic, fact.refers_to)  # fmt: skip
     if not _plain(fact, texts):
         return validated_record(fact, source, reader)
     event_id = new_event_id()
@@ -110,6 +112,7 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
             "pseudonym": fact.person,
             "message_id": fact.message_id,
             "topic": fact.topic,
+            "refers_to": fact.refers_to,
             "sealed": sealed.get("sealed"),
             "decided_by_professional": sealed.get("decided_by_professional", False),
         }
@@ -161,6 +164,7 @@ def validated_record(fact: Fact, source: str, reader: SealReader | None = None) 
         withheld=fact.withheld,
         controls=fact.controls,
         topic=fact.topic,
+        refers_to=fact.refers_to,
         **grounds_fields(fact.legal_basis, fact.basis_detail),
         **sealed_fields(fact.basis_detail, chain=source, event_id=event_id, reader=reader),
     )

@@ -18,7 +18,7 @@ from broker.config import Settings
 from broker.kafka import make_consumer
 from broker.kafka.clients import REPLAY_FETCH_WAIT_MS
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
-from broker.trust import TrustError, open_sealed
+from broker.trust import Opened, TrustError, open_sealed
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_from_message
@@ -30,6 +30,11 @@ CATCH_UP_SECONDS = 5.0
 
 
 class ConsentLog:
+    """The consent topic read into the consent view. Subclasses read another topic the router
+    writes for itself (``topic``, ``_fold``): ``broker.router.delivery_log``."""
+
+    topic = topics.CONSENT
+
     def __init__(
         self,
         settings: Settings,
@@ -57,17 +62,21 @@ class ConsentLog:
                 keyring=self.state.keyring,
                 now=datetime.now(UTC),
             )
-            record = consent_from_message(parse_message(opened.payload, full=False))
-        except (TrustError, MessageError) as err:
+            self._fold(opened)
+        except (TrustError, MessageError, ValueError, KeyError, TypeError) as err:
             # Only the router writes this topic; anything unreadable is an operations problem.
             self.errors += 1
-            log.error("consent log record skipped: %s", getattr(err, "reason", err))
+            log.error("%s record skipped: %s", self.topic.name, getattr(err, "reason", err))
             if self._on_error:
                 self._on_error(str(getattr(err, "reason", "unreadable")))
             return
+        self.applied += 1
+
+    def _fold(self, opened: Opened) -> None:
+        """Apply one verified record to the router's state (raises on one it cannot read)."""
+        record = consent_from_message(parse_message(opened.payload, full=False))
         pseudo = self.state.pseudonyms.pseudonym(ROUTER_DOMAIN, record.person_bsn)
         self.state.consents.apply(pseudo, record)
-        self.applied += 1
 
     async def start(self, timeout: float = 30.0) -> int:
         """Read the whole consent topic; returns the number of records applied."""
@@ -81,13 +90,13 @@ class ConsentLog:
         parts: set[int] = set()
         for _ in range(50):
             await self._consumer.topics()  # refreshes cluster metadata
-            parts = self._consumer.partitions_for_topic(topics.CONSENT.name) or set()
+            parts = self._consumer.partitions_for_topic(self.topic.name) or set()
             if parts:
                 break
             await asyncio.sleep(0.1)
         if not parts:
-            raise RuntimeError(f"topic {topics.CONSENT.name!r} does not exist; create topics first")
-        self._partitions = [TopicPartition(topics.CONSENT.name, p) for p in sorted(parts)]
+            raise RuntimeError(f"topic {self.topic.name!r} does not exist; create topics first")
+        self._partitions = [TopicPartition(self.topic.name, p) for p in sorted(parts)]
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)
         deadline = asyncio.get_running_loop().time() + timeout
@@ -99,7 +108,7 @@ class ConsentLog:
             if await self._caught_up():
                 break
             if asyncio.get_running_loop().time() > deadline:
-                raise TimeoutError("the consent log did not catch up in time")
+                raise TimeoutError(f"the {self.topic.name} topic was not read in time")
         return self.applied
 
     async def _caught_up(self) -> bool:

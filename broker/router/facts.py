@@ -24,6 +24,8 @@ class FactKind(StrEnum):
     REFUSAL = "refusal"  # refused before any recipient decision (trust, format, routing)
     DUPLICATE = "duplicate"
     REPROCESS = "reprocess"  # an operator's deliberate re-process reached the router
+    CORRECTION = "correction"  # a correction forwarded to one recipient of the original
+    WITHDRAWAL = "withdrawal"  # a withdrawal forwarded to one recipient of the original
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +49,7 @@ class Fact:
     withheld: frozenset[DataCategory] = frozenset()  # what the recipient's role did not get
     controls: str | None = None  # NEN 7513 controles: four T/F (broker.audit.controls_for)
     topic: str | None = None
+    refers_to: str | None = None  # a correction's or withdrawal's original message id
 
     @property
     def refused(self) -> bool:

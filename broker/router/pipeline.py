@@ -30,6 +30,13 @@ from broker.policy import (
     decide,
     project,
 )
+from broker.router.deliveries import (
+    INDEX_EVENT,
+    DeliveryEntry,
+    DeliveryIndex,
+    FollowUpRefused,
+    judge_follow_up,
+)
 from broker.router.facts import Fact, FactKind, event_code
 from broker.router.ladder import EscalationState, Ladder, Refused
 from broker.router.recipients import Recipient, Unroutable, resolve, sender_may_send
@@ -66,9 +73,11 @@ from schemas.flows.escalation import escalation_from_message
 from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import MessageResponse, response_message
 from schemas.flows.transition import transition_from_message
+from schemas.flows.withdrawal import withdrawal_from_message
 from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import (
     AssessmentDecision,
+    DataCategory,
     EventCode,
     PartyRole,
     SecurityLevel,
@@ -123,6 +132,8 @@ class RouterState:
     ladder: Ladder = field(default_factory=Ladder)
     # region -> party id of its escalation step (Settings.escalation_regional_steps)
     regional_steps: dict[str, str] = field(default_factory=dict)
+    # who received what: rebuilt from the deliveries topic (broker.router.delivery_log)
+    deliveries: DeliveryIndex = field(default_factory=DeliveryIndex)
 
 
 class Refusal(Exception):
@@ -375,7 +386,10 @@ class Pipeline:
                     "message id, sender or event differ between envelope and MessageHeader",
                     topics.REJECTED.name,
                 )
-            if not sender_may_send(self.state.policy, sender.role, m.event):
+            # A withdrawal is authorised by being the original's sender (judged below), not by
+            # the policy: whoever may send a message may take it back.
+            withdrawal = m.event is EventCode.WITHDRAWAL
+            if not withdrawal and not sender_may_send(self.state.policy, sender.role, m.event):
                 raise Refusal(
                     "sender-not-authorised",
                     f"a {sender.role.value} may not send {m.event.value} messages",
@@ -393,7 +407,9 @@ class Pipeline:
             if request is not None:
                 result.facts.append(self._reprocess_fact(request, msg, sender.role, now))
                 self.state.replay.remember(replay_id, timestamp=env.timestamp)
-            if m.event is EventCode.CONSENT:
+            if withdrawal or m.refers_to is not None:
+                self._follow_up(msg, sender.role, now, result)
+            elif m.event is EventCode.CONSENT:
                 self._consent(rec, msg, sender.role, now, result)
             else:
                 self._deliver(rec, msg, sender.role, now, result, request)
@@ -453,6 +469,7 @@ class Pipeline:
                 r.detail,
                 person=self._person(bsn, AUDIT_DOMAIN),
                 topic=r.topic,
+                refers_to=msg.meta.refers_to if msg else None,
             )
         )
 
@@ -603,6 +620,7 @@ class Pipeline:
         categories = msg.categories()
         denied: list[tuple[Recipient, Decision]] = []
         delivered = 0
+        entry = DeliveryEntry(m.sender, m.message_id, m.event, router_person)
         for r in recipients:
             if r.party_id in done:  # a re-process delivers nothing twice
                 result.facts.append(
@@ -681,6 +699,7 @@ class Pipeline:
             self._emit(result, party.outbound_topic, sealed)
             delivered += 1
             delivered_to.add(r.party_id)
+            entry.recipients[r.party_id] = decision.allowed_categories
             kept = decision.allowed_categories & categories
             result.facts.append(
                 Fact(
@@ -716,6 +735,7 @@ class Pipeline:
         if denied or request is not None:
             self._note_delivered(replay_id, delivered_to)
         if delivered:
+            self._index(entry, now, result)
             if after is not None:
                 after()
             self._watch(msg, now)
@@ -849,6 +869,131 @@ class Pipeline:
                 )
         except (MessageError, TypeError, AttributeError):
             return
+
+
+    # --- corrections and withdrawals (docs/flows/correction.md) -----------------------------
+
+    def _index(self, entry: DeliveryEntry, now: datetime, result: RouteResult) -> None:
+        """Record who received what, in the index and on the deliveries topic (sealed for the
+        router itself, so every instance and a restart rebuild the same index)."""
+        known = self.state.deliveries.apply(entry)
+        sealed = self._seal_for(
+            known.to_json(), self.router_id, INDEX_EVENT, known.message_id, known.key, now
+        )
+        self._emit(result, topics.DELIVERIES.name, sealed)
+
+    def _follow_up(
+        self, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
+    ) -> None:
+        """A correction or withdrawal: forwarded to every recipient of the original and to no
+        one else, whatever the policy or the consents say now (AVG art. 19); a correction
+        minimised per recipient to the categories that recipient got with the original."""
+        m = msg.meta
+        withdrawal = m.event is EventCode.WITHDRAWAL
+        if withdrawal:
+            try:
+                w = withdrawal_from_message(msg)
+            except MessageError as e:
+                raise Refusal(
+                    e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid"
+                ) from None
+            if m.refers_to is None or w.withdrawn_by != m.sender:
+                raise Refusal(
+                    "withdrawal-mismatch",
+                    "a withdrawal names its original in the MessageHeader (follow-up-of) and "
+                    "its sender as the Provenance agent",
+                    topics.REJECTED.name,
+                    path="MessageHeader.extension",
+                    code="invalid",
+                )
+        elif m.event in (EventCode.CONSENT, EventCode.RESPONSE):
+            raise Refusal(
+                "not-correctable",
+                f"a {m.event.value} message is not corrected: send a new one (a consent is "
+                "revoked with its consent id)",
+                topics.REJECTED.name,
+                path="MessageHeader.extension",
+                code="business-rule",
+            )
+        bsn = None if withdrawal else msg.subject_bsn()
+        router_person = self._person(bsn, ROUTER_DOMAIN)
+        try:
+            entry = judge_follow_up(self.state.deliveries, m, router_person)
+        except FollowUpRefused as f:
+            raise Refusal(
+                f.reason, str(f), topics.REJECTED.name, path="MessageHeader.extension", code=f.code
+            ) from None
+        audit_person = self._person(bsn, AUDIT_DOMAIN)
+        kind = FactKind.WITHDRAWAL if withdrawal else FactKind.CORRECTION
+        law = "AVG art. 17 and 19" if withdrawal else "AVG art. 16 and 19"
+        for party_id, allowed in sorted(entry.recipients.items()):
+            try:
+                party = self.state.registry.get(party_id)
+            except (KeyError, TrustError):
+                log.warning("recipient %s of %s is no longer registered", party_id, m.refers_to)
+                continue
+            if withdrawal:
+                payload, pseudo, kept = dumps(msg.bundle), "none", frozenset[DataCategory]()
+            else:
+                pseudo = self._person(bsn, party_id) or "none"
+                stub = (
+                    {
+                        "identifier": {
+                            "system": f"https://ketenbus.nl/fhir/NamingSystem/pseudonym/{party_id}",
+                            "value": pseudo,
+                        }
+                    }
+                    if bsn
+                    else None
+                )
+                payload = dumps(project(msg.bundle, allowed, subject_stub=stub))
+                kept = allowed & msg.categories()
+            sealed = self._seal_for(payload, party_id, m.event.value, m.message_id, pseudo, now)
+            self._emit(result, party.outbound_topic, sealed)
+            common: dict[str, Any] = dict(
+                sender_role=role,
+                recipient=party_id,
+                recipient_role=party.role,
+                purpose=m.purpose,
+                legal_basis=m.legal_basis,
+                person=audit_person,
+                categories=kept,
+                topic=party.outbound_topic,
+                refers_to=m.refers_to,
+            )
+            result.facts.append(
+                Fact(
+                    kind,
+                    now,
+                    m.message_id,
+                    m.event,
+                    m.sender,
+                    "forwarded",
+                    f"{kind.value} of {m.refers_to} for a recipient of the original ({law})",
+                    **common,
+                )
+            )
+            result.facts.append(
+                Fact(
+                    FactKind.DELIVERY,
+                    now,
+                    m.message_id,
+                    m.event,
+                    m.sender,
+                    "delivered",
+                    f"written to {party.outbound_topic}",
+                    **common,
+                )
+            )
+        change = DeliveryEntry(entry.sender, entry.message_id, entry.event, entry.subject)
+        if withdrawal:
+            change.withdrawn_by = m.message_id
+        else:
+            change.corrections.append(m.message_id)
+        self._index(change, now, result)
+        reply = self._reply(result, m.sender, m.message_id, ResponseCode.OK, (), bsn, now)
+        if reply is not None:
+            self._remember(f"{m.sender}/{m.message_id}", result, reply)
 
 
 def _subject_bsn(msg: ParsedMessage) -> str | None:

@@ -32,6 +32,8 @@ from broker.kafka import establish_epoch, new_epoch, repair_topics
 from broker.router import ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
+from broker.router.deliveries import INDEX_EVENT
+from broker.router.delivery_log import DeliveryLog
 from broker.router.facts import Fact
 from broker.router.ladder import LadderTimes, messages_for
 from broker.router.pipeline import Pipeline, RouterState
@@ -84,6 +86,7 @@ class RouterService(KafkaComponent):
         self.watch_interval = watch_interval
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
+        self.delivery_log = DeliveryLog(settings, state)
         declared = state.registry.audit_chain_for_key(state.keys.party_id, state.keys.key_id)
         self.audit = AuditSink(
             settings,
@@ -109,6 +112,7 @@ class RouterService(KafkaComponent):
         self.ladder_sent = 0
         self._ladder_task: asyncio.Task[None] | None = None
         self._ladder_done: set[str] = set()
+        self._follow_deliveries: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -205,15 +209,28 @@ class RouterService(KafkaComponent):
         applied = await self.consent_log.start()
         log.info("consent view rebuilt from %d consent records", applied)
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
+        # who received what: corrections and withdrawals go to exactly those (AVG art. 19)
+        self.delivery_log = DeliveryLog(self.settings, self.state)
+        indexed = await self.delivery_log.start()
+        log.info("delivery index rebuilt from %d records", indexed)
+        self._follow_deliveries = asyncio.create_task(
+            self.delivery_log.follow(), name="delivery-log"
+        )
 
     async def _stop_consent_log(self) -> None:
-        if self._follow is not None:
-            self._follow.cancel()
-            await asyncio.gather(self._follow, return_exceptions=True)
-            self._follow = None
-        with contextlib.suppress(Exception):
-            async with asyncio.timeout(10):
-                await self.consent_log.stop()
+        for task in (self._follow, self._follow_deliveries):
+            if task is not None:
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
+        self._follow = self._follow_deliveries = None
+
+        async def stop(view: ConsentLog) -> None:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(10):
+                    await view.stop()
+
+        # side by side: with the broker gone each may wait out its timeout
+        await asyncio.gather(stop(self.consent_log), stop(self.delivery_log))
 
     def subscribe(self, broker: KafkaBroker) -> None:
         """One batch subscriber over every routed topic, in the router's consumer group.
@@ -284,6 +301,18 @@ class RouterService(KafkaComponent):
                 meta.timestamp,
             )
             records.append(Outgoing(topics.CONSENT.name, sealed.key, sealed.value, sealed.headers))
+        for entry in self.state.deliveries:  # and the delivery index, the same way
+            sealed = self.pipeline._seal_for(
+                entry.to_json(),
+                self.pipeline.router_id,
+                INDEX_EVENT,
+                entry.message_id,
+                entry.key,
+                datetime.now(UTC),
+            )
+            records.append(
+                Outgoing(topics.DELIVERIES.name, sealed.key, sealed.value, sealed.headers)
+            )
         await self.publish(records)
 
     async def stop(self) -> None:

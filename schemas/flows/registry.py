@@ -21,6 +21,7 @@ from schemas.flows import (
     referral,
     response,
     transition,
+    withdrawal,
 )
 from schemas.flows.common import FieldMap
 from schemas.messaging import MessageMeta, ParsedMessage
@@ -314,6 +315,31 @@ FLOWS: tuple[FlowSpec, ...] = (
             "(`unknown-escalation`), from a party that was not asked (`not-asked`), to an "
             "escalation already resolved (`escalation-resolved`), or for another case or "
             "escalating party than the escalation's (`answer-mismatch`).",
+        ),
+    ),
+    FlowSpec(
+        name="withdrawal",
+        title="Withdrawal (intrekking) of a message entered in error",
+        event=EventCode.WITHDRAWAL,
+        model=withdrawal.Withdrawal,
+        module=withdrawal,
+        entries=withdrawal.withdrawal_entries,
+        to_message=withdrawal.withdrawal_message,
+        from_message=withdrawal.withdrawal_from_message,
+        functions=("withdrawal_entries", "withdrawal_message", "withdrawal_from_message"),
+        mapping=withdrawal.MAPPING,
+        focus="Provenance",
+        resources=("Provenance",),
+        topics=(topics.IN_WITHDRAWAL.name, topics.DELIVERIES.name),
+        purpose=PurposeOfUse.COC,
+        legal_basis=LegalBasis.LEGAL_OBLIGATION,
+        sender="the original's sender, and no one else (docs/flows/correction.md)",
+        receivers="every party that received the original, and only those (AVG art. 19), "
+        "whatever the policy or the consents say now",
+        rules=(
+            "The Provenance's target is the MessageHeader's follow-up-of; activity NULLIFY.",
+            "Refused: an unknown original (unknown-original), another party's message "
+            "(not-original-sender), a second withdrawal (already-withdrawn).",
         ),
     ),
     FlowSpec(

@@ -40,4 +40,9 @@ class EventCode(Coded):
         "The regional step's or the national coordination point's answer to an escalation: "
         "acknowledged, assigned, information asked, moved to national, resolved.",
     )
+    WITHDRAWAL = (
+        "withdrawal",
+        "Intrekking",
+        "The sender withdraws a message it sent (entered in error); AVG art. 17 and 19.",
+    )
     RESPONSE = ("response", "Antwoord", "Response to a message: ok, transient-error, fatal-error.")

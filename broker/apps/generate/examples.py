@@ -33,6 +33,7 @@ from schemas.flows.referral import LegalTitle, Referral
 from schemas.flows.registry import BY_NAME, FlowSpec
 from schemas.flows.response import MessageResponse
 from schemas.flows.transition import CareTransition
+from schemas.flows.withdrawal import Withdrawal
 from schemas.messaging import BasisDetail, MessageMeta, ResponseCode, deterministic_ids, new_id
 from schemas.vocab import (
     AdvisedAlternative,
@@ -613,6 +614,22 @@ def examples() -> list[Example]:
             routed=_gets((R.COORDINATING_PROVIDER, (C.PROCESS,))),
         ),
         Example(
+            "withdrawal",
+            flows["withdrawal"],
+            Withdrawal(
+                original_id=_first_id("assessment-outcome"),
+                withdrawn_by=PROVIDER,
+                withdrawn_at=datetime(2024, 1, 2, 9, 0, tzinfo=CET),
+            ),
+            PROVIDER,
+            (),
+            description="The coordinating provider withdraws its assessment outcome (the "
+            "`assessment-outcome` example), entered in error. Routed on its own, as here, the "
+            "router has delivered no such message and refuses it; after the original it goes to "
+            "every recipient of the original (docs/flows/correction.md).",
+            routed=Routed(refused="unknown-original"),
+        ),
+        Example(
             "response",
             flows["response"],
             fatal,
@@ -623,6 +640,12 @@ def examples() -> list[Example]:
             routed=Routed(refused="sender-not-authorised"),
         ),
     ]
+
+
+def _first_id(name: str) -> str:
+    """The message id the example ``name`` gets (the first id drawn for it)."""
+    with deterministic_ids(name):
+        return new_id()
 
 
 def example_meta(ex: Example) -> MessageMeta:
@@ -636,6 +659,7 @@ def example_meta(ex: Example) -> MessageMeta:
         legal_basis=ex.legal_basis or ex.flow.legal_basis,
         destinations=ex.destinations,
         basis_detail=ex.basis_detail,
+        refers_to=ex.model.original_id if isinstance(ex.model, Withdrawal) else None,
     )
 
 

@@ -138,7 +138,9 @@ def test_every_problem_is_reported(tmp_path: Path) -> None:
 def test_shipped_policy_is_valid_and_covers_the_flows() -> None:
     policy = default_policy()
     flows = set(policy.document.flows)
-    assert flows == set(EventCode) - {EventCode.RESPONSE}  # consent: senders, no recipients
+    # consent: senders, no recipients; a withdrawal is authorised by being the original's
+    # sender and goes to the original's recipients (docs/flows/correction.md), not by the policy
+    assert flows == set(EventCode) - {EventCode.RESPONSE, EventCode.WITHDRAWAL}
     assert not policy.document.flows[EventCode.CONSENT].recipients
     # the reloaded file gives the same document (nothing hidden in the cache)
     path = Path(__file__).parents[3] / "broker" / "policy" / "default-policy.yaml"

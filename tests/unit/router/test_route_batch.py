@@ -48,7 +48,8 @@ def test_a_batch_is_signed_once_and_every_record_opens_at_its_reader(
     sealed = [rec for r in results for rec in r.records]
     ladder_log = [rec for rec in sealed if rec.topic == "escalation"]  # new cases, for the ladder
     assert len(ladder_log) == 1  # one ladder-log record per batch
-    assert len(sealed) - len(ladder_log) == 12  # a delivery and a response per referral
+    # a delivery, a response and a delivery-index record (docs/flows/correction.md) per referral
+    assert len(sealed) - len(ladder_log) == 18
     assert len({header(rec.headers, "kb-sig") for rec in sealed}) == 1  # one signature
     assert all(header(rec.headers, "kb-sig-proof") for rec in sealed)
     for r in results:

@@ -149,6 +149,7 @@ class MessageMeta:
     basis_detail: BasisDetail | None = None
     response: ResponseInfo | None = None
     focus: tuple[str, ...] = field(default=(), compare=False)
+    refers_to: str | None = None  # added with corrections and withdrawals (issue 16)
 
     @staticmethod
     def new(
@@ -479,10 +480,24 @@ def read_meta(bundle: Any) -> MessageMeta:
         focus.append(ref)
     detail = None
     exts: dict[Any, Any] = {}
+    refers_to = None
     for j, x in enumerate(_list(header.get("extension"), "MessageHeader.extension")):
         x = _obj(x, f"MessageHeader.extension[{j}]")
         if isinstance(x.get("url"), str) and isinstance(x.get("valueString"), str):
             exts[x["url"]] = x["valueString"]
+        elif x.get("url") == EXT + "follow-up-of":  # added with corrections (issue 16)
+            value = x.get("valueId")
+            if not isinstance(value, str) or not re.fullmatch(
+                r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}",
+                value,
+            ):
+                raise _fail(
+                    f"MessageHeader.extension[{j}]",
+                    "value",
+                    "follow-up-of must be a message id (UUID)",
+                    "follow-up-of",
+                )
+            refers_to = value
     if any(k in exts for k in (EXT_BASIS_CITATION, EXT_BASIS_JUSTIFICATION, EXT_BASIS_DECIDED_BY)):
         detail = BasisDetail(
             exts.get(EXT_BASIS_CITATION),
@@ -529,6 +544,7 @@ def read_meta(bundle: Any) -> MessageMeta:
         basis_detail=detail,
         response=response,
         focus=tuple(focus),
+        refers_to=refers_to,
     )
 
 

@@ -26,6 +26,7 @@ from schemas.flows.escalation_answer import EscalationAnswer
 from schemas.flows.referral import LegalTitle, Referral
 from schemas.flows.response import MessageResponse
 from schemas.flows.transition import CareTransition
+from schemas.flows.withdrawal import Withdrawal
 from schemas.messaging import BasisDetail, MessageMeta, ResponseCode
 from schemas.vocab import (
     AdvisedAlternative,
@@ -420,6 +421,10 @@ responses = st.builds(
     issues=st.lists(issues, max_size=3).map(tuple),
 )
 
+withdrawals = st.builds(
+    Withdrawal, original_id=st.uuids().map(str), withdrawn_by=party_id, withdrawn_at=aware
+)
+
 MODELS: dict[str, st.SearchStrategy[Any]] = {
     "referral": referrals,
     "assessment-outcome": assessments(),
@@ -431,6 +436,7 @@ MODELS: dict[str, st.SearchStrategy[Any]] = {
     "escalation": escalations(),
     "escalation-answer": escalation_answers(),
     "response": responses,
+    "withdrawal": withdrawals,
 }
 
 basis_details = st.builds(
