@@ -21,7 +21,7 @@ from broker.config import Settings
 from broker.kafka import ensure_topics
 from broker.trust import TrustError, open_sealed, seal_for
 from broker.trust.party import PartyClient
-from schemas.topics import KeyKind, TopicSpec
+from schemas.topics import JOURNAL_TERM, KeyKind, TopicSpec
 
 EVENT = "journal"
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[None]]
@@ -33,7 +33,7 @@ def journal_topic(party_id: str) -> TopicSpec:
         1,
         KeyKind.PERSON_PSEUDONYM,
         f"Claims journal of {party_id}: what its claims desk saw, sealed for {party_id} only.",
-        config={"retention.ms": "-1"},
+        retention=JOURNAL_TERM,
     )
 
 

@@ -15,12 +15,13 @@ from broker.kafka.embedded import EmbeddedBroker, port_is_free
 from broker.kafka.epoch import current_epoch, new_epoch, repair_topics
 from broker.kafka.errors import KafkaSetupError
 from broker.kafka.probe import probe
-from broker.kafka.topics import ensure_topics, topic_partitions
+from broker.kafka.topics import apply_topic_configs, ensure_topics, topic_partitions
 
 __all__ = [
     "EmbeddedBroker",
     "KafkaSetupError",
     "current_epoch",
+    "apply_topic_configs",
     "ensure_topics",
     "faststream_broker",
     "kafka_connection",
