@@ -171,9 +171,9 @@ def retention_override(name: str, retention_days: Mapping[str, float] | None) ->
         return retention_days[name]
     best: tuple[int, float] | None = None
     for pattern, days in retention_days.items():
-        if pattern.endswith("*") and name.startswith(pattern[:-1]):
-            if best is None or len(pattern) > best[0]:
-                best = (len(pattern), days)
+        prefix = pattern.endswith("*") and name.startswith(pattern[:-1])
+        if prefix and (best is None or len(pattern) > best[0]):
+            best = (len(pattern), days)
     return None if best is None else best[1]
 
 

@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from broker.audit.keystore import TopicKeyStore, open_key_store
+from broker.config import Settings
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
 from broker.trust import (
@@ -67,10 +69,13 @@ class Deployment:
         *,
         replay_window: timedelta = timedelta(days=1),
         full_validation: bool = False,
+        settings: Settings | None = None,
     ) -> RouterState:
         """The router's starting state: its keys, the registry, the policy, an empty consent
-        view (rebuilt from the consent topic at start) and an empty replay guard."""
+        view (rebuilt from the consent topic at start) and an empty replay guard; with
+        ``settings``, the key store too (rebuilt from its topic at start: docs/erasure.md)."""
         ring = self.keyring(self.router_id)
+        datakeys = self.key_store(settings, write=True) if settings is not None else None
         return RouterState(
             registry=self.registry,
             keys=ring.current,
@@ -80,6 +85,20 @@ class Deployment:
             consents=ConsentView(),
             replay=ReplayGuard(window=replay_window),
             full_validation=full_validation,
+            datakeys=datakeys,
+        )
+
+    def key_store(self, settings: Settings, *, write: bool = False) -> TopicKeyStore:
+        """The per-person data-key store (KEK files under the keys directory); ``write`` with
+        the router's keys (the router, ``ketenbus erase``), else read-only (an auditor)."""
+        keys = self.keyring(self.router_id).current if write else None
+        return open_key_store(
+            settings,
+            self.registry,
+            self.keys_dir,
+            self.secrets_dir,
+            writer=self.router_id,
+            keys=keys,
         )
 
     def party_client(self, party_id: str) -> PartyClient:

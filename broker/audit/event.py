@@ -508,7 +508,12 @@ def controls_for(decision: Decision) -> str:
 
 
 def sealed_fields(
-    detail: BasisDetail | None, *, chain: str, event_id: str, reader: SealReader | None
+    detail: BasisDetail | None,
+    *,
+    chain: str,
+    event_id: str,
+    reader: SealReader | None,
+    person: str | None = None,
 ) -> dict[str, Any]:
     """The AuditRecord fields for a basis detail's citation, justification and deciding
     professional: sealed for ``reader`` (the compliance role), never in clear. Without a reader
@@ -523,7 +528,9 @@ def sealed_fields(
         return {}
     out: dict[str, Any] = {"decided_by_professional": "professional" in items}
     if reader is not None:
-        out["sealed"] = seal_detail(items, chain=chain, event_id=event_id, reader=reader)
+        out["sealed"] = seal_detail(
+            items, chain=chain, event_id=event_id, reader=reader, person=person
+        )
     return out
 
 
@@ -562,7 +569,13 @@ def decision_record(
         withheld=decision.withheld_categories,
         controls=controls_for(decision),
         **grounds_fields(request.legal_basis, request.basis_detail),
-        **sealed_fields(request.basis_detail, chain=source, event_id=event_id, reader=reader),
+        **sealed_fields(
+            request.basis_detail,
+            chain=source,
+            event_id=event_id,
+            reader=reader,
+            person=request.pseudonym,
+        ),
     )
 
 

@@ -20,8 +20,8 @@ from broker.kafka.topics import apply_topic_configs, ensure_topics, topic_partit
 __all__ = [
     "EmbeddedBroker",
     "KafkaSetupError",
-    "current_epoch",
     "apply_topic_configs",
+    "current_epoch",
     "ensure_topics",
     "faststream_broker",
     "kafka_connection",

@@ -18,6 +18,7 @@ from broker.config import Settings
 from broker.kafka import make_consumer
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
 from broker.trust import TrustError, open_sealed
+from broker.trust.datakeys import ErasedKey, open_layer
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_from_message
@@ -37,6 +38,7 @@ class ConsentLog:
         self.state = state
         self.applied = 0
         self.errors = 0
+        self.erased = 0  # records of erased persons: unreadable by design (docs/erasure.md)
         self._on_error = on_error
         # made in start(): aiokafka complains (an ERROR log line) about a consumer that is
         # garbage-collected unclosed, even one never started
@@ -53,7 +55,12 @@ class ConsentLog:
                 keyring=self.state.keyring,
                 now=datetime.now(UTC),
             )
-            record = consent_from_message(parse_message(opened.payload, full=False))
+            store = self.state.datakeys.store if self.state.datakeys else None
+            payload = open_layer(store, opened.payload, topics.CONSENT.name)
+            record = consent_from_message(parse_message(payload, full=False))
+        except ErasedKey:
+            self.erased += 1
+            return
         except (TrustError, MessageError) as err:
             # Only the router writes this topic; anything unreadable is an operations problem.
             self.errors += 1

@@ -14,7 +14,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -47,12 +47,16 @@ from broker.trust import (
     seal_for,
     sign_batch,
 )
+from broker.trust.datakeys import encrypt_layer, layer_context
 from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_from_message
 from schemas.flows.response import MessageResponse, response_message
 from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import EventCode, PartyRole
+
+if TYPE_CHECKING:  # the Kafka side of the key store; the pipeline only asks it for keys
+    from broker.audit.keystore import TopicKeyStore
 
 log = logging.getLogger(__name__)
 
@@ -96,6 +100,8 @@ class RouterState:
     replay: ReplayGuard
     # fhir.resources validation of every message: see Settings.router_full_validation
     full_validation: bool = False
+    # per-person data keys (crypto-shredding, docs/erasure.md); None: payloads as before
+    datakeys: TopicKeyStore | None = None
 
 
 class Refusal(Exception):
@@ -186,6 +192,16 @@ class Pipeline:
             dumps(bundle), rec_sender, EventCode.RESPONSE.value, bundle["id"], pseudo, now
         )
         return self._emit(result, party.outbound_topic, sealed)
+
+    def _erasable(self, out: Outgoing, bsn: str | None) -> Outgoing:
+        """``out`` with its value under the person's data key when the router knows who it is
+        about (AVG art. 17: ``ketenbus erase`` can then make it unreadable on any broker)."""
+        person = self._person(bsn, AUDIT_DOMAIN)
+        if self.state.datakeys is None or person is None:
+            return out
+        dkid, dk = self.state.datakeys.for_person(person)
+        value = encrypt_layer(dkid, dk, out.value, context=layer_context(out.topic))
+        return Outgoing(out.topic, out.key, value, out.headers)
 
     @staticmethod
     def _parked(
@@ -358,8 +374,9 @@ class Pipeline:
         authentic: bool,
     ) -> None:
         sender = env.sender if env else None
-        result.records.append(self._parked(rec, r.topic, r.reason, r.detail, sender))
         bsn = _subject_bsn(msg) if msg else None
+        parked = self._parked(rec, r.topic, r.reason, r.detail, sender)
+        result.records.append(self._erasable(parked, bsn))
         if env is not None and r.reason not in ("unknown-sender",):
             reply = self._reply(
                 result, env.sender, env.message_id, ResponseCode.FATAL_ERROR, (r.issue,), bsn, now
@@ -402,6 +419,14 @@ class Pipeline:
         )
         return result
 
+    def consent_payload(self, payload: bytes, bsn: str) -> bytes:
+        """A consent-log payload: under the person's data key when there is a key store."""
+        person = self._person(bsn, AUDIT_DOMAIN)
+        if self.state.datakeys is None or person is None:
+            return payload
+        dkid, dk = self.state.datakeys.for_person(person)
+        return encrypt_layer(dkid, dk, payload, context=layer_context(topics.CONSENT.name))
+
     def _consent(
         self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
     ) -> None:
@@ -420,9 +445,10 @@ class Pipeline:
         pseudo = self._person(record.person_bsn, ROUTER_DOMAIN)
         assert pseudo is not None
         change = self.state.consents.apply(pseudo, record)
-        # Append to the consent log, sealed for the router itself (all instances share its keys).
+        # Append to the consent log, sealed for the router itself (all instances share its keys),
+        # inside it under the person's data key, so that erasure reaches the log (docs/erasure.md).
         sealed = self._seal_for(
-            msg_bytes(msg),
+            self.consent_payload(msg_bytes(msg), record.person_bsn),
             self.router_id,
             EventCode.CONSENT.value,
             msg.meta.message_id,

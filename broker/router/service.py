@@ -15,6 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -62,12 +63,16 @@ class RouterService(KafkaComponent):
         self.max_batch = max_batch
         self.consent_log = ConsentLog(settings, state)
         declared = state.registry.audit_chain_of(state.keys.party_id)
+        reader = compliance_reader(state.registry, datetime.now(UTC))
+        if reader is not None and state.datakeys is not None:
+            # the sealed detail under the person's data key, so erasure reaches it
+            reader = replace(reader, datakey=state.datakeys.for_person)
         self.audit = AuditSink(
             settings,
             state.keys,
             declared.chain if declared else None,
             older_keys=state.keyring.signing_keys(),
-            reader=compliance_reader(state.registry, datetime.now(UTC)),
+            reader=reader,
         )
         self.routed = 0
         self.internal_errors = 0
@@ -77,6 +82,9 @@ class RouterService(KafkaComponent):
 
     async def start(self) -> None:
         await self.audit.start(await self.open_producer())
+        if self.state.datakeys is not None:  # before the consent log, which it opens
+            read = await self.state.datakeys.load()
+            log.info("key store rebuilt from %d records", read)
         await self._start_consent_log()
         epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
         await self.start_subscriber()
@@ -141,7 +149,9 @@ class RouterService(KafkaComponent):
             meta = MessageMeta.new(
                 EventCode.CONSENT, record.recorded_by, PurposeOfUse.COC, LegalBasis.CONSENT
             )
-            payload = dumps(consent_message(record, meta))
+            payload = self.pipeline.consent_payload(
+                dumps(consent_message(record, meta)), record.person_bsn
+            )
             sealed = self.pipeline._seal_for(
                 payload,
                 self.pipeline.router_id,
@@ -151,7 +161,17 @@ class RouterService(KafkaComponent):
                 meta.timestamp,
             )
             records.append(Outgoing(topics.CONSENT.name, sealed.key, sealed.value, sealed.headers))
-        await self.publish(records)
+        keys = self.state.datakeys
+        if keys is not None:
+            keys.pending[:0] = keys.store.snapshot()
+        await self.publish([*self._new_keys(), *records])
+
+    def _new_keys(self) -> list[Outgoing]:
+        """The key-store records of data keys made since the last call: published with (and
+        acknowledged before the offsets of) the batch whose records they open."""
+        if self.state.datakeys is None:
+            return []
+        return [Outgoing(topics.KEY_STORE.name, k, v) for k, v in self.state.datakeys.drain()]
 
     async def stop(self) -> None:
         await self.stop_watch()
@@ -184,6 +204,7 @@ class RouterService(KafkaComponent):
             for f in facts:
                 self.on_fact(f)
         audit_values = self.audit.prepare(facts)
+        records = [*self._new_keys(), *records]
         await bounded("publishing", self.health, lambda: self.publish(records))
         await bounded("auditing", self.health, lambda: self.audit.send(audit_values))
         self.recovered_from_degraded("publishing works again")

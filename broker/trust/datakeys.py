@@ -47,7 +47,9 @@ __all__ = [
     "KeyRecord",
     "decrypt_layer",
     "encrypt_layer",
+    "layer_context",
     "layer_dkid",
+    "open_layer",
 ]
 
 KEK_DIR = "kek"
@@ -305,6 +307,15 @@ class DataKeyStore:
             out.append(self._wrapped(dkid, dkid.split(".")[1], dk, new))
         return out, old
 
+    def snapshot(self) -> list[KeyRecord]:
+        """Every live key wrapped under the current generation: to write the store back to a
+        broker that lost its topics (memory storage), as the consent log is."""
+        gen = self.kek.current()
+        return [
+            self._wrapped(dkid, dkid.split(".")[1], dk, gen)
+            for dkid, dk in sorted(self._keys.items())
+        ]
+
     def erased(self, dkid: str) -> bool:
         return dkid in self._erased or dkid not in self._keys
 
@@ -355,6 +366,24 @@ def decrypt_layer(store: DataKeyStore, blob: bytes, *, context: bytes) -> bytes:
         return AESGCM(store.key(dkid)).decrypt(nonce, body, DATA_LAYER_PREFIX + context)
     except (InvalidTag, ValueError):
         raise TrustError(Reason.DECRYPT_FAILED, "the data layer does not open") from None
+
+
+def layer_context(topic: str) -> bytes:
+    """What a data layer is bound to: the topic it was written for, so a layer cut from one
+    topic does not open as another's payload."""
+    return b"ketenbus-topic|" + topic.encode("utf-8")
+
+
+def open_layer(store: DataKeyStore | None, value: bytes, topic: str) -> bytes:
+    """``value`` without its data layer (a value without one is returned as it is): how a
+    reader of ``consent``, ``rejected`` or ``dead-letter`` gets the sealed envelope back.
+    ``ErasedKey`` when the person was erased; ``TrustError`` when the layer is changed or there
+    is no key store to open it."""
+    if layer_dkid(value) is None:
+        return value
+    if store is None:
+        raise TrustError(Reason.DECRYPT_FAILED, "a person's data layer: the key store is needed")
+    return decrypt_layer(store, value, context=layer_context(topic))
 
 
 def _now() -> str:

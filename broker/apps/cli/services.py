@@ -88,7 +88,9 @@ def router(
         await ensure_topics(settings, topics.catalogue([p.id for p in dep.registry.parties]))
         service = RouterService(
             settings,
-            dep.router_state(pol, full_validation=settings.router_full_validation),
+            dep.router_state(
+                pol, full_validation=settings.router_full_validation, settings=settings
+            ),
             session_timeout_ms=settings.session_timeout_ms,
         )
         await _run_until_signal(service, figures.served(settings))

@@ -77,7 +77,9 @@ class LocalStack:
         reg = self.deployment.registry
         await ensure_topics(self.settings, topics.catalogue([p.id for p in reg.parties]))
         state = self.deployment.router_state(
-            self.policy, full_validation=self.settings.router_full_validation
+            self.policy,
+            full_validation=self.settings.router_full_validation,
+            settings=self.settings,
         )
         self.router = RouterService(
             self.settings,

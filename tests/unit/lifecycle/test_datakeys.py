@@ -111,7 +111,7 @@ def test_a_new_key_after_erasure_is_new(tmp_path: Path, world: tuple) -> None:
 
 
 def test_forged_records_with_another_valid_key_are_refused(tmp_path: Path, world: tuple) -> None:
-    registry, router, zvh = world
+    zvh = world[2]
     topic: Topic = []
     s = store(tmp_path, world)
     owner = s.owner("999990019")

@@ -1,0 +1,107 @@
+"""The key store on its topic: per-person data keys rebuilt from ``keystore`` at start, new keys
+queued to be published before the data they seal, and erasure (``docs/erasure.md``).
+
+:class:`broker.trust.datakeys.DataKeyStore` is the logic; this module is its Kafka side, used by
+the router (consent log, audit sealed detail, parked records) and by ``ketenbus erase``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaProducer
+
+from broker.config import Settings
+from broker.kafka.replay import read_topic
+from broker.trust.datakeys import DataKeyStore, KekRing, KeyRecord
+from broker.trust.keys import PartyKeys
+from broker.trust.pseudonym import load_or_create_secret
+from broker.trust.registry import PartyRegistry
+from schemas.topics import KEY_STORE
+
+__all__ = [
+    "KEK_DIR",
+    "OWNER_SECRET_FILE",
+    "TopicKeyStore",
+    "open_key_store",
+]
+
+KEK_DIR = "kek"
+"""Below the keys directory: ``<keys_dir>/kek/kek-<g>.key``, the KEK files (0600)."""
+OWNER_SECRET_FILE = "keystore.secret"  # noqa: S105 (a file name)
+"""Below the secrets directory: the secret that turns a pseudonym into a key-store owner."""
+
+
+class TopicKeyStore:
+    """A :class:`DataKeyStore` with its topic: ``pending`` holds the records of keys made since
+    the last :meth:`drain`; they must reach the topic before anything sealed under them."""
+
+    def __init__(self, settings: Settings, store: DataKeyStore) -> None:
+        self.settings = settings
+        self.store = store
+        self.pending: list[KeyRecord] = []
+
+    async def load(self) -> int:
+        """Rebuild the keys from the whole topic; returns the number of records read."""
+
+        def one(r: Any) -> None:
+            self.store.apply(r.key, r.value)
+
+        return await read_topic(self.settings, KEY_STORE.name, one)
+
+    def for_person(self, pseudonym: str) -> tuple[str, bytes]:
+        """The data key of the person with this router-domain pseudonym (made when needed)."""
+        return self._for(self.store.owner(pseudonym))
+
+    def for_case(self, case_id: str) -> tuple[str, bytes]:
+        return self._for(self.store.owner("case:" + case_id))
+
+    def _for(self, owner: str) -> tuple[str, bytes]:
+        dkid, dk, record = self.store.key_for(owner)
+        if record is not None:
+            self.pending.append(record)
+        return dkid, dk
+
+    def drain(self) -> list[tuple[bytes, bytes]]:
+        """The pending records as Kafka ``(key, value)``, oldest first; the queue is emptied."""
+        out = [(r.dkid.encode("ascii"), r.value()) for r in self.pending]
+        self.pending.clear()
+        return out
+
+    async def flush(self, producer: AIOKafkaProducer) -> None:
+        for key, value in self.drain():
+            await producer.send_and_wait(KEY_STORE.name, value=value, key=key)
+
+    async def erase(self, producer: AIOKafkaProducer, subject: str) -> int:
+        """Forget every data key of ``subject`` (a router-domain pseudonym, or ``case:<id>``):
+        publish the tombstones and the re-wrapped survivors, then destroy the old KEK. Returns
+        how many keys the subject had."""
+        owner = self.store.owner(subject)
+        records, old = self.store.erase(owner)
+        for r in records:
+            await producer.send_and_wait(KEY_STORE.name, value=r.value(), key=r.dkid.encode())
+        await producer.flush()
+        self.store.kek.destroy(old)  # only once every survivor is on the topic under g+1
+        return sum(1 for r in records if r.erased)
+
+
+def open_key_store(
+    settings: Settings,
+    registry: PartyRegistry,
+    keys_dir: Path,
+    secrets_dir: Path,
+    *,
+    writer: str,
+    keys: PartyKeys | None = None,
+) -> TopicKeyStore:
+    """The deployment's key store: KEK files under ``keys_dir/kek``, the owner secret in
+    ``secrets_dir``; ``keys`` (the writer's) to write records, None to read only."""
+    store = DataKeyStore(
+        KekRing(keys_dir / KEK_DIR),
+        registry,
+        writer=writer,
+        keys=keys,
+        owner_secret=load_or_create_secret(secrets_dir / OWNER_SECRET_FILE),
+    )
+    return TopicKeyStore(settings, store)
