@@ -35,6 +35,7 @@ from schemas.vocab import PartyRole
 REGISTRY_FILE = "registry.yaml"
 KEYS_DIR = "keys"
 SECRETS_DIR = "secrets"
+ERASE_CHAIN_SUFFIX = "-erase"
 
 
 @dataclass(frozen=True)
@@ -154,6 +155,17 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
         )
         for e in entries
         if e.role is PartyRole.CAPACITY_DASHBOARD
+    ]
+    # `ketenbus erase` audits an erasure on the router's own second chain: it runs beside the
+    # router instances, and one chain has one writer (docs/erasure.md)
+    chains += [
+        AuditChainDecl(
+            chain=f"{e.keys[0].key_id}{ERASE_CHAIN_SUFFIX}",
+            writer=e.id,
+            keys=[k.key_id for k in e.keys],
+        )
+        for e in entries
+        if e.role is PartyRole.ROUTER
     ]
     registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)

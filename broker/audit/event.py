@@ -105,6 +105,12 @@ class AuditKind(Coded):
         "Verantwoordingszoekvraag",
         "A compliance officer searched the audit trail.",
     )
+    ERASURE = (
+        "erasure",
+        "Vernietiging",
+        "The data keys of a person or case were destroyed (AVG art. 17, crypto-shredding): "
+        "what they sealed is unreadable from then on.",
+    )
 
 
 class AuditAction(StrEnum):
@@ -129,6 +135,7 @@ _DEFAULT_ACTION = {
     AuditKind.CONSENT_CHANGE: AuditAction.UPDATE,
     AuditKind.REFUSAL: AuditAction.EXECUTE,
     AuditKind.COMPLIANCE_SEARCH: AuditAction.EXECUTE,
+    AuditKind.ERASURE: AuditAction.DELETE,
 }
 _DEFAULT_OUTCOME = {
     AuditKind.DECISION_PERMIT: AuditOutcome.SUCCESS,
@@ -137,6 +144,7 @@ _DEFAULT_OUTCOME = {
     AuditKind.CONSENT_CHANGE: AuditOutcome.SUCCESS,
     AuditKind.REFUSAL: AuditOutcome.SERIOUS_FAILURE,
     AuditKind.COMPLIANCE_SEARCH: AuditOutcome.SUCCESS,
+    AuditKind.ERASURE: AuditOutcome.SUCCESS,
 }
 
 
@@ -639,4 +647,29 @@ def compliance_search_record(
         actor=actor,
         actor_role=actor_role,
         query=json.dumps(query, sort_keys=True, default=str),
+    )
+
+
+def erasure_record(
+    *,
+    actor: str,
+    source: str,
+    keys: int,
+    pseudonym: str | None = None,
+    case_owner: str | None = None,
+    recorded: datetime | None = None,
+) -> AuditRecord:
+    """The audit record of ``ketenbus erase`` (AVG art. 17; NEN 7513 logs the destruction as a
+    D action): the person by audit pseudonym, or for a case its opaque key-store owner, never
+    a BSN or a case id; ``keys`` the number of data keys destroyed."""
+    target = "person" if pseudonym else "case " + (case_owner or "?")
+    return AuditRecord(
+        kind=AuditKind.ERASURE,
+        recorded=recorded or datetime.now(UTC),
+        source=source,
+        reason="erased",
+        detail=f"{keys} data key(s) of the {target} destroyed; sealed detail: erased",
+        actor=actor,
+        actor_role=PartyRole.ROUTER,
+        pseudonym=pseudonym,
     )

@@ -73,18 +73,6 @@ class TopicKeyStore:
         for key, value in self.drain():
             await producer.send_and_wait(KEY_STORE.name, value=value, key=key)
 
-    async def erase(self, producer: AIOKafkaProducer, subject: str) -> int:
-        """Forget every data key of ``subject`` (a router-domain pseudonym, or ``case:<id>``):
-        publish the tombstones and the re-wrapped survivors, then destroy the old KEK. Returns
-        how many keys the subject had."""
-        owner = self.store.owner(subject)
-        records, old = self.store.erase(owner)
-        for r in records:
-            await producer.send_and_wait(KEY_STORE.name, value=r.value(), key=r.dkid.encode())
-        await producer.flush()
-        self.store.kek.destroy(old)  # only once every survivor is on the topic under g+1
-        return sum(1 for r in records if r.erased)
-
 
 def open_key_store(
     settings: Settings,

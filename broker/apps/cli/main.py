@@ -5,7 +5,17 @@ from __future__ import annotations
 
 import typer
 
-from broker.apps.cli import audit, bench, financing, kafka, monitor, services, up, web
+from broker.apps.cli import (
+    audit,
+    bench,
+    financing,
+    kafka,
+    lifecycle,
+    monitor,
+    services,
+    up,
+    web,
+)
 from broker.apps.cli.keys import app as keys_app
 
 app = typer.Typer(
@@ -21,11 +31,13 @@ app = typer.Typer(
 app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
 app.command("bench")(bench.bench)
+app.command("erase")(lifecycle.erase)
 app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
 app.command("payer")(financing.payer)
+app.command("prune")(lifecycle.prune)
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
 app.command("up")(up.up)
