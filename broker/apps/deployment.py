@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from broker.audit.keystore import TopicKeyStore, open_key_store
+from broker.audit.keystore import KEK_DIR, TopicKeyStore, open_key_store
 from broker.config import Settings
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
@@ -88,6 +88,13 @@ class Deployment:
             full_validation=full_validation,
             datakeys=datakeys,
         )
+
+    def reader_key_store(self, settings: Settings) -> TopicKeyStore | None:
+        """The key store read-only, when this machine holds its KEK files (the compliance
+        view beside the router); None elsewhere (person-sealed detail then stays sealed)."""
+        if not (self.keys_dir / KEK_DIR).is_dir():
+            return None
+        return self.key_store(settings)
 
     def key_store(self, settings: Settings, *, write: bool = False) -> TopicKeyStore:
         """The per-person data-key store (KEK files under the keys directory); ``write`` with
