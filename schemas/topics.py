@@ -325,6 +325,20 @@ def outbound(party_id: str) -> TopicSpec:
     )
 
 
+def party_key_store(party_id: str) -> TopicSpec:
+    """An adapter's own key store (its journal's data keys), beside the router's ``keystore``:
+    one topic per writer, so a production Kafka can confine each party to its own."""
+    return TopicSpec(
+        f"{KEY_STORE.name}.{party_id}",
+        1,
+        KeyKind.DATA_KEY,
+        f"The per-person data keys of {party_id}'s own records (its journal), wrapped under "
+        f"{party_id}'s key-encryption key (docs/erasure.md).",
+        compacted=True,
+        retention=KEY_STORE_TERM,
+    )
+
+
 def inbound_for(event: str) -> TopicSpec:
     """The inbound topic for a message event code (see ``schemas.vocab.EventCode``)."""
     table = {

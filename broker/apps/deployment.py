@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from broker.audit.keystore import KEK_DIR, TopicKeyStore, open_key_store
+from broker.audit.keystore import TopicKeyStore, kek_dir, open_key_store
 from broker.config import Settings
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
@@ -30,6 +30,7 @@ from broker.trust import (
     write_party_keys,
 )
 from broker.trust.party import PartyClient
+from schemas import topics
 from schemas.vocab import PartyRole
 
 REGISTRY_FILE = "registry.yaml"
@@ -92,21 +93,26 @@ class Deployment:
     def reader_key_store(self, settings: Settings) -> TopicKeyStore | None:
         """The key store read-only, when this machine holds its KEK files (the compliance
         view beside the router); None elsewhere (person-sealed detail then stays sealed)."""
-        if not (self.keys_dir / KEK_DIR).is_dir():
+        if not kek_dir(self.keys_dir, self.router_id).is_dir():
             return None
         return self.key_store(settings)
 
-    def key_store(self, settings: Settings, *, write: bool = False) -> TopicKeyStore:
-        """The per-person data-key store (KEK files under the keys directory); ``write`` with
-        the router's keys (the router, ``ketenbus erase``), else read-only (an auditor)."""
-        keys = self.keyring(self.router_id).current if write else None
+    def key_store(
+        self, settings: Settings, *, write: bool = False, party: str | None = None
+    ) -> TopicKeyStore:
+        """The per-person data-key store of the router or of ``party`` (its journal), KEK files
+        under the keys directory; ``write`` with the writer's keys (the writer itself,
+        ``ketenbus erase``), else read-only (an auditor)."""
+        writer = party or self.router_id
+        keys = self.keyring(writer).current if write else None
         return open_key_store(
             settings,
             self.registry,
             self.keys_dir,
             self.secrets_dir,
-            writer=self.router_id,
+            writer=writer,
             keys=keys,
+            topic=topics.KEY_STORE.name if party is None else topics.party_key_store(party).name,
         )
 
     def party_client(self, party_id: str) -> PartyClient:
@@ -163,8 +169,8 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
         for e in entries
         if e.role is PartyRole.CAPACITY_DASHBOARD
     ]
-    # `ketenbus erase` audits an erasure on the router's own second chain: it runs beside the
-    # router instances, and one chain has one writer (docs/erasure.md)
+    # `ketenbus erase` audits an erasure on the writer's own second chain: it runs beside the
+    # router instances (or the party's adapter), and one chain has one writer (docs/erasure.md)
     chains += [
         AuditChainDecl(
             chain=f"{e.keys[0].key_id}{ERASE_CHAIN_SUFFIX}",
@@ -172,7 +178,6 @@ def create_local(state_dir: Path, parties: list[LocalParty]) -> Deployment:
             keys=[k.key_id for k in e.keys],
         )
         for e in entries
-        if e.role is PartyRole.ROUTER
     ]
     registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)

@@ -655,14 +655,17 @@ def erasure_record(
     actor: str,
     source: str,
     keys: int,
+    subject: str,
+    owner: str,
     pseudonym: str | None = None,
-    case_owner: str | None = None,
+    actor_role: PartyRole = PartyRole.ROUTER,
     recorded: datetime | None = None,
 ) -> AuditRecord:
     """The audit record of ``ketenbus erase`` (AVG art. 17; NEN 7513 logs the destruction as a
-    D action): the person by audit pseudonym, or for a case its opaque key-store owner, never
-    a BSN or a case id; ``keys`` the number of data keys destroyed."""
-    target = "person" if pseudonym else "case " + (case_owner or "?")
+    D action): ``subject`` "person" or "case", named by audit pseudonym where there is one and
+    always by its opaque key-store ``owner``, never by a BSN or case id; ``keys`` the number of
+    data keys destroyed."""
+    target = f"{subject} (key-store owner {owner})"
     return AuditRecord(
         kind=AuditKind.ERASURE,
         recorded=recorded or datetime.now(UTC),
@@ -670,6 +673,6 @@ def erasure_record(
         reason="erased",
         detail=f"{keys} data key(s) of the {target} destroyed; sealed detail: erased",
         actor=actor,
-        actor_role=PartyRole.ROUTER,
+        actor_role=actor_role,
         pseudonym=pseudonym,
     )

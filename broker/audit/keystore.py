@@ -24,12 +24,13 @@ __all__ = [
     "KEK_DIR",
     "OWNER_SECRET_FILE",
     "TopicKeyStore",
+    "kek_dir",
     "open_key_store",
 ]
 
 KEK_DIR = "kek"
-"""Below the keys directory: ``<keys_dir>/kek/kek-<g>.key``, the KEK files (0600)."""
-OWNER_SECRET_FILE = "keystore.secret"  # noqa: S105 (a file name)
+"""Below the keys directory: ``<keys_dir>/kek/<writer>/kek-<g>.key``, the KEK files (0600)."""
+OWNER_SECRET_FILE = "keystore-{writer}.secret"  # noqa: S105 (a file name)
 """Below the secrets directory: the secret that turns a pseudonym into a key-store owner."""
 
 
@@ -37,9 +38,12 @@ class TopicKeyStore:
     """A :class:`DataKeyStore` with its topic: ``pending`` holds the records of keys made since
     the last :meth:`drain`; they must reach the topic before anything sealed under them."""
 
-    def __init__(self, settings: Settings, store: DataKeyStore) -> None:
+    def __init__(
+        self, settings: Settings, store: DataKeyStore, topic: str = KEY_STORE.name
+    ) -> None:
         self.settings = settings
         self.store = store
+        self.topic = topic
         self.pending: list[KeyRecord] = []
 
     async def load(self) -> int:
@@ -48,7 +52,7 @@ class TopicKeyStore:
         def one(r: Any) -> None:
             self.store.apply(r.key, r.value)
 
-        return await read_topic(self.settings, KEY_STORE.name, one)
+        return await read_topic(self.settings, self.topic, one)
 
     def for_person(self, pseudonym: str) -> tuple[str, bytes]:
         """The data key of the person with this router-domain pseudonym (made when needed)."""
@@ -71,7 +75,7 @@ class TopicKeyStore:
 
     async def flush(self, producer: AIOKafkaProducer) -> None:
         for key, value in self.drain():
-            await producer.send_and_wait(KEY_STORE.name, value=value, key=key)
+            await producer.send_and_wait(self.topic, value=value, key=key)
 
 
 def open_key_store(
@@ -82,14 +86,20 @@ def open_key_store(
     *,
     writer: str,
     keys: PartyKeys | None = None,
+    topic: str = KEY_STORE.name,
 ) -> TopicKeyStore:
-    """The deployment's key store: KEK files under ``keys_dir/kek``, the owner secret in
+    """The key store of ``writer`` (the router's on ``keystore``, a party's on
+    ``keystore.<party>``): KEK files under ``keys_dir/kek/<writer>``, the owner secret in
     ``secrets_dir``; ``keys`` (the writer's) to write records, None to read only."""
     store = DataKeyStore(
-        KekRing(keys_dir / KEK_DIR),
+        KekRing(kek_dir(keys_dir, writer)),
         registry,
         writer=writer,
         keys=keys,
-        owner_secret=load_or_create_secret(secrets_dir / OWNER_SECRET_FILE),
+        owner_secret=load_or_create_secret(secrets_dir / OWNER_SECRET_FILE.format(writer=writer)),
     )
-    return TopicKeyStore(settings, store)
+    return TopicKeyStore(settings, store, topic)
+
+
+def kek_dir(keys_dir: Path, writer: str) -> Path:
+    return keys_dir / KEK_DIR / writer

@@ -605,15 +605,14 @@ class Pipeline:
                 )
                 for r, d in denied
             )
-            result.records.append(
-                self._parked(
-                    rec,
-                    topics.REJECTED.name,
-                    str(denied[0][1].reason),
-                    "; ".join(i.message for i in issues),
-                    m.sender,
-                )
+            parked = self._parked(
+                rec,
+                topics.REJECTED.name,
+                str(denied[0][1].reason),
+                "; ".join(i.message for i in issues),
+                m.sender,
             )
+            result.records.append(self._erasable(parked, bsn))
             reply = self._reply(
                 result, m.sender, m.message_id, ResponseCode.FATAL_ERROR, issues, bsn, now
             )

@@ -42,6 +42,15 @@ def erase(
     case: Annotated[
         str | None, typer.Option("--case", metavar="ID", help="A case id instead of a person.")
     ] = None,
+    party: Annotated[
+        str | None,
+        typer.Option(
+            "--party",
+            metavar="PARTY_ID",
+            help="Erase in this party's own key store (its journal), on the party's machine, "
+            "after the router's erasure told it (AVG art. 19). Default: the router's.",
+        ),
+    ] = None,
     config: Annotated[
         Path | None, typer.Option(help="Config file (YAML/TOML).", dir_okay=False)
     ] = None,
@@ -66,7 +75,7 @@ def erase(
         raise typer.Exit(2)
     dep = _deployment(settings)
     try:
-        result = asyncio.run(erase_subject(settings, dep, bsn=person, case=case))
+        result = asyncio.run(erase_subject(settings, dep, bsn=person, case=case, party=party))
     except (OSError, TimeoutError, RuntimeError) as exc:
         err.print(f"[red]error:[/red] erasure not done: {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
@@ -74,34 +83,42 @@ def erase(
 
 
 async def erase_subject(
-    settings: Settings, dep: Deployment, *, bsn: str | None = None, case: str | None = None
+    settings: Settings,
+    dep: Deployment,
+    *,
+    bsn: str | None = None,
+    case: str | None = None,
+    party: str | None = None,
 ) -> int:
-    """Erase one person (by BSN) or case; returns the number of data keys destroyed. Used by
-    the command and by tests (the same path)."""
+    """Erase one person (by BSN) or case in the router's key store, or in ``party``'s own;
+    returns the number of data keys destroyed. Used by the command and by tests (one path).
+
+    TODO(correction): tell every party that received the person's messages (AVG art. 19)
+    through the correction/withdrawal notification path once it exists; until then the
+    operator tells them, and each runs ``ketenbus erase --party`` for its own records."""
     from broker.apps.deployment import ERASE_CHAIN_SUFFIX
     from broker.audit.event import erasure_record
     from broker.audit.writer import ChainWriter
     from broker.kafka import make_producer
     from broker.router.pipeline import AUDIT_DOMAIN
-    from schemas.topics import KEY_STORE
-    router = dep.router_id
-    keys = dep.keyring(router).current
-    store = dep.key_store(settings, write=True)
+    writer = party or dep.router_id
+    keys = dep.keyring(writer).current
+    store = dep.key_store(settings, write=True, party=party)
     await store.load()
-    if bsn is not None:
-        subject = dep.pseudonymiser(router).pseudonym(AUDIT_DOMAIN, bsn)
-        pseudonym: str | None = subject
-        case_owner = None
+    pseudonym: str | None = None
+    if bsn is not None and party is None:  # the audit's pseudonym of the person
+        subject = dep.pseudonymiser(writer).pseudonym(AUDIT_DOMAIN, bsn)
+        pseudonym = subject
+    elif bsn is not None:  # the party's own pseudonym, as its journal keys it
+        subject = dep.pseudonymiser(writer).pseudonym(writer, bsn)
     else:
-        pseudonym = None
         subject = "case:" + str(case)
-        case_owner = store.store.owner(subject)
     owner = store.store.owner(subject)
-    declared = [c.chain for c in dep.registry.audit_chains_of(router)]
+    declared = [c.chain for c in dep.registry.audit_chains_of(writer)]
     chain = next((c for c in declared if c.endswith(ERASE_CHAIN_SUFFIX)), None)
     if chain is None:
-        raise RuntimeError(f"the registry declares no {ERASE_CHAIN_SUFFIX} chain for {router}")
-    writer = ChainWriter(settings, keys, chain)
+        raise RuntimeError(f"the registry declares no {ERASE_CHAIN_SUFFIX} chain for {writer}")
+    audit = ChainWriter(settings, keys, chain)
     producer = make_producer(settings)
     await producer.start()
     try:
@@ -112,22 +129,24 @@ async def erase_subject(
         records, old = store.store.erase(owner)
         erased = sum(1 for r in records if r.erased)
         # audited first: an erasure that cannot be audited is not done (the KEK stays)
-        await writer.write(
+        await audit.write(
             [
                 erasure_record(
-                    actor=router,
+                    actor=writer,
                     source=chain,
                     keys=erased,
+                    subject="person" if bsn is not None else "case",
+                    owner=owner,
                     pseudonym=pseudonym,
-                    case_owner=case_owner,
+                    actor_role=dep.registry.get(writer).role,
                 )
             ],
             send,
         )
         for r in records:
-            await send(KEY_STORE.name, r.dkid.encode("ascii"), r.value())
+            await send(store.topic, r.dkid.encode("ascii"), r.value())
         await producer.flush()
-        await writer.checkpoint(send)
+        await audit.checkpoint(send)
         store.store.kek.destroy(old)
         return erased
     finally:

@@ -138,6 +138,7 @@ def adapter(
                 data_dir / "outbox",
                 inbox_dir=data_dir / "inbox",
                 session_timeout_ms=settings.session_timeout_ms,
+                datakeys=dep.key_store(settings, write=True, party=party),
             )
             await _run_until_signal(provider)
             return

@@ -113,6 +113,7 @@ class LocalStack:
                     poll_interval=self.options.poll_interval,
                     tick_interval=self.options.tick_interval,
                     clock=self.options.clock,
+                    datakeys=self.deployment.key_store(self.settings, write=True, party=p.id),
                 )
             elif p.role in FORMATS:
                 self.payers[p.id] = PayerAdapter(
