@@ -179,3 +179,47 @@ def test_owner_names_no_one(tmp_path: Path, world: tuple) -> None:
     owner = s.owner("999990019")
     assert "999990019" not in owner and owner == s.owner("999990019")
     assert owner != s.owner("case:999990019")
+
+
+def test_sealed_detail_under_a_person_key_opens_then_reads_erased(
+    tmp_path: Path, world: tuple
+) -> None:
+    """docs/audit-format.md 5.1: the detail is under the person's data key; after erasure the
+    compliance view gets 'erased', not a guess, while the sealed text itself is unchanged."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from broker.audit.sealed import (
+        SealedDetailErased,
+        SealedDetailError,
+        SealReader,
+        open_detail,
+        seal_detail,
+    )
+
+    topic: Topic = []
+    s = store(tmp_path, world)
+    compliance = X25519PrivateKey.generate()
+
+    def datakey(person: str) -> tuple[str, bytes]:
+        dkid, dk, rec = s.key_for(s.owner(person))
+        publish(topic, rec)
+        return dkid, dk
+
+    reader = SealReader("web-k1", compliance.public_key(), datakey)
+    detail = {"justification": "Jansen weigert contact"}
+    one = seal_detail(detail, chain="router-1", event_id="e1", reader=reader, person="P1")
+    two = seal_detail(detail, chain="router-1", event_id="e2", reader=reader, person="P2")
+    keys = {"web-k1": compliance}
+    rebuilt = store(tmp_path, world, writer_keys=False).load(topic)
+    assert open_detail(one, chain="router-1", event_id="e1", keys=keys, datakeys=rebuilt) == detail
+    with pytest.raises(SealedDetailError):  # needs the key store: the reader key alone is not it
+        open_detail(one, chain="router-1", event_id="e1", keys=keys)
+    with pytest.raises(SealedDetailError):  # moved to another event: the aad binds it
+        open_detail(one, chain="router-1", event_id="e2", keys=keys, datakeys=rebuilt)
+    records, old = s.erase(s.owner("P1"))
+    publish(topic, *records)
+    s.kek.destroy(old)
+    after = store(tmp_path, world, writer_keys=False).load(topic)
+    with pytest.raises(SealedDetailErased):
+        open_detail(one, chain="router-1", event_id="e1", keys=keys, datakeys=after)
+    assert open_detail(two, chain="router-1", event_id="e2", keys=keys, datakeys=after) == detail
