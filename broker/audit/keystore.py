@@ -1,5 +1,5 @@
 """The key store on its topic: per-person data keys rebuilt from ``keystore`` at start, new keys
-queued to be published before the data they seal, and erasure (``docs/erasure.md``).
+queued to be published with the data they seal (``docs/erasure.md``).
 
 :class:`broker.trust.datakeys.DataKeyStore` is the logic; this module is its Kafka side, used by
 the router (consent log, audit sealed detail, parked records) and by ``ketenbus erase``.
@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
-
-from aiokafka import AIOKafkaProducer
 
 from broker.config import Settings
 from broker.kafka.replay import read_topic
@@ -72,10 +70,6 @@ class TopicKeyStore:
         out = [(r.dkid.encode("ascii"), r.value()) for r in self.pending]
         self.pending.clear()
         return out
-
-    async def flush(self, producer: AIOKafkaProducer) -> None:
-        for key, value in self.drain():
-            await producer.send_and_wait(self.topic, value=value, key=key)
 
 
 def open_key_store(
