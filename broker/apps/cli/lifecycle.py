@@ -80,6 +80,11 @@ def erase(
         err.print(f"[red]error:[/red] erasure not done: {type(exc).__name__}: {exc}")
         raise typer.Exit(1) from None
     console.print(f"erased: {result} data key(s) destroyed; audited on the erase chain")
+    if result == 0:
+        console.print(
+            "note: no data key was found: nothing was sealed under one for this subject (no "
+            "payload is keyed per case yet; a person's data is under the person's key)"
+        )
 
 
 async def erase_subject(
