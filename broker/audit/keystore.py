@@ -7,16 +7,23 @@ the router (consent log, audit sealed detail, parked records) and by ``ketenbus 
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from pathlib import Path
 from typing import Any
 
+from aiokafka import TopicPartition
+
 from broker.config import Settings
+from broker.kafka.clients import make_consumer
 from broker.kafka.replay import read_topic
 from broker.trust.datakeys import DataKeyStore, KekRing, KeyRecord
 from broker.trust.keys import PartyKeys
 from broker.trust.pseudonym import load_or_create_secret
 from broker.trust.registry import PartyRegistry
 from schemas.topics import KEY_STORE
+
+log = logging.getLogger(__name__)
 
 __all__ = [
     "KEK_DIR",
@@ -51,6 +58,28 @@ class TopicKeyStore:
             self.store.apply(r.key, r.value)
 
         return await read_topic(self.settings, self.topic, one)
+
+    async def follow(self, poll_ms: int = 500) -> None:
+        """Keep applying the topic's records until cancelled, from its beginning (applying a
+        record twice changes nothing): a running router learns of an erasure within a poll,
+        and of keys another router instance made, instead of at its next restart."""
+        consumer = make_consumer(self.settings, group_id=None, auto_offset_reset="earliest")
+        await consumer.start()
+        try:
+            tp = TopicPartition(self.topic, 0)
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while True:
+                try:
+                    batch = await consumer.getmany(tp, timeout_ms=poll_ms, max_records=5000)
+                except Exception as err:  # keep following; the broker may be restarting
+                    log.warning("key store follow: %s", type(err).__name__)
+                    await asyncio.sleep(1.0)
+                    continue
+                for r in batch.get(tp, []):
+                    self.store.apply(r.key, r.value)
+        finally:
+            await consumer.stop()
 
     def for_person(self, pseudonym: str) -> tuple[str, bytes]:
         """The data key of the person with this router-domain pseudonym (made when needed)."""

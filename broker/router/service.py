@@ -77,6 +77,7 @@ class RouterService(KafkaComponent):
         self.routed = 0
         self.internal_errors = 0
         self._follow: asyncio.Task[None] | None = None
+        self._keys_follow: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -85,6 +86,7 @@ class RouterService(KafkaComponent):
         if self.state.datakeys is not None:  # before the consent log, which it opens
             read = await self.state.datakeys.load()
             log.info("key store rebuilt from %d records", read)
+            self._keys_follow = asyncio.create_task(self.state.datakeys.follow(), name="keys")
         await self._start_consent_log()
         epoch = await current_epoch(self.settings) or await new_epoch(self.settings)
         await self.start_subscriber()
@@ -175,6 +177,9 @@ class RouterService(KafkaComponent):
 
     async def stop(self) -> None:
         await self.stop_watch()
+        if self._keys_follow is not None:
+            self._keys_follow.cancel()
+            await asyncio.gather(self._keys_follow, return_exceptions=True)
         await self._pause()
         await self.audit.stop()
         await self.close()

@@ -316,6 +316,10 @@ class DataKeyStore:
             for dkid, dk in sorted(self._keys.items())
         ]
 
+    def live_keys(self, owner: str) -> list[str]:
+        """The ids of ``owner``'s data keys this store can still open."""
+        return sorted(d for d in self._owners.get(owner, ()) if d in self._keys)
+
     def erased(self, dkid: str) -> bool:
         return dkid in self._erased or dkid not in self._keys
 

@@ -1,5 +1,6 @@
-"""Erasure on an append-only log (issue 16 §6; AVG art. 17): after ``ketenbus erase`` for one
-person and a restart of every component, an independent client that reads the full history of
+"""Erasure on an append-only log (issue 16 §6; AVG art. 17): ``ketenbus erase`` for one person
+while the router runs (it forgets the key without a restart); then, after a restart of every
+component, an independent client that reads the full history of
 the topics ketenbus keeps about people -- the key store, the consent log, ``rejected``,
 ``dead-letter``, the audit trail and its checkpoints, the escalation topic and any
 ``journal.*`` -- with *every* party's private keys and *every* KEK file left on disk finds none
@@ -27,7 +28,7 @@ import httpx
 import pytest
 
 from broker.apps.cli.lifecycle import erase_subject
-from broker.apps.deployment import LocalParty, create_local
+from broker.apps.deployment import LocalParty
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack
 from broker.apps.synthetic import synthetic_bsn
@@ -36,6 +37,7 @@ from broker.audit import AuditQuery, ChainRecord, verify
 from broker.audit.keystore import kek_dir
 from broker.audit.sealed import SealedDetailErased, SealedDetailError, open_detail
 from broker.audit.signers import signers_from_registry
+from broker.router.pipeline import AUDIT_DOMAIN
 from broker.trust import TrustError, open_sealed
 from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
 from schemas import topics
@@ -128,10 +130,18 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
     async with running_stack(kafka_bootstrap, state, PARTIES) as stack:
         for p in (p1, p2):
             await send_person_through(stack, p, rng)
-        settings = stack.settings
-
-    dep = create_local(state, PARTIES)  # the same keys: create_local reuses what is on disk
-    assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
+        settings, dep = stack.settings, stack.deployment
+        assert stack.router is not None and stack.router.state.datakeys is not None
+        running = stack.router.state.datakeys.store
+        owner = running.owner(dep.pseudonymiser(dep.router_id).pseudonym(AUDIT_DOMAIN, p1["bsn"]))
+        assert running.live_keys(owner)
+        assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
+        # the running router follows the key store: it forgets the key without a restart
+        for _ in range(100):
+            if not running.live_keys(owner):
+                break
+            await asyncio.sleep(0.1)
+        assert not running.live_keys(owner)
     # the provider, told of the erasure (AVG art. 19), erases in its own journal's key store
     assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
 
