@@ -50,25 +50,28 @@ class TopicKeyStore:
         self.store = store
         self.topic = topic
         self.pending: list[KeyRecord] = []
+        self._next_offset = 0  # where load() stopped, so follow() need not read it all again
 
     async def load(self) -> int:
         """Rebuild the keys from the whole topic; returns the number of records read."""
 
         def one(r: Any) -> None:
             self.store.apply(r.key, r.value)
+            self._next_offset = max(self._next_offset, r.offset + 1)
 
         return await read_topic(self.settings, self.topic, one)
 
     async def follow(self, poll_ms: int = 500) -> None:
-        """Keep applying the topic's records until cancelled, from its beginning (applying a
-        record twice changes nothing): a running router learns of an erasure within a poll,
-        and of keys another router instance made, instead of at its next restart."""
+        """Keep applying the topic's records until cancelled, from where :meth:`load` stopped
+        (from the beginning when the broker lost the topic; applying a record twice changes
+        nothing): a running router learns of an erasure within a poll, and of keys another
+        router instance made, instead of at its next restart."""
         consumer = make_consumer(self.settings, group_id=None, auto_offset_reset="earliest")
         await consumer.start()
         try:
             tp = TopicPartition(self.topic, 0)
             consumer.assign([tp])
-            await consumer.seek_to_beginning(tp)
+            consumer.seek(tp, self._next_offset)  # out of range: reset to the earliest
             while True:
                 try:
                     batch = await consumer.getmany(tp, timeout_ms=poll_ms, max_records=5000)
