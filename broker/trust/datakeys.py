@@ -113,6 +113,14 @@ class KekRing:
             os.fsync(f.fileno())
         path.unlink()
 
+    def destroy_older(self, than: int) -> list[int]:
+        """Destroy every generation older than ``than``: after an erasure, also one left behind
+        by an earlier erasure that stopped before its last step. Returns those destroyed."""
+        older = [g for g in self.generations() if g < than]
+        for g in older:
+            self.destroy(g)
+        return older
+
     def _path(self, generation: int) -> Path:
         return self.directory / f"kek-{generation}.key"
 
@@ -293,10 +301,10 @@ class DataKeyStore:
 
     def erase(self, owner: str) -> tuple[list[KeyRecord], int]:
         """Forget every data key of ``owner``: the records to publish (tombstones, then every
-        surviving key re-wrapped under a new generation) and the generation to destroy *after*
-        they are on the topic (:meth:`KekRing.destroy`)."""
-        old = self.kek.current()
-        new = self.kek.create(old + 1)
+        surviving key re-wrapped under a new generation) and that new generation; every older
+        one is to be destroyed *after* the records are on the topic
+        (:meth:`KekRing.destroy_older`)."""
+        new = self.kek.create(self.kek.current() + 1)
         now = _now()
         out: list[KeyRecord] = []
         for dkid in sorted(self._owners.get(owner, ())):
@@ -305,7 +313,7 @@ class DataKeyStore:
             self._keys.pop(dkid, None)
         for dkid, dk in sorted(self._keys.items()):
             out.append(self._wrapped(dkid, dkid.split(".")[1], dk, new))
-        return out, old
+        return out, new
 
     def snapshot(self) -> list[KeyRecord]:
         """Every live key wrapped under the current generation: to write the store back to a

@@ -131,7 +131,7 @@ async def erase_subject(
         async def send(topic: str, key: bytes, value: bytes) -> None:
             await producer.send_and_wait(topic, value=value, key=key)
 
-        records, old = store.store.erase(owner)
+        records, new = store.store.erase(owner)
         erased = sum(1 for r in records if r.erased)
         # audited first: an erasure that cannot be audited is not done (the KEK stays)
         await audit.write(
@@ -152,7 +152,7 @@ async def erase_subject(
             await send(store.topic, r.dkid.encode("ascii"), r.value())
         await producer.flush()
         await audit.checkpoint(send)
-        store.store.kek.destroy(old)
+        store.store.kek.destroy_older(than=new)  # every survivor is on the topic under new
         return erased
     finally:
         await producer.stop()

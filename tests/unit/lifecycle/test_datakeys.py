@@ -79,10 +79,10 @@ def test_erasure_survives_a_rebuild_from_the_whole_topic(tmp_path: Path, world: 
     publish(topic, r1, r2)
     b1 = encrypt_layer(d1, k1, b"person one", context=b"c")
     b2 = encrypt_layer(d2, k2, b"person two", context=b"c")
-    records, old = s.erase(one)
+    records, new = s.erase(one)
     publish(topic, *records)
-    s.kek.destroy(old)
-    assert not (tmp_path / "kek" / f"kek-{old}.key").exists()
+    s.kek.destroy_older(than=new)
+    assert s.kek.generations() == [new]
     rebuilt = store(tmp_path, world, writer_keys=False).load(topic)  # nothing compacted
     with pytest.raises(ErasedKey):
         decrypt_layer(rebuilt, b1, context=b"c")
@@ -101,9 +101,9 @@ def test_a_new_key_after_erasure_is_new(tmp_path: Path, world: tuple) -> None:
     owner = s.owner("999990019")
     d1, _, r1 = s.key_for(owner)
     publish(topic, r1)
-    records, old = s.erase(owner)
+    records, new = s.erase(owner)
     publish(topic, *records)
-    s.kek.destroy(old)
+    s.kek.destroy_older(than=new)
     d2, k2, r2 = s.key_for(owner)
     publish(topic, r2)
     assert d2 != d1
@@ -216,10 +216,36 @@ def test_sealed_detail_under_a_person_key_opens_then_reads_erased(
         open_detail(one, chain="router-1", event_id="e1", keys=keys)
     with pytest.raises(SealedDetailError):  # moved to another event: the aad binds it
         open_detail(one, chain="router-1", event_id="e2", keys=keys, datakeys=rebuilt)
-    records, old = s.erase(s.owner("P1"))
+    records, new = s.erase(s.owner("P1"))
     publish(topic, *records)
-    s.kek.destroy(old)
+    s.kek.destroy_older(than=new)
     after = store(tmp_path, world, writer_keys=False).load(topic)
     with pytest.raises(SealedDetailErased):
         open_detail(one, chain="router-1", event_id="e1", keys=keys, datakeys=after)
     assert open_detail(two, chain="router-1", event_id="e2", keys=keys, datakeys=after) == detail
+
+
+def test_an_erasure_that_stopped_half_way_is_finished_by_the_next(
+    tmp_path: Path, world: tuple
+) -> None:
+    """An erasure that made generation g+1 but stopped before destroying g (a crash, a broker
+    that went away) must not leave g behind for ever: the next erasure destroys every older
+    generation, so the first person's key is gone too."""
+    topic: Topic = []
+    s = store(tmp_path, world)
+    one, two = s.owner("999990019"), s.owner("999990020")
+    d1, _, r1 = s.key_for(one)
+    d2, k2, r2 = s.key_for(two)
+    publish(topic, r1, r2)
+    records, _ = s.erase(one)  # published, but the KEK of generation 1 was never destroyed
+    publish(topic, *records)
+    again = store(tmp_path, world).load(topic)
+    records, new = again.erase(again.owner("999990021"))  # the next erasure, of someone else
+    publish(topic, *records)
+    again.kek.destroy_older(than=new)
+    assert again.kek.generations() == [new] == [3]
+    no_tombstones = [(k, v) for k, v in topic if b'"gen":0' not in (v or b"")]
+    rebuilt = store(tmp_path, world, writer_keys=False).load(no_tombstones)
+    with pytest.raises(ErasedKey):
+        rebuilt.key(d1)
+    assert rebuilt.key(d2) == k2
