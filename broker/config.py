@@ -257,6 +257,12 @@ class Settings(BaseSettings):
     """How often an inbox file that fails for reasons of its own (not the broker's) is tried
     before it is quarantined in ``failed/`` (reason ``quarantined``)."""
 
+    retention_days: dict[str, float] = Field(default_factory=dict)
+    """Retention terms in days that replace the topic catalogue's (``docs/retention.md``), by topic
+    name or prefix pattern: ``{"out.*": 60, "audit": 3650}``; a negative number keeps for ever.
+    From the environment as JSON: ``KETENBUS_RETENTION_DAYS='{"out.*": 60}'``. Applied by
+    ``ketenbus topics`` (topic configs) and by ``ketenbus prune`` (ketenbus's own files)."""
+
     client_id_prefix: str = "ketenbus"
     """Prefix of every Kafka client id, so broker logs and quotas can tell our clients apart."""
 
@@ -311,6 +317,14 @@ class Settings(BaseSettings):
     @classmethod
     def _check_bootstrap(cls, value: str | None) -> str | None:
         return None if value is None else check_bootstrap(value)
+
+    @field_validator("retention_days")
+    @classmethod
+    def _check_retention(cls, value: dict[str, float]) -> dict[str, float]:
+        for name in value:
+            if not re.fullmatch(r"[A-Za-z0-9._-]+\*?", name):
+                raise ValueError(f"{name!r} is not a topic name or a prefix ending in '*'")
+        return value
 
     @field_validator("client_id_prefix")
     @classmethod

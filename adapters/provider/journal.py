@@ -6,6 +6,11 @@ One partition, so the records come back in the order they were written. A record
 document ``{"kind": "message", "outgoing": bool, "bundle": …}`` or ``{"kind": "coverage", …}``
 encrypted for the party's own key and signed by it: nobody else can read it, and only the party
 can have written it. The Kafka key is the party's own pseudonym of the person.
+
+With a key store (the party's own, on ``keystore.<party>``: ``docs/erasure.md``) a record about a
+person is, inside the envelope, under that person's data key: ``ketenbus erase --party`` then
+makes it unreadable, and the desk rebuilt from the journal no longer holds the person (AVG art.
+17; the journal's seven years, BW art. 2:10, end early for an erased person).
 """
 
 from __future__ import annotations
@@ -17,11 +22,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from adapters.financing.topiclog import replay
+from broker.audit.keystore import TopicKeyStore
 from broker.config import Settings
 from broker.kafka import ensure_topics
 from broker.trust import TrustError, open_sealed, seal_for
+from broker.trust.datakeys import ErasedKey, encrypt_layer, layer_context, open_layer
 from broker.trust.party import PartyClient
-from schemas.topics import KeyKind, TopicSpec
+from schemas.topics import JOURNAL_TERM, KeyKind, TopicSpec, party_key_store
 
 EVENT = "journal"
 Send = Callable[[str, bytes, bytes, list[tuple[str, bytes]]], Awaitable[None]]
@@ -33,25 +40,35 @@ def journal_topic(party_id: str) -> TopicSpec:
         1,
         KeyKind.PERSON_PSEUDONYM,
         f"Claims journal of {party_id}: what its claims desk saw, sealed for {party_id} only.",
-        config={"retention.ms": "-1"},
+        retention=JOURNAL_TERM,
     )
 
 
 class Journal:
-    def __init__(self, settings: Settings, client: PartyClient) -> None:
+    def __init__(
+        self, settings: Settings, client: PartyClient, datakeys: TopicKeyStore | None = None
+    ) -> None:
         self.settings = settings
         self.client = client
         self.topic = journal_topic(client.party_id)
+        self.datakeys = datakeys
         self.written = 0
         self.unreadable = 0
+        self.erased = 0  # records of erased persons: unreadable by design
 
     async def ensure(self) -> None:
-        await ensure_topics(self.settings, [self.topic])
+        extra = [party_key_store(self.client.party_id)] if self.datakeys else []
+        await ensure_topics(self.settings, [self.topic, *extra])
 
     async def append(self, send: Send, record: dict[str, Any], bsn: str | None) -> None:
         me = self.client.party_id
         pseudo = self.client.pseudonyms.pseudonym(me, bsn) if bsn else "none"
         payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        if self.datakeys is not None and bsn:
+            dkid, dk = self.datakeys.for_person(pseudo)
+            for key, value in self.datakeys.drain():  # the key reaches its topic first
+                await send(self.datakeys.topic, key, value, [])
+            payload = encrypt_layer(dkid, dk, payload, context=layer_context(self.topic.name))
         sealed = seal_for(
             payload,
             self.client.keys,
@@ -67,6 +84,9 @@ class Journal:
 
     async def read(self, handle: Callable[[dict[str, Any]], None]) -> int:
         """Hand every readable record to ``handle``, oldest first; returns the count."""
+        if self.datakeys is not None:
+            await self.datakeys.load()
+        store = self.datakeys.store if self.datakeys is not None else None
 
         def one(r: Any) -> None:
             try:
@@ -79,7 +99,9 @@ class Journal:
                 )
                 if opened.meta.sender != self.client.party_id:
                     raise TrustError("unknown-sender", "a journal is written by its party only")
-                handle(json.loads(opened.payload))
+                handle(json.loads(open_layer(store, opened.payload, self.topic.name)))
+            except ErasedKey:
+                self.erased += 1
             except (TrustError, ValueError):
                 self.unreadable += 1
 

@@ -50,6 +50,7 @@ from adapters.provider.inputs import (
     parse_json,
 )
 from adapters.provider.journal import Journal
+from broker.audit.keystore import TopicKeyStore
 from broker.config import Settings
 from broker.trust import Opened
 from broker.trust.party import PartyClient
@@ -98,6 +99,7 @@ class ProviderAdapter(AdapterService):
         tick_interval: float = 30.0,
         clock: Callable[[], datetime] | None = None,
         rules: RuleSet | None = None,
+        datakeys: TopicKeyStore | None = None,
         **options: Unpack[ServiceOptions],
     ) -> None:
         inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None
@@ -111,7 +113,7 @@ class ProviderAdapter(AdapterService):
             PayerDirectory(client.registry),
             claimant_agb=party.identifiers.agb,
         )
-        self.journal = Journal(settings, client)
+        self.journal = Journal(settings, client, datakeys)
         self.sent = 0
         self.attempts = AttemptLog(client.party_id)
         self._lock = asyncio.Lock()

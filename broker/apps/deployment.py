@@ -12,6 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
+from broker.audit.keystore import TopicKeyStore, kek_dir, open_key_store
+from broker.config import Settings
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
 from broker.trust import (
@@ -28,12 +30,14 @@ from broker.trust import (
     write_party_keys,
 )
 from broker.trust.party import PartyClient
+from schemas import topics
 from schemas.vocab import PartyRole
 
 REGISTRY_FILE = "registry.yaml"
 KEYS_DIR = "keys"
 SECRETS_DIR = "secrets"
 INSTANCES_DIR = "instances"  # under KEYS_DIR: one folder of signing keys per router instance
+ERASE_CHAIN_SUFFIX = "-erase"
 
 
 @dataclass(frozen=True)
@@ -79,9 +83,11 @@ class Deployment:
         replay_window: timedelta = timedelta(days=1),
         full_validation: bool = False,
         instance: str | None = None,
+        settings: Settings | None = None,
     ) -> RouterState:
         """The router's starting state: its keys, the registry, the policy, an empty consent
-        view (rebuilt from the consent topic at start) and an empty replay guard.
+        view (rebuilt from the consent topic at start) and an empty replay guard; with
+        ``settings``, the key store too (rebuilt from its topic at start: docs/erasure.md).
 
         An ``instance`` signs with its own key, so it writes its own audit chain (two routers
         on one chain fork it); it decrypts with the router's shared keys, which senders use."""
@@ -91,6 +97,7 @@ class Deployment:
             own = self.instance_keyring(instance)
             signing = own.current
             ring = Keyring([*ring, *own])
+        datakeys = self.key_store(settings, write=True) if settings is not None else None
         return RouterState(
             registry=self.registry,
             keys=signing,
@@ -100,6 +107,32 @@ class Deployment:
             consents=ConsentView(),
             replay=ReplayGuard(window=replay_window),
             full_validation=full_validation,
+            datakeys=datakeys,
+        )
+
+    def reader_key_store(self, settings: Settings) -> TopicKeyStore | None:
+        """The key store read-only, when this machine holds its KEK files (the compliance
+        view beside the router); None elsewhere (person-sealed detail then stays sealed)."""
+        if not kek_dir(self.keys_dir, self.router_id).is_dir():
+            return None
+        return self.key_store(settings)
+
+    def key_store(
+        self, settings: Settings, *, write: bool = False, party: str | None = None
+    ) -> TopicKeyStore:
+        """The per-person data-key store of the router or of ``party`` (its journal), KEK files
+        under the keys directory; ``write`` with the writer's keys (the writer itself,
+        ``ketenbus erase``), else read-only (an auditor)."""
+        writer = party or self.router_id
+        keys = self.keyring(writer).current if write else None
+        return open_key_store(
+            settings,
+            self.registry,
+            self.keys_dir,
+            self.secrets_dir,
+            writer=writer,
+            keys=keys,
+            topic=topics.KEY_STORE.name if party is None else topics.party_key_store(party).name,
         )
 
     def party_client(self, party_id: str) -> PartyClient:
@@ -166,6 +199,16 @@ def create_local(
         )
         for e in entries
         if e.role is PartyRole.CAPACITY_DASHBOARD
+    ]
+    # `ketenbus erase` audits an erasure on the writer's own second chain: it runs beside the
+    # router instances (or the party's adapter), and one chain has one writer (docs/erasure.md)
+    chains += [
+        AuditChainDecl(
+            chain=f"{e.keys[0].key_id}{ERASE_CHAIN_SUFFIX}",
+            writer=e.id,
+            keys=[k.key_id for k in e.keys],
+        )
+        for e in entries
     ]
     if router_instances:
         (keys_dir / INSTANCES_DIR).mkdir(mode=0o700, exist_ok=True)

@@ -121,6 +121,12 @@ class AuditKind(Coded):
         "Intrekking",
         "A withdrawal was forwarded to a recipient of the original message (AVG art. 17, 19).",
     )
+    ERASURE = (
+        "erasure",
+        "Vernietiging",
+        "The data keys of a person or case were destroyed (AVG art. 17, crypto-shredding): "
+        "what they sealed is unreadable from then on.",
+    )
 
 
 class AuditAction(StrEnum):
@@ -148,6 +154,7 @@ _DEFAULT_ACTION = {
     AuditKind.REPROCESS: AuditAction.EXECUTE,
     AuditKind.CORRECTION: AuditAction.UPDATE,  # NEN 7513: U = a change of a record
     AuditKind.WITHDRAWAL: AuditAction.DELETE,
+    AuditKind.ERASURE: AuditAction.DELETE,
 }
 _DEFAULT_OUTCOME = {
     AuditKind.DECISION_PERMIT: AuditOutcome.SUCCESS,
@@ -159,6 +166,7 @@ _DEFAULT_OUTCOME = {
     AuditKind.REPROCESS: AuditOutcome.SUCCESS,
     AuditKind.CORRECTION: AuditOutcome.SUCCESS,
     AuditKind.WITHDRAWAL: AuditOutcome.SUCCESS,
+    AuditKind.ERASURE: AuditOutcome.SUCCESS,
 }
 
 
@@ -536,7 +544,12 @@ def controls_for(decision: Decision) -> str:
 
 
 def sealed_fields(
-    detail: BasisDetail | None, *, chain: str, event_id: str, reader: SealReader | None
+    detail: BasisDetail | None,
+    *,
+    chain: str,
+    event_id: str,
+    reader: SealReader | None,
+    person: str | None = None,
 ) -> dict[str, Any]:
     """The AuditRecord fields for a basis detail's citation, justification and deciding
     professional: sealed for ``reader`` (the compliance role), never in clear. Without a reader
@@ -551,7 +564,9 @@ def sealed_fields(
         return {}
     out: dict[str, Any] = {"decided_by_professional": "professional" in items}
     if reader is not None:
-        out["sealed"] = seal_detail(items, chain=chain, event_id=event_id, reader=reader)
+        out["sealed"] = seal_detail(
+            items, chain=chain, event_id=event_id, reader=reader, person=person
+        )
     return out
 
 
@@ -590,7 +605,13 @@ def decision_record(
         withheld=decision.withheld_categories,
         controls=controls_for(decision),
         **grounds_fields(request.legal_basis, request.basis_detail),
-        **sealed_fields(request.basis_detail, chain=source, event_id=event_id, reader=reader),
+        **sealed_fields(
+            request.basis_detail,
+            chain=source,
+            event_id=event_id,
+            reader=reader,
+            person=request.pseudonym,
+        ),
     )
 
 
@@ -654,4 +675,32 @@ def compliance_search_record(
         actor=actor,
         actor_role=actor_role,
         query=json.dumps(query, sort_keys=True, default=str),
+    )
+
+
+def erasure_record(
+    *,
+    actor: str,
+    source: str,
+    keys: int,
+    subject: str,
+    owner: str,
+    pseudonym: str | None = None,
+    actor_role: PartyRole = PartyRole.ROUTER,
+    recorded: datetime | None = None,
+) -> AuditRecord:
+    """The audit record of ``ketenbus erase`` (AVG art. 17; NEN 7513 logs the destruction as a
+    D action): ``subject`` "person" or "case", named by audit pseudonym where there is one and
+    always by its opaque key-store ``owner``, never by a BSN or case id; ``keys`` the number of
+    data keys destroyed."""
+    target = f"{subject} (key-store owner {owner})"
+    return AuditRecord(
+        kind=AuditKind.ERASURE,
+        recorded=recorded or datetime.now(UTC),
+        source=source,
+        reason="erased",
+        detail=f"{keys} data key(s) of the {target} destroyed; sealed detail: erased",
+        actor=actor,
+        actor_role=actor_role,
+        pseudonym=pseudonym,
     )

@@ -38,8 +38,9 @@ from broker.audit.event import (
     AuditKind,
     AuditOutcome,
 )
-from broker.audit.sealed import SealedDetailError, open_detail
+from broker.audit.sealed import SealedDetailErased, SealedDetailError, open_detail
 from broker.audit.signers import Signers
+from broker.trust.datakeys import DataKeyStore
 from schemas.vocab import LegalBasis, PartyRole, PurposeOfUse
 
 OUTCOME_NAMES = {
@@ -83,7 +84,7 @@ class AuditRow:
     professional: str | None = None  # the deciding professional (sealed) or searching officer
     controls: str | None = None
     sealed: str | None = None  # base64 of the sealed detail, as it stands in the event
-    sealed_state: str = ""  # "", "sealed" (not opened), "opened" or "unreadable"
+    sealed_state: str = ""  # "", "sealed" (not opened), "opened", "unreadable" or "erased"
     # False until :func:`answer` has verified the record this row comes from: a row that was
     # never checked must not look checked.
     verified: bool = False
@@ -266,17 +267,27 @@ def _parse_instant(value: Any) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def open_sealed(rows: Iterable[AuditRow], keys: Mapping[str, X25519PrivateKey]) -> list[AuditRow]:
+def open_sealed(
+    rows: Iterable[AuditRow],
+    keys: Mapping[str, X25519PrivateKey],
+    datakeys: DataKeyStore | None = None,
+) -> list[AuditRow]:
     """The rows with their sealed detail (citation, justification, professional) opened with
-    the compliance role's keys (key id -> X25519 private key). A detail that does not open is
-    marked ``unreadable`` and shows nothing: never a guess."""
+    the compliance role's keys (key id -> X25519 private key) or the person's data key from
+    ``datakeys``. A detail that does not open is marked ``unreadable``, one whose person was
+    erased ``erased`` ("sealed detail: erased"), and shows nothing: never a guess."""
     out = []
     for row in rows:
         if row.sealed is None:
             out.append(row)
             continue
         try:
-            d = open_detail(row.sealed, chain=row.chain, event_id=row.event_id, keys=keys)
+            d = open_detail(
+                row.sealed, chain=row.chain, event_id=row.event_id, keys=keys, datakeys=datakeys
+            )
+        except SealedDetailErased:
+            out.append(replace(row, sealed_state="erased"))
+            continue
         except SealedDetailError:
             out.append(replace(row, sealed_state="unreadable"))
             continue

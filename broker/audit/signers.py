@@ -56,7 +56,7 @@ _EVENTS_BY_ROLE: dict[PartyRole, frozenset[str]] = {
     PartyRole.ROUTER: _ROUTER_EVENTS,
     PartyRole.CAPACITY_DASHBOARD: frozenset({"compliance-search", "reprocess"}),  # the console
 }
-_ADAPTER_EVENTS = frozenset({"refusal"})  # every other role: refusals at its own inbox
+_ADAPTER_EVENTS = frozenset({"refusal", "erasure"})  # other roles: own refusals and erasures
 KEY_ROTATION = "key-rotation"  # any chain: the hand-over to its next key
 
 

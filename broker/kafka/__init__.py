@@ -22,11 +22,12 @@ from broker.kafka.epoch import (
 )
 from broker.kafka.errors import KafkaSetupError
 from broker.kafka.probe import probe
-from broker.kafka.topics import ensure_topics, topic_partitions
+from broker.kafka.topics import apply_topic_configs, ensure_topics, topic_partitions
 
 __all__ = [
     "EmbeddedBroker",
     "KafkaSetupError",
+    "apply_topic_configs",
     "claim_epoch",
     "current_epoch",
     "ensure_topics",

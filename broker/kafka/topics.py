@@ -14,6 +14,8 @@ from collections.abc import Iterable
 from typing import Any
 
 from aiokafka.admin import NewTopic
+from aiokafka.admin.config_resource import ConfigResource, ConfigResourceType
+from aiokafka.errors import IncompatibleBrokerVersion
 
 from broker.config import Settings
 from broker.kafka.clients import make_admin
@@ -41,6 +43,9 @@ async def ensure_topics(
     wanted = {spec.name: spec for spec in specs}
     if not wanted:
         return []
+    overrides = (
+        settings_or_bootstrap.retention_days if isinstance(settings_or_bootstrap, Settings) else {}
+    )
     admin = make_admin(settings_or_bootstrap)
     try:
         await admin.start()
@@ -65,7 +70,7 @@ async def ensure_topics(
                     spec.name,
                     num_partitions=spec.partitions,
                     replication_factor=replication_factor,
-                    topic_configs=spec.topic_config(),
+                    topic_configs=spec.topic_config(overrides),
                 )
                 for spec in missing
             ]
@@ -84,6 +89,39 @@ async def ensure_topics(
         if created:
             log.info("created topics: %s", ", ".join(created))
         return created
+    finally:
+        with contextlib.suppress(Exception):
+            await admin.close()
+
+
+async def apply_topic_configs(
+    settings_or_bootstrap: Settings | str, specs: Iterable[TopicSpec]
+) -> list[str] | None:
+    """Set the catalogue's configs (retention, cleanup policy) on topics that already exist, so
+    a changed term reaches a running Kafka (AlterConfigs); returns the names altered, or None
+    when the broker has no AlterConfigs (the embedded Tansu broker: it also honours no retention,
+    so ``ketenbus prune`` and crypto-shredding carry the terms there, ``docs/retention.md``)."""
+    overrides = (
+        settings_or_bootstrap.retention_days if isinstance(settings_or_bootstrap, Settings) else {}
+    )
+    admin = make_admin(settings_or_bootstrap)
+    try:
+        await admin.start()
+        existing = _partition_counts(await admin.describe_topics())
+        todo = [s for s in specs if s.name in existing]
+        if not todo:
+            return []
+        try:
+            await admin.alter_configs(
+                [
+                    ConfigResource(ConfigResourceType.TOPIC, s.name, s.topic_config(overrides))
+                    for s in todo
+                ]
+            )
+        except IncompatibleBrokerVersion:
+            log.warning("this broker cannot alter topic configs; retention is not set on it")
+            return None
+        return [s.name for s in todo]
     finally:
         with contextlib.suppress(Exception):
             await admin.close()

@@ -94,7 +94,9 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
     if not _plain(fact, texts):
         return validated_record(fact, source, reader)
     event_id = new_event_id()
-    sealed = sealed_fields(fact.basis_detail, chain=source, event_id=event_id, reader=reader)
+    sealed = sealed_fields(
+        fact.basis_detail, chain=source, event_id=event_id, reader=reader, person=fact.person
+    )
     key = (fact.kind, fact.event, fact.sender_role, fact.recipient_role, fact.purpose,
            fact.legal_basis, fact.categories, fact.withheld, fact.controls,
            sealed.get("decided_by_professional", False), source,
@@ -166,7 +168,9 @@ def validated_record(fact: Fact, source: str, reader: SealReader | None = None) 
         topic=fact.topic,
         refers_to=fact.refers_to,
         **grounds_fields(fact.legal_basis, fact.basis_detail),
-        **sealed_fields(fact.basis_detail, chain=source, event_id=event_id, reader=reader),
+        **sealed_fields(
+            fact.basis_detail, chain=source, event_id=event_id, reader=reader, person=fact.person
+        ),
     )
 
 

@@ -19,6 +19,7 @@ from broker.kafka import make_consumer
 from broker.kafka.clients import REPLAY_FETCH_WAIT_MS
 from broker.router.pipeline import ROUTER_DOMAIN, RouterState
 from broker.trust import Opened, TrustError, open_sealed
+from broker.trust.datakeys import ErasedKey, open_layer
 from schemas import topics
 from schemas.errors import MessageError
 from schemas.flows.consent import consent_from_message
@@ -45,6 +46,7 @@ class ConsentLog:
         self.state = state
         self.applied = 0
         self.errors = 0
+        self.erased = 0  # records of erased persons: unreadable by design (docs/erasure.md)
         self._on_error = on_error
         # made in start(): aiokafka complains (an ERROR log line) about a consumer that is
         # garbage-collected unclosed, even one never started
@@ -63,6 +65,9 @@ class ConsentLog:
                 now=datetime.now(UTC),
             )
             self._fold(opened)
+        except ErasedKey:
+            self.erased += 1
+            return
         except (TrustError, MessageError, ValueError, KeyError, TypeError) as err:
             # Only the router writes this topic; anything unreadable is an operations problem.
             self.errors += 1
@@ -73,8 +78,11 @@ class ConsentLog:
         self.applied += 1
 
     def _fold(self, opened: Opened) -> None:
-        """Apply one verified record to the router's state (raises on one it cannot read)."""
-        record = consent_from_message(parse_message(opened.payload, full=False))
+        """Apply one verified record to the router's state (raises on one it cannot read; an
+        erased person's record raises ``ErasedKey``: unreadable by design)."""
+        store = self.state.datakeys.store if self.state.datakeys else None
+        payload = open_layer(store, opened.payload, topics.CONSENT.name)
+        record = consent_from_message(parse_message(payload, full=False))
         pseudo = self.state.pseudonyms.pseudonym(ROUTER_DOMAIN, record.person_bsn)
         self.state.consents.apply(pseudo, record)
 

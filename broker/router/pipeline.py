@@ -16,7 +16,7 @@ from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 
@@ -64,6 +64,7 @@ from broker.trust import (
     seal_for,
     sign_batch,
 )
+from broker.trust.datakeys import encrypt_layer, layer_context
 from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.assessment import assessment_from_message
@@ -83,6 +84,9 @@ from schemas.vocab import (
     SecurityLevel,
     TransitionKind,
 )
+
+if TYPE_CHECKING:  # the Kafka side of the key store; the pipeline only asks it for keys
+    from broker.audit.keystore import TopicKeyStore
 
 log = logging.getLogger(__name__)
 
@@ -134,6 +138,8 @@ class RouterState:
     regional_steps: dict[str, str] = field(default_factory=dict)
     # who received what: rebuilt from the deliveries topic (broker.router.delivery_log)
     deliveries: DeliveryIndex = field(default_factory=DeliveryIndex)
+    # per-person data keys (crypto-shredding, docs/erasure.md); None: payloads as before
+    datakeys: TopicKeyStore | None = None
 
 
 class Refusal(Exception):
@@ -236,6 +242,16 @@ class Pipeline:
             dumps(bundle), rec_sender, EventCode.RESPONSE.value, bundle["id"], pseudo, now
         )
         return self._emit(result, party.outbound_topic, sealed)
+
+    def _erasable(self, out: Outgoing, bsn: str | None) -> Outgoing:
+        """``out`` with its value under the person's data key when the router knows who it is
+        about (AVG art. 17: ``ketenbus erase`` can then make it unreadable on any broker)."""
+        person = self._person(bsn, AUDIT_DOMAIN)
+        if self.state.datakeys is None or person is None:
+            return out
+        dkid, dk = self.state.datakeys.for_person(person)
+        value = encrypt_layer(dkid, dk, out.value, context=layer_context(out.topic))
+        return Outgoing(out.topic, out.key, value, out.headers)
 
     @staticmethod
     def _parked(
@@ -443,10 +459,9 @@ class Pipeline:
     ) -> None:
         sender = env.sender if env else None
         known = sender is not None and sender in self.state.registry
-        result.records.append(
-            self._parked(rec, r.topic, r.reason, r.detail, sender if known else None)
-        )
         bsn = _subject_bsn(msg) if msg else None
+        parked = self._parked(rec, r.topic, r.reason, r.detail, sender if known else None)
+        result.records.append(self._erasable(parked, bsn))
         # Only an authenticated sender is answered (its signature verified under its own key):
         # a record that merely claims a sender and a message id must not put a refusal in that
         # party's outbox about a message it may never have sent, or that was accepted. The
@@ -531,6 +546,14 @@ class Pipeline:
         )
         return result
 
+    def consent_payload(self, payload: bytes, bsn: str) -> bytes:
+        """A consent-log payload: under the person's data key when there is a key store."""
+        person = self._person(bsn, AUDIT_DOMAIN)
+        if self.state.datakeys is None or person is None:
+            return payload
+        dkid, dk = self.state.datakeys.for_person(person)
+        return encrypt_layer(dkid, dk, payload, context=layer_context(topics.CONSENT.name))
+
     def _consent(
         self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
     ) -> None:
@@ -549,9 +572,10 @@ class Pipeline:
         pseudo = self._person(record.person_bsn, ROUTER_DOMAIN)
         assert pseudo is not None
         change = self.state.consents.apply(pseudo, record)
-        # Append to the consent log, sealed for the router itself (all instances share its keys).
+        # Append to the consent log, sealed for the router itself (all instances share its keys),
+        # inside it under the person's data key, so that erasure reaches the log (docs/erasure.md).
         sealed = self._seal_for(
-            msg_bytes(msg),
+            self.consent_payload(msg_bytes(msg), record.person_bsn),
             self.router_id,
             EventCode.CONSENT.value,
             msg.meta.message_id,
@@ -749,15 +773,14 @@ class Pipeline:
                 )
                 for r, d in denied
             )
-            result.records.append(
-                self._parked(
-                    rec,
-                    topics.REJECTED.name,
-                    str(denied[0][1].reason),
-                    "; ".join(i.message for i in issues),
-                    m.sender,
-                )
+            parked = self._parked(
+                rec,
+                topics.REJECTED.name,
+                str(denied[0][1].reason),
+                "; ".join(i.message for i in issues),
+                m.sender,
             )
+            result.records.append(self._erasable(parked, bsn))
             reply = self._reply(
                 result, m.sender, m.message_id, ResponseCode.FATAL_ERROR, issues, bsn, now
             )

@@ -15,6 +15,7 @@ import logging
 import time
 import traceback
 from collections.abc import Callable
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -88,12 +89,16 @@ class RouterService(KafkaComponent):
         self.consent_log = ConsentLog(settings, state)
         self.delivery_log = DeliveryLog(settings, state)
         declared = state.registry.audit_chain_for_key(state.keys.party_id, state.keys.key_id)
+        reader = compliance_reader(state.registry, datetime.now(UTC))
+        if reader is not None and state.datakeys is not None:
+            # the sealed detail under the person's data key, so erasure reaches it
+            reader = replace(reader, datakey=state.datakeys.for_person)
         self.audit = AuditSink(
             settings,
             state.keys,
             declared.chain if declared else None,
             older_keys=state.keyring.signing_keys(),
-            reader=compliance_reader(state.registry, datetime.now(UTC)),
+            reader=reader,
         )
         self.routed = 0
         self.internal_errors = 0
@@ -113,6 +118,7 @@ class RouterService(KafkaComponent):
         self._ladder_task: asyncio.Task[None] | None = None
         self._ladder_done: set[str] = set()
         self._follow_deliveries: asyncio.Task[None] | None = None
+        self._keys_follow: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -124,11 +130,18 @@ class RouterService(KafkaComponent):
         producer = await self.open_producer()
         self._ready.clear()
 
+        async def consents() -> None:
+            if self.state.datakeys is not None:  # before the consent log, which it opens
+                read = await self.state.datakeys.load()
+                log.info("key store rebuilt from %d records", read)
+                self._keys_follow = asyncio.create_task(self.state.datakeys.follow(), name="keys")
+            await self._start_consent_log()
+
         async def parts() -> str:
             # One router creates the epoch; the others that start with it adopt it (issue 19).
             _, _, (epoch, _), _, _ = await asyncio.gather(
                 self.audit.start(producer),
-                self._start_consent_log(),
+                consents(),
                 establish_epoch(self.settings),
                 self._rebuild_replay(),  # a replay of an old genuine record stays a replay
                 self._rebuild_ladder(),
@@ -291,7 +304,9 @@ class RouterService(KafkaComponent):
             meta = MessageMeta.new(
                 EventCode.CONSENT, record.recorded_by, PurposeOfUse.COC, LegalBasis.CONSENT
             )
-            payload = dumps(consent_message(record, meta))
+            payload = self.pipeline.consent_payload(
+                dumps(consent_message(record, meta)), record.person_bsn
+            )
             sealed = self.pipeline._seal_for(
                 payload,
                 self.pipeline.router_id,
@@ -313,7 +328,17 @@ class RouterService(KafkaComponent):
             records.append(
                 Outgoing(topics.DELIVERIES.name, sealed.key, sealed.value, sealed.headers)
             )
-        await self.publish(records)
+        keys = self.state.datakeys
+        if keys is not None:
+            keys.pending[:0] = keys.store.snapshot()
+        await self.publish([*self._new_keys(), *records])
+
+    def _new_keys(self) -> list[Outgoing]:
+        """The key-store records of data keys made since the last call: published with (and
+        acknowledged before the offsets of) the batch whose records they open."""
+        if self.state.datakeys is None:
+            return []
+        return [Outgoing(topics.KEY_STORE.name, k, v) for k, v in self.state.datakeys.drain()]
 
     async def stop(self) -> None:
         if self._ladder_task is not None:
@@ -321,6 +346,9 @@ class RouterService(KafkaComponent):
             await asyncio.gather(self._ladder_task, return_exceptions=True)
             self._ladder_task = None
         await self.stop_watch()
+        if self._keys_follow is not None:
+            self._keys_follow.cancel()
+            await asyncio.gather(self._keys_follow, return_exceptions=True)
         await self._pause()
         await self.audit.stop()
         await self.close()
@@ -350,6 +378,7 @@ class RouterService(KafkaComponent):
             for f in facts:
                 self.on_fact(f)
         audit_values = self.audit.prepare(facts)
+        records = [*self._new_keys(), *records]
         await bounded("publishing", self.health, lambda: self.publish(records))
         await bounded("auditing", self.health, lambda: self.audit.send(audit_values))
         self.recovered_from_degraded("publishing works again")

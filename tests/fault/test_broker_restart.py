@@ -21,7 +21,10 @@ from broker.config import Settings
 from broker.kafka import current_epoch
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.policy import default_policy
-from tests.helpers.kafka import async_wait_until
+from broker.trust import TrustError, open_sealed
+from broker.trust.datakeys import layer_dkid, open_layer
+from schemas import topics
+from tests.helpers.kafka import async_wait_until, consume_all
 from tests.integration import test_referral_path as path
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(240)]
@@ -87,6 +90,22 @@ async def test_components_notice_a_broker_restart_and_resume(own_broker, tmp_pat
         other = await path.refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", path.person(rng))
         refused = await stack.zvh[path.ZVH].wait_response(other, 30)
         assert refused is not None and refused["status"] == "refused"
+        # the re-seeded consent log is under the person's data key, and the router wrote its
+        # live data keys back too: a rebuild from the new broker alone opens it (docs/erasure.md)
+        store = stack.deployment.key_store(settings)
+        await store.load()
+        router = stack.deployment.keyring(stack.deployment.router_id)
+        opened = 0
+        for rec in await consume_all(second.bootstrap, topics.CONSENT.name):
+            try:
+                sealed = open_sealed(rec.key, rec.value or b"", list(rec.headers or ()),
+                                     registry=stack.deployment.registry, keyring=router)
+            except TrustError:
+                continue  # another deployment's
+            assert layer_dkid(sealed.payload) is not None
+            assert p["bsn"].encode() in open_layer(store.store, sealed.payload, "consent")
+            opened += 1
+        assert opened >= 1
     finally:
         await stack.stop()
         if second is not None:

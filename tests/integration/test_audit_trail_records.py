@@ -170,7 +170,8 @@ async def test_conflict_of_duties_detail_is_sealed_and_opened_by_the_compliance_
     assert JUSTIFICATION.encode() not in text and PROFESSIONAL.encode() not in text
     # the web app's compliance search, as the compliance officer runs it
     web = stack.deployment.party_client(WEB)
-    service = ComplianceService(stack.settings, stack.deployment.registry, web.keys, None)
+    service = ComplianceService(stack.settings, stack.deployment.registry, web.keys, None,
+                                datakeys=stack.deployment.reader_key_store(stack.settings))
     await service.start()
     try:
         result = await service.search(AuditQuery(kinds=frozenset({"decision-permit"})),

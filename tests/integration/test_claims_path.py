@@ -366,6 +366,8 @@ async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
         stack.deployment.party_client(P.PROVIDER),
         stack.outbox(P.PROVIDER),
         clock=clock,
+        # the journal's records about a person are under the provider's data keys
+        datakeys=stack.deployment.key_store(stack.settings, write=True, party=P.PROVIDER),
     )
     await fresh.journal.read(fresh._replay)
 

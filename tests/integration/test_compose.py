@@ -184,3 +184,24 @@ def test_prometheus_loads_the_tested_rules_and_grafana_the_dashboard(
     provisioning = grafana["/etc/grafana/provisioning"]
     provider = yaml.safe_load((provisioning / "dashboards" / "ketenbus.yaml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_every_topic_gets_its_retention(model: dict[str, Any]) -> None:
+    """Retention set on every topic in compose (issue 16 §6): the topics come from the catalogue
+    (kafka-init runs `topics`, the router makes out.<party>) with the services' one retention
+    setting, and the broker's own default covers anything made outside the catalogue."""
+    from broker.config import Settings
+    from schemas.topics import TRANSPORT, catalogue
+
+    services = model["services"]
+    assert services["kafka-init"]["command"][0] == "topics"
+    overrides = {services[n]["environment"]["KETENBUS_RETENTION_DAYS"] for n in KETENBUS_SERVICES}
+    assert len(overrides) == 1, "every ketenbus service must see the same retention terms"
+    settings = Settings(retention_days=json.loads(overrides.pop()), bootstrap_servers="kafka:9092")
+    for spec in catalogue(("zvh-a", "provider-b")):
+        cfg = spec.topic_config(settings.retention_days)
+        assert cfg["cleanup.policy"] in ("delete", "compact"), spec.name
+        assert "retention.ms" in cfg, f"{spec.name} has no retention term"
+        assert spec.retention is not None and spec.retention.source, spec.name
+    kafka_env = services["kafka"]["environment"]
+    assert kafka_env["KAFKA_LOG_RETENTION_MS"] == TRANSPORT.ms()

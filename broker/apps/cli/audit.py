@@ -278,7 +278,7 @@ def _audited_search(
         declared = [d.chain for d in dep.registry.audit_chains_of(organisation)]
         chain = next((c for c in declared if c.endswith("-cli")), f"{organisation}-cli")
     service = ComplianceService(settings, dep.registry, keys, pseudonyms,
-                                chain_id=chain,
+                                chain_id=chain, datakeys=dep.reader_key_store(settings),
                                 trust=_trust(trust_keys or _registry_file(settings), checkpoints)
                                 if trust_keys or checkpoints else None)
     query = replace(q, persons=q.persons | frozenset(persons.values()))

@@ -278,7 +278,7 @@ def _print_acls(settings: Settings, registry: Path | None, policy: Path | None) 
 
 async def _create_topics(settings: Settings, wait: float, parties: list[str] | None) -> int:
     from broker.config import ConfigError
-    from broker.kafka import ensure_topics, probe, topic_partitions
+    from broker.kafka import apply_topic_configs, ensure_topics, probe, topic_partitions
 
     deadline = time.monotonic() + wait
     while True:
@@ -297,5 +297,12 @@ async def _create_topics(settings: Settings, wait: float, parties: list[str] | N
             await asyncio.sleep(1.0)
     specs = _specs(parties)
     created = await ensure_topics(settings, specs)
+    # topics made earlier get today's terms too (retention, cleanup policy: docs/retention.md)
+    altered = await apply_topic_configs(settings, [s for s in specs if s.name not in created])
     console.print(_topic_table(specs, created, await topic_partitions(settings)))
+    if altered is None:
+        err_console.print(
+            "[yellow]warning:[/yellow] this broker cannot alter topic configs; the retention "
+            "of topics that already existed is unchanged"
+        )
     return 0

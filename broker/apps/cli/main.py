@@ -11,6 +11,7 @@ from broker.apps.cli import (
     escalation,
     financing,
     kafka,
+    lifecycle,
     monitor,
     reprocess,
     services,
@@ -34,12 +35,14 @@ app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
 app.command("bench")(bench.bench)
 app.add_typer(escalation.app, name="escalation")
+app.command("erase")(lifecycle.erase)
 app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
 app.command("payer")(financing.payer)
 app.command("reprocess")(reprocess.reprocess)
+app.command("prune")(lifecycle.prune)
 app.command("router")(services.router)
 app.command("topics")(kafka.topics)
 app.command("trace")(trace.trace)

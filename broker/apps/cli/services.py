@@ -92,7 +92,10 @@ def router(
     pol = load_policy(policy) if policy else default_policy()
     try:
         state = dep.router_state(
-            pol, full_validation=settings.router_full_validation, instance=instance
+            pol,
+            full_validation=settings.router_full_validation,
+            instance=instance,
+            settings=settings,
         )
     except (ValueError, OSError) as e:
         err.print(f"[bold red]cannot start the router:[/] {e}")
@@ -150,6 +153,7 @@ def adapter(
                 data_dir / "outbox",
                 inbox_dir=data_dir / "inbox",
                 session_timeout_ms=settings.session_timeout_ms,
+                datakeys=dep.key_store(settings, write=True, party=party),
             )
             await _run_until_signal(provider)
             return

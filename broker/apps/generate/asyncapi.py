@@ -62,6 +62,7 @@ ENVELOPE = (
     "describe the Bundle after opening the envelope."
 )
 ROUTER_RECEIVES = (
+    topics.KEY_STORE,
     topics.IN_CONSENT,
     topics.IN_REFERRAL,
     topics.IN_ASSESSMENT,
@@ -72,6 +73,7 @@ ROUTER_RECEIVES = (
     topics.CAPACITY,
 )
 ROUTER_SENDS = (
+    topics.KEY_STORE,
     topics.CONSENT,
     topics.AUDIT,
     topics.AUDIT_CHECKPOINT,
@@ -413,6 +415,34 @@ def _messages() -> dict[str, Any]:
             }
         },
     }
+    messages["dataKey"] = {
+        "name": "data-key",
+        "title": "Data key (key store)",
+        "summary": "One person's data key wrapped under the key-encryption key of a generation, "
+        "or a tombstone (gen 0) after `ketenbus erase`; signed by the router (docs/erasure.md).",
+        "contentType": "application/json",
+        "payload": {
+            "type": "object",
+            "additionalProperties": False,
+            "required": ["at", "dkid", "gen", "kid", "owner", "sig", "wrapped", "writer"],
+            "properties": {
+                "at": {"type": "string"},
+                "dkid": {"type": "string", "pattern": "^pk1\\.[A-Za-z0-9_-]{8,64}\\.[0-9a-f]{16}$"},
+                "gen": {"type": "integer", "minimum": 0, "description": "0: a tombstone"},
+                "kid": {"type": "string"},
+                "owner": {"type": "string", "description": "keyed pseudonym; names no one"},
+                "sig": {"type": "string", "description": "base64 Ed25519 signature"},
+                "wrapped": {"type": "string", "description": "base64 nonce || AES-256-GCM"},
+                "writer": {"type": "string"},
+            },
+        },
+        "bindings": {
+            "kafka": {
+                "key": {"type": "string", "description": KeyKind.DATA_KEY.value},
+                "bindingVersion": BINDING,
+            }
+        },
+    }
     messages["auditCheckpoint"] = {
         "name": "audit-checkpoint",
         "title": "Audit checkpoint",
@@ -494,9 +524,11 @@ def _flows_on(topic: TopicSpec) -> list[FlowSpec]:
 def _channel(
     topic: TopicSpec, message_ids: list[str], address: str | None = None
 ) -> dict[str, Any]:
-    config: dict[str, Any] = {"cleanup.policy": [topic.topic_config()["cleanup.policy"]]}
-    if "retention.ms" in topic.config:
-        config["retention.ms"] = int(topic.config["retention.ms"])
+    wanted = topic.topic_config()  # the catalogue's retention term (docs/retention.md)
+    config: dict[str, Any] = {"cleanup.policy": [wanted["cleanup.policy"]]}
+    for name in ("retention.ms", "delete.retention.ms"):
+        if name in wanted:
+            config[name] = int(wanted[name])
     return {
         "address": address or topic.name,
         "title": address or topic.name,
@@ -531,6 +563,8 @@ def _channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
             ids = ["auditEvent"]
         elif topic is topics.AUDIT_CHECKPOINT:
             ids = ["auditCheckpoint"]
+        elif topic is topics.KEY_STORE:
+            ids = ["dataKey"]
         elif topic is topics.REJECTED:
             ids = ["refusedRecord"]
         elif topic is topics.DEAD_LETTER:

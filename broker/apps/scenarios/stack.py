@@ -97,6 +97,7 @@ class LocalStack:
                     self.policy,
                     full_validation=self.settings.router_full_validation,
                     instance=instance,
+                    settings=router_settings,
                 ),
                 on_fact=self.options.on_fact,
                 session_timeout_ms=self.options.session_timeout_ms,
@@ -130,6 +131,7 @@ class LocalStack:
                     poll_interval=self.options.poll_interval,
                     tick_interval=self.options.tick_interval,
                     clock=self.options.clock,
+                    datakeys=self.deployment.key_store(self.settings, write=True, party=p.id),
                 )
             elif p.role in FORMATS:
                 # A municipality pays Wmo claims and takes its part in the registration phase.

@@ -43,7 +43,8 @@ class WebBackend:
         compliance = None
         if dashboard is not None:
             compliance = ComplianceService(settings, deployment.registry, dashboard.keys,
-                                           pseudonyms)
+                                           pseudonyms, datakeys=deployment.reader_key_store(
+                                               settings))
         else:
             log.warning("no capacity-dashboard keys: no bed counts and no audit search")
         return cls(settings, deployment.registry, collector, compliance,

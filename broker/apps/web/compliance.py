@@ -49,6 +49,7 @@ from schemas import topics
 
 if TYPE_CHECKING:
     from broker.apps.deployment import Deployment
+    from broker.audit.keystore import TopicKeyStore
 
 log = logging.getLogger(__name__)
 PERSON_DOMAINS = (AUDIT_DOMAIN, ROUTER_DOMAIN)
@@ -87,6 +88,7 @@ class ComplianceService:
         chain_id: str | None = None,
         read: AuditReader = read_audit,
         trust: TrailTrust | None = None,
+        datakeys: TopicKeyStore | None = None,
     ) -> None:
         self.settings = settings
         self._read = read  # what verify reads: Kafka; a test hands it hostile records directly
@@ -98,6 +100,8 @@ class ComplianceService:
         self._trust = trust
         self._producer: AIOKafkaProducer | None = None
         self.writer = ChainWriter(settings, keys, self.chain_id)
+        # the key store (read-only), for detail sealed under a person's data key (erasure)
+        self.datakeys = datakeys
 
     @property
     def can_search_person(self) -> bool:
@@ -169,7 +173,11 @@ class ComplianceService:
         if records is None:
             records = await read_audit(self.settings)
         result = answer(records, query, self.trust())
-        opened = open_sealed(result.rows, {self.keys.key_id: self.keys.encryption})
+        store = None
+        if self.datakeys is not None:  # keys made or erased since the last search count
+            await self.datakeys.load()
+            store = self.datakeys.store
+        opened = open_sealed(result.rows, {self.keys.key_id: self.keys.encryption}, store)
         result = dataclasses.replace(result, rows=opened)
         fmt = fmt or ("csv" if export else "table")
         asked = {**query.as_dict(), "format": fmt}

@@ -68,10 +68,13 @@ def test_a_local_deployment_declares_one_chain_per_writer(
         chain = loaded.audit_chain_of(party)
         assert chain is not None and chain.chain == registry.get(party).keys[0].key_id
         assert chain.keys == [k.key_id for k in registry.get(party).keys]
-    # the dashboard searches from the web app and from the CLI: a chain each
-    assert len(loaded.audit_chains) == 4
+    # the dashboard searches from the web app and from the CLI: a chain each; every writer
+    # also has an -erase chain for `ketenbus erase` (docs/erasure.md)
+    assert len(loaded.audit_chains) == 4 + 3
     cli = [d.chain for d in loaded.audit_chains_of("dashboard")][1]
     assert cli == registry.get("dashboard").keys[0].key_id + "-cli"
+    for party in ("router", "zvh-a", "dashboard"):
+        assert registry.get(party).keys[0].key_id + "-erase" in loaded.audit_chains
 
 
 def test_a_chain_may_only_be_signed_by_its_writers_keys() -> None:
@@ -140,7 +143,7 @@ def test_keys_without_a_chain_binding_are_refused_with_the_way_out(tmp_path: Pat
 
 def test_each_writer_may_record_only_its_own_kind_of_event() -> None:
     assert "decision-permit" in allowed_events(PartyRole.ROUTER)
-    assert allowed_events(PartyRole.ZVH) == {"refusal", "key-rotation"}
+    assert allowed_events(PartyRole.ZVH) == {"refusal", "erasure", "key-rotation"}
     assert allowed_events(PartyRole.CAPACITY_DASHBOARD) == {
         "compliance-search",
         "reprocess",  # the console's request, naming the operator (issue 17)

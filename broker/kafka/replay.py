@@ -1,0 +1,54 @@
+"""Read a whole topic from its beginning to its current end, with record keys: how a component
+rebuilds state from a topic at start (the key store, ``docs/erasure.md``) instead of keeping a
+database. The same reading as ``adapters.financing.topiclog.replay`` (which could use this):
+``assign()`` without a group, and "caught up" judged by the fetch high watermark, because
+ListOffsets(LATEST) is wrong on the embedded broker for multi-record batches."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from aiokafka import TopicPartition
+
+from broker.config import Settings
+from broker.kafka.clients import make_consumer
+
+__all__ = ["read_topic"]
+
+
+async def read_topic(
+    settings: Settings, topic: str, handle: Callable[[Any], None], timeout: float = 30.0
+) -> int:
+    """Hand every record of ``topic`` (a ConsumerRecord), partition by partition in offset
+    order, to ``handle``; returns the count. A topic that does not exist yet is empty."""
+    consumer = make_consumer(settings, group_id=None, auto_offset_reset="earliest")
+    await consumer.start()
+    count = 0
+    try:
+        parts: set[int] = set()
+        for _ in range(20):
+            await consumer.topics()
+            parts = consumer.partitions_for_topic(topic) or set()
+            if parts:
+                break
+            await asyncio.sleep(0.05)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        for tp in [TopicPartition(topic, p) for p in sorted(parts)]:
+            consumer.assign([tp])
+            await consumer.seek_to_beginning(tp)
+            while True:
+                batch = await consumer.getmany(tp, timeout_ms=200, max_records=5000)
+                for r in batch.get(tp, []):
+                    handle(r)
+                    count += 1
+                hw = consumer.highwater(tp)
+                if hw is not None and await consumer.position(tp) >= hw:
+                    break
+                if loop.time() > deadline:
+                    raise TimeoutError(f"topic {topic!r} did not replay within {timeout} s")
+        return count
+    finally:
+        await consumer.stop()

@@ -1,0 +1,402 @@
+"""Per-person data keys that can be forgotten: crypto-shredding on an append-only log
+(issue 16 §6, AVG art. 17; ``docs/erasure.md``).
+
+Person data that must be erasable is encrypted under a data key of that person (or case). The
+data keys live on the ``keystore`` topic, so every router instance rebuilds them at start (no
+central database), each *wrapped* under the key-encryption key (KEK) of one generation ``g``.
+A KEK is a private file (0600, like a party's private keys) and never travels on a topic.
+
+Forgetting must survive a rebuild from the topic, and a broker that never compacts keeps every
+record it was given. So erasure (:meth:`DataKeyStore.erase`) writes a signed tombstone for the
+person's keys, re-wraps every *surviving* key under a new generation ``g+1`` and then destroys
+the KEK file of ``g``: every older record on the topic, the erased person's included, is from
+then on ciphertext under a key that no longer exists.
+
+Records are signed by their writer's Ed25519 key and accepted only from the writer party (the
+router): a forged tombstone or a key injected by another party, even with its own valid key, is
+refused. The wrapped key is also authenticated under the KEK with its id and generation.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
+from pathlib import Path
+
+import orjson
+from cryptography.exceptions import InvalidSignature, InvalidTag
+from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+from broker.trust._files import ensure_private_dir, read_private_file, write_private_file
+from broker.trust.errors import KeyFileError, Reason, TrustError
+from broker.trust.keys import PartyKeys
+from broker.trust.registry import PartyRegistry
+
+__all__ = [
+    "DATA_LAYER_PREFIX",
+    "DataKeyStore",
+    "ErasedKey",
+    "KekRing",
+    "KeyRecord",
+    "decrypt_layer",
+    "encrypt_layer",
+    "layer_context",
+    "layer_dkid",
+    "open_layer",
+]
+
+KEK_DIR = "kek"
+_KEK_FILE = re.compile(r"^kek-(\d{1,9})\.key$")
+_WRAP_AAD = b"ketenbus-datakey-wrap-v1"
+_SIG_DOMAIN = b"ketenbus-keystore-record-v1"
+DATA_LAYER_PREFIX = b"ketenbus-pdk-v1"
+_NONCE = 12
+_DKID = re.compile(r"^pk1\.[A-Za-z0-9_-]{8,64}\.[0-9a-f]{16}$")
+
+
+class ErasedKey(TrustError):
+    """The data key was erased (or never existed here): the data it sealed is gone."""
+
+    def __init__(self, dkid: str) -> None:
+        super().__init__(Reason.DECRYPT_FAILED, f"data key {dkid} is erased or unknown")
+        self.dkid = dkid
+
+
+class KekRing:
+    """The KEK files of a key store: ``<dir>/kek-<g>.key``, 32 random bytes each, 0600."""
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+
+    def generations(self) -> list[int]:
+        if not self.directory.is_dir():
+            return []
+        found = (_KEK_FILE.match(p.name) for p in self.directory.iterdir())
+        return sorted(int(m.group(1)) for m in found if m)
+
+    def current(self) -> int:
+        """The newest generation, made (generation 1) when there is none yet."""
+        gens = self.generations()
+        return gens[-1] if gens else self.create(1)
+
+    def create(self, generation: int) -> int:
+        ensure_private_dir(self.directory)
+        write_private_file(self._path(generation), os.urandom(32))
+        return generation
+
+    def key(self, generation: int) -> bytes | None:
+        """The KEK of ``generation``, or None when it was destroyed (or never existed)."""
+        path = self._path(generation)
+        if not path.exists():
+            return None
+        data = read_private_file(path)
+        if len(data) != 32:
+            raise KeyFileError(f"{path} is not a 32-byte key")
+        return data
+
+    def destroy(self, generation: int) -> None:
+        """Overwrite the KEK file and remove it (a copy-on-write file system or a backup may keep
+        old blocks: docs/erasure.md says what that means)."""
+        path = self._path(generation)
+        if not path.exists():
+            return
+        with open(path, "r+b") as f:
+            f.write(b"\0" * 32)
+            f.flush()
+            os.fsync(f.fileno())
+        path.unlink()
+
+    def destroy_older(self, than: int) -> list[int]:
+        """Destroy every generation older than ``than``: after an erasure, also one left behind
+        by an earlier erasure that stopped before its last step. Returns those destroyed."""
+        older = [g for g in self.generations() if g < than]
+        for g in older:
+            self.destroy(g)
+        return older
+
+    def _path(self, generation: int) -> Path:
+        return self.directory / f"kek-{generation}.key"
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One record of the key-store topic: Kafka key = ``dkid``, value = :meth:`value`."""
+
+    dkid: str
+    owner: str  # the person's (or case's) key-store pseudonym
+    generation: int  # 0 for a tombstone
+    wrapped: bytes  # b"" for a tombstone
+    writer: str
+    at: str
+    kid: str = ""
+    sig: bytes = b""
+
+    @property
+    def erased(self) -> bool:
+        return self.generation == 0
+
+    def _signed_part(self) -> bytes:
+        return orjson.dumps(
+            {
+                "at": self.at,
+                "dkid": self.dkid,
+                "gen": self.generation,
+                "kid": self.kid,
+                "owner": self.owner,
+                "wrapped": base64.b64encode(self.wrapped).decode("ascii"),
+                "writer": self.writer,
+            },
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+    def signed(self, keys: PartyKeys) -> KeyRecord:
+        unsigned = replace(self, kid=keys.key_id, sig=b"")
+        return replace(unsigned, sig=keys.signing.sign(_SIG_DOMAIN + unsigned._signed_part()))
+
+    def value(self) -> bytes:
+        doc = orjson.loads(self._signed_part())
+        doc["sig"] = base64.b64encode(self.sig).decode("ascii")
+        return orjson.dumps(doc, option=orjson.OPT_SORT_KEYS)
+
+    @classmethod
+    def parse(cls, value: bytes) -> KeyRecord:
+        """The record; ``TrustError`` (malformed) for anything else (signature not checked)."""
+        try:
+            doc = orjson.loads(value)
+            if not isinstance(doc, dict) or set(doc) != {
+                "at",
+                "dkid",
+                "gen",
+                "owner",
+                "wrapped",
+                "writer",
+                "kid",
+                "sig",
+            }:
+                raise ValueError("fields")
+            rec = cls(
+                str(doc["dkid"]),
+                str(doc["owner"]),
+                int(doc["gen"]),
+                base64.b64decode(doc["wrapped"], validate=True),
+                str(doc["writer"]),
+                str(doc["at"]),
+                str(doc["kid"]),
+                base64.b64decode(doc["sig"], validate=True),
+            )
+            if not _DKID.match(rec.dkid) or rec.generation < 0 or type(doc["gen"]) is not int:
+                raise ValueError("dkid")
+            return rec
+        except (orjson.JSONDecodeError, ValueError, TypeError, KeyError, binascii.Error):
+            raise TrustError(Reason.MALFORMED_ENVELOPE, "not a key-store record") from None
+
+
+def _wrap_aad(dkid: str, generation: int) -> bytes:
+    return _WRAP_AAD + f"|{dkid}|{generation}".encode("ascii")
+
+
+class DataKeyStore:
+    """The data keys of one deployment, as rebuilt from the key-store topic with the KEK files.
+
+    ``writer`` is the party whose records are accepted (the router); ``keys`` its signing keys
+    when this process writes (the router, ``ketenbus erase``), None for a reader (compliance).
+    """
+
+    def __init__(
+        self,
+        kek: KekRing,
+        registry: PartyRegistry,
+        *,
+        writer: str,
+        keys: PartyKeys | None = None,
+        owner_secret: bytes,
+    ) -> None:
+        self.kek = kek
+        self.registry = registry
+        self.writer = writer
+        self.keys = keys
+        self._owner_secret = owner_secret
+        self._keys: dict[str, bytes] = {}  # dkid -> data key
+        self._owners: dict[str, set[str]] = {}  # owner -> dkids (live and erased)
+        self._erased: set[str] = set()
+        self.refused = 0
+        self.unreadable = 0
+
+    # --- identities ------------------------------------------------------------------------
+
+    def owner(self, subject: str) -> str:
+        """The key-store pseudonym of a person's BSN or a case id (``case:<id>``): keyed, so the
+        topic names no one, and the same in every router instance (they share the secret)."""
+        mac = hmac.new(self._owner_secret, b"keystore|" + subject.encode(), hashlib.sha256)
+        return base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+
+    # --- rebuilding from the topic ---------------------------------------------------------
+
+    def apply(self, key: bytes | None, value: bytes | None) -> None:
+        """Apply one record of the key-store topic (oldest first). Forged or unreadable records
+        are counted and skipped, never applied."""
+        if value is None:
+            return  # a Kafka tombstone says nothing we trust: unsigned
+        try:
+            rec = KeyRecord.parse(value)
+            if rec.writer != self.writer or (key is not None and key.decode() != rec.dkid):
+                raise TrustError(Reason.UNKNOWN_SENDER, "not written by the key store's writer")
+            entry = self.registry.key_entry(rec.writer, rec.kid)
+            self.registry.signing_public_key(rec.writer, entry).verify(
+                rec.sig, _SIG_DOMAIN + rec._signed_part()
+            )
+        except (TrustError, InvalidSignature, UnicodeDecodeError):
+            self.refused += 1
+            return
+        self._owners.setdefault(rec.owner, set()).add(rec.dkid)
+        if rec.erased:
+            self._erased.add(rec.dkid)
+            self._keys.pop(rec.dkid, None)
+            return
+        if rec.dkid in self._erased:
+            return  # an older wrap replayed after the tombstone
+        kek = self.kek.key(rec.generation)
+        if kek is None:
+            return  # an older generation: its KEK is destroyed; a newer record re-wraps it
+        try:
+            nonce, body = rec.wrapped[:_NONCE], rec.wrapped[_NONCE:]
+            aad = _wrap_aad(rec.dkid, rec.generation)
+            self._keys[rec.dkid] = AESGCM(kek).decrypt(nonce, body, aad)
+        except (InvalidTag, ValueError):
+            self.unreadable += 1
+
+    def load(self, records: Iterable[tuple[bytes | None, bytes | None]]) -> DataKeyStore:
+        for key, value in records:
+            self.apply(key, value)
+        return self
+
+    # --- use ---------------------------------------------------------------------------------
+
+    def key(self, dkid: str) -> bytes:
+        """The data key ``dkid``; ``ErasedKey`` when it is forgotten."""
+        dk = self._keys.get(dkid)
+        if dk is None:
+            raise ErasedKey(dkid)
+        return dk
+
+    def key_for(self, owner: str) -> tuple[str, bytes, KeyRecord | None]:
+        """The owner's live data key, made when there is none: ``(dkid, key, record to publish
+        first or None)``."""
+        for dkid in sorted(self._owners.get(owner, ())):
+            if dkid in self._keys:
+                return dkid, self._keys[dkid], None
+        dkid = f"pk1.{owner}.{os.urandom(8).hex()}"
+        dk = AESGCM.generate_key(bit_length=256)
+        record = self._wrapped(dkid, owner, dk, self.kek.current())
+        self._keys[dkid] = dk
+        self._owners.setdefault(owner, set()).add(dkid)
+        return dkid, dk, record
+
+    def erase(self, owner: str) -> tuple[list[KeyRecord], int]:
+        """Forget every data key of ``owner``: the records to publish (tombstones, then every
+        surviving key re-wrapped under a new generation) and that new generation; every older
+        one is to be destroyed *after* the records are on the topic
+        (:meth:`KekRing.destroy_older`)."""
+        new = self.kek.create(self.kek.current() + 1)
+        now = _now()
+        out: list[KeyRecord] = []
+        for dkid in sorted(self._owners.get(owner, ())):
+            out.append(self._signed(KeyRecord(dkid, owner, 0, b"", self.writer, now)))
+            self._erased.add(dkid)
+            self._keys.pop(dkid, None)
+        for dkid, dk in sorted(self._keys.items()):
+            out.append(self._wrapped(dkid, dkid.split(".")[1], dk, new))
+        return out, new
+
+    def snapshot(self) -> list[KeyRecord]:
+        """Every live key wrapped under the current generation: to write the store back to a
+        broker that lost its topics (memory storage), as the consent log is."""
+        gen = self.kek.current()
+        return [
+            self._wrapped(dkid, dkid.split(".")[1], dk, gen)
+            for dkid, dk in sorted(self._keys.items())
+        ]
+
+    def live_keys(self, owner: str) -> list[str]:
+        """The ids of ``owner``'s data keys this store can still open."""
+        return sorted(d for d in self._owners.get(owner, ()) if d in self._keys)
+
+    def erased(self, dkid: str) -> bool:
+        return dkid in self._erased or dkid not in self._keys
+
+    def owners(self) -> int:
+        return len(self._owners)
+
+    def _wrapped(self, dkid: str, owner: str, dk: bytes, generation: int) -> KeyRecord:
+        kek = self.kek.key(generation)
+        if kek is None:
+            raise KeyFileError(f"the key-store KEK of generation {generation} is missing")
+        nonce = os.urandom(_NONCE)
+        wrapped = nonce + AESGCM(kek).encrypt(nonce, dk, _wrap_aad(dkid, generation))
+        return self._signed(KeyRecord(dkid, owner, generation, wrapped, self.writer, _now()))
+
+    def _signed(self, rec: KeyRecord) -> KeyRecord:
+        if self.keys is None or self.keys.party_id != self.writer:
+            raise TrustError(Reason.UNKNOWN_SENDER, "only the key store's writer writes records")
+        return rec.signed(self.keys)
+
+
+def encrypt_layer(dkid: str, dk: bytes, payload: bytes, *, context: bytes) -> bytes:
+    """``ketenbus-pdk-v1 || len(dkid) || dkid || nonce || AES-256-GCM(dk, payload, context)``:
+    the inner layer that makes a payload erasable with its data key."""
+    raw = dkid.encode("ascii")
+    nonce = os.urandom(_NONCE)
+    body = AESGCM(dk).encrypt(nonce, payload, DATA_LAYER_PREFIX + context)
+    return DATA_LAYER_PREFIX + bytes([len(raw)]) + raw + nonce + body
+
+
+def layer_dkid(blob: bytes) -> str | None:
+    """The data key id of an inner layer, or None when ``blob`` is not one."""
+    if not blob.startswith(DATA_LAYER_PREFIX) or len(blob) <= len(DATA_LAYER_PREFIX):
+        return None
+    n = blob[len(DATA_LAYER_PREFIX)]
+    raw = blob[len(DATA_LAYER_PREFIX) + 1 : len(DATA_LAYER_PREFIX) + 1 + n]
+    return raw.decode("ascii", "replace") if len(raw) == n else None
+
+
+def decrypt_layer(store: DataKeyStore, blob: bytes, *, context: bytes) -> bytes:
+    """The payload of :func:`encrypt_layer`; ``ErasedKey`` when its key is forgotten,
+    ``TrustError`` when it is not a layer or was changed."""
+    dkid = layer_dkid(blob)
+    if dkid is None:
+        raise TrustError(Reason.MALFORMED_ENVELOPE, "not a ketenbus-pdk-v1 layer")
+    at = len(DATA_LAYER_PREFIX) + 1 + len(dkid.encode("ascii"))
+    nonce, body = blob[at : at + _NONCE], blob[at + _NONCE :]
+    try:
+        return AESGCM(store.key(dkid)).decrypt(nonce, body, DATA_LAYER_PREFIX + context)
+    except (InvalidTag, ValueError):
+        raise TrustError(Reason.DECRYPT_FAILED, "the data layer does not open") from None
+
+
+def layer_context(topic: str) -> bytes:
+    """What a data layer is bound to: the topic it was written for, so a layer cut from one
+    topic does not open as another's payload."""
+    return b"ketenbus-topic|" + topic.encode("utf-8")
+
+
+def open_layer(store: DataKeyStore | None, value: bytes, topic: str) -> bytes:
+    """``value`` without its data layer (a value without one is returned as it is): how a
+    reader of ``consent``, ``rejected`` or ``dead-letter`` gets the sealed envelope back.
+    ``ErasedKey`` when the person was erased; ``TrustError`` when the layer is changed or there
+    is no key store to open it."""
+    if layer_dkid(value) is None:
+        return value
+    if store is None:
+        raise TrustError(Reason.DECRYPT_FAILED, "a person's data layer: the key store is needed")
+    return decrypt_layer(store, value, context=layer_context(topic))
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")

@@ -1,0 +1,277 @@
+"""Erasure on an append-only log (issue 16 §6; AVG art. 17): ``ketenbus erase`` for one person
+while the router runs (it forgets the key without a restart); then, after a restart of every
+component, an independent client that reads the full history of
+the topics ketenbus keeps about people -- the key store, the consent log, ``rejected``,
+``dead-letter``, the audit trail and its checkpoints, the escalation topic and any
+``journal.*`` -- with *every* party's private keys and *every* KEK file left on disk finds none
+of that person's test values, while the other person's are still readable; the audit trail,
+erasure record included, still verifies.
+
+The embedded broker neither compacts nor deletes, so every record ever written is still on the
+topics when the client reads them: what it cannot read is what the erasure destroyed.
+Not covered here (``docs/erasure.md``): ``in.*`` and ``out.*`` (sealed for the router or the
+recipient, with no inner data layer yet: bounded by their retention), the recipients' outboxes
+(their own records) and inbox copies (pruned by ``ketenbus prune``). One router instance and no
+broker restart (the embedded broker keeps its topics in memory only).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from broker.apps.cli.lifecycle import erase_subject
+from broker.apps.deployment import LocalParty
+from broker.apps.scenarios import demo
+from broker.apps.scenarios.stack import LocalStack
+from broker.apps.synthetic import synthetic_bsn
+from broker.apps.web.compliance import ComplianceService
+from broker.audit import AuditQuery, ChainRecord, verify
+from broker.audit.keystore import kek_dir
+from broker.audit.sealed import SealedDetailErased, SealedDetailError, open_detail
+from broker.audit.signers import signers_from_registry
+from broker.router.pipeline import AUDIT_DOMAIN
+from broker.trust import TrustError, open_sealed
+from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
+from schemas import topics
+from schemas.vocab import PartyRole
+from tests.helpers.kafka import consume_all
+from tests.helpers.stack import running_stack
+
+pytestmark = pytest.mark.integration
+
+ZVH, PROVIDER, WEB = "zvh-midden-nederland", "fivoor", "dashboard"
+PARKING_HEADERS = {"kb-reason", "kb-detail", "kb-source-topic", "kb-refused-at"}
+PARTIES = [*demo.PARTIES, LocalParty(WEB, "Landelijk dashboard", PartyRole.CAPACITY_DASHBOARD)]
+
+
+def person(rng: random.Random, family: str) -> dict[str, Any]:
+    year, month, day = rng.randrange(1950, 2000), rng.randrange(1, 13), rng.randrange(1, 29)
+    return {
+        "bsn": synthetic_bsn(rng),
+        "family_name": family,
+        "given_names": ["Testpersoon"],
+        "birth_date": f"{year}-{month:02d}-{day:02d}",
+        "gender": "male",
+        "municipality": "0344",
+    }
+
+
+def values_of(p: dict[str, Any]) -> list[bytes]:
+    return [p["bsn"].encode(), p["family_name"].encode(), p["birth_date"].encode()]
+
+
+async def wait_for(path: Path) -> None:
+    for _ in range(300):
+        if path.exists():
+            return
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"{path.name} did not appear")
+
+
+async def send_person_through(stack: LocalStack, p: dict[str, Any], rng: random.Random) -> None:
+    """A referral refused for want of consent (parked on ``rejected``), the consent, and a
+    conflict-of-duties referral whose justification names the person (sealed audit detail)."""
+    assert stack.http_url
+    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+        case = f"ER-{rng.randrange(10**9)}"
+        doc = demo.referral(case, "midden-nederland", p, date.today())
+        r = await c.post("/referrals", json=doc)
+        assert r.status_code == 202, r.text
+        answer = await stack.zvh[ZVH].wait_response(r.json()["message_id"], 20)
+        assert answer is not None and answer["status"] == "refused", answer
+        cid = f"c-{rng.randrange(10**9)}"
+        r = await c.post("/consents", json=demo.consent(cid, p["bsn"], date.today()))
+        assert r.status_code == 202, r.text
+        answer = await stack.zvh[ZVH].wait_response(r.json()["message_id"], 20)
+        assert answer is not None and answer["status"] == "accepted", answer
+    case = f"ER-{rng.randrange(10**9)}"
+    doc = demo.referral(case, "midden-nederland", p, date.today(), basis={
+        "kind": "conflict-of-duties",
+        "justification": f"Acuut gevaar; {p['family_name']} weigert elk contact.",
+        "decided_by": "procesregisseur ZVH Midden-Nederland"})  # fmt: skip
+    demo.drop(stack.inbox(ZVH), f"{case}.json", demo.dump(doc))
+    receipt = stack.inbox(ZVH) / "processed" / f"{case}.json.receipt.json"
+    await wait_for(receipt)
+    mid = json.loads(receipt.read_text())["accepted"][0]["message_id"]
+    assert (await stack.zvh[ZVH].wait_response(mid, 20) or {}).get("status") == "accepted"
+    await wait_for(stack.outbox(PROVIDER) / f"{mid}.json")
+
+
+async def person_topics(bootstrap: str) -> list[str]:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        names = {t["topic"] for t in await admin.describe_topics()}
+    finally:
+        await admin.close()
+    fixed = [topics.KEY_STORE.name, topics.CONSENT.name, topics.REJECTED.name,
+             topics.DEAD_LETTER.name, topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name,
+             topics.ESCALATION.name]  # fmt: skip
+    return [*fixed, *sorted(n for n in names if n.startswith("journal."))]
+
+
+async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
+    kafka_bootstrap: str, tmp_path: Path
+) -> None:
+    rng = random.Random()
+    p1 = person(rng, f"Eraseme{rng.randrange(10**6)}")
+    p2 = person(rng, f"Keepme{rng.randrange(10**6)}")
+    state = tmp_path / "state"
+    async with running_stack(kafka_bootstrap, state, PARTIES) as stack:
+        for p in (p1, p2):
+            await send_person_through(stack, p, rng)
+        settings, dep = stack.settings, stack.deployment
+        assert stack.router is not None and stack.router.state.datakeys is not None
+        running = stack.router.state.datakeys.store
+        owner = running.owner(dep.pseudonymiser(dep.router_id).pseudonym(AUDIT_DOMAIN, p1["bsn"]))
+        assert running.live_keys(owner)
+        assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
+        # the running router follows the key store: it forgets the key without a restart
+        for _ in range(100):
+            if not running.live_keys(owner):
+                break
+            await asyncio.sleep(0.1)
+        assert not running.live_keys(owner)
+    # the provider, told of the erasure (AVG art. 19), erases in its own journal's key store
+    assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
+
+    # every component restarts and rebuilds its state from the topics
+    async with running_stack(kafka_bootstrap, state, PARTIES) as stack:
+        assert stack.router is not None
+        assert stack.router.consent_log.erased >= 1  # p1's consent: unreadable by design
+        # p2's consent still counts: a referral on consent is delivered after the restart
+        case = f"ER-{rng.randrange(10**9)}"
+        demo.drop(stack.inbox(ZVH), f"{case}.json",
+                  demo.dump(demo.referral(case, "midden-nederland", p2, date.today())))
+        receipt = stack.inbox(ZVH) / "processed" / f"{case}.json.receipt.json"
+        await wait_for(receipt)
+        mid = json.loads(receipt.read_text())["accepted"][0]["message_id"]
+        assert (await stack.zvh[ZVH].wait_response(mid, 20) or {}).get("status") == "accepted"
+        # the compliance view says what happened to p1's sealed detail
+        web = stack.deployment.party_client(WEB)
+        service = ComplianceService(stack.settings, stack.deployment.registry, web.keys, None,
+                                    datakeys=stack.deployment.reader_key_store(stack.settings))
+        await service.start()
+        try:
+            result = await service.search(AuditQuery(kinds=frozenset({"decision-permit"})),
+                                          officer="fg-officer")
+        finally:
+            await service.stop()
+        states = {r.justification or r.sealed_state for r in result.rows if r.sealed}
+        assert "erased" in states
+        assert any(p2["family_name"] in s for s in states)
+
+    # --- the independent client: every topic's full history, every key on disk -------------
+    keyrings = [dep.keyring(p.id) for p in dep.registry.parties]
+    # every key store whose KEK files are on disk: the router's and each party's own
+    stores = [dep.key_store(settings)] + [
+        dep.key_store(settings, party=p.id)
+        for p in dep.registry.parties
+        if kek_dir(dep.keys_dir, p.id).is_dir()
+    ]
+    assert len(stores) >= 2  # the router's and the provider's (its journal)
+    for store in stores:
+        await store.load()
+
+    def unlayer(blob: bytes, topic: str) -> bytes:
+        """The payload under a data layer, with whichever key store holds its key."""
+        erased = False
+        for store in stores:
+            try:
+                return decrypt_layer(store.store, blob, context=layer_context(topic))
+            except ErasedKey:
+                erased = True
+            except TrustError:
+                pass
+        raise ErasedKey(str(layer_dkid(blob))) if erased else TrustError("decrypt-failed", "x")
+
+    compliance = dep.keyring(WEB).current
+    seen: list[bytes] = []
+    where: list[str] = []
+    erased_layers = 0
+    for topic in await person_topics(kafka_bootstrap):
+        for rec in await consume_all(kafka_bootstrap, topic):
+            value = rec.value or b""
+            seen.append(value)
+            where += [topic] * (len(seen) - len(where))
+            if layer_dkid(value) is not None:
+                try:
+                    value = unlayer(value, topic)
+                    seen.append(value)
+                except ErasedKey:
+                    erased_layers += 1
+                    continue
+                except TrustError:
+                    continue
+            # a parked record carries the reason beside the envelope's own headers, and its
+            # Kafka key is the sender, not the sender's pseudonym the envelope was sealed with:
+            # this reader knows both persons' BSNs, so it tries their pseudonyms too
+            headers = [h for h in rec.headers or () if h[0] not in PARKING_HEADERS]
+            sender = dict(headers).get("kb-sender", b"").decode()
+            keys = [rec.key]
+            if sender in dep.registry:
+                keys += [dep.pseudonymiser(sender).pseudonym(sender, p["bsn"]).encode()
+                         for p in (p1, p2)]  # fmt: skip
+            for ring, key in [(ring, key) for ring in keyrings for key in keys]:
+                try:
+                    opened = open_sealed(key, value, headers,
+                                         registry=dep.registry, keyring=ring)  # fmt: skip
+                except TrustError:
+                    continue
+                seen.append(opened.payload)
+                if layer_dkid(opened.payload) is not None:
+                    try:
+                        seen.append(unlayer(opened.payload, topic))
+                    except ErasedKey:
+                        erased_layers += 1
+                    except TrustError:
+                        pass
+            if topic == topics.AUDIT.name:
+                for detail in ChainRecord.decode(rec.value or b"").event.get("entity", []):
+                    for item in detail.get("detail", []):
+                        if item.get("type") != "sealed":
+                            continue
+                        chain = ChainRecord.decode(rec.value or b"").chain
+                        event_id = ChainRecord.decode(rec.value or b"").event["id"]
+                        try:
+                            opened_detail = open_detail(
+                                item["valueBase64Binary"], chain=chain, event_id=event_id,
+                                keys={compliance.key_id: compliance.encryption},
+                                datakeys=stores[0].store)  # fmt: skip
+                        except SealedDetailErased:
+                            erased_layers += 1
+                            continue
+                        except SealedDetailError:
+                            continue
+                        seen.append(json.dumps(opened_detail).encode())
+            where += [topic] * (len(seen) - len(where))
+    everything = b"\n".join(seen)
+    for value in values_of(p1):
+        found = sorted({t for t, text in zip(where, seen, strict=True) if value in text})
+        assert not found, f"an erased person's value is still readable on {found}"
+    for value in values_of(p2):
+        found = sorted({t for t, text in zip(where, seen, strict=True) if value in text})
+        assert value in everything, f"the other person's data must stay readable {found}"
+        if value == p2["bsn"].encode():  # the parked referral and the consent log at least
+            assert {topics.REJECTED.name, topics.CONSENT.name} <= set(found), found
+    assert erased_layers >= 3  # consent, the parked referral and the sealed detail at least
+
+    # the audit trail still verifies, the erasure record included
+    mine = set(signers_from_registry(dep.registry))
+    audit = [r.value for r in await consume_all(kafka_bootstrap, topics.AUDIT.name)
+             if r.key is not None and r.key.decode() in mine]  # fmt: skip
+    assert verify(audit, signers_from_registry(dep.registry)).ok
+    kinds = [ChainRecord.decode(v).event["type"]["code"] for v in audit]
+    assert kinds.count("erasure") == 2  # the router's and the provider's
+    erasures = [v for v in audit if b'"erasure"' in v]
+    assert not any(p1["bsn"].encode() in v for v in erasures)

@@ -1,0 +1,251 @@
+"""The per-person data-key store (crypto-shredding, issue 16 §6; AVG art. 17).
+
+Every test rebuilds the store from the records as a topic would hold them *all* -- the embedded
+broker never compacts -- so forgetting is shown to survive a rebuild, and every KEK file left on
+disk is given to the reader."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from broker.trust.datakeys import (
+    DataKeyStore,
+    ErasedKey,
+    KekRing,
+    KeyRecord,
+    decrypt_layer,
+    encrypt_layer,
+)
+from broker.trust.errors import TrustError
+from broker.trust.keys import generate_party_keys
+from broker.trust.registry import PartyRegistry, PartyRole, registry_entry
+
+SECRET = os.urandom(32)
+Topic = list[tuple[bytes | None, bytes | None]]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> tuple[PartyRegistry, object, object]:
+    router = generate_party_keys("router")
+    zvh = generate_party_keys("zvh-utrecht")
+    registry = PartyRegistry(
+        [
+            registry_entry(router, role=PartyRole.ROUTER, name="router"),
+            registry_entry(zvh, role=PartyRole.ZVH, name="ZVH"),
+        ]
+    )
+    return registry, router, zvh
+
+
+def store(tmp_path: Path, world: tuple, *, writer_keys: bool = True) -> DataKeyStore:
+    registry, router, _ = world
+    return DataKeyStore(
+        KekRing(tmp_path / "kek"),
+        registry,
+        writer="router",
+        keys=router if writer_keys else None,
+        owner_secret=SECRET,
+    )
+
+
+def publish(topic: Topic, *records: KeyRecord | None) -> None:
+    for r in records:
+        if r is not None:
+            topic.append((r.dkid.encode(), r.value()))
+
+
+def test_a_key_survives_a_rebuild_and_opens_its_layer(tmp_path: Path, world: tuple) -> None:
+    topic: Topic = []
+    s = store(tmp_path, world)
+    dkid, dk, rec = s.key_for(s.owner("999990019"))
+    publish(topic, rec)
+    blob = encrypt_layer(dkid, dk, b"Jansen 1990-01-01", context=b"consent")
+    again = store(tmp_path, world, writer_keys=False).load(topic)
+    assert decrypt_layer(again, blob, context=b"consent") == b"Jansen 1990-01-01"
+    assert s.key_for(s.owner("999990019"))[2] is None  # one key per person, reused
+    with pytest.raises(TrustError):
+        decrypt_layer(again, blob, context=b"dead-letter")  # bound to where it is used
+
+
+def test_erasure_survives_a_rebuild_from_the_whole_topic(tmp_path: Path, world: tuple) -> None:
+    topic: Topic = []
+    s = store(tmp_path, world)
+    one, two = s.owner("999990019"), s.owner("999990020")
+    d1, k1, r1 = s.key_for(one)
+    d2, k2, r2 = s.key_for(two)
+    publish(topic, r1, r2)
+    b1 = encrypt_layer(d1, k1, b"person one", context=b"c")
+    b2 = encrypt_layer(d2, k2, b"person two", context=b"c")
+    records, new = s.erase(one)
+    publish(topic, *records)
+    s.kek.destroy_older(than=new)
+    assert s.kek.generations() == [new]
+    rebuilt = store(tmp_path, world, writer_keys=False).load(topic)  # nothing compacted
+    with pytest.raises(ErasedKey):
+        decrypt_layer(rebuilt, b1, context=b"c")
+    assert decrypt_layer(rebuilt, b2, context=b"c") == b"person two"
+    # even ignoring the tombstone: the erased key's only wraps are under the destroyed KEK
+    no_tombstones = [(k, v) for k, v in topic if b'"gen":0' not in (v or b"")]
+    forgetful = store(tmp_path, world, writer_keys=False).load(no_tombstones)
+    with pytest.raises(ErasedKey):
+        forgetful.key(d1)
+    assert forgetful.key(d2) == k2
+
+
+def test_a_new_key_after_erasure_is_new(tmp_path: Path, world: tuple) -> None:
+    topic: Topic = []
+    s = store(tmp_path, world)
+    owner = s.owner("999990019")
+    d1, _, r1 = s.key_for(owner)
+    publish(topic, r1)
+    records, new = s.erase(owner)
+    publish(topic, *records)
+    s.kek.destroy_older(than=new)
+    d2, k2, r2 = s.key_for(owner)
+    publish(topic, r2)
+    assert d2 != d1
+    assert store(tmp_path, world).load(topic).key(d2) == k2
+
+
+def test_forged_records_with_another_valid_key_are_refused(tmp_path: Path, world: tuple) -> None:
+    zvh = world[2]
+    topic: Topic = []
+    s = store(tmp_path, world)
+    owner = s.owner("999990019")
+    dkid, dk, rec = s.key_for(owner)
+    publish(topic, rec)
+    assert rec is not None
+    # a tombstone that would erase the person, signed by the ZVH's own valid key
+    forged = KeyRecord(dkid, owner, 0, b"", "router", rec.at).signed(zvh)
+    # a tombstone claiming the ZVH as writer
+    forged_writer = KeyRecord(dkid, owner, 0, b"", "zvh-utrecht", rec.at).signed(zvh)
+    # a changed record: the router's signature over other bytes
+    tampered = rec.value().replace(b'"gen":1', b'"gen":0')
+    topic += [
+        (dkid.encode(), forged.value()),
+        (dkid.encode(), forged_writer.value()),
+        (dkid.encode(), tampered),
+        (dkid.encode(), None),  # an unsigned Kafka tombstone
+        (dkid.encode(), b'{"dkid": "\\u0000"}'),
+        (b"other-key", rec.value()),  # a record moved to another Kafka key
+    ]
+    rebuilt = store(tmp_path, world, writer_keys=False).load(topic)
+    assert rebuilt.key(dkid) == dk
+    assert rebuilt.refused == 5
+
+
+def test_a_key_wrapped_without_the_kek_is_not_taken(tmp_path: Path, world: tuple) -> None:
+    """Someone with the router's signing key but not the KEK cannot inject a key it knows."""
+    registry, router, _ = world
+    s = store(tmp_path, world)
+    s.kek.current()  # the deployment's own KEK of generation 1
+    owner = s.owner("999990019")
+    other = DataKeyStore(
+        KekRing(tmp_path / "other-kek"),
+        registry,
+        writer="router",
+        keys=router,
+        owner_secret=SECRET,
+    )
+    _, _, injected = other.key_for(owner)
+    assert injected is not None
+    rebuilt = store(tmp_path, world, writer_keys=False).load(
+        [(injected.dkid.encode(), injected.value())]
+    )
+    assert rebuilt.unreadable == 1
+    with pytest.raises(ErasedKey):
+        rebuilt.key(injected.dkid)
+
+
+def test_only_the_writer_writes(tmp_path: Path, world: tuple) -> None:
+    reader = store(tmp_path, world, writer_keys=False)
+    with pytest.raises(TrustError):
+        reader.key_for(reader.owner("999990019"))
+
+
+def test_kek_files_are_private(tmp_path: Path, world: tuple) -> None:
+    s = store(tmp_path, world)
+    gen = s.kek.current()
+    path = tmp_path / "kek" / f"kek-{gen}.key"
+    assert path.stat().st_mode & 0o077 == 0
+    assert (tmp_path / "kek").stat().st_mode & 0o077 == 0
+
+
+def test_owner_names_no_one(tmp_path: Path, world: tuple) -> None:
+    s = store(tmp_path, world)
+    owner = s.owner("999990019")
+    assert "999990019" not in owner and owner == s.owner("999990019")
+    assert owner != s.owner("case:999990019")
+
+
+def test_sealed_detail_under_a_person_key_opens_then_reads_erased(
+    tmp_path: Path, world: tuple
+) -> None:
+    """docs/audit-format.md 5.1: the detail is under the person's data key; after erasure the
+    compliance view gets 'erased', not a guess, while the sealed text itself is unchanged."""
+    from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
+
+    from broker.audit.sealed import (
+        SealedDetailErased,
+        SealedDetailError,
+        SealReader,
+        open_detail,
+        seal_detail,
+    )
+
+    topic: Topic = []
+    s = store(tmp_path, world)
+    compliance = X25519PrivateKey.generate()
+
+    def datakey(person: str) -> tuple[str, bytes]:
+        dkid, dk, rec = s.key_for(s.owner(person))
+        publish(topic, rec)
+        return dkid, dk
+
+    reader = SealReader("web-k1", compliance.public_key(), datakey)
+    detail = {"justification": "Jansen weigert contact"}
+    one = seal_detail(detail, chain="router-1", event_id="e1", reader=reader, person="P1")
+    two = seal_detail(detail, chain="router-1", event_id="e2", reader=reader, person="P2")
+    keys = {"web-k1": compliance}
+    rebuilt = store(tmp_path, world, writer_keys=False).load(topic)
+    assert open_detail(one, chain="router-1", event_id="e1", keys=keys, datakeys=rebuilt) == detail
+    with pytest.raises(SealedDetailError):  # needs the key store: the reader key alone is not it
+        open_detail(one, chain="router-1", event_id="e1", keys=keys)
+    with pytest.raises(SealedDetailError):  # moved to another event: the aad binds it
+        open_detail(one, chain="router-1", event_id="e2", keys=keys, datakeys=rebuilt)
+    records, new = s.erase(s.owner("P1"))
+    publish(topic, *records)
+    s.kek.destroy_older(than=new)
+    after = store(tmp_path, world, writer_keys=False).load(topic)
+    with pytest.raises(SealedDetailErased):
+        open_detail(one, chain="router-1", event_id="e1", keys=keys, datakeys=after)
+    assert open_detail(two, chain="router-1", event_id="e2", keys=keys, datakeys=after) == detail
+
+
+def test_an_erasure_that_stopped_half_way_is_finished_by_the_next(
+    tmp_path: Path, world: tuple
+) -> None:
+    """An erasure that made generation g+1 but stopped before destroying g (a crash, a broker
+    that went away) must not leave g behind for ever: the next erasure destroys every older
+    generation, so the first person's key is gone too."""
+    topic: Topic = []
+    s = store(tmp_path, world)
+    one, two = s.owner("999990019"), s.owner("999990020")
+    d1, _, r1 = s.key_for(one)
+    d2, k2, r2 = s.key_for(two)
+    publish(topic, r1, r2)
+    records, _ = s.erase(one)  # published, but the KEK of generation 1 was never destroyed
+    publish(topic, *records)
+    again = store(tmp_path, world).load(topic)
+    records, new = again.erase(again.owner("999990021"))  # the next erasure, of someone else
+    publish(topic, *records)
+    again.kek.destroy_older(than=new)
+    assert again.kek.generations() == [new] == [3]
+    no_tombstones = [(k, v) for k, v in topic if b'"gen":0' not in (v or b"")]
+    rebuilt = store(tmp_path, world, writer_keys=False).load(no_tombstones)
+    with pytest.raises(ErasedKey):
+        rebuilt.key(d1)
+    assert rebuilt.key(d2) == k2
