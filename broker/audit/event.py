@@ -490,9 +490,10 @@ def event_bytes(record: AuditRecord) -> bytes:
     An event's structure and constants depend on the coded fields and on whether each free-text
     field is None, empty or not (the *shape*); the text only fills string values. So the
     canonical bytes are cached per shape with placeholders, and filled with the texts' JSON
-    escapes (one orjson call for all: ``["a","b"]`` split at ``","``, which cannot occur inside
-    an escaped string). A text that is not a plain ``str``, or cannot be encoded (a lone
-    surrogate), takes the slow path: ``canonical`` refuses it naming its path, as before."""
+    escapes (one orjson call for all: ``["a","b"]`` split at ``","``; when a text holds a quote,
+    one call per text, since an escaped quote followed by ``,"`` looks like a separator). A text
+    that is not a plain ``str``, or cannot be encoded (a lone surrogate), takes the slow path:
+    ``canonical`` refuses it naming its path, as before."""
     texts = _texts(record)
     key = (_coded(record), tuple(map(type, texts)), tuple(map(bool, texts)))
     literals, slots = _TEMPLATES.get_or_make(key, _template, record)
@@ -504,10 +505,17 @@ def event_bytes(record: AuditRecord) -> bytes:
         return literals[0]
     if set(map(type, values)) <= _STR:
         try:
-            escaped = orjson.dumps(values)[2:-2].split(b'","')
+            joined = orjson.dumps(values)
         except TypeError:
             pass
         else:
+            # ``","`` separates the values unless a text holds a quote: its escape ``\"`` can
+            # be followed by ``,"`` (the text ``",`` then looks like a separator). Then each
+            # text is escaped on its own; a hypothesis example found it (actor ``",``).
+            if b'\\"' in joined:
+                escaped = [orjson.dumps(v)[1:-1] for v in values]
+            else:
+                escaped = joined[2:-2].split(b'","')
             out = [literals[0]]
             for text, literal in zip(escaped, literals[1:], strict=True):
                 out.append(text)

@@ -231,3 +231,21 @@ def test_a_lone_surrogate_is_refused_as_before(field: str) -> None:
         event_bytes(bad)
     with pytest.raises(error):
         canonical(build_audit_event(bad))
+
+
+@pytest.mark.parametrize("text", ['",', '","', 'a\\",', '\\', '"', '","x'])
+def test_a_text_that_looks_like_the_separator_keeps_the_canonical_bytes(text: str) -> None:
+    """Found by hypothesis (actor ``",``): the fast path split the texts' joined escapes at
+    ``","``, which an escaped quote followed by ``,"`` also reads as. An independent verifier
+    hashes ``canonical(event)``: any difference would show a genuine record as changed."""
+    r = AuditRecord(
+        kind=AuditKind.DECISION_PERMIT,
+        recorded=datetime(2000, 1, 1, tzinfo=UTC),
+        source="0",
+        reason="0",
+        detail="",
+        actor=text,
+        actor_role=PartyRole.ZVH,
+        message_id=text,
+    )
+    assert event_bytes(r) == canonical(build_audit_event(r))
