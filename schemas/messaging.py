@@ -54,6 +54,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
+from schemas.free_text import free_text_categories
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.jsontext import OutOfRange, finite_float, no_constant
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
@@ -426,12 +427,14 @@ class ParsedMessage:
         }
 
     def categories(self) -> frozenset[DataCategory]:
-        """Data categories present in the message (Patient contact elements count as contact)."""
+        """Data categories present in the message: the resources' tags, the categories of their
+        free text (``schemas.free_text``), and contact for a Patient's contact elements."""
         cats = set()
         for r in self._resources():
             c = category_of(r)
             if c is not None:
                 cats.add(c)
+            cats |= free_text_categories(r)
             if r.get("resourceType") == "Patient" and (
                 "address" in r or "telecom" in r or "contact" in r
             ):

@@ -108,7 +108,17 @@ class ZvhReferral(_Strict):
     registered_on: date = Field(description="Datum aanmelding.")
     person: ZvhPerson
     signaller: ZvhSignaller
-    signal: str = Field(min_length=1, max_length=4000, description="Signaal: why this referral.")
+    signal: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="Signaal: why this referral, without clinical detail or police facts.",
+    )
+    police_facts: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="Politiegegevens (Wpg), apart from the signal: criminal data (AVG art. 10).",
+    )
     risk: ZvhRisk = ZvhRisk(level=RiskLevel.UNKNOWN)
     legal_titles: list[ZvhLegalTitle] = Field(default_factory=list)
     care_avoider: bool = Field(default=False, description="Zorgmijder.")
@@ -137,6 +147,7 @@ class ZvhReferral(_Strict):
             signaller_name=self.signaller.name,
             signaller_source=self.signaller.sector,
             signal=self.signal,
+            police_facts=self.police_facts,
             risk_level=self.risk.level,
             risk_summary=self.risk.summary,
             legal_titles=tuple(

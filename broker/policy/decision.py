@@ -303,8 +303,9 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
         allowed -= _CONTACT  # contact elements live in the Patient: never without identity
     withheld = present - allowed
     detail = _permit_head(req.event, req.recipient, req.recipient_role, req.purpose, basis)
-    if basis_rule.citations and grounds.citation is not None:
-        detail += f" ({grounds.citation.id})"
+    # No citation here: the detail stands in clear in the audit record, and a citation such as
+    # wfz next to the person's pseudonym reveals a criminal-law title; the audit keeps it in
+    # the sealed detail for the compliance role (docs/audit-format.md §5.1, issue 16 §4).
     if consent_id is not None:
         detail += f", consent {consent_id}"
     detail += f"; categories: {_names(allowed)}"
@@ -410,7 +411,10 @@ def _check_grounds(
             "(UAVG art. 32 or 33)",
         )
     if (health or criminal) and rule.exceptions is not None:
-        refused = [e.value for e in grounds.exceptions if e not in rule.exceptions]
+        relevant = [  # an art. 9 exception matters for health data, an art. 10 ground for criminal
+            e for e in grounds.exceptions if (criminal if e.article10 else health)
+        ]
+        refused = [e.value for e in relevant if e not in rule.exceptions]
         if refused:
             return (
                 ReasonCode.SPECIAL_CATEGORY_EXCEPTION_NOT_ACCEPTED,

@@ -169,7 +169,7 @@ MAPPING = (
         "care-episode",
     ),
     FieldMap("location_name", "Location.name", "care-episode"),
-    FieldMap("reason", "Encounter.reasonCode[0].text", "care-episode"),
+    FieldMap("reason", "Encounter.reasonCode[0].text (free text)", "clinical"),
 )
 
 

@@ -71,6 +71,12 @@ def _resource(category: DataCategory) -> dict[str, Any]:
                 "resourceType": "Basic", "id": "ju1", "meta": t,
                 "code": {"text": "strafrechtelijke titel"}, "subject": dict(SUBJECT),
             }
+        case DataCategory.POLICE_DATA:
+            return {
+                "resourceType": "Observation", "id": "po1", "meta": t, "status": "final",
+                "code": {"text": "politiegegevens"}, "subject": dict(SUBJECT),
+                "valueString": "drie registraties bedreiging",
+            }
         case DataCategory.CLINICAL:
             return {
                 "resourceType": "Condition", "id": "c1", "meta": t,
