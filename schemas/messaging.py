@@ -203,6 +203,21 @@ class MessageMeta:
     basis_detail: BasisDetail | None = None
     response: ResponseInfo | None = None
     focus: tuple[str, ...] = field(default=(), compare=False)
+    # The controller (AVG art. 4(7)) of the content, in MessageHeader.responsible: the
+    # organisation responsible for it. None: the sender itself. When it is another party, the
+    # sender processes for it (art. 28), e.g. a ZVH for the covenant partner that brought the
+    # case (the ZVH has no legal basis of its own).
+    controller: str | None = None
+
+    @property
+    def responsible(self) -> str:
+        """The controller of the content: the named one, else the sender."""
+        return self.controller or self.sender
+
+    @property
+    def processor(self) -> str | None:
+        """The sender, when it processes for another controller; else None."""
+        return self.sender if self.controller and self.controller != self.sender else None
 
     @staticmethod
     def new(
@@ -215,6 +230,7 @@ class MessageMeta:
         response: ResponseInfo | None = None,
         now: datetime | None = None,
         message_id: str | None = None,
+        controller: str | None = None,
     ) -> MessageMeta:
         """A new message's metadata; pass ``message_id`` to make re-sends recognisable as the
         same message (e.g. derived from an input file), else a fresh UUID is used."""
@@ -228,6 +244,7 @@ class MessageMeta:
             destinations=destinations,
             basis_detail=basis_detail,
             response=response,
+            controller=controller,
         )
 
 
@@ -276,6 +293,8 @@ def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
             for d in meta.destinations
         ]
     header["sender"] = party_reference(meta.sender)
+    if meta.controller is not None:
+        header["responsible"] = party_reference(meta.controller)
     header["source"] = {"endpoint": PARTY_ENDPOINT + meta.sender}
     if meta.response is not None:
         resp: dict[str, Any] = {
@@ -670,7 +689,25 @@ def read_meta(bundle: Any) -> MessageMeta:
         basis_detail=detail,
         response=response,
         focus=tuple(focus),
+        controller=_responsible(header),
     )
+
+
+def _responsible(header: dict[str, Any]) -> str | None:
+    """``MessageHeader.responsible`` as a party id (the controller), or None when absent."""
+    if "responsible" not in header:
+        return None
+    ident = _obj(header["responsible"], "MessageHeader.responsible").get("identifier")
+    if not isinstance(ident, dict) or ident.get("system") != PARTY_SYSTEM:
+        raise _fail(
+            "MessageHeader.responsible", "value", "must name a party by its id", "controller"
+        )
+    value = ident.get("value")
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise _fail(
+            "MessageHeader.responsible", "value", "must name a party by its id", "controller"
+        )
+    return value
 
 
 def _ext_date(value: object, where: str) -> date:

@@ -40,6 +40,7 @@ OPTIONAL = (
     "basis_citation",
     "basis_justification",
     "basis_decided_by",
+    "controller",
 )
 COLUMNS = REQUIRED + OPTIONAL
 
@@ -65,6 +66,7 @@ _COLUMN_OF = {
     "risk.level": "risk_level",
     "risk.summary": "risk_summary",
     "care_avoider": "care_avoider",
+    "controller": "controller",
     "basis": "basis",
     "basis.kind": "basis",
     "basis.citation": "basis_citation",
@@ -131,6 +133,8 @@ def row_document(row: dict[str, str]) -> dict[str, Any]:
         "signal": row.get("signal"),
         "care_avoider": _flag(row, "care_avoider"),
     }
+    if row.get("controller"):
+        doc["controller"] = row["controller"]
     if row.get("police_facts"):
         doc["police_facts"] = row["police_facts"]
     if "risk_level" in row or "risk_summary" in row:

@@ -123,6 +123,15 @@ class ZvhReferral(_Strict):
     legal_titles: list[ZvhLegalTitle] = Field(default_factory=list)
     care_avoider: bool = Field(default=False, description="Zorgmijder.")
     basis: ZvhBasis = ZvhBasis()
+    controller: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Verwerkingsverantwoordelijke: party id of the covenant partner that brought "
+        "the case, for whom the ZVH processes (default: the first partner the registry lists "
+        "for this ZVH under processes_for).",
+    )
 
     def to_referral(self, zvh_party: str) -> Referral:
         p = self.person

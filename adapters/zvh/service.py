@@ -100,6 +100,7 @@ class ZvhAdapter(AdapterService):
                 doc.basis.kind,
                 basis_detail=doc.basis.detail(),
                 message_id=message_id,
+                controller=self._controller(doc),
             )
             bundle = referral_message(ref, meta)
             bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
@@ -116,6 +117,15 @@ class ZvhAdapter(AdapterService):
             bsn, case, topic = rec.person_bsn, doc.consent_id, topics.IN_CONSENT.name
         validate_fhir(bundle)  # validate where messages are made: the router can trust the form
         return _Outgoing(bundle, bsn, Accepted(meta.message_id, meta.event.value, case), topic)
+
+    def _controller(self, doc: ZvhReferral) -> str | None:
+        """Whose referral this is (AVG art. 4(7)): the ZVH has no legal basis of its own and
+        processes for the covenant partner that brought the case (Handvat gegevensdeling ZVH);
+        the document names it, else the first partner the registry lists for this ZVH."""
+        if doc.controller is not None:
+            return doc.controller
+        partners = self.client.registry.get(self.party_id).processes_for
+        return partners[0] if partners else None
 
     async def _send(self, batch: list[_Outgoing]) -> list[Accepted]:
         """Seal ``batch`` under one signature (docs/trust.md 3.4.1) and send it in order."""

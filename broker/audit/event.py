@@ -189,6 +189,12 @@ class AuditRecord(BaseModel):
         description="a professional decided (conflict of duties); their name is sealed.",
     )
     topic: str | None = Field(default=None, description="delivery: the topic delivered to.")
+    controller: str | None = Field(
+        default=None, description="Party id of the controller of the message (AVG art. 4(7))."
+    )
+    processor: str | None = Field(
+        default=None, description="Party id of the processor that sent it for the controller."
+    )
     input_digest: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -408,6 +414,8 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
         ("withheld-categories", ",".join(c.value for c in _sorted(r.withheld)) or None),
         ("controles", r.controls),
         ("topic", r.topic),
+        ("controller", r.controller),
+        ("processor", r.processor),
     ]
     out = [{"type": k, "valueString": v} for k, v in pairs if v]
     if r.sealed:
@@ -422,7 +430,7 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
 _TEXT_FIELDS = (
     "event_id", "reason", "actor", "recipient", "professional", "source", "source_site",
     "pseudonym", "pseudonym_system", "message_id", "detail", "consent_id", "citation",
-    "justification", "query", "sealed", "topic", "input_digest",
+    "justification", "query", "sealed", "topic", "input_digest", "controller", "processor",
 )  # fmt: skip
 _SLOTS = (*_TEXT_FIELDS, "recorded", "query_b64")  # the last two are derived
 _SLOT = re.compile(rb"\\u0000kb:([0-9]+)\\u0000")

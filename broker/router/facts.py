@@ -46,6 +46,8 @@ class Fact:
     withheld: frozenset[DataCategory] = frozenset()  # what the recipient's role did not get
     controls: str | None = None  # NEN 7513 controles: four T/F (broker.audit.controls_for)
     topic: str | None = None
+    controller: str | None = None  # MessageHeader.responsible, else the sender (AVG art. 4(7))
+    processor: str | None = None  # the sender, when it processes for the controller (art. 28)
 
     @property
     def refused(self) -> bool:

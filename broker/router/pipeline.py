@@ -51,7 +51,7 @@ from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.consent import consent_from_message
 from schemas.flows.response import MessageResponse, response_message
-from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
+from schemas.messaging import MessageMeta, ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import EventCode, PartyRole
 
 log = logging.getLogger(__name__)
@@ -330,6 +330,7 @@ class Pipeline:
                     f"a {sender.role.value} may not send {m.event.value} messages",
                     topics.REJECTED.name,
                 )
+            self._check_controller(m, sender)
             bsn = msg.subject_bsn()
             if bsn is not None and not is_valid_bsn(bsn):  # it could not be pseudonymised
                 raise Refusal(
@@ -346,6 +347,32 @@ class Pipeline:
         except Refusal as r:
             self._refuse(rec, env, msg, r, now, result, authentic)
         return result
+
+    def _check_controller(self, m: MessageMeta, sender: Any) -> None:
+        """The controller a message names (``MessageHeader.responsible``) must be a registry
+        party, and the sender itself or a party the registry lets it process for (AVG art. 28;
+        a ZVH processes for its covenant partners, issue 16 §2)."""
+        if m.controller is None or m.controller == sender.id:
+            return
+        try:
+            self.state.registry.get(m.controller)
+        except (KeyError, TrustError):
+            raise Refusal(
+                "unknown-controller",
+                "the controller named in MessageHeader.responsible is not a registered party",
+                topics.REJECTED.name,
+                path="MessageHeader.responsible",
+                code="security",
+            ) from None
+        if m.controller not in sender.processes_for:
+            raise Refusal(
+                "controller-not-represented",
+                f"{sender.id} does not process for the controller {m.controller} "
+                "(registry: processes_for)",
+                topics.REJECTED.name,
+                path="MessageHeader.responsible",
+                code="security",
+            )
 
     def _refuse(
         self,
@@ -500,6 +527,8 @@ class Pipeline:
                 consent_id=decision.consent_id,
                 person=audit_person,
                 withheld=decision.withheld_categories,
+                controller=m.responsible,
+                processor=m.processor,
             )
             if not decision.permit:
                 denied.append((r, decision))

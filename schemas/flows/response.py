@@ -81,6 +81,7 @@ def response_bundle(resp: MessageResponse, meta: MessageMeta) -> dict[str, Any]:
         basis_detail=meta.basis_detail,
         response=ResponseInfo(resp.request_id, resp.code, details_ref),
         focus=meta.focus,
+        controller=meta.controller,
     )
     return build_message(meta, entries, focus=[0] if entries else [])
 

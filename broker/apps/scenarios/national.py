@@ -75,6 +75,11 @@ TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog
 CONFLICT_VALIDITY_DAYS = 7
 CONFLICT_REASON = "acuut gevaar voor derden; toestemming niet te verkrijgen"
 SAFETY_LEVELS = frozenset({"3", "4"})  # a scale-up to these is an occasion to inform the ZVH
+# Free text of a category of its own (issue 16 §4), synthetic: the router must keep the police
+# facts from roles without police-data, and the clinical reasons from roles without clinical.
+POLICE_FACTS = "Twee registraties bedreiging in de BVH (synthetisch)."
+SCALE_UP_REASON = "Toename psychotische klachten (synthetisch)."
+NOT_INCLUDED_NOTE = "Voortzetten ambulante behandeling (synthetisch)."
 
 
 @dataclass
@@ -199,6 +204,7 @@ def transition_row(c: Case, t: Transition) -> dict[str, Any]:
         "previous_level": t.previous,
         "location_id": f"{c.region.provider}-kliniek-{t.level}" if secure else None,
         "location_name": f"Kliniek niveau {t.level}" if secure else None,
+        "reason": SCALE_UP_REASON if t.kind == "scale-up" else None,
         **transition_basis(c, t),
     }
 
@@ -280,6 +286,8 @@ class NationalScenario:
                     }
                 ],
             )
+            if sector == "police":  # police facts travel apart from the signal (police-data)
+                doc["police_facts"] = POLICE_FACTS
             if c.basis == "conflict-of-duties":
                 decision = conflict_of_duties("Aanmelding", day, "procesregisseur ZVH")
                 doc["basis"] = {
@@ -337,6 +345,7 @@ class NationalScenario:
                 if c.included
                 else "Voorliggende zorg volstaat.",
                 "alternative": c.alternative,
+                "alternative_note": None if c.included else NOT_INCLUDED_NOTE,
                 "inclusion_date": c.inclusion_date.isoformat() if c.inclusion_date else None,
                 "episode_id": c.episode_id if c.included else None,
                 "insurer_uzovi": self._uzovi(c.insurer),

@@ -21,6 +21,7 @@ from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
 from schemas.free_text import free_text_categories
+from schemas.messaging import _responsible
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
 
@@ -151,6 +152,7 @@ class MessageMeta:
     basis_detail: BasisDetail | None = None
     response: ResponseInfo | None = None
     focus: tuple[str, ...] = field(default=(), compare=False)
+    controller: str | None = None  # issue 16: MessageHeader.responsible (same reader as the new)
 
     @staticmethod
     def new(
@@ -532,6 +534,7 @@ def read_meta(bundle: Any) -> MessageMeta:
         basis_detail=detail,
         response=response,
         focus=tuple(focus),
+        controller=_responsible(header),
     )
 
 
