@@ -184,6 +184,19 @@ class ZvhConsent(_Strict):
     recorded_at: datetime | None = Field(
         default=None, description="When the consent was given; default: now."
     )
+    holders: list[str] = Field(
+        default_factory=list,
+        description="Party ids of the organisations whose data the consent lets through (Mitz: "
+        "the data holder); default: this ZVH. A provider's messages rely on a consent only when "
+        "it names that provider.",
+    )
+    case_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9\-\._]+$",
+        description="Zaaknummer: limit the consent to this case.",
+    )
 
     def to_record(self, zvh_party: str, now: datetime | None = None) -> ConsentRecord:
         recorded = self.recorded_at or now or datetime.now(UTC)
@@ -203,6 +216,8 @@ class ZvhConsent(_Strict):
             period_end=self.valid_until,
             recorded_at=recorded,
             recorded_by=zvh_party,
+            holders=tuple(self.holders),
+            case_id=self.case_id,
         )
 
 

@@ -24,7 +24,8 @@
    an art. 10 ground (``criminal-data-ground-missing``), both among those the rule accepts
    (``special-category-exception-not-accepted``); a care provider (Wgbo, BW art. 7:457) needs a
    ground to break secrecy for health data (``secrecy-ground-missing``); and for consent a
-   person (``person-missing``) with a consent in force for this recipient and purpose
+   person (``person-missing``) with a consent in force for this recipient and purpose, for data
+   the sender holds and, when the consent names a case, about that case
    (``no-consent``, ``consent-revoked``, ``consent-expired``, ``consent-not-yet-valid``);
 8. the categories: the recipient gets *present ∩ rule (∩ basis) ∩ consented* categories. The
    message must carry at least one of the flow's **essential** categories
@@ -124,6 +125,7 @@ class DecisionRequest:
     pseudonym: str | None
     on: date
     personal_data: tuple[str, ...] = field(default=())
+    case: str | None = None  # the ZVH case the message is about (a consent may be limited to it)
 
     def __post_init__(self) -> None:
         if not isinstance(self.categories, frozenset):
@@ -279,6 +281,8 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             role=req.recipient_role,
             purpose=req.purpose,
             on=req.on,
+            holder=req.sender,  # the sender discloses what it holds (Mitz: the data holder)
+            case=req.case,
         )
         if not lookup.in_force:
             reason, detail = _no_consent(req, lookup)
@@ -453,4 +457,11 @@ def _no_consent(req: DecisionRequest, lookup: ConsentLookup) -> tuple[ReasonCode
         detail += f"; {lookup.other_purpose} consent(s) for {who} name other purposes"
     if lookup.other_recipient:
         detail += f"; {lookup.other_recipient} consent(s) name other recipients"
+    if lookup.other_holder:
+        detail += (
+            f"; {lookup.other_holder} consent(s) cover data held by other organisations than "
+            f"{req.sender}"
+        )
+    if lookup.other_case:
+        detail += f"; {lookup.other_case} consent(s) are limited to another case"
     return ReasonCode.NO_CONSENT, detail

@@ -49,6 +49,7 @@ from broker.trust import (
 )
 from schemas import topics
 from schemas.errors import Issue, MessageError
+from schemas.flows.common import case_of
 from schemas.flows.consent import consent_from_message
 from schemas.flows.response import MessageResponse, response_message
 from schemas.messaging import MessageMeta, ParsedMessage, ResponseCode, dumps, parse_message
@@ -444,6 +445,17 @@ class Pipeline:
                 "a consent is recorded by its sender",
                 topics.REJECTED.name,
             )
+        for holder in record.holders:  # a consent opens data a registered party holds
+            try:
+                self.state.registry.get(holder)
+            except (KeyError, TrustError):
+                raise Refusal(
+                    "unknown-data-holder",
+                    "a data holder the consent names is not a registered party",
+                    topics.REJECTED.name,
+                    path="Consent.provision.actor",
+                    code="security",
+                ) from None
         pseudo = self._person(record.person_bsn, ROUTER_DOMAIN)
         assert pseudo is not None
         change = self.state.consents.apply(pseudo, record)
@@ -501,6 +513,7 @@ class Pipeline:
         audit_person = self._person(bsn, AUDIT_DOMAIN)
         router_person = self._person(bsn, ROUTER_DOMAIN)
         categories = msg.categories()
+        case = case_of(msg)
         denied: list[tuple[Recipient, Decision]] = []
         delivered = 0
         for r in recipients:
@@ -516,6 +529,7 @@ class Pipeline:
                 categories=categories,
                 pseudonym=router_person,
                 on=now.date(),
+                case=case,
             )
             decision = decide(request, self.state.policy, self.state.consents)
             fact_common: dict[str, Any] = dict(

@@ -67,6 +67,7 @@ CONSENT_CATEGORIES = [
     "legal-title",
     "process",
     "care-episode",
+    "police-data",
 ]
 IN_FLIGHT_GRACE_DAYS = 3  # simulated days a claim may travel before the clock waits for it
 TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog's 28 days
@@ -265,6 +266,9 @@ class NationalScenario:
                 consent = demo.consent("TOE-" + c.case_id, c.person["bsn"], day)
                 consent["recipient_roles"] = ["coordinating-provider", "zvh"]
                 consent["categories"] = CONSENT_CATEGORIES
+                # whose data it lets through (Mitz: the data holders): the ZVH's referral and
+                # the region's provider's assessment and transitions
+                consent["holders"] = [c.zvh, c.region.provider]
                 consent["valid_from"] = day.isoformat()
                 # the router judges a consent at wall-clock time, the year is in the past
                 consent["valid_until"] = (max(day, date.today()) + timedelta(days=730)).isoformat()
