@@ -171,14 +171,20 @@ async def read_deliveries(bootstrap: str, state: Path) -> list[tuple[str, str, d
     from tests.helpers.kafka import consume_all
 
     deployment = load(state / REGISTRY_FILE, state / KEYS_DIR, state / SECRETS_DIR)
-    out = []
-    for party in deployment.registry.parties:
-        if not party.outbound_topic or party.id == deployment.router_id:
-            continue
+    parties = [
+        p for p in deployment.registry.parties
+        if p.outbound_topic and p.id != deployment.router_id
+    ]  # fmt: skip
+
+    async def read(topic: str) -> list[Any]:
         try:
-            records = await consume_all(bootstrap, party.outbound_topic, timeout=30)
-        except LookupError:
-            continue
+            return await consume_all(bootstrap, topic, timeout=30)
+        except LookupError:  # a party that never got anything
+            return []
+
+    per_party = await asyncio.gather(*(read(p.outbound_topic) for p in parties))
+    out = []
+    for party, records in zip(parties, per_party, strict=True):
         client = deployment.party_client(party.id)
         for r in records:
             opened = client.open(r.key, r.value, list(r.headers))
