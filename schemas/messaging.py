@@ -54,6 +54,7 @@ import orjson
 from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
+from schemas.free_text import free_text_categories
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.jsontext import OutOfRange, finite_float, no_constant
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
@@ -207,6 +208,21 @@ class MessageMeta:
     # the original's message id: this message corrects it (same event) or withdraws it
     # (event ``withdrawal``); see docs/flows/correction.md
     refers_to: str | None = None
+    # The controller (AVG art. 4(7)) of the content, in MessageHeader.responsible: the
+    # organisation responsible for it. None: the sender itself. When it is another party, the
+    # sender processes for it (art. 28), e.g. a ZVH for the covenant partner that brought the
+    # case (the ZVH has no legal basis of its own).
+    controller: str | None = None
+
+    @property
+    def responsible(self) -> str:
+        """The controller of the content: the named one, else the sender."""
+        return self.controller or self.sender
+
+    @property
+    def processor(self) -> str | None:
+        """The sender, when it processes for another controller; else None."""
+        return self.sender if self.controller and self.controller != self.sender else None
 
     @staticmethod
     def new(
@@ -220,6 +236,7 @@ class MessageMeta:
         now: datetime | None = None,
         message_id: str | None = None,
         refers_to: str | None = None,
+        controller: str | None = None,
     ) -> MessageMeta:
         """A new message's metadata; pass ``message_id`` to make re-sends recognisable as the
         same message (e.g. derived from an input file), else a fresh UUID is used."""
@@ -234,6 +251,7 @@ class MessageMeta:
             basis_detail=basis_detail,
             response=response,
             refers_to=refers_to,
+            controller=controller,
         )
 
 
@@ -282,6 +300,8 @@ def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
             for d in meta.destinations
         ]
     header["sender"] = party_reference(meta.sender)
+    if meta.controller is not None:
+        header["responsible"] = party_reference(meta.controller)
     header["source"] = {"endpoint": PARTY_ENDPOINT + meta.sender}
     if meta.response is not None:
         resp: dict[str, Any] = {
@@ -435,12 +455,14 @@ class ParsedMessage:
         }
 
     def categories(self) -> frozenset[DataCategory]:
-        """Data categories present in the message (Patient contact elements count as contact)."""
+        """Data categories present in the message: the resources' tags, the categories of their
+        free text (``schemas.free_text``), and contact for a Patient's contact elements."""
         cats = set()
         for r in self._resources():
             c = category_of(r)
             if c is not None:
                 cats.add(c)
+            cats |= free_text_categories(r)
             if r.get("resourceType") == "Patient" and (
                 "address" in r or "telecom" in r or "contact" in r
             ):
@@ -680,6 +702,7 @@ def read_meta(bundle: Any) -> MessageMeta:
         response=response,
         focus=tuple(focus),
         refers_to=refers_to,
+        controller=_responsible(header),
     )
 
 
@@ -688,6 +711,23 @@ def _ext_message_id(value: object, where: str) -> str:
     if isinstance(value, str) and _UUID.fullmatch(value):
         return value
     raise _fail(where, "value", "follow-up-of must be a message id (UUID)", "follow-up-of")
+
+
+def _responsible(header: dict[str, Any]) -> str | None:
+    """``MessageHeader.responsible`` as a party id (the controller), or None when absent."""
+    if "responsible" not in header:
+        return None
+    ident = _obj(header["responsible"], "MessageHeader.responsible").get("identifier")
+    if not isinstance(ident, dict) or ident.get("system") != PARTY_SYSTEM:
+        raise _fail(
+            "MessageHeader.responsible", "value", "must name a party by its id", "controller"
+        )
+    value = ident.get("value")
+    if not isinstance(value, str) or not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}", value):
+        raise _fail(
+            "MessageHeader.responsible", "value", "must name a party by its id", "controller"
+        )
+    return value
 
 
 def _ext_date(value: object, where: str) -> date:

@@ -452,7 +452,11 @@ class RuleSet:
                 (t for t in facts.titles if t.kind is LegalTitleKind.CRIMINAL and t.covers(day)),
                 None,
             )
-            value = "none" if title is None else f"in force since {title.start.isoformat()}"
+            # "in force", never since when: the claim's explanation goes to the payer, whose
+            # role gets identity and financial data only, not the legal title's detail
+            # (policy: claim to dji; issue 16 §4). That a title holds on the day decides the
+            # regime, and the regime is financial.
+            value = "none" if title is None else "in force"
             return title is not None, ("criminal-law-title", value), None
         if cond is Condition.WLZ_INDICATION:
             value = facts.care_office or "none"

@@ -33,6 +33,7 @@ OPTIONAL = (
     "address_line",
     "postal_code",
     "city",
+    "police_facts",
     "risk_level",
     "risk_summary",
     "legal_titles",
@@ -41,6 +42,7 @@ OPTIONAL = (
     "basis_citation",
     "basis_justification",
     "basis_decided_by",
+    "controller",
 )
 COLUMNS = REQUIRED + OPTIONAL
 
@@ -62,9 +64,11 @@ _COLUMN_OF = {
     "signaller.name": "signaller_name",
     "signaller.sector": "signaller_sector",
     "signal": "signal",
+    "police_facts": "police_facts",
     "risk.level": "risk_level",
     "risk.summary": "risk_summary",
     "care_avoider": "care_avoider",
+    "controller": "controller",
     "basis": "basis",
     "basis.kind": "basis",
     "basis.citation": "basis_citation",
@@ -131,6 +135,10 @@ def row_document(row: dict[str, str]) -> dict[str, Any]:
         "signal": row.get("signal"),
         "care_avoider": _flag(row, "care_avoider"),
     }
+    if row.get("controller"):
+        doc["controller"] = row["controller"]
+    if row.get("police_facts"):
+        doc["police_facts"] = row["police_facts"]
     if "risk_level" in row or "risk_summary" in row:
         doc["risk"] = {"level": row.get("risk_level", "unknown")}
         if "risk_summary" in row:

@@ -149,7 +149,17 @@ class ZvhReferral(_Strict):
     )
     person: ZvhPerson
     signaller: ZvhSignaller
-    signal: str = Field(min_length=1, max_length=4000, description="Signaal: why this referral.")
+    signal: str = Field(
+        min_length=1,
+        max_length=4000,
+        description="Signaal: why this referral, without clinical detail or police facts.",
+    )
+    police_facts: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=4000,
+        description="Politiegegevens (Wpg), apart from the signal: criminal data (AVG art. 10).",
+    )
     risk: ZvhRisk = ZvhRisk(level=RiskLevel.UNKNOWN)
     legal_titles: list[ZvhLegalTitle] = Field(default_factory=list)
     care_avoider: bool = Field(default=False, description="Zorgmijder.")
@@ -159,6 +169,15 @@ class ZvhReferral(_Strict):
         pattern=MESSAGE_ID,
         description="Correctie: the message id of the referral this one corrects (the id the "
         "receipt or the HTTP answer gave it); it then goes to the original's recipients only.",
+    )
+    controller: str | None = Field(
+        default=None,
+        min_length=2,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$",
+        description="Verwerkingsverantwoordelijke: party id of the covenant partner that brought "
+        "the case, for whom the ZVH processes (default: the first partner the registry lists "
+        "for this ZVH under processes_for).",
     )
 
     def to_referral(self, zvh_party: str) -> Referral:
@@ -184,6 +203,7 @@ class ZvhReferral(_Strict):
             signaller_name=self.signaller.name,
             signaller_source=self.signaller.sector,
             signal=self.signal,
+            police_facts=self.police_facts,
             risk_level=self.risk.level,
             risk_summary=self.risk.summary,
             legal_titles=tuple(
@@ -211,6 +231,19 @@ class ZvhConsent(_Strict):
     recorded_at: datetime | None = Field(
         default=None, description="When the consent was given; default: now."
     )
+    holders: list[str] = Field(
+        default_factory=list,
+        description="Party ids of the organisations whose data the consent lets through (Mitz: "
+        "the data holder); default: this ZVH. A provider's messages rely on a consent only when "
+        "it names that provider.",
+    )
+    case_id: str | None = Field(
+        default=None,
+        min_length=1,
+        max_length=64,
+        pattern=r"^[A-Za-z0-9\-\._]+$",
+        description="Zaaknummer: limit the consent to this case.",
+    )
 
     def to_record(self, zvh_party: str, now: datetime | None = None) -> ConsentRecord:
         recorded = self.recorded_at or now or datetime.now(UTC)
@@ -230,6 +263,8 @@ class ZvhConsent(_Strict):
             period_end=self.valid_until,
             recorded_at=recorded,
             recorded_by=zvh_party,
+            holders=tuple(self.holders),
+            case_id=self.case_id,
         )
 
 

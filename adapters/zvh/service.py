@@ -235,6 +235,7 @@ class ZvhAdapter(AdapterService):
                 basis_detail=doc.basis.detail(),
                 message_id=message_id,
                 refers_to=doc.corrects,  # a correction: to the original's recipients only
+                controller=self._controller(doc),
             )
             bundle = referral_message(ref, meta)
             bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
@@ -310,6 +311,15 @@ class ZvhAdapter(AdapterService):
                 await self.runtime.send(o.topic, key, value, headers)
                 self.notices += 1
                 self.runtime.event("sent", o.accepted.message_id, f"notice {o.accepted.case}")
+
+    def _controller(self, doc: ZvhReferral) -> str | None:
+        """Whose referral this is (AVG art. 4(7)): the ZVH has no legal basis of its own and
+        processes for the covenant partner that brought the case (Handvat gegevensdeling ZVH);
+        the document names it, else the first partner the registry lists for this ZVH."""
+        if doc.controller is not None:
+            return doc.controller
+        partners = self.client.registry.get(self.party_id).processes_for
+        return partners[0] if partners else None
 
     async def _send(self, batch: list[_Outgoing]) -> list[Accepted]:
         """Seal ``batch`` under one signature (docs/trust.md 3.4.1) and send it in order."""

@@ -47,6 +47,7 @@ class LocalParty:
     role: PartyRole
     region: str | None = None
     identifiers: dict[str, str] | None = None
+    processes_for: tuple[str, ...] = ()  # the controllers it processes for (a ZVH's partners)
 
 
 @dataclass
@@ -180,7 +181,12 @@ def create_local(
             write_party_keys(keys, keys_dir)
         entries.append(
             registry_entry(
-                keys, role=p.role, name=p.name, region=p.region, identifiers=p.identifiers
+                keys,
+                role=p.role,
+                name=p.name,
+                region=p.region,
+                identifiers=p.identifiers,
+                processes_for=p.processes_for,
             )
         )
     # every party writes its own audit chain (the router its decisions, an adapter its

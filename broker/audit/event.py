@@ -219,6 +219,12 @@ class AuditRecord(BaseModel):
         description="a professional decided (conflict of duties); their name is sealed.",
     )
     topic: str | None = Field(default=None, description="delivery: the topic delivered to.")
+    controller: str | None = Field(
+        default=None, description="Party id of the controller of the message (AVG art. 4(7))."
+    )
+    processor: str | None = Field(
+        default=None, description="Party id of the processor that sent it for the controller."
+    )
     input_digest: str | None = Field(
         default=None,
         pattern=r"^[0-9a-f]{64}$",
@@ -444,6 +450,8 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
         ("controles", r.controls),
         ("topic", r.topic),
         ("refers-to", r.refers_to),
+        ("controller", r.controller),
+        ("processor", r.processor),
     ]
     out = [{"type": k, "valueString": v} for k, v in pairs if v]
     if r.sealed:
@@ -458,7 +466,8 @@ def _details(r: AuditRecord) -> list[dict[str, str]]:
 _TEXT_FIELDS = (
     "event_id", "reason", "actor", "recipient", "professional", "source", "source_site",
     "pseudonym", "pseudonym_system", "message_id", "detail", "consent_id", "citation",
-    "justification", "query", "sealed", "topic", "input_digest", "refers_to",
+    "justification", "query", "sealed", "topic", "input_digest", "refers_to", "controller",
+    "processor",
 )  # fmt: skip
 _SLOTS = (*_TEXT_FIELDS, "recorded", "query_b64")  # the last two are derived
 _SLOT = re.compile(rb"\\u0000kb:([0-9]+)\\u0000")

@@ -45,7 +45,8 @@ from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
 from schemas.vocab import DataCategory, LegalBasis, PartyRole, PurposeOfUse
 
 T = TypeVar("T")
-_Cold = tuple[Grantor, str | None, str, LegalBasis]
+# grantor, representative, recorded_by, basis, the data holders (empty: recorded_by), the case
+_Cold = tuple[Grantor, str | None, str, LegalBasis, tuple[str, ...], str | None]
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _OPEN_END = date.max.toordinal()
@@ -121,6 +122,8 @@ class ConsentLookup:
     not_yet_valid: int = 0
     other_purpose: int = 0
     other_recipient: int = 0
+    other_holder: int = 0  # consents for this recipient and purpose, for data another holds
+    other_case: int = 0  # ... limited to another case
 
 
 def _mask(bits: dict[PurposeOfUse, int] | dict[PartyRole, int] | dict[DataCategory, int],
@@ -255,7 +258,16 @@ class ConsentView:
 
     def _pack(self, r: ConsentRecord) -> bytes:
         recipients = self._recipients.put(tuple(sorted(set(r.recipients))))
-        cold = self._cold.put((r.grantor, r.representative_name, r.recorded_by, r.legal_basis))
+        cold = self._cold.put(
+            (
+                r.grantor,
+                r.representative_name,
+                r.recorded_by,
+                r.legal_basis,
+                tuple(dict.fromkeys(r.data_holders)),
+                r.case_id,
+            )
+        )
         return _HEADER.pack(
             _to_us(r.recorded_at),
             r.period_start.toordinal(),
@@ -274,7 +286,7 @@ class ConsentView:
         (at, start, end, purposes, roles, cats, bsn, rec_i, cold_i, flags) = _HEADER.unpack_from(
             packed
         )
-        grantor, rep_name, recorded_by, basis = self._cold.values[cold_i]
+        grantor, rep_name, recorded_by, basis, holders, case = self._cold.values[cold_i]
         recipients = self._recipients.values[rec_i]
         return ConsentRecord.model_construct(
             consent_id=packed[_HEADER_SIZE:].decode(),
@@ -291,6 +303,8 @@ class ConsentView:
             recorded_at=_from_us(at),
             recorded_by=recorded_by,
             legal_basis=basis,
+            holders=() if holders == (recorded_by,) else holders,
+            case_id=case,
         )
 
     # -- reading ----------------------------------------------------------------------------
@@ -318,8 +332,15 @@ class ConsentView:
         role: PartyRole,
         purpose: PurposeOfUse,
         on: date,
+        holder: str | None = None,
+        case: str | None = None,
     ) -> ConsentLookup:
-        """Consents of this person for this recipient and purpose, classified (see class)."""
+        """Consents of this person for this recipient and purpose, classified (see class).
+
+        ``holder`` is the organisation disclosing (the sender): a consent covers only the data
+        its holders hold (Mitz's model: whose data, held by whom, to which kind of recipient,
+        for which purpose). ``case``: the message's ZVH case; a consent limited to a case covers
+        only that case."""
         versions = self._versions(pseudonym)
         if not versions:
             return _EMPTY_LOOKUP
@@ -328,9 +349,11 @@ class ConsentView:
         purpose_bit = _PURPOSE_BIT[purpose]
         recipient_lists = self._recipients.values
         found: list[tuple[int, str, ConsentMatch]] = []
-        revoked = expired = not_yet = other_purpose = other_recipient = 0
+        revoked = expired = not_yet = other_purpose = other_recipient = other_holder = 0
+        other_case = 0
+        colds = self._cold.values
         for v in versions:
-            at, start, end, purposes, roles, cats, _bsn, rec_i, _c, flags = _HEADER.unpack_from(v)
+            at, start, end, purposes, roles, cats, _bsn, rec_i, c_i, flags = _HEADER.unpack_from(v)
             if not flags & _CONSENT_BASIS:
                 continue
             if not (roles & role_bit or recipient in recipient_lists[rec_i]):
@@ -338,6 +361,13 @@ class ConsentView:
                 continue
             if not purposes & purpose_bit:
                 other_purpose += 1
+                continue
+            cold = colds[c_i]
+            if holder is not None and holder not in cold[4]:
+                other_holder += 1
+                continue
+            if cold[5] is not None and case != cold[5]:
+                other_case += 1
                 continue
             if not flags & _ACTIVE:
                 revoked += 1
@@ -355,7 +385,14 @@ class ConsentView:
                 found.append((at, match.consent_id, match))
         found.sort(key=lambda f: (f[0], f[1]), reverse=True)
         return ConsentLookup(
-            tuple(f[2] for f in found), revoked, expired, not_yet, other_purpose, other_recipient
+            tuple(f[2] for f in found),
+            revoked,
+            expired,
+            not_yet,
+            other_purpose,
+            other_recipient,
+            other_holder,
+            other_case,
         )
 
     def find(
@@ -367,6 +404,8 @@ class ConsentView:
         purpose: PurposeOfUse,
         categories: set[DataCategory] | frozenset[DataCategory],
         on: date,
+        holder: str | None = None,
+        case: str | None = None,
     ) -> ConsentRecord | None:
         """The newest consent in force on ``on`` that covers the recipient (by id or role), the
         purpose and *all* of ``categories``; ``None`` when there is none. Ties on
@@ -386,6 +425,8 @@ class ConsentView:
                 and purposes & purpose_bit
                 and cats & wanted == wanted
                 and (roles & role_bit or recipient in self._recipients.values[rec_i])
+                and (holder is None or holder in self._cold.values[_c][4])
+                and (self._cold.values[_c][5] in (None, case))
             ):
                 continue
             if best is None or (at, v[_HEADER_SIZE:]) > (best[0], best[1][_HEADER_SIZE:]):

@@ -24,7 +24,8 @@
    an art. 10 ground (``criminal-data-ground-missing``), both among those the rule accepts
    (``special-category-exception-not-accepted``); a care provider (Wgbo, BW art. 7:457) needs a
    ground to break secrecy for health data (``secrecy-ground-missing``); and for consent a
-   person (``person-missing``) with a consent in force for this recipient and purpose
+   person (``person-missing``) with a consent in force for this recipient and purpose, for data
+   the sender holds and, when the consent names a case, about that case
    (``no-consent``, ``consent-revoked``, ``consent-expired``, ``consent-not-yet-valid``);
 8. the categories: the recipient gets *present ∩ rule (∩ basis) ∩ consented* categories. The
    message must carry at least one of the flow's **essential** categories
@@ -124,6 +125,7 @@ class DecisionRequest:
     pseudonym: str | None
     on: date
     personal_data: tuple[str, ...] = field(default=())
+    case: str | None = None  # the ZVH case the message is about (a consent may be limited to it)
 
     def __post_init__(self) -> None:
         if not isinstance(self.categories, frozenset):
@@ -279,6 +281,8 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
             role=req.recipient_role,
             purpose=req.purpose,
             on=req.on,
+            holder=req.sender,  # the sender discloses what it holds (Mitz: the data holder)
+            case=req.case,
         )
         if not lookup.in_force:
             reason, detail = _no_consent(req, lookup)
@@ -303,8 +307,9 @@ def decide(request: DecisionRequest, policy: Policy, consents: ConsentView) -> D
         allowed -= _CONTACT  # contact elements live in the Patient: never without identity
     withheld = present - allowed
     detail = _permit_head(req.event, req.recipient, req.recipient_role, req.purpose, basis)
-    if basis_rule.citations and grounds.citation is not None:
-        detail += f" ({grounds.citation.id})"
+    # No citation here: the detail stands in clear in the audit record, and a citation such as
+    # wfz next to the person's pseudonym reveals a criminal-law title; the audit keeps it in
+    # the sealed detail for the compliance role (docs/audit-format.md §5.1, issue 16 §4).
     if consent_id is not None:
         detail += f", consent {consent_id}"
     detail += f"; categories: {_names(allowed)}"
@@ -410,7 +415,10 @@ def _check_grounds(
             "(UAVG art. 32 or 33)",
         )
     if (health or criminal) and rule.exceptions is not None:
-        refused = [e.value for e in grounds.exceptions if e not in rule.exceptions]
+        relevant = [  # an art. 9 exception matters for health data, an art. 10 ground for criminal
+            e for e in grounds.exceptions if (criminal if e.article10 else health)
+        ]
+        refused = [e.value for e in relevant if e not in rule.exceptions]
         if refused:
             return (
                 ReasonCode.SPECIAL_CATEGORY_EXCEPTION_NOT_ACCEPTED,
@@ -449,4 +457,11 @@ def _no_consent(req: DecisionRequest, lookup: ConsentLookup) -> tuple[ReasonCode
         detail += f"; {lookup.other_purpose} consent(s) for {who} name other purposes"
     if lookup.other_recipient:
         detail += f"; {lookup.other_recipient} consent(s) name other recipients"
+    if lookup.other_holder:
+        detail += (
+            f"; {lookup.other_holder} consent(s) cover data held by other organisations than "
+            f"{req.sender}"
+        )
+    if lookup.other_case:
+        detail += f"; {lookup.other_case} consent(s) are limited to another case"
     return ReasonCode.NO_CONSENT, detail

@@ -7,11 +7,15 @@ A message names one ``LegalBasis`` code (``Bundle.meta.security``) and optionall
 =================== ========== ============================================ ===================
 wire code           AVG 6(1)   art. 9/10 exception (unless stated)          secrecy ground
 =================== ========== ============================================ ===================
-consent             (a)        art9-2a (explicit consent)                   consent
+consent             (a)        art9-2a, art10-uavg-32 (explicit consent)    consent
 legal-obligation    (c)        those the cited provision carries            legal-duty
 public-task         (e)        those the cited provision carries            none
-conflict-of-duties  (d)        art9-2c (vital interest, no consent possible) conflict-of-duties
+conflict-of-duties  (d)        art9-2c, art10-uavg-32 (vital interest)      conflict-of-duties
 =================== ========== ============================================ ===================
+
+Consent and a vital interest are grounds for criminal data too: UAVG art. 32(a) (explicit
+consent) and art. 32(b) (vital interest, the person unable to consent) mirror art. 22(2)(a)/(b)
+for health data, so police facts (Wpg) reach a ZVH partner on the same footing.
 
 Exceptions stated in the message (``legal-basis-exception``) replace the derived ones.
 """
@@ -38,8 +42,11 @@ _SECRECY = {
     LegalBasis.CONFLICT_OF_DUTIES: SecrecyGround.CONFLICT_OF_DUTIES,
 }
 _EXCEPTIONS: dict[LegalBasis, tuple[SpecialException, ...]] = {
-    LegalBasis.CONSENT: (SpecialException.EXPLICIT_CONSENT,),
-    LegalBasis.CONFLICT_OF_DUTIES: (SpecialException.VITAL_INTEREST,),
+    LegalBasis.CONSENT: (SpecialException.EXPLICIT_CONSENT, SpecialException.CRIMINAL_GENERAL),
+    LegalBasis.CONFLICT_OF_DUTIES: (
+        SpecialException.VITAL_INTEREST,
+        SpecialException.CRIMINAL_GENERAL,
+    ),
 }
 
 

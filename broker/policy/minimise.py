@@ -16,7 +16,9 @@ allowed, never by deleting parts from a copy. The rules:
   ``id`` and ``meta.security``/``meta.profile``); ``contact`` = ``address``, ``telecom``,
   ``contact``. Every other Patient element is dropped.
 * In every other kept resource, all elements are kept except ``text`` (the narrative is free
-  text that cannot be checked against categories) and ``contained`` (untagged resources).
+  text that cannot be checked against categories), ``contained`` (untagged resources) and the
+  free-text elements whose own category (``schemas.free_text``: a transition's reason is
+  ``clinical``, any ``note`` too) is not allowed.
 * References inside kept resources to dropped entries, and ``urn:`` references that resolve to
   no kept entry, are removed; an element left empty by that is removed too. References to the
   person (a dropped Patient, any ``Patient/...`` reference, or a logical reference by BSN) are
@@ -38,6 +40,7 @@ import functools
 from collections.abc import Iterable
 from typing import Any
 
+from schemas.free_text import free_text_categories, strip_free_text
 from schemas.identifiers import BSN_SYSTEM
 from schemas.vocab import DataCategory
 
@@ -115,14 +118,15 @@ def _tags(resource: dict[str, Any]) -> frozenset[DataCategory] | None:
 
 
 def message_categories(bundle: dict[str, Any]) -> frozenset[DataCategory]:
-    """The categories present in a message: every entry's tags, plus ``contact`` when a Patient
-    carries contact elements. Unknown category codes are ignored here (project drops them)."""
+    """The categories present in a message: every entry's tags, the categories of the free text
+    in it (``schemas.free_text``), plus ``contact`` when a Patient carries contact elements.
+    Unknown category codes are ignored here (project drops them)."""
     found: set[DataCategory] = set()
     for resource in _resources(bundle, skip_header=True):
         tags = _tags(resource)
         if tags is None:  # an unknown category code
             continue
-        found |= tags
+        found |= tags | free_text_categories(resource)
         if resource.get("resourceType") == "Patient" and any(
             k in resource for k in PATIENT_ELEMENTS[DataCategory.CONTACT]
         ):
@@ -209,7 +213,9 @@ def project(
         if is_patient:
             projected = _project_patient(resource, allowed)
         else:  # no copy: the reference rewrite below builds every container anew
-            projected = {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}
+            projected = strip_free_text(
+                {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}, allowed
+            )
         kept.append((entry, projected, is_patient))
 
     header_entry = entries[0]

@@ -90,7 +90,8 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
     person, an aware time) and leaves anything else to :func:`validated_record`, which raises
     as before."""
     texts = (fact.reason, fact.detail, fact.sender, fact.recipient, fact.consent_id,
-             fact.person, fact.message_id, fact.topic, fact.refers_to)  # fmt: skip
+             fact.person, fact.message_id, fact.topic, fact.refers_to, fact.controller,
+             fact.processor)  # fmt: skip
     if not _plain(fact, texts):
         return validated_record(fact, source, reader)
     event_id = new_event_id()
@@ -115,6 +116,8 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
             "message_id": fact.message_id,
             "topic": fact.topic,
             "refers_to": fact.refers_to,
+            "controller": fact.controller,
+            "processor": fact.processor,
             "sealed": sealed.get("sealed"),
             "decided_by_professional": sealed.get("decided_by_professional", False),
         }
@@ -167,6 +170,8 @@ def validated_record(fact: Fact, source: str, reader: SealReader | None = None) 
         controls=fact.controls,
         topic=fact.topic,
         refers_to=fact.refers_to,
+        controller=fact.controller,
+        processor=fact.processor,
         **grounds_fields(fact.legal_basis, fact.basis_detail),
         **sealed_fields(
             fact.basis_detail, chain=source, event_id=event_id, reader=reader, person=fact.person

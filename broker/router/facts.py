@@ -50,6 +50,8 @@ class Fact:
     controls: str | None = None  # NEN 7513 controles: four T/F (broker.audit.controls_for)
     topic: str | None = None
     refers_to: str | None = None  # a correction's or withdrawal's original message id
+    controller: str | None = None  # MessageHeader.responsible, else the sender (AVG art. 4(7))
+    processor: str | None = None  # the sender, when it processes for the controller (art. 28)
 
     @property
     def refused(self) -> bool:

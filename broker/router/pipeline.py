@@ -68,14 +68,14 @@ from broker.trust.datakeys import encrypt_layer, layer_context
 from schemas import topics
 from schemas.errors import Issue, MessageError
 from schemas.flows.assessment import assessment_from_message
-from schemas.flows.common import CASE_SYSTEM
+from schemas.flows.common import CASE_SYSTEM, case_of
 from schemas.flows.consent import consent_from_message
 from schemas.flows.escalation import escalation_from_message
 from schemas.flows.escalation_answer import answer_from_message
 from schemas.flows.response import MessageResponse, response_message
 from schemas.flows.transition import transition_from_message
 from schemas.flows.withdrawal import withdrawal_from_message
-from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
+from schemas.messaging import MessageMeta, ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import (
     AssessmentDecision,
     DataCategory,
@@ -411,6 +411,7 @@ class Pipeline:
                     f"a {sender.role.value} may not send {m.event.value} messages",
                     topics.REJECTED.name,
                 )
+            self._check_controller(m, sender)
             bsn = msg.subject_bsn()
             if bsn is not None and not is_valid_bsn(bsn):  # it could not be pseudonymised
                 raise Refusal(
@@ -446,6 +447,32 @@ class Pipeline:
             payload, self.router_id, LADDER_LOG_EVENT, str(uuid.uuid4()), "ladder", now
         )
         self._emit(result, topics.ESCALATION.name, sealed)
+
+    def _check_controller(self, m: MessageMeta, sender: Any) -> None:
+        """The controller a message names (``MessageHeader.responsible``) must be a registry
+        party, and the sender itself or a party the registry lets it process for (AVG art. 28;
+        a ZVH processes for its covenant partners, issue 16 §2)."""
+        if m.controller is None or m.controller == sender.id:
+            return
+        try:
+            self.state.registry.get(m.controller)
+        except (KeyError, TrustError):
+            raise Refusal(
+                "unknown-controller",
+                "the controller named in MessageHeader.responsible is not a registered party",
+                topics.REJECTED.name,
+                path="MessageHeader.responsible",
+                code="security",
+            ) from None
+        if m.controller not in sender.processes_for:
+            raise Refusal(
+                "controller-not-represented",
+                f"{sender.id} does not process for the controller {m.controller} "
+                "(registry: processes_for)",
+                topics.REJECTED.name,
+                path="MessageHeader.responsible",
+                code="security",
+            )
 
     def _refuse(
         self,
@@ -569,6 +596,17 @@ class Pipeline:
                 "a consent is recorded by its sender",
                 topics.REJECTED.name,
             )
+        for holder in record.holders:  # a consent opens data a registered party holds
+            try:
+                self.state.registry.get(holder)
+            except (KeyError, TrustError):
+                raise Refusal(
+                    "unknown-data-holder",
+                    "a data holder the consent names is not a registered party",
+                    topics.REJECTED.name,
+                    path="Consent.provision.actor",
+                    code="security",
+                ) from None
         pseudo = self._person(record.person_bsn, ROUTER_DOMAIN)
         assert pseudo is not None
         change = self.state.consents.apply(pseudo, record)
@@ -642,6 +680,7 @@ class Pipeline:
         audit_person = self._person(bsn, AUDIT_DOMAIN)
         router_person = self._person(bsn, ROUTER_DOMAIN)
         categories = msg.categories()
+        case = case_of(msg)
         denied: list[tuple[Recipient, Decision]] = []
         delivered = 0
         entry = DeliveryEntry(m.sender, m.message_id, m.event, router_person)
@@ -674,6 +713,7 @@ class Pipeline:
                 categories=categories,
                 pseudonym=router_person,
                 on=now.date(),
+                case=case,
             )
             decision = decide(decision_request, self.state.policy, self.state.consents)
             fact_common: dict[str, Any] = dict(
@@ -685,6 +725,8 @@ class Pipeline:
                 consent_id=decision.consent_id,
                 person=audit_person,
                 withheld=decision.withheld_categories,
+                controller=m.responsible,
+                processor=m.processor,
             )
             if not decision.permit:
                 denied.append((r, decision))

@@ -35,7 +35,7 @@ Every scalar is read as text (no YAML 1.1 implicit typing: ``0363`` stays ``"036
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal, TypeVar
@@ -168,6 +168,11 @@ class Party(BaseModel):
     identifiers: Identifiers = Field(default_factory=Identifiers)
     keys: Annotated[list[KeyEntry], Field(min_length=1)]
     outbound_topic: Annotated[str, AfterValidator(_topic)] = ""
+    processes_for: list[PartyId] = Field(
+        default_factory=list,
+        description="The parties this one processes for (AVG art. 28): a ZVH for its covenant "
+        "partners, who are the controllers of what they bring. It may name them as controller.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -405,6 +410,7 @@ def registry_entry(
     identifiers: Identifiers | dict[str, str] | None = None,
     valid_from: datetime | None = None,
     valid_until: datetime | None = None,
+    processes_for: Sequence[str] = (),
 ) -> Party:
     """A registry ``Party`` holding the public half of ``keys`` (valid from its creation time
     unless ``valid_from`` is given)."""
@@ -427,6 +433,7 @@ def registry_entry(
         region=region,
         identifiers=identifiers,
         keys=[entry],
+        processes_for=list(processes_for),
     )
 
 
@@ -575,6 +582,14 @@ def _uniqueness_problems(
                 )
             else:
                 key_at[entry.key_id] = (i, j)
+    known = {p.id for p in document.parties}
+    for i, party in enumerate(document.parties):
+        for j, partner in enumerate(party.processes_for):
+            if partner not in known or partner == party.id:
+                add(
+                    ("parties", i, "processes_for", j),
+                    f"processes_for {partner!r} is not another party of this registry",
+                )
     return problems
 
 

@@ -587,6 +587,28 @@ def read_case(ref: Src) -> tuple[str, str, str]:
     return zvh, ident.string("value"), ident.at("value")
 
 
+def case_of(msg: ParsedMessage) -> str | None:
+    """The ZVH case a message is about: the value of the first ``…/zvh-case/<zvh>`` identifier
+    of a resource or of its ``basedOn`` (None when it names none). A consent limited to a case
+    covers only messages about it (issue 16 §3)."""
+    prefix = CASE_SYSTEM + "/"
+    for resource in msg.resources():
+        idents = resource.get("identifier")
+        candidates = list(idents) if isinstance(idents, list) else []
+        for ref in resource.get("basedOn") or []:
+            if isinstance(ref, dict):
+                candidates.append(ref.get("identifier"))
+        for ident in candidates:
+            if (
+                isinstance(ident, dict)
+                and isinstance(ident.get("system"), str)
+                and ident["system"].startswith(prefix)
+                and isinstance(ident.get("value"), str)
+            ):
+                return str(ident["value"])
+    return None
+
+
 @dataclass(frozen=True)
 class FieldMap:
     """Documentation: where a model field travels in FHIR, and in which data category."""

@@ -16,11 +16,14 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from schemas.errors import build_model
 from schemas.flows.common import (
+    CASE_SYSTEM,
     Bsn,
     FhirId,
     FieldMap,
+    IdValue,
     PartyId,
     ShortText,
+    Src,
     bsn_patient,
     code_in,
     coding_of,
@@ -90,6 +93,22 @@ class ConsentRecord(BaseModel):
     legal_basis: LegalBasis = Field(
         default=LegalBasis.CONSENT, description="Legal basis of the register entry."
     )
+    holders: tuple[PartyId, ...] = Field(
+        default=(),
+        description="The organisations holding the data the consent is about (Mitz: the "
+        "dossierhoudende organisatie); a message is covered only when its sender is one. "
+        "Empty: the party that recorded the consent.",
+    )
+    case_id: IdValue | None = Field(
+        default=None,
+        description="The ZVH case the consent is limited to; a consent that names one covers "
+        "only messages about that case.",
+    )
+
+    @property
+    def data_holders(self) -> tuple[str, ...]:
+        """Whose disclosures the consent covers: the named holders, else the recorder."""
+        return self.holders or (self.recorded_by,)
 
     @model_validator(mode="after")
     def _check(self) -> ConsentRecord:
@@ -117,9 +136,16 @@ class ConsentRecord(BaseModel):
         role: PartyRole,
         purpose: PurposeOfUse,
         categories: frozenset[DataCategory] | set[DataCategory],
+        holder: str | None = None,
+        case: str | None = None,
     ) -> bool:
-        """Whether this consent covers that recipient (by id or role), purpose and categories."""
+        """Whether this consent covers that recipient (by id or role), purpose and categories,
+        disclosed by ``holder`` (when given) about ``case`` (when the consent names one)."""
         if recipient not in self.recipients and role not in self.recipient_roles:
+            return False
+        if holder is not None and holder not in self.data_holders:
+            return False
+        if self.case_id is not None and case != self.case_id:
             return False
         if purpose not in self.purposes:
             return False
@@ -151,6 +177,12 @@ IRCP = {
     "code": "IRCP",
     "display": "information recipient",
 }
+# The data holder (Mitz: the organisation whose record the consent opens), as custodian.
+CST = {
+    "system": "http://terminology.hl7.org/CodeSystem/v3-ParticipationType",
+    "code": "CST",
+    "display": "custodian",
+}
 
 MAPPING = (
     FieldMap("consent_id", "Consent.identifier (…/NamingSystem/consent)", "process"),
@@ -163,6 +195,12 @@ MAPPING = (
     ),
     FieldMap("representative_name", "Consent.performer[0].display", "process"),
     FieldMap("recipients", "Consent.provision.actor (role IRCP, reference by party id)", "process"),
+    FieldMap("holders", "Consent.provision.actor (role CST, reference by party id)", "process"),
+    FieldMap(
+        "case_id",
+        "Consent.provision.data (meaning related, reference to the case by …/zvh-case)",
+        "process",
+    ),
     FieldMap(
         "recipient_roles",
         "Consent.provision.extension[consent-recipient-role].valueCoding",
@@ -192,8 +230,19 @@ def consent_entries(c: ConsentRecord) -> list[tuple[dict[str, Any], DataCategory
         "securityLabel": [k.coding() for k in c.categories],
     }
     actors = [{"role": {"coding": [IRCP]}, "reference": party_reference(r)} for r in c.recipients]
+    actors += [{"role": {"coding": [CST]}, "reference": party_reference(h)} for h in c.holders]
     if actors:
         provision["actor"] = actors
+    if c.case_id is not None:
+        provision["data"] = [
+            {
+                "meaning": "related",
+                "reference": {
+                    "type": "ServiceRequest",
+                    "identifier": {"system": CASE_SYSTEM, "value": c.case_id},
+                },
+            }
+        ]
     if c.recipient_roles:
         provision["extension"] = [
             {"url": EXT_RECIPIENT_ROLE, "valueCoding": r.coding()} for r in c.recipient_roles
@@ -260,7 +309,13 @@ def consent_from_message(msg: ParsedMessage) -> ConsentRecord:
             "status": ConsentStatus(status),
             "grantor": Grantor.REPRESENTATIVE if is_rep else Grantor.PERSON,
             "representative_name": performer.string("display") if is_rep else None,
-            "recipients": tuple(party_of(a.obj("reference")) for a in prov.items("actor")),
+            "recipients": tuple(
+                party_of(a.obj("reference")) for a in prov.items("actor") if _role(a) != "CST"
+            ),
+            "holders": tuple(
+                party_of(a.obj("reference")) for a in prov.items("actor") if _role(a) == "CST"
+            ),
+            "case_id": _case(prov),
             "recipient_roles": roles,
             "purposes": tuple(coding_of(p, PurposeOfUse) for p in prov.items("purpose")),
             "categories": tuple(coding_of(k, DataCategory) for k in prov.items("securityLabel")),
@@ -285,3 +340,23 @@ def consent_from_message(msg: ParsedMessage) -> ConsentRecord:
         },
         "Consent",
     )
+
+
+def _role(actor: Src) -> str | None:
+    """The ParticipationType code of a provision actor (IRCP recipient, CST data holder)."""
+    codings = actor.obj("role").data.get("coding") or []
+    codes = [c.get("code") for c in codings if isinstance(c, dict)]
+    return "CST" if "CST" in codes else (codes[0] if codes else None)
+
+
+def _case(prov: Src) -> str | None:
+    """The case of ``provision.data`` (one related ServiceRequest by case identifier)."""
+    items = prov.items("data")
+    if not items:
+        return None
+    if len(items) > 1:
+        raise prov.error("data", "invalid", "a consent names at most one case", "cardinality")
+    ident = items[0].obj("reference").obj("identifier")
+    if ident.string("system") != CASE_SYSTEM:
+        raise ident.error("system", "value", f"must be {CASE_SYSTEM}", "case")
+    return ident.string("value")

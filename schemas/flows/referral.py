@@ -3,7 +3,8 @@ and asks the region's coordinating provider to assess it against the Levensloopa
 
 FHIR: ServiceRequest (referral-signal; the focus) with the signaller's Organization
 (referral-signal), Patient (identity; its address is contact), RiskAssessment (risk-assessment),
-one Basic per legal title (legal-title) and a Task for the aanmeldtafel workflow (process).
+an Observation (police-data) with the police facts (Wpg) when there are any, one Basic per legal
+title (legal-title) and a Task for the aanmeldtafel workflow (process).
 """
 
 from __future__ import annotations
@@ -48,6 +49,7 @@ EXT_REGION = EXT + "levensloop-region"
 EXT_CARE_AVOIDER = EXT + "care-avoider"
 EXT_TITLE_PERIOD = EXT + "legal-title-period"
 REGION_SYSTEM = KETENBUS_CS + "levensloop-region"
+POLICE_FACTS_SYSTEM = KETENBUS_CS + "referral-part"
 BUSINESS_STATUS = "aanmeldtafel"
 
 
@@ -87,6 +89,12 @@ class Referral(BaseModel):
     signal: Text = Field(
         description="Why the person is referred: the signal, without clinical detail."
     )
+    police_facts: Text | None = Field(
+        default=None,
+        description="Police facts (Wpg) the police partner brings, apart from the signal: they "
+        "are criminal data (AVG art. 10) and reach only roles the policy gives police-data "
+        "(Wpg art. 16/20, the ZVH covenant).",
+    )
     risk_level: RiskLevel = Field(
         default=RiskLevel.UNKNOWN, description="Risk indication from the risicotaxatie."
     )
@@ -121,6 +129,11 @@ MAPPING = (
     FieldMap("signaller_source", "Organization.type", "referral-signal"),
     FieldMap("signaller_party", "Organization.identifier (party)", "referral-signal"),
     FieldMap("signal", "ServiceRequest.reasonCode[0].text", "referral-signal"),
+    FieldMap(
+        "police_facts",
+        "Observation (code police-facts).valueString, ServiceRequest.supportingInfo → it",
+        "police-data",
+    ),
     FieldMap("risk_level", "RiskAssessment.prediction[0].qualitativeRisk", "risk-assessment"),
     FieldMap("risk_summary", "RiskAssessment.prediction[0].rationale", "risk-assessment"),
     FieldMap(
@@ -175,6 +188,22 @@ def referral_entries(ref: Referral) -> list[tuple[dict[str, Any], DataCategory]]
             }
         ],
     }
+    police: list[dict[str, Any]] = []
+    if ref.police_facts is not None:
+        police.append(
+            {
+                "resourceType": "Observation",
+                "id": new_id(),
+                "status": "final",
+                "code": {
+                    "coding": [{"system": POLICE_FACTS_SYSTEM, "code": "police-facts"}],
+                    "text": "Politiegegevens (Wpg)",
+                },
+                "subject": p_ref,
+                "valueString": ref.police_facts,
+            }
+        )
+        sr["supportingInfo"] = [{"reference": full_url(police[0]["id"])}]
     titles = []
     for t in ref.legal_titles:
         period = {"start": t.start.isoformat(), **({"end": t.end.isoformat()} if t.end else {})}
@@ -203,6 +232,7 @@ def referral_entries(ref: Referral) -> list[tuple[dict[str, Any], DataCategory]]
         (patient, DataCategory.IDENTITY),
         (org, DataCategory.REFERRAL_SIGNAL),
         (risk, DataCategory.RISK_ASSESSMENT),
+        *((o, DataCategory.POLICE_DATA) for o in police),
         *((t, DataCategory.LEGAL_TITLE) for t in titles),
         (task, DataCategory.PROCESS),
     ]
@@ -246,6 +276,7 @@ def referral_from_message(msg: ParsedMessage) -> Referral:
     task = one(msg, "Task")
     org = sr.resolve("requester", msg, "Organization")
     risk = opt_one(msg, "RiskAssessment")
+    police = opt_one(msg, "Observation")
     prediction = risk.first("prediction") if risk else None
     titles = [_legal_title(Src(b, "Basic")) for b in msg.resources("Basic")]
     region = sr.req_extension(EXT_REGION)
@@ -264,6 +295,7 @@ def referral_from_message(msg: ParsedMessage) -> Referral:
             "signaller_source": code_in(org.first("type"), SignalSource),
             "signaller_party": org.opt_identifier(PARTY_SYSTEM),
             "signal": reason.string("text"),
+            "police_facts": police.string("valueString") if police else None,
             "risk_level": prediction.code("qualitativeRisk", RiskLevel)
             if prediction
             else RiskLevel.UNKNOWN,
@@ -279,6 +311,7 @@ def referral_from_message(msg: ParsedMessage) -> Referral:
             "signaller_name": org.at("name"),
             "signaller_party": org.at("identifier"),
             "signal": reason.at("text"),
+            "police_facts": police.at("valueString") if police else "Observation",
             "risk_summary": prediction.at("rationale") if prediction else "RiskAssessment",
             "assessor": sr.at("performer[0].identifier.value"),
         },

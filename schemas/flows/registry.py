@@ -67,7 +67,10 @@ FLOWS: tuple[FlowSpec, ...] = (
         functions=("referral_entries", "referral_message", "referral_from_message"),
         mapping=referral.MAPPING,
         focus="ServiceRequest",
-        resources=("ServiceRequest", "Patient", "Organization", "RiskAssessment", "Basic", "Task"),
+        resources=(
+            "ServiceRequest", "Patient", "Organization", "RiskAssessment", "Observation", "Basic",
+            "Task",
+        ),
         topics=(topics.IN_REFERRAL.name,),
         purpose=PurposeOfUse.COC,
         legal_basis=LegalBasis.CONSENT,

@@ -82,6 +82,7 @@ def response_bundle(resp: MessageResponse, meta: MessageMeta) -> dict[str, Any]:
         response=ResponseInfo(resp.request_id, resp.code, details_ref),
         focus=meta.focus,
         refers_to=meta.refers_to,
+        controller=meta.controller,
     )
     return build_message(meta, entries, focus=[0] if entries else [])
 

@@ -178,7 +178,7 @@ MAPPING = (
         "care-episode",
     ),
     FieldMap("location_name", "Location.name", "care-episode"),
-    FieldMap("reason", "Encounter.reasonCode[0].text", "care-episode"),
+    FieldMap("reason", "Encounter.reasonCode[0].text (free text)", "clinical"),
 )
 
 

@@ -32,6 +32,12 @@ class DataCategory(Coded):
         "Wvggz care authorisation, Wzd court authorisation or criminal-law title, with period.",
     )
     JUSTICE = ("justice", "Justice data", "Criminal-law and police data (Wjsg/Wpg).")
+    POLICE_DATA = (
+        "police-data",
+        "Police data",
+        "Police facts (Wpg): incidents and registrations a police partner brings to the ZVH "
+        "under Wpg art. 16/20 and the ZVH covenant; criminal data (AVG art. 10).",
+    )
     CLINICAL = ("clinical", "Clinical", "Diagnoses, treatment content, clinical narrative.")
     CARE_EPISODE = (
         "care-episode",

@@ -117,7 +117,7 @@ HEALTH_CATEGORIES = frozenset(
         DataCategory.LEGAL_TITLE,
     }
 )
-CRIMINAL_CATEGORIES = frozenset({DataCategory.JUSTICE})
+CRIMINAL_CATEGORIES = frozenset({DataCategory.JUSTICE, DataCategory.POLICE_DATA})
 
 # Roles whose staff are hulpverleners under the Wgbo and bound by BW art. 7:457.
 SECRECY_BOUND_ROLES = frozenset({PartyRole.COORDINATING_PROVIDER, PartyRole.EXECUTING_PROVIDER})

@@ -136,6 +136,7 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         doc = demo.consent(f"toestemming-{i}", bsn, today)
         doc["recipient_roles"] = ["coordinating-provider", "zvh"]
         doc["categories"] = CONSENT_CATEGORIES
+        doc["holders"] = [P.ZVH, P.PROVIDER]  # whose data it opens (issue 16 §3)
         accepted = await zvh.submit_json(doc)
         answer = await zvh.wait_response(accepted.message_id, 20)
         assert answer is not None and answer["status"] == "accepted", answer

@@ -4,22 +4,42 @@ figures hang together."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
+import re
 import subprocess
 import sys
+from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
+
+from broker.kafka.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedProcess[str], dict]:
+def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
+    """The scenario's own broker, started here so that it outlives the run: the deliveries are
+    read afterwards by an independent client (its party names are not the session broker's)."""
+    broker = EmbeddedBroker(state_dir=tmp_path_factory.mktemp("national-kafka"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+@pytest.fixture(scope="module")
+def run(
+    tmp_path_factory: pytest.TempPathFactory, kafka: EmbeddedBroker
+) -> tuple[subprocess.CompletedProcess[str], dict]:
     state = tmp_path_factory.mktemp("national")
     env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
     env |= {"KETENBUS_STATE_DIR": str(state), "COLUMNS": "120"}
+    env |= {"KETENBUS_BOOTSTRAP_SERVERS": kafka.bootstrap}
     proc = subprocess.run(
         [sys.executable, "-m", "broker.apps.cli.main", "up", "--scenario", "national",
          "--exit-when-done", "--months", "2", "--seconds-per-month", "2", "--http-port", "0"],
@@ -27,7 +47,11 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> tuple[subprocess.CompletedP
     )  # fmt: skip
     report = Path(state) / "national-summary.json"
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    STATE["dir"] = state
     return proc, json.loads(report.read_text())
+
+
+STATE: dict[str, Path] = {}
 
 
 def test_it_exits_after_printing_the_summary(
@@ -121,3 +145,132 @@ def test_escalations_are_counted_by_reason_and_level(
     assert s["referral_notices"] >= s["referrals"] // 2, "most residents' municipality is told"
     assert s["municipality_information"] > 0
     assert s["delivered_by_basis"].get("referral on public-task", 0) >= s["referral_notices"]
+
+
+# --- issue 16 §4: an independent read of every delivery ---------------------------------------
+
+POLICY_FILE = Path(__file__).parents[2] / "broker" / "policy" / "default-policy.yaml"
+ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+def _codes(item: dict[str, Any]) -> set[str]:
+    return {c.get("code") for c in (item.get("type") or {}).get("coding", [])}
+
+
+def free_texts(resource: dict[str, Any]) -> list[tuple[str, str]]:
+    """(category, where) of every free text in a delivered resource, by this test's own reading
+    of the flows' FHIR mapping (docs/flows/*.md), not by the minimiser's table."""
+    rtype = resource.get("resourceType")
+    found = [("clinical", f"{rtype}.note") for _ in resource.get("note") or ()]
+    if rtype == "Observation" and "valueString" in resource:  # the referral's police facts
+        found.append(("police-data", "Observation.valueString"))
+    if rtype == "Encounter":
+        found += [("clinical", "Encounter.reasonCode.text") for r in resource.get("reasonCode", [])
+                  if "text" in r]  # fmt: skip
+    if rtype == "Task":
+        for o in resource.get("output", []):
+            if "reasons" in _codes(o):
+                found.append(("clinical", "Task.output[reasons]"))
+            if "advised-alternative" in _codes(o) and "text" in o.get("valueCodeableConcept", {}):
+                found.append(("clinical", "Task.output[advised-alternative].text"))
+    if rtype == "ServiceRequest":
+        found += [("referral-signal", "ServiceRequest.reasonCode.text")
+                  for r in resource.get("reasonCode", []) if "text" in r]  # fmt: skip
+    return found
+
+
+def explanation_dates(claim: dict[str, Any]) -> set[str]:
+    """Dates in a claim's financing explanation that the claim does not carry anyway."""
+    own = {claim.get("created"), *(claim.get("billablePeriod") or {}).values()}
+    for item in claim.get("item", []):
+        own |= set((item.get("servicedPeriod") or {}).values())
+        own.add(item.get("servicedDate"))
+    explained = [x for x in claim.get("extension", []) if "financing-explanation" in x["url"]]
+    text = json.dumps(explained)
+    return set(ISO_DATE.findall(text)) - own
+
+
+async def read_deliveries(bootstrap: str, state: Path) -> list[tuple[str, str, dict[str, Any]]]:
+    """(party, role, bundle) of every record on every out.<party> topic, opened with that
+    party's own keys from the deployment the run made."""
+    from broker.apps.deployment import KEYS_DIR, REGISTRY_FILE, SECRETS_DIR, load
+    from tests.helpers.kafka import consume_all
+
+    deployment = load(state / REGISTRY_FILE, state / KEYS_DIR, state / SECRETS_DIR)
+    parties = [
+        p for p in deployment.registry.parties
+        if p.outbound_topic and p.id != deployment.router_id
+    ]  # fmt: skip
+
+    async def read(topic: str) -> list[Any]:
+        try:
+            return await consume_all(bootstrap, topic, timeout=30)
+        except LookupError:  # a party that never got anything
+            return []
+
+    per_party = await asyncio.gather(*(read(p.outbound_topic) for p in parties))
+    out = []
+    for party, records in zip(parties, per_party, strict=True):
+        client = deployment.party_client(party.id)
+        for r in records:
+            opened = client.open(r.key, r.value, list(r.headers))
+            out.append((party.id, party.role.value, json.loads(opened.payload)))
+    return out
+
+
+def test_no_delivery_carries_free_text_of_a_category_its_role_may_not_receive(
+    run: tuple[subprocess.CompletedProcess[str], dict], kafka: EmbeddedBroker
+) -> None:
+    """Done when (issue 16): what a role may receive is read from the policy file itself."""
+    import yaml
+
+    policy = yaml.safe_load(POLICY_FILE.read_text(encoding="utf-8"))
+    deliveries = asyncio.run(read_deliveries(kafka.bootstrap, STATE["dir"]))
+    assert len(deliveries) > 100, len(deliveries)
+    seen: Counter[tuple[str, str, str]] = Counter()
+    delivered: Counter[tuple[str, str]] = Counter()
+    for party, role, bundle in deliveries:
+        header = bundle["entry"][0]["resource"]
+        event = header["eventCoding"]["code"]
+        if "response" in header:
+            continue  # the router's answers to a sender: its own message back
+        may = set(policy["flows"][event]["recipients"][role]["categories"])
+        if event == "referral":  # the ZVH processes for its partner, the controller (§2)
+            controller = header["responsible"]["identifier"]["value"]
+            assert controller.startswith("gemeente-"), header
+        for e in bundle["entry"][1:]:
+            res = e["resource"]
+            for category, where in free_texts(res):
+                seen[(event, role, category)] += 1
+                assert category in may, f"{where} ({category}) reached {party} ({role}): {event}"
+            if res["resourceType"] == "Claim":
+                assert not explanation_dates(res), (party, res["extension"])
+        delivered[(event, role)] += 1
+    # the run exercised what is kept from whom: police facts to the ZVH's assessor, clinical
+    # reasons to the executing side, and the ZVH and municipalities got assessments without them
+    assert seen[("referral", "coordinating-provider", "police-data")] > 0, seen
+    assert delivered[("assessment-outcome", "zvh")] > 0, delivered
+    assert delivered[("care-transition", "zvh")] + delivered[("care-transition", "dji")] > 0
+
+
+def test_the_audit_topic_names_no_legal_title_in_clear(
+    run: tuple[subprocess.CompletedProcess[str], dict], kafka: EmbeddedBroker
+) -> None:
+    """The audit records are JSON in clear by design: a permit's description says flow, party,
+    purpose and basis; the citation (wfz next to a pseudonym reveals a criminal-law title) is in
+    the sealed detail only."""
+    from schemas.vocab.citations import CITATIONS
+    from tests.helpers.kafka import consume_all
+
+    records = asyncio.run(consume_all(kafka.bootstrap, "audit", timeout=30))
+    ids = {c.id for c in CITATIONS}
+    to_dji = 0
+    for r in records:
+        event = json.loads(r.value)["event"]
+        if event.get("outcomeDesc") != "permitted":
+            continue
+        for entity in event.get("entity", []):
+            words = set(re.findall(r"[a-z0-9:.-]+", entity.get("description", "").lower()))
+            assert not words & ids, entity.get("description")
+            to_dji += " dji " in f" {entity.get('description', '')} "
+    assert to_dji > 0, "the run disclosed claims to DJI"

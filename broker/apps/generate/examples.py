@@ -158,6 +158,7 @@ def examples() -> list[Example]:
         signaller_source=SignalSource.MUNICIPALITY,
         signaller_party=MUNICIPALITY,
         signal="Herhaald dreigend gedrag naar buren; zorg wordt geweigerd.",
+        police_facts="Drie registraties bedreiging in de basisvoorziening handhaving (BVH).",
         risk_level=RiskLevel.HIGH,
         risk_summary="Risicotaxatie wijst op hoog risico op geweld tegen anderen.",
         legal_titles=(
@@ -391,8 +392,9 @@ def examples() -> list[Example]:
                 justification="Ernstig gevaar voor derden; zonder deling geen beoordeling.",
                 decided_by="procesregisseur ZVH Voorbeeld",
             ),
-            "A municipality's signal registered at the ZVH, with a risk indication and a past "
-            "Wvggz title, sent for the purpose safety on the professional's conflict of duties "
+            "A municipality's signal registered at the ZVH, with police facts (Wpg) apart from the "
+            "signal, a risk indication and a past Wvggz title, sent for the purpose safety on the "
+            "professional's conflict of duties "
             "(without consent); no destination: the router sends it to the coordinating "
             "provider of the referral's region.",
             purpose=PurposeOfUse.SAFETY,
@@ -400,7 +402,13 @@ def examples() -> list[Example]:
             routed=_gets(
                 (
                     R.COORDINATING_PROVIDER,
-                    (C.IDENTITY, C.REFERRAL_SIGNAL, C.RISK_ASSESSMENT, C.LEGAL_TITLE),
+                    (
+                        C.IDENTITY,
+                        C.REFERRAL_SIGNAL,
+                        C.RISK_ASSESSMENT,
+                        C.POLICE_DATA,
+                        C.LEGAL_TITLE,
+                    ),
                 )
             ),
         ),

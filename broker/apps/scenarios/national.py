@@ -69,6 +69,7 @@ CONSENT_CATEGORIES = [
     "legal-title",
     "process",
     "care-episode",
+    "police-data",
 ]
 IN_FLIGHT_GRACE_DAYS = 3  # simulated days a claim may travel before the clock waits for it
 TAIL_DAYS = 35  # after the year: last month's claims, answers, and the watchdog's 28 days
@@ -83,6 +84,11 @@ MUNICIPAL_REASONS = ("no-provider", "no-bed", "other")
 ESCALATION_LEVEL = "national"
 """The level every escalation reaches on this branch: there is one step, the national
 coordination point. The ladder of issue 15 point 2 (regional first) sets it per escalation."""
+# Free text of a category of its own (issue 16 §4), synthetic: the router must keep the police
+# facts from roles without police-data, and the clinical reasons from roles without clinical.
+POLICE_FACTS = "Twee registraties bedreiging in de BVH (synthetisch)."
+SCALE_UP_REASON = "Toename psychotische klachten (synthetisch)."
+NOT_INCLUDED_NOTE = "Voortzetten ambulante behandeling (synthetisch)."
 
 
 @dataclass
@@ -207,6 +213,7 @@ def transition_row(c: Case, t: Transition) -> dict[str, Any]:
         "previous_level": t.previous,
         "location_id": f"{c.region.provider}-kliniek-{t.level}" if secure else None,
         "location_name": f"Kliniek niveau {t.level}" if secure else None,
+        "reason": SCALE_UP_REASON if t.kind == "scale-up" else None,
         **transition_basis(c, t),
     }
 
@@ -268,6 +275,9 @@ class NationalScenario:
                 consent = demo.consent("TOE-" + c.case_id, c.person["bsn"], day)
                 consent["recipient_roles"] = ["coordinating-provider", "zvh"]
                 consent["categories"] = CONSENT_CATEGORIES
+                # whose data it lets through (Mitz: the data holders): the ZVH's referral and
+                # the region's provider's assessment and transitions
+                consent["holders"] = [c.zvh, c.region.provider]
                 consent["valid_from"] = day.isoformat()
                 # the router judges a consent at wall-clock time, the year is in the past
                 consent["valid_until"] = (max(day, date.today()) + timedelta(days=730)).isoformat()
@@ -289,6 +299,8 @@ class NationalScenario:
                     }
                 ],
             )
+            if sector == "police":  # police facts travel apart from the signal (police-data)
+                doc["police_facts"] = POLICE_FACTS
             if c.basis == "conflict-of-duties":
                 decision = conflict_of_duties("Aanmelding", day, "procesregisseur ZVH")
                 doc["basis"] = {
@@ -346,6 +358,7 @@ class NationalScenario:
                 if c.included
                 else "Voorliggende zorg volstaat.",
                 "alternative": c.alternative,
+                "alternative_note": None if c.included else NOT_INCLUDED_NOTE,
                 "inclusion_date": c.inclusion_date.isoformat() if c.inclusion_date else None,
                 "episode_id": c.episode_id if c.included else None,
                 "insurer_uzovi": self._uzovi(c.insurer),

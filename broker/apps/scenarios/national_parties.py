@@ -223,8 +223,17 @@ def parties() -> list[LocalParty]:
     out: list[LocalParty] = []
     for r in REGIONS:
         for z in r.zvhs:
+            # a ZVH processes for its covenant partners, controllers of what they bring (it
+            # has no legal basis of its own): here the region's central municipality
             out.append(
-                LocalParty(z.id, z.name, PartyRole.ZVH, r.code, {"municipality": r.municipality})
+                LocalParty(
+                    z.id,
+                    z.name,
+                    PartyRole.ZVH,
+                    r.code,
+                    {"municipality": r.municipality},
+                    processes_for=(municipality_id(r),),
+                )
             )
         out.append(
             LocalParty(

@@ -99,9 +99,9 @@ COORDINATION_DJI = COORDINATION_INSURER.model_copy(
         "payer": Payer(party_id="dji", role=PartyRole.DJI, identifier="00000001003214345000"),
         "explanation": _explained(
             "coordination-temporary-2022-2023",
-            (("criminal-law-title", "in force since 2023-12-10"),),
+            (("criminal-law-title", "in force"),),
             "coordination-temporary-2022-2023@1: coordination-day at EUR 20.00; "
-            "criminal-law-title in force since 2023-12-10: dji pays under justice",
+            "criminal-law-title in force: dji pays under justice",
         ),
     }
 )

@@ -48,8 +48,10 @@ def test_a_zvh_withdraws_by_message_id_and_corrects_a_referral_with_corrects() -
         ({"type": "withdrawal", "message_id": "999990019"}, "message_id"),  # a BSN, not an id
         ({"type": "withdrawal", "message_id": 42}, "message_id"),
         # no reason in words: free text could carry what the original should not have disclosed
-        # a reason in words is refused, and not named back (issue 20: never echo input)
-        ({"type": "withdrawal", "message_id": new_id(), "reason": "wrong person"}, "(unknown field)"),
+        (
+            {"type": "withdrawal", "message_id": new_id(), "reason": "wrong person"},
+            "(unknown field)",  # and not named back (issue 20: never echo input)
+        ),
     ],
 )
 def test_hostile_withdrawal_documents_are_refused_per_field(doc: dict[str, Any], path: str) -> None:

@@ -44,7 +44,7 @@ def test_judge_names_payer_rule_and_inputs_and_a_gap_exits_1() -> None:
         "3311",
     )
     assert code == 0 and "dji" in text and "coordination-temporary-2022-2023@2" in text
-    assert "criminal-law-title = in force since 2023-12-10" in text
+    assert "criminal-law-title = in force" in text and "since" not in text
     code, text = run(
         "judge", "--service", "registration", "--date", "2021-06-01", "--municipality", "0344"
     )

@@ -71,6 +71,12 @@ def _resource(category: DataCategory) -> dict[str, Any]:
                 "resourceType": "Basic", "id": "ju1", "meta": t,
                 "code": {"text": "strafrechtelijke titel"}, "subject": dict(SUBJECT),
             }
+        case DataCategory.POLICE_DATA:
+            return {
+                "resourceType": "Observation", "id": "po1", "meta": t, "status": "final",
+                "code": {"text": "politiegegevens"}, "subject": dict(SUBJECT),
+                "valueString": "drie registraties bedreiging",
+            }
         case DataCategory.CLINICAL:
             return {
                 "resourceType": "Condition", "id": "c1", "meta": t,
@@ -154,6 +160,10 @@ def bundle(
     }
 
 
+# The senders of the policy tests' requests: the consents cover data these hold (issue 16 §3).
+TEST_SENDERS = ("sender-1", "provider-1", "zvh-1")
+
+
 def consent(
     consent_id: str = "c-1",
     *,
@@ -166,6 +176,8 @@ def consent(
     recorded_at: datetime = datetime(2024, 1, 1, 9, 0, tzinfo=UTC),
     status: ConsentStatus = ConsentStatus.ACTIVE,
     bsn: str = BSN,
+    holders: tuple[str, ...] = TEST_SENDERS,
+    case_id: str | None = None,
 ) -> ConsentRecord:
     return ConsentRecord(
         consent_id=consent_id,
@@ -179,4 +191,6 @@ def consent(
         period_end=end,
         recorded_at=recorded_at,
         recorded_by="zvh-utrecht",
+        holders=holders,
+        case_id=case_id,
     )

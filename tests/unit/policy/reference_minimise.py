@@ -1,6 +1,7 @@
 """Minimisation as it was before the fast walk (commit 50dd001), kept verbatim as the reference
 that tests/unit/policy/test_minimise_fast.py compares ``project`` and friends with; only
-``DataCategory.from_coding`` is the old linear scan here too."""
+``DataCategory.from_coding`` is the old linear scan here too. Issue 16 added the free-text
+categories (``schemas.free_text``): both implementations call the same two functions."""
 
 # ruff: noqa
 # mypy: ignore-errors
@@ -10,6 +11,7 @@ import copy
 from collections.abc import Iterable
 from typing import Any
 
+from schemas.free_text import free_text_categories, strip_free_text
 from schemas.identifiers import BSN_SYSTEM
 from schemas.vocab import DataCategory
 
@@ -70,6 +72,7 @@ def message_categories(bundle: dict[str, Any]) -> frozenset[DataCategory]:
             found |= resource_categories(resource)
         except UnknownCategory:
             continue
+        found |= free_text_categories(resource)
         if resource.get("resourceType") == "Patient" and any(
             k in resource for k in PATIENT_ELEMENTS[DataCategory.CONTACT]
         ):
@@ -162,7 +165,9 @@ def project(
         if rtype == "Patient":
             projected = _project_patient(resource, allowed)
         else:  # no copy: the reference rewrite below builds every container anew
-            projected = {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}
+            projected = strip_free_text(
+                {k: v for k, v in resource.items() if k not in DROPPED_IN_RESOURCES}, allowed
+            )
         kept.append((entry, projected))
 
     header_entry = entries[0]

@@ -65,7 +65,10 @@ def test_a_justified_conflict_of_duties_with_a_validity_is_permitted() -> None:
     assert d.grounds is not None
     assert d.grounds.gdpr_basis is GdprBasis.VITAL_INTEREST
     assert d.grounds.secrecy is SecrecyGround.CONFLICT_OF_DUTIES
-    assert d.grounds.exceptions == (SpecialException.VITAL_INTEREST,)
+    assert d.grounds.exceptions == (
+        SpecialException.VITAL_INTEREST,
+        SpecialException.CRIMINAL_GENERAL,  # UAVG art. 32(b)
+    )
 
 
 @pytest.mark.parametrize(

@@ -203,7 +203,7 @@ def test_referral_to_coordinating_provider_on_consent_or_conflict_of_duties() ->
     assert rule is not None
     assert set(rule.categories) == {
         DataCategory.IDENTITY, DataCategory.CONTACT, DataCategory.REFERRAL_SIGNAL,
-        DataCategory.RISK_ASSESSMENT, DataCategory.LEGAL_TITLE,
+        DataCategory.RISK_ASSESSMENT, DataCategory.LEGAL_TITLE, DataCategory.POLICE_DATA,
     }
     cod = rule.basis_rule(LegalBasis.CONFLICT_OF_DUTIES)
     assert cod is not None and cod.purposes == (PurposeOfUse.SAFETY,)

@@ -171,7 +171,7 @@ def test_the_grounds_stand_in_clear(cod: tuple[list[bytes], str]) -> None:
     decision; on the permit and on the delivery the router wrote."""
     evs = events(cod[0])
     for kind in ("decision-permit", "delivery"):
-        assert grounds(evs[kind]) == ("d", ["art9-2c"], "conflict-of-duties"), kind
+        assert grounds(evs[kind]) == ("d", ["art9-2c", "art10-uavg-32"], "conflict-of-duties"), kind
 
 
 def test_the_grounds_of_a_consent_and_of_a_denial(deployment: Deployment) -> None:
@@ -180,13 +180,14 @@ def test_the_grounds_of_a_consent_and_of_a_denial(deployment: Deployment) -> Non
     pipeline = Pipeline(deployment.router_state(default_policy()))
     values = written(deployment, pipeline, consent(zvh, person),
                      referral(zvh, person, LegalBasis.CONSENT, None))
-    assert grounds(events(values)["decision-permit"]) == ("a", ["art9-2a"], "consent")
+    permit = events(values)["decision-permit"]
+    assert grounds(permit) == ("a", ["art9-2a", "art10-uavg-32"], "consent")
     expired = BasisDetail(None, JUSTIFICATION, PROFESSIONAL, date(2020, 1, 1))
     values = written(deployment, pipeline, referral(
         zvh, synthetic_bsn(random.Random()), LegalBasis.CONFLICT_OF_DUTIES, expired))
     ev = events(values)["decision-deny"]
     assert ev["outcomeDesc"] == "conflict-of-duties-expired"
-    assert grounds(ev) == ("d", ["art9-2c"], "conflict-of-duties")
+    assert grounds(ev) == ("d", ["art9-2c", "art10-uavg-32"], "conflict-of-duties")
 
 
 def test_person_by_pseudonym_in_the_audit_domain(

@@ -1,6 +1,7 @@
 """The messaging reader as it was before the orjson fast path (commit 50dd001), kept verbatim
 as the reference the fast path is compared with (tests/unit/schemas/test_schema_fast_paths.py);
-only ``from_coding`` is the old linear scan here too, so nothing of the new code is used."""
+only ``from_coding`` is the old linear scan here too, so nothing of the new code is used, apart
+from the free-text categories of issue 16 (``schemas.free_text``), which both count."""
 
 # ruff: noqa
 # mypy: ignore-errors
@@ -19,6 +20,8 @@ from typing import Any
 from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
+from schemas.free_text import free_text_categories
+from schemas.messaging import _responsible
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
 
@@ -150,6 +153,7 @@ class MessageMeta:
     response: ResponseInfo | None = None
     focus: tuple[str, ...] = field(default=(), compare=False)
     refers_to: str | None = None  # added with corrections and withdrawals (issue 16)
+    controller: str | None = None  # issue 16: MessageHeader.responsible (same reader as the new)
 
     @staticmethod
     def new(
@@ -316,6 +320,7 @@ class ParsedMessage:
             c = category_of(r)
             if c is not None:
                 cats.add(c)
+            cats |= free_text_categories(r)
             if r.get("resourceType") == "Patient" and any(
                 k in r for k in ("address", "telecom", "contact")
             ):
@@ -545,6 +550,7 @@ def read_meta(bundle: Any) -> MessageMeta:
         response=response,
         focus=tuple(focus),
         refers_to=refers_to,
+        controller=_responsible(header),
     )
 
 

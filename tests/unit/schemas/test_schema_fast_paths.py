@@ -479,7 +479,7 @@ def test_message_meta_fields_are_the_ones_response_copies() -> None:
     """response_bundle spells out dataclasses.replace: a new field must be added there too."""
     assert [f.name for f in dataclasses.fields(MessageMeta)] == [
         "message_id", "event", "sender", "timestamp", "purpose", "legal_basis",
-        "destinations", "basis_detail", "response", "focus", "refers_to",
+        "destinations", "basis_detail", "response", "focus", "refers_to", "controller",
     ]  # fmt: skip
 
 
