@@ -54,16 +54,14 @@ def _cell(text: str) -> str:
 
 
 def retention(spec: TopicSpec) -> str:
-    """The retention the catalogue sets for a topic, or that it is still to be set."""
-    days = getattr(spec, "retention_days", None)  # set by the retention work (issue 16 §6)
-    if isinstance(days, int):
-        return f"{days} days"
-    ms = spec.config.get("retention.ms")
-    if ms is not None:
-        if ms == "-1":
-            return "kept (retention.ms -1)"
-        return f"{int(ms) / 86_400_000:g} days"
-    return RETENTION_UNSET
+    """The retention the catalogue sets for a topic (``docs/retention.md``), with its source."""
+    term = spec.retention
+    if term is None:
+        return RETENTION_UNSET
+    if term.days is None:
+        kept = "compacted: the latest version per key" if spec.compacted else "no time limit"
+        return f"{kept} ({term.source})"
+    return f"{term.days} days ({term.source})"
 
 
 def _grounds(rule: BasisRule) -> str:
