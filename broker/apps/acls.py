@@ -14,8 +14,10 @@ certificate, or its SASL/SCRAM user). The rules, in the order the tables below a
 * an adapter dead-letters refused input, watches the broker epoch and, for a provider, keeps its
   journal ``journal.<party>``;
 * the router reads every routed topic and the consent log, writes every ``out.`` topic, the
-  consent log, ``rejected``, ``dead-letter`` and its escalation-ladder log ``escalation`` (which
-  it reads back at start), and creates the epoch (and its claim) on first start;
+  consent log, ``rejected``, ``dead-letter``, its escalation-ladder log ``escalation``, its
+  delivery index ``deliveries`` and its data-key store ``keystore`` (all three read back at
+  start), and creates the epoch (and its claim) on first start;
+* a party that may send any flow may also withdraw what it sent (``in.withdrawal``);
 * the web app's party (the capacity dashboard) reads ``audit`` and ``audit-checkpoint`` for the
   compliance search and ``rejected``/``dead-letter`` for the operations counts;
 * the administrator (``ketenbus topics``) creates topics.
@@ -123,7 +125,14 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
     routed = {t.name for t in topics.ROUTED}
     table[router] = Access(
         reads=frozenset(
-            {*routed, topics.CONSENT.name, topics.AUDIT.name, topics.ESCALATION.name}
+            {
+                *routed,
+                topics.CONSENT.name,
+                topics.AUDIT.name,
+                topics.ESCALATION.name,
+                topics.DELIVERIES.name,
+                topics.KEY_STORE.name,
+            }
         ),
         writes=frozenset(
             {
@@ -134,6 +143,8 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
                 topics.REJECTED.name,
                 topics.DEAD_LETTER.name,
                 topics.ESCALATION.name,
+                topics.DELIVERIES.name,
+                topics.KEY_STORE.name,
             }
         ),
     )
@@ -142,13 +153,16 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
             continue
         reads = {party.outbound_topic, topics.AUDIT.name}
         writes = {topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name}
+        flows = sendable(policy, party.role)  # e.g. the coordination point's answers too
+        writes |= {topics.inbound_for(e.value).name for e in flows}
+        if flows:  # a sender may withdraw what it sent (not a policy flow: AVG art. 17, 19)
+            writes.add(topics.IN_WITHDRAWAL.name)
         if party.role in ADAPTER_ROLES:
-            writes |= {topics.inbound_for(e.value).name for e in sendable(policy, party.role)}
             writes.add(topics.DEAD_LETTER.name)
-        if party.role in PROVIDER_ROLES:
-            journal = f"journal.{party.id}"
-            reads.add(journal)
-            writes.add(journal)
+        if party.role in PROVIDER_ROLES:  # its journal, under its own data keys (erasure)
+            own = {f"journal.{party.id}", f"{topics.KEY_STORE.name}.{party.id}"}
+            reads |= own
+            writes |= own
         if party.role is PartyRole.CAPACITY_DASHBOARD:  # the web app: compliance, operations
             reads |= {
                 topics.AUDIT_CHECKPOINT.name,
@@ -183,7 +197,8 @@ def acl_set(registry: PartyRegistry, policy: Policy) -> list[Acl]:
         else:
             acls.add(Acl(principal, Resource.GROUP, ADAPTER_GROUP_PREFIX + principal, Op.READ))
             if any(n.startswith("journal.") for n in access.writes):
-                acls.add(Acl(principal, Resource.TOPIC, f"journal.{principal}", Op.CREATE))
+                for name in (f"journal.{principal}", f"{topics.KEY_STORE.name}.{principal}"):
+                    acls.add(Acl(principal, Resource.TOPIC, name, Op.CREATE))
     for op in (Op.CREATE, Op.DESCRIBE, Op.DESCRIBE_CONFIGS):
         acls.add(Acl(ADMIN, Resource.CLUSTER, "kafka-cluster", op))
     return sorted(acls)

@@ -47,7 +47,7 @@ def test_a_zvh_sends_referrals_consents_and_escalations_and_reads_its_own_topic(
     table: dict[str, Access],
 ) -> None:
     zvh = table["zvh-midden-nederland"]
-    assert zvh.writes == ADAPTER | {"in.referral", "in.consent", "in.escalation"}
+    assert zvh.writes == ADAPTER | {"in.referral", "in.consent", "in.escalation", "in.withdrawal"}
     assert zvh.reads == {"out.zvh-midden-nederland", "audit"}
 
 
@@ -61,14 +61,17 @@ def test_a_provider_sends_its_flows_and_keeps_its_journal(table: dict[str, Acces
         "in.claim",
         "in.consent",
         "in.escalation",
+        "in.withdrawal",
         "journal.fivoor",
+        "keystore.fivoor",  # the journal's data keys (docs/erasure.md)
     }
-    assert fivoor.reads == {"out.fivoor", "audit", "journal.fivoor"}
+    assert fivoor.reads == {"out.fivoor", "audit", "journal.fivoor", "keystore.fivoor"}
 
 
 @pytest.mark.parametrize("payer", ["zilveren-kruis", "zk-utrecht", "dji", "vws"])
 def test_a_payer_only_answers_claims(table: dict[str, Access], payer: str) -> None:
-    assert table[payer].writes == ADAPTER | {"in.claim"}  # claim responses travel on in.claim
+    # claim responses travel on in.claim; a payer may withdraw its own answer
+    assert table[payer].writes == ADAPTER | {"in.claim", "in.withdrawal"}
     assert table[payer].reads == {f"out.{payer}", "audit"}
 
 
@@ -76,7 +79,8 @@ def test_a_municipality_refers_answers_claims_and_escalates(table: dict[str, Acc
     assert table["gemeente-utrecht"].writes == ADAPTER | {
         "in.referral",
         "in.claim",
-        "in.escalation",
+        "in.escalation",  # escalations and, as a regional step, answers
+        "in.withdrawal",
     }
     assert table["gemeente-utrecht"].reads == {"out.gemeente-utrecht", "audit"}
 
@@ -93,7 +97,11 @@ def test_the_web_app_reads_the_trail_and_the_refusals_but_sends_no_flow(
         "rejected",
         "dead-letter",
     }
-    assert table["landelijk-coordinatiepunt"].writes == AUDIT_WRITER
+    # the coordination point answers escalations (from the web app's escalation page)
+    assert table["landelijk-coordinatiepunt"].writes == AUDIT_WRITER | {
+        "in.escalation",
+        "in.withdrawal",
+    }
     assert table["landelijk-coordinatiepunt"].reads == {"out.landelijk-coordinatiepunt", "audit"}
 
 
@@ -112,6 +120,9 @@ def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
         "consent",
         "audit",
         "escalation",  # the ladder log, read back at start
+        "in.withdrawal",
+        "deliveries",  # who received what (corrections, withdrawals)
+        "keystore",  # the data keys (erasure)
     }
     assert router.writes == AUDIT_WRITER | {
         "out.",
@@ -119,6 +130,8 @@ def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
         "rejected",
         "dead-letter",
         "escalation",
+        "deliveries",
+        "keystore",
     }
 
 
