@@ -684,7 +684,58 @@ class Pipeline:
         denied: list[tuple[Recipient, Decision]] = []
         delivered = 0
         entry = DeliveryEntry(m.sender, m.message_id, m.event, router_person)
+        # Routed before (the index says who got it) but not committed: a router that crashed
+        # after publishing, or an instance that took over the partition. The first decision
+        # stands; the record is delivered again (recipients de-duplicate on the message id)
+        # and audited as that: a redelivery, not a second decision (issue 19 point 8).
+        prior = self.state.deliveries.get(m.sender, m.message_id) if request is None else None
         for r in recipients:
+            if prior is not None and r.party_id in prior.recipients:
+                allowed = prior.recipients[r.party_id]
+                party = self.state.registry.get(r.party_id)
+                party_pseudo = self._person(bsn, r.party_id) or "none"
+                stub = (
+                    {
+                        "identifier": {
+                            "system": "https://ketenbus.nl/fhir/NamingSystem/pseudonym/"
+                            + r.party_id,
+                            "value": party_pseudo,
+                        }
+                    }
+                    if bsn
+                    else None
+                )
+                projected = project(msg.bundle, allowed, subject_stub=stub)
+                sealed = self._seal_for(
+                    dumps(projected), r.party_id, m.event.value, m.message_id, party_pseudo, now
+                )
+                self._emit(result, party.outbound_topic, sealed)
+                delivered += 1
+                delivered_to.add(r.party_id)
+                entry.recipients[r.party_id] = allowed
+                result.facts.append(
+                    Fact(
+                        FactKind.DELIVERY,
+                        now,
+                        m.message_id,
+                        m.event,
+                        m.sender,
+                        "redelivered",
+                        f"written to {party.outbound_topic} again: routed before, the first "
+                        "decision stands",
+                        sender_role=role,
+                        recipient=r.party_id,
+                        recipient_role=r.role,
+                        purpose=m.purpose,
+                        legal_basis=m.legal_basis,
+                        person=audit_person,
+                        categories=allowed & categories,
+                        topic=party.outbound_topic,
+                        controller=m.responsible,
+                        processor=m.processor,
+                    )
+                )
+                continue
             if r.party_id in done:  # a re-process delivers nothing twice
                 result.facts.append(
                     Fact(
