@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -42,7 +43,8 @@ from broker.router.reprocess import (
     new_request,
     request_headers,
 )
-from broker.trust import PartyKeys
+from broker.trust import PartyKeys, TrustError
+from broker.trust.datakeys import ErasedKey, layer_dkid, open_layer
 from schemas import topics
 
 DEFAULT_LIMIT = 100
@@ -165,12 +167,38 @@ class Reprocessor:
         if selection.empty:
             raise ReprocessRefused("select something: --id, --reason, --sender, --since or "
                                    "--until (re-processing everything at once is not offered)")
-        chosen = choose(await read_parked(self.settings, selection.parking), selection, limit)
+        parked = await self._opened(await read_parked(self.settings, selection.parking))
+        chosen = choose(parked, selection, limit)
         delivered = delivered_per_audit(await read_audit_topic(self.settings))
         items = [Item(r, delivered.get((r.sender or "", r.message_id or ""), frozenset()))
                  for r in chosen]
         await self._outlook(items)
         return items
+
+    async def _opened(self, records: list[ParkedRecord]) -> list[ParkedRecord]:
+        """The parked records as the router received them: the router puts a refused record
+        under the person's data key when it knows who it is about (docs/erasure.md), so its
+        original envelope, signature and digest come back with that key. A record of an erased
+        person cannot be opened any more, and is not offered (AVG art. 17)."""
+        if not any(layer_dkid(r.value) for r in records):
+            return records
+        store = self.deployment.reader_key_store(self.settings)
+        if store is not None:
+            await store.load()
+        out = []
+        for r in records:
+            try:
+                value = open_layer(store.store if store else None, r.value, r.topic)
+            except ErasedKey:
+                continue
+            except TrustError as err:
+                raise ReprocessRefused(
+                    f"a parked record is under a person's data key and does not open here "
+                    f"({err.reason}): re-process where the router's key store (its KEK files) "
+                    "is"
+                ) from None
+            out.append(dataclasses.replace(r, value=value))
+        return out
 
     def _request(self, item: Item, audit_event: str) -> tuple[ReprocessRequest, Incoming]:
         r = item.record
@@ -180,7 +208,13 @@ class Reprocessor:
 
     async def _outlook(self, items: list[Item]) -> None:
         """Route each record with a scratch router (nothing is published) to say what now."""
-        state = self.deployment.router_state(self.policy)
+        # with the router's data keys where they are (its KEK files on this machine): the
+        # consent log and the parked records are under the persons' keys (docs/erasure.md);
+        # the scratch router publishes nothing, so a key it makes is never written
+        here = self.deployment.reader_key_store(self.settings) is not None
+        state = self.deployment.router_state(self.policy, settings=self.settings if here else None)
+        if state.datakeys is not None:
+            await state.datakeys.load()
         log = ConsentLog(self.settings, state)
         await log.start()
         await log.stop()
