@@ -482,6 +482,7 @@ async def test_a_replay_after_a_router_restart_is_still_a_duplicate(stack: Local
     )
     await router.start()
     stack.router = router
+    stack.routers = [router]  # the stack stops the router that runs now
     assert f"{ZVH}/{mid}" in router.state.replay, "rebuilt from the routed topics"
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap)
     await producer.start()

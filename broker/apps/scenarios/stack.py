@@ -183,5 +183,9 @@ class LocalStack:
             await prov.stop()
         for payer in self.payers.values():
             await payer.stop()
-        for r in self.routers or ([self.router] if self.router is not None else []):
+        # every instance, and ``router`` too: a test may have replaced it (a restart)
+        routers = list(self.routers)
+        if self.router is not None and all(r is not self.router for r in routers):
+            routers.append(self.router)
+        for r in routers:
             await r.stop()
