@@ -97,10 +97,12 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
             assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
             # every instance forgets the key and the consents without a restart
             assert await async_wait_until(
-                lambda: not any(
-                    s.store.live_keys(owner)  # type: ignore[union-attr]
-                    or r.state.consents.records(pseudo)
-                    for s, r in zip(stores, stack.routers, strict=True)
+                lambda: (
+                    not any(
+                        s.store.live_keys(owner)  # type: ignore[union-attr]
+                        or r.state.consents.records(pseudo)
+                        for s, r in zip(stores, stack.routers, strict=True)
+                    )
                 ),
                 10,
                 0.1,

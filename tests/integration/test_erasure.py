@@ -12,7 +12,7 @@ topics when the client reads them: what it cannot read is what the erasure destr
 Not covered here (``docs/erasure.md``): ``in.*`` and ``out.*`` (sealed for the router or the
 recipient, with no inner data layer yet: bounded by their retention), the recipients' outboxes
 (their own records) and inbox copies (pruned by ``ketenbus prune``). One router instance and no
-broker restart (the embedded broker keeps its topics in memory only).
+broker restart here; two instances and a broker restart: ``tests/fault/test_erasure_restart.py``.
 """
 
 from __future__ import annotations
@@ -40,6 +40,7 @@ from broker.audit.sealed import SealedDetailErased, SealedDetailError, open_deta
 from broker.audit.signers import signers_from_registry
 from broker.config import Settings
 from broker.router.pipeline import AUDIT_DOMAIN
+from broker.router.reprocess import PARKED_HEADERS
 from broker.trust import TrustError, open_sealed
 from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
 from schemas import topics
@@ -50,7 +51,7 @@ from tests.helpers.stack import running_stack
 pytestmark = pytest.mark.integration
 
 ZVH, PROVIDER, WEB = "zvh-midden-nederland", "fivoor", "dashboard"
-PARKING_HEADERS = {"kb-reason", "kb-detail", "kb-source-topic", "kb-refused-at"}
+PARKING_HEADERS = set(PARKED_HEADERS)  # what the router adds when it parks a record
 PARTIES = [*demo.PARTIES, LocalParty(WEB, "Landelijk dashboard", PartyRole.CAPACITY_DASHBOARD)]
 
 
@@ -182,11 +183,11 @@ async def read_everything(
                 except TrustError:
                     continue
             # a parked record carries the reason beside the envelope's own headers, and its
-            # Kafka key is the sender, not the sender's pseudonym the envelope was sealed with:
-            # this reader knows both persons' BSNs, so it tries their pseudonyms too
+            # Kafka key is the sender, not the sender's pseudonym the envelope was sealed with
+            # (that is in kb-original-key): this reader also tries both persons' pseudonyms
             headers = [h for h in rec.headers or () if h[0] not in PARKING_HEADERS]
             sender = dict(headers).get("kb-sender", b"").decode()
-            keys = [rec.key]
+            keys = [rec.key, *(v for k, v in rec.headers or () if k == "kb-original-key")]
             if sender in dep.registry:
                 keys += [dep.pseudonymiser(sender).pseudonym(sender, p["bsn"]).encode()
                          for p in people]  # fmt: skip

@@ -276,7 +276,7 @@ def test_a_follower_is_told_of_each_erasure_once_and_knows_the_owner_erased(
 def test_a_forged_tombstone_names_no_one(tmp_path: Path, world: tuple) -> None:
     """A tombstone signed with another valid key (the ZVH's) is refused and not reported as an
     erasure: it would otherwise make every router drop a person's consents (denial of service)."""
-    registry, _, zvh = world
+    _, _, zvh = world
     s = store(tmp_path, world)
     owner = s.owner("999990019")
     dkid, _, rec = s.key_for(owner)
