@@ -325,6 +325,14 @@ class ConsentView:
             return ()
         return (slot,) if isinstance(slot, bytes) else slot
 
+    def person_bsns(self) -> Iterator[tuple[str, str]]:
+        """Every person in the view as ``(pseudonym, BSN)``, read from the packed header only
+        (an erasure looks for its person among all: ``RouterService._forget_erased``)."""
+        for pseudonym in list(self._by_person):
+            versions = self._versions(pseudonym)
+            if versions:
+                yield pseudonym, f"{_HEADER.unpack_from(versions[0])[6]:09d}"
+
     def records(self, pseudonym: str) -> list[ConsentRecord]:
         """The latest version of every consent of this person (revoked ones included)."""
         return [self._unpack(v) for v in self._versions(pseudonym)]

@@ -350,10 +350,10 @@ class RouterService(KafkaComponent):
         poll): the person's consents leave the in-memory view at once, as their records on the
         consent log became unreadable (AVG art. 17). Otherwise a view that still held them would
         judge referrals on them and, after a broker restart, write them back under a new key."""
-        persons = {pseudo: r.person_bsn for pseudo, r in self.state.consents}
+        persons = list(self.state.consents.person_bsns())
         gone = sum(
             self.state.consents.forget(pseudo)
-            for pseudo, bsn in persons.items()
+            for pseudo, bsn in persons
             if self._owner_of(bsn) == owner
         )
         if gone:

@@ -268,3 +268,13 @@ def test_forget_drops_every_consent_of_the_erased_person_only() -> None:
     assert (len(view), view.active_count, view.persons) == (1, 1, 1)
     assert [p for p, _ in view] == ["other"]
     assert view.forget(PSEUDONYM) == 0
+
+
+def test_person_bsns_names_each_person_once_with_the_bsn_of_their_consents() -> None:
+    view = ConsentView()
+    view.apply(PSEUDONYM, consent("c-1", recipients=("transfore",)))
+    view.apply(PSEUDONYM, consent("c-2", recipients=("x",)))
+    view.apply("other", consent("c-3", recipients=("transfore",), bsn="000000012"))
+    assert sorted(view.person_bsns()) == sorted(
+        [(PSEUDONYM, "111222333"), ("other", "000000012")]
+    )
