@@ -2,10 +2,10 @@
 while the router runs (it forgets the key without a restart); then, after a restart of every
 component, an independent client that reads the full history of
 the topics ketenbus keeps about people -- the key store, the consent log, ``rejected``,
-``dead-letter``, the audit trail and its checkpoints, the escalation topic and any
-``journal.*`` -- with *every* party's private keys and *every* KEK file left on disk finds none
-of that person's test values, while the other person's are still readable; the audit trail,
-erasure record included, still verifies.
+``dead-letter``, the audit trail and its checkpoints, the escalation ladder log, the delivery
+index and any ``journal.*`` -- with *every* party's private keys and *every* KEK file left on
+disk finds none of that person's test values, while the other person's are still readable;
+the audit trail, erasure record included, still verifies.
 
 The embedded broker neither compacts nor deletes, so every record ever written is still on the
 topics when the client reads them: what it cannot read is what the erasure destroyed.
@@ -119,7 +119,7 @@ async def person_topics(bootstrap: str) -> list[str]:
         await admin.close()
     fixed = [topics.KEY_STORE.name, topics.CONSENT.name, topics.REJECTED.name,
              topics.DEAD_LETTER.name, topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name,
-             topics.ESCALATION.name]  # fmt: skip
+             topics.ESCALATION.name, topics.DELIVERIES.name]  # fmt: skip
     return [*fixed, *sorted(n for n in names if n.startswith("journal."))]
 
 
