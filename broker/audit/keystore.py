@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -50,13 +51,16 @@ class TopicKeyStore:
         self.store = store
         self.topic = topic
         self.pending: list[KeyRecord] = []
+        # told the owner of every tombstone applied (a person erased): the router drops what it
+        # holds in memory about them (its consent view) before anything could re-seal it
+        self.on_erased: Callable[[str], None] | None = None
         self._next_offset = 0  # where load() stopped, so follow() need not read it all again
 
     async def load(self) -> int:
         """Rebuild the keys from the whole topic; returns the number of records read."""
 
         def one(r: Any) -> None:
-            self.store.apply(r.key, r.value)
+            self._apply(r.key, r.value)
             self._next_offset = max(self._next_offset, r.offset + 1)
 
         return await read_topic(self.settings, self.topic, one)
@@ -80,9 +84,14 @@ class TopicKeyStore:
                     await asyncio.sleep(1.0)
                     continue
                 for r in batch.get(tp, []):
-                    self.store.apply(r.key, r.value)
+                    self._apply(r.key, r.value)
         finally:
             await consumer.stop()
+
+    def _apply(self, key: bytes | None, value: bytes | None) -> None:
+        erased = self.store.apply(key, value)
+        if erased is not None and self.on_erased is not None:
+            self.on_erased(erased)
 
     def for_person(self, pseudonym: str) -> tuple[str, bytes]:
         """The data key of the person with this router-domain pseudonym (made when needed)."""

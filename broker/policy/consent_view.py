@@ -236,6 +236,16 @@ class ConsentView:
             return self._change(ConsentChangeKind.GRANTED, pseudonym, record, None)
         return self._change(ConsentChangeKind.REVOKED, pseudonym, record, None)
 
+    def forget(self, pseudonym: str) -> int:
+        """Drop every consent of this person, revoked ones included: the person was erased
+        (AVG art. 17; the consent records are the person's data too, ``docs/erasure.md``), so the
+        view must not keep them to be written back after a broker restart. Returns how many."""
+        versions = self._versions(pseudonym)
+        self._by_person.pop(pseudonym, None)
+        self._count -= len(versions)
+        self._active -= sum(1 for v in versions if v[_HEADER_SIZE - 1] & _ACTIVE)
+        return len(versions)
+
     @staticmethod
     def _change(
         kind: ConsentChangeKind, pseudonym: str, record: ConsentRecord, previous: datetime | None
@@ -314,6 +324,14 @@ class ConsentView:
         if slot is None:
             return ()
         return (slot,) if isinstance(slot, bytes) else slot
+
+    def person_bsns(self) -> Iterator[tuple[str, str]]:
+        """Every person in the view as ``(pseudonym, BSN)``, read from the packed header only
+        (an erasure looks for its person among all: ``RouterService._forget_erased``)."""
+        for pseudonym in list(self._by_person):
+            versions = self._versions(pseudonym)
+            if versions:
+                yield pseudonym, f"{_HEADER.unpack_from(versions[0])[6]:09d}"
 
     def records(self, pseudonym: str) -> list[ConsentRecord]:
         """The latest version of every consent of this person (revoked ones included)."""

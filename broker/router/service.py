@@ -37,7 +37,7 @@ from broker.router.deliveries import INDEX_EVENT
 from broker.router.delivery_log import DeliveryLog
 from broker.router.facts import Fact
 from broker.router.ladder import LadderTimes, messages_for
-from broker.router.pipeline import Pipeline, RouterState
+from broker.router.pipeline import AUDIT_DOMAIN, Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
 from broker.router.replay_log import rebuild_replay
 from broker.trust.party import PartyClient
@@ -132,6 +132,7 @@ class RouterService(KafkaComponent):
 
         async def consents() -> None:
             if self.state.datakeys is not None:  # before the consent log, which it opens
+                self.state.datakeys.on_erased = self._forget_erased
                 read = await self.state.datakeys.load()
                 log.info("key store rebuilt from %d records", read)
                 self._keys_follow = asyncio.create_task(self.state.datakeys.follow(), name="keys")
@@ -300,7 +301,13 @@ class RouterService(KafkaComponent):
         """Write the consent view back to the (empty) consent log so other instances and a
         restart of this one rebuild the same view."""
         records = []
-        for pseudo, record in self.state.consents:
+        keys = self.state.datakeys
+        for pseudo, record in list(self.state.consents):
+            if keys is not None and keys.store.erased_owner(self._owner_of(record.person_bsn)):
+                # never a new data key for an erased person (docs/erasure.md): the consent
+                # would be readable again; it leaves the view instead
+                self.state.consents.forget(pseudo)
+                continue
             meta = MessageMeta.new(
                 EventCode.CONSENT, record.recorded_by, PurposeOfUse.COC, LegalBasis.CONSENT
             )
@@ -328,10 +335,29 @@ class RouterService(KafkaComponent):
             records.append(
                 Outgoing(topics.DELIVERIES.name, sealed.key, sealed.value, sealed.headers)
             )
-        keys = self.state.datakeys
         if keys is not None:
             keys.pending[:0] = keys.store.snapshot()
         await self.publish([*self._new_keys(), *records])
+
+    def _owner_of(self, bsn: str) -> str:
+        """The key-store owner of a person, as :meth:`Pipeline.consent_payload` names it."""
+        assert self.state.datakeys is not None
+        person = self.state.pseudonyms.pseudonym(AUDIT_DOMAIN, bsn)
+        return self.state.datakeys.store.owner(person)
+
+    def _forget_erased(self, owner: str) -> None:
+        """A tombstone on the key store (``ketenbus erase``, seen by every instance within a
+        poll): the person's consents leave the in-memory view at once, as their records on the
+        consent log became unreadable (AVG art. 17). Otherwise a view that still held them would
+        judge referrals on them and, after a broker restart, write them back under a new key."""
+        persons = list(self.state.consents.person_bsns())
+        gone = sum(
+            self.state.consents.forget(pseudo)
+            for pseudo, bsn in persons
+            if self._owner_of(bsn) == owner
+        )
+        if gone:
+            log.info("an erased person's %d consent(s) left the consent view", gone)
 
     def _new_keys(self) -> list[Outgoing]:
         """The key-store records of data keys made since the last call: published with (and

@@ -226,6 +226,7 @@ class DataKeyStore:
         self._keys: dict[str, bytes] = {}  # dkid -> data key
         self._owners: dict[str, set[str]] = {}  # owner -> dkids (live and erased)
         self._erased: set[str] = set()
+        self._erased_owners: set[str] = set()  # owners with a tombstone: persons erased
         self.refused = 0
         self.unreadable = 0
 
@@ -239,11 +240,13 @@ class DataKeyStore:
 
     # --- rebuilding from the topic ---------------------------------------------------------
 
-    def apply(self, key: bytes | None, value: bytes | None) -> None:
+    def apply(self, key: bytes | None, value: bytes | None) -> str | None:
         """Apply one record of the key-store topic (oldest first). Forged or unreadable records
-        are counted and skipped, never applied."""
+        are counted and skipped, never applied. Returns the owner when the record is a tombstone
+        this store had not seen yet (a person erased just now: the caller forgets what it holds
+        in memory about them), else None."""
         if value is None:
-            return  # a Kafka tombstone says nothing we trust: unsigned
+            return None  # a Kafka tombstone says nothing we trust: unsigned
         try:
             rec = KeyRecord.parse(value)
             if rec.writer != self.writer or (key is not None and key.decode() != rec.dkid):
@@ -254,23 +257,26 @@ class DataKeyStore:
             )
         except (TrustError, InvalidSignature, UnicodeDecodeError):
             self.refused += 1
-            return
+            return None
         self._owners.setdefault(rec.owner, set()).add(rec.dkid)
         if rec.erased:
+            new = rec.dkid not in self._erased
             self._erased.add(rec.dkid)
+            self._erased_owners.add(rec.owner)
             self._keys.pop(rec.dkid, None)
-            return
+            return rec.owner if new else None
         if rec.dkid in self._erased:
-            return  # an older wrap replayed after the tombstone
+            return None  # an older wrap replayed after the tombstone
         kek = self.kek.key(rec.generation)
         if kek is None:
-            return  # an older generation: its KEK is destroyed; a newer record re-wraps it
+            return None  # an older generation: its KEK is destroyed; a newer record re-wraps it
         try:
             nonce, body = rec.wrapped[:_NONCE], rec.wrapped[_NONCE:]
             aad = _wrap_aad(rec.dkid, rec.generation)
             self._keys[rec.dkid] = AESGCM(kek).decrypt(nonce, body, aad)
         except (InvalidTag, ValueError):
             self.unreadable += 1
+        return None
 
     def load(self, records: Iterable[tuple[bytes | None, bytes | None]]) -> DataKeyStore:
         for key, value in records:
@@ -311,6 +317,7 @@ class DataKeyStore:
             out.append(self._signed(KeyRecord(dkid, owner, 0, b"", self.writer, now)))
             self._erased.add(dkid)
             self._keys.pop(dkid, None)
+        self._erased_owners.add(owner)
         for dkid, dk in sorted(self._keys.items()):
             out.append(self._wrapped(dkid, dkid.split(".")[1], dk, new))
         return out, new
@@ -327,6 +334,11 @@ class DataKeyStore:
     def live_keys(self, owner: str) -> list[str]:
         """The ids of ``owner``'s data keys this store can still open."""
         return sorted(d for d in self._owners.get(owner, ()) if d in self._keys)
+
+    def erased_owner(self, owner: str) -> bool:
+        """Whether ``owner`` was erased and has no key made since (a consent given after the
+        erasure makes a new one): nothing of theirs held in memory may be sealed again."""
+        return owner in self._erased_owners and not self.live_keys(owner)
 
     def erased(self, dkid: str) -> bool:
         return dkid in self._erased or dkid not in self._keys

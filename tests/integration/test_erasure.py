@@ -2,17 +2,17 @@
 while the router runs (it forgets the key without a restart); then, after a restart of every
 component, an independent client that reads the full history of
 the topics ketenbus keeps about people -- the key store, the consent log, ``rejected``,
-``dead-letter``, the audit trail and its checkpoints, the escalation topic and any
-``journal.*`` -- with *every* party's private keys and *every* KEK file left on disk finds none
-of that person's test values, while the other person's are still readable; the audit trail,
-erasure record included, still verifies.
+``dead-letter``, the audit trail and its checkpoints, the escalation ladder log, the delivery
+index and any ``journal.*`` -- with *every* party's private keys and *every* KEK file left on
+disk finds none of that person's test values, while the other person's are still readable;
+the audit trail, erasure record included, still verifies.
 
 The embedded broker neither compacts nor deletes, so every record ever written is still on the
 topics when the client reads them: what it cannot read is what the erasure destroyed.
 Not covered here (``docs/erasure.md``): ``in.*`` and ``out.*`` (sealed for the router or the
 recipient, with no inner data layer yet: bounded by their retention), the recipients' outboxes
 (their own records) and inbox copies (pruned by ``ketenbus prune``). One router instance and no
-broker restart (the embedded broker keeps its topics in memory only).
+broker restart here; two instances and a broker restart: ``tests/fault/test_erasure_restart.py``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import httpx
 import pytest
 
 from broker.apps.cli.lifecycle import erase_subject
-from broker.apps.deployment import LocalParty
+from broker.apps.deployment import Deployment, LocalParty
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack
 from broker.apps.synthetic import synthetic_bsn
@@ -37,7 +38,9 @@ from broker.audit import AuditQuery, ChainRecord, verify
 from broker.audit.keystore import kek_dir
 from broker.audit.sealed import SealedDetailErased, SealedDetailError, open_detail
 from broker.audit.signers import signers_from_registry
+from broker.config import Settings
 from broker.router.pipeline import AUDIT_DOMAIN
+from broker.router.reprocess import PARKED_HEADERS
 from broker.trust import TrustError, open_sealed
 from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
 from schemas import topics
@@ -48,7 +51,7 @@ from tests.helpers.stack import running_stack
 pytestmark = pytest.mark.integration
 
 ZVH, PROVIDER, WEB = "zvh-midden-nederland", "fivoor", "dashboard"
-PARKING_HEADERS = {"kb-reason", "kb-detail", "kb-source-topic", "kb-refused-at"}
+PARKING_HEADERS = set(PARKED_HEADERS)  # what the router adds when it parks a record
 PARTIES = [*demo.PARTIES, LocalParty(WEB, "Landelijk dashboard", PartyRole.CAPACITY_DASHBOARD)]
 
 
@@ -116,8 +119,112 @@ async def person_topics(bootstrap: str) -> list[str]:
         await admin.close()
     fixed = [topics.KEY_STORE.name, topics.CONSENT.name, topics.REJECTED.name,
              topics.DEAD_LETTER.name, topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name,
-             topics.ESCALATION.name]  # fmt: skip
+             topics.ESCALATION.name, topics.DELIVERIES.name]  # fmt: skip
     return [*fixed, *sorted(n for n in names if n.startswith("journal."))]
+
+
+@dataclass
+class Reading:
+    """What the independent client could read: ``seen[i]`` came from topic ``where[i]``."""
+
+    seen: list[bytes]
+    where: list[str]
+    erased_layers: int  # data layers and sealed details whose key was erased
+
+    def topics_with(self, value: bytes) -> list[str]:
+        return sorted({t for t, text in zip(self.where, self.seen, strict=True) if value in text})
+
+
+async def read_everything(
+    bootstrap: str, dep: Deployment, settings: Settings, people: list[dict[str, Any]]
+) -> Reading:
+    """The independent client: every person topic's full history, opened with every party's
+    private keys, every pseudonym of ``people`` and every key store whose KEK files are on disk
+    (the router's and each party's own)."""
+    keyrings = [dep.keyring(p.id) for p in dep.registry.parties]
+    # every key store whose KEK files are on disk: the router's and each party's own
+    stores = [dep.key_store(settings)] + [
+        dep.key_store(settings, party=p.id)
+        for p in dep.registry.parties
+        if kek_dir(dep.keys_dir, p.id).is_dir()
+    ]
+    assert len(stores) >= 2  # the router's and the provider's (its journal)
+    for store in stores:
+        await store.load()
+
+    def unlayer(blob: bytes, topic: str) -> bytes:
+        """The payload under a data layer, with whichever key store holds its key."""
+        erased = False
+        for store in stores:
+            try:
+                return decrypt_layer(store.store, blob, context=layer_context(topic))
+            except ErasedKey:
+                erased = True
+            except TrustError:
+                pass
+        raise ErasedKey(str(layer_dkid(blob))) if erased else TrustError("decrypt-failed", "x")
+
+    compliance = dep.keyring(WEB).current
+    seen: list[bytes] = []
+    where: list[str] = []
+    erased_layers = 0
+    for topic in await person_topics(bootstrap):
+        for rec in await consume_all(bootstrap, topic):
+            value = rec.value or b""
+            seen.append(value)
+            where += [topic] * (len(seen) - len(where))
+            if layer_dkid(value) is not None:
+                try:
+                    value = unlayer(value, topic)
+                    seen.append(value)
+                except ErasedKey:
+                    erased_layers += 1
+                    continue
+                except TrustError:
+                    continue
+            # a parked record carries the reason beside the envelope's own headers, and its
+            # Kafka key is the sender, not the sender's pseudonym the envelope was sealed with
+            # (that is in kb-original-key): this reader also tries both persons' pseudonyms
+            headers = [h for h in rec.headers or () if h[0] not in PARKING_HEADERS]
+            sender = dict(headers).get("kb-sender", b"").decode()
+            keys = [rec.key, *(v for k, v in rec.headers or () if k == "kb-original-key")]
+            if sender in dep.registry:
+                keys += [dep.pseudonymiser(sender).pseudonym(sender, p["bsn"]).encode()
+                         for p in people]  # fmt: skip
+            for ring, key in [(ring, key) for ring in keyrings for key in keys]:
+                try:
+                    opened = open_sealed(key, value, headers,
+                                         registry=dep.registry, keyring=ring)  # fmt: skip
+                except TrustError:
+                    continue
+                seen.append(opened.payload)
+                if layer_dkid(opened.payload) is not None:
+                    try:
+                        seen.append(unlayer(opened.payload, topic))
+                    except ErasedKey:
+                        erased_layers += 1
+                    except TrustError:
+                        pass
+            if topic == topics.AUDIT.name:
+                for detail in ChainRecord.decode(rec.value or b"").event.get("entity", []):
+                    for item in detail.get("detail", []):
+                        if item.get("type") != "sealed":
+                            continue
+                        chain = ChainRecord.decode(rec.value or b"").chain
+                        event_id = ChainRecord.decode(rec.value or b"").event["id"]
+                        try:
+                            opened_detail = open_detail(
+                                item["valueBase64Binary"], chain=chain, event_id=event_id,
+                                keys={compliance.key_id: compliance.encryption},
+                                datakeys=stores[0].store)  # fmt: skip
+                        except SealedDetailErased:
+                            erased_layers += 1
+                            continue
+                        except SealedDetailError:
+                            continue
+                        seen.append(json.dumps(opened_detail).encode())
+            where += [topic] * (len(seen) - len(where))
+    return Reading(seen, where, erased_layers)
 
 
 async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
@@ -172,95 +279,14 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         assert any(p2["family_name"] in s for s in states)
 
     # --- the independent client: every topic's full history, every key on disk -------------
-    keyrings = [dep.keyring(p.id) for p in dep.registry.parties]
-    # every key store whose KEK files are on disk: the router's and each party's own
-    stores = [dep.key_store(settings)] + [
-        dep.key_store(settings, party=p.id)
-        for p in dep.registry.parties
-        if kek_dir(dep.keys_dir, p.id).is_dir()
-    ]
-    assert len(stores) >= 2  # the router's and the provider's (its journal)
-    for store in stores:
-        await store.load()
-
-    def unlayer(blob: bytes, topic: str) -> bytes:
-        """The payload under a data layer, with whichever key store holds its key."""
-        erased = False
-        for store in stores:
-            try:
-                return decrypt_layer(store.store, blob, context=layer_context(topic))
-            except ErasedKey:
-                erased = True
-            except TrustError:
-                pass
-        raise ErasedKey(str(layer_dkid(blob))) if erased else TrustError("decrypt-failed", "x")
-
-    compliance = dep.keyring(WEB).current
-    seen: list[bytes] = []
-    where: list[str] = []
-    erased_layers = 0
-    for topic in await person_topics(kafka_bootstrap):
-        for rec in await consume_all(kafka_bootstrap, topic):
-            value = rec.value or b""
-            seen.append(value)
-            where += [topic] * (len(seen) - len(where))
-            if layer_dkid(value) is not None:
-                try:
-                    value = unlayer(value, topic)
-                    seen.append(value)
-                except ErasedKey:
-                    erased_layers += 1
-                    continue
-                except TrustError:
-                    continue
-            # a parked record carries the reason beside the envelope's own headers, and its
-            # Kafka key is the sender, not the sender's pseudonym the envelope was sealed with:
-            # this reader knows both persons' BSNs, so it tries their pseudonyms too
-            headers = [h for h in rec.headers or () if h[0] not in PARKING_HEADERS]
-            sender = dict(headers).get("kb-sender", b"").decode()
-            keys = [rec.key]
-            if sender in dep.registry:
-                keys += [dep.pseudonymiser(sender).pseudonym(sender, p["bsn"]).encode()
-                         for p in (p1, p2)]  # fmt: skip
-            for ring, key in [(ring, key) for ring in keyrings for key in keys]:
-                try:
-                    opened = open_sealed(key, value, headers,
-                                         registry=dep.registry, keyring=ring)  # fmt: skip
-                except TrustError:
-                    continue
-                seen.append(opened.payload)
-                if layer_dkid(opened.payload) is not None:
-                    try:
-                        seen.append(unlayer(opened.payload, topic))
-                    except ErasedKey:
-                        erased_layers += 1
-                    except TrustError:
-                        pass
-            if topic == topics.AUDIT.name:
-                for detail in ChainRecord.decode(rec.value or b"").event.get("entity", []):
-                    for item in detail.get("detail", []):
-                        if item.get("type") != "sealed":
-                            continue
-                        chain = ChainRecord.decode(rec.value or b"").chain
-                        event_id = ChainRecord.decode(rec.value or b"").event["id"]
-                        try:
-                            opened_detail = open_detail(
-                                item["valueBase64Binary"], chain=chain, event_id=event_id,
-                                keys={compliance.key_id: compliance.encryption},
-                                datakeys=stores[0].store)  # fmt: skip
-                        except SealedDetailErased:
-                            erased_layers += 1
-                            continue
-                        except SealedDetailError:
-                            continue
-                        seen.append(json.dumps(opened_detail).encode())
-            where += [topic] * (len(seen) - len(where))
+    got = await read_everything(kafka_bootstrap, dep, settings, [p1, p2])
+    seen, erased_layers = got.seen, got.erased_layers
     everything = b"\n".join(seen)
     for value in values_of(p1):
-        found = sorted({t for t, text in zip(where, seen, strict=True) if value in text})
+        found = got.topics_with(value)
         assert not found, f"an erased person's value is still readable on {found}"
     for value in values_of(p2):
-        found = sorted({t for t, text in zip(where, seen, strict=True) if value in text})
+        found = got.topics_with(value)
         assert value in everything, f"the other person's data must stay readable {found}"
         if value == p2["bsn"].encode():  # the parked referral and the consent log at least
             assert {topics.REJECTED.name, topics.CONSENT.name} <= set(found), found

@@ -249,3 +249,39 @@ def test_an_erasure_that_stopped_half_way_is_finished_by_the_next(
     with pytest.raises(ErasedKey):
         rebuilt.key(d1)
     assert rebuilt.key(d2) == k2
+
+
+def test_a_follower_is_told_of_each_erasure_once_and_knows_the_owner_erased(
+    tmp_path: Path, world: tuple
+) -> None:
+    """A second router instance learns of an erasure from the tombstone: ``apply`` names the
+    owner the first time only (a replayed tombstone must not erase a person who consented again
+    since), and ``erased_owner`` holds until a new key is made (docs/erasure.md)."""
+    topic: Topic = []
+    s = store(tmp_path, world)
+    owner, other = s.owner("999990019"), s.owner("999990020")
+    publish(topic, s.key_for(owner)[2], s.key_for(other)[2])
+    follower = store(tmp_path, world, writer_keys=False).load(topic)
+    assert not follower.erased_owner(owner)
+    records, _ = s.erase(owner)
+    told = [follower.apply(k, v) for k, v in [(r.dkid.encode(), r.value()) for r in records]]
+    assert told.count(owner) == 1 and other not in told
+    assert follower.erased_owner(owner) and s.erased_owner(owner)
+    assert not follower.erased_owner(other)
+    assert follower.apply(records[0].dkid.encode(), records[0].value()) is None  # a replay
+    s.key_for(owner)  # the person consents again after the erasure: a new key, not erased
+    assert not s.erased_owner(owner)
+
+
+def test_a_forged_tombstone_names_no_one(tmp_path: Path, world: tuple) -> None:
+    """A tombstone signed with another valid key (the ZVH's) is refused and not reported as an
+    erasure: it would otherwise make every router drop a person's consents (denial of service)."""
+    _, _, zvh = world
+    s = store(tmp_path, world)
+    owner = s.owner("999990019")
+    dkid, _, rec = s.key_for(owner)
+    assert rec is not None
+    follower = store(tmp_path, world, writer_keys=False).load([(dkid.encode(), rec.value())])
+    forged = KeyRecord(dkid, owner, 0, b"", "router", "2026-01-01T00:00:00+00:00").signed(zvh)
+    assert follower.apply(dkid.encode(), forged.value()) is None
+    assert not follower.erased_owner(owner) and follower.live_keys(owner)

@@ -253,3 +253,28 @@ def test_memory_per_consent_is_lean(n: int) -> None:
     tracemalloc.stop()
     assert len(view) == n
     assert used / n < 400, used / n
+
+
+def test_forget_drops_every_consent_of_the_erased_person_only() -> None:
+    """An erasure (AVG art. 17) takes all of a person's consents out of the view, revoked ones
+    too, and the counts with them; another person's stay (docs/erasure.md)."""
+    view = ConsentView()
+    view.apply(PSEUDONYM, consent("c-1", recipients=("transfore",)))
+    view.apply(PSEUDONYM, consent("c-2", recipients=("x",), status=ConsentStatus.INACTIVE))
+    view.apply("other", consent("c-3", recipients=("transfore",), bsn="999990020"))
+    assert (len(view), view.active_count, view.persons) == (3, 2, 2)
+    assert view.forget(PSEUDONYM) == 2
+    assert view.records(PSEUDONYM) == [] and find(view) is None
+    assert (len(view), view.active_count, view.persons) == (1, 1, 1)
+    assert [p for p, _ in view] == ["other"]
+    assert view.forget(PSEUDONYM) == 0
+
+
+def test_person_bsns_names_each_person_once_with_the_bsn_of_their_consents() -> None:
+    view = ConsentView()
+    view.apply(PSEUDONYM, consent("c-1", recipients=("transfore",)))
+    view.apply(PSEUDONYM, consent("c-2", recipients=("x",)))
+    view.apply("other", consent("c-3", recipients=("transfore",), bsn="000000012"))
+    assert sorted(view.person_bsns()) == sorted(
+        [(PSEUDONYM, "111222333"), ("other", "000000012")]
+    )
