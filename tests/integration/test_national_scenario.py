@@ -152,7 +152,11 @@ def test_escalations_are_counted_by_reason_and_level(
         else:
             assert r["median_days"] is None
     # financing is settled nationally: never resolved at the regional step
-    assert all(r["level"] == "national" for r in by_reason["no-payer"]), rows
+    financing = by_reason["no-payer"] + by_reason.get("payment-overdue", [])
+    assert all(r["level"] == "national" for r in financing), rows
+    # the router's watchdogs close their own escalations when the cause goes away
+    watchdogs = [r for r in rows if r["reason"] in ("no-decision", "no-care-start")]
+    assert any(r["level"] == "regional" and r["resolved"] for r in watchdogs), rows
     # every escalation the claims desks raised reached the coordination point
     desk = sum(n for k, n in s["escalations"].items() if "municipality" not in k)
     assert s["escalations_delivered"] >= desk
