@@ -282,12 +282,7 @@ class LadderActor:
                         rows.setdefault(step, []).append(
                             _row(s, "assign", "Procesregisseur ZVH pakt het op.", s.zvh)
                         )
-                    if (
-                        not watchdog
-                        and h % 2 == 0
-                        and age >= 1 + h % 2
-                        and f"{step}:resolve" not in s.sent
-                    ):
+                    if not watchdog and h % 2 == 0 and age >= 2 and f"{step}:resolve" not in s.sent:
                         s.sent.add(f"{step}:resolve")
                         rows.setdefault(step, []).append(
                             _row(s, "resolve", "Regionaal opgelost: plek en aanbieder gevonden.")
