@@ -157,6 +157,9 @@ def test_escalations_are_counted_by_reason_and_level(
     # the router's watchdogs close their own escalations when the cause goes away
     watchdogs = [r for r in rows if r["reason"] in ("no-decision", "no-care-start")]
     assert any(r["level"] == "regional" and r["resolved"] for r in watchdogs), rows
+    # a regional step (a provider's EPD, through its inbox) resolves a municipality's stuck case
+    municipal = [r for r in rows if r["reason"] in ("no-provider", "other")]
+    assert any(r["level"] == "regional" and r["resolved"] for r in municipal), rows
     # every escalation the claims desks raised reached the coordination point
     desk = sum(n for k, n in s["escalations"].items() if "municipality" not in k)
     assert s["escalations_delivered"] >= desk

@@ -43,7 +43,13 @@ from broker.apps.deployment import create_local, router_instance_ids
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.console import FlowConsole
 from broker.apps.scenarios.national_ladder import LadderActor, Pace, ladder_times, scaled_settings
-from broker.apps.scenarios.national_parties import DJI, NATIONAL, REGIONS, parties
+from broker.apps.scenarios.national_parties import (
+    DJI,
+    NATIONAL,
+    REGIONS,
+    municipality_id,
+    parties,
+)
 from broker.apps.scenarios.national_plan import (
     BEDS,
     DAY_RATE,
@@ -1063,6 +1069,7 @@ async def up_national(
                 steps,
                 scenario.drop_answers,
                 opts.seed,
+                raisers={m: deployment.party_client(m) for m in map(municipality_id, REGIONS)},
             )
             await scenario.ladder.start()
             if await _until_done_or_stopped(scenario.run(out.console), stop):

@@ -46,7 +46,8 @@ from schemas.vocab import EscalationAction, EscalationLevel, EventCode
 log = logging.getLogger(__name__)
 
 # Thresholds in simulated days, scaled to seconds by the scenario's pace (Settings for the run).
-REGIONAL_AFTER_DAYS = 7  # a regional step that does not resolve within a week: national
+REGIONAL_AFTER_DAYS = 14  # two weeks at the regional step, then national (an EPD answers
+# through its inbox, behind the day's other files: a simulated week of slack for that)
 UNDECIDED_AFTER_DAYS = 30  # decisions come 14-42 days after the referral (national_plan)
 NO_CARE_START_AFTER_DAYS = 10  # care starts 0-21 days after the decision
 NO_PLACEMENT_AFTER_DAYS = 7
@@ -141,14 +142,16 @@ class LadderActor:
         steps: dict[str, PartyClient],
         drop_csv: Callable[[str, list[dict[str, Any]]], None],
         seed: int,
+        raisers: dict[str, PartyClient] | None = None,
     ) -> None:
         self.settings, self.national, self.steps = settings, national, steps
         self.drop_csv, self.seed = drop_csv, seed
         self.seen: dict[tuple[str, str], Seen] = {}
         self.refused = 0  # answers of the national point the router refused (raced a close)
-        self._clients = {
-            c.registry.get(c.party_id).outbound_topic: c for c in [national, *steps.values()]
-        }
+        # A step's own answer goes to the escalating party, not back to the step: the
+        # escalating parties' topics (``raisers``: the municipalities) show its resolutions.
+        readers = [national, *steps.values(), *(raisers or {}).values()]
+        self._clients = {c.registry.get(c.party_id).outbound_topic: c for c in readers}
         self._pending: list[tuple[str, Any]] = []  # (party, parsed message) not yet applied
         self._consumer: AIOKafkaConsumer | None = None
         self._producer: AIOKafkaProducer | None = None
