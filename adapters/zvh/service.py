@@ -284,6 +284,8 @@ class ZvhAdapter(AdapterService):
             destinations=(municipality,),
             basis_detail=BasisDetail(citation=NOTICE_CITATION),
             message_id=str(uuid.uuid5(FILE_NAMESPACE, f"{referral_id}/municipality")),
+            # a copy of the referral: the same controller (AVG art. 4(7)), not the ZVH
+            controller=self._controller(doc),
         )
         bundle = referral_message(ref, meta)
         validate_fhir(bundle)

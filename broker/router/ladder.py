@@ -300,7 +300,18 @@ class Ladder:
         """The key the escalation is filed under; ``Refused`` when it may not pass."""
         if not self.known_case(e.zvh, e.referral_id):
             raise Refused("unknown-case", f"no referral {e.referral_id} of {e.zvh} was routed here")
-        forwarded = sender == self.router and e.raised_by != self.router
+        own = self.escalations.get((e.raised_by, e.escalation_id))
+        # the router forwards to national someone else's escalation, or a watchdog's own one
+        # that stands open at the regional step (without this a watchdog's never moved on)
+        forwarded = sender == self.router and (
+            e.raised_by != self.router
+            or (
+                e.level is EscalationLevel.NATIONAL
+                and own is not None
+                and own.open
+                and own.level is EscalationLevel.REGIONAL
+            )
+        )
         if not forwarded and e.raised_by != sender:
             raise Refused("raised-by-mismatch", "an escalation is raised in its sender's own name")
         key = (e.raised_by if forwarded else sender, e.escalation_id)

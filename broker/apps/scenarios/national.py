@@ -42,7 +42,14 @@ from adapters.payer.formats.common import reference
 from broker.apps.deployment import create_local, router_instance_ids
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.console import FlowConsole
-from broker.apps.scenarios.national_parties import DJI, NATIONAL, REGIONS, parties
+from broker.apps.scenarios.national_ladder import LadderActor, Pace, ladder_times, scaled_settings
+from broker.apps.scenarios.national_parties import (
+    DJI,
+    NATIONAL,
+    REGIONS,
+    municipality_id,
+    parties,
+)
 from broker.apps.scenarios.national_plan import (
     BEDS,
     DAY_RATE,
@@ -80,10 +87,8 @@ CONFLICT_REASON = "acuut gevaar voor derden; toestemming niet te verkrijgen"
 SAFETY_LEVELS = frozenset({"3", "4"})  # a scale-up to these is an occasion to inform the ZVH
 INFORMATION_AFTER_DAYS = 3  # a municipality brings what it knows a few days after the notice
 MUNICIPAL_ESCALATION_AFTER_DAYS = 21  # ... and escalates some cases undecided after 3 weeks
-MUNICIPAL_REASONS = ("no-provider", "no-bed", "other")
-ESCALATION_LEVEL = "national"
-"""The level every escalation reaches on this branch: there is one step, the national
-coordination point. The ladder of issue 15 point 2 (regional first) sets it per escalation."""
+# "no-bed" needs a security level, which a municipality does not know (its document has none)
+MUNICIPAL_REASONS = ("no-provider", "no-decision", "other")
 # Free text of a category of its own (issue 16 §4), synthetic: the router must keep the police
 # facts from roles without police-data, and the clinical reasons from roles without clinical.
 POLICE_FACTS = "Twee registraties bedreiging in de BVH (synthetisch)."
@@ -232,6 +237,7 @@ class NationalScenario:
         self.answered: dict[str, date] = {}  # claim id -> the day its payer answered (or not)
         self.municipality_done: set[tuple[str, str]] = set()  # (case, what) already sent
         self.seq = 0
+        self.ladder: LadderActor | None = None  # the ladder's people (national_ladder.py)
 
     # --- files -----------------------------------------------------------------------------
 
@@ -240,6 +246,10 @@ class NationalScenario:
         name = f"{stem}-{self.clock.today:%Y%m%d}-{self.seq:05d}{suffix}"
         demo.drop(self.stack.inbox(party), name, content)
         self.pending_files[self.stack.inbox(party) / "processed" / f"{name}.receipt.json"] = party
+
+    def drop_answers(self, party: str, rows: list[dict[str, Any]]) -> None:
+        """A regional step's EPD drops its escalation answers as CSV in its adapter's inbox."""
+        self._drop(party, "escalatie-antwoorden", ".csv", _csv(rows))
 
     def _collect_receipts(self) -> None:
         for path, party in list(self.pending_files.items()):
@@ -533,8 +543,13 @@ class NationalScenario:
         with Progress(*columns, console=console) as progress:
             task = progress.add_task("national year", total=total, status="")
             day = plan.start
+            pace = Pace(day_seconds)
+            loop = asyncio.get_running_loop()
             while day <= last:
                 self.clock.now = datetime.combine(day, time(9), tzinfo=UTC)
+                times = ladder_times(pace.tick(loop.time()))
+                for router in self.stack.routers:  # the ladder ages by the router's clock
+                    router.ladder_times = times
                 self._collect_receipts()
                 self._collect_answers()
                 if day <= plan.end:
@@ -542,6 +557,8 @@ class NationalScenario:
                 self._provider_day(day)
                 self._municipality_day(day)
                 self._payer_day(day)
+                if self.ladder is not None:
+                    await self.ladder.day(day)
                 await asyncio.sleep(day_seconds)
                 await self._keep_up(day)
                 progress.update(
@@ -623,6 +640,8 @@ class NationalScenario:
             await provider.tick()
         await asyncio.sleep(quiet)
         self._collect_answers()
+        if self.ladder is not None:
+            self.ladder.observe(self.clock.today)
 
 
 def _stable(*parts: str) -> int:
@@ -697,6 +716,7 @@ class Summary:
     escalation_outcomes: list[EscalationOutcome] = field(default_factory=list)
     municipality_information: int = 0  # documents the municipalities sent the ZVHs
     referral_notices: int = 0  # referral notices the municipalities received
+    ladder_answers_refused: int = 0  # national answers the router refused (raced a close)
 
     @property
     def claims_total(self) -> tuple[int, int]:
@@ -709,9 +729,8 @@ class Summary:
 @dataclass(frozen=True)
 class EscalationOutcome:
     """One escalation as the summary counts it: its reason (EscalationReason code), the level
-    it reached, the day it was raised about and, once answered, the day it was resolved. The
-    answers of the coordination point (issue 15 point 2) fill ``resolved_on``; until they
-    exist every escalation is open and the duration column stays empty."""
+    it was resolved at (or, while open, reached), the simulated day a step first saw it and the
+    day a ``resolve`` answer was seen -- all read from the steps' topics (national_ladder.py)."""
 
     reason: str
     level: str
@@ -726,18 +745,15 @@ class EscalationOutcome:
 
 
 def escalation_outcomes(s: NationalScenario) -> list[EscalationOutcome]:
-    """Every escalation raised in the scenario: the claims desks' (financing gaps, unpaid
-    claims) and the municipalities' (stuck cases)."""
-    out = [
-        EscalationOutcome(_escalation_reason(esc), ESCALATION_LEVEL, None)
-        for provider in s.stack.providers.values()
-        for esc in sorted(provider.desk.raised)
+    """Every escalation a step of the ladder saw: the claims desks' (financing gaps, unpaid
+    claims, straight to national), the municipalities' (stuck cases) and the router's watchdogs'
+    (regional first), with the level and day of their resolution as the topics showed them."""
+    if s.ladder is None:
+        return []
+    return [
+        EscalationOutcome(o.reason, o.level, o.raised_on, o.resolved_on)
+        for _, o in sorted(s.ladder.seen.items())
     ]
-    for adapter in s.stack.payers.values():
-        if isinstance(adapter, MunicipalityAdapter):
-            for _, (reason, since) in sorted(adapter.escalated.items()):
-                out.append(EscalationOutcome(reason.value, ESCALATION_LEVEL, since))
-    return out
 
 
 def escalation_counts(
@@ -834,12 +850,8 @@ def summarise(s: NationalScenario) -> Summary:
         escalation_outcomes=escalation_outcomes(s),
         municipality_information=information,
         referral_notices=notices,
+        ladder_answers_refused=s.ladder.refused if s.ladder is not None else 0,
     )
-
-
-def _escalation_reason(escalation_id: str) -> str:
-    """The EscalationReason code of a claims desk's escalation (from its id)."""
-    return "payment-overdue" if escalation_id.startswith("LATE-") else "no-payer"
 
 
 def _escalation_kind(escalation_id: str) -> str:
@@ -907,7 +919,7 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
         f"conflict of duties: one decision per occasion, valid {CONFLICT_VALIDITY_DAYS} days; "
         "transitions without consent travel on the person's legal title"
     )
-    esc = Table(title="Escalations to the national coordination point")
+    esc = Table(title="Escalations raised by the claims desks and the municipalities")
     esc.add_column("reason")
     esc.add_column("count", justify="right")
     for reason, count in sorted(s.escalations.items()):
@@ -931,8 +943,16 @@ def summary_tables(s: Summary, where: list[str]) -> list[Table]:
             reason, level, str(raised), str(resolved), "—" if median is None else f"{median:g}"
         )
     ladder.caption = (
+        "level: where it was resolved (or, open, reached); median days: simulated days from the "
+        "first step seeing it to the resolution seen on the topics\n"
         f"municipalities: {s.referral_notices} referral notices received, "
         f"{s.municipality_information} times they brought what they knew to the ZVH"
+        + (
+            f"\n{s.ladder_answers_refused} answer(s) of the coordination point refused "
+            "(the escalation was closed first)"
+            if s.ladder_answers_refused
+            else ""
+        )
     )
     look = Table(title="Where to look", show_header=False)
     look.add_column("")
@@ -973,6 +993,7 @@ def summary_json(s: Summary) -> dict[str, Any]:
         ],
         "referral_notices": s.referral_notices,
         "municipality_information": s.municipality_information,
+        "ladder_answers_refused": s.ladder_answers_refused,
     }
 
 
@@ -996,6 +1017,7 @@ async def up_national(
     state_dir = Path(settings.state_dir)
     where = "configured" if settings.bootstrap_servers else "embedded"
     start = date(opts.year, 1, 1)
+    settings = scaled_settings(settings, opts.seconds_per_month)
     plan = make_plan(opts.seed, start, opts.months, opts.referrals_per_year)
     clock = BusinessClock(start)
     async with kafka_connection(settings) as bootstrap:
@@ -1036,9 +1058,20 @@ async def up_national(
             f"{len(plan.cases)} referrals planned (seed {opts.seed})"
         )
         code = 0
+        scenario: NationalScenario | None = None
         try:
             scenario = NationalScenario(stack, clock, plan, opts)
             scenario.tally.facts = facts
+            steps = {r.provider: deployment.party_client(r.provider) for r in REGIONS}
+            scenario.ladder = LadderActor(
+                settings,
+                deployment.party_client(NATIONAL),
+                steps,
+                scenario.drop_answers,
+                opts.seed,
+                raisers={m: deployment.party_client(m) for m in map(municipality_id, REGIONS)},
+            )
+            await scenario.ladder.start()
             if await _until_done_or_stopped(scenario.run(out.console), stop):
                 summary = summarise(scenario)
                 for table in summary_tables(summary, _where(stack, state_dir)):
@@ -1054,6 +1087,8 @@ async def up_national(
                 code = 130
         finally:
             out.note("stopping…")
+            if scenario is not None and scenario.ladder is not None:
+                await scenario.ladder.stop()
             await stack.stop()
     out.note("stopped cleanly")
     return code

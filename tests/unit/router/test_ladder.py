@@ -201,3 +201,32 @@ def test_a_requested_bed_without_placement_raises_no_bed_and_closes_on_placing()
     ladder.transition("EP-1", False, None, placed=True, at=at)
     [close] = ladder.due(at, TIMES)
     assert isinstance(close, Close) and close.state.key[1] == e.escalation_id
+
+
+def test_a_watchdog_escalation_left_at_the_regional_step_moves_to_national() -> None:
+    """The router raises a watchdog's escalation in its own name; when the regional step lets it
+    age, the router's forward to national must pass like anyone's (it was refused as
+    ``escalation-open``, so a watchdog's escalation never reached the coordination point)."""
+    ladder = Ladder()
+    ladder.referral(ZVH, "C-1", T0)
+    at = T0 + TIMES.undecided_after
+    [due] = ladder.due(at, TIMES)
+    [bundle] = messages_for(due, "router", at, TIMES)
+    e = escalation_from_message(parse_message(dumps(bundle)))
+    ladder.escalated(ladder.check_escalation(e, "router"), e, at, [STEP])
+    later = at + TIMES.regional_after
+    [move] = ladder.due(later, TIMES)
+    assert isinstance(move, MoveNational)
+    forward, moved = (parse_message(dumps(b)) for b in messages_for(move, "router", later, TIMES))
+    f = escalation_from_message(forward)
+    ladder.escalated(ladder.check_escalation(f, "router"), f, later, [NATIONAL])
+    m = answer_from_message(moved)
+    ladder.answered(ladder.check_answer(m, "router", [NATIONAL]), m, later)
+    wid = watchdog_id(WatchCause.UNDECIDED, "C-1")
+    assert ladder.escalations[("router", wid)].level is EscalationLevel.NATIONAL
+    with pytest.raises(Refused) as r:  # the forward again: no longer at the regional step
+        ladder.check_escalation(f, "router")
+    assert r.value.reason == "escalation-open"
+    ack = ans(EscalationAction.ACKNOWLEDGE, NATIONAL, escalation_id=wid, raised_by="router")
+    ladder.answered(ladder.check_answer(ack, NATIONAL, [NATIONAL]), ack, later)
+    assert ladder.escalations[("router", wid)].status is EscalationStatus.ACKNOWLEDGED
