@@ -855,6 +855,10 @@ class Pipeline:
             self._index(entry, now, result)
             if after is not None:
                 after()
+        # The watchdogs follow a case from its delivered referral on, and then what was decided
+        # and done whether or not a recipient could be told: an inclusion decision refused to
+        # the ZVH for want of consent is still a decision (the case is not undecided).
+        if delivered or m.event is not EventCode.REFERRAL:
             self._watch(msg, now)
         if denied:
             issues = tuple(
@@ -946,8 +950,8 @@ class Pipeline:
         return list(out.values()), lambda: ladder.answered(state, answer, now)
 
     def _watch(self, msg: ParsedMessage, now: datetime) -> None:
-        """Fold a delivered referral, decision or care transition for the watchdogs; what
-        cannot be read here was delivered anyway and is its recipients' to refuse."""
+        """Fold a delivered referral, or a decision or care transition (delivered or not), for
+        the watchdogs; what cannot be read here is its recipients' to refuse."""
         ladder = self.state.ladder
         event = msg.meta.event
         try:

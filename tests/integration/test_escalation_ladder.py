@@ -61,7 +61,7 @@ async def stack(
         kafka_bootstrap,
         tmp_path_factory.mktemp("ladder"),
         PARTIES,
-        escalation_regional_seconds=2.0,
+        escalation_regional_seconds=5.0,  # room for the decision on a slow machine
         escalation_tick_seconds=0.2,
         watchdog_undecided_seconds=3.0,
     ) as s:
