@@ -7,7 +7,9 @@ the national coordination point. The tests share one stack and run in file order
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -24,6 +26,7 @@ from broker.apps.scenarios.stack import LocalStack, StackOptions
 from broker.config import Settings
 from broker.policy import default_policy
 from broker.router.facts import Fact, FactKind
+from schemas import topics
 from tests.helpers.kafka import consume_all
 from tests.unit.financing import parties as P
 
@@ -354,6 +357,55 @@ async def test_payer_answers_are_refused_per_item_and_the_rest_goes_through(
     assert json.loads(report.read_text())["reason"] == "xml-forbidden"
 
 
+async def test_a_payer_answer_over_the_xml_limit_is_refused_unread(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    """docs/adapters/limits.md, ``max_xml_bytes``: an XML answer over the limit is refused as
+    ``too-large`` from its directory entry (never parsed: XML parsers are where entity bombs
+    live), ends in ``failed/`` with its ``.error.json``, is dead-lettered by its digest and the
+    refusal is audited (NEN 7513: every refusal on the trail)."""
+    stack, _, _ = world
+    box = stack.inbox(P.MUNICIPALITY)
+    size = stack.settings.max_xml_bytes + 1
+    tmp = box / ".groot.xml.tmp"
+    with tmp.open("wb") as f:  # sparse: the size is what counts, the content is never read
+        f.write(b'<?xml version="1.0"?><x>')
+        f.truncate(size)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, box / "groot.xml")
+    report_path = box / "failed" / "groot.xml.error.json"
+    await wait_for("the error report of the oversized answer", report_path.exists)
+    report = json.loads(report_path.read_text())
+    assert report["reason"] == "too-large", report
+    assert (box / "failed" / "groot.xml").stat().st_size == size
+    assert not (box / "processing" / "groot.xml").exists()
+    bootstrap = stack.settings.bootstrap_servers or ""
+
+    async def dead_letter() -> dict[str, bytes] | None:
+        for r in await consume_all(bootstrap, topics.DEAD_LETTER.name):
+            if dict(r.headers).get("kb-ref") == report["reference"].encode():
+                return dict(r.headers)
+        return None
+
+    headers = None
+    for _ in range(50):
+        if headers := await dead_letter():
+            break
+        await asyncio.sleep(0.1)
+    assert headers is not None, "no dead letter for the oversized answer"
+    assert headers["kb-reason"] == b"too-large"
+    assert headers["kb-digest"] == digest.encode(), "named by its digest"
+    assert "kb-parked" not in headers, "refused unread: nothing read, nothing to park"
+    assert headers["kb-source"] == P.MUNICIPALITY.encode(), "never the file name"
+    for _ in range(50):
+        audit = await consume_all(bootstrap, topics.AUDIT.name)
+        if any(digest.encode() in (r.value or b"") for r in audit):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the refusal of the oversized answer is not on the audit trail")
+
+
 async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
     world: tuple[LocalStack, Clock, list[Fact]],
 ) -> None:
@@ -380,6 +432,11 @@ async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
         )
 
     assert state(fresh.desk) == state(live.desk)
+    # and its outcomes from the router's responses in its outbox (issue 20 point 5): what the
+    # live adapter learnt as they arrived, the fresh one reads back
+    assert not fresh.attempts.outcomes
+    assert fresh.load_responses() >= 2
+    assert fresh.attempts.outcomes == live.attempts.outcomes
     work = fresh.desk.due(clock())
     assert not work.claims and not work.escalations, "a rebuilt desk claims nothing twice"
     # the journal is sealed for the provider alone: no BSN or name on the topic
