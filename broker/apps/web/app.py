@@ -88,7 +88,8 @@ def _moment(text: str, *, end: bool) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not a date: {text[:20]!r}") from None
+        # never the input back: a BSN typed into the wrong field must not be repeated
+        raise ValueError("not a date (YYYY-MM-DD)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment + timedelta(days=1) if end and len(text) == 10 else moment
