@@ -10,6 +10,7 @@ import asyncio
 import hashlib
 import json
 import os
+import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -23,6 +24,7 @@ from adapters.payer.formats import vektis, wmo
 from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
 from broker.policy import default_policy
 from broker.router.facts import Fact, FactKind
@@ -445,3 +447,77 @@ async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
     for r in records:
         for secret in (BSN_A.encode(), BSN_B.encode(), b"Testpersoon", b"Voorbeeld"):
             assert secret not in (r.value or b"") and secret not in (r.key or b"")
+
+
+async def test_a_refused_row_is_a_new_attempt_after_a_provider_restart(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    """Issue 20 point 5, across a restart: the provider's outcomes are the router's responses
+    in its outbox. A row refused (no consent) before the provider restarts is sent again after
+    the consent was recorded: a new attempt, delivered; the same row once more: the original
+    outcome, not delivered twice (docs/adapters/provider.md)."""
+    stack, clock, _ = world
+    from adapters.provider.service import ProviderAdapter
+
+    bsn = synthetic_bsn(random.Random())  # synthetic test data, not security
+    row = (
+        ASSESSMENTS_CSV.splitlines()[0]
+        + "\nBEO-9;{zvh};MN-2024-0101;2024-01-20;{c};Herhaling;Piet;1979-02-03;0344;"
+        "not-included;met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;\n"
+    ).format(zvh=P.ZVH, c=bsn)
+
+    async def send(name: str) -> dict[str, Any]:
+        demo.drop(stack.inbox(P.PROVIDER), name, row.encode())
+        path = stack.inbox(P.PROVIDER) / "processed" / f"{name}.receipt.json"
+        await wait_for(f"the receipt of {name}", path.exists)
+        [item] = json.loads(path.read_text())["accepted"]
+        return dict(item)
+
+    def outcome(adapter: ProviderAdapter, mid: str) -> bool | None:
+        return adapter.attempts.outcomes.get(mid)
+
+    def at_zvh() -> list[dict[str, Any]]:
+        return [
+            d
+            for d in delivered_events(stack, P.ZVH, "assessment-outcome")
+            if d.get("case_id") == "MN-2024-0101"
+        ]
+
+    live = stack.providers[P.PROVIDER]
+    first = (await send("besluit-1.csv"))["message_id"]
+    await wait_for("the refusal", lambda: outcome(live, first) is False)
+
+    await live.stop()  # the restart: a new adapter, nothing in memory
+    fresh = ProviderAdapter(
+        stack.settings,
+        stack.deployment.party_client(P.PROVIDER),
+        stack.outbox(P.PROVIDER),
+        inbox_dir=stack.inbox(P.PROVIDER),
+        session_timeout_ms=2000,
+        poll_interval=0.1,
+        tick_interval=0.5,
+        clock=clock,
+        datakeys=stack.deployment.key_store(stack.settings, write=True, party=P.PROVIDER),
+    )
+    await fresh.start()
+    stack.providers[P.PROVIDER] = fresh
+    assert outcome(fresh, first) is False, "read back from the outbox"
+
+    consent = demo.consent("toestemming-herhaling", bsn, datetime.now(UTC).date())
+    consent["recipient_roles"] = ["coordinating-provider", "zvh"]
+    consent["categories"] = CONSENT_CATEGORIES
+    consent["holders"] = [P.ZVH, P.PROVIDER]
+    zvh = stack.zvh[P.ZVH]
+    accepted = await zvh.submit_json(consent)
+    answer = await zvh.wait_response(accepted.message_id, 20)
+    assert answer is not None and answer["status"] == "accepted", answer
+
+    again = await send("besluit-2-herexport.csv")
+    retry = again["message_id"]
+    assert retry != first and not again.get("repeat"), "refused before: a new attempt"
+    await wait_for("the new attempt accepted", lambda: outcome(fresh, retry) is True)
+    await wait_for("the decision at the ZVH", at_zvh)
+    third = await send("besluit-3.csv")
+    assert third["message_id"] == retry, "accepted: the original outcome"
+    await asyncio.sleep(0.5)
+    assert len(at_zvh()) == 1, "not delivered twice"
