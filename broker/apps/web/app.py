@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import (
     HTMLResponse,
@@ -321,7 +322,12 @@ def create_app(
             msg = str(err.errors()[0].get("msg", "invalid answer"))
             return render(request, "escalations.html", session,
                           escalations_context(request, msg), 422)
-        board.sent(await send_answer(backend.settings, client, bundle), answer)
+        try:
+            board.sent(await send_answer(backend.settings, client, bundle), answer)
+        except KafkaError as err:  # the broker away: say so, never a bare 500
+            log.error("escalation answer not sent: %s", type(err).__name__)
+            return render(request, "escalations.html", session, escalations_context(
+                request, "the answer could not be sent (broker not reachable); try again"), 503)
         log.info("user %s sent %s for an escalation", session.user.name, action)
         return RedirectResponse(f"/escalations?sent={quote(action)}", status_code=303)
 
