@@ -205,11 +205,14 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         "one coordination claim at DJI", lambda: files(stack.outbox(P.DJI), "*.asc")
     )
     # the payer on the inclusion date got the inclusion notice (issue 15 point 7), minimised
-    [notice] = [
-        d
-        for p in files(stack.outbox(P.INSURER), "*.json")
-        if (d := json.loads(p.read_text())).get("kind") == "inclusion-notice"
-    ]
+    [notice] = await wait_for(  # delivered on its own: it may come after the claims
+        "the inclusion notice at the insurer",
+        lambda: [
+            d
+            for p in files(stack.outbox(P.INSURER), "*.json")
+            if (d := json.loads(p.read_text())).get("kind") == "inclusion-notice"
+        ],
+    )
     assert (notice["episode"], notice["inclusion_date"], notice["regime"]) == (
         "EP-MN-2023-0007",
         "2023-11-15",
