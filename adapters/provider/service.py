@@ -134,14 +134,14 @@ class ProviderAdapter(AdapterService):
             if msg.meta.event is not EventCode.RESPONSE:
                 await self.tick()
 
-    def _answered(self, msg: ParsedMessage) -> None:
+    def _answered(self, msg: ParsedMessage, *, report: bool = True) -> None:
         """The router's outcome of one of our messages: a refused item sent again is a new
         attempt; a refusal after an acceptance is reported, never taken over it."""
         try:
             r = response_from_message(msg)
         except MessageError:
             return
-        if not self.attempts.answered(r.request_id, r.code is ResponseCode.OK):
+        if not self.attempts.answered(r.request_id, r.code is ResponseCode.OK) and report:
             self.runtime.event(
                 "conflict", r.request_id, "a refusal arrived after the acceptance; accepted kept"
             )
@@ -433,7 +433,30 @@ class ProviderAdapter(AdapterService):
 
     # --- lifecycle -----------------------------------------------------------------------------
 
+    def load_responses(self) -> int:
+        """Rebuild the attempt log from the router's responses already in the outbox (they are
+        delivered there): after a restart a row refused before is still known as refused, so
+        the same row sent again after its cause was fixed is a new attempt and is routed again,
+        and an accepted row is still not sent twice (issue 20 point 5). Returns how many."""
+        n = 0
+        for path in sorted(self.outbox.directory.glob("*.json")):
+            if path.name.endswith(".status.json") or not path.is_file() or path.is_symlink():
+                continue
+            try:
+                raw = path.read_bytes()
+                if b'"response"' not in raw:  # cheap: most of the outbox is other flows
+                    continue
+                msg = parse_message(raw, full=False)
+            except (OSError, MessageError):
+                continue
+            if msg.meta.event is EventCode.RESPONSE:
+                self._answered(msg, report=False)
+                n += 1
+        return n
+
     async def start(self) -> None:
+        answered = self.load_responses()
+        log.info("%s: %d responses read back from the outbox", self.party_id, answered)
         await self.journal.ensure()
         replayed = await self.journal.read(self._replay)
         log.info("%s: claims desk rebuilt from %d journal records", self.party_id, replayed)

@@ -7,7 +7,10 @@ the national coordination point. The tests share one stack and run in file order
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import json
+import os
+import random
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -21,9 +24,11 @@ from adapters.payer.formats import vektis, wmo
 from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
+from broker.apps.synthetic import synthetic_bsn
 from broker.config import Settings
 from broker.policy import default_policy
 from broker.router.facts import Fact, FactKind
+from schemas import topics
 from tests.helpers.kafka import consume_all
 from tests.unit.financing import parties as P
 
@@ -200,11 +205,14 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         "one coordination claim at DJI", lambda: files(stack.outbox(P.DJI), "*.asc")
     )
     # the payer on the inclusion date got the inclusion notice (issue 15 point 7), minimised
-    [notice] = [
-        d
-        for p in files(stack.outbox(P.INSURER), "*.json")
-        if (d := json.loads(p.read_text())).get("kind") == "inclusion-notice"
-    ]
+    [notice] = await wait_for(  # delivered on its own: it may come after the claims
+        "the inclusion notice at the insurer",
+        lambda: [
+            d
+            for p in files(stack.outbox(P.INSURER), "*.json")
+            if (d := json.loads(p.read_text())).get("kind") == "inclusion-notice"
+        ],
+    )
     assert (notice["episode"], notice["inclusion_date"], notice["regime"]) == (
         "EP-MN-2023-0007",
         "2023-11-15",
@@ -354,6 +362,55 @@ async def test_payer_answers_are_refused_per_item_and_the_rest_goes_through(
     assert json.loads(report.read_text())["reason"] == "xml-forbidden"
 
 
+async def test_a_payer_answer_over_the_xml_limit_is_refused_unread(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    """docs/adapters/limits.md, ``max_xml_bytes``: an XML answer over the limit is refused as
+    ``too-large`` from its directory entry (never parsed: XML parsers are where entity bombs
+    live), ends in ``failed/`` with its ``.error.json``, is dead-lettered by its digest and the
+    refusal is audited (NEN 7513: every refusal on the trail)."""
+    stack, _, _ = world
+    box = stack.inbox(P.MUNICIPALITY)
+    size = stack.settings.max_xml_bytes + 1
+    tmp = box / ".groot.xml.tmp"
+    with tmp.open("wb") as f:  # sparse: the size is what counts, the content is never read
+        f.write(b'<?xml version="1.0"?><x>')
+        f.truncate(size)
+    digest = hashlib.sha256(tmp.read_bytes()).hexdigest()
+    os.replace(tmp, box / "groot.xml")
+    report_path = box / "failed" / "groot.xml.error.json"
+    await wait_for("the error report of the oversized answer", report_path.exists)
+    report = json.loads(report_path.read_text())
+    assert report["reason"] == "too-large", report
+    assert (box / "failed" / "groot.xml").stat().st_size == size
+    assert not (box / "processing" / "groot.xml").exists()
+    bootstrap = stack.settings.bootstrap_servers or ""
+
+    async def dead_letter() -> dict[str, bytes] | None:
+        for r in await consume_all(bootstrap, topics.DEAD_LETTER.name):
+            if dict(r.headers).get("kb-ref") == report["reference"].encode():
+                return dict(r.headers)
+        return None
+
+    headers = None
+    for _ in range(50):
+        if headers := await dead_letter():
+            break
+        await asyncio.sleep(0.1)
+    assert headers is not None, "no dead letter for the oversized answer"
+    assert headers["kb-reason"] == b"too-large"
+    assert headers["kb-digest"] == digest.encode(), "named by its digest"
+    assert "kb-parked" not in headers, "refused unread: nothing read, nothing to park"
+    assert headers["kb-source"] == P.MUNICIPALITY.encode(), "never the file name"
+    for _ in range(50):
+        audit = await consume_all(bootstrap, topics.AUDIT.name)
+        if any(digest.encode() in (r.value or b"") for r in audit):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the refusal of the oversized answer is not on the audit trail")
+
+
 async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
     world: tuple[LocalStack, Clock, list[Fact]],
 ) -> None:
@@ -380,6 +437,11 @@ async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
         )
 
     assert state(fresh.desk) == state(live.desk)
+    # and its outcomes from the router's responses in its outbox (issue 20 point 5): what the
+    # live adapter learnt as they arrived, the fresh one reads back
+    assert not fresh.attempts.outcomes
+    assert fresh.load_responses() >= 2
+    assert fresh.attempts.outcomes == live.attempts.outcomes
     work = fresh.desk.due(clock())
     assert not work.claims and not work.escalations, "a rebuilt desk claims nothing twice"
     # the journal is sealed for the provider alone: no BSN or name on the topic
@@ -388,3 +450,77 @@ async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
     for r in records:
         for secret in (BSN_A.encode(), BSN_B.encode(), b"Testpersoon", b"Voorbeeld"):
             assert secret not in (r.value or b"") and secret not in (r.key or b"")
+
+
+async def test_a_refused_row_is_a_new_attempt_after_a_provider_restart(
+    world: tuple[LocalStack, Clock, list[Fact]],
+) -> None:
+    """Issue 20 point 5, across a restart: the provider's outcomes are the router's responses
+    in its outbox. A row refused (no consent) before the provider restarts is sent again after
+    the consent was recorded: a new attempt, delivered; the same row once more: the original
+    outcome, not delivered twice (docs/adapters/provider.md)."""
+    stack, clock, _ = world
+    from adapters.provider.service import ProviderAdapter
+
+    bsn = synthetic_bsn(random.Random())  # synthetic test data, not security
+    row = (
+        ASSESSMENTS_CSV.splitlines()[0]
+        + "\nBEO-9;{zvh};MN-2024-0101;2024-01-20;{c};Herhaling;Piet;1979-02-03;0344;"
+        "not-included;met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;\n"
+    ).format(zvh=P.ZVH, c=bsn)
+
+    async def send(name: str) -> dict[str, Any]:
+        demo.drop(stack.inbox(P.PROVIDER), name, row.encode())
+        path = stack.inbox(P.PROVIDER) / "processed" / f"{name}.receipt.json"
+        await wait_for(f"the receipt of {name}", path.exists)
+        [item] = json.loads(path.read_text())["accepted"]
+        return dict(item)
+
+    def outcome(adapter: ProviderAdapter, mid: str) -> bool | None:
+        return adapter.attempts.outcomes.get(mid)
+
+    def at_zvh() -> list[dict[str, Any]]:
+        return [
+            d
+            for d in delivered_events(stack, P.ZVH, "assessment-outcome")
+            if d.get("case_id") == "MN-2024-0101"
+        ]
+
+    live = stack.providers[P.PROVIDER]
+    first = (await send("besluit-1.csv"))["message_id"]
+    await wait_for("the refusal", lambda: outcome(live, first) is False)
+
+    await live.stop()  # the restart: a new adapter, nothing in memory
+    fresh = ProviderAdapter(
+        stack.settings,
+        stack.deployment.party_client(P.PROVIDER),
+        stack.outbox(P.PROVIDER),
+        inbox_dir=stack.inbox(P.PROVIDER),
+        session_timeout_ms=2000,
+        poll_interval=0.1,
+        tick_interval=0.5,
+        clock=clock,
+        datakeys=stack.deployment.key_store(stack.settings, write=True, party=P.PROVIDER),
+    )
+    await fresh.start()
+    stack.providers[P.PROVIDER] = fresh
+    assert outcome(fresh, first) is False, "read back from the outbox"
+
+    consent = demo.consent("toestemming-herhaling", bsn, datetime.now(UTC).date())
+    consent["recipient_roles"] = ["coordinating-provider", "zvh"]
+    consent["categories"] = CONSENT_CATEGORIES
+    consent["holders"] = [P.ZVH, P.PROVIDER]
+    zvh = stack.zvh[P.ZVH]
+    accepted = await zvh.submit_json(consent)
+    answer = await zvh.wait_response(accepted.message_id, 20)
+    assert answer is not None and answer["status"] == "accepted", answer
+
+    again = await send("besluit-2-herexport.csv")
+    retry = again["message_id"]
+    assert retry != first and not again.get("repeat"), "refused before: a new attempt"
+    await wait_for("the new attempt accepted", lambda: outcome(fresh, retry) is True)
+    await wait_for("the decision at the ZVH", at_zvh)
+    third = await send("besluit-3.csv")
+    assert third["message_id"] == retry, "accepted: the original outcome"
+    await asyncio.sleep(0.5)
+    assert len(at_zvh()) == 1, "not delivered twice"

@@ -73,8 +73,8 @@ async def send_answer(settings: Settings, client: PartyClient, bundle: dict[str,
     """Seal ``bundle`` for the router and send it to ``in.escalation``; its message id."""
     key, value, headers = client.seal_message(dict(bundle), None)
     producer = make_producer(settings)
-    await producer.start()
-    try:
+    try:  # stopped also when it could not start (the broker away)
+        await producer.start()
         await producer.send_and_wait(
             topics.IN_ESCALATION.name, value=value, key=key, headers=headers
         )

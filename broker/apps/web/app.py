@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
 
+from aiokafka.errors import KafkaError
 from fastapi import FastAPI, Request
 from fastapi.responses import (
     HTMLResponse,
@@ -88,7 +89,8 @@ def _moment(text: str, *, end: bool) -> datetime | None:
     try:
         moment = datetime.fromisoformat(text)
     except ValueError:
-        raise ValueError(f"not a date: {text[:20]!r}") from None
+        # never the input back: a BSN typed into the wrong field must not be repeated
+        raise ValueError("not a date (YYYY-MM-DD)") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment + timedelta(days=1) if end and len(text) == 10 else moment
@@ -320,7 +322,12 @@ def create_app(
             msg = str(err.errors()[0].get("msg", "invalid answer"))
             return render(request, "escalations.html", session,
                           escalations_context(request, msg), 422)
-        board.sent(await send_answer(backend.settings, client, bundle), answer)
+        try:
+            board.sent(await send_answer(backend.settings, client, bundle), answer)
+        except KafkaError as err:  # the broker away: say so, never a bare 500
+            log.error("escalation answer not sent: %s", type(err).__name__)
+            return render(request, "escalations.html", session, escalations_context(
+                request, "the answer could not be sent (broker not reachable); try again"), 503)
         log.info("user %s sent %s for an escalation", session.user.name, action)
         return RedirectResponse(f"/escalations?sent={quote(action)}", status_code=303)
 
