@@ -48,9 +48,10 @@ def test_monitor_shows_the_demo_figures_of_a_running_up(tmp_path: Path) -> None:
             up.proc.send_signal(signal.SIGINT)
             up.proc.wait(60)
         up.kill()
-    # the demo: referrals for three people delivered (2 to fivoor, 1 to transfore), one
-    # refused without consent, one after a revocation, one malformed file
-    assert re.search(r"│\s+3 │\s+\S+ (s|min) │ fivoor 2, transfore 1\s+│\s+0 │", out), out
+    # the demo: referrals for three people delivered (2 to fivoor, 1 to transfore), plus the
+    # monitoring sample's case that it refers before escalating it (to fivoor), one refused
+    # without consent, one after a revocation, one malformed file
+    assert re.search(r"│\s+(3|4) │\s+\S+ (s|min) │ fivoor (2|3), transfore 1\s+│\s+0 │", out), out
     assert re.search(r"│ rejected\s+│ no-consent\s+│\s+1 │", out), out
     assert re.search(r"│ rejected\s+│ consent-revoked\s+│\s+1 │", out), out
     assert re.search(r"│ dead-letter\s+│ missing\s+│\s+1 │", out), out
@@ -59,7 +60,8 @@ def test_monitor_shows_the_demo_figures_of_a_running_up(tmp_path: Path) -> None:
     assert "ketenbus-router" in out and "in.referral" in out
     assert re.search(r"│ midden-nederland\s+│\s+\d+ / 16 │\s+\d+ / 12 │\s+\d+ / 6 │", out), out
     assert not re.search(r"p-[a-z2-7]{26}", out), "no pseudonyms on this screen"
-    assert "ketenbus_referrals_waiting 3.0" in scraped
+    # the demo's three, and the sample's case once its referral was routed
+    assert re.search(r"^ketenbus_referrals_waiting [34]\.0$", scraped, re.M), scraped
     assert 'ketenbus_refused_messages_total{reason="no-consent",topic="rejected"} 1.0' in scraped
     assert "stopped cleanly" in up.text()
     assert not (state / "run" / "up.json").exists(), "the run file goes with the run"

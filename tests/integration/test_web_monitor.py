@@ -251,8 +251,11 @@ async def test_operations_pages_show_live_figures_without_person_data(world: Wor
         ops = (await web.get("/operations")).text
         capacity = (await web.get("/api/capacity")).json()
         assert (await web.get("/compliance")).status_code == 403
-    assert capacity["cells"]["limburg|3"] == {"in_service": 9, "occupied": 2, "available": 7,
-                                              "locations": 1}
+    cell = capacity["cells"]["limburg|3"]
+    assert {k: cell[k] for k in ("in_service", "occupied", "available", "locations")} == {
+        "in_service": 9, "occupied": 2, "available": 7, "locations": 1,
+    }  # fmt: skip
+    assert cell["stale"] is False and cell["oldest_at"].endswith("UTC")  # fresh, dated (issue 15)
     assert 'data-region="limburg"' in dashboard
     assert "no-consent" in ops and "escalation: no-bed" in ops and "missing" in ops
     for page in (dashboard, ops, json.dumps(capacity)):

@@ -131,7 +131,9 @@ class LocalStack:
                     poll_interval=self.options.poll_interval,
                     tick_interval=self.options.tick_interval,
                     clock=self.options.clock,
-                    datakeys=self.deployment.key_store(self.settings, write=True, party=p.id),
+                    datakeys=self.deployment.key_store(
+                        self.settings_of(p.id), write=True, party=p.id
+                    ),
                 )
             elif p.role in FORMATS:
                 # A municipality pays Wmo claims and takes its part in the registration phase.
