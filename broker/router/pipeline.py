@@ -91,6 +91,7 @@ if TYPE_CHECKING:  # the Kafka side of the key store; the pipeline only asks it 
 log = logging.getLogger(__name__)
 
 _DELIVERED_LIMIT = 100_000  # ids whose recipients are remembered for re-processes
+PSEUDONYM_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/pseudonym/"  # + the party id
 LADDER_LOG_EVENT = "ladder-log"  # the envelope event of the router's ladder-log records
 AUDIT_DOMAIN = "audit"  # pseudonym domain of the audit log (compliance officers translate a BSN)
 ROUTER_DOMAIN = "router"  # pseudonym domain of the consent view
@@ -693,21 +694,9 @@ class Pipeline:
             if prior is not None and r.party_id in prior.recipients:
                 allowed = prior.recipients[r.party_id]
                 party = self.state.registry.get(r.party_id)
-                party_pseudo = self._person(bsn, r.party_id) or "none"
-                stub = (
-                    {
-                        "identifier": {
-                            "system": "https://ketenbus.nl/fhir/NamingSystem/pseudonym/"
-                            + r.party_id,
-                            "value": party_pseudo,
-                        }
-                    }
-                    if bsn
-                    else None
-                )
-                projected = project(msg.bundle, allowed, subject_stub=stub)
+                payload, pseudo = self._projected(msg, bsn, r.party_id, allowed)
                 sealed = self._seal_for(
-                    dumps(projected), r.party_id, m.event.value, m.message_id, party_pseudo, now
+                    payload, r.party_id, m.event.value, m.message_id, pseudo, now
                 )
                 self._emit(result, party.outbound_topic, sealed)
                 delivered += 1
@@ -797,21 +786,8 @@ class Pipeline:
                     )
                 )
                 continue
-            party_pseudo = self._person(bsn, r.party_id) or "none"
-            stub = (
-                {
-                    "identifier": {
-                        "system": f"https://ketenbus.nl/fhir/NamingSystem/pseudonym/{r.party_id}",
-                        "value": party_pseudo,
-                    }
-                }
-                if bsn
-                else None
-            )
-            projected = project(msg.bundle, decision.allowed_categories, subject_stub=stub)
-            sealed = self._seal_for(
-                dumps(projected), r.party_id, m.event.value, m.message_id, party_pseudo, now
-            )
+            payload, pseudo = self._projected(msg, bsn, r.party_id, decision.allowed_categories)
+            sealed = self._seal_for(payload, r.party_id, m.event.value, m.message_id, pseudo, now)
             party = self.state.registry.get(r.party_id)
             self._emit(result, party.outbound_topic, sealed)
             delivered += 1
@@ -949,6 +925,23 @@ class Pipeline:
         ladder = self.state.ladder
         return list(out.values()), lambda: ladder.answered(state, answer, now)
 
+    def _projected(
+        self,
+        msg: ParsedMessage,
+        bsn: str | None,
+        party_id: str,
+        allowed: frozenset[DataCategory],
+    ) -> tuple[bytes, str]:
+        """The message as ``party_id`` may receive it: only the allowed categories, the person
+        by that party's own pseudonym (the record key too). Returns ``(payload, pseudonym)``."""
+        pseudo = self._person(bsn, party_id) or "none"
+        stub = (
+            {"identifier": {"system": PSEUDONYM_SYSTEM + party_id, "value": pseudo}}
+            if bsn
+            else None
+        )
+        return dumps(project(msg.bundle, allowed, subject_stub=stub)), pseudo
+
     def _watch(self, msg: ParsedMessage, now: datetime) -> None:
         """Fold a delivered referral, or a decision or care transition (delivered or not), for
         the watchdogs; what cannot be read here is its recipients' to refuse."""
@@ -1055,18 +1048,7 @@ class Pipeline:
             if withdrawal:
                 payload, pseudo, kept = dumps(msg.bundle), "none", frozenset[DataCategory]()
             else:
-                pseudo = self._person(bsn, party_id) or "none"
-                stub = (
-                    {
-                        "identifier": {
-                            "system": f"https://ketenbus.nl/fhir/NamingSystem/pseudonym/{party_id}",
-                            "value": pseudo,
-                        }
-                    }
-                    if bsn
-                    else None
-                )
-                payload = dumps(project(msg.bundle, allowed, subject_stub=stub))
+                payload, pseudo = self._projected(msg, bsn, party_id, allowed)
                 kept = allowed & msg.categories()
             sealed = self._seal_for(payload, party_id, m.event.value, m.message_id, pseudo, now)
             self._emit(result, party.outbound_topic, sealed)
