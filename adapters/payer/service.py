@@ -211,17 +211,10 @@ class PayerAdapter(AdapterService):
             and claim.period_start < notice.inclusion_date
         ):
             # Coordination days start at the notified inclusion date (implementation plan 2022).
-            await self._answer(
+            await self._reject(
                 claim,
-                AnswerItem(
-                    reference=reference(claim.claim_id),
-                    bsn=claim.person.bsn,
-                    decided_on=self.clock().astimezone(UTC).date(),
-                    outcome=ClaimOutcome.REJECTED,
-                    approved_cents=None,
-                    rejection_reason=ClaimRejectionReason.NOT_INCLUDED,
-                    rejection_note=f"included from {notice.inclusion_date.isoformat()}",
-                ),
+                ClaimRejectionReason.NOT_INCLUDED,
+                f"included from {notice.inclusion_date.isoformat()}",
             )
             self.runtime.event("refused", m.message_id, f"claim {claim.claim_id}: before inclusion")
             return
@@ -229,18 +222,7 @@ class PayerAdapter(AdapterService):
             document = self.format.write(claim)
         except FormatError as err:
             # The payer's system could not take it: a technical rejection back to the claimant.
-            await self._answer(
-                claim,
-                AnswerItem(
-                    reference=reference(claim.claim_id),
-                    bsn=claim.person.bsn,
-                    decided_on=self.clock().astimezone(UTC).date(),
-                    outcome=ClaimOutcome.REJECTED,
-                    approved_cents=None,
-                    rejection_reason=ClaimRejectionReason.INVALID,
-                    rejection_note=f"{self.format.name}: {err}",
-                ),
-            )
+            await self._reject(claim, ClaimRejectionReason.INVALID, f"{self.format.name}: {err}")
             self.runtime.event("refused", m.message_id, f"claim {claim.claim_id}: {err}")
             return
         self._remember(claim)
@@ -272,6 +254,21 @@ class PayerAdapter(AdapterService):
             paid_on=item.paid_on,
             rejection_reason=item.rejection_reason,
             rejection_note=item.rejection_note,
+        )
+
+    async def _reject(self, claim: Claim, reason: ClaimRejectionReason, note: str) -> None:
+        """A rejection of ``claim`` decided here, today, answered to its claimant at once."""
+        await self._answer(
+            claim,
+            AnswerItem(
+                reference=reference(claim.claim_id),
+                bsn=claim.person.bsn,
+                decided_on=self.clock().astimezone(UTC).date(),
+                outcome=ClaimOutcome.REJECTED,
+                approved_cents=None,
+                rejection_reason=reason,
+                rejection_note=note,
+            ),
         )
 
     async def _answer(self, claim: Claim, item: AnswerItem) -> str:
