@@ -1,8 +1,8 @@
 """Read a whole topic from its beginning to its current end, with record keys: how a component
-rebuilds state from a topic at start (the key store, ``docs/erasure.md``) instead of keeping a
-database. The same reading as ``adapters.financing.topiclog.replay`` (which could use this):
-``assign()`` without a group, and "caught up" judged by the fetch high watermark, because
-ListOffsets(LATEST) is wrong on the embedded broker for multi-record batches."""
+rebuilds state from a topic at start instead of keeping a database (the key store, a provider's
+journal, the escalation ladder's log). ``assign()`` without a group, a short fetch wait, and
+"caught up" judged by the fetch high watermark, because ListOffsets(LATEST) is wrong on the
+embedded broker for multi-record batches."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typing import Any
 from aiokafka import TopicPartition
 
 from broker.config import Settings
-from broker.kafka.clients import make_consumer
+from broker.kafka.clients import REPLAY_FETCH_WAIT_MS, make_consumer
 
 __all__ = ["read_topic"]
 
@@ -23,7 +23,12 @@ async def read_topic(
 ) -> int:
     """Hand every record of ``topic`` (a ConsumerRecord), partition by partition in offset
     order, to ``handle``; returns the count. A topic that does not exist yet is empty."""
-    consumer = make_consumer(settings, group_id=None, auto_offset_reset="earliest")
+    consumer = make_consumer(
+        settings,
+        group_id=None,
+        auto_offset_reset="earliest",
+        fetch_max_wait_ms=REPLAY_FETCH_WAIT_MS,
+    )
     await consumer.start()
     count = 0
     try:

@@ -2,19 +2,18 @@
 ``escalation`` topic) at start -- no database. The pipeline appends what changed in the fold
 (cases routed, decisions, care starts and ends, escalations and answers; case numbers and party
 ids, no person), sealed for the router itself; this reads it back from the beginning with
-``assign()`` and judges "caught up" by the fetch high watermark, as the consent log does."""
+``broker.kafka.replay.read_topic`` (``assign()``, "caught up" by the fetch high watermark)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
+from typing import Any
 
 import orjson
-from aiokafka import TopicPartition
 
 from broker.config import Settings
-from broker.kafka import make_consumer
+from broker.kafka.replay import read_topic
 from broker.router.pipeline import RouterState
 from broker.trust import TrustError, open_sealed
 from schemas import topics
@@ -45,37 +44,11 @@ def apply_record(state: RouterState, key: bytes | None, value: bytes,
 
 async def rebuild(settings: Settings, state: RouterState, timeout: float = 30.0) -> int:
     """Read the whole ladder log into ``state.ladder``; returns the number of events."""
-    consumer = make_consumer(settings, group_id=None, auto_offset_reset="earliest")
-    await consumer.start()
     applied = 0
-    try:
-        parts: set[int] = set()
-        for _ in range(20):
-            await consumer.topics()
-            parts = consumer.partitions_for_topic(topics.ESCALATION.name) or set()
-            if parts:
-                break
-            await asyncio.sleep(0.05)
-        if not parts:
-            return 0
-        tps = [TopicPartition(topics.ESCALATION.name, p) for p in sorted(parts)]
-        consumer.assign(tps)
-        await consumer.seek_to_beginning(*tps)
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        while True:
-            batch = await consumer.getmany(timeout_ms=200, max_records=5000)
-            for records in batch.values():
-                for r in records:
-                    applied += apply_record(state, r.key, r.value or b"", list(r.headers or ()))
-            caught_up = True
-            for tp in tps:
-                hw = consumer.highwater(tp)
-                if hw is None or await consumer.position(tp) < hw:
-                    caught_up = False
-            if caught_up:
-                return applied
-            if loop.time() > deadline:
-                raise TimeoutError("the ladder log did not catch up in time")
-    finally:
-        await consumer.stop()
+
+    def one(r: Any) -> None:
+        nonlocal applied
+        applied += apply_record(state, r.key, r.value or b"", list(r.headers or ()))
+
+    await read_topic(settings, topics.ESCALATION.name, one, timeout)
+    return applied
