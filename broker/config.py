@@ -228,6 +228,13 @@ class Settings(BaseSettings):
     ``0.0.0.0`` so Prometheus on the compose network can scrape it (the port is not published
     on the host)."""
 
+    otlp_endpoint: str | None = Field(
+        default=None, pattern=r"^https?://[^\s]{1,500}$", max_length=507
+    )
+    """Export OpenTelemetry spans over OTLP/HTTP to this traces URL (e.g.
+    ``http://127.0.0.1:4318/v1/traces``). Unset: the standard ``OTEL_EXPORTER_OTLP_*`` variables
+    decide; none set: no spans are made (docs/operations.md, "Traces")."""
+
     max_input_bytes: int = Field(default=5_000_000, ge=1024, le=1_000_000_000)
     """Largest inbox file or HTTP body an adapter reads. A bigger one is refused (``too-large``,
     HTTP 413) before it is read: it never enters memory (docs/adapters/limits.md)."""

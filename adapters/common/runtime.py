@@ -21,12 +21,13 @@ import orjson
 from aiokafka.errors import KafkaError
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
+from opentelemetry.trace import SpanKind
 
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
-from broker.component import metrics
+from broker.component import metrics, tracing
 from broker.component.health import NOT_TAKING_INPUT, HealthStatus
 from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
 from broker.config import Settings
@@ -97,6 +98,7 @@ class AdapterRuntime(KafkaComponent):
         # first refusal (most adapters never refuse, and reading the trail costs).
         declared = client.registry.audit_chain_of(client.party_id)
         self.audit = ChainWriter(settings, client.keys, declared.chain if declared else None)
+        self.trace_scope = f"adapter.{client.registry.get(client.party_id).role.value}"
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -139,6 +141,22 @@ class AdapterRuntime(KafkaComponent):
     async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
         raw: Any = msg.raw_message  # one ConsumerRecord (not a batch subscriber)
         headers = list(raw.headers or ())
+        if not tracing.enabled():
+            await self._deliver(raw, headers)
+            return
+        # the child of the router's span that wrote this delivery (W3C traceparent header)
+        with tracing.span(
+            self.trace_scope,
+            f"deliver {raw.topic}",
+            component=self.client.party_id,
+            parent=tracing.extract(headers),
+            kind=SpanKind.CONSUMER,
+            attributes={**tracing.header_attributes(headers), tracing.TOPIC: raw.topic},
+        ):
+            await self._deliver(raw, headers)
+
+    async def _deliver(self, raw: Any, headers: list[tuple[str, bytes]]) -> None:
+        """Verify, decrypt and de-duplicate one delivery, then hand it to the adapter."""
         try:
             opened = self.client.open(raw.key, raw.value or b"", headers)
             parsed = parse_message(opened.payload, full=False)

@@ -19,8 +19,9 @@ from aiokafka import AIOKafkaProducer
 from faststream import AckPolicy
 from faststream.kafka import KafkaBroker
 from faststream.message import StreamMessage
+from opentelemetry.trace import SpanKind
 
-from broker.component import metrics
+from broker.component import metrics, tracing
 from broker.component.health import NOT_SENDING, BrokerWatch, Health, HealthStatus
 from broker.component.retry import bounded
 from broker.config import Settings
@@ -53,6 +54,7 @@ class KafkaComponent:
         self._producer: AIOKafkaProducer | None = None
         self._broker: KafkaBroker | None = None
         self._watch_task: asyncio.Task[None] | None = None
+        self.trace_scope = "component"  # the spans' instrumentation scope: ketenbus.<scope>
 
     # --- the hook ----------------------------------------------------------------------------
 
@@ -80,8 +82,10 @@ class KafkaComponent:
         return self._producer
 
     async def open_producer(self) -> AIOKafkaProducer:
-        """Serve the metrics endpoint (if configured) and start the producer."""
+        """Serve the metrics endpoint and export spans (each if configured); start the
+        producer."""
         metrics.serve_configured(self.settings)
+        tracing.configure(self.settings)
         self._producer = make_producer(self.settings)
         await self._producer.start()
         return self._producer
@@ -133,11 +137,19 @@ class KafkaComponent:
         if self.health.status in NOT_SENDING:
             raise BrokerNotReady(f"not sending: {self.health.status} ({self.health.detail})")
         producer = self.producer
-        await bounded(
-            "sending",
-            self.health,
-            lambda: producer.send_and_wait(topic, value=value, key=key, headers=headers),
-        )
+        with tracing.span(
+            self.trace_scope,
+            f"send {topic}",
+            component=self.health.component,
+            kind=SpanKind.PRODUCER,
+            attributes={**tracing.header_attributes(headers), tracing.TOPIC: topic},
+        ) as span:
+            headers = tracing.inject(headers, span) if span is not None else headers
+            await bounded(
+                "sending",
+                self.health,
+                lambda: producer.send_and_wait(topic, value=value, key=key, headers=headers),
+            )
         # health is the component's, not one record's: a send that gave up once (a record the
         # broker refused) must not leave the component degraded for good (issue 20)
         self.recovered_from_degraded("sending works again")

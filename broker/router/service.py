@@ -40,6 +40,7 @@ from broker.router.ladder import LadderTimes, messages_for
 from broker.router.pipeline import AUDIT_DOMAIN, Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
 from broker.router.replay_log import rebuild_replay
+from broker.router.spans import traced
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
@@ -80,6 +81,7 @@ class RouterService(KafkaComponent):
         max_batch: int = 500,
     ) -> None:
         super().__init__(settings, "router", session_timeout_ms=session_timeout_ms)
+        self.trace_scope = "router"
         self.state = state
         self.pipeline = Pipeline(state)
         self.on_fact = on_fact
@@ -391,14 +393,15 @@ class RouterService(KafkaComponent):
             Incoming(r.topic, r.key, r.value or b"", list(r.headers or ()), r.partition, r.offset)
             for r in batch
         ]
-        started = time.perf_counter()
+        started, started_ns = time.perf_counter(), time.time_ns()
         results = self.pipeline.route_batch(recs, on_error=self._internal_error)
         each = (time.perf_counter() - started) / max(1, len(recs))
+        produced = traced(self.state.keys.party_id, recs, results, started_ns, time.time_ns())
         records: list[Outgoing] = []
         facts: list[Fact] = []
-        for rec, result in zip(recs, results, strict=True):
+        for rec, result, out in zip(recs, results, produced, strict=True):
             metrics.observe_route(rec.topic, result.facts, each)
-            records.extend(result.records)
+            records.extend(out)
             facts.extend(result.facts)
         if self.on_fact:  # the decisions are made; show them before their effects arrive
             for f in facts:

@@ -14,10 +14,14 @@ from typing import Any
 
 import httpx
 import pytest
+from opentelemetry.sdk.trace import ReadableSpan, TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack
 from broker.audit import canonical
+from broker.component import tracing
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
 from tests.helpers.kafka import consume_all
@@ -272,3 +276,69 @@ async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     )
     assert bad.exit_code == 1, bad.output
     assert "changed" in bad.output or "hash" in bad.output
+
+
+async def test_one_referral_is_one_trace_from_zvh_adapter_over_router_to_provider(
+    stack: LocalStack, rng: random.Random
+) -> None:
+    """Issue 17: OpenTelemetry spans across adapter -> router -> recipient adapter, parent and
+    child over the Kafka ``traceparent`` header, with ids as attributes and no personal data
+    (AVG art. 5(1)(c)): every attribute of every span of the run is scanned for the person."""
+    exporter = InMemorySpanExporter()
+    provider = TracerProvider()
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    previous = tracing.install(provider)
+    p = person(rng)
+    try:
+        await give_consent(stack, p["bsn"], f"c-{rng.randrange(10**9)}")
+        mid = await refer_by_file(stack, f"CASE-{rng.randrange(10**9)}", p)
+        answer = await stack.zvh[ZVH].wait_response(mid, 20)
+        assert answer is not None and answer["status"] == "accepted", answer
+        assert await delivered_to(stack, PROVIDER, mid) is not None
+        deliver: list[ReadableSpan] = []
+        for _ in range(100):  # the provider's span ends once its handler returned
+            deliver = [
+                s for s in exporter.get_finished_spans()
+                if s.name == f"deliver out.{PROVIDER}" and attr(s, tracing.MESSAGE_ID) == mid
+            ]
+            if deliver:
+                break
+            await asyncio.sleep(0.05)
+    finally:
+        tracing.install(previous)
+    spans = exporter.get_finished_spans()
+    mine = [s for s in spans if attr(s, tracing.MESSAGE_ID) == mid]
+
+    def only(scope: str, name: str) -> ReadableSpan:
+        found = [s for s in mine if s.instrumentation_scope and
+                 s.instrumentation_scope.name == scope and s.name == name]
+        assert len(found) == 1, (scope, name, [(s.instrumentation_scope, s.name) for s in mine])
+        return found[0]
+
+    send = only("ketenbus.adapter.zvh", f"send {topics.IN_REFERRAL.name}")
+    route = only("ketenbus.router", f"route {topics.IN_REFERRAL.name}")
+    delivered = only("ketenbus.adapter.coordinating-provider", f"deliver out.{PROVIDER}")
+    decide = [s for s in mine if s.name == "decide" and attr(s, tracing.RECIPIENT) == PROVIDER]
+    assert send.context and route.context and delivered.context and decide
+    assert {s.context.trace_id for s in (send, route, delivered, *decide) if s.context} == {
+        send.context.trace_id
+    }, "one trace from the ZVH adapter to the provider adapter"
+    assert route.parent is not None and route.parent.span_id == send.context.span_id
+    assert delivered.parent is not None and delivered.parent.span_id == route.context.span_id
+    assert decide[0].parent is not None and decide[0].parent.span_id == route.context.span_id
+    assert attr(send, tracing.SENDER) == ZVH and attr(send, tracing.FLOW) == "referral"
+    assert attr(decide[0], tracing.DECISION) == "decision-permit"
+    assert attr(delivered, tracing.RECIPIENT) == PROVIDER
+    personal = [p["bsn"], p["family_name"], *p["given_names"], p["birth_date"]]
+    for s in spans:
+        texts = [s.name, *(f"{k}={v}" for k, v in (s.attributes or {}).items())]
+        texts += [f"{k}={v}" for k, v in s.resource.attributes.items()]
+        for ev in s.events:
+            texts += [ev.name, *(str(v) for v in (ev.attributes or {}).values())]
+        leaked = [t for t in texts for x in personal if x in t]
+        assert not leaked, f"personal data on span {s.name}: {leaked}"
+        assert set(s.attributes or {}) <= tracing.ATTRIBUTES
+
+
+def attr(span: ReadableSpan, key: str) -> object:
+    return (span.attributes or {}).get(key)
