@@ -53,6 +53,7 @@ from typing import Any
 import orjson
 from pydantic import ValidationError
 
+from schemas.acting import ActingPersonError, acting_person_of, author_reference
 from schemas.errors import Issue, MessageError, issues_from_validation
 from schemas.free_text import free_text_categories
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
@@ -213,6 +214,9 @@ class MessageMeta:
     # sender processes for it (art. 28), e.g. a ZVH for the covenant partner that brought the
     # case (the ZVH has no legal basis of its own).
     controller: str | None = None
+    # the person who acted at the sender (NEN 7513 user), ``<kind>:<id>`` (schemas.acting), in
+    # MessageHeader.author; None when the source system did not say
+    author: str | None = None
 
     @property
     def responsible(self) -> str:
@@ -237,6 +241,7 @@ class MessageMeta:
         message_id: str | None = None,
         refers_to: str | None = None,
         controller: str | None = None,
+        author: str | None = None,
     ) -> MessageMeta:
         """A new message's metadata; pass ``message_id`` to make re-sends recognisable as the
         same message (e.g. derived from an input file), else a fresh UUID is used."""
@@ -252,6 +257,7 @@ class MessageMeta:
             response=response,
             refers_to=refers_to,
             controller=controller,
+            author=author,
         )
 
 
@@ -300,6 +306,8 @@ def _header(meta: MessageMeta, focus_urls: list[str]) -> dict[str, Any]:
             for d in meta.destinations
         ]
     header["sender"] = party_reference(meta.sender)
+    if meta.author is not None:
+        header["author"] = author_reference(meta.author)
     if meta.controller is not None:
         header["responsible"] = party_reference(meta.controller)
     header["source"] = {"endpoint": PARTY_ENDPOINT + meta.sender}
@@ -703,7 +711,18 @@ def read_meta(bundle: Any) -> MessageMeta:
         focus=tuple(focus),
         refers_to=refers_to,
         controller=_responsible(header),
+        author=_author(header),
     )
+
+
+def _author(header: dict[str, Any]) -> str | None:
+    """``MessageHeader.author`` as the acting person, or None when absent."""
+    if "author" not in header:
+        return None
+    try:
+        return acting_person_of(header["author"])
+    except ActingPersonError as err:
+        raise _fail("MessageHeader.author", "value", str(err), err.reason) from None
 
 
 def _ext_message_id(value: object, where: str) -> str:

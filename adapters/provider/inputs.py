@@ -25,6 +25,7 @@ from adapters.common.csvfile import (
 )
 from adapters.common.limits import InputLimits, read_json, too_many
 from adapters.financing.desk import Coverage
+from schemas.acting import ActingPerson
 from schemas.errors import Issue, MessageError, issues_at
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.capacity import CapacityReport, LevelCapacity
@@ -142,6 +143,7 @@ class Submission:
     coverage: Coverage | None = None
     message_id: str | None = None  # kept from a message Bundle the EPD built
     refers_to: str | None = None  # a correction: the original's message id (follow-up-of)
+    acting_person: str | None = None  # who decided at the provider (schemas.acting): NEN 7513
     where: str = ""
     notes: list[str] = field(default_factory=list)
 
@@ -167,6 +169,9 @@ class _Basis(_Row):
     basis_justification: str | None = None
     basis_decided_by: str | None = None
     basis_valid_until: date | None = None  # conflict of duties: last day covered
+    # the professional who took the decision the row reports, by identifier (schemas.acting):
+    # MessageHeader.author, the NEN 7513 user of the router's audit records
+    decided_by: ActingPerson | None = None
 
     def detail(self) -> BasisDetail | None:
         if not (self.basis_citation or self.basis_justification or self.basis_decided_by
@@ -361,6 +366,7 @@ def _assessment(sender: str, line: int, row: dict[str, str]) -> Submission:
         r.basis,
         r.detail(),
         coverage=coverage,
+        acting_person=r.decided_by,
         where=f"line {line}",
     )
 
@@ -388,6 +394,7 @@ def _transition(sender: str, line: int, row: dict[str, str]) -> Submission:
         r.basis,
         r.detail(),
         destinations=tuple(split_list(r.notify)),
+        acting_person=r.decided_by,
         where=f"line {line}",
     )
 
@@ -709,6 +716,7 @@ def _message(bundle: dict[str, Any], sender: str, where: str) -> Submission:
         destinations=m.destinations,
         message_id=m.message_id,
         refers_to=m.refers_to,
+        acting_person=m.author,  # the EPD's MessageHeader.author
     )
 
 

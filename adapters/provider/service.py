@@ -249,6 +249,7 @@ class ProviderAdapter(AdapterService):
                 destinations=self._destinations(sub),
                 basis_detail=sub.detail,
                 refers_to=sub.refers_to,  # a correction goes to the original's recipients
+                author=sub.acting_person,  # the NEN 7513 user (schemas.acting)
             )
             if isinstance(sub.model, AssessmentOutcome) and sub.coverage is not None:
                 a = sub.model

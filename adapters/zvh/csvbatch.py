@@ -43,6 +43,7 @@ OPTIONAL = (
     "basis_justification",
     "basis_decided_by",
     "controller",
+    "acting_person",
 )
 COLUMNS = REQUIRED + OPTIONAL
 
@@ -69,6 +70,7 @@ _COLUMN_OF = {
     "risk.summary": "risk_summary",
     "care_avoider": "care_avoider",
     "controller": "controller",
+    "acting_person": "acting_person",
     "basis": "basis",
     "basis.kind": "basis",
     "basis.citation": "basis_citation",
@@ -135,8 +137,9 @@ def row_document(row: dict[str, str]) -> dict[str, Any]:
         "signal": row.get("signal"),
         "care_avoider": _flag(row, "care_avoider"),
     }
-    if row.get("controller"):
-        doc["controller"] = row["controller"]
+    for key in ("controller", "acting_person"):
+        if row.get(key):
+            doc[key] = row[key]
     if row.get("police_facts"):
         doc["police_facts"] = row["police_facts"]
     if "risk_level" in row or "risk_summary" in row:
@@ -190,6 +193,7 @@ ESCALATION_COLUMNS = (
     "explanation",
     "level",
     "episode_id",
+    "acting_person",
 )
 
 

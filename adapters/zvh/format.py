@@ -13,6 +13,7 @@ from typing import Annotated, Any, Literal
 from pydantic import AfterValidator, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from adapters.common.limits import InputLimits, read_json, too_many
+from schemas.acting import ActingPerson
 from schemas.errors import Issue, MessageError, issues_at, issues_from_validation
 from schemas.flows.common import Bsn, Gender, MunicipalityCode, Person
 from schemas.flows.consent import ConsentRecord, ConsentStatus, Grantor
@@ -70,6 +71,16 @@ class PlausibilityError(ValueError):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+
+
+class _Acted(_Strict):
+    """A document some person at the ZVH acted on: who, by identifier (``schemas.acting``)."""
+
+    acting_person: ActingPerson | None = Field(
+        default=None,
+        description="Medewerker die handelde: uzi:|agb:|big:|employee:<id>, never a name; "
+        "travels as MessageHeader.author and is the NEN 7513 user in the audit trail.",
+    )
 
 
 class ZvhAddress(_Strict):
@@ -136,7 +147,7 @@ class ZvhBasis(_Strict):
         return BasisDetail(self.citation, self.justification, self.decided_by, self.valid_until)
 
 
-class ZvhReferral(_Strict):
+class ZvhReferral(_Acted):
     """Aanmelding."""
 
     type: Literal["referral"]
@@ -213,7 +224,7 @@ class ZvhReferral(_Strict):
         )
 
 
-class ZvhConsent(_Strict):
+class ZvhConsent(_Acted):
     """Toestemming (or its revocation: the same consent_id with status revoked)."""
 
     type: Literal["consent"]
@@ -268,7 +279,7 @@ class ZvhConsent(_Strict):
         )
 
 
-class ZvhEscalation(_Strict):
+class ZvhEscalation(_Acted):
     """Escalatie: a case of this ZVH is stuck (docs/adapters/zvh.md). It goes to the region's
     escalation step first; ``level: national`` asks the national coordination point at once."""
 
@@ -315,7 +326,7 @@ class ZvhEscalation(_Strict):
         )
 
 
-class ZvhEscalationAnswer(_Strict):
+class ZvhEscalationAnswer(_Acted):
     """Antwoord op een escalatie, when this ZVH is its region's escalation step."""
 
     type: Literal["escalation-answer"]
@@ -343,7 +354,7 @@ class ZvhEscalationAnswer(_Strict):
         )
 
 
-class ZvhWithdrawal(_Strict):
+class ZvhWithdrawal(_Acted):
     """Intrekking: withdraw a message this ZVH sent, entered in error (a wrong person, a wrong
     case). Names the message by its id only; no reason in words (docs/adapters/zvh.md)."""
 

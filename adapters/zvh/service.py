@@ -57,9 +57,9 @@ def content_key(doc: ZvhInput) -> str:
     """A document's identity: the SHA-256 of its validated content in a canonical form (keys
     sorted, defaults filled in, whitespace stripped), whatever the file name, the channel (file
     or HTTP), the position in a batch or the JSON layout it came in (docs/adapters/zvh.md)."""
-    canonical = json.dumps(
-        doc.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
-    )
+    # who sent it is not what it says: the same document from another employee is a repeat
+    content = doc.model_dump(mode="json", exclude={"acting_person"})
+    canonical = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -196,6 +196,7 @@ class ZvhAdapter(AdapterService):
                 PurposeOfUse.COC,
                 LegalBasis.LEGAL_OBLIGATION,
                 message_id=message_id,
+                author=doc.acting_person,
             )
             w = Withdrawal(
                 original_id=doc.message_id, withdrawn_by=self.party_id, withdrawn_at=meta.timestamp
@@ -215,6 +216,7 @@ class ZvhAdapter(AdapterService):
                 LegalBasis.PUBLIC_TASK,
                 basis_detail=BasisDetail(citation=ESCALATION_CITATION),
                 message_id=message_id,
+                author=doc.acting_person,
             )
             if isinstance(doc, ZvhEscalation):
                 bundle = escalation_message(doc.to_escalation(self.party_id), meta)
@@ -236,6 +238,7 @@ class ZvhAdapter(AdapterService):
                 message_id=message_id,
                 refers_to=doc.corrects,  # a correction: to the original's recipients only
                 controller=self._controller(doc),
+                author=doc.acting_person,  # the NEN 7513 user (schemas/acting.py)
             )
             bundle = referral_message(ref, meta)
             bsn, case, topic = ref.person.bsn, doc.case_id, topics.IN_REFERRAL.name
@@ -247,6 +250,7 @@ class ZvhAdapter(AdapterService):
                 PurposeOfUse.COC,
                 LegalBasis.CONSENT,
                 message_id=message_id,
+                author=doc.acting_person,
             )
             bundle = consent_message(rec, meta)
             bsn, case, topic = rec.person_bsn, doc.consent_id, topics.IN_CONSENT.name

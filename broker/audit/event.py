@@ -16,6 +16,8 @@ User / requestor               ``agent[0]``: the acting party (party id), its ro
                                use, and ``policy`` = the legal basis and the Consent relied on
 Recipient                      ``agent[1]``: the receiving party and its role
 Responsible professional       ``agent[2]``: the professional who decided (conflict of duties)
+User (the person)              the last agent, type ``humanuser``: the person who acted at the
+                               sender (``acting_person``, ``<kind>:<id>``; ``schemas.acting``)
 PurposeOfUse                   ``purposeOfEvent`` and ``agent[0].purposeOfUse``
 Participant object: client     ``entity[0]``: ``what.identifier`` = the person's pseudonym in
                                a pseudonym system (never a BSN)
@@ -49,6 +51,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validato
 from broker.audit.canonical import canonical
 from broker.audit.sealed import SealReader, seal_detail
 from broker.policy.grounds import grounds_of
+from schemas.acting import ActingPerson
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.memo import Memo
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PartyRole, PurposeOfUse
@@ -71,6 +74,9 @@ OBJECT_ROLE = "http://terminology.hl7.org/CodeSystem/object-role"
 SOURCE_TYPE = "http://terminology.hl7.org/CodeSystem/security-source-type"
 RESOURCE_TYPES = "http://hl7.org/fhir/resource-types"
 AGENT_TYPE = KETENBUS_CS + "audit-agent-type"
+EXTRA_SECURITY_ROLE = "http://terminology.hl7.org/CodeSystem/extra-security-role-type"
+ACTING_PERSON_SYSTEM = "https://ketenbus.nl/fhir/NamingSystem/acting-person"
+"""The acting person's ``<kind>:<id>`` as one value (``schemas.acting``)."""
 
 
 class AuditKind(Coded):
@@ -234,6 +240,11 @@ class AuditRecord(BaseModel):
         default=None,
         description="correction, withdrawal (and their refusals): the original's message id.",
     )
+    acting_person: ActingPerson | None = Field(
+        default=None,
+        description="NEN 7513 user: the person who acted at the sender, <kind>:<id> "
+        "(schemas.acting), never a name.",
+    )
 
     @field_validator("pseudonym")
     @classmethod
@@ -370,6 +381,17 @@ def _build(r: AuditRecord, recorded: str, query: str | None) -> dict[str, Any]:
                 "requestor": False,
             }
         )
+    if r.acting_person:
+        # NEN 7513 "gebruiker": the person who acted, not only the organisation (agent[0])
+        agents.append(
+            {
+                "type": _cc(
+                    {"system": EXTRA_SECURITY_ROLE, "code": "humanuser", "display": "human user"}
+                ),
+                "who": {"identifier": {"system": ACTING_PERSON_SYSTEM, "value": r.acting_person}},
+                "requestor": True,
+            }
+        )
     event["agent"] = agents
 
     source: dict[str, Any] = {
@@ -467,7 +489,7 @@ _TEXT_FIELDS = (
     "event_id", "reason", "actor", "recipient", "professional", "source", "source_site",
     "pseudonym", "pseudonym_system", "message_id", "detail", "consent_id", "citation",
     "justification", "query", "sealed", "topic", "input_digest", "refers_to", "controller",
-    "processor",
+    "processor", "acting_person",
 )  # fmt: skip
 _SLOTS = (*_TEXT_FIELDS, "recorded", "query_b64")  # the last two are derived
 _SLOT = re.compile(rb"\\u0000kb:([0-9]+)\\u0000")

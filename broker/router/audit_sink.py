@@ -91,7 +91,7 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
     as before."""
     texts = (fact.reason, fact.detail, fact.sender, fact.recipient, fact.consent_id,
              fact.person, fact.message_id, fact.topic, fact.refers_to, fact.controller,
-             fact.processor)  # fmt: skip
+             fact.processor, fact.acting_person)  # fmt: skip
     if not _plain(fact, texts):
         return validated_record(fact, source, reader)
     event_id = new_event_id()
@@ -118,6 +118,7 @@ def to_record(fact: Fact, source: str, reader: SealReader | None = None) -> Audi
             "refers_to": fact.refers_to,
             "controller": fact.controller,
             "processor": fact.processor,
+            "acting_person": fact.acting_person,
             "sealed": sealed.get("sealed"),
             "decided_by_professional": sealed.get("decided_by_professional", False),
         }
@@ -172,6 +173,7 @@ def validated_record(fact: Fact, source: str, reader: SealReader | None = None) 
         refers_to=fact.refers_to,
         controller=fact.controller,
         processor=fact.processor,
+        acting_person=fact.acting_person,
         **grounds_fields(fact.legal_basis, fact.basis_detail),
         **sealed_fields(
             fact.basis_detail, chain=source, event_id=event_id, reader=reader, person=fact.person

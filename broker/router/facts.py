@@ -52,6 +52,7 @@ class Fact:
     refers_to: str | None = None  # a correction's or withdrawal's original message id
     controller: str | None = None  # MessageHeader.responsible, else the sender (AVG art. 4(7))
     processor: str | None = None  # the sender, when it processes for the controller (art. 28)
+    acting_person: str | None = None  # who acted at the sender (MessageHeader.author): NEN 7513
 
     @property
     def refused(self) -> bool:

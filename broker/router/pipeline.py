@@ -513,6 +513,7 @@ class Pipeline:
                 person=self._person(bsn, AUDIT_DOMAIN),
                 topic=r.topic,
                 refers_to=msg.meta.refers_to if msg else None,
+                acting_person=msg.meta.author if msg else None,
             )
         )
 
@@ -767,6 +768,7 @@ class Pipeline:
                 withheld=decision.withheld_categories,
                 controller=m.responsible,
                 processor=m.processor,
+                acting_person=m.author,
             )
             if not decision.permit:
                 denied.append((r, decision))

@@ -83,6 +83,7 @@ def response_bundle(resp: MessageResponse, meta: MessageMeta) -> dict[str, Any]:
         focus=meta.focus,
         refers_to=meta.refers_to,
         controller=meta.controller,
+        author=meta.author,
     )
     return build_message(meta, entries, focus=[0] if entries else [])
 

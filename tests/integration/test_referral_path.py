@@ -20,7 +20,7 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack
-from broker.audit import canonical
+from broker.audit import AuditKind, canonical
 from broker.component import tracing
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
@@ -276,6 +276,47 @@ async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     )
     assert bad.exit_code == 1, bad.output
     assert "changed" in bad.output or "hash" in bad.output
+
+
+
+async def test_the_acting_person_of_the_input_is_the_user_in_the_decision_audit_record(
+    stack: LocalStack, rng: random.Random
+) -> None:
+    """Issue 17, NEN 7513 "gebruiker": the person the ZVH system names as having acted travels as
+    MessageHeader.author to the provider and is the user (agent ``humanuser``) of the router's
+    audit record of the decision; an over-long or control-character value is refused, parked on
+    dead-letter with its reason and never sent."""
+    p = person(rng)
+    await give_consent(stack, p["bsn"], f"c-{rng.randrange(10**9)}")
+    doc = demo.referral(f"CASE-{rng.randrange(10**9)}", "midden-nederland", p, date.today())
+    r = await post(stack, "/referrals", {**doc, "acting_person": "employee:mw-0042"})
+    assert r.status_code == 202, r.text
+    mid = r.json()["message_id"]
+    answer = await stack.zvh[ZVH].wait_response(mid, 20)
+    assert answer is not None and answer["status"] == "accepted", answer
+    path = await delivered_to(stack, PROVIDER, mid)
+    assert path is not None
+    header = json.loads(path.read_text())["entry"][0]["resource"]
+    assert header["author"]["identifier"]["value"] == "mw-0042"
+    records = await consume_all(stack.settings.bootstrap_servers or "", topics.AUDIT.name)
+    events = [json.loads(x.value)["event"] for x in records]
+    kinds = (AuditKind.DECISION_PERMIT.value, AuditKind.DELIVERY.value)
+    decisions = [
+        ev for ev in events if ev["type"]["code"] in kinds and mid in json.dumps(ev["entity"])
+    ]
+    assert {ev["type"]["code"] for ev in decisions} == set(kinds), "decision and delivery"
+    for ev in decisions:
+        users = [a for a in ev["agent"] if a["type"]["coding"][0]["code"] == "humanuser"]
+        assert [u["who"]["identifier"]["value"] for u in users] == ["employee:mw-0042"]
+    for bad in ("employee:" + "x" * 200, "uzi:12\u001b[2J", "uzi:1\n2"):
+        case = f"CASE-{rng.randrange(10**9)}"
+        r = await post(stack, "/referrals", {**doc, "case_id": case, "acting_person": bad})
+        assert r.status_code == 422, r.text
+        assert [(i["path"], i["code"]) for i in r.json()["issues"]] == [
+            ("acting_person", "acting-person")
+        ]
+    dead = await consume_all(stack.settings.bootstrap_servers or "", topics.DEAD_LETTER.name)
+    assert sum(dict(d.headers).get("kb-reason") == b"acting-person" for d in dead) >= 3
 
 
 async def test_one_referral_is_one_trace_from_zvh_adapter_over_router_to_provider(

@@ -21,7 +21,7 @@ from pydantic import ValidationError
 
 from schemas.errors import Issue, MessageError, issues_from_validation
 from schemas.free_text import free_text_categories
-from schemas.messaging import _responsible
+from schemas.messaging import _author, _responsible
 from schemas.identifiers import BSN_SYSTEM, PARTY_SYSTEM
 from schemas.vocab import DataCategory, EventCode, LegalBasis, PurposeOfUse
 
@@ -154,6 +154,7 @@ class MessageMeta:
     focus: tuple[str, ...] = field(default=(), compare=False)
     refers_to: str | None = None  # added with corrections and withdrawals (issue 16)
     controller: str | None = None  # issue 16: MessageHeader.responsible (same reader as the new)
+    author: str | None = None  # issue 17: MessageHeader.author (same reader as the new)
 
     @staticmethod
     def new(
@@ -551,6 +552,7 @@ def read_meta(bundle: Any) -> MessageMeta:
         focus=tuple(focus),
         refers_to=refers_to,
         controller=_responsible(header),
+        author=_author(header),
     )
 
 

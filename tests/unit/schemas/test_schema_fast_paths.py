@@ -480,6 +480,7 @@ def test_message_meta_fields_are_the_ones_response_copies() -> None:
     assert [f.name for f in dataclasses.fields(MessageMeta)] == [
         "message_id", "event", "sender", "timestamp", "purpose", "legal_basis",
         "destinations", "basis_detail", "response", "focus", "refers_to", "controller",
+        "author",
     ]  # fmt: skip
 
 
