@@ -5,7 +5,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: up test lint install clean chromium promtool
+.PHONY: up test lint install clean chromium promtool amtool
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -31,11 +31,18 @@ promtool:
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
 	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus >/dev/null; }
 
-test: $(STAMP) chromium promtool
+# The Alertmanager config is checked with amtool, from Debian's prometheus-alertmanager package.
+amtool:
+	@command -v amtool >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
+	  $$SUDO apt-get update -qq && $$SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus-alertmanager >/dev/null; }
+
+test: $(STAMP) chromium promtool amtool
 	$(BIN)/ruff check broker schemas adapters tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports --no-cache
-	KETENBUS_TEST_REQUIRE_BROWSER=1 KETENBUS_TEST_REQUIRE_PROMTOOL=1 $(BIN)/python -m pytest -ra
+	KETENBUS_TEST_REQUIRE_BROWSER=1 KETENBUS_TEST_REQUIRE_PROMTOOL=1 KETENBUS_TEST_REQUIRE_AMTOOL=1 \
+	  $(BIN)/python -m pytest -ra
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache .ketenbus

@@ -27,8 +27,9 @@ KETENBUS_SERVICES = {
     "adapter-zvh": ["adapter", "zvh"],
     "adapter-provider": ["adapter", "provider"],
     "monitor": ["monitor", "--metrics-port", "9464"],
+    "alert-inbox": ["alert-inbox", "--host", "0.0.0.0", "--port", "9095"],
 }
-OBSERVABILITY = {"prometheus", "grafana"}
+OBSERVABILITY = {"prometheus", "grafana", "alertmanager"}
 
 
 def compose_binary() -> Path:
@@ -141,6 +142,7 @@ def test_only_loopback_ports_are_published(model: dict[str, Any]) -> None:
     ]
     assert sorted((n, p["published"], p["target"]) for n, p in published) == [
         ("adapter-zvh", "8081", 8081),
+        ("alertmanager", "9093", 9093),
         ("grafana", "3000", 3000),
         ("prometheus", "9090", 9090),
     ]
@@ -184,6 +186,33 @@ def test_prometheus_loads_the_tested_rules_and_grafana_the_dashboard(
     provisioning = grafana["/etc/grafana/provisioning"]
     provider = yaml.safe_load((provisioning / "dashboards" / "ketenbus.yaml").read_text())
     assert provider["providers"][0]["options"]["path"] == "/var/lib/grafana/dashboards"
+
+
+def test_prometheus_sends_alerts_to_alertmanager_whose_receivers_reach_the_inbox(
+    model: dict[str, Any],
+) -> None:
+    """Issue 17, alerts that reach someone: Prometheus notifies the Alertmanager service, which
+    loads the config amtool checks in make test, and every receiver's webhook is the alert inbox
+    service on the compose network."""
+    import yaml
+
+    services = model["services"]
+    prom = {v["target"]: Path(v["source"]) for v in services["prometheus"]["volumes"]
+            if v["type"] == "bind"}
+    config = yaml.safe_load(prom["/etc/prometheus/prometheus.yml"].read_text())
+    targets = [t for am in config["alerting"]["alertmanagers"] for sc in am["static_configs"]
+               for t in sc["targets"]]
+    assert targets == ["alertmanager:9093"]
+    am = services["alertmanager"]
+    mounts = {v["target"]: Path(v["source"]) for v in am["volumes"] if v["type"] == "bind"}
+    path = ROOT / "docker" / "alertmanager" / "alertmanager.yml"
+    assert mounts["/etc/alertmanager/alertmanager.yml"] == path
+    assert "--config.file=/etc/alertmanager/alertmanager.yml" in am["command"]
+    inbox = services["alert-inbox"]["command"]
+    port = inbox[inbox.index("--port") + 1]
+    urls = {w["url"] for r in yaml.safe_load(path.read_text())["receivers"]
+            for w in r.get("webhook_configs", [])}
+    assert urls == {f"http://alert-inbox:{port}/alerts"}
 
 
 def test_every_topic_gets_its_retention(model: dict[str, Any]) -> None:

@@ -139,3 +139,32 @@ async def _live(
     finally:
         figures.FIGURES.source = None
         await collector.stop()
+
+
+def alert_inbox(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port (0: free).")] = 9095,
+    host: Annotated[
+        str,
+        typer.Option(help="Address to bind: loopback by default; 0.0.0.0 in a container, where "
+                          "only Alertmanager on the compose network reaches it."),
+    ] = "127.0.0.1",
+    config: Annotated[
+        Path | None, typer.Option(help="Config file (YAML/TOML); env KETENBUS_* overrides it.")
+    ] = None,
+) -> None:
+    """Receive Alertmanager's webhook (POST /alerts): each alert is logged and kept, codes only,
+    in <state_dir>/alerts/alerts.jsonl; GET /alerts lists the recent ones."""
+    import re
+
+    import uvicorn
+
+    from broker.apps.monitoring.alert_inbox import AlertInbox, create_app
+
+    if not re.fullmatch(r"[0-9a-fA-F.:]{2,45}", host):
+        err.print("[bold red]--host:[/] an IP address, e.g. 127.0.0.1")
+        raise typer.Exit(2)
+    logging.basicConfig(level=logging.WARNING)
+    settings = load_or_exit(config)
+    inbox = AlertInbox(Path(settings.state_dir) / "alerts")
+    err.print(f"alert inbox on http://{host}:{port}/alerts, kept in {inbox.path}")
+    uvicorn.run(create_app(inbox), host=host, port=port, log_level="warning")
