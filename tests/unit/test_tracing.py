@@ -105,8 +105,12 @@ def test_a_span_is_the_child_of_the_traceparent_it_received(
     with tracing.span("adapter.zvh", "send", attributes={tracing.MESSAGE_ID: "m1"}) as s:
         headers = tracing.inject([("kb-id", b"m1")], s)
     assert [k for k, _ in headers].count("traceparent") == 1
-    with tracing.span("router", "route", parent=tracing.extract(headers)):
-        pass
+    with tracing.span("router", "route", parent=tracing.extract(headers)) as r:
+        forged = [*headers, ("traceparent", b"00-" + b"a" * 32 + b"-" + b"b" * 16 + b"-01")]
+        onward = tracing.inject(forged, r)
+    [(_, carried)] = [(k, v) for k, v in onward if k == "traceparent"]
+    assert r is not None, "a forged traceparent is replaced by this span's, never passed on"
+    assert carried.decode().split("-")[2] == f"{r.get_span_context().span_id:016x}"
     send, route = exporter.get_finished_spans()
     assert send.context is not None and route.context is not None and route.parent is not None
     assert route.context.trace_id == send.context.trace_id
