@@ -58,11 +58,11 @@ REFERRALS_CSV = (
 ASSESSMENTS_CSV = (
     "assessment_id;zvh;case_id;assessed_on;bsn;family_name;given_names;birth_date;municipality;"
     "decision;dangerous_behaviour;multi_problem;structure_need;legal_title;reasons;alternative;"
-    "inclusion_date;episode_id;insurer_uzovi;wmo_allocation\n"
+    "inclusion_date;episode_id;insurer_uzovi;wmo_allocation;decided_by\n"
     "BEO-1;{zvh};MN-2020-0042;2020-11-20;{a};Testpersoon;Kees;1985-04-03;0344;not-included;"
-    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;20072\n"
+    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;20072;employee:beo-7\n"
     "BEO-2;{zvh};MN-2023-0007;2023-11-10;{b};Voorbeeld;Anna|Maria;1990-07-15;0307;included;"
-    "met;met;met;met;Alle criteria vervuld.;;2023-11-15;EP-MN-2023-0007;3311;\n"
+    "met;met;met;met;Alle criteria vervuld.;;2023-11-15;EP-MN-2023-0007;3311;;agb:01234567\n"
 )
 
 
@@ -185,6 +185,18 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         "EP-MN-2023-0007",
     )
     assert "fhir" not in included and "criteria" not in included, "no clinical grounds for a ZVH"
+    # issue 17, NEN 7513: the professional the EPD names in decided_by is the user of the
+    # router's audit records of each decision
+    audit = await consume_all(stack.settings.bootstrap_servers or "", topics.AUDIT.name)
+    users = set()
+    for record in audit:
+        event = json.loads(record.value)["event"]
+        if (event.get("subtype") or [{}])[0].get("code") == "assessment-outcome" and event["type"][
+            "code"
+        ] == "decision-permit":
+            users |= {a["who"]["identifier"]["value"] for a in event["agent"]
+                      if a["type"]["coding"][0]["code"] == "humanuser"}
+    assert users == {"employee:beo-7", "agb:01234567"}
 
     # 3. the claims, each at the payer the rules name, in that payer's format
     [wmo323] = await wait_for(
