@@ -166,3 +166,13 @@ def test_what_is_not_the_webhook_is_refused_and_nothing_is_kept(
     r = client.post("/alerts", content=body, headers={"content-type": "application/json"})
     assert (r.status_code, r.json()["reason"]) == (status, reason)
     assert not inbox.path.exists()
+
+
+def test_the_command_refuses_a_host_that_is_not_an_address() -> None:
+    """``ketenbus alert-inbox`` (README) is wired and binds only to an IP address it is given."""
+    from typer.testing import CliRunner
+
+    from broker.apps.cli.main import app
+
+    result = CliRunner().invoke(app, ["alert-inbox", "--host", "evil.example; rm"])
+    assert result.exit_code == 2 and "--host" in result.output
