@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from fhir.resources.R4B.auditevent import AuditEvent
 
-from adapters.provider.inputs import Submission, parse_csv
+from adapters.provider.inputs import Submission, parse_csv, parse_json
 from adapters.zvh import csvbatch
 from adapters.zvh.format import (
     ZvhConsent,
@@ -192,3 +192,16 @@ def test_every_zvh_document_type_and_the_escalation_csv_take_it() -> None:
     [(_, esc)] = csvbatch.parse_csv(f"{header}\nE-1;MN-1;no-provider;{date.today()};agb:01234567\n"
                                     .encode())
     assert isinstance(esc, ZvhEscalation) and esc.acting_person == "agb:01234567"
+
+
+def test_the_epd_message_bundle_names_its_author_for_the_provider_to_pass_on() -> None:
+    from tests.unit.adapters.test_provider_inputs import ME, _assessment_bundle
+
+    bundle = _assessment_bundle()
+    header = bundle["entry"][0]["resource"]
+    header["author"] = author_reference("uzi:900012345")
+    [(_, sub)] = parse_json(json.dumps(bundle).encode(), ME)
+    assert isinstance(sub, Submission) and sub.acting_person == "uzi:900012345"
+    header["author"] = {"display": "Dr. Jan de Vries"}
+    [(_, refused)] = parse_json(json.dumps(bundle).encode(), ME)
+    assert isinstance(refused, MessageError) and refused.reason == "acting-person"
