@@ -228,6 +228,12 @@ class Settings(BaseSettings):
     ``0.0.0.0`` so Prometheus on the compose network can scrape it (the port is not published
     on the host)."""
 
+    zvh_http_auth: Literal["token", "none"] = "token"
+    """How the ZVH HTTP intake knows who posts: ``token`` (default), the party's bearer token,
+    checked against the SHA-256 digests in its registry entry at every request
+    (adapters/zvh/auth.py); ``none`` only for a loopback-bound intake in a test bed
+    (``ketenbus adapter zvh`` refuses to bind another address without it)."""
+
     max_input_bytes: int = Field(default=5_000_000, ge=1024, le=1_000_000_000)
     """Largest inbox file or HTTP body an adapter reads. A bigger one is refused (``too-large``,
     HTTP 413) before it is read: it never enters memory (docs/adapters/limits.md)."""

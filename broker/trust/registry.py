@@ -173,6 +173,11 @@ class Party(BaseModel):
         description="The parties this one processes for (AVG art. 28): a ZVH for its covenant "
         "partners, who are the controllers of what they bring. It may name them as controller.",
     )
+    intake_tokens: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of each bearer token that lets this party post to its "
+        "adapter's HTTP intake (broker/trust/intake_token.py); two during a rotation.",
+    )
 
     @model_validator(mode="before")
     @classmethod
@@ -672,6 +677,8 @@ def _party_document(party: Party) -> dict[str, Any]:
     data = party.model_dump(mode="json", exclude_none=True)
     if not data.get("identifiers"):
         data.pop("identifiers", None)
+    if not data.get("intake_tokens"):
+        data.pop("intake_tokens", None)
     if data.get("outbound_topic") == outbound(party.id).name:
         data.pop("outbound_topic")
     return data

@@ -57,7 +57,9 @@ def person(rng: random.Random) -> dict[str, Any]:
 
 async def post(stack: LocalStack, path: str, doc: dict[str, Any]) -> httpx.Response:
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         return await c.post(path, json=doc)
 
 
@@ -196,7 +198,9 @@ async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
     assert r.status_code == 422 and r.json()["reason"] == "type", r.text
     # a number no JSON writer can write back: refused at the door, not sealed as "Infinity"
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.post("/referrals", content=b'{"type": "referral", "x": 1e400}')
     assert r.status_code == 400 and r.json()["reason"] == "not-json", r.text
     dead = await consume_all(stack.settings.bootstrap_servers or "", topics.DEAD_LETTER.name)

@@ -18,9 +18,10 @@ from adapters.municipality.service import MunicipalityAdapter
 from adapters.payer.formats import FORMATS
 from adapters.payer.service import PayerAdapter
 from adapters.provider.service import ProviderAdapter
+from adapters.zvh.auth import IntakeAuth, WatchedRegistry
 from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
-from broker.apps.deployment import Deployment
+from broker.apps.deployment import REGISTRY_FILE, Deployment
 from broker.config import Settings
 from broker.kafka import ensure_topics, port_is_free
 from broker.router.facts import Fact
@@ -64,8 +65,24 @@ class LocalStack:
     payers: dict[str, PayerAdapter] = field(default_factory=dict)
     http_url: str | None = None
     http_party: str | None = None
+    http_token: str | None = None  # the HTTP party's intake token (zvh_http_auth = "token")
     _server: uvicorn.Server | None = None
     _server_task: asyncio.Task[None] | None = None
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """What a client of the ZVH HTTP endpoint sends to be let in."""
+        return {"Authorization": f"Bearer {self.http_token}"} if self.http_token else {}
+
+    def intake_auth(self, party_id: str) -> IntakeAuth | None:
+        """The intake check of ``party_id``'s HTTP endpoint, against the registry file as it
+        is at each request (so a removal or revocation bites at once); None when the
+        ``zvh_http_auth`` setting is ``none``."""
+        if self.settings.zvh_http_auth == "none":
+            return None
+        path = self.settings.registry_file or self.settings.state_dir / REGISTRY_FILE
+        registry = WatchedRegistry(path) if path.exists() else lambda: self.deployment.registry
+        return IntakeAuth(party_id, registry, self.policy)
 
     def settings_of(self, party_id: str) -> Settings:
         """The Kafka settings the component of ``party_id`` connects with."""
@@ -158,8 +175,15 @@ class LocalStack:
             await self._start_http(next(iter(self.zvh.values())), self.options.http_port)
 
     async def _start_http(self, adapter: ZvhAdapter, port: int) -> None:
+        auth = self.intake_auth(adapter.party_id)
+        if auth is not None:
+            self.http_token = self.deployment.intake_token(adapter.party_id)
         config = uvicorn.Config(
-            create_app(adapter), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+            create_app(adapter, auth),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+            lifespan="off",
         )
         server = uvicorn.Server(config)
         self._server = server
