@@ -276,3 +276,46 @@ async def test_the_audit_chain_on_the_topic_verifies_and_tampering_is_caught(
     )
     assert bad.exit_code == 1, bad.output
     assert "changed" in bad.output or "hash" in bad.output
+
+
+async def test_the_conformance_kit_passes_against_the_shipped_zvh_adapter_and_names_a_failure(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Issue 21 point 5: ``ketenbus conformance <party>`` runs every case of the shipped ZVH
+    suite (schemas/conformance/zvh.yaml) through the inbox folder and the HTTP endpoint and
+    checks the router's answers in the outbox: all pass. The same run with one expectation
+    turned round (a broken case set) fails, and the report names that case."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from broker.apps.cli.main import app
+    from broker.apps.conformance.cases import CASES_DIR
+
+    env = {"KETENBUS_STATE_DIR": str(stack.settings.state_dir),
+           "KETENBUS_BOOTSTRAP_SERVERS": stack.settings.bootstrap_servers or ""}
+    out_json, out_xml = tmp_path / "report.json", tmp_path / "report.xml"
+    args = ["conformance", ZVH, "--url", stack.http_url or "", "--json", str(out_json),
+            "--junit", str(out_xml), "--timeout", "20"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    report = json.loads(out_json.read_text())
+    failed = [r for r in report["results"] if r["result"] != "pass"]
+    assert result.exit_code == 0 and not failed, (result.output, failed)
+    channels = {(r["case"], r["channel"]) for r in report["results"]}
+    assert ("referral-bsn-fails-11-check", "http") in channels
+    assert ("limit-json-depth", "inbox") in channels
+    assert any(r["router_checked"] for r in report["results"]), "the outbox was read"
+    assert 'failures="0"' in out_xml.read_text()
+    # a broken case set: it expects the 11-check failure to be accepted
+    suite = yaml.safe_load((CASES_DIR / "zvh.yaml").read_text())
+    [case] = [c for c in suite["cases"] if c["id"] == "referral-bsn-fails-11-check"]
+    case["expect"] = {"adapter": "accepted"}
+    suite["cases"] = [case]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(suite))
+    args = ["conformance", ZVH, "--url", stack.http_url or "", "--cases", str(broken),
+            "--junit", str(out_xml), "--timeout", "20"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "referral-bsn-fails-11-check" in result.output and "FAIL" in result.output
+    xml = out_xml.read_text()
+    assert 'failures="2"' in xml and "adapter refused" in xml

@@ -241,3 +241,46 @@ def test_provider_items_are_named_by_content_and_refused_ones_retried() -> None:
     log.answered(retry, accepted=True)
     assert not log.answered(retry, accepted=False) and log.outcomes[retry]
     assert log.identify(submission_key(first)) == (retry, True)
+
+
+def _judge_inbox_file(path: Path, limits: InputLimits) -> Any:
+    """What the ZVH inbox makes of one file before anything is sent (the order of
+    ``AdapterService.intake``: type, size, then the reader), as the kit's ``Outcome``."""
+    from adapters.zvh.csvbatch import parse_csv
+    from broker.apps.conformance.runner import Outcome
+
+    why = Inbox(path.parent, patterns=("*.json", "*.csv")).unreadable(path)
+    if why is not None:
+        return Outcome("refused", {why[0]})
+    if path.stat().st_size > limits.max_bytes:
+        return Outcome("refused", {"too-large"})
+    raw = path.read_bytes()
+    try:
+        items = list(parse_csv(raw, limits)) if path.suffix == ".csv" else parse_bytes(raw, limits)
+    except MessageError as err:
+        return Outcome("refused", {err.reason}, [i.path for i in err.issues])
+    errors = [item for _, item in items if isinstance(item, MessageError)]
+    status = "refused" if errors and len(errors) == len(items) else "partial" if errors else (
+        "accepted")
+    return Outcome(status, {e.reason for e in errors}, [i.path for e in errors for i in e.issues])
+
+
+def _conformance_inbox_cases() -> list[Any]:
+    from broker.apps.conformance.cases import shipped_suites
+
+    return [c for c in shipped_suites()["zvh"].cases if "inbox" in c.channels]
+
+
+@pytest.mark.parametrize("case", _conformance_inbox_cases(), ids=lambda c: c.id)
+def test_the_conformance_cases_hold_for_the_zvh_inbox_reader(case: Any, tmp_path: Path) -> None:
+    """The kit's own case file (schemas/conformance/zvh.yaml, docs/conformance.md), judged
+    here without Kafka: every case's adapter verdict holds for the reader the inbox uses."""
+    from broker.apps.conformance.cases import render
+    from broker.apps.conformance.runner import Runner
+
+    settings = Settings()
+    rendered = render(case, settings, "midden-nederland")
+    path = tmp_path / rendered.name
+    path.write_bytes(rendered.body)
+    outcome = _judge_inbox_file(path, InputLimits.of(settings))
+    assert Runner.judge(case, "inbox", outcome) == []
