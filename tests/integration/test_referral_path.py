@@ -305,6 +305,13 @@ async def test_the_conformance_kit_passes_against_the_shipped_zvh_adapter_and_na
     assert ("limit-json-depth", "inbox") in channels
     assert any(r["router_checked"] for r in report["results"]), "the outbox was read"
     assert 'failures="0"' in out_xml.read_text()
+    # the provider's suite against the shipped provider adapter (its inbox and outbox)
+    args = ["conformance", PROVIDER, "--json", str(out_json), "--timeout", "20"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    report = json.loads(out_json.read_text())
+    failed = [r for r in report["results"] if r["result"] != "pass"]
+    assert result.exit_code == 0 and not failed, (result.output, failed)
+    assert report["suite"] == "provider" and any(r["router_checked"] for r in report["results"])
     # a broken case set: it expects the 11-check failure to be accepted
     suite = yaml.safe_load((CASES_DIR / "zvh.yaml").read_text())
     [case] = [c for c in suite["cases"] if c["id"] == "referral-bsn-fails-11-check"]

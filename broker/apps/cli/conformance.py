@@ -73,6 +73,7 @@ def conformance(
     from broker.trust import PartyRegistry, load_registry
     from broker.trust.intake_token import read_token
     from broker.trust.intake_token import token_file as default_token
+    from schemas.vocab import PartyRole
 
     settings = load_or_exit(config)
     state = Path(settings.state_dir)
@@ -119,8 +120,11 @@ def conformance(
         err.print("[bold red]nothing to test[/]: give --data-dir, --inbox or --url")
         raise typer.Exit(2)
     region = region or (registry.get(party).region if party and party in registry else None)
-    where = Target(inbox=inbox, outbox=outbox, url=url, token=token,
-                   region=region or "midden-nederland", settings=settings, timeout=timeout)
+    region = region or "midden-nederland"
+    zvhs = [p.id for p in registry.by_role(PartyRole.ZVH) if p.region == region]
+    where = Target(inbox=inbox, outbox=outbox, url=url, token=token, region=region,
+                   zvh=zvhs[0] if zvhs else "zvh-midden-nederland", settings=settings,
+                   timeout=timeout)
     results = asyncio.run(Runner(where).run(suite.select(flow)))
     name = party or str(inbox or url)
     console.print(report.table(suite.suite + (f"/{flow}" if flow else ""), name, results))

@@ -149,7 +149,9 @@ class Rendered:
     fields: dict[str, str]  # what ${...} became (the report shows run and case id only)
 
 
-def fields_for(case: Case, region: str, rng: random.Random | None = None) -> dict[str, str]:
+def fields_for(
+    case: Case, region: str, zvh: str = "", rng: random.Random | None = None
+) -> dict[str, str]:
     """Fresh values for one run of a case: a new BSN and tag each time, so two runs are two
     documents (never a repeat of an earlier one)."""
     today = date.today()
@@ -157,6 +159,7 @@ def fields_for(case: Case, region: str, rng: random.Random | None = None) -> dic
         "run": secrets.token_hex(4),
         "bsn": synthetic_bsn(rng or random.Random()),  # noqa: S311 - synthetic test data
         "region": region,
+        "zvh": zvh,
         "today": today.isoformat(),
         "yesterday": (today - timedelta(days=1)).isoformat(),
         "next_week": (today + timedelta(days=7)).isoformat(),
@@ -184,8 +187,10 @@ def _generated(gen: Generate, settings: Settings) -> bytes:
     return b'{"type": "referral", "signal": "' + b"x" * (limit + 1) + b'"}'
 
 
-def render(case: Case, settings: Settings, region: str) -> Rendered:
-    fields = fields_for(case, region)
+def render(case: Case, settings: Settings, region: str, zvh: str = "") -> Rendered:
+    """``case`` as the bytes to send, for a party of ``region`` (``zvh``: the ZVH whose cases
+    a provider's documents name)."""
+    fields = fields_for(case, region, zvh)
     unknown = {m for m in _FIELD.findall(json.dumps(case.json_) + (case.text or ""))} - set(fields)
     if unknown:
         raise CaseFileError(f"case {case.id}: unknown field(s) {', '.join(sorted(unknown))}")

@@ -30,6 +30,7 @@ class Target:
     url: str | None = None
     token: str | None = None
     region: str = "midden-nederland"
+    zvh: str = "zvh-midden-nederland"  # the ZVH whose cases a provider's documents name
     settings: Settings = field(default_factory=Settings)
     timeout: float = 30.0
 
@@ -103,6 +104,29 @@ def _read_json(path: Path) -> dict[str, Any] | None:
     return data if isinstance(data, dict) else None
 
 
+def _fhir_response(bundle: dict[str, Any]) -> dict[str, Any] | None:
+    """A provider's outbox holds FHIR messages: the router's response read as the ZVH's flat
+    one (``MessageHeader.response`` and its OperationOutcome)."""
+    from schemas.errors import MessageError
+    from schemas.flows.response import response_from_message
+    from schemas.messaging import parse_message
+    from schemas.vocab import EventCode
+
+    try:
+        msg = parse_message(json.dumps(bundle), full=False)
+        if msg.meta.event is not EventCode.RESPONSE:
+            return None
+        resp = response_from_message(msg)
+    except MessageError:
+        return None
+    return {
+        "type": "response",
+        "in_reply_to": resp.request_id,
+        "status": "accepted" if resp.code.value == "ok" else "refused",
+        "reasons": [{"code": i.reason or i.code} for i in resp.issues],
+    }
+
+
 class Runner:
     def __init__(self, target: Target) -> None:
         self.target = target
@@ -125,7 +149,7 @@ class Runner:
 
     async def run_case(self, case: Case, channel: Channel) -> CaseResult:
         started = time.monotonic()
-        rendered = render(case, self.target.settings, self.target.region)
+        rendered = render(case, self.target.settings, self.target.region, self.target.zvh)
         if channel == "inbox":
             outcome = await self._via_inbox(rendered)
         else:
@@ -230,6 +254,8 @@ class Runner:
                 if doc is None:
                     continue
                 self._seen.add(path.name)
+                if doc.get("resourceType") == "Bundle":
+                    doc = _fhir_response(doc) or {}
                 reply = doc.get("in_reply_to")
                 if doc.get("type") == "response" and isinstance(reply, str):
                     self._responses[reply] = doc

@@ -243,9 +243,10 @@ def test_provider_items_are_named_by_content_and_refused_ones_retried() -> None:
     assert log.identify(submission_key(first)) == (retry, True)
 
 
-def _judge_inbox_file(path: Path, limits: InputLimits) -> Any:
-    """What the ZVH inbox makes of one file before anything is sent (the order of
-    ``AdapterService.intake``: type, size, then the reader), as the kit's ``Outcome``."""
+def _judge_inbox_file(suite: str, path: Path, limits: InputLimits) -> Any:
+    """What an adapter's inbox makes of one file before anything is sent (the order of
+    ``AdapterService.intake``: type, size, then the suite's reader), as the kit's ``Outcome``."""
+    from adapters.provider import inputs as provider
     from adapters.zvh.csvbatch import parse_csv
     from broker.apps.conformance.runner import Outcome
 
@@ -254,9 +255,13 @@ def _judge_inbox_file(path: Path, limits: InputLimits) -> Any:
         return Outcome("refused", {why[0]})
     if path.stat().st_size > limits.max_bytes:
         return Outcome("refused", {"too-large"})
-    raw = path.read_bytes()
+    raw, csv = path.read_bytes(), path.suffix == ".csv"
     try:
-        items = list(parse_csv(raw, limits)) if path.suffix == ".csv" else parse_bytes(raw, limits)
+        if suite == "zvh":
+            items: list[Any] = list(parse_csv(raw, limits)) if csv else parse_bytes(raw, limits)
+        else:
+            read = provider.parse_csv if csv else provider.parse_json
+            items = list(read(raw, "fivoor", limits))
     except MessageError as err:
         return Outcome("refused", {err.reason}, [i.path for i in err.issues])
     errors = [item for _, item in items if isinstance(item, MessageError)]
@@ -268,19 +273,26 @@ def _judge_inbox_file(path: Path, limits: InputLimits) -> Any:
 def _conformance_inbox_cases() -> list[Any]:
     from broker.apps.conformance.cases import shipped_suites
 
-    return [c for c in shipped_suites()["zvh"].cases if "inbox" in c.channels]
+    return [
+        pytest.param(name, c, id=f"{name}:{c.id}")
+        for name, suite in sorted(shipped_suites().items())
+        for c in suite.cases
+        if "inbox" in c.channels
+    ]
 
 
-@pytest.mark.parametrize("case", _conformance_inbox_cases(), ids=lambda c: c.id)
-def test_the_conformance_cases_hold_for_the_zvh_inbox_reader(case: Any, tmp_path: Path) -> None:
-    """The kit's own case file (schemas/conformance/zvh.yaml, docs/conformance.md), judged
-    here without Kafka: every case's adapter verdict holds for the reader the inbox uses."""
+@pytest.mark.parametrize(("suite", "case"), _conformance_inbox_cases())
+def test_the_conformance_cases_hold_for_the_inbox_readers(
+    suite: str, case: Any, tmp_path: Path
+) -> None:
+    """The kit's own case files (schemas/conformance/*.yaml, docs/conformance.md), judged here
+    without Kafka: every case's adapter verdict holds for the reader its inbox uses."""
     from broker.apps.conformance.cases import render
     from broker.apps.conformance.runner import Runner
 
     settings = Settings()
-    rendered = render(case, settings, "midden-nederland")
+    rendered = render(case, settings, "midden-nederland", "zvh-midden-nederland")
     path = tmp_path / rendered.name
     path.write_bytes(rendered.body)
-    outcome = _judge_inbox_file(path, InputLimits.of(settings))
+    outcome = _judge_inbox_file(suite, path, InputLimits.of(settings))
     assert Runner.judge(case, "inbox", outcome) == []
