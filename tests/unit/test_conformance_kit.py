@@ -65,7 +65,7 @@ def test_an_inbox_that_accepts_what_it_must_refuse_fails_each_such_case_by_name(
     assert verdict["referral-conflict-of-duties-delivered"] == "pass", "valid input is valid"
     assert "referral-bsn-fails-11-check" in result.output and "FAIL" in result.output
     assert "the router's answers were not checked" in result.output
-    assert report["summary"]["failed"] == len(must_refuse)
+    assert report["summary"]["failed"] == len(must_refuse) and report["finished"]
     root = SafeET.fromstring(out_xml.read_bytes())
     failing = {tc.get("name") for tc in root.iter("testcase") if tc.find("failure") is not None}
     assert failing == must_refuse
@@ -89,6 +89,8 @@ def test_nothing_to_test_and_an_unknown_target_are_refused(
 ) -> None:
     monkeypatch.setenv("KETENBUS_STATE_DIR", str(tmp_path))
     assert CliRunner().invoke(app, ["conformance", "zvh"]).exit_code == 2
+    only_http = ["conformance", "zvh", "--inbox", str(tmp_path), "--only", "http"]
+    assert CliRunner().invoke(app, only_http).exit_code == 2, "--only http without a --url"
     result = CliRunner().invoke(app, ["conformance", "no-such-thing", "--inbox", str(tmp_path)])
     assert result.exit_code == 2 and "no suite" in result.output
 
