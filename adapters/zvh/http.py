@@ -28,6 +28,7 @@ from adapters.common.limits import read_json, refusal, safe_detail, too_large
 from adapters.common.runtime import error_document
 from adapters.zvh.auth import REALM, AuthRefused, IntakeAuth
 from adapters.zvh.service import RefusedInput, ZvhAdapter
+from adapters.zvh.tls import names_of
 from broker.component.lifecycle import BrokerNotReady
 from schemas.errors import Issue, MessageError
 
@@ -77,8 +78,10 @@ def create_app(adapter: ZvhAdapter, auth: IntakeAuth | None = None) -> FastAPI:
         dead-lettered: the body is not read, and nothing of it is kept (it is no party's
         input, or not input this intake takes from it)."""
         adapter.refused += 1
-        shown = request.headers.get("authorization", "")
-        digest = hashlib.sha256(shown.partition(" ")[2].strip().encode()).hexdigest()
+        names = names_of(request.scope)
+        shown = request.headers.get("authorization", "").partition(" ")[2].strip()
+        shown = f"certificate:{names[0]}" if names else shown
+        digest = hashlib.sha256(shown.encode()).hexdigest()
         await adapter.runtime.audit_refusal(no.reason, b"", "http", digest=digest)
         adapter.runtime.event("unauthorised", None, f"HTTP intake refused: {no.reason}")
         code = "login" if no.status == 401 else "forbidden"
@@ -90,7 +93,9 @@ def create_app(adapter: ZvhAdapter, auth: IntakeAuth | None = None) -> FastAPI:
         try:
             if auth is not None:
                 try:
-                    auth.check(request.headers.get("authorization"), expected)
+                    auth.check(
+                        request.headers.get("authorization"), expected, names_of(request.scope)
+                    )
                 except AuthRefused as no:
                     return await _unauthorised(request, no)
             return await _take(request, expected)

@@ -11,6 +11,7 @@ import json
 import random
 from collections.abc import AsyncIterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -282,3 +283,73 @@ async def test_the_http_intake_admits_its_own_party_only_and_audits_each_refusal
     text = b"\n".join(values)
     for secret in (other, wrong, municipal, stack.http_token or "-"):
         assert secret.encode() not in text, "a token is never in the audit trail"
+
+
+async def test_the_http_intake_takes_a_client_certificate_of_its_own_party(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Mutual TLS on the intake (adapters/zvh/tls.py), served beside the stack's plain one for
+    the same adapter: the ZVH's own certificate lets it in, another valid party's certificate
+    from the same CA is refused (403) and audited by the name it carries, a certificate of
+    another CA fails the handshake, and the token still works over HTTPS. CA and certificates
+    are made at run time."""
+    import ssl
+
+    import uvicorn
+
+    from adapters.zvh.http import create_app
+    from adapters.zvh.tls import server_config
+    from tests.helpers.tls import issue_client_cert, make_tls_files
+
+    tls = make_tls_files(tmp_path / "tls")
+    foreign = make_tls_files(tmp_path / "foreign", ca_name="not the intake's CA")
+    settings = stack.settings.model_copy(update={
+        "zvh_http_tls_certfile": tls.server_cert, "zvh_http_tls_keyfile": tls.server_key,
+        "zvh_http_tls_client_ca": tls.ca_cert})
+    app = create_app(stack.zvh[ZVH], stack.intake_auth(ZVH))
+    server = uvicorn.Server(server_config(app, settings, "127.0.0.1", 0, log_level="warning",
+                                          lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    url = f"https://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+    def context(cert: tuple[Path, Path] | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=tls.ca_cert)
+        if cert is not None:
+            ctx.load_cert_chain(*cert)
+        return ctx
+
+    async def post(cert: tuple[Path, Path] | None, headers: dict[str, str]) -> httpx.Response:
+        doc = demo.consent(f"c-mtls-{random.randrange(10**9)}",
+                           synthetic_bsn(random.Random()), date.today())
+        async with httpx.AsyncClient(base_url=url, verify=context(cert), timeout=10) as c:
+            return await c.post("/consents", json=doc, headers=headers)
+
+    try:
+        own = issue_client_cert(tls, tmp_path / "certs", ZVH)
+        other = issue_client_cert(tls, tmp_path / "certs", "zvh-ijsselland")
+        stranger = issue_client_cert(foreign, tmp_path / "foreign-certs", ZVH)
+        assert (await post(own, {})).status_code == 202
+        r = await post(other, {})
+        assert r.status_code == 403 and r.json()["reason"] == "not-this-party", r.text
+        # another party's certificate with this party's token: the certificate decides
+        r = await post(other, stack.http_headers)
+        assert r.status_code == 403 and r.json()["reason"] == "not-this-party", r.text
+        with pytest.raises(httpx.HTTPError):
+            await post(stranger, {})
+        assert (await post(None, stack.http_headers)).status_code == 202
+        r = await post(None, {})
+        assert r.status_code == 401 and r.json()["reason"] == "no-credentials"
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+    values = await audit_of(stack, chain_of(stack, ZVH), 1)
+    seen = {
+        (e["entity"][0]["what"]["identifier"]["value"], e["outcomeDesc"])
+        for e in (ChainRecord.decode(v).event for v in values)
+        if e["type"]["code"] == "refusal"
+    }
+    assert (hashlib.sha256(b"certificate:zvh-ijsselland").hexdigest(), "not-this-party") in seen

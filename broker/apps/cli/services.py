@@ -137,6 +137,7 @@ def adapter(
     from adapters.zvh.auth import IntakeAuth, WatchedRegistry
     from adapters.zvh.http import create_app
     from adapters.zvh.service import ZvhAdapter
+    from adapters.zvh.tls import server_config
 
     logging.basicConfig(level=logging.INFO)
     settings = load_or_exit(config)
@@ -178,7 +179,7 @@ def adapter(
             await _run_until_signal(zvh)
             return
         server = uvicorn.Server(
-            uvicorn.Config(create_app(zvh, auth), host=http_host, port=http_port, log_level="info")
+            server_config(create_app(zvh, auth), settings, http_host, http_port, log_level="info")
         )
         await zvh.start()
         try:

@@ -21,6 +21,7 @@ from adapters.provider.service import ProviderAdapter
 from adapters.zvh.auth import IntakeAuth, WatchedRegistry
 from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
+from adapters.zvh.tls import server_config
 from broker.apps.deployment import REGISTRY_FILE, Deployment
 from broker.config import Settings
 from broker.kafka import ensure_topics, port_is_free
@@ -178,10 +179,11 @@ class LocalStack:
         auth = self.intake_auth(adapter.party_id)
         if auth is not None:
             self.http_token = self.deployment.intake_token(adapter.party_id)
-        config = uvicorn.Config(
+        config = server_config(
             create_app(adapter, auth),
-            host="127.0.0.1",
-            port=port,
+            self.settings,
+            "127.0.0.1",
+            port,
             log_level="warning",
             lifespan="off",
         )
@@ -195,7 +197,8 @@ class LocalStack:
         if not server.started:
             raise RuntimeError(f"the ZVH HTTP endpoint did not start on 127.0.0.1:{port}")
         bound = server.servers[0].sockets[0].getsockname()[1]
-        self.http_url = f"http://127.0.0.1:{bound}"
+        scheme = "https" if self.settings.zvh_http_tls_certfile else "http"
+        self.http_url = f"{scheme}://127.0.0.1:{bound}"
         self.http_party = adapter.party_id
 
     async def stop(self) -> None:

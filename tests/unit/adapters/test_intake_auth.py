@@ -147,3 +147,46 @@ def test_an_intake_without_authentication_binds_to_loopback_only(
     result = CliRunner().invoke(app, args)
     assert result.exit_code == 2 and "loopback only" in result.output, result.output
     assert "zvh-a" in (tmp_path / "registry.yaml").read_text()
+
+
+def test_a_verified_client_certificate_names_its_party_and_is_checked_like_a_token(
+    registry: PartyRegistry, tokens: dict[str, str]
+) -> None:
+    """Mutual TLS (adapters/zvh/tls.py): the certificate's names, first registered one wins; a
+    token beside it is not what decides (a stolen token does not turn a certificate into
+    another party)."""
+    auth = IntakeAuth("zvh-a", lambda: registry, default_policy(), clock=lambda: NOW)
+    assert auth.check(None, "referral", ("zvh-a",)).id == "zvh-a"
+    assert auth.check(None, "referral", ("intake.example", "zvh-a")).id == "zvh-a"
+    assert auth.check(f"Bearer {tokens['zvh-b']}", "referral", ("zvh-a",)).id == "zvh-a"
+    with pytest.raises(AuthRefused) as no:
+        auth.check(f"Bearer {tokens['zvh-a']}", "referral", ("zvh-b",))
+    assert (no.value.status, no.value.reason) == (403, "not-this-party")
+    with pytest.raises(AuthRefused) as no:
+        auth.check(None, "referral", ("nobody-here",))
+    assert (no.value.status, no.value.reason) == (401, "unknown-credentials")
+    with pytest.raises(AuthRefused) as no:
+        auth.check(None, "consent", ("gemeente-c",))
+    assert (no.value.status, no.value.reason) == (403, "flow-not-allowed")
+
+
+def test_peer_names_are_the_common_names_then_the_dns_alternative_names() -> None:
+    from adapters.zvh.tls import peer_names
+
+    cert = {
+        "subject": ((("countryName", "NL"),), (("commonName", "zvh-a"),)),
+        "subjectAltName": (("DNS", "zvh-a"), ("DNS", "intake.zvh-a.example"), ("IP", "1.2.3.4")),
+    }
+    assert peer_names(cert) == ("zvh-a", "intake.zvh-a.example")
+    assert peer_names({}) == () and peer_names(None) == ()
+
+
+def test_intake_tls_settings_come_whole(tmp_path: Path) -> None:
+    from broker.config import ConfigError, Settings
+
+    pem = tmp_path / "x.pem"
+    with pytest.raises(ConfigError, match="go together"):
+        Settings(zvh_http_tls_certfile=pem)
+    with pytest.raises(ConfigError, match="needs zvh_http_tls_certfile"):
+        Settings(zvh_http_tls_client_ca=pem)
+    Settings(zvh_http_tls_certfile=pem, zvh_http_tls_keyfile=pem, zvh_http_tls_client_ca=pem)
