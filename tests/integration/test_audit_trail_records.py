@@ -343,6 +343,14 @@ async def test_the_http_intake_takes_a_client_certificate_of_its_own_party(
         assert (await post(None, stack.http_headers)).status_code == 202
         r = await post(None, {})
         assert r.status_code == 401 and r.json()["reason"] == "no-credentials"
+        # the conformance kit's HTTP cases over mutual TLS, the certificate its credential
+        from broker.apps.conformance.cases import shipped_suites
+        from broker.apps.conformance.runner import Runner, Target
+
+        cases = [c for c in shipped_suites()["zvh"].cases if c.channels == ["http"]]
+        kit = Runner(Target(url=url, ca=tls.ca_cert, client_cert=own, settings=settings))
+        results = await kit.run(cases)
+        assert results and all(r.passed for r in results), [r.as_dict() for r in results]
     finally:
         server.should_exit = True
         await asyncio.gather(task, return_exceptions=True)

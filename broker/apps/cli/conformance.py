@@ -44,6 +44,15 @@ def conformance(
         typer.Option(help="The party's intake token (default: <state_dir>/secrets/"
                      "<party>.intake-token, if there)."),
     ] = None,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="The CA of an HTTPS endpoint (default: the system's).")
+    ] = None,
+    client_cert: Annotated[
+        Path | None, typer.Option(help="A client certificate (PEM) for mutual TLS.")
+    ] = None,
+    client_key: Annotated[
+        Path | None, typer.Option(help="The key of --client-cert (PEM).")
+    ] = None,
     region: Annotated[
         str | None, typer.Option(help="Region for referrals (default: the party's).")
     ] = None,
@@ -124,7 +133,8 @@ def conformance(
     zvhs = [p.id for p in registry.by_role(PartyRole.ZVH) if p.region == region]
     where = Target(inbox=inbox, outbox=outbox, url=url, token=token, region=region,
                    zvh=zvhs[0] if zvhs else "zvh-midden-nederland", settings=settings,
-                   timeout=timeout)
+                   timeout=timeout, ca=ca_file,
+                   client_cert=(client_cert, client_key or client_cert) if client_cert else None)
     results = asyncio.run(Runner(where).run(suite.select(flow)))
     name = party or str(inbox or url)
     console.print(report.table(suite.suite + (f"/{flow}" if flow else ""), name, results))

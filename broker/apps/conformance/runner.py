@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,6 +32,8 @@ class Target:
     token: str | None = None
     region: str = "midden-nederland"
     zvh: str = "zvh-midden-nederland"  # the ZVH whose cases a provider's documents name
+    ca: Path | None = None  # the CA of an HTTPS endpoint (default: the system's)
+    client_cert: tuple[Path, Path] | None = None  # (certificate, key) for mutual TLS
     settings: Settings = field(default_factory=Settings)
     timeout: float = 30.0
 
@@ -224,7 +227,14 @@ class Runner:
             headers["authorization"] = f"Bearer {new_token()}"
         elif case.auth == "malformed":
             headers["authorization"] = f"Basic {token or 'x'}"
-        async with httpx.AsyncClient(base_url=url, timeout=self.target.timeout) as http:
+        verify: ssl.SSLContext | bool = True
+        if self.target.ca is not None or self.target.client_cert is not None:
+            verify = ssl.create_default_context(cafile=self.target.ca)
+            if self.target.client_cert is not None and case.auth == "token":
+                verify.load_cert_chain(*self.target.client_cert)
+        async with httpx.AsyncClient(
+            base_url=url, timeout=self.target.timeout, verify=verify
+        ) as http:
             try:
                 r = await http.post(case.http_endpoint, content=rendered.body, headers=headers)
             except httpx.HTTPError as err:
