@@ -21,6 +21,8 @@ File format::
             valid_from: 2026-11-23T00:00:00Z  # aware; the key is valid in [from, until)
             valid_until: 2027-11-30T00:00:00Z # optional
         # outbound_topic: out.zvh-utrecht     # optional, defaults to the catalogue's name
+        # intake_tokens: [<sha256 hex>]       # optional: its HTTP intake's bearer tokens, as
+                                             #   digests only (broker/trust/intake_token.py)
     audit_chains:                            # who may sign which audit chain (audit-format.md)
       - chain: router-20261123-9f3a          # the chain id records carry (a name: it stays
                                              #   when the keys rotate)
