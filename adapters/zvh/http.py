@@ -10,9 +10,10 @@ correction; whether the router forwards a correction or withdrawal (only the ori
 may) comes back as its response, like any message's.
 
 With an :class:`~adapters.zvh.auth.IntakeAuth` (the default of every deployment: setting
-``zvh_http_auth``), every ``POST`` needs the party's bearer token first: 401 or 403 before the
-body is read (adapters/zvh/auth.py lists the reasons), each refusal audited on the adapter's
-chain by the digest of the credential presented, never the credential itself.
+``zvh_http_auth``), every ``POST`` needs the party's bearer token or client certificate first:
+401 or 403 before the body is read (adapters/zvh/auth.py lists the reasons), each refusal
+audited on the adapter's chain by the digest of the token or certificate name presented, never
+the credential itself (and nothing of a malformed one, which may be a password).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from adapters.zvh.auth import REALM, AuthRefused, IntakeAuth
 from adapters.zvh.service import RefusedInput, ZvhAdapter
 from adapters.zvh.tls import names_of
 from broker.component.lifecycle import BrokerNotReady
+from broker.trust.intake_token import TOKEN_RE
 from schemas.errors import Issue, MessageError
 
 log = logging.getLogger(__name__)
@@ -80,6 +82,8 @@ def create_app(adapter: ZvhAdapter, auth: IntakeAuth | None = None) -> FastAPI:
         adapter.refused += 1
         names = names_of(request.scope)
         shown = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if not TOKEN_RE.match(shown):
+            shown = ""  # maybe a password sent by mistake: not even its digest is kept
         shown = f"certificate:{names[0]}" if names else shown
         digest = hashlib.sha256(shown.encode()).hexdigest()
         await adapter.runtime.audit_refusal(no.reason, b"", "http", digest=digest)
