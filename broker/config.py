@@ -234,6 +234,23 @@ class Settings(BaseSettings):
     """Export OpenTelemetry spans over OTLP/HTTP to this traces URL (e.g.
     ``http://127.0.0.1:4318/v1/traces``). Unset: the standard ``OTEL_EXPORTER_OTLP_*`` variables
     decide; none set: no spans are made (docs/operations.md, "Traces")."""
+    zvh_http_auth: Literal["token", "none"] = "token"
+    """How the ZVH HTTP intake knows who posts: ``token`` (default), the party's bearer token,
+    checked against the SHA-256 digests in its registry entry at every request
+    (adapters/zvh/auth.py); ``none`` only for a loopback-bound intake in a test bed
+    (``ketenbus adapter zvh`` refuses to bind another address without it)."""
+
+    zvh_http_tls_certfile: Path | None = None
+    """Serve the ZVH HTTP intake over HTTPS with this certificate (PEM) and
+    ``zvh_http_tls_keyfile``; unset: plain HTTP (loopback)."""
+
+    zvh_http_tls_keyfile: Path | None = None
+    """The private key of ``zvh_http_tls_certfile`` (PEM)."""
+
+    zvh_http_tls_client_ca: Path | None = None
+    """With HTTPS: accept client certificates signed by this CA (PEM) as a party's credential
+    beside its token; the certificate names the party (common name or DNS alternative name,
+    adapters/zvh/tls.py)."""
 
     max_input_bytes: int = Field(default=5_000_000, ge=1024, le=1_000_000_000)
     """Largest inbox file or HTTP body an adapter reads. A bigger one is refused (``too-large``,
@@ -319,6 +336,16 @@ class Settings(BaseSettings):
     @classmethod
     def _blank_is_unset(cls, value: Any) -> Any:
         return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _intake_tls_whole(self) -> Settings:
+        """HTTPS needs its certificate and key together, and client certificates need HTTPS."""
+        cert, key = self.zvh_http_tls_certfile, self.zvh_http_tls_keyfile
+        if (cert is None) != (key is None):
+            raise ValueError("zvh_http_tls_certfile and zvh_http_tls_keyfile go together")
+        if self.zvh_http_tls_client_ca is not None and cert is None:
+            raise ValueError("zvh_http_tls_client_ca needs zvh_http_tls_certfile (HTTPS)")
+        return self
 
     @field_validator("bootstrap_servers")
     @classmethod

@@ -8,6 +8,12 @@ size limits), so file and HTTP accept and refuse the same bytes. A document sent
 202 with its original message id and ``"repeat": true``. A referral with ``corrects`` is a
 correction; whether the router forwards a correction or withdrawal (only the original's sender
 may) comes back as its response, like any message's.
+
+With an :class:`~adapters.zvh.auth.IntakeAuth` (the default of every deployment: setting
+``zvh_http_auth``), every ``POST`` needs the party's bearer token or client certificate first:
+401 or 403 before the body is read (adapters/zvh/auth.py lists the reasons), each refusal
+audited on the adapter's chain by the digest of the token or certificate name presented, never
+the credential itself (and nothing of a malformed one, which may be a password).
 """
 
 from __future__ import annotations
@@ -21,8 +27,11 @@ from fastapi.responses import JSONResponse
 
 from adapters.common.limits import read_json, refusal, safe_detail, too_large
 from adapters.common.runtime import error_document
+from adapters.zvh.auth import REALM, AuthRefused, IntakeAuth
 from adapters.zvh.service import RefusedInput, ZvhAdapter
+from adapters.zvh.tls import names_of
 from broker.component.lifecycle import BrokerNotReady
+from broker.trust.intake_token import TOKEN_RE
 from schemas.errors import Issue, MessageError
 
 log = logging.getLogger(__name__)
@@ -50,7 +59,9 @@ async def _body(request: Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
-def create_app(adapter: ZvhAdapter) -> FastAPI:
+def create_app(adapter: ZvhAdapter, auth: IntakeAuth | None = None) -> FastAPI:
+    """The intake of ``adapter``; ``auth`` None leaves it open (``zvh_http_auth = "none"``,
+    loopback only)."""
     app = FastAPI(title=f"ketenbus ZVH adapter ({adapter.party_id})", version="0.1.0")
 
     async def _refused(raw: bytes, err: MessageError, status: int, **kw: Any) -> JSONResponse:
@@ -63,8 +74,34 @@ def create_app(adapter: ZvhAdapter) -> FastAPI:
         adapter.runtime.event("invalid", None, f"HTTP input refused: {err.reason}")
         return JSONResponse({**error_document(err, "http"), "reference": ref}, status_code=status)
 
+    async def _unauthorised(request: Request, no: AuthRefused) -> JSONResponse:
+        """A refusal before the body is read: audited by the digest of the credential shown
+        (the registry's own record of a token, for a known one), counted and answered. Not
+        dead-lettered: the body is not read, and nothing of it is kept (it is no party's
+        input, or not input this intake takes from it)."""
+        adapter.refused += 1
+        names = names_of(request.scope)
+        shown = request.headers.get("authorization", "").partition(" ")[2].strip()
+        if not TOKEN_RE.match(shown):
+            shown = ""  # maybe a password sent by mistake: not even its digest is kept
+        shown = f"certificate:{names[0]}" if names else shown
+        digest = hashlib.sha256(shown.encode()).hexdigest()
+        await adapter.runtime.audit_refusal(no.reason, b"", "http", digest=digest)
+        adapter.runtime.event("unauthorised", None, f"HTTP intake refused: {no.reason}")
+        code = "login" if no.status == 401 else "forbidden"
+        doc = error_document(refusal(no.reason, no.problem, code=code), "http")
+        headers = {"WWW-Authenticate": REALM} if no.status == 401 else {}
+        return JSONResponse(doc, status_code=no.status, headers=headers)
+
     async def _accept(request: Request, expected: str) -> JSONResponse:
         try:
+            if auth is not None:
+                try:
+                    auth.check(
+                        request.headers.get("authorization"), expected, names_of(request.scope)
+                    )
+                except AuthRefused as no:
+                    return await _unauthorised(request, no)
             return await _take(request, expected)
         except BrokerNotReady as err:
             return JSONResponse(

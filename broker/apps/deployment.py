@@ -29,6 +29,12 @@ from broker.trust import (
     registry_entry,
     write_party_keys,
 )
+from broker.trust.intake_token import (
+    load_or_create_token,
+    read_token,
+    token_digest,
+    token_file,
+)
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.vocab import PartyRole
@@ -62,6 +68,10 @@ class Deployment:
 
     def keyring(self, party_id: str) -> Keyring:
         return Keyring.load(self.keys_dir, party_id)
+
+    def intake_token(self, party_id: str) -> str:
+        """The bearer token of ``party_id``'s HTTP intake (made by ``create_local``)."""
+        return read_token(token_file(self.secrets_dir, party_id))
 
     def pseudonymiser(self, party_id: str) -> Pseudonymiser:
         """The party's own pseudonym secret (the router's is the master for all recipients)."""
@@ -189,6 +199,9 @@ def create_local(
                 processes_for=p.processes_for,
             )
         )
+        if p.role is PartyRole.ZVH:  # its HTTP intake's bearer token (docs/adapters/zvh.md)
+            token = load_or_create_token(token_file(secrets_dir, p.id))
+            entries[-1] = entries[-1].model_copy(update={"intake_tokens": [token_digest(token)]})
     # every party writes its own audit chain (the router its decisions, an adapter its
     # refusals, the web app its searches), signed only by its own keys (signer binding)
     # The chain is named after the key it starts with: unique even when several deployments

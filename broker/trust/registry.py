@@ -21,6 +21,8 @@ File format::
             valid_from: 2026-11-23T00:00:00Z  # aware; the key is valid in [from, until)
             valid_until: 2027-11-30T00:00:00Z # optional
         # outbound_topic: out.zvh-utrecht     # optional, defaults to the catalogue's name
+        # intake_tokens: [<sha256 hex>]       # optional: its HTTP intake's bearer tokens, as
+                                             #   digests only (broker/trust/intake_token.py)
     audit_chains:                            # who may sign which audit chain (audit-format.md)
       - chain: router-20261123-9f3a          # the chain id records carry (a name: it stays
                                              #   when the keys rotate)
@@ -172,6 +174,11 @@ class Party(BaseModel):
         default_factory=list,
         description="The parties this one processes for (AVG art. 28): a ZVH for its covenant "
         "partners, who are the controllers of what they bring. It may name them as controller.",
+    )
+    intake_tokens: list[Annotated[str, Field(pattern=r"^[0-9a-f]{64}$")]] = Field(
+        default_factory=list,
+        description="SHA-256 (hex) of each bearer token that lets this party post to its "
+        "adapter's HTTP intake (broker/trust/intake_token.py); two during a rotation.",
     )
 
     @model_validator(mode="before")
@@ -672,6 +679,8 @@ def _party_document(party: Party) -> dict[str, Any]:
     data = party.model_dump(mode="json", exclude_none=True)
     if not data.get("identifiers"):
         data.pop("identifiers", None)
+    if not data.get("intake_tokens"):
+        data.pop("intake_tokens", None)
     if data.get("outbound_topic") == outbound(party.id).name:
         data.pop("outbound_topic")
     return data

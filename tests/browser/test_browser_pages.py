@@ -60,6 +60,12 @@ def login(page: Any, running: Running, user: str, target: str = "/dashboard") ->
     assert user in page.inner_text("#who")
 
 
+def intake_headers(running: Running, zvh: str = "zvh-midden-nederland") -> dict[str, str]:
+    """The ZVH's bearer token, from the file ``ketenbus up`` made for it (its output says so)."""
+    token = (running.state / deployment.SECRETS_DIR / f"{zvh}.intake-token").read_text().strip()
+    return {"Authorization": f"Bearer {token}"}
+
+
 def answered(running: Running, request_id: str, zvh: str = "zvh-midden-nederland") -> None:
     """Wait until the router's answer to ``request_id`` is in the ZVH's outbox."""
     outbox = running.state / "data" / zvh / "outbox"
@@ -85,7 +91,7 @@ def people(running: Running, rng: Any) -> dict[str, str]:
             "given_names": list(who.given_names), "birth_date": who.birth_date.isoformat(),
             "gender": who.gender.value, "municipality": "0344"}, today)
 
-    with httpx.Client(base_url=zvh, timeout=20) as http:
+    with httpx.Client(base_url=zvh, timeout=20, headers=intake_headers(running)) as http:
         consent = http.post("/consents", json=demo.consent("c-browser-x", x.bsn, today))
         assert consent.status_code == 202
         answered(running, consent.json()["message_id"])  # before the referral relying on it
@@ -362,7 +368,9 @@ def test_operations_reprocesses_a_refused_message_from_the_trace_page(
     referral from the web: the dry run says it would now be delivered, sending delivers it."""
     today = date.today()
     mid = people["mid_y"]
-    with httpx.Client(base_url=str(running.info["zvh_http_url"]), timeout=20) as http:
+    with httpx.Client(
+        base_url=str(running.info["zvh_http_url"]), timeout=20, headers=intake_headers(running)
+    ) as http:
         r = http.post("/consents", json=demo.consent("c-browser-y", people["y"], today))
         assert r.status_code == 202
         answered(running, r.json()["message_id"])

@@ -295,7 +295,9 @@ async def test_utf16_is_refused_alike_by_file_and_http(stack: LocalStack) -> Non
     raw = json.dumps(referral()).encode("utf-16")
     await assert_refused(stack, "utf16.json", raw, "encoding")
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=20) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=20, headers=stack.http_headers
+    ) as c:
         r = await c.post("/referrals", content=raw, headers={"content-type": "application/json"})
     assert r.status_code == 422 and r.json()["reason"] == "encoding"
     await dead_letter_of(stack, r.json()["reference"])
@@ -328,7 +330,9 @@ async def test_a_file_that_keeps_failing_is_quarantined(stack: LocalStack, tmp_p
 
 async def test_http_limits_answer_with_an_operation_outcome(stack: LocalStack) -> None:
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=30) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=30, headers=stack.http_headers
+    ) as c:
         deep = await c.post("/referrals", content=b"[" * 3000 + b"]" * 3000)
         assert deep.status_code == 422 and deep.json()["reason"] == "too-deep"
         assert deep.json()["operationOutcome"]["resourceType"] == "OperationOutcome"
@@ -352,7 +356,9 @@ async def test_http_limits_answer_with_an_operation_outcome(stack: LocalStack) -
 async def give_consent(stack: LocalStack, bsn: str) -> None:
     assert stack.http_url
     doc = demo.consent(f"c-{RNG.randrange(10**9)}", bsn, date.today())
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.post("/consents", json=doc)
     assert r.status_code == 202, r.text
     answer = await stack.zvh[ZVH].wait_response(r.json()["message_id"], 20)
@@ -434,7 +440,9 @@ async def test_the_same_referral_sent_three_ways_is_delivered_once(stack: LocalS
     second = await receipt(stack, "ref-b-reexport.json", json.dumps(doc).encode())
     assert second["accepted"][0]["message_id"] == mid and second["accepted"][0]["repeat"]
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.post("/referrals", json=doc)
     assert r.status_code == 202 and r.json()["message_id"] == mid and r.json()["repeat"]
     await until(lambda: (stack.outbox(PROVIDER) / f"{mid}.json").exists())
@@ -517,7 +525,9 @@ async def test_good_items_around_bad_ones_are_delivered_once(stack: LocalStack) 
 
 async def test_health_is_ok_after_all_that(stack: LocalStack) -> None:
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.get("/health")
     assert r.status_code == 200 and r.json()["status"] == "ok", r.text
     for a in [*stack.zvh.values(), *stack.providers.values()]:

@@ -34,7 +34,9 @@ async def test_the_router_publishes_signed_heads_at_its_cadence_and_at_stop(
         kafka_bootstrap, tmp_path / "state", demo.PARTIES, audit_checkpoint_seconds=0.1
     ) as stack:
         assert stack.http_url
-        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=stack.http_url, timeout=10, headers=stack.http_headers
+        ) as http:
             for i in range(3):
                 doc = demo.consent(f"c-cp-{i}", "999990019", date.today())
                 r = await http.post("/consents", json=doc)
@@ -78,7 +80,9 @@ async def test_a_clean_stop_publishes_the_head_even_before_the_cadence(
         kafka_bootstrap, tmp_path / "state", demo.PARTIES, audit_checkpoint_seconds=3600
     ) as stack:
         assert stack.http_url
-        async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as http:
+        async with httpx.AsyncClient(
+            base_url=stack.http_url, timeout=10, headers=stack.http_headers
+        ) as http:
             r = await http.post("/consents", json=demo.consent("c-stop", "999990019",
                                                                date.today()))
             await stack.zvh["zvh-midden-nederland"].wait_response(r.json()["message_id"], 20)

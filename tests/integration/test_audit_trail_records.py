@@ -10,7 +10,8 @@ import hashlib
 import json
 import random
 from collections.abc import AsyncIterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -96,7 +97,9 @@ async def test_a_refused_inbox_file_and_http_post_are_in_the_adapters_chain(
     await wait_for(stack.inbox(ZVH) / "failed" / f"{name}.error.json")
     posted = b"{not json " + str(rng.random()).encode()
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.post("/referrals", content=posted)
     assert r.status_code == 400
     values = await audit_of(stack, chain_of(stack, ZVH), 2)
@@ -187,3 +190,176 @@ async def test_conflict_of_duties_detail_is_sealed_and_opened_by_the_compliance_
     provider = stack.deployment.party_client("fivoor").keys
     assert all(r.justification is None
                for r in open_sealed(rows, {provider.key_id: provider.encryption}))
+
+
+async def test_the_http_intake_admits_its_own_party_only_and_audits_each_refusal(
+    stack: LocalStack,
+) -> None:
+    """Issue 21 point 4, hostile: no header, a malformed one, a wrong token, the token of
+    another valid ZVH posting as this one, a municipality's token on a flow it may not send,
+    and the replayed token of a party revoked, then removed, in the registry file while the
+    intake runs: each 401/403 with its reason, nothing sent, each on the ZVH's audit chain by
+    the credential's digest (never the credential)."""
+    from broker.trust import (
+        PartyRegistry,
+        dump_registry,
+        generate_party_keys,
+        load_registry,
+        registry_entry,
+    )
+    from broker.trust.intake_token import new_token, token_digest
+
+    assert stack.http_url and stack.http_party == ZVH
+    other = stack.deployment.intake_token("zvh-ijsselland")
+    doc = demo.consent(f"c-auth-{random.randrange(10**9)}", synthetic_bsn(random.Random()),
+                       date.today())
+    registry_file = stack.settings.state_dir / "registry.yaml"
+    original = registry_file.read_bytes()
+    zvh = stack.zvh[ZVH]
+    refused_before = zvh.refused
+
+    async def post(header: str | bytes | None) -> httpx.Response:
+        headers: dict[str, str | bytes] = {} if header is None else {"Authorization": header}
+        async with httpx.AsyncClient(base_url=stack.http_url or "", timeout=10) as c:
+            return await c.post("/consents", json=doc, headers=headers)
+
+    def refused(r: httpx.Response, status: int, reason: str) -> None:
+        assert r.status_code == status, r.text
+        body = r.json()
+        assert body["status"] == "refused" and body["reason"] == reason, body
+        assert body["operationOutcome"]["resourceType"] == "OperationOutcome"
+        if status == 401:
+            assert r.headers["www-authenticate"].startswith("Bearer")
+
+    wrong = new_token()
+    refused(await post(None), 401, "no-credentials")
+    bad: str | bytes
+    for bad in ("Basic " + other, "Bearer", "Bearer " + other + "x", "Bearer  a b c",
+                "Bearer " + "A" * 5000, ("Bearer " + other[:-1]).encode() + b"\xe9"):
+        refused(await post(bad), 401, "malformed-credentials")
+    refused(await post("Bearer " + wrong), 401, "unknown-credentials")
+    refused(await post("Bearer " + other), 403, "not-this-party")
+    # the registry changes under the running intake: a municipality gets a token, the other
+    # ZVH is revoked (its keys end now), then removed
+    municipal, now = new_token(), datetime.now(UTC)
+    gemeente = registry_entry(generate_party_keys("gemeente-auth"), role=PartyRole.MUNICIPALITY,
+                              name="Gemeente Auth")
+    reg = load_registry(registry_file)
+    revoked = reg.get("zvh-ijsselland")
+    revoked = revoked.model_copy(update={"keys": [
+        k.model_copy(update={"valid_until": max(now, k.valid_from + timedelta(microseconds=1))})
+        for k in revoked.keys
+    ]})
+    try:
+        reg = reg.with_party(gemeente.model_copy(
+            update={"intake_tokens": [token_digest(municipal)]})).with_party(revoked)
+        dump_registry(reg, registry_file)
+        refused(await post("Bearer " + municipal), 403, "flow-not-allowed")
+        await asyncio.sleep(0.01)
+        refused(await post("Bearer " + other), 401, "credentials-revoked")
+        gone = PartyRegistry([p for p in reg if p.id != "zvh-ijsselland"], [
+            d for d in reg.audit_chains.values() if d.writer != "zvh-ijsselland"])
+        dump_registry(gone, registry_file)
+        refused(await post("Bearer " + other), 401, "unknown-credentials")
+        ok = await post(f"Bearer {stack.http_token}")
+        assert ok.status_code == 202, ok.text
+    finally:
+        registry_file.write_bytes(original)
+    assert zvh.refused - refused_before == 12, "each refusal is counted"
+    # every refusal is on the adapter's chain, by the digest of what was shown
+    values = await audit_of(stack, chain_of(stack, ZVH), 1)
+    events = [ChainRecord.decode(v).event for v in values]
+    seen = [
+        (e["entity"][0]["what"]["identifier"]["value"], e["outcomeDesc"])
+        for e in events
+        if e["type"]["code"] == "refusal"
+    ]
+    assert (hashlib.sha256(b"").hexdigest(), "no-credentials") in seen
+    assert (token_digest(wrong), "unknown-credentials") in seen
+    assert (token_digest(municipal), "flow-not-allowed") in seen
+    for reason in ("not-this-party", "credentials-revoked", "unknown-credentials"):
+        assert (token_digest(other), reason) in seen, reason
+    malformed = {d for d, r in seen if r == "malformed-credentials"}
+    # nothing of a malformed header is kept, unless it holds a well-formed token ("Basic <t>")
+    assert malformed == {hashlib.sha256(b"").hexdigest(), token_digest(other)}, malformed
+    text = b"\n".join(values)
+    for secret in (other, wrong, municipal, stack.http_token or "-"):
+        assert secret.encode() not in text, "a token is never in the audit trail"
+
+
+async def test_the_http_intake_takes_a_client_certificate_of_its_own_party(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Mutual TLS on the intake (adapters/zvh/tls.py), served beside the stack's plain one for
+    the same adapter: the ZVH's own certificate lets it in, another valid party's certificate
+    from the same CA is refused (403) and audited by the name it carries, a certificate of
+    another CA fails the handshake, and the token still works over HTTPS. CA and certificates
+    are made at run time."""
+    import ssl
+
+    import uvicorn
+
+    from adapters.zvh.http import create_app
+    from adapters.zvh.tls import server_config
+    from tests.helpers.tls import issue_client_cert, make_tls_files
+
+    tls = make_tls_files(tmp_path / "tls")
+    foreign = make_tls_files(tmp_path / "foreign", ca_name="not the intake's CA")
+    settings = stack.settings.model_copy(update={
+        "zvh_http_tls_certfile": tls.server_cert, "zvh_http_tls_keyfile": tls.server_key,
+        "zvh_http_tls_client_ca": tls.ca_cert})
+    app = create_app(stack.zvh[ZVH], stack.intake_auth(ZVH))
+    server = uvicorn.Server(server_config(app, settings, "127.0.0.1", 0, log_level="warning",
+                                          lifespan="off"))
+    task = asyncio.create_task(server.serve())
+    for _ in range(200):
+        if server.started:
+            break
+        await asyncio.sleep(0.02)
+    url = f"https://127.0.0.1:{server.servers[0].sockets[0].getsockname()[1]}"
+
+    def context(cert: tuple[Path, Path] | None) -> ssl.SSLContext:
+        ctx = ssl.create_default_context(cafile=tls.ca_cert)
+        if cert is not None:
+            ctx.load_cert_chain(*cert)
+        return ctx
+
+    async def post(cert: tuple[Path, Path] | None, headers: dict[str, str]) -> httpx.Response:
+        doc = demo.consent(f"c-mtls-{random.randrange(10**9)}",
+                           synthetic_bsn(random.Random()), date.today())
+        async with httpx.AsyncClient(base_url=url, verify=context(cert), timeout=10) as c:
+            return await c.post("/consents", json=doc, headers=headers)
+
+    try:
+        own = issue_client_cert(tls, tmp_path / "certs", ZVH)
+        other = issue_client_cert(tls, tmp_path / "certs", "zvh-ijsselland")
+        stranger = issue_client_cert(foreign, tmp_path / "foreign-certs", ZVH)
+        assert (await post(own, {})).status_code == 202
+        r = await post(other, {})
+        assert r.status_code == 403 and r.json()["reason"] == "not-this-party", r.text
+        # another party's certificate with this party's token: the certificate decides
+        r = await post(other, stack.http_headers)
+        assert r.status_code == 403 and r.json()["reason"] == "not-this-party", r.text
+        with pytest.raises(httpx.HTTPError):
+            await post(stranger, {})
+        assert (await post(None, stack.http_headers)).status_code == 202
+        r = await post(None, {})
+        assert r.status_code == 401 and r.json()["reason"] == "no-credentials"
+        # the conformance kit's HTTP cases over mutual TLS, the certificate its credential
+        from broker.apps.conformance.cases import shipped_suites
+        from broker.apps.conformance.runner import Runner, Target
+
+        cases = [c for c in shipped_suites()["zvh"].cases if c.channels == ["http"]]
+        kit = Runner(Target(url=url, ca=tls.ca_cert, client_cert=own, settings=settings))
+        results = await kit.run(cases)
+        assert results and all(r.passed for r in results), [r.as_dict() for r in results]
+    finally:
+        server.should_exit = True
+        await asyncio.gather(task, return_exceptions=True)
+    values = await audit_of(stack, chain_of(stack, ZVH), 1)
+    seen = {
+        (e["entity"][0]["what"]["identifier"]["value"], e["outcomeDesc"])
+        for e in (ChainRecord.decode(v).event for v in values)
+        if e["type"]["code"] == "refusal"
+    }
+    assert (hashlib.sha256(b"certificate:zvh-ijsselland").hexdigest(), "not-this-party") in seen

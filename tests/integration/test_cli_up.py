@@ -43,6 +43,12 @@ def test_up_runs_the_demo_and_reports_each_outcome(tmp_path: Path) -> None:
     assert "stopped cleanly" in out
     failed = tmp_path / "state" / "data" / "zvh-midden-nederland" / "inbox" / "failed"
     assert (failed / "aanmelding-kapot.json.error.json").exists()
+    # the ZVH's intake token: made at run time, 0600, its use printed but never the token
+    token = tmp_path / "state" / "secrets" / "zvh-midden-nederland.intake-token"
+    assert token.stat().st_mode & 0o777 == 0o600
+    squeezed = "".join(out.split())  # however the console wrapped it
+    assert "".join(f"Authorization: Bearer $(cat {token})".split()) in squeezed
+    assert token.read_text().strip() not in out
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])

@@ -56,7 +56,9 @@ async def stack(
 
 async def post(stack: LocalStack, path: str, doc: dict[str, Any]) -> str:
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.post(path, json=doc)
     assert r.status_code == 202, r.text
     return str(r.json()["message_id"])

@@ -83,7 +83,9 @@ async def send_person_through(stack: LocalStack, p: dict[str, Any], rng: random.
     """A referral refused for want of consent (parked on ``rejected``), the consent, and a
     conflict-of-duties referral whose justification names the person (sealed audit detail)."""
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         case = f"ER-{rng.randrange(10**9)}"
         doc = demo.referral(case, "midden-nederland", p, date.today())
         r = await c.post("/referrals", json=doc)

@@ -193,7 +193,9 @@ async def test_no_bed_climbs_the_ladder_and_comes_back_resolved(stack: LocalStac
     # routed (the router refuses it), an unknown reason and a no-bed without its level (the
     # adapter refuses them: 422 with the field)
     unknown = {**escalation, "escalation_id": "ESC-X", "case_id": "MN-NEVER-REFERRED"}
-    async with httpx.AsyncClient(base_url=stack.http_url or "", timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url or "", timeout=10, headers=stack.http_headers
+    ) as http:
         r = await http.post("/escalations", json=unknown)
         assert r.status_code == 202, r.text
         stray = r.json()["message_id"]

@@ -61,7 +61,9 @@ def person(rng: random.Random) -> dict[str, Any]:
 
 async def post(stack: LocalStack, path: str, doc: dict[str, Any]) -> httpx.Response:
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         return await c.post(path, json=doc)
 
 
@@ -200,7 +202,9 @@ async def test_malformed_input_is_reported_dead_lettered_and_adapter_lives_on(
     assert r.status_code == 422 and r.json()["reason"] == "type", r.text
     # a number no JSON writer can write back: refused at the door, not sealed as "Infinity"
     assert stack.http_url
-    async with httpx.AsyncClient(base_url=stack.http_url, timeout=10) as c:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url, timeout=10, headers=stack.http_headers
+    ) as c:
         r = await c.post("/referrals", content=b'{"type": "referral", "x": 1e400}')
     assert r.status_code == 400 and r.json()["reason"] == "not-json", r.text
     dead = await consume_all(stack.settings.bootstrap_servers or "", topics.DEAD_LETTER.name)
@@ -383,3 +387,53 @@ async def test_one_referral_is_one_trace_from_zvh_adapter_over_router_to_provide
 
 def attr(span: ReadableSpan, key: str) -> object:
     return (span.attributes or {}).get(key)
+
+
+async def test_the_conformance_kit_passes_against_the_shipped_zvh_adapter_and_names_a_failure(
+    stack: LocalStack, tmp_path: Path
+) -> None:
+    """Issue 21 point 5: ``ketenbus conformance <party>`` runs every case of the shipped ZVH
+    suite (schemas/conformance/zvh.yaml) through the inbox folder and the HTTP endpoint and
+    checks the router's answers in the outbox: all pass. The same run with one expectation
+    turned round (a broken case set) fails, and the report names that case."""
+    import yaml
+    from typer.testing import CliRunner
+
+    from broker.apps.cli.main import app
+    from broker.apps.conformance.cases import CASES_DIR
+
+    env = {"KETENBUS_STATE_DIR": str(stack.settings.state_dir),
+           "KETENBUS_BOOTSTRAP_SERVERS": stack.settings.bootstrap_servers or ""}
+    out_json, out_xml = tmp_path / "report.json", tmp_path / "report.xml"
+    args = ["conformance", ZVH, "--url", stack.http_url or "", "--json", str(out_json),
+            "--junit", str(out_xml), "--timeout", "20"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    report = json.loads(out_json.read_text())
+    failed = [r for r in report["results"] if r["result"] != "pass"]
+    assert result.exit_code == 0 and not failed, (result.output, failed)
+    channels = {(r["case"], r["channel"]) for r in report["results"]}
+    assert ("referral-bsn-fails-11-check", "http") in channels
+    assert ("limit-json-depth", "inbox") in channels
+    assert any(r["router_checked"] for r in report["results"]), "the outbox was read"
+    assert 'failures="0"' in out_xml.read_text()
+    # the provider's suite against the shipped provider adapter (its inbox and outbox)
+    args = ["conformance", PROVIDER, "--json", str(out_json), "--timeout", "20"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    report = json.loads(out_json.read_text())
+    failed = [r for r in report["results"] if r["result"] != "pass"]
+    assert result.exit_code == 0 and not failed, (result.output, failed)
+    assert report["suite"] == "provider" and any(r["router_checked"] for r in report["results"])
+    # a broken case set: it expects the 11-check failure to be accepted
+    suite = yaml.safe_load((CASES_DIR / "zvh.yaml").read_text())
+    [case] = [c for c in suite["cases"] if c["id"] == "referral-bsn-fails-11-check"]
+    case["expect"] = {"adapter": "accepted"}
+    suite["cases"] = [case]
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(suite))
+    args = ["conformance", ZVH, "--url", stack.http_url or "", "--cases", str(broken),
+            "--junit", str(out_xml), "--timeout", "20"]
+    result = await asyncio.to_thread(CliRunner().invoke, app, args, env=env)
+    assert result.exit_code == 1, result.output
+    assert "referral-bsn-fails-11-check" in result.output and "FAIL" in result.output
+    xml = out_xml.read_text()
+    assert 'failures="2"' in xml and "adapter refused" in xml

@@ -116,7 +116,9 @@ async def world(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[World
     rng = random.Random()
     today = date.today()
     a, b = person(rng, today), person(rng, today)
-    async with httpx.AsyncClient(base_url=stack.http_url or "", timeout=10) as http:
+    async with httpx.AsyncClient(
+        base_url=stack.http_url or "", timeout=10, headers=stack.http_headers
+    ) as http:
         r = await http.post("/consents", json=demo.consent("c-monitor-a", a.bsn, today))
         await stack.zvh[ZVH].wait_response(r.json()["message_id"], 20)
         for case, who in (("MON-A", a), ("MON-B", b)):

@@ -246,3 +246,39 @@ def show(
                 _fingerprint(entry.signing_public),
             )
     Console(file=sys.stdout, width=200).print(table)
+
+
+@app.command("intake-token")
+def intake_token(
+    party: Annotated[str, typer.Option("--party", help="The party (already in the registry).")],
+    registry: Annotated[Path, typer.Option("--registry", help="Registry YAML file.")],
+    out: Annotated[
+        Path, typer.Option("--out", help="New token file (mode 0600); must not exist yet.")
+    ],
+    replace: Annotated[
+        bool,
+        typer.Option("--replace", help="Drop the party's earlier tokens (end of a rotation)."),
+    ] = False,
+) -> None:
+    """A bearer token for the party's HTTP intake: the token goes to ``--out`` (0600), only
+    its SHA-256 to the registry, beside the earlier ones unless ``--replace`` (a rotation has
+    both valid until the old one is dropped)."""
+    from broker.trust.intake_token import load_or_create_token, token_digest
+
+    current = _load(registry)
+    if party not in current:
+        _fail(f"{party} is not in {registry}; add it first (keys generate --registry)")
+    if out.exists():
+        _fail(f"{out} exists; a token file is never overwritten")
+    try:
+        digest = token_digest(load_or_create_token(out))
+    except TrustConfigError as exc:
+        _fail(str(exc))
+    entry = current.get(party)
+    kept = [] if replace else [d for d in entry.intake_tokens if d != digest]
+    dump_registry(
+        current.with_party(entry.model_copy(update={"intake_tokens": [*kept, digest]})), registry
+    )
+    typer.echo(f"wrote intake token file {out} (mode 0600); keep it secret", err=True)
+    typer.echo(f"{party}: intake token sha256 {digest} added to {registry}"
+               + (f" ({len(kept)} earlier kept)" if kept else ""), err=True)

@@ -8,6 +8,7 @@ import typer
 from broker.apps.cli import (
     audit,
     bench,
+    conformance,
     escalation,
     financing,
     kafka,
@@ -34,6 +35,7 @@ app = typer.Typer(
 app.command("adapter")(services.adapter)
 app.add_typer(audit.app, name="audit")
 app.command("bench")(bench.bench)
+app.command("conformance")(conformance.conformance)
 app.add_typer(escalation.app, name="escalation")
 app.command("erase")(lifecycle.erase)
 app.add_typer(financing.app, name="financing")

@@ -134,8 +134,10 @@ def adapter(
     import uvicorn
 
     from adapters.provider.service import ProviderAdapter
+    from adapters.zvh.auth import IntakeAuth, WatchedRegistry
     from adapters.zvh.http import create_app
     from adapters.zvh.service import ZvhAdapter
+    from adapters.zvh.tls import server_config
 
     logging.basicConfig(level=logging.INFO)
     settings = load_or_exit(config)
@@ -144,6 +146,15 @@ def adapter(
         raise typer.Exit(2)
     dep = _deployment(settings)
     client = dep.party_client(party)
+    auth = None
+    if settings.zvh_http_auth == "token":
+        from broker.policy import default_policy
+
+        registry = settings.registry_file or Path(settings.state_dir) / "registry.yaml"
+        auth = IntakeAuth(party, WatchedRegistry(registry), default_policy())
+    elif http_host not in ("127.0.0.1", "::1", "localhost"):
+        err.print("[bold red]an intake without authentication binds to loopback only[/]")
+        raise typer.Exit(2)
 
     async def main() -> None:
         if kind is AdapterKind.provider:
@@ -168,7 +179,7 @@ def adapter(
             await _run_until_signal(zvh)
             return
         server = uvicorn.Server(
-            uvicorn.Config(create_app(zvh), host=http_host, port=http_port, log_level="info")
+            server_config(create_app(zvh, auth), settings, http_host, http_port, log_level="info")
         )
         await zvh.start()
         try:

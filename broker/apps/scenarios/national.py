@@ -1117,6 +1117,10 @@ def _where(stack: LocalStack, state_dir: Path) -> list[str]:
     out.append("live health and traffic: ketenbus monitor (in another terminal)")
     if stack.http_url:
         out.append(f"ZVH HTTP endpoint: {stack.http_url}/referrals")
+        if stack.http_party and stack.http_token:
+            secret = state_dir / "secrets" / f"{stack.http_party}.intake-token"
+            out.append(f"  with {stack.http_party}'s token: "
+                       f'-H "Authorization: Bearer $(cat {secret})"')
     data = state_dir / "data"
     out += [
         f"each party's files: {data}/<party>/{{inbox,outbox}} (e.g. {data}/fivoor/outbox)",

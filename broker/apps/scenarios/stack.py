@@ -18,9 +18,11 @@ from adapters.municipality.service import MunicipalityAdapter
 from adapters.payer.formats import FORMATS
 from adapters.payer.service import PayerAdapter
 from adapters.provider.service import ProviderAdapter
+from adapters.zvh.auth import IntakeAuth, WatchedRegistry
 from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
-from broker.apps.deployment import Deployment
+from adapters.zvh.tls import server_config
+from broker.apps.deployment import REGISTRY_FILE, Deployment
 from broker.config import Settings
 from broker.kafka import ensure_topics, port_is_free
 from broker.router.facts import Fact
@@ -64,8 +66,24 @@ class LocalStack:
     payers: dict[str, PayerAdapter] = field(default_factory=dict)
     http_url: str | None = None
     http_party: str | None = None
+    http_token: str | None = None  # the HTTP party's intake token (zvh_http_auth = "token")
     _server: uvicorn.Server | None = None
     _server_task: asyncio.Task[None] | None = None
+
+    @property
+    def http_headers(self) -> dict[str, str]:
+        """What a client of the ZVH HTTP endpoint sends to be let in."""
+        return {"Authorization": f"Bearer {self.http_token}"} if self.http_token else {}
+
+    def intake_auth(self, party_id: str) -> IntakeAuth | None:
+        """The intake check of ``party_id``'s HTTP endpoint, against the registry file as it
+        is at each request (so a removal or revocation bites at once); None when the
+        ``zvh_http_auth`` setting is ``none``."""
+        if self.settings.zvh_http_auth == "none":
+            return None
+        path = self.settings.registry_file or self.settings.state_dir / REGISTRY_FILE
+        registry = WatchedRegistry(path) if path.exists() else lambda: self.deployment.registry
+        return IntakeAuth(party_id, registry, self.policy)
 
     def settings_of(self, party_id: str) -> Settings:
         """The Kafka settings the component of ``party_id`` connects with."""
@@ -158,8 +176,16 @@ class LocalStack:
             await self._start_http(next(iter(self.zvh.values())), self.options.http_port)
 
     async def _start_http(self, adapter: ZvhAdapter, port: int) -> None:
-        config = uvicorn.Config(
-            create_app(adapter), host="127.0.0.1", port=port, log_level="warning", lifespan="off"
+        auth = self.intake_auth(adapter.party_id)
+        if auth is not None:
+            self.http_token = self.deployment.intake_token(adapter.party_id)
+        config = server_config(
+            create_app(adapter, auth),
+            self.settings,
+            "127.0.0.1",
+            port,
+            log_level="warning",
+            lifespan="off",
         )
         server = uvicorn.Server(config)
         self._server = server
@@ -171,7 +197,8 @@ class LocalStack:
         if not server.started:
             raise RuntimeError(f"the ZVH HTTP endpoint did not start on 127.0.0.1:{port}")
         bound = server.servers[0].sockets[0].getsockname()[1]
-        self.http_url = f"http://127.0.0.1:{bound}"
+        scheme = "https" if self.settings.zvh_http_tls_certfile else "http"
+        self.http_url = f"{scheme}://127.0.0.1:{bound}"
         self.http_party = adapter.party_id
 
     async def stop(self) -> None:

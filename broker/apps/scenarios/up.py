@@ -21,6 +21,7 @@ from broker.apps.web.local import LocalViews
 from broker.config import Settings
 from broker.kafka import kafka_connection, port_is_free
 from broker.policy import default_policy
+from broker.trust.intake_token import token_file
 
 
 @dataclass
@@ -36,11 +37,11 @@ class DemoOutcome:
         return (self.status == "accepted") == self.expected_delivered
 
 
-def _post(url: str, doc: dict[str, Any]) -> dict[str, Any]:
+def _post(url: str, doc: dict[str, Any], headers: dict[str, str]) -> dict[str, Any]:
     req = urllib.request.Request(  # noqa: S310 - loopback URL built by us
         url,
         data=json.dumps(doc).encode(),
-        headers={"content-type": "application/json"},
+        headers={"content-type": "application/json", **headers},
         method="POST",
     )
     try:
@@ -66,7 +67,7 @@ async def _submit(stack: LocalStack, zvh: str, doc: dict[str, Any], via_http: bo
     """Submit a document through HTTP or the inbox folder; returns its message id."""
     if via_http and stack.http_url and stack.http_party == zvh:
         path = "/referrals" if doc["type"] == "referral" else "/consents"
-        answer = await asyncio.to_thread(_post, stack.http_url + path, doc)
+        answer = await asyncio.to_thread(_post, stack.http_url + path, doc, stack.http_headers)
         return str(answer["message_id"])
     name = (
         f"{doc['type']}-{doc.get('case_id') or doc.get('consent_id')}-{doc.get('status', '')}.json"
@@ -167,6 +168,14 @@ async def up(
         out.note(f"router and adapters running; data folders under [bold]{state_dir / 'data'}[/]")
         if stack.http_url:
             out.note(f"ZVH HTTP endpoint: [bold]{stack.http_url}/referrals[/] and /consents")
+            if stack.http_party and stack.http_token:
+                token = token_file(deployment.secrets_dir, stack.http_party)
+                out.note(
+                    f"  it takes {stack.http_party}'s bearer token, made for this machine: "
+                    f"curl -H \"Authorization: Bearer $(cat {token})\" "
+                    f"-H 'content-type: application/json' -d @referral.json "
+                    f"{stack.http_url}/referrals"
+                )
         views = LocalViews(settings, deployment, state_dir, out)
         code = 0
         try:

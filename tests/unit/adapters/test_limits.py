@@ -241,3 +241,58 @@ def test_provider_items_are_named_by_content_and_refused_ones_retried() -> None:
     log.answered(retry, accepted=True)
     assert not log.answered(retry, accepted=False) and log.outcomes[retry]
     assert log.identify(submission_key(first)) == (retry, True)
+
+
+def _judge_inbox_file(suite: str, path: Path, limits: InputLimits) -> Any:
+    """What an adapter's inbox makes of one file before anything is sent (the order of
+    ``AdapterService.intake``: type, size, then the suite's reader), as the kit's ``Outcome``."""
+    from adapters.provider import inputs as provider
+    from adapters.zvh.csvbatch import parse_csv
+    from broker.apps.conformance.runner import Outcome
+
+    why = Inbox(path.parent, patterns=("*.json", "*.csv")).unreadable(path)
+    if why is not None:
+        return Outcome("refused", {why[0]})
+    if path.stat().st_size > limits.max_bytes:
+        return Outcome("refused", {"too-large"})
+    raw, csv = path.read_bytes(), path.suffix == ".csv"
+    try:
+        if suite == "zvh":
+            items: list[Any] = list(parse_csv(raw, limits)) if csv else parse_bytes(raw, limits)
+        else:
+            read = provider.parse_csv if csv else provider.parse_json
+            items = list(read(raw, "fivoor", limits))
+    except MessageError as err:
+        return Outcome("refused", {err.reason}, [i.path for i in err.issues])
+    errors = [item for _, item in items if isinstance(item, MessageError)]
+    status = "refused" if errors and len(errors) == len(items) else "partial" if errors else (
+        "accepted")
+    return Outcome(status, {e.reason for e in errors}, [i.path for e in errors for i in e.issues])
+
+
+def _conformance_inbox_cases() -> list[Any]:
+    from broker.apps.conformance.cases import shipped_suites
+
+    return [
+        pytest.param(name, c, id=f"{name}:{c.id}")
+        for name, suite in sorted(shipped_suites().items())
+        for c in suite.cases
+        if "inbox" in c.channels
+    ]
+
+
+@pytest.mark.parametrize(("suite", "case"), _conformance_inbox_cases())
+def test_the_conformance_cases_hold_for_the_inbox_readers(
+    suite: str, case: Any, tmp_path: Path
+) -> None:
+    """The kit's own case files (schemas/conformance/*.yaml, docs/conformance.md), judged here
+    without Kafka: every case's adapter verdict holds for the reader its inbox uses."""
+    from broker.apps.conformance.cases import render
+    from broker.apps.conformance.runner import Runner
+
+    settings = Settings()
+    rendered = render(case, settings, "midden-nederland", "zvh-midden-nederland")
+    path = tmp_path / rendered.name
+    path.write_bytes(rendered.body)
+    outcome = _judge_inbox_file(suite, path, InputLimits.of(settings))
+    assert Runner.judge(case, "inbox", outcome) == []

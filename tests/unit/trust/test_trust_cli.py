@@ -195,3 +195,37 @@ def test_show_reports_registry_errors_with_lines(tmp_path: Path) -> None:
     code, _, err = run("show", "--registry", str(registry))
     assert code == 1
     assert f"{registry}:3:" in err
+
+
+def test_intake_token_puts_only_its_digest_in_the_registry_and_rotates(tmp_path: Path) -> None:
+    """``keys intake-token`` (docs/adapters/zvh.md, authentication): the token in a new 0600
+    file, its SHA-256 in the party's entry; a second token is kept beside the first until
+    ``--replace``; never over an existing file, never for a party not in the registry."""
+    from broker.trust.intake_token import read_token, token_digest
+
+    registry = tmp_path / "parties.yaml"
+    code, _, err = run("generate", "--party", "zvh-utrecht", "--role", "zvh", "--out",
+                       str(tmp_path / "keys"), "--registry", str(registry))
+    assert code == 0, err
+    first, second, third = (tmp_path / f"t{i}" for i in range(3))
+    code, out, err = run("intake-token", "--party", "zvh-utrecht", "--registry", str(registry),
+                         "--out", str(first))
+    assert code == 0, err
+    token = read_token(first)
+    assert stat.S_IMODE(first.stat().st_mode) == 0o600 and token not in out + err
+    assert load_registry(registry).get("zvh-utrecht").intake_tokens == [token_digest(token)]
+    assert token not in registry.read_text()
+    assert run("intake-token", "--party", "zvh-utrecht", "--registry", str(registry),
+               "--out", str(second))[0] == 0
+    both = [token_digest(token), token_digest(read_token(second))]
+    assert load_registry(registry).get("zvh-utrecht").intake_tokens == both
+    assert run("intake-token", "--party", "zvh-utrecht", "--registry", str(registry),
+               "--out", str(third), "--replace")[0] == 0
+    only = [token_digest(read_token(third))]
+    assert load_registry(registry).get("zvh-utrecht").intake_tokens == only
+    code, _, err = run("intake-token", "--party", "zvh-utrecht", "--registry", str(registry),
+                       "--out", str(first))
+    assert code == 1 and "never overwritten" in err and read_token(first) == token
+    code, _, err = run("intake-token", "--party", "zvh-elders", "--registry", str(registry),
+                       "--out", str(tmp_path / "t9"))
+    assert code == 1 and "not in" in err and not (tmp_path / "t9").exists()

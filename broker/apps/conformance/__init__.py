@@ -1,0 +1,2 @@
+"""``ketenbus conformance``: documented cases, run against a counterpart's adapter from the
+outside (docs/conformance.md)."""
