@@ -379,6 +379,31 @@ for _fmt in ("wmo", "vektis", "wlz", "vws"):
     target(f"payer.{_fmt}.read_answer", _answer_inputs(_fmt))(_answer_check(_fmt))
 
 
+def _precondition_inputs() -> st.SearchStrategy[bytes]:
+    from pathlib import Path
+
+    example = Path(__file__).parents[1] / "standards" / "iwmo" / "example-WMO301.xml"
+    seed = st.sampled_from([example.read_bytes()])
+    return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
+
+
+@target("payer.preconditions.read", _precondition_inputs)
+def check_read_preconditions(raw: bytes) -> None:
+    """A payer's allocation message in a provider's inbox (WMO301): read whole or refused."""
+    from adapters.payer.formats.preconditions import read_preconditions
+
+    try:
+        found = read_preconditions(raw)
+    except MessageError as err:
+        refused(err)
+        return
+    assert found
+    for p in found:
+        assert len(p.bsn) == 9 and p.bsn.isdigit() and len(p.receiver) == 8, p
+        a = p.allocation
+        assert a.number.isdigit() and len(a.payer) == 4 and (a.end is None or a.end >= a.start)
+
+
 # --- schemas: messaging and every flow ------------------------------------------------------------
 
 

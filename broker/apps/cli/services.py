@@ -133,6 +133,7 @@ def adapter(
     """Run a ZVH or provider adapter for one party."""
     import uvicorn
 
+    from adapters.payer.formats.preconditions import read_preconditions
     from adapters.provider.service import ProviderAdapter
     from adapters.zvh.http import create_app
     from adapters.zvh.service import ZvhAdapter
@@ -154,6 +155,7 @@ def adapter(
                 inbox_dir=data_dir / "inbox",
                 session_timeout_ms=settings.session_timeout_ms,
                 datakeys=dep.key_store(settings, write=True, party=party),
+                preconditions=read_preconditions,
             )
             await _run_until_signal(provider)
             return

@@ -486,6 +486,35 @@ def test_a_wmo_claim_without_its_allocation_is_held_then_escalated_then_released
     assert c.claim.allocation == "20072" and "REG-C12" not in d.held
 
 
+def test_a_wmo301_received_for_the_person_releases_the_held_claim(
+    directory: PayerDirectory,
+) -> None:
+    """iWmo 3.2: the municipality's WMO301 reaches the provider as a message about a client
+    (its BSN), not about a ketenbus case; the desk holds it for every case of that person,
+    whether it arrives before or after the case, and only for its municipality and period."""
+    d = desk(directory)
+    d.referral(ReferralFacts(P.ZVH, "C40", D("2020-10-01"), person(), ()))
+    d.assessment(outcome("C40", "2020-11-02", None))
+    assert not d.due(at("2020-11-02")).claims and d.held["REG-C40"].reason == "allocation"
+    bsn = person().bsn
+    # another municipality's allocation, and one that starts after the claim's period: no
+    assert d.received_allocation(bsn, Allocation("wmo301", "31", "0307", D("2019-01-01")))
+    assert d.received_allocation(bsn, Allocation("wmo301", "32", "0344", D("2020-10-02")))
+    assert not d.due(at("2020-11-03")).claims and "REG-C40" in d.held
+    assert d.received_allocation(bsn, Allocation("wmo301", "33", "0344", D("2020-01-01")))
+    assert not d.received_allocation(bsn, Allocation("wmo301", "33", "0344", D("2020-01-01")))
+    work = d.due(at("2020-11-04"))
+    [c] = work.claims
+    assert c.claim.allocation == "33" and "REG-C40" not in d.held
+    send_all(d, work, "2020-11-04")
+    # received before the case exists: the case's claim goes at once
+    d.received_allocation("999990032", Allocation("wmo301", "34", "0344", D("2020-01-01")))
+    d.referral(ReferralFacts(P.ZVH, "C41", D("2020-10-01"), person(bsn="999990032"), ()))
+    d.assessment(outcome("C41", "2020-11-02", None, p=person(bsn="999990032")))
+    [c] = d.due(at("2020-11-04")).claims
+    assert (c.claim.claim_id, c.claim.allocation) == ("REG-C41", "34")
+
+
 def test_a_rule_without_a_price_holds_the_claim_never_nothing(directory: PayerDirectory) -> None:
     """Seed 002, 2.2: the ministries VWS and JenV cover the registration phase in 2022-2023,
     at no tariff the sources give: the desk holds the claim, attributed to the ministries."""

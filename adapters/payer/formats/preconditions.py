@@ -1,0 +1,35 @@
+"""The payers' own messages that a provider must have before a claim can go: the preconditions
+of the national standards, read from the provider's inbox as the payer sent them.
+
+- iWmo **WMO301** (Toewijzing): a WMO323 prestatie cites its ``ToewijzingNummer``
+  (``wmo301.py``).
+
+The provider adapter does not import the payer package (adapters/ layer contract): the
+application that composes the adapters hands :func:`read_preconditions` to it.
+"""
+
+from __future__ import annotations
+
+from adapters.financing.desk import Allocation, Precondition
+from adapters.payer.formats import wmo301
+from adapters.payer.formats.common import file_error, parse_xml
+
+ROOTS = {f"{{{wmo301.NS_301}}}Bericht": "WMO301"}
+
+
+def read_preconditions(raw: bytes) -> list[Precondition]:
+    """Every allocation in one payer message; ``MessageError`` (a file error) when the file is
+    not one of the messages above or is not valid as one."""
+    root = parse_xml(raw)  # size, encoding, entities: refused here before anything else
+    source = ROOTS.get(root.tag)
+    if source is None:
+        raise file_error("not a payer's allocation message (expected a WMO301)", "wrong-message")
+    return [
+        Precondition(
+            "WMO301",
+            a.bsn,
+            a.receiver,
+            Allocation("wmo301", a.number, a.municipality, a.start, a.end),
+        )
+        for a in wmo301.read_allocation(raw)
+    ]
