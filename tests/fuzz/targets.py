@@ -333,9 +333,9 @@ def _answer_inputs(fmt: str) -> Callable[[], st.SearchStrategy[bytes]]:
     def strategy() -> st.SearchStrategy[bytes]:
         seeds = payer_answers()[fmt]
         seed = st.sampled_from(seeds)
-        if fmt in ("wmo", "wlz"):
+        if fmt == "wmo":
             return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
-        if fmt == "vektis":
+        if fmt in ("vektis", "wlz"):
             return st.one_of(
                 seed.flatmap(mutate.fixed_width_mutated), seed.flatmap(mutate.mutated_bytes)
             )

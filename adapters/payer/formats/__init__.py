@@ -39,7 +39,11 @@ FORMATS: dict[PartyRole, PayerFormat] = {
         vektis.read_answer,
     ),
     PartyRole.CARE_OFFICE: PayerFormat(
-        "iWlz AW319/AW320", wlz.SUFFIX, ("*.xml",), wlz.write_declaration, wlz.read_answer
+        "Vektis EI AW319/AW320",
+        wlz.SUFFIX,
+        ("*.asc", "*.txt"),
+        wlz.write_declaration,
+        wlz.read_answer,
     ),
     PartyRole.VWS: PayerFormat(
         "VWS emergency-rule CSV", vws.SUFFIX, ("*.csv",), vws.write_declaration, vws.read_answer

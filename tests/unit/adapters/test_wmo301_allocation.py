@@ -96,7 +96,9 @@ def test_hostile_files_are_refused_before_they_are_read() -> None:
         b"<x>&b;</x>"
     )
     assert reason(bomb) == "xml-forbidden"
-    external = b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    external = (
+        b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><x>&e;</x>'
+    )
     assert reason(external) == "xml-forbidden"
     assert reason(b"<wmo301:Bericht") == "not-xml"
     assert reason(b"\xff\xfe<x/>") == "encoding"
@@ -108,9 +110,10 @@ def test_hostile_files_are_refused_before_they_are_read() -> None:
     assert reason(many) == "too-large"
     empty = swap(
         written(),
-        written().decode().split("<wmo301:ToegewezenProducten>")[1].split(
-            "</wmo301:ToegewezenProducten>"
-        )[0],
+        written()
+        .decode()
+        .split("<wmo301:ToegewezenProducten>")[1]
+        .split("</wmo301:ToegewezenProducten>")[0],
         "",
     )
     assert reason(empty) == "empty"
