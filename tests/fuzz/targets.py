@@ -293,10 +293,21 @@ def payer_answers() -> dict[str, list[bytes]]:
     """Answer files as each payer format writes them: accepted, paid and rejected."""
     from datetime import date
 
-    from adapters.payer.formats import vektis, vws, wlz, wmo
+    from adapters.financing.rules import Product
+    from adapters.payer.formats import gds, vektis, vws, wlz, wmo
+    from schemas.vocab import ClaimService
     from tests.unit.adapters import payer_samples as s
 
     decl = vektis.write_declaration(s.COORDINATION_INSURER)
+    zpm = Product(
+        format="gds", payer="any", service=ClaimService.TREATMENT, code="CO0042", codelist="071"
+    )
+    gds801 = gds.write_declaration(
+        s.COORDINATION_INSURER.model_copy(
+            update={"service": ClaimService.TREATMENT, "quantity": 1, "amount_cents": 2_000}
+        ),
+        zpm,
+    )
     vws_rows = [
         {
             "reference": "T-2020-0099", "bsn": "999990019", "decided_on": "2021-01-05",
@@ -326,6 +337,10 @@ def payer_answers() -> dict[str, list[bytes]]:
             wlz.write_answer(s.TREATMENT_WLZ, "2024-04-20", codes=("R002",)),
         ],
         "vws": [vws.write_answer(vws_rows)],
+        "gds": [
+            gds.write_answer(gds801, "2024-01-10"),
+            gds.write_answer(gds801, "2024-01-10", codes=("9284",)),
+        ],
     }
 
 
@@ -333,7 +348,7 @@ def _answer_inputs(fmt: str) -> Callable[[], st.SearchStrategy[bytes]]:
     def strategy() -> st.SearchStrategy[bytes]:
         seeds = payer_answers()[fmt]
         seed = st.sampled_from(seeds)
-        if fmt == "wmo":
+        if fmt in ("wmo", "gds"):
             return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
         if fmt in ("vektis", "wlz"):
             return st.one_of(
@@ -348,11 +363,11 @@ def _answer_check(fmt: str) -> Callable[[bytes], None]:
     def check(raw: bytes) -> None:
         from datetime import date
 
-        from adapters.payer.formats import vektis, vws, wlz, wmo
+        from adapters.payer.formats import gds, vektis, vws, wlz, wmo
         from adapters.payer.formats.common import AnswerItem
         from schemas.vocab import ClaimOutcome
 
-        read = {"wmo": wmo, "vektis": vektis, "wlz": wlz, "vws": vws}[fmt].read_answer
+        read = {"wmo": wmo, "vektis": vektis, "wlz": wlz, "vws": vws, "gds": gds}[fmt].read_answer
         try:
             items = read(raw)
         except MessageError as err:
@@ -368,14 +383,17 @@ def _answer_check(fmt: str) -> Callable[[bytes], None]:
             if item.declaration:  # a WMO325 answer to a whole declaration: a signed total
                 assert item.bsn == "" and fmt == "wmo", item
                 continue
-            assert len(item.bsn) == 9 and item.bsn.isdigit(), "an answer about no valid BSN"
+            if fmt == "gds" and item.bsn == "":  # a GDS802 to DJI names no BSN (VC017)
+                pass
+            else:
+                assert len(item.bsn) == 9 and item.bsn.isdigit(), "an answer about no valid BSN"
             for cents in (item.approved_cents, item.paid_cents):
                 assert cents is None or (isinstance(cents, int) and cents >= 0), item
 
     return check
 
 
-for _fmt in ("wmo", "vektis", "wlz", "vws"):
+for _fmt in ("wmo", "vektis", "wlz", "vws", "gds"):
     target(f"payer.{_fmt}.read_answer", _answer_inputs(_fmt))(_answer_check(_fmt))
 
 
