@@ -116,10 +116,11 @@ class ClaimHeld(ValueError):
 @dataclass(frozen=True)
 class Allocation:
     """A payer's allocation the provider received: iWmo WMO301 (``ToewijzingNummer``) from a
-    municipality, or iWlz AW33 (allocation) / AW35 (start of care) for a care office. A claim to
-    that payer waits for one covering its period (docs/adapters/payers.md)."""
+    municipality, iWlz AW33 (allocation) / AW35 (start of care) for a care office, or DJI's FZ821
+    placement decision. A claim to that payer waits for one covering its period, or (FZ821)
+    cites it (docs/adapters/payers.md)."""
 
-    kind: Literal["wmo301", "aw33", "aw35"]
+    kind: Literal["wmo301", "aw33", "aw35", "fz821"]
     number: str
     payer: str  # municipality code or care office UZOVI
     start: date
@@ -141,6 +142,10 @@ class Precondition:
 
 
 PreconditionReader = Callable[[bytes], list[Precondition]]
+CareNoticeWriter = Callable[[CareTransition, Allocation, str, str], bytes | None]
+"""Writes the provider's notice to a payer of a care transition (DJI: FZ823 start, FZ825 end)
+under the placement it cites, the provider's AGB code and a message reference; None when the
+transition needs none. Given by the application, like :data:`PreconditionReader`."""
 """Reads one payer message (``MessageError`` when it is not one); given to the provider adapter
 by the application (the payer formats live in ``adapters.payer``, which it does not import)."""
 
@@ -588,6 +593,13 @@ class ClaimsDesk:
         needs one and none covers the period; ``True`` when the payer needs none."""
         from schemas.vocab import PartyRole
 
+        if d.payer_role is PartyRole.DJI:
+            # DJI's placement decision (FZ821), cited where the format has room (GDS801); a
+            # claim to DJI does not wait for it (the EI form has no place for it)
+            for a in self._allocations(case):
+                if a.kind == "fz821" and a.start <= start and (a.end is None or start <= a.end):
+                    return a.number
+            return True
         if d.payer_role is not PartyRole.MUNICIPALITY:
             return True
         for a in self._allocations(case):

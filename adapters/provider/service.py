@@ -34,6 +34,7 @@ from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import (
     Allocation,
+    CareNoticeWriter,
     ClaimHeld,
     ClaimsDesk,
     ClaimToSend,
@@ -105,6 +106,7 @@ class ProviderAdapter(AdapterService):
         rules: RuleSet | None = None,
         datakeys: TopicKeyStore | None = None,
         preconditions: PreconditionReader | None = None,
+        care_notices: CareNoticeWriter | None = None,
         **options: Unpack[ServiceOptions],
     ) -> None:
         # *.xml: the payers' allocation messages (WMO301, AW33, AW35), read by ``preconditions``
@@ -121,6 +123,7 @@ class ProviderAdapter(AdapterService):
         )
         self.journal = Journal(settings, client, datakeys)
         self.preconditions = preconditions
+        self.care_notices = care_notices
         self.sent = 0
         self.attempts = AttemptLog(client.party_id)
         self._lock = asyncio.Lock()
@@ -268,6 +271,8 @@ class ProviderAdapter(AdapterService):
             self.attempts.sent(mid)
             if event in (EventCode.ASSESSMENT_OUTCOME, EventCode.CARE_TRANSITION):
                 await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
+            if isinstance(sub.model, CareTransition):
+                self._care_notice(sub.model, mid)
         self.runtime.event("sent", mid, f"{event.value} sent")
         await self.tick()
         return mid
@@ -476,6 +481,26 @@ class ProviderAdapter(AdapterService):
                 )
         await self.tick()
         return await self.settle_file(path, raw, accepted, [], items_refused="items-refused")
+
+    def _care_notice(self, t: CareTransition, message_id: str) -> None:
+        """The provider's own notice to a payer of a care transition it sent, where a payer's
+        placement asks for one (DJI's FZ821: FZ823 at the start of care, FZ825 at its end;
+        docs/adapters/payers.md), written to the outbox for the provider's channel to VECOZO,
+        as ``fz-<transition id>.xml``."""
+        agb = self.desk.claimant_agb
+        if self.care_notices is None or agb is None:
+            return
+        day = t.effective_on
+        placements = [
+            a
+            for a in self.desk.received.get(t.person.bsn, ())
+            if a.kind == "fz821" and a.start <= day and (a.end is None or day <= a.end)
+        ]
+        if not placements:
+            return
+        document = self.care_notices(t, placements[-1], agb, message_id)
+        if document is not None and self.outbox.write(f"fz-{t.transition_id}", document, ".xml"):
+            self.runtime.event("notice", message_id, f"forensic care notice ({t.kind.value})")
 
     async def _record_allocation(self, p: Precondition) -> None:
         a = p.allocation

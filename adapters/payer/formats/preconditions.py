@@ -3,6 +3,7 @@ of the national standards, read from the provider's inbox as the payer sent them
 
 - iWmo **WMO301** (Toewijzing): a WMO323 prestatie cites its ``ToewijzingNummer``
   (``wmo301.py``).
+- DJI's **FZ821** (plaatsing): a GDS801 to DJI cites its Plaatsingsbesluit (``fz.py``).
 
 The provider adapter does not import the payer package (adapters/ layer contract): the
 application that composes the adapters hands :func:`read_preconditions` to it.
@@ -11,10 +12,10 @@ application that composes the adapters hands :func:`read_preconditions` to it.
 from __future__ import annotations
 
 from adapters.financing.desk import Allocation, Precondition
-from adapters.payer.formats import wmo301
+from adapters.payer.formats import fz, wmo301
 from adapters.payer.formats.common import file_error, parse_xml
 
-ROOTS = {f"{{{wmo301.NS_301}}}Bericht": "WMO301"}
+ROOTS = {f"{{{wmo301.NS_301}}}Bericht": "WMO301", f"{{{fz.NS_FZ}}}Bericht": "FZ821"}
 
 
 def read_preconditions(raw: bytes) -> list[Precondition]:
@@ -23,7 +24,11 @@ def read_preconditions(raw: bytes) -> list[Precondition]:
     root = parse_xml(raw)  # size, encoding, entities: refused here before anything else
     source = ROOTS.get(root.tag)
     if source is None:
-        raise file_error("not a payer's allocation message (expected a WMO301)", "wrong-message")
+        raise file_error(
+            "not a payer's allocation message (expected a WMO301 or an FZ821)", "wrong-message"
+        )
+    if source == "FZ821":
+        return fz.read_placement(raw)
     return [
         Precondition(
             "WMO301",

@@ -16,6 +16,7 @@ import uvicorn
 from adapters.common.runtime import AdapterEvent
 from adapters.municipality.service import MunicipalityAdapter
 from adapters.payer.formats import FORMATS
+from adapters.payer.formats.fz import care_notice
 from adapters.payer.formats.preconditions import read_preconditions
 from adapters.payer.service import PayerAdapter
 from adapters.provider.service import ProviderAdapter
@@ -136,6 +137,7 @@ class LocalStack:
                         self.settings_of(p.id), write=True, party=p.id
                     ),
                     preconditions=read_preconditions,
+                    care_notices=care_notice,
                 )
             elif p.role in FORMATS:
                 # A municipality pays Wmo claims and takes its part in the registration phase.

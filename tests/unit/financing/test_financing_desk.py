@@ -515,6 +515,26 @@ def test_a_wmo301_received_for_the_person_releases_the_held_claim(
     assert (c.claim.claim_id, c.claim.allocation) == ("REG-C41", "34")
 
 
+def test_a_claim_to_dji_cites_the_placement_decision_dji_sent(directory: PayerDirectory) -> None:
+    """VECOZO's GDS801 check VC041: "Indien Ontvanger = 9992 (= DJI/FZ), dan moet
+    Plaatsingsbesluit voorkomen": DJI's FZ821 placement received for the person rides on its
+    claims (``Claim.allocation``); a claim to DJI does not wait for one (the EI form has no
+    place for it)."""
+    d = desk(directory)
+    refer(d, "C42", "2023-10-01", TitlePeriod(LegalTitleKind.CRIMINAL, D("2023-11-01")))
+    d.assessment(outcome("C42", "2023-11-10", "2023-11-15"))
+    work = d.due(at("2023-12-01"))
+    [c] = [x.claim for x in work.claims if x.claim.payer.party_id == P.DJI]
+    assert c.allocation is None, "no placement received: the claim goes without one"
+    d2 = desk(directory)
+    refer(d2, "C42", "2023-10-01", TitlePeriod(LegalTitleKind.CRIMINAL, D("2023-11-01")))
+    d2.assessment(outcome("C42", "2023-11-10", "2023-11-15"))
+    d2.received_allocation(BSN, Allocation("fz821", "4711", "9992", D("2023-11-01")))
+    d2.received_allocation(BSN, Allocation("fz821", "4712", "9992", D("2024-01-01")))  # later
+    [c] = [x.claim for x in d2.due(at("2023-12-01")).claims if x.claim.payer.party_id == P.DJI]
+    assert c.allocation == "4711"
+
+
 def test_a_rule_without_a_price_holds_the_claim_never_nothing(directory: PayerDirectory) -> None:
     """Seed 002, 2.2: the ministries VWS and JenV cover the registration phase in 2022-2023,
     at no tariff the sources give: the desk holds the claim, attributed to the ministries."""
