@@ -460,7 +460,7 @@ class ProviderAdapter(AdapterService):
                 raw,
                 refusal(
                     "wrong-receiver",
-                    "the message is addressed to another provider (Ontvanger is not our AGB)",
+                    "the message concerns another provider (its AGB code is not ours)",
                     "Header/Ontvanger",
                     "value",
                 ),

@@ -398,16 +398,27 @@ for _fmt in ("wmo", "vektis", "wlz", "vws", "gds"):
 
 
 def _precondition_inputs() -> st.SearchStrategy[bytes]:
+    from datetime import date
     from pathlib import Path
 
+    from adapters.payer.formats import fz, iwlz
+
     example = Path(__file__).parents[1] / "standards" / "iwmo" / "example-WMO301.xml"
-    seed = st.sampled_from([example.read_bytes()])
+    placement = fz.Placement("4711", "999990019", "73730101", date(2024, 1, 1))
+    aw35 = iwlz.write_aw35(
+        "73730101", "5507", "999990019", date(1985, 4, 3), "T", "1", date(2024, 2, 5), "A",
+        date(2024, 2, 6),
+    )  # fmt: skip
+    seed = st.sampled_from(
+        [example.read_bytes(), fz.write_placement(placement, "P", date(2024, 1, 1)), aw35]
+    )
     return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
 
 
 @target("payer.preconditions.read", _precondition_inputs)
 def check_read_preconditions(raw: bytes) -> None:
-    """A payer's allocation message in a provider's inbox (WMO301): read whole or refused."""
+    """A payer's allocation message in a provider's inbox (WMO301, FZ821, AW33, AW35): read
+    whole or refused."""
     from adapters.payer.formats.preconditions import read_preconditions
 
     try:

@@ -595,6 +595,33 @@ def test_a_care_office_claim_waits_for_its_aw33_and_aw35(directory: PayerDirecto
     assert c.claim.payer.party_id == P.CARE_OFFICE and "T-15" not in d.held
 
 
+def test_an_aw33_and_aw35_received_as_messages_release_the_held_claim(
+    directory: PayerDirectory,
+) -> None:
+    """The same hold, met by the iWlz messages themselves (read from the provider's inbox,
+    ``adapters/payer/formats/iwlz.py``): an AW35 starting after the claim's first day does not
+    meet it, nor an AW33 of another care office."""
+    from adapters.financing.desk import ClaimHeld
+
+    d = desk(directory)
+    refer(d, "C16", "2022-01-03")
+    d.assessment(outcome("C16", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C16", Coverage(care_office="5507"))
+    with pytest.raises(ClaimHeld):
+        d.claim_for(
+            P.ZVH, "C16", "T-16", ClaimService.TREATMENT, D("2022-03-01"), D("2022-03-31"),
+            4, 12_500, at("2022-04-02"),
+        )  # fmt: skip
+    d.received_allocation(BSN, Allocation("aw33", "77", "5501", D("2022-02-01")))
+    d.received_allocation(BSN, Allocation("aw35", "77", "5507", D("2022-03-02")))
+    assert not [c for c in d.due(at("2022-04-03")).claims if c.claim.claim_id == "T-16"]
+    d.received_allocation(BSN, Allocation("aw33", "78", "5507", D("2022-02-01")))
+    assert not [c for c in d.due(at("2022-04-04")).claims if c.claim.claim_id == "T-16"]
+    d.received_allocation(BSN, Allocation("aw35", "78", "5507", D("2022-03-01")))
+    [c] = [c for c in d.due(at("2022-04-05")).claims if c.claim.claim_id == "T-16"]
+    assert c.claim.payer.party_id == P.CARE_OFFICE and "T-16" not in d.held
+
+
 def test_the_allocation_travels_as_pre_auth_ref_and_a_forged_one_is_refused(
     directory: PayerDirectory,
 ) -> None:
