@@ -204,11 +204,8 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
     def wmo301_file(a: wmo301.WmoAllocation) -> bytes:
         return wmo301.write_allocation([a], "TW1", date(2020, 9, 30), date(1985, 4, 3), "Test")
 
-    demo.drop(
-        stack.inbox(P.PROVIDER),
-        "toewijzing-ander.xml",
-        wmo301_file(replace(allocation, receiver="12345678")),
-    )
+    other = wmo301_file(replace(allocation, receiver="12345678"))
+    demo.drop(stack.inbox(P.PROVIDER), "toewijzing-ander.xml", other)
     report = stack.inbox(P.PROVIDER) / "failed" / "toewijzing-ander.xml.error.json"
     await wait_for("the refusal of an allocation for another provider", report.exists)
     refusal = json.loads(report.read_text())
@@ -228,6 +225,14 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
         await asyncio.sleep(0.1)
     else:
         raise AssertionError("the refused WMO301 is not on dead-letter")
+    digest = hashlib.sha256(other).hexdigest().encode()
+    for _ in range(50):  # NEN 7513: the refusal is on the audit trail, named by its digest
+        audit = await consume_all(stack.settings.bootstrap_servers or "", topics.AUDIT.name)
+        if any(digest in (r.value or b"") for r in audit):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the refusal of the WMO301 is not on the audit trail")
     demo.drop(stack.inbox(P.PROVIDER), "toewijzing.xml", wmo301_file(allocation))
     receipt = stack.inbox(P.PROVIDER) / "processed" / "toewijzing.xml.receipt.json"
     await wait_for("the allocation's receipt", receipt.exists)
