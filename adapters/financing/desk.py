@@ -32,6 +32,7 @@ from __future__ import annotations
 
 import hashlib
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Literal
@@ -115,10 +116,11 @@ class ClaimHeld(ValueError):
 @dataclass(frozen=True)
 class Allocation:
     """A payer's allocation the provider received: iWmo WMO301 (``ToewijzingNummer``) from a
-    municipality, or iWlz AW33 (allocation) / AW35 (start of care) for a care office. A claim to
-    that payer waits for one covering its period (docs/adapters/payers.md)."""
+    municipality, iWlz AW33 (allocation) / AW35 (start of care) for a care office, or DJI's FZ821
+    placement decision. A claim to that payer waits for one covering its period, or (FZ821)
+    cites it (docs/adapters/payers.md)."""
 
-    kind: Literal["wmo301", "aw33", "aw35"]
+    kind: Literal["wmo301", "aw33", "aw35", "fz821"]
     number: str
     payer: str  # municipality code or care office UZOVI
     start: date
@@ -127,6 +129,25 @@ class Allocation:
     def covers(self, start: date, end: date) -> bool:
         return self.start <= start and (self.end is None or end <= self.end)
 
+
+@dataclass(frozen=True)
+class Precondition:
+    """One allocation a payer's own message grants (iWmo WMO301; iWlz AW33, AW35), for one
+    client, addressed to one provider: what the provider's inbox reads from such a file."""
+
+    source: str  # the message: WMO301, AW33, AW35
+    bsn: str
+    receiver: str  # the provider's AGB code the message is addressed to
+    allocation: Allocation
+
+
+PreconditionReader = Callable[[bytes], list[Precondition]]
+CareNoticeWriter = Callable[[CareTransition, Allocation, str, str], bytes | None]
+"""Writes the provider's notice to a payer of a care transition (DJI: FZ823 start, FZ825 end)
+under the placement it cites, the provider's AGB code and a message reference; None when the
+transition needs none. Given by the application, like :data:`PreconditionReader`."""
+"""Reads one payer message (``MessageError`` when it is not one); given to the provider adapter
+by the application (the payer formats live in ``adapters.payer``, which it does not import)."""
 
 HoldReason = Literal["no-price", "allocation", "wlz-allocation"]
 
@@ -250,6 +271,9 @@ class ClaimsDesk:
         self.notified: set[str] = set()  # episodes whose payer received the inclusion notice
         self.findings: list[str] = []
         self.held: dict[str, HeldClaim] = {}
+        # allocations received as the payer's own message (WMO301, AW33, AW35 in the inbox),
+        # by the client's BSN: they hold for every case of that person, whenever it arrives
+        self.received: dict[str, tuple[Allocation, ...]] = {}
         self._seen: set[str] = set()
 
     # --- folding events -------------------------------------------------------------------
@@ -291,6 +315,22 @@ class ClaimsDesk:
         case = self._case(zvh, referral_id)
         if allocation not in case.allocations:
             case.allocations = (*case.allocations, allocation)
+
+    def received_allocation(self, bsn: str, allocation: Allocation) -> bool:
+        """A payer's allocation message the provider received for a person (iWmo WMO301,
+        iWlz AW33/AW35); idempotent. True when it is new. Held claims of that person whose
+        precondition it meets go at the next :meth:`due`."""
+        known = self.received.get(bsn, ())
+        if allocation in known:
+            return False
+        self.received[bsn] = (*known, allocation)
+        return True
+
+    def _allocations(self, case: CaseFile) -> tuple[Allocation, ...]:
+        """The case's allocations: entered for the case, and received for its person."""
+        if case.person is None:
+            return case.allocations
+        return case.allocations + self.received.get(case.person.bsn, ())
 
     def transition(self, t: CareTransition) -> None:
         case = self.case_of_episode(t.episode_id)
@@ -527,8 +567,7 @@ class ClaimsDesk:
         )
         work.claims.append(ClaimToSend(claim, self.claim_meta(claim, d, now)))
 
-    @staticmethod
-    def _wlz_ready(case: CaseFile, d: Ruling, start: date) -> str | None:
+    def _wlz_ready(self, case: CaseFile, d: Ruling, start: date) -> str | None:
         """None when a care office may be claimed for a period from ``start``; else what is
         missing: its allocation (AW33) or the start of care (AW35) on or before ``start``."""
         from schemas.vocab import PartyRole
@@ -536,10 +575,11 @@ class ClaimsDesk:
         if d.payer_role is not PartyRole.CARE_OFFICE:
             return None
         c = case.coverage
+        allocations = self._allocations(case)
         aw33 = c.wlz_allocation is not None or any(
-            a.kind == "aw33" and a.payer == d.payer_identifier for a in case.allocations
+            a.kind == "aw33" and a.payer == d.payer_identifier for a in allocations
         )
-        starts = [a.start for a in case.allocations if a.kind == "aw35"]
+        starts = [a.start for a in allocations if a.kind == "aw35"]
         if c.wlz_care_start is not None:
             starts.append(c.wlz_care_start)
         aw35 = any(s <= start for s in starts)
@@ -548,15 +588,21 @@ class ClaimsDesk:
         ]
         return " and ".join(missing) or None
 
-    @staticmethod
-    def _allocation_for(case: CaseFile, d: Ruling, start: date, end: date) -> str | bool:
+    def _allocation_for(self, case: CaseFile, d: Ruling, start: date, end: date) -> str | bool:
         """The WMO301 allocation number a municipality's claim cites; ``False`` when the claim
         needs one and none covers the period; ``True`` when the payer needs none."""
         from schemas.vocab import PartyRole
 
+        if d.payer_role is PartyRole.DJI:
+            # DJI's placement decision (FZ821), cited where the format has room (GDS801); a
+            # claim to DJI does not wait for it (the EI form has no place for it)
+            for a in self._allocations(case):
+                if a.kind == "fz821" and a.start <= start and (a.end is None or start <= a.end):
+                    return a.number
+            return True
         if d.payer_role is not PartyRole.MUNICIPALITY:
             return True
-        for a in case.allocations:
+        for a in self._allocations(case):
             if a.kind == "wmo301" and a.payer == d.payer_identifier and a.covers(start, end):
                 return a.number
         if case.coverage.wmo_allocation is not None:

@@ -249,7 +249,8 @@ class Holds(_Data):
     cite: SourceRef
 
 
-ProductFormat = Literal["iwmo", "iwlz", "vektis"]
+# gds: the GDS801 of the Zorgprestatiemodel, which carries ZPM prestaties only (codelist 071)
+ProductFormat = Literal["iwmo", "iwlz", "vektis", "gds"]
 
 
 class Product(_Data):
@@ -259,13 +260,19 @@ class Product(_Data):
     payer: Annotated[str, Field(pattern=r"^(any|[0-9]{4})$")]
     service: ClaimService
     category: Annotated[str, Field(pattern=r"^(0[1-9]|1[0-8])$")] | None = None  # iWmo WJ757
-    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,5}$")]
+    code: Annotated[str, Field(pattern=r"^[A-Za-z0-9]{1,6}$")]
     unit: Literal["01", "04", "14", "16", "82", "83", "84"] | None = None  # iWmo Eenheid
+    # gds: the Vektis prestatiecodelijst (COD367); a GDS801 takes 071 (NZa ZPM) only
+    codelist: Annotated[str, Field(pattern=r"^[0-9]{3}$")] | None = None
 
     @model_validator(mode="after")
     def _iwmo(self) -> Product:
         if self.format == "iwmo" and (self.category is None or self.unit is None):
             raise ValueError("an iwmo product needs category (01-18) and unit")
+        if self.format != "vektis" and self.format != "gds" and len(self.code) > 5:
+            raise ValueError("an iwmo or iwlz product code has at most 5 characters")
+        if (self.format == "gds") != (self.codelist is not None):
+            raise ValueError("a gds product, and only a gds product, names its codelist")
         return self
 
 

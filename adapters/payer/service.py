@@ -226,7 +226,7 @@ class PayerAdapter(AdapterService):
             self.runtime.event("refused", m.message_id, f"claim {claim.claim_id}: {err}")
             return
         self._remember(claim)
-        self.outbox.write(m.message_id, document, self.format.suffix)
+        self.outbox.write(m.message_id, document, self.format.suffix_for(document))
         self.runtime.event(
             "delivered", m.message_id, f"claim {claim.claim_id} from {claim.provider} written"
         )

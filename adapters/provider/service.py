@@ -29,15 +29,20 @@ from typing import Any, Unpack
 
 from adapters.common.attempts import AttemptLog, content_key
 from adapters.common.inbox import Inbox
+from adapters.common.limits import refusal
 from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
 from adapters.financing.desk import (
+    Allocation,
+    CareNoticeWriter,
     ClaimHeld,
     ClaimsDesk,
     ClaimToSend,
     Coverage,
     EscalationToRaise,
     NoticeToSend,
+    Precondition,
+    PreconditionReader,
 )
 from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import RuleSet, default_rules
@@ -100,9 +105,12 @@ class ProviderAdapter(AdapterService):
         clock: Callable[[], datetime] | None = None,
         rules: RuleSet | None = None,
         datakeys: TopicKeyStore | None = None,
+        preconditions: PreconditionReader | None = None,
+        care_notices: CareNoticeWriter | None = None,
         **options: Unpack[ServiceOptions],
     ) -> None:
-        inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv")) if inbox_dir else None
+        # *.xml: the payers' allocation messages (WMO301, AW33, AW35), read by ``preconditions``
+        inbox = Inbox(inbox_dir, patterns=("*.json", "*.csv", "*.xml")) if inbox_dir else None
         super().__init__(settings, client, outbox_dir, inbox, **options)
         self.tick_interval = tick_interval
         self.clock = clock or (lambda: datetime.now(UTC))
@@ -114,6 +122,8 @@ class ProviderAdapter(AdapterService):
             claimant_agb=party.identifiers.agb,
         )
         self.journal = Journal(settings, client, datakeys)
+        self.preconditions = preconditions
+        self.care_notices = care_notices
         self.sent = 0
         self.attempts = AttemptLog(client.party_id)
         self._lock = asyncio.Lock()
@@ -191,6 +201,8 @@ class ProviderAdapter(AdapterService):
                     else None,
                 ),
             )
+        elif record.get("kind") == "allocation":
+            self.desk.received_allocation(str(record["bsn"]), _allocation_from_record(record))
         elif record.get("kind") == "claim-held":
             # holds it again (ClaimHeld), or finds it sent already (ValueError): the desk
             # sends a held claim when its AW33 and AW35 are known
@@ -260,6 +272,8 @@ class ProviderAdapter(AdapterService):
             self.attempts.sent(mid)
             if event in (EventCode.ASSESSMENT_OUTCOME, EventCode.CARE_TRANSITION):
                 await self._record(parse_message(json.dumps(bundle), full=False), outgoing=True)
+            if isinstance(sub.model, CareTransition):
+                self._care_notice(sub.model, mid)
         self.runtime.event("sent", mid, f"{event.value} sent")
         await self.tick()
         return mid
@@ -403,6 +417,8 @@ class ProviderAdapter(AdapterService):
     async def process_file(self, path: Path) -> dict[str, Any]:
         """Process one claimed inbox file; returns the receipt or the file's error report."""
         raw = path.read_bytes()
+        if path.suffix.lower() == ".xml":
+            return await self._allocation_file(path, raw)
         try:
             items: Items = (
                 parse_csv(raw, self.party_id, self.limits)
@@ -423,6 +439,87 @@ class ProviderAdapter(AdapterService):
                 self.refused += 1
                 errors.append({"item": where, **error_document(err, path.name)})
         return await self.settle_file(path, raw, accepted, errors, items_refused="items-refused")
+
+    async def _allocation_file(self, path: Path, raw: bytes) -> dict[str, Any]:
+        """A payer's allocation message (iWmo WMO301; iWlz AW33/AW35) as the provider received
+        it: every allocation in it is journalled and given to the claims desk, which then
+        sends the claims it held for want of it (citing its number). The file is refused
+        whole -- ``failed/`` with its reason, dead-lettered, audited -- when it cannot be read,
+        is not such a message, or is addressed to another provider (Ontvanger)."""
+        if self.preconditions is None:
+            return await self.refuse_file(
+                path, raw, refusal("unsupported", "this provider reads no payer messages")
+            )
+        try:
+            found = self.preconditions(raw)
+        except MessageError as err:
+            return await self.refuse_file(path, raw, err)
+        agb = self.desk.claimant_agb
+        if agb is None or any(p.receiver != agb for p in found):
+            return await self.refuse_file(
+                path,
+                raw,
+                refusal(
+                    "wrong-receiver",
+                    "the message concerns another provider (its AGB code is not ours)",
+                    "Header/Ontvanger",
+                    "value",
+                ),
+            )
+        accepted: list[dict[str, Any]] = []
+        async with self._lock:
+            for n, p in enumerate(found, start=1):
+                await self._record_allocation(p)
+                accepted.append(
+                    {
+                        "item": f"{p.source}[{n}]",
+                        "event": "allocation",
+                        "number": p.allocation.number,
+                    }
+                )
+                self.runtime.event(
+                    "received", None, f"{p.source} allocation {p.allocation.number} recorded"
+                )
+        await self.tick()
+        return await self.settle_file(path, raw, accepted, [], items_refused="items-refused")
+
+    def _care_notice(self, t: CareTransition, message_id: str) -> None:
+        """The provider's own notice to a payer of a care transition it sent, where a payer's
+        placement asks for one (DJI's FZ821: FZ823 at the start of care, FZ825 at its end;
+        docs/adapters/payers.md), written to the outbox for the provider's channel to VECOZO,
+        as ``fz-<transition id>.xml``."""
+        agb = self.desk.claimant_agb
+        if self.care_notices is None or agb is None:
+            return
+        day = t.effective_on
+        placements = [
+            a
+            for a in self.desk.received.get(t.person.bsn, ())
+            if a.kind == "fz821" and a.start <= day and (a.end is None or day <= a.end)
+        ]
+        if not placements:
+            return
+        document = self.care_notices(t, placements[-1], agb, message_id)
+        if document is not None and self.outbox.write(f"fz-{t.transition_id}", document, ".xml"):
+            self.runtime.event("notice", message_id, f"forensic care notice ({t.kind.value})")
+
+    async def _record_allocation(self, p: Precondition) -> None:
+        a = p.allocation
+        await self.journal.append(
+            self.runtime.send,
+            {
+                "kind": "allocation",
+                "bsn": p.bsn,
+                "source": p.source,
+                "allocation": a.kind,
+                "number": a.number,
+                "payer": a.payer,
+                "start": a.start.isoformat(),
+                "end": a.end.isoformat() if a.end else None,
+            },
+            p.bsn,
+        )
+        self.desk.received_allocation(p.bsn, a)
 
     async def _ticker(self) -> None:
         while True:
@@ -471,6 +568,16 @@ def _input_record(ci: ClaimInput) -> dict[str, Any]:
         k: (v.isoformat() if isinstance(v, date) else v.value if isinstance(v, Enum) else v)
         for k, v in vars(ci).items()
     }
+
+
+def _allocation_from_record(r: dict[str, Any]) -> Allocation:
+    return Allocation(
+        r["allocation"],
+        str(r["number"]),
+        str(r["payer"]),
+        date.fromisoformat(r["start"]),
+        date.fromisoformat(r["end"]) if r.get("end") else None,
+    )
 
 
 def _input_from_record(r: dict[str, Any]) -> ClaimInput:

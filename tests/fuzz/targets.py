@@ -293,10 +293,21 @@ def payer_answers() -> dict[str, list[bytes]]:
     """Answer files as each payer format writes them: accepted, paid and rejected."""
     from datetime import date
 
-    from adapters.payer.formats import vektis, vws, wlz, wmo
+    from adapters.financing.rules import Product
+    from adapters.payer.formats import gds, vektis, vws, wlz, wmo
+    from schemas.vocab import ClaimService
     from tests.unit.adapters import payer_samples as s
 
     decl = vektis.write_declaration(s.COORDINATION_INSURER)
+    zpm = Product(
+        format="gds", payer="any", service=ClaimService.TREATMENT, code="CO0042", codelist="071"
+    )
+    gds801 = gds.write_declaration(
+        s.COORDINATION_INSURER.model_copy(
+            update={"service": ClaimService.TREATMENT, "quantity": 1, "amount_cents": 2_000}
+        ),
+        zpm,
+    )
     vws_rows = [
         {
             "reference": "T-2020-0099", "bsn": "999990019", "decided_on": "2021-01-05",
@@ -326,6 +337,10 @@ def payer_answers() -> dict[str, list[bytes]]:
             wlz.write_answer(s.TREATMENT_WLZ, "2024-04-20", codes=("R002",)),
         ],
         "vws": [vws.write_answer(vws_rows)],
+        "gds": [
+            gds.write_answer(gds801, "2024-01-10"),
+            gds.write_answer(gds801, "2024-01-10", codes=("9284",)),
+        ],
     }
 
 
@@ -333,9 +348,9 @@ def _answer_inputs(fmt: str) -> Callable[[], st.SearchStrategy[bytes]]:
     def strategy() -> st.SearchStrategy[bytes]:
         seeds = payer_answers()[fmt]
         seed = st.sampled_from(seeds)
-        if fmt in ("wmo", "wlz"):
+        if fmt in ("wmo", "gds"):
             return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
-        if fmt == "vektis":
+        if fmt in ("vektis", "wlz"):
             return st.one_of(
                 seed.flatmap(mutate.fixed_width_mutated), seed.flatmap(mutate.mutated_bytes)
             )
@@ -348,11 +363,11 @@ def _answer_check(fmt: str) -> Callable[[bytes], None]:
     def check(raw: bytes) -> None:
         from datetime import date
 
-        from adapters.payer.formats import vektis, vws, wlz, wmo
+        from adapters.payer.formats import gds, vektis, vws, wlz, wmo
         from adapters.payer.formats.common import AnswerItem
         from schemas.vocab import ClaimOutcome
 
-        read = {"wmo": wmo, "vektis": vektis, "wlz": wlz, "vws": vws}[fmt].read_answer
+        read = {"wmo": wmo, "vektis": vektis, "wlz": wlz, "vws": vws, "gds": gds}[fmt].read_answer
         try:
             items = read(raw)
         except MessageError as err:
@@ -368,15 +383,54 @@ def _answer_check(fmt: str) -> Callable[[bytes], None]:
             if item.declaration:  # a WMO325 answer to a whole declaration: a signed total
                 assert item.bsn == "" and fmt == "wmo", item
                 continue
-            assert len(item.bsn) == 9 and item.bsn.isdigit(), "an answer about no valid BSN"
+            if fmt == "gds" and item.bsn == "":  # a GDS802 to DJI names no BSN (VC017)
+                pass
+            else:
+                assert len(item.bsn) == 9 and item.bsn.isdigit(), "an answer about no valid BSN"
             for cents in (item.approved_cents, item.paid_cents):
                 assert cents is None or (isinstance(cents, int) and cents >= 0), item
 
     return check
 
 
-for _fmt in ("wmo", "vektis", "wlz", "vws"):
+for _fmt in ("wmo", "vektis", "wlz", "vws", "gds"):
     target(f"payer.{_fmt}.read_answer", _answer_inputs(_fmt))(_answer_check(_fmt))
+
+
+def _precondition_inputs() -> st.SearchStrategy[bytes]:
+    from datetime import date
+    from pathlib import Path
+
+    from adapters.payer.formats import fz, iwlz
+
+    example = Path(__file__).parents[1] / "standards" / "iwmo" / "example-WMO301.xml"
+    placement = fz.Placement("4711", "999990019", "73730101", date(2024, 1, 1))
+    aw35 = iwlz.write_aw35(
+        "73730101", "5507", "999990019", date(1985, 4, 3), "T", "1", date(2024, 2, 5), "A",
+        date(2024, 2, 6),
+    )  # fmt: skip
+    seed = st.sampled_from(
+        [example.read_bytes(), fz.write_placement(placement, "P", date(2024, 1, 1)), aw35]
+    )
+    return st.one_of(seed.flatmap(mutate.xml_mutated), seed.flatmap(mutate.mutated_bytes))
+
+
+@target("payer.preconditions.read", _precondition_inputs)
+def check_read_preconditions(raw: bytes) -> None:
+    """A payer's allocation message in a provider's inbox (WMO301, FZ821, AW33, AW35): read
+    whole or refused."""
+    from adapters.payer.formats.preconditions import read_preconditions
+
+    try:
+        found = read_preconditions(raw)
+    except MessageError as err:
+        refused(err)
+        return
+    assert found
+    for p in found:
+        assert len(p.bsn) == 9 and p.bsn.isdigit() and len(p.receiver) == 8, p
+        a = p.allocation
+        assert a.number.isdigit() and len(a.payer) == 4 and (a.end is None or a.end >= a.start)
 
 
 # --- schemas: messaging and every flow ------------------------------------------------------------

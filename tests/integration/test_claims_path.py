@@ -12,7 +12,8 @@ import json
 import os
 import random
 from collections.abc import AsyncIterator, Callable
-from datetime import UTC, datetime, timedelta
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +21,7 @@ import pytest
 
 from adapters.financing.book import ClaimStatus
 from adapters.financing.desk import short_id
-from adapters.payer.formats import vektis, wmo
+from adapters.payer.formats import vektis, wmo, wmo301
 from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.apps.scenarios.stack import LocalStack, StackOptions
@@ -60,7 +61,7 @@ ASSESSMENTS_CSV = (
     "decision;dangerous_behaviour;multi_problem;structure_need;legal_title;reasons;alternative;"
     "inclusion_date;episode_id;insurer_uzovi;wmo_allocation;decided_by\n"
     "BEO-1;{zvh};MN-2020-0042;2020-11-20;{a};Testpersoon;Kees;1985-04-03;0344;not-included;"
-    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;20072;employee:beo-7\n"
+    "met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;;employee:beo-7\n"
     "BEO-2;{zvh};MN-2023-0007;2023-11-10;{b};Voorbeeld;Anna|Maria;1990-07-15;0307;included;"
     "met;met;met;met;Alle criteria vervuld.;;2023-11-15;EP-MN-2023-0007;3311;;agb:01234567\n"
 )
@@ -198,7 +199,58 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
                       if a["type"]["coding"][0]["code"] == "humanuser"}
     assert users == {"employee:beo-7", "agb:01234567"}
 
-    # 3. the claims, each at the payer the rules name, in that payer's format
+    # 3. the registration claim to the municipality waits for its WMO301 allocation (iWmo 3.2:
+    # a WMO323 Prestatie cites its ToewijzingNummer); the municipality's WMO301 arrives in the
+    # provider's inbox: one addressed to another provider is refused whole (failed/, dead
+    # letter, audit), the right one is recorded and releases the claim, citing its number
+    held_id = short_id("REG", "MN-2020-0042")
+    await wait_for(
+        "the registration claim held for its allocation",
+        lambda: getattr(provider.desk.held.get(held_id), "reason", None) == "allocation",
+    )
+    assert not files(stack.outbox(P.MUNICIPALITY), "*.xml")
+    allocation = wmo301.WmoAllocation(
+        BSN_A, "0344", "20072", "10", "LLA01", date(2020, 10, 1), None, P.PROVIDER_AGB
+    )
+
+    def wmo301_file(a: wmo301.WmoAllocation) -> bytes:
+        return wmo301.write_allocation([a], "TW1", date(2020, 9, 30), date(1985, 4, 3), "Test")
+
+    other = wmo301_file(replace(allocation, receiver="12345678"))
+    demo.drop(stack.inbox(P.PROVIDER), "toewijzing-ander.xml", other)
+    report = stack.inbox(P.PROVIDER) / "failed" / "toewijzing-ander.xml.error.json"
+    await wait_for("the refusal of an allocation for another provider", report.exists)
+    refusal = json.loads(report.read_text())
+    assert refusal["reason"] == "wrong-receiver"
+
+    async def dead_lettered() -> bool:
+        bootstrap = stack.settings.bootstrap_servers or ""
+        return any(
+            dict(r.headers).get("kb-ref") == refusal["reference"].encode()
+            and dict(r.headers).get("kb-reason") == b"wrong-receiver"
+            for r in await consume_all(bootstrap, topics.DEAD_LETTER.name)
+        )
+
+    for _ in range(50):
+        if await dead_lettered():
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the refused WMO301 is not on dead-letter")
+    digest = hashlib.sha256(other).hexdigest().encode()
+    for _ in range(50):  # NEN 7513: the refusal is on the audit trail, named by its digest
+        audit = await consume_all(stack.settings.bootstrap_servers or "", topics.AUDIT.name)
+        if any(digest in (r.value or b"") for r in audit):
+            break
+        await asyncio.sleep(0.1)
+    else:
+        raise AssertionError("the refusal of the WMO301 is not on the audit trail")
+    demo.drop(stack.inbox(P.PROVIDER), "toewijzing.xml", wmo301_file(allocation))
+    receipt = stack.inbox(P.PROVIDER) / "processed" / "toewijzing.xml.receipt.json"
+    await wait_for("the allocation's receipt", receipt.exists)
+    assert [a["number"] for a in json.loads(receipt.read_text())["accepted"]] == ["20072"]
+
+    # the claims, each at the payer the rules name, in that payer's format
     [wmo323] = await wait_for(
         "the registration claim at the municipality of residence",
         lambda: files(stack.outbox(P.MUNICIPALITY), "*.xml"),
@@ -207,6 +259,7 @@ async def test_referral_to_decision_to_claims_to_payers_and_back(
     assert b"<wmo323:BerichtCode>484</wmo323:BerichtCode>" in xml
     assert f"<wmo323:Bsn>{BSN_A}</wmo323:Bsn>".encode() in xml
     assert b"<iwmo:TotaalBedrag>200000</iwmo:TotaalBedrag>" in xml
+    assert b"<wmo323:ToewijzingNummer>20072</wmo323:ToewijzingNummer>" in xml
     assert b"registration-pilot@2" in xml, "the claim carries its explanation"
     assert b"seed 000" in xml, "and the source of its rule"
     insurer = await wait_for(
@@ -449,6 +502,8 @@ async def test_the_provider_rebuilds_its_claims_desk_from_its_journal(
         )
 
     assert state(fresh.desk) == state(live.desk)
+    assert fresh.desk.received == live.desk.received, "the WMO301 allocation is journalled"
+    assert fresh.desk.received
     # and its outcomes from the router's responses in its outbox (issue 20 point 5): what the
     # live adapter learnt as they arrived, the fresh one reads back
     assert not fresh.attempts.outcomes

@@ -14,9 +14,9 @@ place to correct.
 from __future__ import annotations
 
 import textwrap
-from dataclasses import dataclass
 from datetime import date
 
+from adapters.payer.formats import ei
 from adapters.payer.formats.common import (
     Answer,
     AnswerItem,
@@ -45,21 +45,9 @@ SOFTWARE = "KTNBUS"
 DJI_UZOVI = "9992"  # DJI's UZOVI code on VECOZO (forensic care declarations)
 
 
-@dataclass(frozen=True)
-class Field:
-    name: str
-    start: int  # 1-based position
-    length: int
-    kind: str  # "N" numeric, "AN" alphanumeric
-
-
-def _layout(*fields: tuple[str, int, int, str]) -> tuple[Field, ...]:
-    return tuple(Field(*f) for f in fields)
-
-
-LAYOUTS: dict[str, tuple[Field, ...]] = {
+LAYOUTS: ei.Layouts = {
     # 01 Voorlooprecord: positions as published for the EI 300-series
-    "01": _layout(
+    "01": ei.layout(
         ("kenmerk", 1, 2, "N"),
         ("berichtcode", 3, 3, "N"),
         ("versie", 6, 2, "N"),
@@ -82,7 +70,7 @@ LAYOUTS: dict[str, tuple[Field, ...]] = {
         ("reserve", 118, 193, "AN"),
     ),
     # 02 Verzekerdenrecord
-    "02": _layout(
+    "02": ei.layout(
         ("kenmerk", 1, 2, "N"),
         ("detail", 3, 12, "N"),
         ("bsn", 15, 9, "N"),
@@ -100,7 +88,7 @@ LAYOUTS: dict[str, tuple[Field, ...]] = {
         ("reserve", 118, 193, "AN"),
     ),
     # 04 Prestatierecord; positions 172-208 carry the answer in a retour file
-    "04": _layout(
+    "04": ei.layout(
         ("kenmerk", 1, 2, "N"),
         ("detail", 3, 12, "N"),
         ("bsn", 15, 9, "N"),
@@ -131,7 +119,7 @@ LAYOUTS: dict[str, tuple[Field, ...]] = {
         ("reserve", 209, 102, "AN"),
     ),
     # 98 Commentaarrecord: the claim's financing explanation, 140 characters a line
-    "98": _layout(
+    "98": ei.layout(
         ("kenmerk", 1, 2, "N"),
         ("detail", 3, 12, "N"),
         ("regel", 15, 4, "N"),
@@ -139,7 +127,7 @@ LAYOUTS: dict[str, tuple[Field, ...]] = {
         ("reserve", 159, 152, "AN"),
     ),
     # 99 Sluitrecord
-    "99": _layout(
+    "99": ei.layout(
         ("kenmerk", 1, 2, "N"),
         ("aantal_02", 3, 6, "N"),
         ("aantal_03", 9, 6, "N"),
@@ -164,31 +152,12 @@ ANSWER_FIELDS = (
 
 def record(kind: str, values: dict[str, str | int]) -> str:
     """One record of ``kind``; unknown names, or values too wide for their field, fail."""
-    layout = {f.name: f for f in LAYOUTS[kind]}
-    unknown = set(values) - set(layout)
-    if unknown:
-        raise ValueError(f"record {kind} has no field {sorted(unknown)}")
-    out = []
-    for f in LAYOUTS[kind]:
-        value = kind if f.name == "kenmerk" else values.get(f.name)
-        if f.kind == "N":
-            text = "0" * f.length if value in (None, "") else str(value)
-            if not text.isdigit():
-                raise FormatError(f"{kind}.{f.name} is not numeric")
-            text = text.rjust(f.length, "0")
-        else:
-            text = ascii_text(str(value or "")).ljust(f.length)
-        if len(text) > f.length:
-            raise FormatError(f"{kind}.{f.name}: {len(text)} characters do not fit {f.length}")
-        out.append(text)
-    line = "".join(out)
-    assert len(line) == RECORD
-    return line
+    return ei.record(LAYOUTS, RECORD, kind, values)
 
 
 def fields(line: str) -> dict[str, str]:
     """The fields of a record (by its kenmerk), stripped."""
-    return {f.name: line[f.start - 1 : f.start - 1 + f.length].strip() for f in LAYOUTS[line[:2]]}
+    return ei.fields(LAYOUTS, line)
 
 
 def _gender(value: str) -> str:

@@ -38,6 +38,8 @@ from adapters.payer.formats.common import (
     reference,
     xml_bytes,
 )
+from adapters.payer.formats.wmo301 import WmoAllocation as WmoAllocation  # re-exported
+from adapters.payer.formats.wmo301 import read_allocation as read_allocation  # re-exported
 from schemas.errors import MessageError
 from schemas.flows.claim import Claim
 from schemas.vocab import ClaimOutcome, ClaimRejectionReason
@@ -46,7 +48,6 @@ NS_IWMO = "http://www.istandaarden.nl/iwmo/3_2/basisschema/schema"
 NS_301 = "http://www.istandaarden.nl/iwmo/3_2/wmo301/schema"
 NS_323 = "http://www.istandaarden.nl/iwmo/3_2/wmo323/schema"
 NS_325 = "http://www.istandaarden.nl/iwmo/3_2/wmo325/schema"
-BERICHT_CODE_ALLOCATION = "414"
 BERICHT_CODE_DECLARATION = "484"
 BERICHT_CODE_ANSWER = "485"
 SUFFIX = ".xml"
@@ -322,55 +323,6 @@ def read_declaration(raw: bytes) -> Declaration:
         total_cents=total,
         lines=tuple(lines),
     )
-
-
-@dataclass(frozen=True)
-class WmoAllocation:
-    """One product allocated in a WMO301 (the provider's precondition for a WMO323)."""
-
-    bsn: str
-    municipality: str
-    number: str
-    category: str | None
-    code: str | None
-    start: date
-    end: date | None
-
-
-def read_allocation(raw: bytes) -> list[WmoAllocation]:
-    """The allocated products of a WMO301 (Toewijzing Wmo-ondersteuning) the provider received
-    in its inbox: what a WMO323 may cite as ``ToewijzingNummer``."""
-    root = parse_xml(raw)
-    if root.tag != _q(NS_301, "Bericht"):
-        raise file_error(f"root element must be wmo301:Bericht, not {root.tag}", "wrong-message")
-    code = opt_child_text(root, "wmo301:Header/wmo301:BerichtCode", NS)
-    if code != BERICHT_CODE_ALLOCATION:
-        raise file_error(f"BerichtCode must be 414 (WMO301), not {code}", "wrong-message")
-    municipality = child_text(root, "wmo301:Header/wmo301:Afzender", NS, "Header")
-    client = root.find("wmo301:Client", NS)
-    if client is None:
-        raise file_error("Client is missing", "required", "Client")
-    bsn = parse_bsn(child_text(client, "wmo301:Bsn", NS, "Client"), "Client/Bsn")
-    out = []
-    for i, t in enumerate(
-        client.findall("wmo301:ToegewezenProducten/wmo301:ToegewezenProduct", NS)
-    ):
-        w = f"ToegewezenProduct[{i + 1}]"
-        end = opt_child_text(t, "wmo301:Einddatum", NS)
-        out.append(
-            WmoAllocation(
-                bsn=bsn,
-                municipality=municipality,
-                number=child_text(t, "wmo301:ToewijzingNummer", NS, w),
-                category=opt_child_text(t, "wmo301:Product/iwmo:Categorie", NS),
-                code=opt_child_text(t, "wmo301:Product/iwmo:Code", NS),
-                start=parse_date(child_text(t, "wmo301:Ingangsdatum", NS, w), f"{w}/Ingangsdatum"),
-                end=parse_date(end, f"{w}/Einddatum") if end else None,
-            )
-        )
-    if not out:
-        raise file_error("the allocation holds no ToegewezenProduct", "empty")
-    return out
 
 
 def _codes(el: Element) -> list[str]:

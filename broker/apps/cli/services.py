@@ -133,6 +133,8 @@ def adapter(
     """Run a ZVH or provider adapter for one party."""
     import uvicorn
 
+    from adapters.payer.formats.fz import care_notice
+    from adapters.payer.formats.preconditions import read_preconditions
     from adapters.provider.service import ProviderAdapter
     from adapters.zvh.auth import IntakeAuth, WatchedRegistry
     from adapters.zvh.http import create_app
@@ -165,6 +167,8 @@ def adapter(
                 inbox_dir=data_dir / "inbox",
                 session_timeout_ms=settings.session_timeout_ms,
                 datakeys=dep.key_store(settings, write=True, party=party),
+                preconditions=read_preconditions,
+                care_notices=care_notice,
             )
             await _run_until_signal(provider)
             return

@@ -658,7 +658,7 @@ def _answer(role: PartyRole, claim: Claim, day: date, paid: bool) -> tuple[bytes
     if role is PartyRole.MUNICIPALITY:
         return wmo.write_answer(claim, day.isoformat(), codes, paid=pay), ".xml"
     if role is PartyRole.CARE_OFFICE:
-        return wlz.write_answer(claim, day.isoformat(), codes, paid=pay), ".xml"
+        return wlz.write_answer(claim, day.isoformat(), codes, paid=pay), wlz.SUFFIX
     if role in (PartyRole.HEALTH_INSURER, PartyRole.DJI):
         decl = vektis.write_declaration(claim)
         out = vektis.write_answer(

@@ -16,6 +16,8 @@ import uvicorn
 from adapters.common.runtime import AdapterEvent
 from adapters.municipality.service import MunicipalityAdapter
 from adapters.payer.formats import FORMATS
+from adapters.payer.formats.fz import care_notice
+from adapters.payer.formats.preconditions import read_preconditions
 from adapters.payer.service import PayerAdapter
 from adapters.provider.service import ProviderAdapter
 from adapters.zvh.auth import IntakeAuth, WatchedRegistry
@@ -152,6 +154,8 @@ class LocalStack:
                     datakeys=self.deployment.key_store(
                         self.settings_of(p.id), write=True, party=p.id
                     ),
+                    preconditions=read_preconditions,
+                    care_notices=care_notice,
                 )
             elif p.role in FORMATS:
                 # A municipality pays Wmo claims and takes its part in the registration phase.

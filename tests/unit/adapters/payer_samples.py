@@ -156,7 +156,7 @@ GOLDEN_FILES = {
     "wmo323-registration.xml": (wmo.write_declaration, REGISTRATION),
     "vektis-coordination-insurer.asc": (vektis.write_declaration, COORDINATION_INSURER),
     "vektis-coordination-dji.asc": (vektis.write_declaration, COORDINATION_DJI),
-    "aw319-treatment.xml": (wlz.write_declaration, TREATMENT_WLZ),
+    "aw319-treatment.asc": (wlz.write_declaration, TREATMENT_WLZ),
     "vws-emergency.csv": (vws.write_declaration, EMERGENCY_VWS),
 }
 

@@ -80,20 +80,6 @@ def test_wmo323_follows_the_xsd_sequence() -> None:
     assert b"Elsen" not in xml and b"Voorbeeld" not in xml, "a WMO323 client is its BSN only"
 
 
-def test_aw319_header_is_the_iwlz_header() -> None:
-    xml = (S.GOLDEN / "aw319-treatment.xml").read_bytes()
-    assert _children(xml, "aw319:Header", wlz.NS) == [
-        "BerichtCode",
-        "BerichtVersie",
-        "BerichtSubversie",
-        "Afzender",
-        "Ontvanger",
-        "BerichtIdentificatie",
-        "XsdVersie",
-    ]
-    assert fromstring(xml).findtext(".//aw319:BerichtVersie", namespaces=wlz.NS) == "5"
-
-
 def test_vektis_layouts_are_contiguous_310_character_records() -> None:
     for kind, layout in vektis.LAYOUTS.items():
         pos = 1
@@ -202,7 +188,12 @@ def test_aw320_and_vws_answers() -> None:
     [acc] = _ok(
         wlz.read_answer(wlz.write_answer(S.TREATMENT_WLZ, "2024-04-20", approved_cents=40_000))
     )
-    assert (acc.outcome, acc.approved_cents) == (ClaimOutcome.ACCEPTED, 40_000)
+    # an AW320 grant is the care office's commitment to pay: paid on the retour's date
+    assert (acc.outcome, acc.approved_cents, acc.paid_on) == (
+        ClaimOutcome.PAID,
+        40_000,
+        date(2024, 4, 20),
+    )
     [rej] = _ok(wlz.read_answer(wlz.write_answer(S.TREATMENT_WLZ, "2024-04-20", codes=("R002",))))
     assert rej.rejection_reason is ClaimRejectionReason.WRONG_PAYER
     rows = vws.read_answer(
@@ -245,7 +236,7 @@ BOMB = b"""<?xml version="1.0"?>
 """
 XXE = b"""<?xml version="1.0"?>
 <!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]>
-<aw320:Bericht xmlns:aw320="http://www.istandaarden.nl/iwlz/2_2/aw320/schema">&e;</aw320:Bericht>
+<wmo325:Bericht xmlns:wmo325="http://www.istandaarden.nl/iwmo/3_2/wmo325/schema">&e;</wmo325:Bericht>
 """
 
 
@@ -253,11 +244,12 @@ XXE = b"""<?xml version="1.0"?>
     ("read", "raw", "reason"),
     [
         (wmo.read_answer, BOMB, "xml-forbidden"),
-        (wlz.read_answer, XXE, "xml-forbidden"),
+        (wmo.read_answer, XXE, "xml-forbidden"),
+        (wlz.read_answer, XXE, "structure"),  # an AW320 is a flat file, never parsed as XML
         (wmo.read_answer, b"<not-closed>", "not-xml"),
         (wmo.read_answer, "<a>é</a>".encode("latin-1"), "encoding"),
         (wmo.read_answer, (S.GOLDEN / "wmo323-registration.xml").read_bytes(), "wrong-message"),
-        (wlz.read_answer, (S.GOLDEN / "aw319-treatment.xml").read_bytes(), "wrong-message"),
+        (wlz.read_answer, (S.GOLDEN / "aw319-treatment.asc").read_bytes(), "record-length"),
         (vektis.read_answer, "01é".encode(), "encoding"),
         (vektis.read_answer, b"02" + b" " * 308 + b"\r\n", "structure"),
         (vws.read_answer, b"reference;bsn;outcome\r\nX;999990019;paid\r\n", "missing-column"),

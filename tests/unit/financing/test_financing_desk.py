@@ -486,6 +486,55 @@ def test_a_wmo_claim_without_its_allocation_is_held_then_escalated_then_released
     assert c.claim.allocation == "20072" and "REG-C12" not in d.held
 
 
+def test_a_wmo301_received_for_the_person_releases_the_held_claim(
+    directory: PayerDirectory,
+) -> None:
+    """iWmo 3.2: the municipality's WMO301 reaches the provider as a message about a client
+    (its BSN), not about a ketenbus case; the desk holds it for every case of that person,
+    whether it arrives before or after the case, and only for its municipality and period."""
+    d = desk(directory)
+    d.referral(ReferralFacts(P.ZVH, "C40", D("2020-10-01"), person(), ()))
+    d.assessment(outcome("C40", "2020-11-02", None))
+    assert not d.due(at("2020-11-02")).claims and d.held["REG-C40"].reason == "allocation"
+    bsn = person().bsn
+    # another municipality's allocation, and one that starts after the claim's period: no
+    assert d.received_allocation(bsn, Allocation("wmo301", "31", "0307", D("2019-01-01")))
+    assert d.received_allocation(bsn, Allocation("wmo301", "32", "0344", D("2020-10-02")))
+    assert not d.due(at("2020-11-03")).claims and "REG-C40" in d.held
+    assert d.received_allocation(bsn, Allocation("wmo301", "33", "0344", D("2020-01-01")))
+    assert not d.received_allocation(bsn, Allocation("wmo301", "33", "0344", D("2020-01-01")))
+    work = d.due(at("2020-11-04"))
+    [c] = work.claims
+    assert c.claim.allocation == "33" and "REG-C40" not in d.held
+    send_all(d, work, "2020-11-04")
+    # received before the case exists: the case's claim goes at once
+    d.received_allocation("999990032", Allocation("wmo301", "34", "0344", D("2020-01-01")))
+    d.referral(ReferralFacts(P.ZVH, "C41", D("2020-10-01"), person(bsn="999990032"), ()))
+    d.assessment(outcome("C41", "2020-11-02", None, p=person(bsn="999990032")))
+    [c] = d.due(at("2020-11-04")).claims
+    assert (c.claim.claim_id, c.claim.allocation) == ("REG-C41", "34")
+
+
+def test_a_claim_to_dji_cites_the_placement_decision_dji_sent(directory: PayerDirectory) -> None:
+    """VECOZO's GDS801 check VC041: "Indien Ontvanger = 9992 (= DJI/FZ), dan moet
+    Plaatsingsbesluit voorkomen": DJI's FZ821 placement received for the person rides on its
+    claims (``Claim.allocation``); a claim to DJI does not wait for one (the EI form has no
+    place for it)."""
+    d = desk(directory)
+    refer(d, "C42", "2023-10-01", TitlePeriod(LegalTitleKind.CRIMINAL, D("2023-11-01")))
+    d.assessment(outcome("C42", "2023-11-10", "2023-11-15"))
+    work = d.due(at("2023-12-01"))
+    [c] = [x.claim for x in work.claims if x.claim.payer.party_id == P.DJI]
+    assert c.allocation is None, "no placement received: the claim goes without one"
+    d2 = desk(directory)
+    refer(d2, "C42", "2023-10-01", TitlePeriod(LegalTitleKind.CRIMINAL, D("2023-11-01")))
+    d2.assessment(outcome("C42", "2023-11-10", "2023-11-15"))
+    d2.received_allocation(BSN, Allocation("fz821", "4711", "9992", D("2023-11-01")))
+    d2.received_allocation(BSN, Allocation("fz821", "4712", "9992", D("2024-01-01")))  # later
+    [c] = [x.claim for x in d2.due(at("2023-12-01")).claims if x.claim.payer.party_id == P.DJI]
+    assert c.allocation == "4711"
+
+
 def test_a_rule_without_a_price_holds_the_claim_never_nothing(directory: PayerDirectory) -> None:
     """Seed 002, 2.2: the ministries VWS and JenV cover the registration phase in 2022-2023,
     at no tariff the sources give: the desk holds the claim, attributed to the ministries."""
@@ -544,6 +593,33 @@ def test_a_care_office_claim_waits_for_its_aw33_and_aw35(directory: PayerDirecto
     )
     [c] = [c for c in d.due(at("2022-05-03")).claims if c.claim.claim_id == "T-15"]
     assert c.claim.payer.party_id == P.CARE_OFFICE and "T-15" not in d.held
+
+
+def test_an_aw33_and_aw35_received_as_messages_release_the_held_claim(
+    directory: PayerDirectory,
+) -> None:
+    """The same hold, met by the iWlz messages themselves (read from the provider's inbox,
+    ``adapters/payer/formats/iwlz.py``): an AW35 starting after the claim's first day does not
+    meet it, nor an AW33 of another care office."""
+    from adapters.financing.desk import ClaimHeld
+
+    d = desk(directory)
+    refer(d, "C16", "2022-01-03")
+    d.assessment(outcome("C16", "2022-01-20", "2022-02-01"))
+    d.coverage(P.ZVH, "C16", Coverage(care_office="5507"))
+    with pytest.raises(ClaimHeld):
+        d.claim_for(
+            P.ZVH, "C16", "T-16", ClaimService.TREATMENT, D("2022-03-01"), D("2022-03-31"),
+            4, 12_500, at("2022-04-02"),
+        )  # fmt: skip
+    d.received_allocation(BSN, Allocation("aw33", "77", "5501", D("2022-02-01")))
+    d.received_allocation(BSN, Allocation("aw35", "77", "5507", D("2022-03-02")))
+    assert not [c for c in d.due(at("2022-04-03")).claims if c.claim.claim_id == "T-16"]
+    d.received_allocation(BSN, Allocation("aw33", "78", "5507", D("2022-02-01")))
+    assert not [c for c in d.due(at("2022-04-04")).claims if c.claim.claim_id == "T-16"]
+    d.received_allocation(BSN, Allocation("aw35", "78", "5507", D("2022-03-01")))
+    [c] = [c for c in d.due(at("2022-04-05")).claims if c.claim.claim_id == "T-16"]
+    assert c.claim.payer.party_id == P.CARE_OFFICE and "T-16" not in d.held
 
 
 def test_the_allocation_travels_as_pre_auth_ref_and_a_forged_one_is_refused(
