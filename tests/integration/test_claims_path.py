@@ -533,7 +533,7 @@ async def test_a_refused_row_is_a_new_attempt_after_a_provider_restart(
     row = (
         ASSESSMENTS_CSV.splitlines()[0]
         + "\nBEO-9;{zvh};MN-2024-0101;2024-01-20;{c};Herhaling;Piet;1979-02-03;0344;"
-        "not-included;met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;\n"
+        "not-included;met;not-met;met;met;Voorliggende zorg volstaat.;mental-health-care;;;;;\n"
     ).format(zvh=P.ZVH, c=bsn)
 
     async def send(name: str) -> dict[str, Any]:
