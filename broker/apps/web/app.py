@@ -36,11 +36,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from broker.apps.monitoring.model import age_text
-from broker.apps.web import reprocess_page, trace_page, views
+from broker.apps.web import oidc_page, reprocess_page, trace_page, views
 from broker.apps.web.answers import make_answer, send_answer
-from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, UserStore
+from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, User, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
+from broker.apps.web.oidc import OidcLogin
 from broker.audit import AuditQuery, to_csv
 from schemas.vocab import EscalationAction, EventCode, LegalBasis, PurposeOfUse
 
@@ -102,8 +103,10 @@ def create_app(
     sessions: SessionStore | None = None,
     *,
     secure_cookies: bool = False,
+    oidc: OidcLogin | None = None,
 ) -> FastAPI:
-    """The app over a started (or test) backend. ``secure_cookies``: behind TLS."""
+    """The app over a started (or test) backend. ``secure_cookies``: behind TLS. ``oidc``:
+    sign-in through the organisations' identity providers, next to local passwords."""
     sessions = sessions or SessionStore()
     app = FastAPI(title="ketenbus web", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
@@ -154,7 +157,7 @@ def create_app(
 
     def render(request: Request, name: str, session: Session | None,
                context: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
-        ctx = {"user": session.user if session else None,
+        ctx = {"user": session.user if session else None, "providers": providers,
                "csrf": session.csrf if session else "", "Role": Role, **(context or {})}
         return templates.TemplateResponse(request, name, ctx, status_code=status)
 
@@ -180,6 +183,17 @@ def create_app(
     async def root(request: Request) -> Response:
         return RedirectResponse("/dashboard", status_code=303)
 
+    providers = sorted(oidc.providers.values(), key=lambda p: p.label) if oidc else []
+
+    def signed_in(user: User, target: str) -> Response:
+        """A new session for ``user`` and its cookie, on the way to ``target``."""
+        session = sessions.create(user)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
+                            secure=secure_cookies, path="/",
+                            max_age=int(sessions.absolute.total_seconds()))
+        return response
+
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "/dashboard") -> HTMLResponse:
         return render(request, "login.html", None, {"next": _safe_next(next), "failed": False})
@@ -193,13 +207,8 @@ def create_app(
         if user is None:
             log.info("sign-in failed")
             return render(request, "login.html", None, {"next": target, "failed": True}, 401)
-        session = sessions.create(user)
         log.info("user %s (%s) signed in", user.name, user.role.value)
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
-                            secure=secure_cookies, path="/",
-                            max_age=int(sessions.absolute.total_seconds()))
-        return response
+        return signed_in(user, target)
 
     @app.post("/logout", response_model=None)
     async def logout(request: Request) -> Response:
@@ -427,6 +436,8 @@ def create_app(
         report = await backend.compliance.verify()
         return render(request, "compliance.html", session, compliance_context(report=report))
 
+    if oidc is not None:
+        oidc_page.mount(app, backend, oidc, render, signed_in, _safe_next)
     trace_page.mount(app, backend, session_of, render)
     reprocess_page.mount(app, backend, session_of, render, form)
     return app
