@@ -361,7 +361,8 @@ def create_app(
 
     def compliance_context(**extra: Any) -> dict[str, Any]:
         return {
-            "title": "compliance.title", "parties": parties, "purposes": [p.value for p in PurposeOfUse],
+            "title": "compliance.title", "parties": parties,
+            "purposes": [p.value for p in PurposeOfUse],
             "bases": [b.value for b in LegalBasis], "kinds": KINDS, "outcomes": OUTCOMES,
             "flows": [e.value for e in EventCode], "filters": {}, "result": None,
             "report": None, "error": None, "person": None,

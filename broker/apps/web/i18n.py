@@ -751,7 +751,7 @@ def when(lang: str, value: object, *, seconds: bool = True) -> str:
         try:
             value = datetime.fromisoformat(value)
         except ValueError:
-            return value
+            return str(value)
     if isinstance(value, datetime):
         local = value.astimezone(ZONE)
         clock = local.strftime("%H:%M:%S" if seconds else "%H:%M")
