@@ -16,20 +16,16 @@
     Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(String(values[k])); });
     return text;
   }
-  var ZONE = {timeZone: "Europe/Amsterdam", hour12: false};
-  function local(t, parts) {
-    var options = {};
-    Object.keys(ZONE).forEach(function (k) { options[k] = ZONE[k]; });
-    Object.keys(parts).forEach(function (k) { options[k] = parts[k]; });
-    return new Date(t).toLocaleString(LANG === "nl" ? "nl-NL" : "en-GB", options);
-  }
-
-  function el(tag, attrs, text) {
-    var node = tag === "svg" || ["line", "polyline", "text", "g", "rect", "title"].indexOf(tag) >= 0
-      ? document.createElementNS(SVGNS, tag) : document.createElement(tag);
-    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
-    if (text !== undefined) { node.textContent = text; }
-    return node;
+  // the parts of a moment in Dutch time, written as the server writes them (i18n.when)
+  var PARTS = new Intl.DateTimeFormat("en-GB", {timeZone: "Europe/Amsterdam", hour12: false,
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit"});
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function parts(t) {
+    var p = {};
+    PARTS.formatToParts(new Date(t)).forEach(function (x) { p[x.type] = x.value; });
+    if (p.hour === "24") { p.hour = "00"; }
+    return p;
   }
 
   function selectedRegion() { return regionSelect ? regionSelect.value : ""; }
@@ -90,13 +86,14 @@
     return step * 4;
   }
 
-  function clock(t) { return local(t, {hour: "2-digit", minute: "2-digit", second: "2-digit"}); }
+  function clock(t) { var p = parts(t); return p.hour + ":" + p.minute + ":" + p.second; }
 
   // date and time: a report of yesterday must not read as one of today
   function stamp(t, seconds) {
-    var parts = {day: "2-digit", month: "2-digit", year: "numeric", hour: "2-digit", minute: "2-digit"};
-    if (seconds) { parts.second = "2-digit"; }
-    return local(t, parts).replace(",", "");
+    var p = parts(t);
+    var time = p.hour + ":" + p.minute + (seconds ? ":" + p.second : "");
+    if (LANG === "nl") { return p.day + "-" + p.month + "-" + p.year + " " + time; }
+    return String(Number(p.day)) + " " + MONTHS[Number(p.month) - 1] + " " + p.year + " " + time;
   }
 
   function renderChart(data) {
