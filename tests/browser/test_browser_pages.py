@@ -438,8 +438,9 @@ def test_operations_reprocesses_a_refused_message_from_the_trace_page(
 def test_the_pages_speak_dutch_by_default_and_english_after_the_switch(
     page: Any, running: Running
 ) -> None:
-    """Issue 17: no choice made and a browser that asks for nothing: Dutch, with codes in words
-    and times in Dutch time; the switch in the header turns every next page English."""
+    """Issue 17: a Dutch user's browser gets Dutch, with codes in words and times in Dutch time
+    (no preference at all gets Dutch too: tests/unit/web/test_web_i18n.py); the switch in the
+    header turns every next page English, and back."""
     login(page, running, "operations", "/operations")
     assert page.get_attribute("html", "lang") == "nl"
     assert page.inner_text("h1") == T("nl", "operations.title")

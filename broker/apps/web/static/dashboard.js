@@ -28,6 +28,14 @@
     return p;
   }
 
+  function el(tag, attrs, text) {
+    var node = tag === "svg" || ["line", "polyline", "text", "g", "rect", "title"].indexOf(tag) >= 0
+      ? document.createElementNS(SVGNS, tag) : document.createElement(tag);
+    Object.keys(attrs || {}).forEach(function (k) { node.setAttribute(k, attrs[k]); });
+    if (text !== undefined) { node.textContent = text; }
+    return node;
+  }
+
   function selectedRegion() { return regionSelect ? regionSelect.value : ""; }
 
   function renderTable(data) {
