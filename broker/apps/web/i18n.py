@@ -655,6 +655,23 @@ CODES: dict[str, tuple[str, str]] = {
     "claim.awaiting-answer": ("wacht op antwoord", "awaiting an answer"),
     "claim.answered": ("beantwoord", "answered"),
     "claim.refused": ("afgewezen", "refused"),
+    # party roles (schemas.vocab.PartyRole)
+    "party.zvh": ("Zorg- en Veiligheidshuis", "Care and Safety House"),
+    "party.coordinating-provider": ("coördinerend aanbieder", "coordinating provider"),
+    "party.executing-provider": ("uitvoerend aanbieder", "executing provider"),
+    "party.municipality": ("gemeente", "municipality"),
+    "party.health-insurer": ("zorgverzekeraar", "health insurer"),
+    "party.care-office": ("zorgkantoor", "care office"),
+    "party.dji": ("DJI", "DJI (custodial institutions)"),
+    "party.vws": ("ministerie van VWS", "Ministry of Health (VWS)"),
+    "party.national-coordination": ("landelijk coördinatiepunt", "national coordination point"),
+    "party.capacity-dashboard": ("landelijk dashboard", "national dashboard"),
+    "party.router": ("router", "router"),
+    # the sealed detail of an audit record (broker.audit.query.AuditRow.sealed_state)
+    "sealed.sealed": ("verzegeld", "sealed"),
+    "sealed.opened": ("geopend", "opened"),
+    "sealed.unreadable": ("onleesbaar", "unreadable"),
+    "sealed.erased": ("vernietigd", "erased"),
     # trace hops (broker.apps.operations.trace)
     "hop.received": ("ontvangen", "received"),
     "hop.received (re-process)": ("ontvangen (herverwerking)", "received (re-process)"),

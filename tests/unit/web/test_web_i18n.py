@@ -24,6 +24,7 @@ from schemas.vocab import (
     EscalationReason,
     EventCode,
     LegalBasis,
+    PartyRole,
     PurposeOfUse,
 )
 from tests.unit.web.test_web_app import Web
@@ -87,6 +88,7 @@ def test_every_key_the_code_names_is_in_the_catalogue() -> None:
     ("action", list(EscalationAction)),
     ("state", list(EscalationStatus)),
     ("outcome", list(web_app.OUTCOMES)),
+    ("party", list(PartyRole)),
 ])
 def test_every_code_the_pages_show_has_a_meaning_in_both_languages(
     group: str, codes: list[str]
@@ -94,7 +96,7 @@ def test_every_code_the_pages_show_has_a_meaning_in_both_languages(
     for code in codes:
         assert f"{group}.{code}" in i18n.CODES, f"{group}.{code}"
         nl, en = i18n.meaning("nl", group, code), i18n.meaning("en", group, code)
-        assert nl and en and (nl != str(code) or group == "state"), code
+        assert nl and en and (nl != str(code) or group in ("state", "party")), code
     assert i18n.meaning("nl", "reason", "no-consent") == "geen toestemming"
     assert i18n.meaning("en", "reason", "no-consent") == "no consent"
     assert i18n.meaning("nl", "purpose", "COC") == "coördinatie van zorg"
