@@ -4,7 +4,9 @@ token endpoint that checks the client's secret, the redirect URI and the PKCE ve
 §4.6) before it hands out an ID token signed with joserfc.
 
 Knobs for hostile tests: ``claims`` (who signs in), ``tamper`` (change the ID token's claims
-before signing), ``sign_with`` (sign with another valid key that the JWKS does not publish)."""
+before signing), ``sign_with`` (sign with another valid key that the JWKS does not publish),
+``unsigned`` (``"alg": "none"``), ``discovery_issuer`` (a discovery document naming another
+issuer)."""
 
 from __future__ import annotations
 
@@ -39,6 +41,8 @@ class TestIssuer:
     claims: dict[str, Any] = field(default_factory=dict)
     tamper: Callable[[dict[str, Any]], dict[str, Any]] | None = None
     sign_with: RSAKey | None = None
+    unsigned: bool = False  # hand out an ID token with "alg": "none"
+    discovery_issuer: str | None = None  # name another issuer in the discovery document
     url: str = ""
     token_requests: list[dict[str, str]] = field(default_factory=list)
     _codes: dict[str, dict[str, str]] = field(default_factory=dict)
@@ -65,7 +69,8 @@ class TestIssuer:
 
     async def discovery(self, request: Request) -> Response:
         return JSONResponse({
-            "issuer": self.url, "authorization_endpoint": f"{self.url}/authorize",
+            "issuer": self.discovery_issuer or self.url,
+            "authorization_endpoint": f"{self.url}/authorize",
             "token_endpoint": f"{self.url}/token", "jwks_uri": f"{self.url}/jwks",
             "response_types_supported": ["code"], "subject_types_supported": ["public"],
             "id_token_signing_alg_values_supported": ["RS256"],
@@ -107,5 +112,8 @@ class TestIssuer:
             claims = self.tamper(claims)
         key = self.sign_with or self.key
         id_token = jwt.encode({"alg": "RS256", "kid": key.kid}, claims, key)
+        if self.unsigned:  # the classic forgery: no signature at all
+            header = base64.urlsafe_b64encode(b'{"alg":"none"}').rstrip(b"=").decode()
+            id_token = f"{header}.{id_token.split('.')[1]}."
         return JSONResponse({"access_token": secrets.token_urlsafe(16), "token_type": "Bearer",
                              "expires_in": 300, "id_token": id_token})

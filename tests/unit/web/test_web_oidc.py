@@ -7,6 +7,7 @@ replaced by a list."""
 
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import time
@@ -20,6 +21,7 @@ from urllib.parse import urlsplit
 import httpx
 import pytest
 from argon2 import PasswordHasher
+from joserfc.jwk import RSAKey
 
 from broker.apps.web.app import COOKIE, create_app
 from broker.apps.web.auth import Role, SessionStore, UserStore
@@ -34,6 +36,12 @@ from tests.helpers.oidc_issuer import TestIssuer, new_key
 from tests.unit.web.test_web_app import FakeCollector
 
 SUBJECT = "emp-4711"  # the person's id at the provider: no name, no BSN
+
+
+@functools.cache
+def issuer_key() -> RSAKey:
+    """The test issuer's key, made once per run (an RSA key takes a while)."""
+    return new_key()
 
 
 @dataclass
@@ -102,8 +110,9 @@ providers:
 
 @pytest.fixture
 async def console(tmp_path: Path) -> AsyncIterator[Console]:
-    issuer = TestIssuer(claims={"sub": SUBJECT, "org": "FIVOOR", "groups": ["ketenbus-ops"],
-                                "name": "Dr. A. Person", "email": "a.person@fivoor.example"})
+    issuer = TestIssuer(key=issuer_key(), claims={
+        "sub": SUBJECT, "org": "FIVOOR", "groups": ["ketenbus-ops"], "name": "Dr. A. Person",
+        "email": "a.person@fivoor.example"})
     await issuer.start()
     reg = registry()
     keys = generate_party_keys("capacity-dashboard")
@@ -184,6 +193,7 @@ HOSTILE: dict[str, tuple[Callable[[TestIssuer], None], str, int]] = {
     "organisation-not-a-party": (lambda i: i.claims.update(org="GHOST"),
                                  "unknown-organisation", 403),
     "no-console-role": (lambda i: i.claims.update(groups=["staff"]), "no-role", 403),
+    "unsigned-alg-none": (lambda i: setattr(i, "unsigned", True), "bad-token", 401),
     "identifier-with-markup": (lambda i: i.claims.update(sub="<b>x</b>\nforged log"),
                                "bad-identifier", 401),
 }
@@ -229,6 +239,13 @@ async def test_a_wrong_pkce_verifier_gets_no_token(console: Console) -> None:
 
 async def test_an_unknown_provider_is_refused(console: Console) -> None:
     _refused(await console.client.get("/oidc/nobody/start"), "unknown-provider", 401)
+
+
+async def test_a_discovery_document_naming_another_issuer_is_refused(console: Console) -> None:
+    """Discovery 1.0 §4.3: the document's issuer must be the configured one (else an attacker
+    who controls the document could point the console at their own keys)."""
+    console.issuer.discovery_issuer = "https://evil.example"
+    _refused(await console.client.get("/oidc/fivoor-idp/start"), "wrong-issuer", 401)
 
 
 async def test_an_identity_provider_session_expires_like_any_other(console: Console) -> None:
