@@ -103,6 +103,22 @@ def _moment(text: str, *, end: bool) -> datetime | None:
     return moment + timedelta(days=1) if end and len(text) == 10 else moment
 
 
+POST_HOMES = {"/compliance": "/compliance", "/reprocess": "/trace",
+              "/escalations": "/escalations", "/login": "/login"}
+
+
+def _here(request: Request) -> str:
+    """This page for the language switch: the same page and filters (without ``lang``), or for
+    a form's answer (a POST) the page the form is on."""
+    if request.method == "GET":
+        url = request.url.remove_query_params("lang")
+        return url.path + (f"?{url.query}" if url.query else "")
+    for prefix, home in POST_HOMES.items():
+        if request.url.path.startswith(prefix):
+            return home
+    return "/dashboard"
+
+
 def create_app(
     backend: WebBackend,
     users: UserStore,
@@ -175,6 +191,7 @@ def create_app(
         lang = language(request)
         ctx = {"user": session.user if session else None, "providers": providers,
                "lang": lang, "script_messages": i18n.script_messages(lang),
+               "here": _here(request),
                "csrf": session.csrf if session else "", "Role": Role, **(context or {})}
         return templates.TemplateResponse(request, name, ctx, status_code=status)
 

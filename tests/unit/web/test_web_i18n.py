@@ -156,8 +156,13 @@ async def test_pages_are_dutch_by_default_and_english_on_request(web: Web) -> No
     assert "Refusals by reason" in switched.text and i18n.COOKIE in switched.cookies
     again = await web.client.get("/dashboard", headers={"accept-language": "nl"})
     assert "Available secure beds" in again.text
-    back = await web.client.get("/dashboard?lang=nl")
+    back = await web.client.get("/dashboard?lang=nl&region=limburg")
     assert "Beschikbare beveiligde bedden" in back.text
+    # the switch keeps the page and its filters; after a form, it leads to the form's page
+    assert 'href="/dashboard?region=limburg&amp;lang=en"' in back.text
+    csrf = await web.csrf("/dashboard")
+    answer = await web.client.post("/compliance/search", data={"csrf": csrf})
+    assert answer.status_code == 403 and 'href="/compliance?lang=en"' in answer.text
     refused = await web.client.get("/compliance", headers=dutch)
     assert refused.status_code == 403
     assert "deze pagina is alleen voor functionaris gegevensbescherming en auditor" in (
