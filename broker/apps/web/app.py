@@ -7,6 +7,10 @@ periodic fragment for operations). The Content-Security-Policy allows nothing bu
 Access: operations users see the dashboard and the operations page (no person-level data);
 only compliance officers see the audit search. A BSN typed into the search is turned into
 pseudonyms at once and never logged, stored, audited or sent back.
+
+Language: Dutch by default, English switchable (:mod:`broker.apps.web.i18n`); every text, code
+meaning and time on a page comes from there. Sign-in: local passwords, and optionally the
+organisations' identity providers (:mod:`broker.apps.web.oidc`).
 """
 
 from __future__ import annotations
