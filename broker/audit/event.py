@@ -117,6 +117,12 @@ class AuditKind(Coded):
         "An operator sent a refused message through the router again (a new attempt that "
         "refers to the original).",
     )
+    SIGN_IN = (
+        "sign-in",
+        "Aanmelding console",
+        "A person signed in to the console with their organisation's identity provider, or "
+        "was refused (NEN 7513: access to the system, with the person as the user).",
+    )
     CORRECTION = (
         "correction",
         "Correctie",
@@ -158,6 +164,7 @@ _DEFAULT_ACTION = {
     AuditKind.REFUSAL: AuditAction.EXECUTE,
     AuditKind.COMPLIANCE_SEARCH: AuditAction.EXECUTE,
     AuditKind.REPROCESS: AuditAction.EXECUTE,
+    AuditKind.SIGN_IN: AuditAction.EXECUTE,
     AuditKind.CORRECTION: AuditAction.UPDATE,  # NEN 7513: U = a change of a record
     AuditKind.WITHDRAWAL: AuditAction.DELETE,
     AuditKind.ERASURE: AuditAction.DELETE,
@@ -170,6 +177,7 @@ _DEFAULT_OUTCOME = {
     AuditKind.REFUSAL: AuditOutcome.SERIOUS_FAILURE,
     AuditKind.COMPLIANCE_SEARCH: AuditOutcome.SUCCESS,
     AuditKind.REPROCESS: AuditOutcome.SUCCESS,
+    AuditKind.SIGN_IN: AuditOutcome.SUCCESS,
     AuditKind.CORRECTION: AuditOutcome.SUCCESS,
     AuditKind.WITHDRAWAL: AuditOutcome.SUCCESS,
     AuditKind.ERASURE: AuditOutcome.SUCCESS,

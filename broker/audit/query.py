@@ -215,6 +215,7 @@ _KIND_WORDS = {
     AuditKind.CONSENT_CHANGE.value: "consent changed",
     AuditKind.COMPLIANCE_SEARCH.value: "compliance search",
     AuditKind.REPROCESS.value: "re-processed",
+    AuditKind.SIGN_IN.value: "signed in",
     AuditKind.CORRECTION.value: "correction forwarded",
     AuditKind.WITHDRAWAL.value: "withdrawal forwarded",
 }

@@ -54,7 +54,8 @@ _ROUTER_EVENTS = frozenset(
 )
 _EVENTS_BY_ROLE: dict[PartyRole, frozenset[str]] = {
     PartyRole.ROUTER: _ROUTER_EVENTS,
-    PartyRole.CAPACITY_DASHBOARD: frozenset({"compliance-search", "reprocess"}),  # the console
+    # the console: its searches, re-processes and sign-ins through identity providers
+    PartyRole.CAPACITY_DASHBOARD: frozenset({"compliance-search", "reprocess", "sign-in"}),
 }
 _ADAPTER_EVENTS = frozenset({"refusal", "erasure"})  # other roles: own refusals and erasures
 KEY_ROTATION = "key-rotation"  # any chain: the hand-over to its next key

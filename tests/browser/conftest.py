@@ -106,8 +106,10 @@ def running(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Running]:
 
 @pytest.fixture
 def page(browser: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
+    # a Dutch user's browser (Accept-Language nl-NL); a test may switch to English (issue 17)
     context = browser.new_context(viewport={"width": 1280, "height": 860},
-                                  accept_downloads=True)
+                                  accept_downloads=True, locale="nl-NL",
+                                  timezone_id="Europe/Amsterdam")
     pg = context.new_page()
     pg.set_default_timeout(30_000)
     try:

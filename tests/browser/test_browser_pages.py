@@ -27,6 +27,7 @@ import pytest
 from broker.apps import deployment
 from broker.apps.monitoring.sample import SampleTraffic, Ward, person
 from broker.apps.scenarios import demo
+from broker.apps.web import i18n
 from broker.config import Settings
 from schemas import topics
 from schemas.vocab import SecurityLevel
@@ -36,6 +37,23 @@ from tests.helpers.kafka import consume_all
 pytestmark = [pytest.mark.browser, pytest.mark.integration, pytest.mark.timeout(300)]
 
 PSEUDONYM = re.compile(r"p-[a-z2-7]{26}")
+LANGS = pytest.mark.parametrize("lang", i18n.LANGUAGES)  # issue 17: Dutch and English
+DUTCH_TIME = re.compile(r"^\d\d-\d\d-20\d\d \d\d:\d\d:\d\d$")
+
+
+def T(lang: str, key: str, **values: Any) -> str:
+    """The page's text in ``lang``, from the one catalogue the pages use."""
+    return i18n.text(lang, key, **values)
+
+
+def M(lang: str, group: str, code: str) -> str:
+    """The meaning of a code in ``lang``."""
+    return i18n.meaning(lang, group, code)
+
+
+def speak(page: Any, running: Running, lang: str) -> None:
+    """Choose the language as the switch does (its cookie), before the first page."""
+    page.context.add_cookies([{"name": i18n.COOKIE, "value": lang, "url": running.url}])
 
 
 def run(coro: Coroutine[Any, Any, Any]) -> Any:
@@ -107,14 +125,19 @@ def people(running: Running, rng: Any) -> dict[str, str]:
     return {"x": x.bsn, "y": y.bsn, "mid_x": mid, "mid_y": refused.json()["message_id"]}
 
 
-def test_sign_in_is_required_and_a_wrong_password_refused(page: Any, running: Running) -> None:
+@LANGS
+def test_sign_in_is_required_and_a_wrong_password_refused(
+    page: Any, running: Running, lang: str
+) -> None:
+    speak(page, running, lang)
     page.goto(running.url + "/operations")
     assert "/login" in page.url
+    assert page.get_attribute("html", "lang") == lang
     page.fill("#username", "operations")
     page.fill("#password", "not the password")
     page.click("#sign-in")
-    assert "Sign-in failed" in page.inner_text("#login-error")
-    shot(page, "login-refused")
+    assert T(lang, "login.failed") in page.inner_text("#login-error")
+    shot(page, f"login-refused-{lang}")
 
 
 def test_dashboard_shows_beds_updates_live_and_filters_by_region(
@@ -155,6 +178,7 @@ def test_dashboard_shows_beds_updates_live_and_filters_by_region(
     assert "region=limburg" in page.url
     page.select_option("#region", "")
     assert page.locator("#capacity-body tr").count() >= 3
+    assert DUTCH_TIME.match(page.inner_text("#updated")), "Dutch time, Dutch format"
     assert 'href="/compliance"' not in page.content(), "operations has no compliance link"
     shot(page, "dashboard")
 
@@ -162,14 +186,17 @@ def test_dashboard_shows_beds_updates_live_and_filters_by_region(
 def test_operations_shows_refusals_stuck_cases_and_filters(
     page: Any, running: Running, people: dict[str, str]
 ) -> None:
+    lang = "en"  # the dashboard's test runs in Dutch, this one in English
+    speak(page, running, lang)
     login(page, running, "operations", "/operations")
     refusals = page.inner_text("#refusals")
     assert "no-consent" in refusals and "consent-revoked" in refusals
+    assert M(lang, "reason", "no-consent") in refusals, "the code with its meaning"
     assert "missing" in page.inner_text("#dead-letters"), "the demo's malformed file"
     stuck = page.inner_text("#stuck")
-    assert "escalation: no-bed" in stuck and "referral(s) waiting" in stuck
+    assert "escalation: no bed" in stuck and "referral(s) waiting" in stuck
     header = page.inner_text("#flows thead")
-    assert "referral" in header and "capacity-report" in header
+    assert "referral" in header and "capacity report" in header
     first = page.inner_text("#figures-at")
     page.wait_for_function(
         "t => document.getElementById('figures-at').textContent !== t", arg=first,
@@ -178,7 +205,7 @@ def test_operations_shows_refusals_stuck_cases_and_filters(
     page.click("#apply-filters")
     page.wait_for_url("**flow=capacity-report*")
     header = page.inner_text("#flows thead")
-    assert "capacity-report" in header and "referral" not in header
+    assert "capacity report" in header and "referral" not in header
     page.select_option("#hours", "1")
     page.click("#apply-filters")
     page.wait_for_url("**hours=1*")
@@ -197,7 +224,8 @@ def test_the_escalation_page_shows_state_and_age_and_answers_through_the_router(
     row = page.locator('#escalations tr[data-escalation]').first
     row.wait_for()
     assert "no-bed" in row.inner_text() and row.get_attribute("data-state") == "open"
-    assert row.locator(".level").inner_text() == "national"
+    assert M("nl", "esc-reason", "no-bed") in row.inner_text(), "Dutch by default"
+    assert row.locator(".level").inner_text() == M("nl", "level", "national")
     assert row.locator(".age").inner_text() not in ("", "-")
     row.locator('select[name="action"]').select_option("acknowledge")
     row.locator('button[type="submit"]').click()
@@ -211,14 +239,20 @@ def test_the_escalation_page_shows_state_and_age_and_answers_through_the_router(
     shot(page, "escalations")
 
 
-def test_an_operations_user_is_refused_the_compliance_page(page: Any, running: Running) -> None:
+@LANGS
+def test_an_operations_user_is_refused_the_compliance_page(
+    page: Any, running: Running, lang: str
+) -> None:
+    speak(page, running, lang)
     login(page, running, "operations")
     assert page.locator('nav a[href="/compliance"]').count() == 0
     response = page.goto(running.url + "/compliance")
     assert response is not None and response.status == 403
-    assert "Access refused" in page.inner_text("#refused")
+    refused = page.inner_text("#refused")
+    assert T(lang, "refused.title") in refused
+    assert T(lang, "role.compliance") in refused, "who may, in the user's language"
     assert page.locator("#search-form").count() == 0
-    shot(page, "compliance-refused")
+    shot(page, f"compliance-refused-{lang}")
 
 
 def test_compliance_officer_searches_by_person_filters_exports_and_verifies(
@@ -231,10 +265,13 @@ def test_compliance_officer_searches_by_person_filters_exports_and_verifies(
     kinds = page.locator("#results tbody tr td.decision code").all_inner_texts()
     assert "decision-permit" in kinds and "consent-change" in kinds, kinds
     assert page.locator("#trail-verified").count() == 1 and page.locator("#tampered").count() == 0
-    assert set(page.locator("#results td.verified").all_inner_texts()) == {"yes"}
+    verified = set(page.locator("#results td.verified").all_inner_texts())
+    assert verified == {T("nl", "compliance.yes")}
     delivery = page.locator("#results tbody tr.kind-decision-permit").first
     assert "c-browser-x" in delivery.locator("td.consent").inner_text()
-    assert delivery.locator("td.basis").inner_text().startswith("Toestemming (consent)")
+    assert delivery.locator("td.basis").get_attribute("data-basis") == "consent"
+    assert delivery.locator("td.basis").inner_text().startswith(M("nl", "basis", "consent"))
+    assert DUTCH_TIME.match(delivery.locator("td").first.inner_text()), "Dutch time"
     assert people["x"] not in page.content(), "the BSN is not sent back"
     shot(page, "compliance")
     # narrow down: the person's deliveries only (the person filter is kept as pseudonyms)
@@ -249,7 +286,7 @@ def test_compliance_officer_searches_by_person_filters_exports_and_verifies(
     page.select_option("#outcome", "minor-failure")
     page.click("#search")
     page.wait_for_selector("#result-count")
-    assert "No audit records match" in page.inner_text("#results")
+    assert T("nl", "compliance.no_match") in page.inner_text("#results")
     # the same filters as a CSV download
     page.select_option("#outcome", "")
     page.select_option("#kind", "decision-permit")
@@ -278,14 +315,17 @@ def test_the_typed_bsn_is_in_no_log_and_no_audit_record(
     assert people["x"] not in output and people["y"] not in output
 
 
+@LANGS
 def test_trace_page_shows_the_same_hops_as_the_cli(
-    page: Any, running: Running, people: dict[str, str]
+    page: Any, running: Running, people: dict[str, str], lang: str
 ) -> None:
-    """Issue 17: the web trace page shows every hop in order, the same as ``ketenbus trace``;
-    the trace is audited with the person who asked."""
+    """Issue 17: the web trace page shows every hop in order, the same as ``ketenbus trace``
+    (in either language: the hops' codes are the same, their words the user's); the trace is
+    audited with the person who asked."""
     from tests.helpers.cli import Cli
 
     mid = people["mid_y"]  # refused for lack of consent: received, denied, parked
+    speak(page, running, lang)
     login(page, running, "operations", "/trace")
     page.fill("#message-id", mid)
     page.click("#trace-submit")
@@ -295,13 +335,24 @@ def test_trace_page_shows_the_same_hops_as_the_cli(
         time.sleep(0.25)
         page.goto(f"{running.url}/trace?id={mid}")
     hops = page.locator("#trace-hops tr.hop")
-    web = [(hops.nth(i).locator(".what").inner_text().strip(),
-            hops.nth(i).locator(".party").inner_text().strip(),
-            hops.nth(i).locator(".reason").inner_text().strip()) for i in range(hops.count())]
+    web = [(hops.nth(i).get_attribute("data-what") or "",
+            hops.nth(i).get_attribute("data-party") or "",
+            hops.nth(i).get_attribute("data-reason") or "") for i in range(hops.count())]
     whats = [w for w, _, _ in web]
     assert whats.index("received") < whats.index("denied") < whats.index("parked on rejected")
     assert ("denied", "fivoor", "no-consent") in web
-    shot(page, "trace")
+    denied = page.locator('#trace-hops tr.hop[data-what="denied"]').first
+    assert denied.locator(".what").inner_text() == M(lang, "hop", "denied")
+    assert M(lang, "reason", "no-consent") in denied.locator(".reason").inner_text()
+    shot(page, f"trace-{lang}")
+    # an unknown id, and one that is no id: a clear answer
+    page.goto(running.url + "/trace?id=no-such-message")
+    assert T(lang, "trace.none", id="no-such-message") in page.inner_text("#trace-none")
+    page.goto(running.url + "/trace?id=%3Cscript%3E")
+    assert page.get_attribute("#trace-error", "data-code") == "trace.bad_id"
+    assert T(lang, "trace.bad_id") in page.inner_text("#trace-error")
+    if lang != i18n.DEFAULT:  # the CLI and the audit record once: they have no language
+        return
     cli = Cli("trace", mid, "--user", "operations", env={"KETENBUS_STATE_DIR": str(running.state),
                                  "KETENBUS_BOOTSTRAP_SERVERS": str(running.info["bootstrap"])})
     assert cli.proc.wait(60) == 0, cli.text()
@@ -318,11 +369,6 @@ def test_trace_page_shows_the_same_hops_as_the_cli(
     traced = [json.loads(r.value) for r in records
               if b'"traced"' in r.value and mid.encode() in r.value]
     assert traced and "operations" in json.dumps(traced[-1])
-    # an unknown id: a clear answer
-    page.goto(running.url + "/trace?id=no-such-message")
-    assert "on no topic and in no audit record" in page.inner_text("#trace-none")
-    page.goto(running.url + "/trace?id=%3Cscript%3E")
-    assert "not a message id" in page.inner_text("#trace-error")
 
 
 def test_a_compliance_officer_of_one_organisation_sees_only_its_trail(
@@ -343,7 +389,7 @@ def test_a_compliance_officer_of_one_organisation_sees_only_its_trail(
                                ("officer.b", "zvh-ijsselland", "zvh-midden-nederland")):
         page.context.clear_cookies()
         login(page, running, name, "/compliance")
-        assert f"{name} (compliance officer, {mine})" in page.inner_text("#who")
+        assert f"{name} ({T('nl', 'role.compliance')}, {mine})" in page.inner_text("#who")
         page.click("#search")
         page.wait_for_selector("#result-count")
         rows = page.locator("#results tbody tr")
@@ -358,7 +404,7 @@ def test_a_compliance_officer_of_one_organisation_sees_only_its_trail(
     assert "zvh-ijsselland" in seen["officer.b"], "B has records: A's not seeing them means it"
     # B's officer tracing A's message sees nothing of it
     page.goto(f"{running.url}/trace?id={people['mid_y']}")
-    assert "on no topic and in no audit record" in page.inner_text("#trace-none")
+    assert page.locator("#trace-none").count() == 1, "B's officer sees nothing of A's message"
 
 
 def test_operations_reprocesses_a_refused_message_from_the_trace_page(
@@ -374,14 +420,17 @@ def test_operations_reprocesses_a_refused_message_from_the_trace_page(
         r = http.post("/consents", json=demo.consent("c-browser-y", people["y"], today))
         assert r.status_code == 202
         answered(running, r.json()["message_id"])
+    lang = "en"
+    speak(page, running, lang)
     login(page, running, "operations", f"/trace?id={mid}")
     page.click("#reprocess-plan-button")
     page.wait_for_selector("#reprocess-plan")
-    assert "would deliver to fivoor" in page.inner_text("#reprocess-plan")
+    assert T(lang, "reprocess.would_deliver", who="fivoor") in page.inner_text("#reprocess-plan")
     shot(page, "reprocess-plan")
     page.click("#reprocess-send")
     page.wait_for_selector("#reprocess-sent")
-    assert "Sent 1 of 1" in page.inner_text("#reprocess-sent")
+    assert page.get_attribute("#reprocess-sent", "data-sent") == "1"
+    assert T(lang, "reprocess.sent", sent=1, n=1) in page.inner_text("#reprocess-sent")
     delivered = running.state / "data" / "fivoor" / "outbox" / f"{mid}.json"
     for _ in range(300):
         if delivered.exists():
@@ -392,3 +441,27 @@ def test_operations_reprocesses_a_refused_message_from_the_trace_page(
     page.context.clear_cookies()
     login(page, running, "compliance", f"/trace?id={mid}")
     assert page.locator("#reprocess-plan-button").count() == 0
+
+
+def test_the_pages_speak_dutch_by_default_and_english_after_the_switch(
+    page: Any, running: Running
+) -> None:
+    """Issue 17: a Dutch user's browser gets Dutch, with codes in words and times in Dutch time
+    (no preference at all gets Dutch too: tests/unit/web/test_web_i18n.py); the switch in the
+    header turns every next page English, and back."""
+    login(page, running, "operations", "/operations")
+    assert page.get_attribute("html", "lang") == "nl"
+    assert page.inner_text("h1") == T("nl", "operations.title")
+    assert "geen toestemming" in page.inner_text("#refusals")
+    assert DUTCH_TIME.match(page.inner_text("#figures-at"))
+    shot(page, "operations-nl")
+    page.click("#lang-en")
+    page.wait_for_url("**lang=en*")
+    assert page.get_attribute("html", "lang") == "en"
+    assert page.inner_text("h1") == T("en", "operations.title")
+    assert "no consent" in page.inner_text("#refusals")
+    page.goto(running.url + "/escalations")  # no parameter: the switch is remembered
+    assert page.inner_text("h1") == T("en", "escalations.title")
+    page.click("#lang-nl")
+    page.wait_for_url("**lang=nl*")
+    assert page.inner_text("h1") == T("nl", "escalations.title")

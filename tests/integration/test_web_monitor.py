@@ -243,7 +243,7 @@ async def login(world: World, name: str) -> AsyncIterator[httpx.AsyncClient]:
                                  follow_redirects=True) as client:
         r = await client.post("/login", data={"username": name,
                                               "password": world.credentials[name]})
-        assert r.status_code == 200 and "Sign out" in r.text
+        assert r.status_code == 200 and "Afmelden" in r.text, "Dutch by default (issue 17)"
         yield client
 
 
@@ -257,9 +257,10 @@ async def test_operations_pages_show_live_figures_without_person_data(world: Wor
     assert {k: cell[k] for k in ("in_service", "occupied", "available", "locations")} == {
         "in_service": 9, "occupied": 2, "available": 7, "locations": 1,
     }  # fmt: skip
-    assert cell["stale"] is False and cell["oldest_at"].endswith("UTC")  # fresh, dated (issue 15)
+    assert cell["stale"] is False and cell["oldest_at"].endswith("+00:00")  # fresh, dated
     assert 'data-region="limburg"' in dashboard
-    assert "no-consent" in ops and "escalation: no-bed" in ops and "missing" in ops
+    assert 'geen toestemming<code class="code">no-consent</code>' in ops and "missing" in ops
+    assert "escalatie: geen bed" in ops and 'data-reason="no-bed"' in ops
     for page in (dashboard, ops, json.dumps(capacity)):
         assert world.bsn_a not in page and world.bsn_b not in page
         assert not PSEUDONYM.search(page)
@@ -278,7 +279,7 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
     pseudonym = world.deployment.pseudonymiser("router").pseudonym(AUDIT_DOMAIN, world.bsn_a)
     assert found.status_code == 200 and world.bsn_a not in found.text
     assert "c-monitor-a" in found.text, "the delivery shows the consent it relied on"
-    assert 'class="basis">Toestemming (consent)' in found.text and "consent-change" in found.text
+    assert 'data-basis="consent">toestemming' in found.text and "consent-change" in found.text
     assert 'id="trail-verified"' in found.text, "the search verified the trail it answers from"
     assert pseudonym in found.text
     assert exported.headers["content-type"].startswith("text/csv")
@@ -286,7 +287,7 @@ async def test_a_compliance_search_finds_the_delivery_and_is_itself_audited(
     assert len(lines) == 2 and "decision-permit" in lines[1] and "c-monitor-a" in lines[1]
     assert world.bsn_a not in exported.text
     chain = web_chain(world)
-    assert "Intact:" in verified.text and f"{chain} up to seq 1" in verified.text
+    assert "Intact:" in verified.text and f"{chain} tot volgnummer 1" in verified.text
     records = await consume_all(world.settings.bootstrap_servers or "", topics.AUDIT.name)
     searches = [ChainRecord.decode(r.value) for r in records
                 if json.loads(r.value)["chain"] == chain]

@@ -45,6 +45,9 @@ def serve(
     idle_minutes: Annotated[
         int, typer.Option(min=1, help="Sign users out after this many idle minutes.")
     ] = 30,
+    oidc: Annotated[Path | None, typer.Option(
+        "--oidc", help="OpenID Connect providers (YAML; default <state dir>/web/oidc.yaml "
+        "when it exists): sign-in through the organisations' identity providers.")] = None,
     config: ConfigOpt = None,
 ) -> None:
     """Serve the dashboard, operations and compliance pages on 127.0.0.1 until Ctrl-C."""
@@ -54,6 +57,8 @@ def serve(
     from broker.apps.web.app import create_app
     from broker.apps.web.auth import SessionStore, UserStore
     from broker.apps.web.backend import WebBackend
+    from broker.apps.web.oidc import OIDC_FILE
+    from broker.apps.web.oidc import load as load_oidc
     from broker.apps.web.server import WebPortInUse, WebServer
 
     logging.basicConfig(level=logging.WARNING)
@@ -77,9 +82,14 @@ def serve(
         for sig in (signal.SIGINT, signal.SIGTERM):
             loop.add_signal_handler(sig, stop.set)
         backend = WebBackend.from_deployment(settings, dep)
+        try:
+            login = load_oidc(oidc or state / OIDC_FILE, backend.knows_party)
+        except (OSError, ValueError, KeyError) as exc:
+            err.print(f"[bold red]OpenID Connect configuration:[/] {exc}")
+            return 2
         await backend.start()
         server = WebServer(create_app(backend, users, SessionStore(
-            idle=timedelta(minutes=idle_minutes))))
+            idle=timedelta(minutes=idle_minutes)), oidc=login))
         try:
             url = await server.start(port)
         except WebPortInUse as exc:

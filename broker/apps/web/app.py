@@ -7,6 +7,10 @@ periodic fragment for operations). The Content-Security-Policy allows nothing bu
 Access: operations users see the dashboard and the operations page (no person-level data);
 only compliance officers see the audit search. A BSN typed into the search is turned into
 pseudonyms at once and never logged, stored, audited or sent back.
+
+Language: Dutch by default, English switchable (:mod:`broker.apps.web.i18n`); every text, code
+meaning and time on a page comes from there. Sign-in: local passwords, and optionally the
+organisations' identity providers (:mod:`broker.apps.web.oidc`).
 """
 
 from __future__ import annotations
@@ -36,11 +40,12 @@ from fastapi.templating import Jinja2Templates
 from pydantic import ValidationError
 
 from broker.apps.monitoring.model import age_text
-from broker.apps.web import reprocess_page, trace_page, views
+from broker.apps.web import i18n, oidc_page, reprocess_page, trace_page, views
 from broker.apps.web.answers import make_answer, send_answer
-from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, UserStore
+from broker.apps.web.auth import AUDIT_ROLES, Role, Session, SessionStore, User, UserStore
 from broker.apps.web.backend import WebBackend
 from broker.apps.web.compliance import SearchNotAudited
+from broker.apps.web.oidc import OidcLogin
 from broker.audit import AuditQuery, to_csv
 from schemas.vocab import EscalationAction, EventCode, LegalBasis, PurposeOfUse
 
@@ -54,9 +59,8 @@ CSP = (
     "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'"
 )
 KINDS = ("decision-permit", "decision-deny", "delivery", "consent-change", "refusal",
-         "compliance-search")
-OUTCOMES = (("success", "success (0)"), ("minor-failure", "denied (4)"),
-            ("serious-failure", "refused (8)"))
+         "compliance-search", "sign-in")
+OUTCOMES = ("success", "minor-failure", "serious-failure")
 
 
 class NotSignedIn(Exception):
@@ -64,16 +68,23 @@ class NotSignedIn(Exception):
 
 
 class Forbidden(Exception):
-    """Signed in, but the role may not see this."""
+    """Signed in, but the role may not see this. ``key``: the catalogue text
+    (:mod:`broker.apps.web.i18n`); ``roles``: the roles that may."""
+
+    def __init__(self, key: str, roles: tuple[Role, ...] = ()) -> None:
+        super().__init__(key)
+        self.key = key
+        self.roles = roles
+
+    def say(self, lang: str) -> str:
+        if not self.roles:
+            return i18n.text(lang, self.key)
+        names = i18n.text(lang, "refused.and").join(
+            i18n.text(lang, f"role.{r.value}") for r in self.roles)
+        return i18n.text(lang, self.key, roles=names)
 
 
 ANSWER_ACTIONS = ("acknowledge", "assign", "request-info", "resolve")
-
-
-def _fmt_time(value: Any) -> str:
-    if isinstance(value, datetime):
-        return value.astimezone(UTC).strftime("%Y-%m-%d %H:%M:%S")
-    return "" if value is None else str(value)
 
 
 def _safe_next(target: str | None) -> str:
@@ -90,10 +101,26 @@ def _moment(text: str, *, end: bool) -> datetime | None:
         moment = datetime.fromisoformat(text)
     except ValueError:
         # never the input back: a BSN typed into the wrong field must not be repeated
-        raise ValueError("not a date (YYYY-MM-DD)") from None
+        raise ValueError("compliance.not_a_date") from None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return moment + timedelta(days=1) if end and len(text) == 10 else moment
+
+
+POST_HOMES = {"/compliance": "/compliance", "/reprocess": "/trace",
+              "/escalations": "/escalations", "/login": "/login"}
+
+
+def _here(request: Request) -> str:
+    """This page for the language switch: the same page and filters (without ``lang``), or for
+    a form's answer (a POST) the page the form is on."""
+    if request.method == "GET":
+        url = request.url.remove_query_params("lang")
+        return url.path + (f"?{url.query}" if url.query else "")
+    for prefix, home in POST_HOMES.items():
+        if request.url.path.startswith(prefix):
+            return home
+    return "/dashboard"
 
 
 def create_app(
@@ -102,12 +129,14 @@ def create_app(
     sessions: SessionStore | None = None,
     *,
     secure_cookies: bool = False,
+    oidc: OidcLogin | None = None,
 ) -> FastAPI:
-    """The app over a started (or test) backend. ``secure_cookies``: behind TLS."""
+    """The app over a started (or test) backend. ``secure_cookies``: behind TLS. ``oidc``:
+    sign-in through the organisations' identity providers, next to local passwords."""
     sessions = sessions or SessionStore()
     app = FastAPI(title="ketenbus web", docs_url=None, redoc_url=None, openapi_url=None)
     templates = Jinja2Templates(directory=str(PACKAGE / "templates"))
-    templates.env.filters["time"] = _fmt_time
+    i18n.install(templates.env)
     app.mount("/static", StaticFiles(directory=str(PACKAGE / "static")), name="static")
     parties = sorted(p.id for p in backend.registry.parties)
     cadence = timedelta(seconds=backend.settings.capacity_cadence_seconds)
@@ -115,6 +144,10 @@ def create_app(
     @app.middleware("http")
     async def headers(request: Request, call_next: Any) -> Response:
         response: Response = await call_next(request)
+        chosen = request.query_params.get("lang")
+        if chosen in i18n.LANGUAGES:  # the switch: kept for the next pages
+            response.set_cookie(i18n.COOKIE, str(chosen), max_age=365 * 86400, path="/",
+                                samesite="lax", httponly=True, secure=secure_cookies)
         if not request.url.path.startswith(("/static/", "/api/capacity/stream")):
             who = sessions.get(request.cookies.get(COOKIE), touch=False)
             # NEN 7513: the person, not only the organisation (no query string: no input)
@@ -141,30 +174,38 @@ def create_app(
     async def forbidden(request: Request, exc: Forbidden) -> Response:
         session = sessions.get(request.cookies.get(COOKIE), touch=False)
         if request.url.path.startswith("/api/"):
-            return JSONResponse({"detail": str(exc)}, status_code=403)
-        return render(request, "refused.html", session, {"reason": str(exc)}, 403)
+            return JSONResponse({"detail": exc.say("en")}, status_code=403)
+        return render(request, "refused.html", session, {"reason": exc.say(language(request))},
+                      403)
+
+    def language(request: Request) -> str:
+        return i18n.choose(request.query_params.get("lang"), request.cookies.get(i18n.COOKIE),
+                           request.headers.get("accept-language"))
 
     def session_of(request: Request, *roles: Role) -> Session:
         session = sessions.get(request.cookies.get(COOKIE))
         if session is None:
             raise NotSignedIn()
         if roles and session.user.role not in roles:
-            raise Forbidden(f"this page is for {' and '.join(r.label for r in roles)} only")
+            raise Forbidden("refused.roles", roles)
         return session
 
     def render(request: Request, name: str, session: Session | None,
                context: dict[str, Any] | None = None, status: int = 200) -> HTMLResponse:
-        ctx = {"user": session.user if session else None,
+        lang = language(request)
+        ctx = {"user": session.user if session else None, "providers": providers,
+               "lang": lang, "script_messages": i18n.script_messages(lang),
+               "here": _here(request),
                "csrf": session.csrf if session else "", "Role": Role, **(context or {})}
         return templates.TemplateResponse(request, name, ctx, status_code=status)
 
     async def form(request: Request, session: Session | None = None) -> dict[str, list[str]]:
         body = await request.body()
         if len(body) > MAX_FORM_BYTES:
-            raise Forbidden("form too large")
+            raise Forbidden("refused.form_too_large")
         data = parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
         if session is not None and data.get("csrf", [""])[0] != session.csrf:
-            raise Forbidden("the form has expired; reload the page")
+            raise Forbidden("refused.form_expired")
         return data
 
     def one(data: dict[str, list[str]], name: str) -> str:
@@ -180,6 +221,17 @@ def create_app(
     async def root(request: Request) -> Response:
         return RedirectResponse("/dashboard", status_code=303)
 
+    providers = sorted(oidc.providers.values(), key=lambda p: p.label) if oidc else []
+
+    def signed_in(user: User, target: str) -> Response:
+        """A new session for ``user`` and its cookie, on the way to ``target``."""
+        session = sessions.create(user)
+        response = RedirectResponse(target, status_code=303)
+        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
+                            secure=secure_cookies, path="/",
+                            max_age=int(sessions.absolute.total_seconds()))
+        return response
+
     @app.get("/login", response_class=HTMLResponse)
     async def login_page(request: Request, next: str = "/dashboard") -> HTMLResponse:
         return render(request, "login.html", None, {"next": _safe_next(next), "failed": False})
@@ -193,13 +245,8 @@ def create_app(
         if user is None:
             log.info("sign-in failed")
             return render(request, "login.html", None, {"next": target, "failed": True}, 401)
-        session = sessions.create(user)
         log.info("user %s (%s) signed in", user.name, user.role.value)
-        response = RedirectResponse(target, status_code=303)
-        response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
-                            secure=secure_cookies, path="/",
-                            max_age=int(sessions.absolute.total_seconds()))
-        return response
+        return signed_in(user, target)
 
     @app.post("/logout", response_model=None)
     async def logout(request: Request) -> Response:
@@ -219,7 +266,7 @@ def create_app(
         data = views.capacity_view(backend.collector.snapshot, cadence)
         region = region if region in data["regions"] else ""
         return render(request, "dashboard.html", session, {
-            "title": "Secure beds", "data": data, "region": region, "levels": views.LEVELS,
+            "title": "dashboard.title", "data": data, "region": region, "levels": views.LEVELS,
             "rows": views.capacity_rows(data, region),
         })
 
@@ -268,7 +315,7 @@ def create_app(
     async def operations(request: Request) -> HTMLResponse:
         session = session_of(request)
         return render(request, "operations.html", session,
-                      {"title": "Operations", **operations_context(request)})
+                      {"title": "operations.title", **operations_context(request)})
 
     @app.get("/operations/live", response_class=HTMLResponse)
     async def operations_live(request: Request) -> HTMLResponse:
@@ -282,10 +329,10 @@ def create_app(
         now = datetime.now(UTC)
         rows = [
             {"id": eid, "case": case, "f": f, "age": age_text(f.raised_at, now),
-             "stuck": age_text(f.stuck_since, now), "answered": _fmt_time(f.answered_at)}
+             "stuck": age_text(f.stuck_since, now), "answered": f.answered_at}
             for eid, case, f in board.items()
         ]
-        return {"title": "Escalations", "rows": rows, "error": error,
+        return {"title": "escalations.title", "rows": rows, "error": error,
                 "can_answer": backend.coordination is not None,
                 "actions": ANSWER_ACTIONS, "refused": sorted(set(board.refused.values())),
                 "sent": request.query_params.get("sent", "")[:32]}
@@ -308,7 +355,7 @@ def create_app(
         raised_by = one(data, "raised_by")
         found = [(c, f) for i, c, f in board.items() if i == eid and f.raised_by == raised_by]
         if client is None or action not in ANSWER_ACTIONS or not found:
-            error = "no such escalation or action" if client else "no coordination-point keys here"
+            error = "escalations.no_such" if client else "escalations.no_keys"
             return render(request, "escalations.html", session,
                           escalations_context(request, error), 422)
         case, fig = found[0]
@@ -327,7 +374,7 @@ def create_app(
         except KafkaError as err:  # the broker away: say so, never a bare 500
             log.error("escalation answer not sent: %s", type(err).__name__)
             return render(request, "escalations.html", session, escalations_context(
-                request, "the answer could not be sent (broker not reachable); try again"), 503)
+                request, "escalations.not_sent"), 503)
         log.info("user %s sent %s for an escalation", session.user.name, action)
         return RedirectResponse(f"/escalations?sent={quote(action)}", status_code=303)
 
@@ -335,7 +382,8 @@ def create_app(
 
     def compliance_context(**extra: Any) -> dict[str, Any]:
         return {
-            "title": "Compliance", "parties": parties, "purposes": [p.value for p in PurposeOfUse],
+            "title": "compliance.title", "parties": parties,
+            "purposes": [p.value for p in PurposeOfUse],
             "bases": [b.value for b in LegalBasis], "kinds": KINDS, "outcomes": OUTCOMES,
             "flows": [e.value for e in EventCode], "filters": {}, "result": None,
             "report": None, "error": None, "person": None,
@@ -354,7 +402,12 @@ def create_app(
         persons: dict[str, str] = {}
         bsn = one(data, "bsn")
         if bsn:
-            persons = backend.compliance.person_pseudonyms(bsn)  # ValueError: not a BSN
+            if not backend.compliance.can_search_person:
+                raise ValueError("compliance.no_pseudonyms")
+            try:
+                persons = backend.compliance.person_pseudonyms(bsn)
+            except ValueError:  # the message never repeats the BSN
+                raise ValueError("compliance.not_a_bsn") from None
         else:
             persons = {k.removeprefix("person_"): one(data, k)
                        for k in ("person_audit", "person_router") if one(data, k)}
@@ -411,7 +464,7 @@ def create_app(
             result = await backend.compliance.search(query, officer=session.user.name,
                                                      person=person, export=True)
         except ValueError as exc:
-            return PlainTextResponse(str(exc), 422)
+            return PlainTextResponse(i18n.text(language(request), str(exc)), 422)
         except SearchNotAudited as exc:
             return PlainTextResponse(str(exc), 503)
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
@@ -427,6 +480,8 @@ def create_app(
         report = await backend.compliance.verify()
         return render(request, "compliance.html", session, compliance_context(report=report))
 
+    if oidc is not None:
+        oidc_page.mount(app, backend, oidc, render, signed_in, _safe_next)
     trace_page.mount(app, backend, session_of, render)
     reprocess_page.mount(app, backend, session_of, render, form)
     return app

@@ -51,6 +51,11 @@ class WebBackend:
                    dashboard.party_id if dashboard else None, deployment,
                    coordination)
 
+    def knows_party(self, party_id: str) -> bool:
+        """Whether ``party_id`` is a party of the registry (an identity provider may only name
+        one of those as its user's organisation)."""
+        return any(p.id == party_id for p in self.registry.parties)
+
     async def start(self) -> None:
         await self.collector.start()
         if self.compliance is not None:

@@ -38,6 +38,7 @@ from broker.audit import (
     verify_trail,
 )
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
+from broker.audit.event import AuditOutcome
 from broker.audit.signers import signers_from_registry
 from broker.component import metrics
 from broker.config import Settings
@@ -222,6 +223,32 @@ class ComplianceService:
                 professional=user,
                 message_id=message_id,
                 query=json.dumps({"message_ids": [message_id]}, sort_keys=True),
+            )
+        )
+
+    async def audit_sign_in(
+        self, user: str | None, *, provider: str, refused: str | None = None,
+        role: str | None = None, organisation: str | None = None,
+    ) -> None:
+        """Audit a sign-in through an identity provider, or its refusal, with the person
+        (NEN 7513: access to the system is logged with the user; ``user`` is ``None`` when no
+        verified token named anyone). The claims themselves are not kept."""
+        party = self.registry.get(self.keys.party_id)
+        who = user or "unknown person"
+        detail = (f"sign-in of {who} through {provider} refused: {refused}" if refused else
+                  f"{who} signed in through {provider} as {role}"
+                  + (f" of {organisation}" if organisation else ""))
+        await self._write(
+            AuditRecord(
+                kind=AuditKind.SIGN_IN,
+                recorded=datetime.now(UTC),
+                source=self.chain_id,
+                reason=f"sign-in-refused:{refused}" if refused else "signed-in",
+                detail=detail,
+                actor=party.id,
+                actor_role=party.role,
+                professional=user,
+                outcome=AuditOutcome.MINOR_FAILURE if refused else None,
             )
         )
 

@@ -15,6 +15,8 @@ from broker.apps.monitoring.sample import SampleTraffic
 from broker.apps.web.app import create_app
 from broker.apps.web.auth import DEMO_CREDENTIALS_FILE, SessionStore, demo_users
 from broker.apps.web.backend import WebBackend
+from broker.apps.web.oidc import OIDC_FILE
+from broker.apps.web.oidc import load as load_oidc
 from broker.apps.web.server import WebServer
 from broker.component import metrics
 from broker.config import Settings
@@ -35,8 +37,9 @@ class LocalWeb:
         """Start the figures, the compliance service and the HTTP server (port 0: free)."""
         users, creds = demo_users(state_dir)
         backend = WebBackend.from_deployment(settings, deployment)
+        oidc = load_oidc(state_dir / OIDC_FILE, backend.knows_party)  # when configured
         await backend.start()
-        server = WebServer(create_app(backend, users, SessionStore()))
+        server = WebServer(create_app(backend, users, SessionStore(), oidc=oidc))
         try:
             url = await server.start(port)
         except BaseException:

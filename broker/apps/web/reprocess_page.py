@@ -36,13 +36,13 @@ def mount(
         data = await form(request, session)
         mid = (data.get("id") or [""])[0].strip()
         send = (data.get("send") or [""])[0] == "1"
-        context: dict[str, Any] = {"title": "Re-process", "message_id": mid, "items": [],
+        context: dict[str, Any] = {"title": "reprocess.title", "message_id": mid, "items": [],
                                    "sent": None, "error": None}
         if not MESSAGE_ID.match(mid):
-            context.update(message_id="", error="not a message id")
+            context.update(message_id="", error="reprocess.bad_id")
             return render(request, "reprocess.html", session, context, 422)
         if backend.deployment is None:
-            context["error"] = "re-processing is not available here (no deployment keys)"
+            context["error"] = "reprocess.unavailable"
             return render(request, "reprocess.html", session, context, 503)
         scope = session.user.scope
         try:
@@ -51,7 +51,7 @@ def mount(
                                  session.user.name, writer=writer)
             items: list[Item] = await worker.plan(Selection(ids=frozenset({mid})), limit=10)
             if scope is not None and any(i.record.sender not in scope for i in items):
-                context["error"] = "this message is not from an organisation you work for"
+                context["error"] = "reprocess.not_yours"
                 return render(request, "reprocess.html", session, context, 403)
             context["items"] = items
             if send:

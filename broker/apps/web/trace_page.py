@@ -35,15 +35,15 @@ def mount(
     @app.get("/trace", response_class=HTMLResponse)
     async def trace_page(request: Request, id: str = "") -> HTMLResponse:
         session = session_of(request, *TRACE_ROLES)
-        context: dict[str, Any] = {"title": "Trace", "message_id": id, "result": None,
+        context: dict[str, Any] = {"title": "trace.title", "message_id": id, "result": None,
                                    "error": None}
         if not id:
             return render(request, "trace.html", session, context)
         if not MESSAGE_ID.match(id):
-            context.update(message_id="", error="not a message id (1-64 of A-Z, a-z, 0-9, - .)")
+            context.update(message_id="", error="trace.bad_id")
             return render(request, "trace.html", session, context, 422)
         if backend.compliance is None:
-            context["error"] = "tracing is not available here (no console keys)"
+            context["error"] = "trace.unavailable"
             return render(request, "trace.html", session, context, 503)
         try:
             await backend.compliance.audit_trace(id, user=session.user.name,

@@ -35,7 +35,8 @@ class Bar:
     y: float
     width: float
     height: float
-    label: str
+    at: datetime  # the hour (the page writes it in Dutch time)
+    count: int
 
 
 def flows_view(snap: Snapshot, hours: int, flow: str) -> dict[str, Any]:
@@ -52,7 +53,7 @@ def flows_view(snap: Snapshot, hours: int, flow: str) -> dict[str, Any]:
         seen.add(name)
     columns = [f for f in FLOWS if f in seen] + sorted(seen - set(FLOWS))
     rows = [
-        {"hour": h.astimezone(UTC).strftime("%d-%m %H:00"),
+        {"hour": h,
          "counts": [c.get(f, 0) for f in columns], "total": sum(c.values())}
         for h, c in sorted(counts.items(), reverse=True)
         if sum(c.values()) or hours <= 24
@@ -62,44 +63,45 @@ def flows_view(snap: Snapshot, hours: int, flow: str) -> dict[str, Any]:
     width = CHART_W / max(1, len(totals))
     bars = [
         Bar(round(i * width + 1, 1), round(CHART_H - n / peak * (CHART_H - 10), 1),
-            round(max(1.0, width - 2), 1), round(n / peak * (CHART_H - 10), 1),
-            f"{h.astimezone(UTC).strftime('%d-%m %H:00')}: {n}")
+            round(max(1.0, width - 2), 1), round(n / peak * (CHART_H - 10), 1), h, n)
         for i, (h, n) in enumerate(zip(sorted(counts), totals, strict=True))
     ]
     return {"columns": columns, "rows": rows, "bars": bars, "peak": max(totals, default=0),
             "total": sum(totals), "chart_w": CHART_W, "chart_h": CHART_H}
 
 
-def stuck_view(snap: Snapshot) -> list[dict[str, str]]:
+def stuck_view(snap: Snapshot) -> list[dict[str, Any]]:
     """What is stuck and since when: escalations, waiting referrals, unanswered claims and
-    consumer groups that are behind. No case numbers, no persons."""
+    consumer groups that are behind. No case numbers, no persons. ``what`` is a catalogue key
+    (:mod:`broker.apps.web.i18n`) with its ``args``; codes stay codes for the page to explain."""
     now = snap.taken_at
-    rows = []
+    rows: list[dict[str, Any]] = []
     for e in snap.escalations:
-        rows.append({"what": f"escalation: {e.reason} ({e.state}, {e.level})", "where": e.zvh,
-                     "by": e.raised_by, "since": e.stuck_since.isoformat(),
+        rows.append({"what": "stuck.escalation", "codes": {"reason": e.reason, "state": e.state,
+                                                           "level": e.level},
+                     "args": {}, "where": e.zvh, "by": e.raised_by, "since": e.stuck_since,
                      "age": age_text(e.stuck_since, now)})
     r = snap.referrals
     if r.count:
-        rows.append({"what": f"{r.count} referral(s) waiting for an inclusion decision",
+        rows.append({"what": "stuck.waiting", "codes": {}, "args": {"n": r.count},
                      "where": ", ".join(p for p, _ in r.by_provider), "by": "-",
-                     "since": _day(r.oldest_since), "age": age_text(r.oldest_since, now)})
+                     "since": r.oldest_since, "age": age_text(r.oldest_since, now)})
     for c in snap.claims:
         if c.state == "awaiting-answer" and c.count:
-            rows.append({"what": f"{c.count} claim(s) awaiting an answer"
-                         + (f", {c.over_four_weeks} over four weeks" if c.over_four_weeks else ""),
-                         "where": "payers", "by": "-", "since": _day(c.oldest_since),
+            rows.append({"what": "stuck.claims_old" if c.over_four_weeks else "stuck.claims",
+                         "codes": {}, "args": {"n": c.count, "old": c.over_four_weeks},
+                         "where": "stuck.payers", "by": "-", "since": c.oldest_since,
                          "age": age_text(c.oldest_since, now)})
     for g in snap.groups:
         if g.lag:
-            rows.append({"what": f"consumer group behind by {g.lag}", "where": g.group,
-                         "by": "-", "since": _day(g.lagging_since),
+            rows.append({"what": "stuck.lag", "codes": {}, "args": {"n": g.lag},
+                         "where": g.group, "by": "-", "since": g.lagging_since,
                          "age": age_text(g.lagging_since, now)})
     return rows
 
 
-def _day(moment: datetime | None) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%d %H:%M") if moment else "-"
+def _iso(moment: datetime | None) -> str | None:
+    return moment.astimezone(UTC).isoformat() if moment else None
 
 
 def _stale(c: Any, now: datetime, cadence: timedelta | None) -> bool:
@@ -117,7 +119,7 @@ def capacity_view(snap: Snapshot, cadence: timedelta | None = None) -> dict[str,
     cells = {f"{c.region}|{c.level}": {"in_service": c.in_service, "occupied": c.occupied,
                                        "available": c.available, "locations": c.locations,
                                        "stale": _stale(c, now, cadence),
-                                       "oldest_at": _day(c.oldest_at or c.updated_at) + " UTC"}
+                                       "oldest_at": _iso(c.oldest_at or c.updated_at)}
              for c in snap.capacity}
     latest = max((c.updated_at for c in snap.capacity if c.updated_at), default=None)
     return {

@@ -147,6 +147,7 @@ def test_each_writer_may_record_only_its_own_kind_of_event() -> None:
     assert allowed_events(PartyRole.CAPACITY_DASHBOARD) == {
         "compliance-search",
         "reprocess",  # the console's request, naming the operator (issue 17)
+        "sign-in",  # a person through their organisation's identity provider (issue 17)
         "key-rotation",
     }
 

@@ -32,7 +32,7 @@ def test_a_report_older_than_the_cadence_marks_its_cell_stale_with_date_and_time
     view = capacity_view(snap, timedelta(hours=1))
     cell = view["cells"]["limburg|3"]
     assert cell["available"] == 6 and cell["stale"] is True
-    assert cell["oldest_at"] == (NOW - timedelta(days=2)).strftime("%Y-%m-%d %H:%M") + " UTC"
+    assert cell["oldest_at"] == (NOW - timedelta(days=2)).isoformat()  # the page: Dutch time
     assert view["stale"] == ["limburg|3"]
     fresh = CapacityBoard()
     fresh.apply(report("fresh", NOW - timedelta(minutes=5)))

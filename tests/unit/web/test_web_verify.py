@@ -39,6 +39,7 @@ async def page(tmp_path: Path, case: Case) -> str:
                          "capacity-dashboard")
     transport = httpx.ASGITransport(app=create_app(backend, users, SessionStore()))
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver",
+                                 headers={"Accept-Language": "en"},  # English texts below
                                  follow_redirects=True) as client:
         r = await client.post("/login", data={"username": "cora", "password": PASSWORD})
         assert r.status_code == 200, r.text

@@ -8,6 +8,25 @@
   var stateEl = document.getElementById("live-state");
   var chart = document.getElementById("chart");
   var latest = null;
+  // the page's language and its texts (broker/apps/web/i18n.py), times in Dutch time
+  var LANG = document.body.getAttribute("data-lang") || "nl";
+  var MSG = JSON.parse(chart.getAttribute("data-messages") || "{}");
+  function msg(key, values) {
+    var text = MSG[key] || key;
+    Object.keys(values || {}).forEach(function (k) { text = text.split("{" + k + "}").join(String(values[k])); });
+    return text;
+  }
+  // the parts of a moment in Dutch time, written as the server writes them (i18n.when)
+  var PARTS = new Intl.DateTimeFormat("en-GB", {timeZone: "Europe/Amsterdam", hour12: false,
+    year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    second: "2-digit"});
+  var MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+  function parts(t) {
+    var p = {};
+    PARTS.formatToParts(new Date(t)).forEach(function (x) { p[x.type] = x.value; });
+    if (p.hour === "24") { p.hour = "00"; }
+    return p;
+  }
 
   function el(tag, attrs, text) {
     var node = tag === "svg" || ["line", "polyline", "text", "g", "rect", "title"].indexOf(tag) >= 0
@@ -32,7 +51,7 @@
     body.textContent = "";
     if (!rows.length) {
       var tr = el("tr", {"class": "empty"});
-      tr.appendChild(el("td", {colspan: String(LEVELS.length + 2)}, "No capacity reports yet."));
+      tr.appendChild(el("td", {colspan: String(LEVELS.length + 2)}, msg("dashboard.no_reports")));
       body.appendChild(tr);
       return;
     }
@@ -48,9 +67,10 @@
           td.appendChild(document.createTextNode(" "));
           td.appendChild(el("span", {"class": "muted"}, "/ " + c.in_service));
           if (c.stale) {
-            td.setAttribute("title", "stale: oldest report " + c.oldest_at);
+            var since = c.oldest_at ? stamp(Date.parse(c.oldest_at)) : "-";
+            td.setAttribute("title", msg("dashboard.stale_title", {when: since}));
             td.appendChild(document.createTextNode(" "));
-            td.appendChild(el("small", {"class": "stale-mark"}, "stale since " + c.oldest_at));
+            td.appendChild(el("small", {"class": "stale-mark"}, msg("dashboard.stale_since", {when: since})));
           }
           free += c.available;
         } else { td.textContent = "-"; }
@@ -61,11 +81,11 @@
       body.appendChild(tr);
     });
     var updated = document.getElementById("updated");
-    if (updated) { updated.textContent = data.updated_at ? stamp(Date.parse(data.updated_at)) : "none yet"; }
+    if (updated) { updated.textContent = data.updated_at ? stamp(Date.parse(data.updated_at), true) : msg("dashboard.none_yet"); }
     var staleNote = document.getElementById("stale-note");
     if (staleNote) {
       staleNote.hidden = !(data.stale && data.stale.length);
-      staleNote.textContent = "stale reports: " + (data.stale || []).join(", ");
+      staleNote.textContent = msg("dashboard.stale_reports") + " " + (data.stale || []).join(", ");
     }
   }
 
@@ -74,16 +94,21 @@
     return step * 4;
   }
 
-  function clock(t) { return new Date(t).toISOString().substring(11, 19) + " UTC"; }
+  function clock(t) { var p = parts(t); return p.hour + ":" + p.minute + ":" + p.second; }
 
   // date and time: a report of yesterday must not read as one of today
-  function stamp(t) { return new Date(t).toISOString().substring(0, 10) + " " + clock(t); }
+  function stamp(t, seconds) {
+    var p = parts(t);
+    var time = p.hour + ":" + p.minute + (seconds ? ":" + p.second : "");
+    if (LANG === "nl") { return p.day + "-" + p.month + "-" + p.year + " " + time; }
+    return String(Number(p.day)) + " " + MONTHS[Number(p.month) - 1] + " " + p.year + " " + time;
+  }
 
   function renderChart(data) {
     var region = selectedRegion();
     var W = 760, H = 220, L = 40, R = 10, T = 10, B = 30;
     chart.textContent = "";
-    document.getElementById("chart-scope").textContent = region || "all regions";
+    document.getElementById("chart-scope").textContent = region || msg("dashboard.all_regions");
     var points = data.history.map(function (p) {
       var sums = {"2": 0, "3": 0, "4": 0};
       Object.keys(p.available).forEach(function (key) {
@@ -95,7 +120,7 @@
       return {t: Date.parse(p.at), v: sums};
     });
     if (!points.length) {
-      chart.appendChild(el("text", {x: String(W / 2 - 60), y: String(H / 2)}, "no history yet"));
+      chart.appendChild(el("text", {x: String(W / 2 - 60), y: String(H / 2)}, msg("dashboard.no_history")));
       return;
     }
     // availability holds until the next report: draw steps, and hold the last value until now
@@ -122,7 +147,7 @@
       });
       pts.push(x(t1).toFixed(1) + "," + y(points[points.length - 1].v[lv]).toFixed(1));
       var line = el("polyline", {"class": "line l" + lv, points: pts.join(" ")});
-      line.appendChild(el("title", {}, "level " + lv + ": " + points[points.length - 1].v[lv] + " available now"));
+      line.appendChild(el("title", {}, msg("dashboard.available_now", {level: lv, n: points[points.length - 1].v[lv]})));
       chart.appendChild(line);
     });
   }
