@@ -128,6 +128,7 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
             {
                 *routed,
                 topics.CONSENT.name,
+                topics.CONSENT_SNAPSHOT.name,
                 topics.AUDIT.name,
                 topics.ESCALATION.name,
                 topics.DELIVERIES.name,
@@ -138,6 +139,7 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
             {
                 topics.OUTBOUND_PREFIX,
                 topics.CONSENT.name,
+                topics.CONSENT_SNAPSHOT.name,
                 topics.AUDIT.name,
                 topics.AUDIT_CHECKPOINT.name,
                 topics.REJECTED.name,
