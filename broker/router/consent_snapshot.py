@@ -57,6 +57,7 @@ __all__ = [
     "Loaded",
     "Snapshot",
     "build",
+    "chunk_entries",
     "decode",
     "load_latest",
     "read_heads",
@@ -271,16 +272,8 @@ async def decode(state: RouterState, head: Head, bodies: list[bytes]) -> Loaded:
     loaded = Loaded(head, view, 0)
     n = 0
     for body in bodies:
-        if not body.startswith(_MAGIC):
-            raise SnapshotRefused("not a consent snapshot chunk")
-        raw_tables, at = _take(body, len(_MAGIC))
-        try:
-            tables = SnapshotTables.from_json(orjson.loads(raw_tables))
-        except (orjson.JSONDecodeError, ValueError):
-            raise SnapshotRefused("snapshot chunk tables that do not parse") from None
-        while at < len(body):
-            raw_pseudo, at = _take(body, at)
-            blob, at = _take(body, at)
+        tables, entries = chunk_entries(body)
+        for raw_pseudo, blob in entries:
             n += 1
             if n % _YIELD_EVERY == 0:
                 await asyncio.sleep(0)
@@ -300,6 +293,24 @@ async def decode(state: RouterState, head: Head, bodies: list[bytes]) -> Loaded:
             if dkid is not None:
                 loaded.dkids.append((pseudo, dkid))
     return loaded
+
+
+def chunk_entries(body: bytes) -> tuple[SnapshotTables, list[tuple[bytes, bytes]]]:
+    """A chunk payload's tables and its ``(pseudonym, person part)`` entries, the person part
+    still under its data layer; ``SnapshotRefused`` for anything else."""
+    if not body.startswith(_MAGIC):
+        raise SnapshotRefused("not a consent snapshot chunk")
+    raw_tables, at = _take(body, len(_MAGIC))
+    try:
+        tables = SnapshotTables.from_json(orjson.loads(raw_tables))
+    except (orjson.JSONDecodeError, ValueError):
+        raise SnapshotRefused("snapshot chunk tables that do not parse") from None
+    entries = []
+    while at < len(body):
+        raw_pseudo, at = _take(body, at)
+        blob, at = _take(body, at)
+        entries.append((raw_pseudo, blob))
+    return tables, entries
 
 
 async def read_heads(settings: Settings, state: RouterState) -> tuple[list[Head], int]:

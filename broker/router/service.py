@@ -123,6 +123,7 @@ class RouterService(KafkaComponent):
         # the consent view snapshot (broker/router/consent_snapshot.py)
         self.assigned: set[TopicPartition] = set()  # this instance's routed partitions
         self.snapshot_loaded: consent_snapshot.Head | None = None
+        self.snapshot_erased = 0  # persons in the loaded snapshot whose data key was erased
         self.snapshot_written: consent_snapshot.Snapshot | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
 
@@ -223,6 +224,7 @@ class RouterService(KafkaComponent):
                     loaded.view.forget(pseudo)
         self.state.consents = loaded.view
         self.snapshot_loaded = loaded.head
+        self.snapshot_erased = loaded.erased
         log.info(
             "consent view loaded from snapshot %s: %d consents (%d persons erased since)",
             loaded.head.snapshot_id, len(loaded.view), loaded.erased,
