@@ -13,6 +13,7 @@ from broker.apps.cli import (
     kafka,
     lifecycle,
     monitor,
+    provision,
     reprocess,
     services,
     trace,
@@ -41,6 +42,7 @@ app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
 app.command("payer")(financing.payer)
+app.command("provision")(provision.provision)
 app.command("reprocess")(reprocess.reprocess)
 app.command("prune")(lifecycle.prune)
 app.command("router")(services.router)
