@@ -297,6 +297,18 @@ def test_compose_runs_the_provisioned_router_instances(
         assert principal_of(pem) == f"User:{dep.router_id}"
 
 
+def test_provisioning_again_keeps_the_keys_and_the_certificates(provisioned: Path) -> None:
+    from typer.testing import CliRunner
+
+    from broker.apps.cli.main import app
+
+    files = [provisioned / "registry.yaml", *sorted((provisioned / "pki").glob("*.pem"))]
+    before = {p: p.read_bytes() for p in files}
+    result = CliRunner().invoke(app, ["provision", "--out", str(provisioned), "--routers", "2"])
+    assert result.exit_code == 0, result.output
+    assert {p: p.read_bytes() for p in before} == before
+
+
 def test_kafka_denies_what_no_acl_allows_and_knows_clients_only_by_certificate(
     model: dict[str, Any],
 ) -> None:
