@@ -201,6 +201,11 @@ class Settings(BaseSettings):
     """The escalation step of each Levensloop region, ``{region: party id}`` (the region's ZVH or
     coordinating provider); a region not named here escalates to its coordinating provider."""
 
+    consent_snapshot_seconds: float = Field(default=600.0, ge=0.0)
+    """How often the router instance that holds partition 0 of ``in.consent`` writes a snapshot
+    of its consent view (when the consent log moved since its last one); 0: never. A starting
+    router loads the newest valid snapshot whatever this says (docs/consent-snapshot.md)."""
+
     escalation_tick_seconds: float = Field(default=60.0, ge=0.05, le=3600.0)
     """How often the router's ladder and watchdogs look for what is due."""
 

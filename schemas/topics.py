@@ -23,6 +23,7 @@ class KeyKind(StrEnum):
     CHAIN = "audit chain id"
     MESSAGE = "sender and message id (sender/message-id)"
     DATA_KEY = "opaque data key id (no personal data)"
+    SNAPSHOT = "snapshot writer and part (no personal data)"
     NONE = "no key"
 
 
@@ -136,6 +137,16 @@ KEY_STORE_TERM = Retention(
     "so older records on this topic are unreadable whatever the broker keeps; compaction only "
     "shortens the topic.",
     "AVG art. 17 (erasure), art. 32 (keys kept apart from data)",
+)
+CONSENT_SNAPSHOT_TERM = Retention(
+    None,
+    "signed snapshots of the consent view (latest per writer, compacted)",
+    "A snapshot is a shortcut for a starting router, not a record of its own: compaction keeps "
+    "each writer's latest and drops the ones it replaced. Each person's consents in it are "
+    "encrypted under that person's data key, so an erasure makes every earlier snapshot "
+    "unreadable for that person at once, whatever compaction has not removed yet "
+    "(docs/consent-snapshot.md, docs/erasure.md).",
+    "AVG art. 5(1)(e), art. 17; as the consent log",
 )
 
 INBOX_COPIES = Retention(
@@ -327,6 +338,18 @@ KEY_STORE = TopicSpec(
     retention=KEY_STORE_TERM,
 )
 
+CONSENT_SNAPSHOT = TopicSpec(
+    "consent-snapshot",
+    2,
+    KeyKind.SNAPSHOT,
+    "Signed, sealed snapshots of the router's consent view with the consent log position each "
+    "reflects: partition 0 holds each writer's head (key '<writer>/head'), partition 1 the "
+    "chunks it lists by hash (key '<writer>/<n>'). A starting router loads the newest valid one "
+    "and replays only the consent log after it (docs/consent-snapshot.md).",
+    compacted=True,
+    retention=CONSENT_SNAPSHOT_TERM,
+)
+
 INBOUND: tuple[TopicSpec, ...] = (
     IN_CONSENT,
     IN_REFERRAL,
@@ -338,6 +361,7 @@ INBOUND: tuple[TopicSpec, ...] = (
 )
 SHARED: tuple[TopicSpec, ...] = (
     CONSENT,
+    CONSENT_SNAPSHOT,
     DELIVERIES,
     CAPACITY,
     AUDIT,

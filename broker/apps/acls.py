@@ -83,12 +83,13 @@ class Acl:
     operation: Op
     prefixed: bool = False
 
-    def command(self, bootstrap: str = "kafka:9092") -> str:
-        """The ``kafka-acls.sh`` command that adds this entry."""
-        parts = [
-            "kafka-acls.sh",
-            "--bootstrap-server",
-            bootstrap,
+    def command(self, bootstrap: str = "kafka:9092", command_config: str | None = None) -> str:
+        """The ``kafka-acls.sh`` command that adds this entry (``command_config``: the client
+        configuration of the principal that applies it, on a cluster with TLS or SASL)."""
+        parts = ["kafka-acls.sh", "--bootstrap-server", bootstrap]
+        if command_config:
+            parts += ["--command-config", command_config]
+        parts += [
             "--add",
             "--allow-principal",
             f"User:{self.principal}",
@@ -128,6 +129,7 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
             {
                 *routed,
                 topics.CONSENT.name,
+                topics.CONSENT_SNAPSHOT.name,
                 topics.AUDIT.name,
                 topics.ESCALATION.name,
                 topics.DELIVERIES.name,
@@ -138,6 +140,7 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
             {
                 topics.OUTBOUND_PREFIX,
                 topics.CONSENT.name,
+                topics.CONSENT_SNAPSHOT.name,
                 topics.AUDIT.name,
                 topics.AUDIT_CHECKPOINT.name,
                 topics.REJECTED.name,
@@ -204,6 +207,8 @@ def acl_set(registry: PartyRegistry, policy: Policy) -> list[Acl]:
     return sorted(acls)
 
 
-def acl_commands(registry: PartyRegistry, policy: Policy, bootstrap: str) -> list[str]:
+def acl_commands(
+    registry: PartyRegistry, policy: Policy, bootstrap: str, command_config: str | None = None
+) -> list[str]:
     """The ``kafka-acls.sh`` commands that create :func:`acl_set` on a cluster."""
-    return [acl.command(bootstrap) for acl in acl_set(registry, policy)]
+    return [acl.command(bootstrap, command_config) for acl in acl_set(registry, policy)]

@@ -170,6 +170,76 @@ class _Interned(Generic[T]):
         return i
 
 
+_LEN = struct.Struct("<H")
+_NONE_LEN = 0xFFFF  # a length that stands for None (the texts are far shorter)
+# grantor, recorded_by, basis, the data holders: what versions share, no person in it
+_Shared = tuple[str, str, str, tuple[str, ...]]
+
+
+class SnapshotTables:
+    """What the versions of many persons share in a snapshot chunk (recipient lists and who
+    recorded on which basis: party ids and codes, no personal data), so each person's part
+    holds only indices into them beside what is theirs (BSN, dates, a representative's name, a
+    case id), which the snapshot encrypts under that person's data key
+    (``broker.router.consent_snapshot``)."""
+
+    __slots__ = ("recipients", "shared")
+
+    def __init__(self) -> None:
+        self.recipients: _Interned[tuple[str, ...]] = _Interned()
+        self.shared: _Interned[_Shared] = _Interned()
+
+    def to_json(self) -> dict[str, list[object]]:
+        return {
+            "recipients": [list(r) for r in self.recipients.values],
+            "shared": [[g, by, basis, list(h)] for g, by, basis, h in self.shared.values],
+        }
+
+    @classmethod
+    def from_json(cls, doc: object) -> SnapshotTables:
+        """The tables of a chunk; ``ValueError`` for anything not shaped as :meth:`to_json`."""
+        if not isinstance(doc, dict) or set(doc) != {"recipients", "shared"}:
+            raise ValueError("snapshot tables: fields")
+        tables = cls()
+        for r in doc["recipients"]:
+            tables.recipients.put(_strings(r))
+        for item in doc["shared"]:
+            if not isinstance(item, list) or len(item) != 4:
+                raise ValueError("snapshot tables: a shared entry")
+            g, by, basis, holders = item
+            Grantor(g), LegalBasis(basis)
+            tables.shared.put((_string(g), _string(by), _string(basis), _strings(holders)))
+        return tables
+
+
+def _string(value: object) -> str:
+    if not isinstance(value, str):
+        raise ValueError("snapshot tables: not a string")
+    return value
+
+
+def _strings(value: object) -> tuple[str, ...]:
+    if not isinstance(value, list):
+        raise ValueError("snapshot tables: not a list")
+    return tuple(_string(v) for v in value)
+
+
+def _put_text(out: bytearray, text: str | None) -> None:
+    raw = b"" if text is None else text.encode()
+    out += _LEN.pack(_NONE_LEN if text is None else len(raw))
+    out += raw
+
+
+def _take_text(blob: bytes, at: int) -> tuple[str | None, int]:
+    (n,) = _LEN.unpack_from(blob, at)
+    at += _LEN.size
+    if n == _NONE_LEN:
+        return None, at
+    if at + n > len(blob):
+        raise ValueError("snapshot entry: cut short")
+    return blob[at : at + n].decode(), at + n
+
+
 class ConsentView:
     """Latest version of every consent per person pseudonym, built only from the consent topic."""
 
@@ -245,6 +315,76 @@ class ConsentView:
         self._count -= len(versions)
         self._active -= sum(1 for v in versions if v[_HEADER_SIZE - 1] & _ACTIVE)
         return len(versions)
+
+    # -- snapshots (broker.router.consent_snapshot) ------------------------------------------
+
+    def export_person(self, pseudonym: str, tables: SnapshotTables) -> bytes:
+        """Every version held for this person as bytes, shared values as indices into
+        ``tables``; empty when the view holds nothing for them. The counterpart of
+        :meth:`restore_person`."""
+        out = bytearray()
+        versions = self._versions(pseudonym)
+        for v in versions:
+            fields = list(_HEADER.unpack_from(v))
+            grantor, rep, by, basis, holders, case = self._cold.values[fields[8]]
+            fields[7] = tables.recipients.put(self._recipients.values[fields[7]])
+            fields[8] = tables.shared.put((grantor.value, by, basis.value, holders))
+            packed = _HEADER.pack(*fields) + v[_HEADER_SIZE:]
+            out += _LEN.pack(len(packed))
+            out += packed
+            _put_text(out, rep)
+            _put_text(out, case)
+        return bytes(out)
+
+    def restore_person(self, pseudonym: str, blob: bytes, tables: SnapshotTables) -> int:
+        """Put back what :meth:`export_person` wrote; returns the versions restored. Into a
+        person already held, each version goes through :meth:`apply` (the newest wins, as
+        always); ``ValueError`` for bytes that are not an export (nothing is stored then)."""
+        versions: list[bytes] = []
+        at = 0
+        try:
+            while at < len(blob):
+                (n,) = _LEN.unpack_from(blob, at)
+                at += _LEN.size
+                if n < _HEADER_SIZE + 1 or at + n > len(blob):
+                    raise ValueError("snapshot entry: a version cut short")
+                fields = list(_HEADER.unpack_from(blob, at))
+                cid = blob[at + _HEADER_SIZE : at + n]
+                cid.decode()
+                at += n
+                rep, at = _take_text(blob, at)
+                case, at = _take_text(blob, at)
+                grantor, by, basis, holders = tables.shared.values[fields[8]]
+                fields[7] = self._recipients.put(tables.recipients.values[fields[7]])
+                fields[8] = self._cold.put(
+                    (Grantor(grantor), rep, by, LegalBasis(basis), holders, case)
+                )
+                versions.append(_HEADER.pack(*fields) + cid)
+        except (struct.error, IndexError, UnicodeDecodeError) as err:
+            raise ValueError(f"snapshot entry: {type(err).__name__}") from None
+        if not versions:
+            return 0
+        if pseudonym in self._by_person:
+            for v in versions:
+                self.apply(pseudonym, self._unpack(v))
+            return len(versions)
+        self._store(pseudonym, tuple(versions))
+        self._count += len(versions)
+        self._active += sum(1 for v in versions if v[_HEADER_SIZE - 1] & _ACTIVE)
+        return len(versions)
+
+    def person_bsn(self, pseudonym: str) -> str | None:
+        """The BSN of a person held (from the packed header), None when not held."""
+        versions = self._versions(pseudonym)
+        return f"{_HEADER.unpack_from(versions[0])[6]:09d}" if versions else None
+
+    def count_of(self, pseudonym: str) -> int:
+        """How many consents of this person the view holds (revoked ones included)."""
+        return len(self._versions(pseudonym))
+
+    def pseudonyms(self) -> list[str]:
+        """Every person held, by pseudonym (a copy: the view may change while it is used)."""
+        return list(self._by_person)
 
     @staticmethod
     def _change(

@@ -11,6 +11,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from datetime import UTC, datetime
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 
@@ -53,6 +54,9 @@ class ConsentLog:
         self._made: AIOKafkaConsumer | None = None
         self._partitions: list[TopicPartition] = []
         self._fetches = 0  # fetches ``follow`` completed: a catch-up waits for a fresh one
+        # partition -> next offset to read, of what is applied: the position a consent view
+        # snapshot reflects (broker.router.consent_snapshot)
+        self.positions: dict[int, int] = {}
 
     def _apply(self, key: bytes | None, value: bytes, headers: list[tuple[str, bytes]]) -> None:
         try:
@@ -86,8 +90,14 @@ class ConsentLog:
         pseudo = self.state.pseudonyms.pseudonym(ROUTER_DOMAIN, record.person_bsn)
         self.state.consents.apply(pseudo, record)
 
-    async def start(self, timeout: float = 30.0) -> int:
-        """Read the whole consent topic; returns the number of records applied."""
+    async def start(
+        self, timeout: float = 30.0, positions: dict[int, int] | None = None
+    ) -> int:
+        """Read the whole consent topic, or from ``positions`` (per partition, the next offset
+        to read: a snapshot's, whose view is already in the state); returns the number of
+        records applied. A position past a partition's end (a snapshot of a broker that has
+        since lost its state) reads that partition from its beginning: applying a record the
+        view already holds changes nothing."""
         self._made = make_consumer(
             self.settings,
             group_id=None,
@@ -107,12 +117,15 @@ class ConsentLog:
         self._partitions = [TopicPartition(self.topic.name, p) for p in sorted(parts)]
         self._consumer.assign(self._partitions)
         await self._consumer.seek_to_beginning(*self._partitions)
+        for tp in self._partitions:
+            at = (positions or {}).get(tp.partition)
+            if at:
+                self._consumer.seek(tp, at)
+                self.positions[tp.partition] = at
         deadline = asyncio.get_running_loop().time() + timeout
         while True:
             batch = await self._consumer.getmany(timeout_ms=200, max_records=5000)
-            for records in batch.values():
-                for r in records:
-                    self._apply(r.key, r.value, list(r.headers))
+            self._apply_batch(batch)
             if await self._caught_up():
                 break
             if asyncio.get_running_loop().time() > deadline:
@@ -130,10 +143,15 @@ class ConsentLog:
         """Keep applying new consent records until cancelled."""
         while True:
             batch = await self._consumer.getmany(timeout_ms=FOLLOW_WAIT_MS, max_records=1000)
-            for records in batch.values():
-                for r in records:
-                    self._apply(r.key, r.value, list(r.headers))
+            self._apply_batch(batch)
             self._fetches += 1
+
+    def _apply_batch(self, batch: dict[TopicPartition, list[Any]]) -> None:
+        for tp, records in batch.items():
+            for r in records:
+                self._apply(r.key, r.value, list(r.headers))
+            if records:
+                self.positions[tp.partition] = records[-1].offset + 1
 
     async def catch_up(self, timeout: float = CATCH_UP_SECONDS) -> bool:
         """Wait (bounded) until ``follow`` has applied everything on the consent log as of now:

@@ -19,7 +19,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from aiokafka import ConsumerRebalanceListener
+from aiokafka import ConsumerRebalanceListener, TopicPartition
 from aiokafka.coordinator.assignors.range import RangePartitionAssignor
 from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
@@ -30,7 +30,7 @@ from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import establish_epoch, new_epoch, repair_topics
-from broker.router import ladder_log
+from broker.router import consent_snapshot, ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.deliveries import INDEX_EVENT
@@ -60,9 +60,10 @@ class _CatchUpOnAssign(ConsumerRebalanceListener):  # type: ignore[misc]
         self.service = service
 
     async def on_partitions_revoked(self, revoked: Any) -> None:
-        return None
+        self.service.assigned.difference_update(revoked)
 
     async def on_partitions_assigned(self, assigned: Any) -> None:
+        self.service.assigned.update(assigned)
         if assigned:
             await self.service._ready.wait()
             await self.service.consent_log.catch_up()
@@ -121,6 +122,12 @@ class RouterService(KafkaComponent):
         self._ladder_done: set[str] = set()
         self._follow_deliveries: asyncio.Task[None] | None = None
         self._keys_follow: asyncio.Task[None] | None = None
+        # the consent view snapshot (broker/router/consent_snapshot.py)
+        self.assigned: set[TopicPartition] = set()  # this instance's routed partitions
+        self.snapshot_loaded: consent_snapshot.Head | None = None
+        self.snapshot_erased = 0  # persons in the loaded snapshot whose data key was erased
+        self.snapshot_written: consent_snapshot.Snapshot | None = None
+        self._snapshot_task: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------
 
@@ -163,6 +170,68 @@ class RouterService(KafkaComponent):
         )
         self.health.set(HealthStatus.OK, f"epoch {epoch}")
         self._ladder_task = asyncio.create_task(self._ladder_loop(), name="router-ladder")
+        if self.settings.consent_snapshot_seconds > 0:
+            self._snapshot_task = asyncio.create_task(self._snapshot_loop(), name="snapshot")
+
+    # --- the consent view snapshot -----------------------------------------------------------
+
+    def writes_snapshots(self) -> bool:
+        """One writer at a time: the instance the group gave partition 0 of ``in.consent``
+        (during a rebalance two may briefly write; a loader takes the newest valid one)."""
+        return TopicPartition(topics.IN_CONSENT.name, 0) in self.assigned
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.consent_snapshot_seconds)
+            if not self.writes_snapshots():
+                continue
+            written = self.snapshot_written
+            if written is not None and written.positions == self.consent_log.positions:
+                continue  # the consent log did not move
+            try:
+                await self.write_snapshot()
+            except Exception as err:  # the broker may be away: the next period tries again
+                log.warning("consent snapshot not written: %s", type(err).__name__)
+
+    async def write_snapshot(self) -> consent_snapshot.Snapshot:
+        """Seal the consent view as of the consent log position it has applied and publish
+        it: data keys made for it first, then its chunks, then its head."""
+        snap = await consent_snapshot.build(self.state, dict(self.consent_log.positions))
+        await self.publish(self._new_keys())
+        await consent_snapshot.write(self.producer, self.state, snap)
+        self.snapshot_written = snap
+        log.info(
+            "consent snapshot written: %d persons, %d consents, %d bytes in %d chunks",
+            snap.persons, snap.consents, snap.size, len(snap.chunks),
+        )  # fmt: skip
+        return snap
+
+    async def _load_snapshot(self) -> dict[int, int] | None:
+        """At first start (an empty view), the newest valid snapshot becomes the view and the
+        consent log is read only from its position; None: read it all. Never a reason not to
+        start: anything wrong with a snapshot means a full replay."""
+        if len(self.state.consents):
+            return None  # after a broker restore: the view in memory is whole
+        try:
+            loaded = await consent_snapshot.load_latest(self.settings, self.state)
+        except Exception as err:
+            log.warning("no consent snapshot loaded: %s", type(err).__name__)
+            return None
+        if loaded is None:
+            return None
+        keys = self.state.datakeys
+        if keys is not None:  # erased while it loaded: gone before it counts (AVG art. 17)
+            for pseudo, dkid in loaded.dkids:
+                if keys.store.erased(dkid):
+                    loaded.view.forget(pseudo)
+        self.state.consents = loaded.view
+        self.snapshot_loaded = loaded.head
+        self.snapshot_erased = loaded.erased
+        log.info(
+            "consent view loaded from snapshot %s: %d consents (%d persons erased since)",
+            loaded.head.snapshot_id, len(loaded.view), loaded.erased,
+        )  # fmt: skip
+        return loaded.head.positions
 
     async def _ladder_loop(self) -> None:
         while True:
@@ -222,7 +291,8 @@ class RouterService(KafkaComponent):
 
     async def _start_consent_log(self) -> None:
         self.consent_log = ConsentLog(self.settings, self.state)
-        applied = await self.consent_log.start()
+        positions = await self._load_snapshot()
+        applied = await self.consent_log.start(positions=positions)
         log.info("consent view rebuilt from %d consent records", applied)
         self._follow = asyncio.create_task(self.consent_log.follow(), name="consent-log")
         # who received what: corrections and withdrawals go to exactly those (AVG art. 19)
@@ -369,6 +439,10 @@ class RouterService(KafkaComponent):
         return [Outgoing(topics.KEY_STORE.name, k, v) for k, v in self.state.datakeys.drain()]
 
     async def stop(self) -> None:
+        if self._snapshot_task is not None:
+            self._snapshot_task.cancel()
+            await asyncio.gather(self._snapshot_task, return_exceptions=True)
+            self._snapshot_task = None
         if self._ladder_task is not None:
             self._ladder_task.cancel()
             await asyncio.gather(self._ladder_task, return_exceptions=True)

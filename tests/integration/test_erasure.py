@@ -21,7 +21,7 @@ import asyncio
 import json
 import random
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -39,13 +39,18 @@ from broker.audit.keystore import kek_dir
 from broker.audit.sealed import SealedDetailErased, SealedDetailError, open_detail
 from broker.audit.signers import signers_from_registry
 from broker.config import Settings
-from broker.router.pipeline import AUDIT_DOMAIN
+from broker.policy import default_policy
+from broker.policy.consent_view import ConsentView
+from broker.router import consent_snapshot
+from broker.router.consent_log import ConsentLog
+from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
 from broker.router.reprocess import PARKED_HEADERS
-from broker.trust import TrustError, open_sealed
+from broker.router.service import RouterService
+from broker.trust import TrustError, open_sealed, seal_for
 from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
 from schemas import topics
 from schemas.vocab import PartyRole
-from tests.helpers.kafka import consume_all
+from tests.helpers.kafka import async_wait_until, consume_all
 from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.integration
@@ -119,7 +124,8 @@ async def person_topics(bootstrap: str) -> list[str]:
         names = {t["topic"] for t in await admin.describe_topics()}
     finally:
         await admin.close()
-    fixed = [topics.KEY_STORE.name, topics.CONSENT.name, topics.REJECTED.name,
+    fixed = [topics.KEY_STORE.name, topics.CONSENT.name, topics.CONSENT_SNAPSHOT.name,
+             topics.REJECTED.name,
              topics.DEAD_LETTER.name, topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name,
              topics.ESCALATION.name, topics.DELIVERIES.name]  # fmt: skip
     return [*fixed, *sorted(n for n in names if n.startswith("journal."))]
@@ -200,6 +206,17 @@ async def read_everything(
                 except TrustError:
                     continue
                 seen.append(opened.payload)
+                if opened.meta.event == consent_snapshot.CHUNK_EVENT:  # each person's part
+                    tables, entries = consent_snapshot.chunk_entries(opened.payload)
+                    for pseudo, blob in entries:
+                        try:
+                            part = unlayer(blob, topic)
+                        except ErasedKey:
+                            erased_layers += 1
+                            continue
+                        one = ConsentView()
+                        one.restore_person(pseudo.decode(), part, tables)
+                        seen += [r.model_dump_json().encode() for _, r in one]
                 if layer_dkid(opened.payload) is not None:
                     try:
                         seen.append(unlayer(opened.payload, topic))
@@ -229,6 +246,53 @@ async def read_everything(
     return Reading(seen, where, erased_layers)
 
 
+def contents(view: ConsentView) -> set[tuple[str, str]]:
+    return {(p, r.model_dump_json()) for p, r in view}
+
+
+async def start_views(stack: LocalStack) -> tuple[ConsentView, RouterService]:
+    """Two routers starting now, to their consent views only: one replays the whole consent
+    log, the other as a router starts (the newest valid snapshot, then the log after it)."""
+    settings, dep = stack.settings, stack.deployment
+    full = dep.router_state(default_policy(), settings=settings)
+    fast = dep.router_state(default_policy(), settings=settings)
+    for s in (full, fast):
+        assert s.datakeys is not None
+        await s.datakeys.load()
+    log = ConsentLog(settings, full)
+    await log.start()
+    await log.stop()
+    starting = RouterService(settings, fast)
+    await starting._start_consent_log()
+    await starting._stop_consent_log()
+    return full.consents, starting
+
+
+async def forge_snapshot_head(stack: LocalStack) -> None:
+    """A head for the router's snapshot, sealed for the router and signed by the ZVH with its
+    own valid key, claiming to reach further than any genuine one."""
+    from aiokafka import AIOKafkaProducer
+
+    dep = stack.deployment
+    head = consent_snapshot.Head("forged", "router", "2099-01-01T00:00:00+00:00",
+                                 {p: 10**9 for p in range(6)}, [(0, "0" * 64)], 1, 1)  # fmt: skip
+    sealed = seal_for(head.to_json(), dep.keyring(ZVH).current, dep.registry, dep.router_id,
+                      event=consent_snapshot.HEAD_EVENT, message_id="forged",
+                      pseudonym="router/head", timestamp=datetime.now(UTC))  # fmt: skip
+    producer = AIOKafkaProducer(bootstrap_servers=stack.settings.bootstrap_servers)
+    await producer.start()
+    try:
+        await producer.send_and_wait(
+            topics.CONSENT_SNAPSHOT.name,
+            value=sealed.value,
+            key=sealed.key,
+            headers=sealed.headers,
+            partition=0,
+        )
+    finally:
+        await producer.stop()
+
+
 async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
     kafka_bootstrap: str, tmp_path: Path
 ) -> None:
@@ -241,6 +305,32 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
             await send_person_through(stack, p, rng)
         settings, dep = stack.settings, stack.deployment
         assert stack.router is not None and stack.router.state.datakeys is not None
+
+        # the consent view snapshot (issue 19.7): a forged one only, refused: a full replay
+        await forge_snapshot_head(stack)
+        full, starting = await start_views(stack)
+        assert starting.snapshot_loaded is None
+        assert contents(starting.state.consents) == contents(full)
+        # a genuine one, then a tail: p2 consents again and revokes it
+        snap = await stack.router.write_snapshot()
+        assert snap.persons >= 2
+        async with httpx.AsyncClient(base_url=stack.http_url or "", timeout=10) as c:
+            for status in ("active", "revoked"):
+                doc = demo.consent("c-tail", p2["bsn"], date.today(), status=status)
+                r = await c.post("/consents", json=doc)
+                assert r.status_code == 202, r.text
+                answer = await stack.zvh[ZVH].wait_response(r.json()["message_id"], 20)
+                assert (answer or {}).get("status") == "accepted", answer
+        full, starting = await start_views(stack)
+        assert starting.snapshot_loaded is not None
+        assert starting.snapshot_loaded.snapshot_id == snap.snapshot_id  # not the forged one
+        assert starting.consent_log.applied < len(full)  # the tail only
+        assert contents(starting.state.consents) == contents(full)
+        p2_pseudo = dep.pseudonymiser(dep.router_id).pseudonym(ROUTER_DOMAIN, p2["bsn"])
+        assert [r.status.value for r in full.records(p2_pseudo) if r.consent_id == "c-tail"] == [
+            "inactive"
+        ]
+
         running = stack.router.state.datakeys.store
         owner = running.owner(dep.pseudonymiser(dep.router_id).pseudonym(AUDIT_DOMAIN, p1["bsn"]))
         assert running.live_keys(owner)
@@ -255,9 +345,19 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
     assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
 
     # every component restarts and rebuilds its state from the topics
-    async with running_stack(kafka_bootstrap, state, PARTIES) as stack:
+    snapshots_often = {"consent_snapshot_seconds": 0.3}
+    async with running_stack(kafka_bootstrap, state, PARTIES, **snapshots_often) as stack:
         assert stack.router is not None
-        assert stack.router.consent_log.erased >= 1  # p1's consent: unreadable by design
+        # p1's consent: unreadable by design, in the snapshot the router loaded or the log
+        assert stack.router.snapshot_loaded is not None
+        assert stack.router.consent_log.erased + stack.router.snapshot_erased >= 1
+        pseudo = dep.pseudonymiser(dep.router_id).pseudonym(ROUTER_DOMAIN, p1["bsn"])
+        assert stack.router.state.consents.person_bsn(pseudo) is None
+        # and absent from the next snapshot, written by the period (not even under a new key)
+        assert stack.router.writes_snapshots()  # the one router holds in.consent[0]
+        assert await async_wait_until(lambda: stack.router.snapshot_written is not None, 10)
+        again = stack.router.snapshot_written
+        assert again is not None and again.persons == 1 and again.left_out == 0  # p2 only
         # p2's consent still counts: a referral on consent is delivered after the restart
         case = f"ER-{rng.randrange(10**9)}"
         demo.drop(stack.inbox(ZVH), f"{case}.json",
@@ -290,8 +390,9 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
     for value in values_of(p2):
         found = got.topics_with(value)
         assert value in everything, f"the other person's data must stay readable {found}"
-        if value == p2["bsn"].encode():  # the parked referral and the consent log at least
-            assert {topics.REJECTED.name, topics.CONSENT.name} <= set(found), found
+        if value == p2["bsn"].encode():  # the parked referral, the consent log, the snapshot
+            want = {topics.REJECTED.name, topics.CONSENT.name, topics.CONSENT_SNAPSHOT.name}
+            assert want <= set(found), found
     assert erased_layers >= 3  # consent, the parked referral and the sealed detail at least
 
     # the audit trail still verifies, the erasure record included

@@ -123,10 +123,12 @@ def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
         "in.withdrawal",
         "deliveries",  # who received what (corrections, withdrawals)
         "keystore",  # the data keys (erasure)
+        "consent-snapshot",  # the consent view's snapshot, loaded at start
     }
     assert router.writes == AUDIT_WRITER | {
         "out.",
         "consent",
+        "consent-snapshot",
         "rejected",
         "dead-letter",
         "escalation",

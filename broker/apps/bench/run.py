@@ -6,7 +6,9 @@ Sections, in the order they run (``--only`` picks some):
 * ``consents``: consent decision latency and memory at 10k / 100k / 1M consents;
 * ``throughput``: raw pass-through versus the routed pipeline on one embedded broker;
 * ``latency``: end-to-end latency at fixed offered rates;
-* ``rebuild``: time to rebuild the consent view from N events on the consent topic.
+* ``rebuild``: time to rebuild the consent view from N events on the consent topic;
+* ``snapshot``: the consent view snapshot of 1M consents: build, size, load against a full
+  replay of the same log (``broker/apps/bench/snapshot.py``).
 
 The last table is the verdict: is the routed pipeline at half the raw pass-through rate or
 better, and what the profile says it would take.
@@ -30,6 +32,7 @@ from typing import Any
 
 from broker.apps.bench import consents as consent_bench
 from broker.apps.bench import kafka_runs, primitives, stages
+from broker.apps.bench import snapshot as snapshot_bench
 from broker.apps.bench.kafka_runs import (
     LATENCY_BATCHED,
     LATENCY_VARIANTS,
@@ -46,7 +49,7 @@ from broker.apps.bench.kafka_runs import (
 from broker.apps.bench.report import Table, micros, percent, rate, ratio
 from broker.apps.bench.workload import Workload
 
-SECTIONS = ("profile", "consents", "throughput", "latency", "rebuild")
+SECTIONS = ("profile", "consents", "throughput", "latency", "rebuild", "snapshot")
 Progress = Callable[[str], None]
 
 
@@ -72,6 +75,7 @@ class BenchConfig:
     seconds: float = 10.0
     latency_variants: tuple[Variant, ...] = LATENCY_VARIANTS
     rebuild_events: int = 20_000
+    snapshot_consents: int = 1_000_000
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -94,6 +98,7 @@ class BenchConfig:
             seconds=3.0,
             throughput_variants=QUICK_THROUGHPUT,
             rebuild_events=2_000,
+            snapshot_consents=100_000,
         )
 
     @classmethod
@@ -119,6 +124,7 @@ class BenchConfig:
             seconds=0.5,
             latency_variants=(LATENCY_BATCHED,),
             rebuild_events=10,
+            snapshot_consents=200,
         )
 
 
@@ -152,7 +158,7 @@ def run(
         if "consents" in sections:
             progress(f"consent view at {', '.join(f'{n:,}' for n in config.consent_sizes)}")
             results.tables.append(consent_table(config))
-        kafka = [s for s in ("throughput", "latency", "rebuild") if s in sections]
+        kafka = [s for s in ("throughput", "latency", "rebuild", "snapshot") if s in sections]
         if kafka:
             asyncio.run(_kafka(config, workload, kafka, results, progress))
     results.tables.append(verdict_table(results))
@@ -210,6 +216,12 @@ async def _kafka(
             progress(f"rebuilding the consent view from {config.rebuild_events:,} events")
             rebuilt = await kafka_runs.rebuild_from_topic(bench, config.rebuild_events)
             results.tables.append(rebuild_table(rebuilt))
+        if "snapshot" in sections:
+            progress(f"consent view snapshot of {config.snapshot_consents:,} consents")
+            snap = await snapshot_bench.measure(
+                bench, config.snapshot_consents, max(10, config.rebuild_events)
+            )
+            results.tables.append(snapshot_bench.table(snap))
     finally:
         await bench.stop()
 

@@ -30,7 +30,7 @@ def bench(
             "--only",
             metavar="SECTION",
             help="Run only this section (repeatable): profile, consents, throughput, latency, "
-            "rebuild.",
+            "rebuild, snapshot.",
         ),
     ] = None,
     markdown: Annotated[

@@ -229,6 +229,15 @@ def topics(
             help="With --acls: the policy file (default: the shipped policy).",
         ),
     ] = None,
+    command_config: Annotated[
+        str | None,
+        typer.Option(
+            "--command-config",
+            metavar="FILE",
+            help="With --acls: the kafka-acls.sh client configuration (TLS or SASL) of the "
+            "principal that applies them, added to every command.",
+        ),
+    ] = None,
 ) -> None:
     """Create the catalogue's topics on KETENBUS_BOOTSTRAP_SERVERS (idempotent).
 
@@ -239,7 +248,7 @@ def topics(
     _setup_logging()
     settings = _load(config)
     if acls:
-        _print_acls(settings, registry, policy)
+        _print_acls(settings, registry, policy, command_config)
         return
     if settings.bootstrap_servers is None:
         err_console.print(
@@ -258,7 +267,9 @@ def topics(
         raise typer.Exit(rc)
 
 
-def _print_acls(settings: Settings, registry: Path | None, policy: Path | None) -> None:
+def _print_acls(
+    settings: Settings, registry: Path | None, policy: Path | None, command_config: str | None
+) -> None:
     from broker.apps.acls import acl_commands
     from broker.apps.deployment import REGISTRY_FILE
     from broker.policy import default_policy, load_policy
@@ -272,7 +283,7 @@ def _print_acls(settings: Settings, registry: Path | None, policy: Path | None) 
         err_console.print(f"[red]error:[/red] {exc}")
         raise typer.Exit(2) from None
     bootstrap = settings.bootstrap_servers or "kafka:9092"
-    for line in acl_commands(reg, pol, bootstrap):
+    for line in acl_commands(reg, pol, bootstrap, command_config):
         typer.echo(line)
 
 

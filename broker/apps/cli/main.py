@@ -14,6 +14,7 @@ from broker.apps.cli import (
     kafka,
     lifecycle,
     monitor,
+    provision,
     reprocess,
     services,
     trace,
@@ -44,6 +45,7 @@ app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
 app.command("alert-inbox")(monitor.alert_inbox)
 app.command("payer")(financing.payer)
+app.command("provision")(provision.provision)
 app.command("reprocess")(reprocess.reprocess)
 app.command("prune")(lifecycle.prune)
 app.command("router")(services.router)

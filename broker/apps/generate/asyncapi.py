@@ -70,11 +70,13 @@ ROUTER_RECEIVES = (
     topics.IN_CLAIM,
     topics.IN_ESCALATION,
     topics.CONSENT,
+    topics.CONSENT_SNAPSHOT,
     topics.CAPACITY,
 )
 ROUTER_SENDS = (
     topics.KEY_STORE,
     topics.CONSENT,
+    topics.CONSENT_SNAPSHOT,
     topics.AUDIT,
     topics.AUDIT_CHECKPOINT,
     topics.REJECTED,
@@ -480,6 +482,14 @@ def _messages() -> dict[str, Any]:
             "folds the same state from it (broker/router/ladder_log.py).",
         ),
         (
+            "consentSnapshot",
+            "Consent view snapshot",
+            "A head (partition 0: the consent log position, the offset and SHA-256 of every "
+            "chunk) or a chunk (partition 1: per person the router pseudonym and that person's "
+            "consents under their data key), sealed for the router and signed by the writing "
+            "instance; a starting router loads the newest valid one (docs/consent-snapshot.md).",
+        ),
+        (
             "refusedRecord",
             "Refused record",
             "A record the router refused (unauthorised, unsigned, no legal basis), unchanged; "
@@ -505,6 +515,8 @@ def _messages() -> dict[str, Any]:
                         "type": "string",
                         "description": "the constant ladder (one partition: kept in order)"
                         if mid == "ladderLog"
+                        else KeyKind.SNAPSHOT.value
+                        if mid == "consentSnapshot"
                         else KeyKind.PARTY.value,
                     },
                     "bindingVersion": BINDING,
@@ -571,6 +583,8 @@ def _channels_and_operations() -> tuple[dict[str, Any], dict[str, Any]]:
             ids = ["deadLetter"]
         elif topic is topics.ESCALATION:
             ids = ["ladderLog"]
+        elif topic is topics.CONSENT_SNAPSHOT:
+            ids = ["consentSnapshot"]
         else:
             ids = [_message_id(f) for f in _flows_on(topic)]
         channels[cid] = _channel(topic, ids)

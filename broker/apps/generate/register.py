@@ -98,10 +98,17 @@ def _controllers(flow: FlowRule) -> str:
     return "<br>".join(seen)
 
 
+DERIVED: dict[EventCode, tuple[TopicSpec, ...]] = {
+    # the router's snapshot of its consent view: the consent flow's data again, kept apart
+    EventCode.CONSENT: (topics.CONSENT_SNAPSHOT,),
+}
+"""Topics that keep a flow's data in another form (no message of the flow travels there)."""
+
+
 def _topics_of(event: EventCode) -> list[TopicSpec]:
     names = next((f.topics for f in FLOWS if f.event is event), ())
     by_name = {t.name: t for t in topics.catalogue()}
-    return [by_name[n] for n in names if n in by_name]
+    return [by_name[n] for n in names if n in by_name] + list(DERIVED.get(event, ()))
 
 
 def register_md(policy: Policy) -> str:

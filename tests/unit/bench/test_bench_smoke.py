@@ -37,8 +37,8 @@ def test_in_process_sections_give_their_tables() -> None:
 @pytest.mark.integration
 def test_kafka_sections_give_their_tables() -> None:
     config = BenchConfig.tiny()
-    tables = by_key(run(config, ("throughput", "latency", "rebuild")))
-    assert list(tables) == ["machine", "throughput", "latency", "rebuild", "verdict"]
+    tables = by_key(run(config, ("throughput", "latency", "rebuild", "snapshot")))
+    assert list(tables) == ["machine", "throughput", "latency", "rebuild", "snapshot", "verdict"]
     throughput = tables["throughput"].rows
     assert [r[0].split(" [")[0] for r in throughput] == [
         v.label for v in config.throughput_variants
@@ -51,6 +51,8 @@ def test_kafka_sections_give_their_tables() -> None:
         (v.label, f"{rate:g}") for v in config.latency_variants for rate in config.rates
     ]
     assert len(tables["rebuild"].rows) == 1
+    # the snapshot loaded every consent it was built from (the first cell: consents loaded)
+    assert [r[0] for r in tables["snapshot"].rows] == [f"{config.snapshot_consents:,}"]
     verdict = tables["verdict"].row_labels()
     assert "target (>= 0.50) met" in verdict
     assert "Kafka alone with the routed output shape / raw aiokafka" in verdict
