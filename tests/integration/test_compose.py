@@ -29,10 +29,10 @@ KETENBUS_SERVICES = {
                     "--http-host", "0.0.0.0", "--http-port", "8081"],
     "adapter-provider": ["adapter", "provider", "--party", "fivoor", "--data-dir", "/data"],
     "monitor": ["monitor", "--metrics-port", "9464"],
-    "alert-inbox": ["alert-inbox", "--host", "0.0.0.0", "--port", "9095"],
 }  # fmt: skip
 ONE_SHOT = {"provision", "acl-init"}
-OBSERVABILITY = {"prometheus", "grafana", "alertmanager"}
+# alert-inbox is ketenbus too, but has no Kafka connection (no certificate, no ACL)
+OBSERVABILITY = {"prometheus", "grafana", "alertmanager", "alert-inbox"}
 
 
 def compose_binary() -> Path:
