@@ -40,6 +40,7 @@ from broker.router.ladder import LadderTimes, messages_for
 from broker.router.pipeline import AUDIT_DOMAIN, Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
 from broker.router.replay_log import rebuild_replay
+from broker.trust import PartyRegistry
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
@@ -119,6 +120,11 @@ class RouterService(KafkaComponent):
         self._ladder_done: set[str] = set()
         self._follow_deliveries: asyncio.Task[None] | None = None
         self._keys_follow: asyncio.Task[None] | None = None
+
+    def use_registry(self, registry: PartyRegistry) -> None:
+        """A newer signed registry (``broker.component.registry_watch``): the next record is
+        verified against it, so a revoked key is refused from then on (issue 21)."""
+        self.state.registry = registry
 
     # --- lifecycle ---------------------------------------------------------------------------
 

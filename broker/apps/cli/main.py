@@ -13,6 +13,7 @@ from broker.apps.cli import (
     kafka,
     lifecycle,
     monitor,
+    party,
     reprocess,
     services,
     trace,
@@ -40,6 +41,7 @@ app.add_typer(financing.app, name="financing")
 app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
+app.add_typer(party.app, name="party")
 app.command("payer")(financing.payer)
 app.command("reprocess")(reprocess.reprocess)
 app.command("prune")(lifecycle.prune)
