@@ -288,7 +288,7 @@ def verify_registry(
             f"administrator(s) pinned in {anchor.source} (ketenbus party sign)"
         )
     if len(check.valid) < anchor.threshold:
-        why = "; ".join(check.problems) or "no valid signature"
+        why = "; ".join(check.problems) or "more administrators must sign (ketenbus party sign)"
         raise RegistrySignatureError(
             f"{file}: {len(check.valid)} valid administrator signature(s), {anchor.threshold} "
             f"needed: {why}"

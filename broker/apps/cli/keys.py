@@ -234,7 +234,7 @@ def show(
     for party in loaded:
         for index, entry in enumerate(party.keys):
             status = entry.status_at(when)
-            style = {"valid": "green", "expired": "red"}.get(status, "yellow")
+            style = {"valid": "green", "expired": "red", "revoked": "red"}.get(status, "yellow")
             table.add_row(
                 party.id if index == 0 else "",
                 party.role.value if index == 0 else "",

@@ -324,13 +324,21 @@ def sign(
     reg_path, anchor_path = _paths(settings, registry, anchor)
     pinned = _anchor(anchor_path)
     admins = _admins(admin_key)
+    # the pending proposal; without one, the registry in use (co-signing it, e.g. after the
+    # anchor gained an administrator or a higher threshold)
     source = proposal or proposal_path(reg_path)
+    if proposal is None and not source.exists():
+        source = reg_path
     try:
         text = read_registry_text(source)
         changed = parse_registry_document(text, str(source))[0]
-        in_use = _current(reg_path, pinned) if reg_path.exists() else None
-        if in_use is not None and changed.serial <= in_use.serial:
-            _fail(f"{source} has serial {changed.serial}, not newer than {in_use.serial} in use")
+        if source != reg_path and reg_path.exists():
+            try:
+                in_use: PartyRegistry | None = load_signed_registry(reg_path, pinned)
+            except TrustConfigError:
+                in_use = None
+            if in_use is not None and changed.serial <= in_use.serial:
+                _fail(f"{source} has serial {changed.serial}, not newer than {in_use.serial}")
         signed = add_signatures(text, admins, str(source))
     except TrustConfigError as exc:
         _fail(str(exc))
