@@ -60,7 +60,7 @@ def test_unsigned_registry_is_refused(chain: Chain) -> None:
 
 def test_threshold_two_of_three(chain: Chain) -> None:
     one = sign_registry(chain.registry, [A])
-    with pytest.raises(RegistrySignatureError, match="1 valid administrator signature.*2 needed"):
+    with pytest.raises(RegistrySignatureError, match=r"1 valid administrator signature.*2 needed"):
         verify_registry(one, anchor(2))
     both = add_signatures(one, [C])  # a second administrator co-signs the same text
     assert len(verify_registry(both, anchor(2))) == 3
