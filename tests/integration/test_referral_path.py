@@ -20,7 +20,7 @@ from broker.apps.scenarios.stack import LocalStack
 from broker.audit import canonical
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
-from tests.helpers.kafka import consume_all
+from tests.helpers.kafka import consume_all, partitions_of
 from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.integration
@@ -323,13 +323,16 @@ async def newcomer(stack: LocalStack) -> AsyncIterator[str]:
     """docs/onboarding.md steps 2-5 for a new ZVH, while everything else keeps running: the
     administrators' signed registry change, its topics, and its own adapter."""
     from adapters.zvh.service import ZvhAdapter
-    from broker.kafka import ensure_topics
 
     before = stack.deployment.registry.serial
     party_cli(stack, "onboard", "--party", NEWCOMER, "--role", "zvh", "--name",
               "ZVH Nieuwkomer", "--region", "midden-nederland")
-    await ensure_topics(stack.settings, [topics.outbound(NEWCOMER)])  # `ketenbus topics`
     await applied(stack, before + 1)
+    # the running router prepares the newcomer's topic itself (`ketenbus topics` not needed)
+    assert stack.router is not None and stack.router._joining is not None
+    await stack.router._joining
+    assert await partitions_of(stack.settings.bootstrap_servers or "",
+                               topics.outbound(NEWCOMER).name)
     adapter = ZvhAdapter(
         stack.settings,
         stack.deployment.party_client(NEWCOMER),
