@@ -73,7 +73,9 @@ class RegistryWatch:
                       self.current.serial, err)
             return False
         if registry.serial == self.current.serial:
-            return False  # rewritten, nothing new: a change always raises the serial
+            # co-signed or rewritten; a change always raises the serial, so nothing new
+            log.info("registry %s rewritten at serial %d: nothing new", self.path, registry.serial)
+            return False
         self.current = registry
         self.last_problem = None
         for apply in self._subscribers:

@@ -71,3 +71,19 @@ def test_a_change_needs_an_administrator_key(tmp_path: Path) -> None:
     code, out = run(state, "onboard", "--party", "zvh-zeeland", "--role", "zvh", "--name", "Z")
     assert code == 1 and "--admin-key" in out
     assert not list((state / "keys").glob("zvh-zeeland-*"))
+
+
+def test_keys_generate_drafts_a_change_the_administrators_sign(tmp_path: Path) -> None:
+    """docs/trust.md §1.2: ``keys generate --registry`` writes the change unsigned with a new
+    serial; components refuse it until ``party sign`` adds the administrators' signatures."""
+    state = tmp_path / "state"
+    before = create_local(state, []).registry.serial
+    result = runner.invoke(app, ["keys", "generate", "--party", "zvh-x", "--role", "zvh",
+                                 "--out", str(state / "keys"),
+                                 "--registry", str(state / "registry.yaml")])
+    assert result.exit_code == 0, result.output
+    assert run(state, "verify")[0] == 1  # unsigned now: refused
+    code, out = run(state, "sign", "--admin-key", str(state / "admin" / "local-admin.admin.json"))
+    assert code == 0 and "installed" in out, out
+    signed = load_signed_registry(state / "registry.yaml", state / "registry-anchor.yaml")
+    assert "zvh-x" in signed and signed.serial == before + 1
