@@ -25,6 +25,7 @@ from broker.trust import (
     verify_only,
 )
 from broker.trust.errors import KeyFileError, RegistrySignatureError, TrustConfigError
+from broker.trust.registry import registry_yaml
 from broker.trust.registry_change import key_entry, onboard, revoke, rotate
 from broker.trust.registry_signing import (
     RegistryAnchor,
@@ -184,3 +185,27 @@ def test_watch_applies_newer_signed_registries_only(chain: Chain, tmp_path: Path
     write_signed_registry(chain.registry.with_serial(1), [A], reg)
     assert not watch.check() and seen == [2] and watch.current.serial == 2
     assert "rollback" in (watch.last_problem or "")
+
+
+@pytest.mark.parametrize(
+    "tail",
+    [
+        "signatures: yes\n",
+        "signatures: [[1, 2]]\n",
+        "signatures: [{admin: admin-a}]\n",
+        "signatures: [{admin: ../../etc, signature: AAAA}]\n",
+        "signatures: [{admin: admin-a, signature: '" + "A" * 5000 + "'}]\n",
+    ],
+)
+def test_hostile_signature_blocks_are_refused_by_rule(chain: Chain, tail: str) -> None:
+    """Junk where the signatures go is a registry error with its line, never a crash or a pass."""
+    text = registry_yaml(chain.registry)
+    with pytest.raises(RegistryError) as caught:
+        verify_registry(text + tail, anchor())
+    assert "signatures" in str(caught.value) and "duplicate" not in str(caught.value)
+
+
+def test_a_signature_that_is_not_base64_does_not_count(chain: Chain) -> None:
+    text = registry_yaml(chain.registry) + "signatures: [{admin: admin-a, signature: '!!'}]\n"
+    with pytest.raises(RegistrySignatureError, match="'admin-a' does not verify"):
+        verify_registry(text, anchor())
