@@ -87,3 +87,24 @@ def test_keys_generate_drafts_a_change_the_administrators_sign(tmp_path: Path) -
     assert code == 0 and "installed" in out, out
     signed = load_signed_registry(state / "registry.yaml", state / "registry-anchor.yaml")
     assert "zvh-x" in signed and signed.serial == before + 1
+
+
+def test_components_refuse_a_registry_the_administrators_did_not_sign(tmp_path: Path) -> None:
+    """``ketenbus router`` and ``ketenbus adapter`` stop before they connect, naming why: a
+    tampered registry, and one re-signed by another valid key that is not pinned."""
+    from broker.trust.registry_signing import generate_admin_key, write_signed_registry
+
+    state = tmp_path / "state"
+    dep = create_local(state, [])
+    env = {"KETENBUS_STATE_DIR": str(state), "KETENBUS_BOOTSTRAP_SERVERS": "127.0.0.1:9"}
+    registry = state / "registry.yaml"
+    registry.write_text(registry.read_text().replace("ketenbus router", "ketenbus r0uter"))
+    for command in (["router"], ["adapter", "zvh", "--party", "router"]):
+        result = runner.invoke(app, command, env=env)
+        said = " ".join(result.output.split())  # the console wraps long lines
+        assert result.exit_code == 2, said
+        assert "party registry refused" in said and "does not verify" in said
+    write_signed_registry(dep.registry, [generate_admin_key("admin-rogue")], registry)
+    result = runner.invoke(app, ["router"], env=env)
+    said = " ".join(result.output.split())
+    assert result.exit_code == 2 and "'admin-rogue', which is not an administrator" in said
