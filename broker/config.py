@@ -167,6 +167,17 @@ class Settings(BaseSettings):
     keys_dir: Path | None = None
     """Where this machine's private key files are. Default: ``<state_dir>/keys``."""
 
+    registry_anchor_file: Path | None = None
+    """The registry's trust anchor: the administrators' public keys and how many must sign
+    (docs/trust.md §2.1). A component loads only a registry they signed. Pin it out of band,
+    never beside the registry in the same delivery. Default:
+    ``<state_dir>/registry-anchor.yaml``."""
+
+    registry_poll_seconds: float = Field(default=2.0, ge=0.05, le=3600.0)
+    """How often a running component looks for a new signed registry (a rotation, a revocation):
+    a revoked key is refused by every running component at most this long (plus the time to
+    read the file) after the signed registry is in place (docs/onboarding.md)."""
+
     session_timeout_ms: int = Field(default=10000, ge=1000, le=300000)
     """Consumer-group session timeout; a crashed member's partitions move after this long."""
 

@@ -1,18 +1,22 @@
 """A deployment: the party registry, this machine's private keys and pseudonym secrets.
 
 In production each party holds only its own private keys and the router holds its own; the
-registry (public keys, roles, regions) is shared. ``create_local`` builds a complete local
-deployment for ``ketenbus up`` and the tests: every key and secret is generated at run time
-under the state directory, never committed.
+registry (public keys, roles, regions) is shared, signed by the registry's administrators and
+verified against the trust anchor before it is used (docs/trust.md §2.1). ``create_local`` builds
+a complete local deployment for ``ketenbus up`` and the tests: every key and secret, the
+administrator's key included, is generated at run time under the state directory, never
+committed.
 """
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from broker.audit.keystore import TopicKeyStore, kek_dir, open_key_store
+from broker.component.registry_watch import RegistryWatch
 from broker.config import Settings
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
@@ -22,7 +26,6 @@ from broker.trust import (
     PartyRegistry,
     Pseudonymiser,
     ReplayGuard,
-    dump_registry,
     generate_party_keys,
     load_or_create_secret,
     load_registry,
@@ -35,11 +38,24 @@ from broker.trust.intake_token import (
     token_digest,
     token_file,
 )
+from broker.trust.errors import KeyFileError, TrustConfigError
 from broker.trust.party import PartyClient
+from broker.trust.registry_signing import (
+    RegistryAnchor,
+    generate_admin_key,
+    load_admin_key,
+    load_signed_registry,
+    write_admin_key,
+    write_anchor,
+    write_signed_registry,
+)
 from schemas import topics
 from schemas.vocab import PartyRole
 
 REGISTRY_FILE = "registry.yaml"
+ANCHOR_FILE = "registry-anchor.yaml"
+ADMIN_DIR = "admin"  # a local deployment's run-time registry administrator (demo and tests)
+LOCAL_ADMIN = "local-admin"
 KEYS_DIR = "keys"
 SECRETS_DIR = "secrets"
 INSTANCES_DIR = "instances"  # under KEYS_DIR: one folder of signing keys per router instance
@@ -61,6 +77,40 @@ class Deployment:
     registry: PartyRegistry
     keys_dir: Path
     secrets_dir: Path
+    registry_file: Path | None = None  # where the signed registry is followed from
+    anchor_file: Path | None = None
+
+    def watch(self, settings: Settings) -> RegistryWatch | None:
+        """A watch on the signed registry file (None when this deployment has none): every
+        component of this process subscribes to it, and later ones start from what it holds."""
+        if self.registry_file is None or self.anchor_file is None:
+            return None
+        watch = RegistryWatch(
+            self.registry_file,
+            self.anchor_file,
+            self.registry,
+            interval=settings.registry_poll_seconds,
+        )
+        watch.subscribe(self._use)
+        return watch
+
+    def _use(self, registry: PartyRegistry) -> None:
+        self.registry = registry
+
+    def follow(self, watch: RegistryWatch | None, client: PartyClient) -> None:
+        """Let ``client`` follow ``watch``: the new registry, and its keyring read again from the
+        keys directory (where a rotation put the party's new private key)."""
+        if watch is None:
+            return
+
+        def apply(registry: PartyRegistry) -> None:
+            try:
+                ring = self.keyring(client.party_id)
+            except (KeyFileError, TrustConfigError):
+                ring = None
+            client.use_registry(registry, ring, datetime.now(UTC))
+
+        watch.subscribe(apply)
 
     @property
     def router_id(self) -> str:
@@ -164,8 +214,38 @@ def router_instance_ids(count: int) -> tuple[str, ...]:
     return () if count <= 1 else tuple(f"router-{i}" for i in range(1, count + 1))
 
 
-def load(registry_file: Path, keys_dir: Path, secrets_dir: Path) -> Deployment:
-    return Deployment(load_registry(registry_file), keys_dir, secrets_dir)
+def anchor_file_of(settings: Settings) -> Path:
+    """The trust anchor this process pins (``KETENBUS_REGISTRY_ANCHOR_FILE``, else beside the
+    state)."""
+    return settings.registry_anchor_file or Path(settings.state_dir) / ANCHOR_FILE
+
+
+def load(
+    registry_file: Path, keys_dir: Path, secrets_dir: Path, anchor_file: Path | None = None
+) -> Deployment:
+    """The deployment from a registry signed by the administrators pinned in ``anchor_file``
+    (default: ``registry-anchor.yaml`` beside the registry); ``TrustConfigError`` otherwise."""
+    anchor = anchor_file or Path(registry_file).parent / ANCHOR_FILE
+    registry = load_signed_registry(registry_file, anchor)
+    return Deployment(registry, keys_dir, secrets_dir, Path(registry_file), Path(anchor))
+
+
+def local_admin(state_dir: Path) -> RegistryAnchor:
+    """The local deployment's administrator (made at run time, once) pinned as its anchor."""
+    folder = state_dir / ADMIN_DIR
+    path = folder / f"{LOCAL_ADMIN}.admin.json"
+    if path.exists():
+        key = load_admin_key(path)
+    else:
+        key = generate_admin_key(LOCAL_ADMIN)
+        write_admin_key(key, folder)
+    anchor = RegistryAnchor({key.admin_id: key.public}, 1)
+    write_anchor(anchor, state_dir / ANCHOR_FILE)
+    return anchor
+
+
+def local_admin_key_file(state_dir: Path) -> Path:
+    return state_dir / ADMIN_DIR / f"{LOCAL_ADMIN}.admin.json"
 
 
 def create_local(
@@ -244,6 +324,13 @@ def create_local(
             update={"keys": [*router.keys, entry.model_copy(update={"instance": instance})]}
         )
         chains.append(AuditChainDecl(chain=own.key_id, writer=router.id, keys=[own.key_id]))
-    registry = PartyRegistry(entries, chains)
-    dump_registry(registry, registry_file)
-    return Deployment(load_registry(registry_file), keys_dir, secrets_dir)
+    serial = 1
+    if registry_file.exists():  # a restart: a newer serial, so running readers take it
+        with contextlib.suppress(TrustConfigError):
+            serial = load_registry(registry_file).serial + 1
+    registry = PartyRegistry(entries, chains, serial=serial)
+    local_admin(state_dir)
+    write_signed_registry(
+        registry, [load_admin_key(local_admin_key_file(state_dir))], registry_file
+    )
+    return load(registry_file, keys_dir, secrets_dir, state_dir / ANCHOR_FILE)

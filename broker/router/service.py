@@ -29,7 +29,7 @@ from broker.component.health import HealthStatus
 from broker.component.lifecycle import KafkaComponent
 from broker.component.retry import bounded
 from broker.config import Settings
-from broker.kafka import establish_epoch, new_epoch, repair_topics
+from broker.kafka import ensure_topics, establish_epoch, new_epoch, repair_topics
 from broker.router import consent_snapshot, ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
@@ -41,6 +41,7 @@ from broker.router.pipeline import AUDIT_DOMAIN, Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
 from broker.router.replay_log import rebuild_replay
 from broker.router.spans import traced
+from broker.trust import PartyRegistry
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.flows.consent import consent_message
@@ -128,6 +129,28 @@ class RouterService(KafkaComponent):
         self.snapshot_erased = 0  # persons in the loaded snapshot whose data key was erased
         self.snapshot_written: consent_snapshot.Snapshot | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._joining: asyncio.Task[None] | None = None
+
+    def use_registry(self, registry: PartyRegistry) -> None:
+        """A newer signed registry (``broker.component.registry_watch``): the next record is
+        verified against it, so a revoked key is refused from then on (issue 21). A party that
+        joined gets its outbound topic before anything is routed to it."""
+        joined = [p.id for p in registry if p.id not in self.state.registry]
+        self.state.registry = registry
+        if joined and self._producer is not None:
+            self._joining = asyncio.create_task(self._prepare_topics(joined), name="joined")
+
+    async def _prepare_topics(self, party_ids: list[str]) -> None:
+        """Create the new parties' topics and learn where they live before the first record
+        goes there (a produce request that has to look a topic up mid-batch stalled the
+        embedded broker's other partitions in the same request)."""
+        try:
+            specs = [topics.outbound(p) for p in party_ids]
+            await ensure_topics(self.settings, specs)
+            for spec in specs:
+                await self.producer.partitions_for(spec.name)
+        except Exception as err:  # the broker may be away: the first delivery creates it
+            log.warning("topics of new parties not prepared: %s", type(err).__name__)
 
     # --- lifecycle ---------------------------------------------------------------------------
 

@@ -726,6 +726,14 @@ def _verify(
     header_bytes = parsed.header_bytes
     assert header_bytes is not None
     _check_signature(parsed, entry, header_bytes, bytes(value), registry)
+    if entry.revoked is not None and now >= entry.revoked:
+        # a stolen key may be used with any kb-time it likes: revocation counts from the
+        # reader's clock, not from the time the message claims (docs/trust.md §2.2)
+        raise TrustError(
+            Reason.KEY_REVOKED,
+            f"key {entry.key_id!r} of {meta.sender!r} was revoked at "
+            f"{format_time(entry.revoked)}",
+        )
     check_key_valid(entry, meta.sender, meta.timestamp)
     if (
         expiry_grace is not None

@@ -37,6 +37,9 @@ class Reason(StrEnum):
     KEY_EXPIRED = "key-expired"
     """The message is dated at or after its signing key's ``valid_until`` (or, when the reader asks
     for it, it was received too long after that)."""
+    KEY_REVOKED = "key-revoked"
+    """The signing key was revoked in the registry (a stolen or lost key): refused from the moment
+    the reader holds that registry, whatever time the message claims (docs/trust.md §2.2)."""
     WRONG_RECIPIENT = "wrong-recipient"
     """The message is addressed to another party than the reader."""
     DECRYPT_FAILED = "decrypt-failed"
@@ -119,3 +122,9 @@ class RegistryError(TrustConfigError):
         self.problems = problems
         lines = "\n".join(f"  {p}" for p in problems)
         super().__init__(f"invalid party registry ({len(problems)} problem(s)):\n{lines}")
+
+
+class RegistrySignatureError(TrustConfigError):
+    """The registry is not signed by enough of the pinned administrators (unsigned, changed after
+    signing, signed by a key that is not an administrator's, or an older serial than the one in
+    use): a component refuses to load it (docs/trust.md §2.1)."""

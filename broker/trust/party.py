@@ -3,6 +3,7 @@ what the router delivers, and key records by the party's own pseudonym of the pe
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -30,6 +31,19 @@ class PartyClient:
     registry: PartyRegistry
     pseudonyms: Pseudonymiser
     router_id: str = "router"
+
+    def use_registry(
+        self, registry: PartyRegistry, keyring: Keyring | None = None, at: datetime | None = None
+    ) -> None:
+        """Follow a new signed registry (and the keyring reloaded from disk, which may hold the
+        key a rotation registered): read with it at once, and sign with the newest own key it
+        lists as valid now. With none valid (a revoked key), keep the current one: what it
+        sends is then refused with its reason, never silently dropped."""
+        self.registry = registry
+        if keyring is not None:
+            self.keyring = keyring
+        with contextlib.suppress(TrustError):
+            self.keys = self.keyring.for_signing(registry, at or datetime.now(UTC))
 
     def seal_message(
         self, bundle: dict[str, Any], bsn: str | None, now: datetime | None = None

@@ -7,6 +7,7 @@ file, line and column, so an operator can fix a registry without reading Python.
 File format::
 
     version: 1
+    serial: 7                                # raised by every signed change (no rollback)
     parties:
       - id: zvh-utrecht                      # 2-64 of [a-z0-9-]; names its out.<id> topic
         name: Zorg- en Veiligheidshuis Utrecht
@@ -20,6 +21,8 @@ File format::
             encryption_public: <base64 of 32 raw X25519 public key bytes>
             valid_from: 2026-11-23T00:00:00Z  # aware; the key is valid in [from, until)
             valid_until: 2027-11-30T00:00:00Z # optional
+            revoked: 2026-12-07T01:00:00Z     # optional: refused from then on (stolen key)
+            revocation_reason: key-compromise # optional, with revoked
         # outbound_topic: out.zvh-utrecht     # optional, defaults to the catalogue's name
         # intake_tokens: [<sha256 hex>]       # optional: its HTTP intake's bearer tokens, as
                                              #   digests only (broker/trust/intake_token.py)
@@ -29,6 +32,9 @@ File format::
         writer: router                       # the party that writes it
         keys: [router-20261123-9f3a]         # the writer's key ids allowed to sign it, in
                                              #   rotation order (each valid in its period)
+    signatures:                              # the administrators' (registry_signing.py)
+      - admin: admin-a
+        signature: <base64 Ed25519 signature>
 
 Every scalar is read as text (no YAML 1.1 implicit typing: ``0363`` stays ``"0363"``); ``null``,
 ``~`` and empty values are absent values. Anchors are resolved; merge keys (``<<``) are refused.
@@ -126,19 +132,27 @@ class KeyEntry(BaseModel):
     valid_from: UtcDatetime
     valid_until: UtcDatetime | None = None
     instance: PartyId | None = None
+    revoked: UtcDatetime | None = None
+    revocation_reason: Annotated[str, Field(pattern=r"^[a-z0-9-]{1,64}$")] | None = None
 
     @model_validator(mode="after")
     def _period(self) -> KeyEntry:
         if self.valid_until is not None and self.valid_until <= self.valid_from:
             raise ValueError("valid_until must be later than valid_from")
+        if self.revocation_reason is not None and self.revoked is None:
+            raise ValueError("revocation_reason needs revoked (the time of the revocation)")
         return self
 
     def valid_at(self, at: datetime) -> bool:
         """Whether the key may be used at ``at``: ``valid_from <= at < valid_until``."""
         return self.status_at(at) == "valid"
 
-    def status_at(self, at: datetime) -> Literal["valid", "not-yet-valid", "expired"]:
+    def status_at(
+        self, at: datetime
+    ) -> Literal["valid", "not-yet-valid", "expired", "revoked"]:
         at = require_aware(at, "at")
+        if self.revoked is not None and at >= self.revoked:
+            return "revoked"
         if at < self.valid_from:
             return "not-yet-valid"
         if self.valid_until is not None and at >= self.valid_until:
@@ -213,12 +227,23 @@ class AuditChainDecl(BaseModel):
     keys: Annotated[list[KeyId], Field(min_length=1)]
 
 
+class RegistrySignature(BaseModel):
+    """One administrator's signature over the registry (broker/trust/registry_signing.py)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    admin: PartyId  # same rules as a party id
+    signature: Annotated[str, Field(min_length=1, max_length=200)]
+
+
 class RegistryDocument(BaseModel):
     """The registry file as a whole."""
 
     model_config = ConfigDict(extra="forbid")
 
     version: Annotated[int, AfterValidator(_supported_version)] = REGISTRY_VERSION
+    serial: Annotated[int, Field(ge=0)] = 0
+    signatures: list[RegistrySignature] = Field(default_factory=list)
     parties: list[Party] = Field(default_factory=list)
     audit_chains: list[AuditChainDecl] = Field(default_factory=list)
 
@@ -230,7 +255,11 @@ class PartyRegistry:
     """
 
     def __init__(
-        self, parties: Iterable[Party] = (), audit_chains: Iterable[AuditChainDecl] = ()
+        self,
+        parties: Iterable[Party] = (),
+        audit_chains: Iterable[AuditChainDecl] = (),
+        *,
+        serial: int = 0,
     ) -> None:
         by_id: dict[str, Party] = {}
         key_owner: dict[str, str] = {}
@@ -259,6 +288,7 @@ class PartyRegistry:
             chains[decl.chain] = decl
         self._parties = by_id
         self._chains = chains
+        self.serial = serial  # raised by every signed change; a lower one is a rollback
         self._signing: Memo[tuple[str, str], Ed25519PublicKey] = Memo()
         self._encryption: Memo[tuple[str, str], X25519PublicKey] = Memo()
 
@@ -295,7 +325,7 @@ class PartyRegistry:
         """A new registry with ``decl`` added, or replacing the chain with the same id."""
         chains = dict(self._chains)
         chains[decl.chain] = decl
-        return PartyRegistry(self._parties.values(), chains.values())
+        return PartyRegistry(self._parties.values(), chains.values(), serial=self.serial)
 
     def __contains__(self, party_id: object) -> bool:
         return party_id in self._parties
@@ -331,7 +361,11 @@ class PartyRegistry:
         """A new registry with ``party`` added, or replacing the party with the same id."""
         parties = dict(self._parties)
         parties[party.id] = party
-        return PartyRegistry(parties.values(), self._chains.values())
+        return PartyRegistry(parties.values(), self._chains.values(), serial=self.serial)
+
+    def with_serial(self, serial: int) -> PartyRegistry:
+        """The same registry under another serial (a signed change raises it by one)."""
+        return PartyRegistry(self._parties.values(), self._chains.values(), serial=serial)
 
     def key_entry(self, party_id: str, key_id: str) -> KeyEntry:
         """The registered key ``key_id`` of ``party_id``.
@@ -398,6 +432,12 @@ def check_key_valid(entry: KeyEntry, party_id: str, at: datetime) -> None:
             Reason.KEY_NOT_YET_VALID,
             f"key {entry.key_id!r} of {party_id!r} is valid from "
             f"{entry.valid_from.isoformat()}, used at {require_aware(at).isoformat()}",
+        )
+    if status == "revoked":
+        assert entry.revoked is not None
+        raise TrustError(
+            Reason.KEY_REVOKED,
+            f"key {entry.key_id!r} of {party_id!r} was revoked at {entry.revoked.isoformat()}",
         )
     if status == "expired":
         assert entry.valid_until is not None
@@ -632,7 +672,18 @@ def _chain_problems(
 
 
 def parse_registry(text: str, file: str = "<registry>") -> PartyRegistry:
-    """Parse registry YAML; ``RegistryError`` lists every problem with ``file:line:column``."""
+    """Parse registry YAML; ``RegistryError`` lists every problem with ``file:line:column``.
+    Signatures are read but not checked here: components load through
+    ``registry_signing.load_signed_registry``."""
+    return parse_registry_document(text, file)[0]
+
+
+def read_registry_tree(text: str, file: str = "<registry>") -> Any:
+    """The registry YAML as plain data, every scalar as text (what administrators sign)."""
+    return _read_tree(text, file)[0]
+
+
+def _read_tree(text: str, file: str) -> tuple[Any, _Builder]:
     try:
         node = yaml.compose(text, Loader=yaml.SafeLoader)
     except MarkedYAMLError as exc:
@@ -652,6 +703,14 @@ def parse_registry(text: str, file: str = "<registry>") -> PartyRegistry:
         raise RegistryError([problem]) from None
     if builder.problems:
         raise RegistryError(builder.problems)
+    return data, builder
+
+
+def parse_registry_document(
+    text: str, file: str = "<registry>"
+) -> tuple[PartyRegistry, RegistryDocument]:
+    """The registry and its document (serial, signatures) from registry YAML."""
+    data, builder = _read_tree(text, file)
     try:
         document = RegistryDocument.model_validate(data)
     except ValidationError as exc:
@@ -660,11 +719,18 @@ def parse_registry(text: str, file: str = "<registry>") -> PartyRegistry:
     problems += _chain_problems(document, file, builder.marks)
     if problems:
         raise RegistryError(problems)
-    return PartyRegistry(document.parties, document.audit_chains)
+    registry = PartyRegistry(document.parties, document.audit_chains, serial=document.serial)
+    return registry, document
 
 
 def load_registry(path: Path) -> PartyRegistry:
-    """Load a registry YAML file (see the module docstring for its format and rules)."""
+    """Load a registry YAML file (see the module docstring for its format and rules), without
+    checking its signatures (tools and tests; components use ``load_signed_registry``)."""
+    return parse_registry(read_registry_text(path), str(path))
+
+
+def read_registry_text(path: Path) -> str:
+    """The text of a registry file; ``RegistryError`` when it is missing or not UTF-8."""
     path = Path(path)
     try:
         text = path.read_text(encoding="utf-8")
@@ -672,7 +738,7 @@ def load_registry(path: Path) -> PartyRegistry:
         raise RegistryError([RegistryProblem(str(path), 1, 1, "", "file not found")]) from None
     except UnicodeDecodeError:
         raise RegistryError([RegistryProblem(str(path), 1, 1, "", "not UTF-8 text")]) from None
-    return parse_registry(text, str(path))
+    return text
 
 
 def _party_document(party: Party) -> dict[str, Any]:
@@ -688,10 +754,10 @@ def _party_document(party: Party) -> dict[str, Any]:
 
 def registry_yaml(registry: PartyRegistry) -> str:
     """The registry as YAML text, in the format ``load_registry`` reads."""
-    document: dict[str, Any] = {
-        "version": REGISTRY_VERSION,
-        "parties": [_party_document(p) for p in registry.parties],
-    }
+    document: dict[str, Any] = {"version": REGISTRY_VERSION}
+    if registry.serial:
+        document["serial"] = registry.serial
+    document["parties"] = [_party_document(p) for p in registry.parties]
     if registry.audit_chains:
         document["audit_chains"] = [
             d.model_dump(mode="json") for d in registry.audit_chains.values()

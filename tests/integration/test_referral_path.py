@@ -24,7 +24,7 @@ from broker.audit import AuditKind, canonical
 from broker.component import tracing
 from schemas import topics
 from schemas.identifiers import BSN_SYSTEM
-from tests.helpers.kafka import consume_all
+from tests.helpers.kafka import consume_all, partitions_of
 from tests.helpers.stack import running_stack
 
 pytestmark = pytest.mark.integration
@@ -37,7 +37,9 @@ PROVIDER = "fivoor"
 async def stack(
     kafka_bootstrap: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[LocalStack]:
-    async with running_stack(kafka_bootstrap, tmp_path_factory.mktemp("state"), demo.PARTIES) as s:
+    state = tmp_path_factory.mktemp("state")
+    # registry changes (rotation, revocation) reach running components within 0.2 s here
+    async with running_stack(kafka_bootstrap, state, demo.PARTIES, registry_poll_seconds=0.2) as s:
         yield s
 
 
@@ -437,3 +439,143 @@ async def test_the_conformance_kit_passes_against_the_shipped_zvh_adapter_and_na
     assert "referral-bsn-fails-11-check" in result.output and "FAIL" in result.output
     xml = out_xml.read_text()
     assert 'failures="2"' in xml and "adapter refused" in xml
+
+
+# --- a party's lifecycle on the running stack (issue 21; docs/onboarding.md) -------------------
+
+NEWCOMER = "zvh-nieuwkomer"
+
+
+def party_cli(stack: LocalStack, *args: str) -> str:
+    """``ketenbus party …`` as an administrator runs it, beside the running stack."""
+    from typer.testing import CliRunner
+
+    from broker.apps.cli.main import app
+
+    env = {"KETENBUS_STATE_DIR": str(stack.settings.state_dir)}
+    admin = str(stack.settings.state_dir / "admin" / "local-admin.admin.json")
+    result = CliRunner().invoke(app, ["party", *args, "--admin-key", admin], env=env)
+    assert result.exit_code == 0, result.output
+    assert "installed" in result.output, result.output
+    return result.output
+
+
+async def applied(stack: LocalStack, serial: int, timeout: float = 5) -> float:
+    """Seconds until every running router and adapter holds registry ``serial``."""
+    start = asyncio.get_running_loop().time()
+    clients = [a.client for a in (*stack.zvh.values(), *stack.providers.values())]
+    for _ in range(int(timeout / 0.02)):
+        serials = {r.state.registry.serial for r in stack.routers}
+        serials |= {c.registry.serial for c in clients}
+        if serials == {serial}:
+            return asyncio.get_running_loop().time() - start
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"registry serial {serial} not applied everywhere: {serials}")
+
+
+async def send_file(stack: LocalStack, party: str, name: str, doc: dict[str, Any]) -> str:
+    demo.drop(stack.inbox(party), name, demo.dump(doc))
+    receipt_path = stack.inbox(party) / "processed" / f"{name}.receipt.json"
+    for _ in range(200):
+        if receipt_path.exists():
+            break
+        await asyncio.sleep(0.05)
+    return str(json.loads(receipt_path.read_text())["accepted"][0]["message_id"])
+
+
+@pytest.fixture(scope="module")
+async def newcomer(stack: LocalStack) -> AsyncIterator[str]:
+    """docs/onboarding.md steps 2-5 for a new ZVH, while everything else keeps running: the
+    administrators' signed registry change, its topics, and its own adapter."""
+    from adapters.zvh.service import ZvhAdapter
+
+    before = stack.deployment.registry.serial
+    party_cli(stack, "onboard", "--party", NEWCOMER, "--role", "zvh", "--name",
+              "ZVH Nieuwkomer", "--region", "midden-nederland")
+    await applied(stack, before + 1)
+    # the running router prepares the newcomer's topic itself (`ketenbus topics` not needed)
+    assert stack.router is not None and stack.router._joining is not None
+    await stack.router._joining
+    assert await partitions_of(stack.settings.bootstrap_servers or "",
+                               topics.outbound(NEWCOMER).name)
+    adapter = ZvhAdapter(
+        stack.settings,
+        stack.deployment.party_client(NEWCOMER),
+        stack.inbox(NEWCOMER),
+        stack.outbox(NEWCOMER),
+        poll_interval=0.1,
+        session_timeout_ms=2000,
+    )
+    assert stack.registry_watch is not None
+    stack.deployment.follow(stack.registry_watch, adapter.client)
+    stack.zvh[NEWCOMER] = adapter
+    await adapter.start()
+    yield NEWCOMER  # stopped with the stack
+
+
+async def test_onboarding_a_new_zvh_to_its_first_delivered_referral(
+    stack: LocalStack, newcomer: str, rng: random.Random
+) -> None:
+    """docs/onboarding.md, from nothing to the first delivered referral."""
+    p = person(rng)
+    consent = await send_file(
+        stack, newcomer, "consent.json", demo.consent(f"c-{rng.randrange(10**9)}", p["bsn"],
+                                                      date.today())
+    )
+    assert (await stack.zvh[newcomer].wait_response(consent, 20) or {}).get("status") == "accepted"
+    case = f"CASE-{rng.randrange(10**9)}"
+    mid = await send_file(
+        stack, newcomer, "first.json", demo.referral(case, "midden-nederland", p, date.today())
+    )
+    answer = await stack.zvh[newcomer].wait_response(mid, 20)
+    assert answer is not None and answer["status"] == "accepted", answer
+    assert await delivered_to(stack, PROVIDER, mid) is not None
+
+
+async def test_rotation_overlaps_and_revocation_reaches_the_running_router(
+    stack: LocalStack, newcomer: str, rng: random.Random
+) -> None:
+    """A new key is used and accepted at once, the old one still during the overlap; revoked,
+    the old key is refused by the router that was running all along (``key-revoked``: parked on
+    ``rejected`` with its reason and audited), within ``registry_poll_seconds``."""
+    zvh = stack.zvh[newcomer]
+    p = person(rng)
+    consent = await zvh.submit_json(demo.consent(f"c-{rng.randrange(10**9)}", p["bsn"],
+                                                 date.today()))
+    assert (await zvh.wait_response(consent.message_id, 20) or {}).get("status") == "accepted"
+    old = zvh.client.keys
+
+    async def refer(wait: float = 20) -> tuple[str, dict[str, Any] | None]:
+        doc = demo.referral(f"CASE-{rng.randrange(10**9)}", "midden-nederland", p, date.today())
+        sent = await zvh.submit_json(doc)
+        return sent.message_id, await zvh.wait_response(sent.message_id, wait)
+
+    serial = stack.deployment.registry.serial
+    party_cli(stack, "rotate", "--party", newcomer, "--overlap-hours", "1")
+    await applied(stack, serial + 1)
+    new = zvh.client.keys
+    assert new.key_id != old.key_id, "the adapter signs with its new key once registered"
+    mid, answer = await refer()
+    assert answer is not None and answer["status"] == "accepted", answer
+    assert await delivered_to(stack, PROVIDER, mid) is not None
+    zvh.client.keys = old  # the old key, still within its overlap
+    mid, answer = await refer()
+    assert answer is not None and answer["status"] == "accepted", answer
+
+    party_cli(stack, "revoke", "--party", newcomer, "--key-id", old.key_id)
+    took = await applied(stack, serial + 2)
+    assert took <= 0.2 + 1.0, f"revocation took {took:.2f} s to apply"
+    assert zvh.client.keys.key_id == new.key_id, "the adapter left the revoked key by itself"
+    zvh.client.keys = old  # whoever stole the old key signs with it
+    stolen, answer = await refer(wait=1.5)
+    assert answer is None, "a revoked key gets no answer in its holder's name"
+    assert await delivered_to(stack, PROVIDER, stolen, timeout=0.5) is None
+    bootstrap = stack.settings.bootstrap_servers or ""
+    rejected = await consume_all(bootstrap, topics.REJECTED.name)
+    mine = [r for r in rejected if dict(r.headers).get("kb-id") == stolen.encode()]
+    assert mine and dict(mine[0].headers)["kb-reason"] == b"key-revoked"
+    audit = [json.loads(r.value) for r in await consume_all(bootstrap, topics.AUDIT.name)]
+    assert any(stolen in json.dumps(a) and "key-revoked" in json.dumps(a) for a in audit)
+    zvh.client.keys = new  # the genuine holder goes on with its new key
+    mid, answer = await refer()
+    assert answer is not None and answer["status"] == "accepted", answer

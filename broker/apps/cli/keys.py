@@ -200,7 +200,8 @@ def generate(
         chain = decl.chain if decl else keys.key_id
         kids = [*(decl.keys if decl else []), keys.key_id]
         updated = updated.with_audit_chain(AuditChainDecl(chain=chain, writer=party, keys=kids))
-        dump_registry(updated, registry)
+        # a new serial, unsigned: components take it once administrators sign it (party sign)
+        dump_registry(updated.with_serial(updated.serial + 1), registry)
         action = "added key" if existing is not None else "added party"
         typer.echo(f"{action} {party} / {keys.key_id} to {registry}", err=True)
         for note in notes:
@@ -234,7 +235,7 @@ def show(
     for party in loaded:
         for index, entry in enumerate(party.keys):
             status = entry.status_at(when)
-            style = {"valid": "green", "expired": "red"}.get(status, "yellow")
+            style = {"valid": "green", "expired": "red", "revoked": "red"}.get(status, "yellow")
             table.add_row(
                 party.id if index == 0 else "",
                 party.role.value if index == 0 else "",

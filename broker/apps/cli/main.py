@@ -15,6 +15,7 @@ from broker.apps.cli import (
     lifecycle,
     monitor,
     provision,
+    party,
     reprocess,
     services,
     trace,
@@ -44,6 +45,7 @@ app.command("kafka")(kafka.kafka)
 app.add_typer(keys_app, name="keys")
 app.command("monitor")(monitor.monitor)
 app.command("alert-inbox")(monitor.alert_inbox)
+app.add_typer(party.app, name="party")
 app.command("payer")(financing.payer)
 app.command("provision")(provision.provision)
 app.command("reprocess")(reprocess.reprocess)

@@ -55,7 +55,8 @@ def _readers(settings: Settings) -> tuple[PartyClient | None, PartyClient | None
         return None, None
     try:
         dep = deployment.load(registry, settings.keys_dir or state / deployment.KEYS_DIR,
-                              state / deployment.SECRETS_DIR)
+                              state / deployment.SECRETS_DIR,
+                              deployment.anchor_file_of(settings))
     except Exception as exc:
         err.print(f"[yellow]party registry not usable ({type(exc).__name__}); no bed counts[/]")
         return None, None

@@ -41,7 +41,15 @@ def _deployment(settings: Settings) -> Deployment:
             "create one with 'ketenbus keys generate --registry …'"
         )
         raise typer.Exit(2)
-    return deployment.load(registry, keys, state / deployment.SECRETS_DIR)
+    from broker.trust import TrustConfigError
+
+    try:  # only a registry the pinned administrators signed (docs/trust.md §2.1)
+        return deployment.load(
+            registry, keys, state / deployment.SECRETS_DIR, deployment.anchor_file_of(settings)
+        )
+    except TrustConfigError as e:
+        err.print(f"[bold red]party registry refused:[/] {e}")
+        raise typer.Exit(2) from None
 
 
 async def _run_until_signal(
@@ -108,7 +116,15 @@ def router(
             state,
             session_timeout_ms=settings.session_timeout_ms,
         )
-        await _run_until_signal(service, figures.served(settings))
+        watch = dep.watch(settings)  # rotations and revocations without a restart
+        if watch is not None:
+            watch.subscribe(service.use_registry)
+            watch.start()
+        try:
+            await _run_until_signal(service, figures.served(settings))
+        finally:
+            if watch is not None:
+                await watch.stop()
 
     asyncio.run(main())
 
@@ -159,6 +175,17 @@ def adapter(
         raise typer.Exit(2)
 
     async def main() -> None:
+        watch = dep.watch(settings)  # rotations and revocations without a restart
+        dep.follow(watch, client)
+        if watch is not None:
+            watch.start()
+        try:
+            await serve()
+        finally:
+            if watch is not None:
+                await watch.stop()
+
+    async def serve() -> None:
         if kind is AdapterKind.provider:
             provider = ProviderAdapter(
                 settings,

@@ -70,7 +70,8 @@ def serve(
         err.print(f"[bold red]no party registry at {registry}[/]")
         raise typer.Exit(2)
     dep = deployment.load(registry, settings.keys_dir or state / deployment.KEYS_DIR,
-                          state / deployment.SECRETS_DIR)
+                          state / deployment.SECRETS_DIR,
+                          deployment.anchor_file_of(settings))
     users = UserStore(_users_file(config))
     if not len(users):
         err.print("[bold red]no users yet[/]: add one with 'ketenbus web add-user NAME --role …'")

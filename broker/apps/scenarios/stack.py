@@ -25,6 +25,8 @@ from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
 from adapters.zvh.tls import server_config
 from broker.apps.deployment import REGISTRY_FILE, Deployment
+from broker.apps.deployment import Deployment
+from broker.component.registry_watch import RegistryWatch
 from broker.config import Settings
 from broker.kafka import ensure_topics, port_is_free
 from broker.router.facts import Fact
@@ -69,6 +71,7 @@ class LocalStack:
     http_url: str | None = None
     http_party: str | None = None
     http_token: str | None = None  # the HTTP party's intake token (zvh_http_auth = "token")
+    registry_watch: RegistryWatch | None = None
     _server: uvicorn.Server | None = None
     _server_task: asyncio.Task[None] | None = None
 
@@ -178,6 +181,19 @@ class LocalStack:
         )
         if self.options.http_port is not None and self.zvh:
             await self._start_http(next(iter(self.zvh.values())), self.options.http_port)
+        self._follow_registry()
+
+    def _follow_registry(self) -> None:
+        """Every component of the stack follows the signed registry file (issue 21): a rotation
+        or revocation applies within ``registry_poll_seconds``, with no restart."""
+        self.registry_watch = self.deployment.watch(self.settings)
+        if self.registry_watch is None:
+            return
+        for r in self.routers:
+            self.registry_watch.subscribe(r.use_registry)
+        for a in (*self.zvh.values(), *self.providers.values(), *self.payers.values()):
+            self.deployment.follow(self.registry_watch, a.client)
+        self.registry_watch.start()
 
     async def _start_http(self, adapter: ZvhAdapter, port: int) -> None:
         auth = self.intake_auth(adapter.party_id)
@@ -206,6 +222,8 @@ class LocalStack:
         self.http_party = adapter.party_id
 
     async def stop(self) -> None:
+        if self.registry_watch is not None:
+            await self.registry_watch.stop()
         if self._server is not None:
             self._server.should_exit = True
             if self._server_task is not None:
