@@ -32,14 +32,15 @@ from broker.trust import (
     registry_entry,
     write_party_keys,
 )
+from broker.trust.errors import KeyFileError, TrustConfigError
 from broker.trust.intake_token import (
     load_or_create_token,
     read_token,
     token_digest,
     token_file,
 )
-from broker.trust.errors import KeyFileError, TrustConfigError
 from broker.trust.party import PartyClient
+from broker.trust.registry import registry_yaml
 from broker.trust.registry_signing import (
     RegistryAnchor,
     generate_admin_key,
@@ -325,11 +326,16 @@ def create_local(
         )
         chains.append(AuditChainDecl(chain=own.key_id, writer=router.id, keys=[own.key_id]))
     serial = 1
+    local_admin(state_dir)
     if registry_file.exists():  # a restart: a newer serial, so running readers take it
         with contextlib.suppress(TrustConfigError):
-            serial = load_registry(registry_file).serial + 1
+            old = load_registry(registry_file)
+            same = PartyRegistry(entries, chains, serial=old.serial)
+            if registry_yaml(same) == registry_yaml(old):  # nothing changed: keep it as signed
+                with contextlib.suppress(TrustConfigError):
+                    return load(registry_file, keys_dir, secrets_dir, state_dir / ANCHOR_FILE)
+            serial = old.serial + 1
     registry = PartyRegistry(entries, chains, serial=serial)
-    local_admin(state_dir)
     write_signed_registry(
         registry, [load_admin_key(local_admin_key_file(state_dir))], registry_file
     )

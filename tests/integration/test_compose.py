@@ -401,3 +401,20 @@ def test_every_principal_gets_exactly_the_acls_the_generator_prints(
     writes = {n for kind, n, op, _ in zvh if kind == "--topic" and op == "Write"}
     assert "consent" not in writes and "consent-snapshot" not in writes
     assert not any(n.startswith("out.") for n in writes)
+
+
+def test_every_service_loads_the_provisioned_registry_through_its_anchor(
+    model: dict[str, Any], provisioned: Path
+) -> None:
+    """A component refuses a registry its administrators did not sign (docs/trust.md 2.1): every
+    Kafka-connected service names the registry and the anchor that `provision` wrote, and the
+    pair verifies, exactly as `ketenbus router`/`adapter` load it at start."""
+    from broker.apps.deployment import load
+
+    for name in KETENBUS_SERVICES:
+        env = model["services"][name]["environment"]
+        registry = Path(env["KETENBUS_REGISTRY_FILE"].replace("/deployment", str(provisioned)))
+        anchor = Path(env["KETENBUS_REGISTRY_ANCHOR_FILE"].replace("/deployment", str(provisioned)))
+        assert registry.exists() and anchor.exists(), name
+        dep = load(registry, provisioned / "keys", provisioned / "secrets", anchor)
+        assert {"router-1", "router-2"} <= set(dep.registry.instances_of(dep.registry.router().id))

@@ -25,7 +25,6 @@ from adapters.zvh.http import create_app
 from adapters.zvh.service import ZvhAdapter
 from adapters.zvh.tls import server_config
 from broker.apps.deployment import REGISTRY_FILE, Deployment
-from broker.apps.deployment import Deployment
 from broker.component.registry_watch import RegistryWatch
 from broker.config import Settings
 from broker.kafka import ensure_topics, port_is_free
