@@ -314,7 +314,9 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         # a genuine one, then a tail: p2 consents again and revokes it
         snap = await stack.router.write_snapshot()
         assert snap.persons >= 2
-        async with httpx.AsyncClient(base_url=stack.http_url or "", timeout=10) as c:
+        async with httpx.AsyncClient(
+            base_url=stack.http_url or "", timeout=10, headers=stack.http_headers
+        ) as c:
             for status in ("active", "revoked"):
                 doc = demo.consent("c-tail", p2["bsn"], date.today(), status=status)
                 r = await c.post("/consents", json=doc)
