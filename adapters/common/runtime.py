@@ -26,6 +26,7 @@ from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
+from broker.audit.keystore import TopicKeyStore
 from broker.component import metrics
 from broker.component.health import NOT_TAKING_INPUT, HealthStatus
 from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
@@ -34,6 +35,7 @@ from broker.kafka.epoch import current_epoch
 from broker.trust import Opened, TrustError
 from broker.trust.party import PartyClient
 from schemas import topics
+from schemas.erasure_notice import ERASURE_NOTICE_EVENT, ErasureNotice
 from schemas.errors import MessageError
 from schemas.messaging import ParsedMessage, parse_message
 from schemas.vocab import EventCode
@@ -97,6 +99,14 @@ class AdapterRuntime(KafkaComponent):
         # first refusal (most adapters never refuse, and reading the trail costs).
         declared = client.registry.audit_chain_of(client.party_id)
         self.audit = ChainWriter(settings, client.keys, declared.chain if declared else None)
+        # the party's channel store on its topic (docs/erasure.md): rebuilt at start and
+        # followed, so an erasure's tombstones reach this process without a restart
+        self.channel = (
+            TopicKeyStore(settings, client.channel, topics.party_key_store(client.party_id).name)
+            if client.channel is not None
+            else None
+        )
+        self._channel_follow: asyncio.Task[None] | None = None
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -107,6 +117,11 @@ class AdapterRuntime(KafkaComponent):
 
     async def start(self, *, watch_interval: float = 1.0) -> None:
         await self.open_producer()
+        if self.channel is not None and self._channel_follow is None:
+            await self.channel.load()
+            self._channel_follow = asyncio.create_task(
+                self.channel.follow(), name=f"channel-keys-{self.client.party_id}"
+            )
         epoch = await current_epoch(self.settings)
         await self.start_subscriber()
         self.watch_broker(
@@ -141,8 +156,11 @@ class AdapterRuntime(KafkaComponent):
         headers = list(raw.headers or ())
         try:
             opened = self.client.open(raw.key, raw.value or b"", headers)
+            if opened.meta.event == ERASURE_NOTICE_EVENT:
+                self._erasure_notice(opened)
+                return
             parsed = parse_message(opened.payload, full=False)
-        except (TrustError, MessageError) as err:
+        except (TrustError, MessageError, ValueError) as err:
             # Never hand unverified content to the party's system; park it for operations.
             reason = getattr(err, "reason", "invalid")
             await self.dead_letter(
@@ -165,6 +183,19 @@ class AdapterRuntime(KafkaComponent):
             kind = "withdrawal" if withdrawal else "correction"
             self.event("delivered", parsed.meta.message_id, f"{kind} of {original}")
         await self.on_delivery(opened, parsed)
+        self.delivered += 1
+
+    def _erasure_notice(self, opened: Opened) -> None:
+        """The router erased a person whose messages this party exchanged (AVG art. 17(2),
+        19): the notice goes to the outbox as ``<id>.erasure-notice.json`` for the party's
+        system to act on its own record; ``ValueError`` for anything that is not a notice."""
+        notice = ErasureNotice.parse(opened.payload)
+        if notice.id != opened.meta.message_id or notice.pseudonym != opened.meta.pseudonym:
+            raise ValueError("erasure notice: id or pseudonym differ from its envelope")
+        if self.outbox.write(notice.id, notice.to_json(), ".erasure-notice.json") is None:
+            self.duplicates += 1
+            return
+        self.event("delivered", notice.id, "erasure notice (AVG art. 19)")
         self.delivered += 1
 
     async def poll(
@@ -306,7 +337,20 @@ class AdapterRuntime(KafkaComponent):
     async def _send_plain(self, topic: str, key: bytes, value: bytes) -> None:
         await self.send(topic, key, value, [])
 
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send one record, after the records of channel keys made while sealing it: a key
+        reaches its topic before anything it sealed (``docs/erasure.md``)."""
+        for k, v in self.client.drain_keys():
+            await super().send(topics.party_key_store(self.client.party_id).name, k, v, [])
+        await super().send(topic, key, value, headers)
+
     async def stop(self) -> None:
+        if self._channel_follow is not None:
+            self._channel_follow.cancel()
+            await asyncio.gather(self._channel_follow, return_exceptions=True)
+            self._channel_follow = None
         with contextlib.suppress(Exception):  # the broker may be gone; the cadence covered it
             async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
                 await self.audit.checkpoint(self._send_plain)

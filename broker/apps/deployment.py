@@ -12,7 +12,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
 
-from broker.audit.keystore import TopicKeyStore, kek_dir, open_key_store
+from broker.audit.channels import ChannelKeys
+from broker.audit.keystore import OWNER_SECRET_FILE, TopicKeyStore, kek_dir, open_key_store
 from broker.config import Settings
 from broker.policy import ConsentView, Policy
 from broker.router.pipeline import RouterState
@@ -29,6 +30,8 @@ from broker.trust import (
     registry_entry,
     write_party_keys,
 )
+from broker.trust.datakeys import DataKeyStore, KekRing
+from broker.trust.keys import PartyKeys
 from broker.trust.party import PartyClient
 from schemas import topics
 from schemas.vocab import PartyRole
@@ -99,6 +102,7 @@ class Deployment:
             signing = own.current
             ring = Keyring([*ring, *own])
         datakeys = self.key_store(settings, write=True) if settings is not None else None
+        channels = self.channel_keys(settings, signing) if settings is not None else None
         return RouterState(
             registry=self.registry,
             keys=signing,
@@ -109,6 +113,7 @@ class Deployment:
             replay=ReplayGuard(window=replay_window),
             full_validation=full_validation,
             datakeys=datakeys,
+            channels=channels,
         )
 
     def reader_key_store(self, settings: Settings) -> TopicKeyStore | None:
@@ -134,10 +139,44 @@ class Deployment:
             writer=writer,
             keys=keys,
             topic=topics.KEY_STORE.name if party is None else topics.party_key_store(party).name,
+            # a party's store is also its channel with the router (in.* and out.* layers)
+            co_writers=() if party is None else (self.router_id,),
         )
 
+    def channel_store(self, party: str, keys: PartyKeys) -> DataKeyStore | None:
+        """``party``'s channel key store (its ``keystore.<party>``: the data layer inside its
+        ``in.*`` and ``out.<party>`` envelopes), written as ``keys``' party (the party or the
+        router); None when this machine does not hold the party's KEK files."""
+        folder = kek_dir(self.keys_dir, party)
+        if not folder.is_dir():
+            return None
+        return DataKeyStore(
+            KekRing(folder),
+            self.registry,
+            writer=party,
+            keys=keys,
+            owner_secret=load_or_create_secret(
+                self.secrets_dir / OWNER_SECRET_FILE.format(writer=party)
+            ),
+            co_writers=(self.router_id,),
+        )
+
+    def channel_keys(self, settings: Settings, keys: PartyKeys) -> ChannelKeys:
+        """The router's side of every party's channel store whose KEK it holds."""
+        stores = {}
+        for p in self.registry.parties:
+            if p.id == self.router_id:
+                continue
+            store = self.channel_store(p.id, keys)
+            if store is not None:
+                stores[p.id] = store
+        return ChannelKeys(settings, stores)
+
     def party_client(self, party_id: str) -> PartyClient:
+        """The party's side of sealing; with its channel store when its KEK files are here
+        (what it sends about a person is then under the person's channel key)."""
         ring = self.keyring(party_id)
+        channel = None if party_id == self.router_id else self.channel_store(party_id, ring.current)
         return PartyClient(
             party_id=party_id,
             keys=ring.current,
@@ -145,6 +184,7 @@ class Deployment:
             registry=self.registry,
             pseudonyms=self.pseudonymiser(party_id),
             router_id=self.router_id,
+            channel=channel,
         )
 
 
@@ -231,6 +271,13 @@ def create_local(
             update={"keys": [*router.keys, entry.model_copy(update={"instance": instance})]}
         )
         chains.append(AuditChainDecl(chain=own.key_id, writer=router.id, keys=[own.key_id]))
+    # every writer's first KEK made here, once: the router and a party both write a channel
+    # store, and two processes making generation 1 side by side would overwrite each other's
+    for e in entries:
+        kek = KekRing(kek_dir(keys_dir, e.id))
+        if not kek.generations():
+            kek.create(1)
+        load_or_create_secret(secrets_dir / OWNER_SECRET_FILE.format(writer=e.id))
     registry = PartyRegistry(entries, chains)
     dump_registry(registry, registry_file)
     return Deployment(load_registry(registry_file), keys_dir, secrets_dir)
