@@ -42,8 +42,17 @@ from broker.config import Settings
 from broker.router.pipeline import AUDIT_DOMAIN
 from broker.router.reprocess import PARKED_HEADERS
 from broker.trust import TrustError, open_sealed
-from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
+from broker.trust.datakeys import (
+    ErasedKey,
+    carried,
+    channel_subject,
+    layer_context,
+    layer_dkid,
+    message_context,
+    open_carried,
+)
 from schemas import topics
+from schemas.erasure_notice import ErasureNotice
 from schemas.vocab import PartyRole
 from tests.helpers.kafka import consume_all
 from tests.helpers.stack import running_stack
@@ -108,6 +117,16 @@ async def send_person_through(stack: LocalStack, p: dict[str, Any], rng: random.
     await wait_for(stack.outbox(PROVIDER) / f"{mid}.json")
 
 
+async def wait_for_notice(outbox: Path) -> Path:
+    for _ in range(200):
+        found = sorted(outbox.glob("*.erasure-notice.json"))
+        if found:
+            assert len(found) == 1, found
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no erasure notice in {outbox}")
+
+
 async def person_topics(bootstrap: str) -> list[str]:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -120,7 +139,9 @@ async def person_topics(bootstrap: str) -> list[str]:
     fixed = [topics.KEY_STORE.name, topics.CONSENT.name, topics.REJECTED.name,
              topics.DEAD_LETTER.name, topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name,
              topics.ESCALATION.name, topics.DELIVERIES.name]  # fmt: skip
-    return [*fixed, *sorted(n for n in names if n.startswith("journal."))]
+    # the parties' key stores, their journals and every message in transit (in.*, out.*)
+    varying = ("journal.", f"{topics.KEY_STORE.name}.", "in.", topics.OUTBOUND_PREFIX)
+    return [*fixed, *sorted(n for n in names if n.startswith(varying))]
 
 
 @dataclass
@@ -152,12 +173,14 @@ async def read_everything(
     for store in stores:
         await store.load()
 
-    def unlayer(blob: bytes, topic: str) -> bytes:
-        """The payload under a data layer, with whichever key store holds its key."""
+    def unlayer(blob: bytes, topic: str, context: bytes | None = None) -> bytes:
+        """The payload under a data layer, with whichever key store holds its key; a key
+        record carried with the layer is tried too (its wrap needs a KEK on disk)."""
         erased = False
-        for store in stores:
+        contexts = [c for c in (context, layer_context(topic)) if c is not None]
+        for store, ctx in [(store, ctx) for store in stores for ctx in contexts]:
             try:
-                return decrypt_layer(store.store, blob, context=layer_context(topic))
+                return open_carried(store.store, blob, context=ctx)
             except ErasedKey:
                 erased = True
             except TrustError:
@@ -198,9 +221,10 @@ async def read_everything(
                 except TrustError:
                     continue
                 seen.append(opened.payload)
-                if layer_dkid(opened.payload) is not None:
+                if layer_dkid(opened.payload) is not None or carried(opened.payload):
+                    inner = message_context(opened.meta.message_id)
                     try:
-                        seen.append(unlayer(opened.payload, topic))
+                        seen.append(unlayer(opened.payload, topic, inner))
                     except ErasedKey:
                         erased_layers += 1
                     except TrustError:
@@ -242,13 +266,28 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         running = stack.router.state.datakeys.store
         owner = running.owner(dep.pseudonymiser(dep.router_id).pseudonym(AUDIT_DOMAIN, p1["bsn"]))
         assert running.live_keys(owner)
+        assert stack.router.state.channels is not None
+        provider_channel = stack.router.state.channels.stores[PROVIDER]
+        channel_owner = provider_channel.owner(channel_subject(p1["bsn"]))
+        assert provider_channel.live_keys(channel_owner)  # p1's deliveries to the provider
         assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
-        # the running router follows the key store: it forgets the key without a restart
+        # the running router follows the key stores: it forgets the keys without a restart,
+        # its own and the person's channel keys
         for _ in range(100):
-            if not running.live_keys(owner):
+            if not running.live_keys(owner) and not provider_channel.live_keys(channel_owner):
                 break
             await asyncio.sleep(0.1)
         assert not running.live_keys(owner)
+        assert not provider_channel.live_keys(channel_owner)
+        # AVG art. 17(2), 19: each party that exchanged p1's messages is told, in its outbox,
+        # with its own pseudonym of the person and the fact, nothing else
+        for party_id in (ZVH, PROVIDER):
+            found = await wait_for_notice(stack.outbox(party_id))
+            notice = ErasureNotice.parse(found.read_bytes())
+            assert notice.pseudonym == dep.pseudonymiser(dep.router_id).pseudonym(
+                party_id, p1["bsn"]
+            )
+            assert not any(v in found.read_bytes() for v in values_of(p1))
     # the provider, told of the erasure (AVG art. 19), erases in its own journal's key store
     assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
 
@@ -290,7 +329,11 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         assert value in everything, f"the other person's data must stay readable {found}"
         if value == p2["bsn"].encode():  # the parked referral and the consent log at least
             assert {topics.REJECTED.name, topics.CONSENT.name} <= set(found), found
-    assert erased_layers >= 3  # consent, the parked referral and the sealed detail at least
+            # and in transit, where the client opened p2's channel layer: the same reader
+            # would have found p1's there had the erasure not reached in.* and out.*
+            assert {topics.IN_REFERRAL.name, f"out.{PROVIDER}"} <= set(found), found
+    # consent, the parked referral and the sealed detail, and p1's messages in transit
+    assert erased_layers >= 6
 
     # the audit trail still verifies, the erasure record included
     mine = set(signers_from_registry(dep.registry))
