@@ -136,7 +136,7 @@ def test_after_the_erasure_nothing_opens_it_and_the_carried_key_brings_nothing_b
     with pytest.raises(ErasedKey):
         open_carried(party, gone, context=message_context("m-1"))
     # a later message about the person gets a new key, under the new generation
-    again, made3 = sealed(party, BSN, b"new", "m-3")
+    _, made3 = sealed(party, BSN, b"new", "m-3")
     assert made3 is not None and made3.generation == new
 
 
