@@ -102,7 +102,7 @@ class Deployment:
             signing = own.current
             ring = Keyring([*ring, *own])
         datakeys = self.key_store(settings, write=True) if settings is not None else None
-        channels = self.channel_keys(settings, signing) if settings is not None else None
+        channels = self.channel_keys(settings, signing)
         return RouterState(
             registry=self.registry,
             keys=signing,
@@ -161,8 +161,9 @@ class Deployment:
             co_writers=(self.router_id,),
         )
 
-    def channel_keys(self, settings: Settings, keys: PartyKeys) -> ChannelKeys:
-        """The router's side of every party's channel store whose KEK it holds."""
+    def channel_keys(self, settings: Settings | None, keys: PartyKeys) -> ChannelKeys:
+        """The router's side of every party's channel store whose KEK it holds (``settings``
+        None: in-process, not read from or followed on Kafka)."""
         stores = {}
         for p in self.registry.parties:
             if p.id == self.router_id:

@@ -50,7 +50,7 @@ class ChannelKeys:
     The keys are kept unwrapped in memory (a dict per store): the hot path costs one AES-GCM
     pass over the payload, and a tombstone drops the key at once."""
 
-    def __init__(self, settings: Settings, stores: dict[str, DataKeyStore]) -> None:
+    def __init__(self, settings: Settings | None, stores: dict[str, DataKeyStore]) -> None:
         self.settings = settings
         self.stores = stores
         self.pending: list[tuple[str, bytes, bytes]] = []
@@ -60,7 +60,11 @@ class ChannelKeys:
         return party_key_store(party).name
 
     async def load(self) -> int:
-        """Read every channel store whole, side by side; returns the records read."""
+        """Read every channel store whole, side by side; returns the records read (none
+        without Kafka settings: in-process, the keys come carried with the messages)."""
+        settings = self.settings
+        if settings is None:
+            return 0
 
         async def one(party: str, store: DataKeyStore) -> int:
             topic = self.topic(party)
@@ -69,7 +73,7 @@ class ChannelKeys:
                 store.apply(r.key, r.value)
                 self._next[topic] = max(self._next.get(topic, 0), r.offset + 1)
 
-            return await read_topic(self.settings, topic, apply)
+            return await read_topic(settings, topic, apply)
 
         counts = await asyncio.gather(*(one(p, s) for p, s in self.stores.items()))
         return sum(counts)
@@ -77,7 +81,7 @@ class ChannelKeys:
     async def follow(self, poll_ms: int = 500) -> None:
         """Apply new records of every channel store until cancelled: an erasure's tombstones
         within a poll, and the keys other router instances made."""
-        if not self.stores:
+        if not self.stores or self.settings is None:
             return
         consumer = make_consumer(self.settings, group_id=None, auto_offset_reset="earliest")
         await consumer.start()

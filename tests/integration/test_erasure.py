@@ -270,6 +270,9 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         provider_channel = stack.router.state.channels.stores[PROVIDER]
         channel_owner = provider_channel.owner(channel_subject(p1["bsn"]))
         assert provider_channel.live_keys(channel_owner)  # p1's deliveries to the provider
+        # the provider's adapter took the key from the deliveries that carried it
+        adapter_channel = stack.providers[PROVIDER].runtime.client.channel
+        assert adapter_channel is not None and adapter_channel.live_keys(channel_owner)
         assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
         # the running router follows the key stores: it forgets the keys without a restart,
         # its own and the person's channel keys
@@ -279,6 +282,11 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
             await asyncio.sleep(0.1)
         assert not running.live_keys(owner)
         assert not provider_channel.live_keys(channel_owner)
+        for _ in range(100):  # and the adapter, which follows its own store
+            if not adapter_channel.live_keys(channel_owner):
+                break
+            await asyncio.sleep(0.1)
+        assert not adapter_channel.live_keys(channel_owner)
         # AVG art. 17(2), 19: each party that exchanged p1's messages is told, in its outbox,
         # with its own pseudonym of the person and the fact, nothing else
         for party_id in (ZVH, PROVIDER):
