@@ -38,6 +38,7 @@ from broker.trust._files import ensure_private_dir, read_private_file, write_pri
 from broker.trust.errors import KeyFileError, Reason, TrustError
 from broker.trust.keys import PartyKeys
 from broker.trust.registry import PartyRegistry
+from schemas.memo import Memo
 
 __all__ = [
     "DATA_LAYER_PREFIX",
@@ -69,6 +70,8 @@ signed by its writer and wrapped under the store's KEK, so carrying it reveals n
 topic does not, and ``ketenbus erase`` (which destroys that KEK) reaches it too; the reader
 needs no wait for the key-store topic (the router and the party read another topic)."""
 _NONCE = 12
+OWNER_MEMO_SIZE = 65536
+"""How many subjects' key-store owners a store keeps computed (pseudonyms, no key material)."""
 _DKID = re.compile(r"^pk1\.[A-Za-z0-9_-]{8,64}\.[0-9a-f]{16}$")
 
 
@@ -240,6 +243,7 @@ class DataKeyStore:
         self.writers = frozenset({writer, *co_writers})
         self.keys = keys
         self._owner_secret = owner_secret
+        self._owner_memo: Memo[str, str] = Memo(OWNER_MEMO_SIZE)  # the hot path asks per message
         self._keys: dict[str, bytes] = {}  # dkid -> data key
         self._records: dict[str, bytes] = {}  # dkid -> its newest wrapped record (to carry)
         self._owners: dict[str, set[str]] = {}  # owner -> dkids (live and erased)
@@ -253,8 +257,12 @@ class DataKeyStore:
     def owner(self, subject: str) -> str:
         """The key-store pseudonym of a person's BSN or a case id (``case:<id>``): keyed, so the
         topic names no one, and the same in every router instance (they share the secret)."""
-        mac = hmac.new(self._owner_secret, b"keystore|" + subject.encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+        found = self._owner_memo.get(subject)
+        if found is None:
+            mac = hmac.new(self._owner_secret, b"keystore|" + subject.encode(), hashlib.sha256)
+            found = base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+            self._owner_memo.put(subject, found)
+        return found
 
     # --- rebuilding from the topic ---------------------------------------------------------
 

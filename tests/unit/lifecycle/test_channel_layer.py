@@ -206,3 +206,19 @@ def test_a_party_opens_only_the_router_s_deliveries(w: World) -> None:
     assert client.open(genuine.key, genuine.value, list(genuine.headers)).payload == (
         notice.to_json()
     )
+
+
+def test_the_owner_memo_gives_the_plain_keyed_hash(w: World) -> None:
+    """The hot path asks a store for a person's owner per message; the memo must give exactly
+    the HMAC its spec says (docs/erasure.md), cold or warm."""
+    import base64
+    import hashlib
+    import hmac
+
+    store = w.channel(None)
+    for subject in (channel_subject(BSN), channel_subject(OTHER), "case:MN-1", "é"):
+        mac = hmac.new(SECRET, b"keystore|" + subject.encode(), hashlib.sha256).digest()
+        spec = base64.urlsafe_b64encode(mac[:18]).decode("ascii")
+        assert store.owner(subject) == spec  # cold
+        assert store.owner(subject) == spec  # warm
+    assert w.channel(None).owner(channel_subject(BSN)) == store.owner(channel_subject(BSN))
