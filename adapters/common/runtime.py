@@ -137,9 +137,22 @@ class AdapterRuntime(KafkaComponent):
             self.health.set(HealthStatus.STARTING, "no router yet")
 
     async def _resubscribe(self) -> None:
-        """The router restored the broker (new epoch): consume our topic again from its start."""
+        """The router restored the broker (new epoch): write our channel keys back (the broker
+        may have lost them: an erasure must still find them) and consume our topic again from
+        its start."""
         await self.stop_subscriber()
+        await self._write_back_channel()
         await self.start_subscriber()
+
+    async def _write_back_channel(self) -> None:
+        if self.channel is None:
+            return
+        topic = topics.party_key_store(self.client.party_id).name
+        try:
+            for r in self.channel.store.snapshot():
+                await super().send(topic, r.dkid.encode("ascii"), r.value(), [])
+        except Exception as err:  # the keys also travel with each message; logged, not fatal
+            log.warning("channel keys not written back: %s", type(err).__name__)
 
     def subscribe(self, broker: KafkaBroker) -> None:
         """The party's own outbound topic, in the adapter's consumer group, raw bytes."""

@@ -126,6 +126,16 @@ class ChannelKeys:
             raise TrustError(Reason.DECRYPT_FAILED, "no channel key store for this sender")
         return open_carried(store, payload, context=message_context(message_id))
 
+    def snapshot(self) -> list[tuple[str, bytes, bytes]]:
+        """Every live channel key, each store's under its current generation: written back to
+        a broker that lost its topics with the router's own keys, so that an erasure after the
+        loss still finds (and forgets) the person's channel keys."""
+        return [
+            (self.topic(party), r.dkid.encode("ascii"), r.value())
+            for party, store in self.stores.items()
+            for r in store.snapshot()
+        ]
+
     def drain(self) -> list[tuple[str, bytes, bytes]]:
         out, self.pending = self.pending, []
         return out

@@ -347,6 +347,8 @@ class RouterService(KafkaComponent):
             )
         if keys is not None:
             keys.pending[:0] = keys.store.snapshot()
+        if self.state.channels is not None:  # and every party's channel keys
+            self.state.channels.pending[:0] = self.state.channels.snapshot()
         await self.publish([*self._new_keys(), *records])
 
     def _owner_of(self, bsn: str) -> str:

@@ -35,6 +35,7 @@ from broker.audit import ChainRecord, verify
 from broker.audit.signers import signers_from_registry
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
+from broker.trust.datakeys import channel_subject
 from schemas import topics
 from tests.helpers.kafka import async_wait_until, consume_all
 from tests.helpers.stack import running_stack
@@ -127,6 +128,21 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
             assert await async_wait_until(lambda: all(r.health.ok for r in stack.routers), 60)
             consents = await consume_all(second.bootstrap, topics.CONSENT.name)
             assert consents, "the winning router did not re-seed the consent log"
+            # and every party's channel keys (the in.*/out.* layer): an erasure after the loss
+            # must still find them. p2's key on the provider's channel is back, p1's is not.
+            channel = stack.routers[0].state.channels.stores[PROVIDER]  # type: ignore[union-attr]
+            live = set(channel.live_keys(channel.owner(channel_subject(p2["bsn"]))))
+            assert live and not channel.live_keys(channel.owner(channel_subject(p1["bsn"])))
+
+            async def written_back() -> bool:
+                found = await consume_all(second.bootstrap, topics.party_key_store(PROVIDER).name)
+                return live <= {r.key.decode() for r in found if r.key}
+
+            for _ in range(100):
+                if await written_back():
+                    break
+                await asyncio.sleep(0.2)
+            assert await written_back(), "p2's channel key was not written back after the loss"
 
         # every process restarts and rebuilds its state from the restored topics
         async with running_stack(second.bootstrap, state, PARTIES, routers=2) as stack:
