@@ -1,8 +1,9 @@
 """The data lifecycle (``docs/retention.md``, ``docs/erasure.md``): ``ketenbus prune`` deletes
 what ketenbus keeps in files past its term; ``ketenbus erase`` forgets a person's (or a case's)
 data keys, so that everything ketenbus sealed under them -- consent log, parked records, the
-audit's sealed detail -- is unreadable on any broker, from then on and after any rebuild (AVG
-art. 17).
+audit's sealed detail, the person's messages on ``in.*`` and ``out.*`` -- is unreadable on any
+broker, from then on and after any rebuild (AVG art. 17), and tells every party that exchanged
+the person's messages (AVG art. 19).
 
 Runs on the router's machine (it needs the router's signing key, pseudonym secret and the KEK
 files). The BSN is read from ``--person`` or stdin (``--person -``), pseudonymised here and
@@ -48,8 +49,10 @@ def erase(
         typer.Option(
             "--party",
             metavar="PARTY_ID",
-            help="Erase in this party's own key store (its journal), on the party's machine, "
-            "after the router's erasure told it (AVG art. 19). Default: the router's.",
+            help="Erase in this party's own key store (its journal and its channel keys), on "
+            "the party's machine, after the router's erasure notice told it (AVG art. 19). "
+            "Default: the router's (which also erases the person on every party's channel and "
+            "sends each party that exchanged the person's messages an erasure notice).",
         ),
     ] = None,
     config: Annotated[
