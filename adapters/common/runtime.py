@@ -107,6 +107,8 @@ class AdapterRuntime(KafkaComponent):
             else None
         )
         self._channel_follow: asyncio.Task[None] | None = None
+        # what the adapter itself writes back after a broker loss (a provider: its journal)
+        self.on_new_epoch: Callable[[], Awaitable[object]] | None = None
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -142,6 +144,11 @@ class AdapterRuntime(KafkaComponent):
         its start."""
         await self.stop_subscriber()
         await self._write_back_channel()
+        if self.on_new_epoch is not None:
+            try:
+                await self.on_new_epoch()
+            except Exception as err:  # logged; the subscription must come back regardless
+                log.warning("write-back after the new epoch failed: %s", type(err).__name__)
         await self.start_subscriber()
 
     async def _write_back_channel(self) -> None:
@@ -150,7 +157,7 @@ class AdapterRuntime(KafkaComponent):
         topic = topics.party_key_store(self.client.party_id).name
         try:
             for r in self.channel.store.snapshot():
-                await super().send(topic, r.dkid.encode("ascii"), r.value(), [])
+                await self.restore_send(topic, r.dkid.encode("ascii"), r.value(), [])
         except Exception as err:  # the keys also travel with each message; logged, not fatal
             log.warning("channel keys not written back: %s", type(err).__name__)
 
@@ -349,6 +356,13 @@ class AdapterRuntime(KafkaComponent):
 
     async def _send_plain(self, topic: str, key: bytes, value: bytes) -> None:
         await self.send(topic, key, value, [])
+
+    async def restore_send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send a record while the component is still re-subscribing after the router restored
+        the broker (``send`` refuses then): only for writing back what the broker lost."""
+        await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
 
     async def send(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]

@@ -246,6 +246,7 @@ class DataKeyStore:
         self._owner_memo: Memo[str, str] = Memo(OWNER_MEMO_SIZE)  # the hot path asks per message
         self._keys: dict[str, bytes] = {}  # dkid -> data key
         self._records: dict[str, bytes] = {}  # dkid -> its newest wrapped record (to carry)
+        self._gens: dict[str, int] = {}  # dkid -> the generation of its newest wrap seen here
         self._owners: dict[str, set[str]] = {}  # owner -> dkids (live and erased)
         self._erased: set[str] = set()
         self._erased_owners: set[str] = set()  # owners with a tombstone: persons erased
@@ -302,6 +303,7 @@ class DataKeyStore:
             aad = _wrap_aad(rec.dkid, rec.generation)
             self._keys[rec.dkid] = AESGCM(kek).decrypt(nonce, body, aad)
             self._records[rec.dkid] = value
+            self._gens[rec.dkid] = rec.generation
         except (InvalidTag, ValueError):
             self.unreadable += 1
         return None
@@ -354,11 +356,18 @@ class DataKeyStore:
 
     def snapshot(self) -> list[KeyRecord]:
         """Every live key wrapped under the current generation: to write the store back to a
-        broker that lost its topics (memory storage), as the consent log is."""
+        broker that lost its topics (memory storage), as the consent log is. Only keys whose
+        newest wrap seen here is under a KEK still on disk: an erasure destroys the old
+        generation after re-wrapping every survivor, so a key still under it is either erased
+        or a survivor whose re-wrap this process has not seen (the broker was lost before it
+        could). Writing it back would bring an erased person back under the new KEK; leaving
+        a survivor out loses data, not privacy (``docs/erasure.md``)."""
         gen = self.kek.current()
+        alive = {g for g in set(self._gens.values()) if self.kek.key(g) is not None}
         return [
             self._wrapped(dkid, dkid.split(".")[1], dk, gen)
             for dkid, dk in sorted(self._keys.items())
+            if self._gens.get(dkid) in alive
         ]
 
     def live_keys(self, owner: str) -> list[str]:
@@ -392,6 +401,7 @@ class DataKeyStore:
         wrapped = nonce + AESGCM(kek).encrypt(nonce, dk, _wrap_aad(dkid, generation))
         rec = self._signed(KeyRecord(dkid, owner, generation, wrapped, self._author, _now()))
         self._records[dkid] = rec.value()
+        self._gens[dkid] = generation
         return rec
 
     @property

@@ -113,6 +113,18 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
                     dep.pseudonymiser(dep.router_id).pseudonym(ROUTER_DOMAIN, p2["bsn"])
                 )
 
+            # the provider's running adapter has seen its erasure (it follows its key store)
+            provider_store = stack.providers[PROVIDER].runtime.client.channel
+            assert provider_store is not None
+            journal_owner = provider_store.owner(
+                dep.pseudonymiser(PROVIDER).pseudonym(PROVIDER, p1["bsn"])
+            )
+            assert await async_wait_until(
+                lambda: not provider_store.live_keys(journal_owner)
+                and provider_store.erased_owner(journal_owner),
+                10,
+                0.1,
+            ), "the provider's adapter still holds the erased person's journal key"
             # the broker dies and forgets everything; one router restores it from memory
             recovered = sum(r.watch.recoveries for r in stack.routers)  # type: ignore[union-attr]
             os.kill(first.pid or 0, signal.SIGKILL)
@@ -143,6 +155,19 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
                     break
                 await asyncio.sleep(0.2)
             assert await written_back(), "p2's channel key was not written back after the loss"
+            # the provider writes its journal back (its keys and records; p1's left out)
+            journal = stack.providers[PROVIDER].journal
+            assert journal.records
+
+            async def journal_back() -> bool:
+                found = await consume_all(second.bootstrap, f"journal.{PROVIDER}")
+                return len(found) >= len(journal.records)
+
+            for _ in range(100):
+                if await journal_back():
+                    break
+                await asyncio.sleep(0.2)
+            assert await journal_back(), "the provider did not write its journal back"
 
         # every process restarts and rebuilds its state from the restored topics
         async with running_stack(second.bootstrap, state, PARTIES, routers=2) as stack:
@@ -165,6 +190,8 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
             assert not found, f"an erased person's value is readable again on {found}"
         # p2's consent (it names the BSN only) was re-sealed under p2's surviving key
         assert topics.CONSENT.name in got.topics_with(p2["bsn"].encode()), "p2 must stay readable"
+        # and the provider's journal, written back after the loss, still holds p2
+        assert any(f"journal.{PROVIDER}" in got.topics_with(v) for v in values_of(p2))
 
         # the audit trail of this deployment's chains (both instances') verifies
         mine = set(signers_from_registry(dep.registry))

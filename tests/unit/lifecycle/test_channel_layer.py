@@ -222,3 +222,25 @@ def test_the_owner_memo_gives_the_plain_keyed_hash(w: World) -> None:
         assert store.owner(subject) == spec  # cold
         assert store.owner(subject) == spec  # warm
     assert w.channel(None).owner(channel_subject(BSN)) == store.owner(channel_subject(BSN))
+
+
+def test_a_write_back_never_brings_an_erased_key_back(w: World) -> None:
+    """After a broker loss a process writes its live keys back (``snapshot``). One that did
+    not see the erasure's records before the loss still holds the erased key in memory: it
+    must not re-wrap it under the new KEK (that would make the person readable again); only
+    keys whose newest wrap it saw is under a KEK still on disk are written back."""
+    topic: Topic = []
+    party = w.channel(w.zvh)
+    _, made = sealed(party, BSN, b"Jansen", "m-1")
+    _, made2 = sealed(party, OTHER, b"Pietersen", "m-2")
+    assert made is not None and made2 is not None
+    topic += [(r.dkid.encode(), r.value()) for r in (made, made2)]
+    behind = w.channel(w.zvh).load(topic)  # will not see the erasure's records
+    router = w.channel(w.router).load(topic)
+    records, new = router.erase(router.owner(channel_subject(BSN)))
+    KekRing(w.kek).destroy_older(than=new)
+    assert behind.live_keys(behind.owner(channel_subject(BSN)))  # still in its memory
+    assert behind.snapshot() == []  # neither the erased key nor the unseen survivor
+    for r in records:  # a process that saw the erasure writes the survivor back
+        party.apply(r.dkid.encode(), r.value())
+    assert [r.dkid for r in party.snapshot()] == [made2.dkid]
