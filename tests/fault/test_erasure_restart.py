@@ -26,6 +26,7 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,12 +97,17 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
 
             assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
             assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
-            # every instance forgets the key and the consents without a restart
+            # every instance forgets the key, the channel key and the consents without a restart
+            def on_channel(r: Any) -> list[str]:
+                store = r.state.channels.stores[PROVIDER]
+                return list(store.live_keys(store.owner(channel_subject(p1["bsn"]))))
+
             assert await async_wait_until(
                 lambda: (
                     not any(
                         s.store.live_keys(owner)  # type: ignore[union-attr]
                         or r.state.consents.records(pseudo)
+                        or on_channel(r)
                         for s, r in zip(stores, stack.routers, strict=True)
                     )
                 ),
