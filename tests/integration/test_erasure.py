@@ -191,8 +191,12 @@ async def read_everything(
     seen: list[bytes] = []
     where: list[str] = []
     erased_layers = 0
-    for topic in await person_topics(bootstrap):
-        for rec in await consume_all(bootstrap, topic):
+    names = await person_topics(bootstrap)
+    fetched = await asyncio.gather(  # side by side: every in.*, out.* and key-store topic too
+        *(consume_all(bootstrap, t, fetch_max_wait_ms=50) for t in names)
+    )
+    for topic, records in zip(names, fetched, strict=True):
+        for rec in records:
             value = rec.value or b""
             seen.append(value)
             where += [topic] * (len(seen) - len(where))
