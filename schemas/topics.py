@@ -391,14 +391,16 @@ def outbound(party_id: str) -> TopicSpec:
 
 
 def party_key_store(party_id: str) -> TopicSpec:
-    """An adapter's own key store (its journal's data keys), beside the router's ``keystore``:
-    one topic per writer, so a production Kafka can confine each party to its own."""
+    """A party's own key store, beside the router's ``keystore``: its journal's data keys and
+    its channel keys with the router (the data layer inside its ``in.*`` and ``out.<party>``
+    envelopes); one topic per party, so a production Kafka can confine each to its own."""
     return TopicSpec(
         f"{KEY_STORE.name}.{party_id}",
         1,
         KeyKind.DATA_KEY,
-        f"The per-person data keys of {party_id}'s own records (its journal), wrapped under "
-        f"{party_id}'s key-encryption key (docs/erasure.md).",
+        f"The per-person data keys of {party_id}'s own records (its journal) and of its "
+        f"messages to and from the router, wrapped under {party_id}'s key-encryption key "
+        "(docs/erasure.md).",
         compacted=True,
         retention=KEY_STORE_TERM,
     )
@@ -425,5 +427,11 @@ def inbound_for(event: str) -> TopicSpec:
 
 
 def catalogue(party_ids: list[str] | tuple[str, ...] = ()) -> tuple[TopicSpec, ...]:
-    """Every topic for a deployment with these parties."""
-    return (*INBOUND, *SHARED, *(outbound(p) for p in party_ids))
+    """Every topic for a deployment with these parties: each party's outbound topic and its
+    key store (also its channel with the router: the data layer of ``in.*`` and ``out.*``)."""
+    return (
+        *INBOUND,
+        *SHARED,
+        *(outbound(p) for p in party_ids),
+        *(party_key_store(p) for p in party_ids),
+    )

@@ -28,6 +28,8 @@ from adapters.common.outbox import Outbox
 from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.component import metrics, tracing
+from broker.audit.keystore import TopicKeyStore
+from broker.component import metrics
 from broker.component.health import NOT_TAKING_INPUT, HealthStatus
 from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
 from broker.config import Settings
@@ -35,6 +37,7 @@ from broker.kafka.epoch import current_epoch
 from broker.trust import Opened, TrustError
 from broker.trust.party import PartyClient
 from schemas import topics
+from schemas.erasure_notice import ERASURE_NOTICE_EVENT, ErasureNotice
 from schemas.errors import MessageError
 from schemas.messaging import ParsedMessage, parse_message
 from schemas.vocab import EventCode
@@ -99,6 +102,16 @@ class AdapterRuntime(KafkaComponent):
         declared = client.registry.audit_chain_of(client.party_id)
         self.audit = ChainWriter(settings, client.keys, declared.chain if declared else None)
         self.trace_scope = f"adapter.{client.registry.get(client.party_id).role.value}"
+        # the party's channel store on its topic (docs/erasure.md): rebuilt at start and
+        # followed, so an erasure's tombstones reach this process without a restart
+        self.channel = (
+            TopicKeyStore(settings, client.channel, topics.party_key_store(client.party_id).name)
+            if client.channel is not None
+            else None
+        )
+        self._channel_follow: asyncio.Task[None] | None = None
+        # what the adapter itself writes back after a broker loss (a provider: its journal)
+        self.on_new_epoch: Callable[[], Awaitable[object]] | None = None
 
     def event(self, kind: str, message_id: str | None, text: str) -> None:
         ev = AdapterEvent(self.client.party_id, kind, message_id, text)
@@ -109,6 +122,11 @@ class AdapterRuntime(KafkaComponent):
 
     async def start(self, *, watch_interval: float = 1.0) -> None:
         await self.open_producer()
+        if self.channel is not None and self._channel_follow is None:
+            await self.channel.load()
+            self._channel_follow = asyncio.create_task(
+                self.channel.follow(), name=f"channel-keys-{self.client.party_id}"
+            )
         epoch = await current_epoch(self.settings)
         await self.start_subscriber()
         self.watch_broker(
@@ -124,9 +142,27 @@ class AdapterRuntime(KafkaComponent):
             self.health.set(HealthStatus.STARTING, "no router yet")
 
     async def _resubscribe(self) -> None:
-        """The router restored the broker (new epoch): consume our topic again from its start."""
+        """The router restored the broker (new epoch): write our channel keys back (the broker
+        may have lost them: an erasure must still find them) and consume our topic again from
+        its start."""
         await self.stop_subscriber()
+        await self._write_back_channel()
+        if self.on_new_epoch is not None:
+            try:
+                await self.on_new_epoch()
+            except Exception as err:  # logged; the subscription must come back regardless
+                log.warning("write-back after the new epoch failed: %s", type(err).__name__)
         await self.start_subscriber()
+
+    async def _write_back_channel(self) -> None:
+        if self.channel is None:
+            return
+        topic = topics.party_key_store(self.client.party_id).name
+        try:
+            for r in self.channel.store.snapshot():
+                await self.restore_send(topic, r.dkid.encode("ascii"), r.value(), [])
+        except Exception as err:  # the keys also travel with each message; logged, not fatal
+            log.warning("channel keys not written back: %s", type(err).__name__)
 
     def subscribe(self, broker: KafkaBroker) -> None:
         """The party's own outbound topic, in the adapter's consumer group, raw bytes."""
@@ -159,8 +195,11 @@ class AdapterRuntime(KafkaComponent):
         """Verify, decrypt and de-duplicate one delivery, then hand it to the adapter."""
         try:
             opened = self.client.open(raw.key, raw.value or b"", headers)
+            if opened.meta.event == ERASURE_NOTICE_EVENT:
+                self._erasure_notice(opened)
+                return
             parsed = parse_message(opened.payload, full=False)
-        except (TrustError, MessageError) as err:
+        except (TrustError, MessageError, ValueError) as err:
             # Never hand unverified content to the party's system; park it for operations.
             reason = getattr(err, "reason", "invalid")
             await self.dead_letter(
@@ -183,6 +222,19 @@ class AdapterRuntime(KafkaComponent):
             kind = "withdrawal" if withdrawal else "correction"
             self.event("delivered", parsed.meta.message_id, f"{kind} of {original}")
         await self.on_delivery(opened, parsed)
+        self.delivered += 1
+
+    def _erasure_notice(self, opened: Opened) -> None:
+        """The router erased a person whose messages this party exchanged (AVG art. 17(2),
+        19): the notice goes to the outbox as ``<id>.erasure-notice.json`` for the party's
+        system to act on its own record; ``ValueError`` for anything that is not a notice."""
+        notice = ErasureNotice.parse(opened.payload)
+        if notice.id != opened.meta.message_id or notice.pseudonym != opened.meta.pseudonym:
+            raise ValueError("erasure notice: id or pseudonym differ from its envelope")
+        if self.outbox.write(notice.id, notice.to_json(), ".erasure-notice.json") is None:
+            self.duplicates += 1
+            return
+        self.event("delivered", notice.id, "erasure notice (AVG art. 19)")
         self.delivered += 1
 
     async def poll(
@@ -324,7 +376,27 @@ class AdapterRuntime(KafkaComponent):
     async def _send_plain(self, topic: str, key: bytes, value: bytes) -> None:
         await self.send(topic, key, value, [])
 
+    async def restore_send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send a record while the component is still re-subscribing after the router restored
+        the broker (``send`` refuses then): only for writing back what the broker lost."""
+        await self.producer.send_and_wait(topic, value=value, key=key, headers=headers)
+
+    async def send(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send one record, after the records of channel keys made while sealing it: a key
+        reaches its topic before anything it sealed (``docs/erasure.md``)."""
+        for k, v in self.client.drain_keys():
+            await super().send(topics.party_key_store(self.client.party_id).name, k, v, [])
+        await super().send(topic, key, value, headers)
+
     async def stop(self) -> None:
+        if self._channel_follow is not None:
+            self._channel_follow.cancel()
+            await asyncio.gather(self._channel_follow, return_exceptions=True)
+            self._channel_follow = None
         with contextlib.suppress(Exception):  # the broker may be gone; the cadence covered it
             async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
                 await self.audit.checkpoint(self._send_plain)

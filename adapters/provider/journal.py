@@ -26,7 +26,13 @@ from broker.audit.keystore import TopicKeyStore
 from broker.config import Settings
 from broker.kafka import ensure_topics
 from broker.trust import TrustError, open_sealed, seal_for
-from broker.trust.datakeys import ErasedKey, encrypt_layer, layer_context, open_layer
+from broker.trust.datakeys import (
+    ErasedKey,
+    encrypt_layer,
+    layer_context,
+    layer_dkid,
+    open_layer,
+)
 from broker.trust.party import PartyClient
 from schemas.topics import JOURNAL_TERM, KeyKind, TopicSpec, party_key_store
 
@@ -55,6 +61,9 @@ class Journal:
         self.written = 0
         self.unreadable = 0
         self.erased = 0  # records of erased persons: unreadable by design
+        # every record as it is on the topic, with the data key it is under (None: no person),
+        # to write the journal back to a broker that lost its topics (docs/erasure.md)
+        self.records: list[tuple[str | None, bytes, bytes, list[tuple[str, bytes]]]] = []
 
     async def ensure(self) -> None:
         extra = [party_key_store(self.client.party_id)] if self.datakeys else []
@@ -80,6 +89,7 @@ class Journal:
             timestamp=datetime.now(UTC),
         )
         await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
+        self.records.append((layer_dkid(payload), sealed.key, sealed.value, list(sealed.headers)))
         self.written += 1
 
     async def read(self, handle: Callable[[dict[str, Any]], None]) -> int:
@@ -100,9 +110,27 @@ class Journal:
                 if opened.meta.sender != self.client.party_id:
                     raise TrustError("unknown-sender", "a journal is written by its party only")
                 handle(json.loads(open_layer(store, opened.payload, self.topic.name)))
+                headers = [(k, bytes(v or b"")) for k, v in r.headers or ()]
+                self.records.append((layer_dkid(opened.payload), r.key, r.value, headers))
             except ErasedKey:
                 self.erased += 1
             except (TrustError, ValueError):
                 self.unreadable += 1
 
+        self.records.clear()
         return await replay(self.settings, self.topic.name, one)
+
+    async def write_back(self, send: Send) -> int:
+        """The broker lost its topics (a new epoch after a restore): write the journal's keys
+        and its records back as they were, so that the next start rebuilds the same desk; the
+        records of a person erased since are left out (their key is gone). Returns the count."""
+        await self.ensure()
+        store = self.datakeys.store if self.datakeys is not None else None
+        if self.datakeys is not None and store is not None:
+            for r in store.snapshot():
+                await send(self.datakeys.topic, r.dkid.encode("ascii"), r.value(), [])
+        kept = [r for r in self.records if r[0] is None or (store and not store.erased(r[0]))]
+        for _, key, value, headers in kept:
+            await send(self.topic.name, key, value, headers)
+        self.records = kept
+        return len(kept)

@@ -121,9 +121,16 @@ class ProviderAdapter(AdapterService):
             PayerDirectory(client.registry),
             claimant_agb=party.identifiers.agb,
         )
+        if datakeys is not None and self.runtime.channel is not None:
+            # one store for the journal's keys and the channel's (the same topic and KEK): the
+            # runtime follows it, so an erasure reaches the journal's keys without a restart,
+            # and a write-back after a broker loss never brings an erased person back
+            datakeys = self.runtime.channel
         self.journal = Journal(settings, client, datakeys)
         self.preconditions = preconditions
         self.care_notices = care_notices
+        # a broker that lost its topics gets the journal back (docs/erasure.md)
+        self.runtime.on_new_epoch = self._write_back_journal
         self.sent = 0
         self.attempts = AttemptLog(client.party_id)
         self._lock = asyncio.Lock()
@@ -551,6 +558,10 @@ class ProviderAdapter(AdapterService):
                 self._answered(msg, report=False)
                 n += 1
         return n
+
+    async def _write_back_journal(self) -> None:
+        n = await self.journal.write_back(self.runtime.restore_send)
+        log.info("%s: %d journal records written back after the broker's loss", self.party_id, n)
 
     async def start(self) -> None:
         answered = self.load_responses()

@@ -134,6 +134,7 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
                 topics.ESCALATION.name,
                 topics.DELIVERIES.name,
                 topics.KEY_STORE.name,
+                f"{topics.KEY_STORE.name}.",  # every party's channel keys (docs/erasure.md)
             }
         ),
         writes=frozenset(
@@ -148,14 +149,17 @@ def topic_access(registry: PartyRegistry, policy: Policy) -> dict[str, Access]:
                 topics.ESCALATION.name,
                 topics.DELIVERIES.name,
                 topics.KEY_STORE.name,
+                f"{topics.KEY_STORE.name}.",
             }
         ),
     )
     for party in registry.parties:
         if party.id == router:
             continue
-        reads = {party.outbound_topic, topics.AUDIT.name}
-        writes = {topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name}
+        # its own key store: its channel keys with the router (in.*, out.* data layer)
+        channel = f"{topics.KEY_STORE.name}.{party.id}"
+        reads = {party.outbound_topic, topics.AUDIT.name, channel}
+        writes = {topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name, channel}
         flows = sendable(policy, party.role)  # e.g. the coordination point's answers too
         writes |= {topics.inbound_for(e.value).name for e in flows}
         if flows:  # a sender may withdraw what it sent (not a policy flow: AVG art. 17, 19)

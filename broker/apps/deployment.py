@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-from broker.audit.keystore import TopicKeyStore, kek_dir, open_key_store
+from broker.audit.channels import ChannelKeys
+from broker.audit.keystore import OWNER_SECRET_FILE, TopicKeyStore, kek_dir, open_key_store
 from broker.component.registry_watch import RegistryWatch
 from broker.config import Settings
 from broker.policy import ConsentView, Policy
@@ -39,6 +40,8 @@ from broker.trust.intake_token import (
     token_digest,
     token_file,
 )
+from broker.trust.datakeys import DataKeyStore, KekRing
+from broker.trust.keys import PartyKeys
 from broker.trust.party import PartyClient
 from broker.trust.registry import registry_yaml
 from broker.trust.registry_signing import (
@@ -160,6 +163,7 @@ class Deployment:
             signing = own.current
             ring = Keyring([*ring, *own])
         datakeys = self.key_store(settings, write=True) if settings is not None else None
+        channels = self.channel_keys(settings, signing)
         return RouterState(
             registry=self.registry,
             keys=signing,
@@ -170,6 +174,7 @@ class Deployment:
             replay=ReplayGuard(window=replay_window),
             full_validation=full_validation,
             datakeys=datakeys,
+            channels=channels,
         )
 
     def reader_key_store(self, settings: Settings) -> TopicKeyStore | None:
@@ -195,10 +200,45 @@ class Deployment:
             writer=writer,
             keys=keys,
             topic=topics.KEY_STORE.name if party is None else topics.party_key_store(party).name,
+            # a party's store is also its channel with the router (in.* and out.* layers)
+            co_writers=() if party is None else (self.router_id,),
         )
 
+    def channel_store(self, party: str, keys: PartyKeys) -> DataKeyStore | None:
+        """``party``'s channel key store (its ``keystore.<party>``: the data layer inside its
+        ``in.*`` and ``out.<party>`` envelopes), written as ``keys``' party (the party or the
+        router); None when this machine does not hold the party's KEK files."""
+        folder = kek_dir(self.keys_dir, party)
+        if not folder.is_dir():
+            return None
+        return DataKeyStore(
+            KekRing(folder),
+            self.registry,
+            writer=party,
+            keys=keys,
+            owner_secret=load_or_create_secret(
+                self.secrets_dir / OWNER_SECRET_FILE.format(writer=party)
+            ),
+            co_writers=(self.router_id,),
+        )
+
+    def channel_keys(self, settings: Settings | None, keys: PartyKeys) -> ChannelKeys:
+        """The router's side of every party's channel store whose KEK it holds (``settings``
+        None: in-process, not read from or followed on Kafka)."""
+        stores = {}
+        for p in self.registry.parties:
+            if p.id == self.router_id:
+                continue
+            store = self.channel_store(p.id, keys)
+            if store is not None:
+                stores[p.id] = store
+        return ChannelKeys(settings, stores)
+
     def party_client(self, party_id: str) -> PartyClient:
+        """The party's side of sealing; with its channel store when its KEK files are here
+        (what it sends about a person is then under the person's channel key)."""
         ring = self.keyring(party_id)
+        channel = None if party_id == self.router_id else self.channel_store(party_id, ring.current)
         return PartyClient(
             party_id=party_id,
             keys=ring.current,
@@ -206,6 +246,7 @@ class Deployment:
             registry=self.registry,
             pseudonyms=self.pseudonymiser(party_id),
             router_id=self.router_id,
+            channel=channel,
         )
 
 
@@ -325,6 +366,13 @@ def create_local(
             update={"keys": [*router.keys, entry.model_copy(update={"instance": instance})]}
         )
         chains.append(AuditChainDecl(chain=own.key_id, writer=router.id, keys=[own.key_id]))
+    # every writer's first KEK made here, once: the router and a party both write a channel
+    # store, and two processes making generation 1 side by side would overwrite each other's
+    for e in entries:
+        kek = KekRing(kek_dir(keys_dir, e.id))
+        if not kek.generations():
+            kek.create(1)
+        load_or_create_secret(secrets_dir / OWNER_SECRET_FILE.format(writer=e.id))
     serial = 1
     local_admin(state_dir)
     if registry_file.exists():  # a restart: a newer serial, so running readers take it

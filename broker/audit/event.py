@@ -735,18 +735,20 @@ def erasure_record(
     pseudonym: str | None = None,
     actor_role: PartyRole = PartyRole.ROUTER,
     recorded: datetime | None = None,
+    told: tuple[str, ...] = (),
 ) -> AuditRecord:
     """The audit record of ``ketenbus erase`` (AVG art. 17; NEN 7513 logs the destruction as a
     D action): ``subject`` "person" or "case", named by audit pseudonym where there is one and
     always by its opaque key-store ``owner``, never by a BSN or case id; ``keys`` the number of
-    data keys destroyed."""
+    data keys destroyed; ``told`` the parties sent an erasure notice (AVG art. 19)."""
     target = f"{subject} (key-store owner {owner})"
+    notices = f"; erasure notice to {', '.join(told)} (AVG art. 19)" if told else ""
     return AuditRecord(
         kind=AuditKind.ERASURE,
         recorded=recorded or datetime.now(UTC),
         source=source,
         reason="erased",
-        detail=f"{keys} data key(s) of the {target} destroyed; sealed detail: erased",
+        detail=f"{keys} data key(s) of the {target} destroyed; sealed detail: erased{notices}",
         actor=actor,
         actor_role=actor_role,
         pseudonym=pseudonym,

@@ -122,6 +122,7 @@ def open_key_store(
     writer: str,
     keys: PartyKeys | None = None,
     topic: str = KEY_STORE.name,
+    co_writers: tuple[str, ...] = (),
 ) -> TopicKeyStore:
     """The key store of ``writer`` (the router's on ``keystore``, a party's on
     ``keystore.<party>``): KEK files under ``keys_dir/kek/<writer>``, the owner secret in
@@ -132,6 +133,7 @@ def open_key_store(
         writer=writer,
         keys=keys,
         owner_secret=load_or_create_secret(secrets_dir / OWNER_SECRET_FILE.format(writer=writer)),
+        co_writers=co_writers,
     )
     return TopicKeyStore(settings, store, topic)
 

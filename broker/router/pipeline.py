@@ -86,6 +86,7 @@ from schemas.vocab import (
 )
 
 if TYPE_CHECKING:  # the Kafka side of the key store; the pipeline only asks it for keys
+    from broker.audit.channels import ChannelKeys
     from broker.audit.keystore import TopicKeyStore
 
 log = logging.getLogger(__name__)
@@ -141,6 +142,8 @@ class RouterState:
     deliveries: DeliveryIndex = field(default_factory=DeliveryIndex)
     # per-person data keys (crypto-shredding, docs/erasure.md); None: payloads as before
     datakeys: TopicKeyStore | None = None
+    # the parties' channel key stores: the data layer inside in.* and out.* envelopes
+    channels: ChannelKeys | None = None
 
 
 class Refusal(Exception):
@@ -187,8 +190,13 @@ class Pipeline:
         message_id: str,
         pseudonym: str,
         now: datetime,
+        bsn: str | None = None,
     ) -> Sealed:
-        """Sealed for ``party_id``; inside ``route_batch`` left unsigned for the batch signature."""
+        """Sealed for ``party_id``; inside ``route_batch`` left unsigned for the batch signature.
+        With the person's ``bsn`` the payload is first put under the person's key on that
+        party's channel (``docs/erasure.md``: erasable on ``out.<party>``)."""
+        if bsn and self.state.channels is not None:
+            payload = self.state.channels.seal(party_id, bsn, payload, message_id)
         return seal_for(
             payload,
             self.state.keys,
@@ -240,7 +248,7 @@ class Pipeline:
         )
         pseudo = self._person(bsn, rec_sender) or "none"
         sealed = self._seal_for(
-            dumps(bundle), rec_sender, EventCode.RESPONSE.value, bundle["id"], pseudo, now
+            dumps(bundle), rec_sender, EventCode.RESPONSE.value, bundle["id"], pseudo, now, bsn
         )
         return self._emit(result, party.outbound_topic, sealed)
 
@@ -390,8 +398,18 @@ class Pipeline:
                 raise Refusal(
                     "future-timestamp", "message timestamp is in the future", topics.REJECTED.name
                 )
+            payload = opened.payload
+            if self.state.channels is not None:
+                try:
+                    payload = self.state.channels.open(env.sender, payload, env.message_id)
+                except TrustError as e:  # ErasedKey too: the person's channel key is gone
+                    raise Refusal(
+                        e.reason,
+                        "the data layer does not open: its key is erased, unknown or changed",
+                        topics.REJECTED.name,
+                    ) from None
             try:
-                msg = parse_message(opened.payload, full=self.state.full_validation)
+                msg = parse_message(payload, full=self.state.full_validation)
             except MessageError as e:
                 raise Refusal(
                     e.reason, str(e), topics.DEAD_LETTER.name, path=e.issues[0].path, code="invalid"
@@ -697,7 +715,7 @@ class Pipeline:
                 party = self.state.registry.get(r.party_id)
                 payload, pseudo = self._projected(msg, bsn, r.party_id, allowed)
                 sealed = self._seal_for(
-                    payload, r.party_id, m.event.value, m.message_id, pseudo, now
+                    payload, r.party_id, m.event.value, m.message_id, pseudo, now, bsn
                 )
                 self._emit(result, party.outbound_topic, sealed)
                 delivered += 1
@@ -789,7 +807,9 @@ class Pipeline:
                 )
                 continue
             payload, pseudo = self._projected(msg, bsn, r.party_id, decision.allowed_categories)
-            sealed = self._seal_for(payload, r.party_id, m.event.value, m.message_id, pseudo, now)
+            sealed = self._seal_for(
+                payload, r.party_id, m.event.value, m.message_id, pseudo, now, bsn
+            )
             party = self.state.registry.get(r.party_id)
             self._emit(result, party.outbound_topic, sealed)
             delivered += 1
@@ -1052,7 +1072,9 @@ class Pipeline:
             else:
                 payload, pseudo = self._projected(msg, bsn, party_id, allowed)
                 kept = allowed & msg.categories()
-            sealed = self._seal_for(payload, party_id, m.event.value, m.message_id, pseudo, now)
+            sealed = self._seal_for(
+                payload, party_id, m.event.value, m.message_id, pseudo, now, bsn
+            )
             self._emit(result, party.outbound_topic, sealed)
             common: dict[str, Any] = dict(
                 sender_role=role,

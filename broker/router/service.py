@@ -129,6 +129,7 @@ class RouterService(KafkaComponent):
         self.snapshot_erased = 0  # persons in the loaded snapshot whose data key was erased
         self.snapshot_written: consent_snapshot.Snapshot | None = None
         self._snapshot_task: asyncio.Task[None] | None = None
+        self._channels_follow: asyncio.Task[None] | None = None
         self._joining: asyncio.Task[None] | None = None
 
     def use_registry(self, registry: PartyRegistry) -> None:
@@ -170,11 +171,20 @@ class RouterService(KafkaComponent):
                 self._keys_follow = asyncio.create_task(self.state.datakeys.follow(), name="keys")
             await self._start_consent_log()
 
+        async def channels() -> None:
+            if self.state.channels is not None:  # in.* and out.* data layers
+                read = await self.state.channels.load()
+                log.info("channel key stores rebuilt from %d records", read)
+                self._channels_follow = asyncio.create_task(
+                    self.state.channels.follow(), name="channel-keys"
+                )
+
         async def parts() -> str:
             # One router creates the epoch; the others that start with it adopt it (issue 19).
-            _, _, (epoch, _), _, _ = await asyncio.gather(
+            _, _, _, (epoch, _), _, _ = await asyncio.gather(
                 self.audit.start(producer),
                 consents(),
+                channels(),
                 establish_epoch(self.settings),
                 self._rebuild_replay(),  # a replay of an old genuine record stays a replay
                 self._rebuild_ladder(),
@@ -432,6 +442,8 @@ class RouterService(KafkaComponent):
             )
         if keys is not None:
             keys.pending[:0] = keys.store.snapshot()
+        if self.state.channels is not None:  # and every party's channel keys
+            self.state.channels.pending[:0] = self.state.channels.snapshot()
         await self.publish([*self._new_keys(), *records])
 
     def _owner_of(self, bsn: str) -> str:
@@ -457,9 +469,12 @@ class RouterService(KafkaComponent):
     def _new_keys(self) -> list[Outgoing]:
         """The key-store records of data keys made since the last call: published with (and
         acknowledged before the offsets of) the batch whose records they open."""
-        if self.state.datakeys is None:
-            return []
-        return [Outgoing(topics.KEY_STORE.name, k, v) for k, v in self.state.datakeys.drain()]
+        out = []
+        if self.state.datakeys is not None:
+            out = [Outgoing(topics.KEY_STORE.name, k, v) for k, v in self.state.datakeys.drain()]
+        if self.state.channels is not None:  # the parties' channel keys (docs/erasure.md)
+            out += [Outgoing(t, k, v) for t, k, v in self.state.channels.drain()]
+        return out
 
     async def stop(self) -> None:
         if self._snapshot_task is not None:
@@ -471,9 +486,10 @@ class RouterService(KafkaComponent):
             await asyncio.gather(self._ladder_task, return_exceptions=True)
             self._ladder_task = None
         await self.stop_watch()
-        if self._keys_follow is not None:
-            self._keys_follow.cancel()
-            await asyncio.gather(self._keys_follow, return_exceptions=True)
+        for follower in (self._keys_follow, self._channels_follow):
+            if follower is not None:
+                follower.cancel()
+                await asyncio.gather(follower, return_exceptions=True)
         await self._pause()
         await self.audit.stop()
         await self.close()

@@ -38,6 +38,7 @@ from broker.trust._files import ensure_private_dir, read_private_file, write_pri
 from broker.trust.errors import KeyFileError, Reason, TrustError
 from broker.trust.keys import PartyKeys
 from broker.trust.registry import PartyRegistry
+from schemas.memo import Memo
 
 __all__ = [
     "DATA_LAYER_PREFIX",
@@ -45,11 +46,16 @@ __all__ = [
     "ErasedKey",
     "KekRing",
     "KeyRecord",
+    "carried",
+    "channel_subject",
     "decrypt_layer",
     "encrypt_layer",
     "layer_context",
     "layer_dkid",
+    "message_context",
+    "open_carried",
     "open_layer",
+    "seal_carried",
 ]
 
 KEK_DIR = "kek"
@@ -57,7 +63,15 @@ _KEK_FILE = re.compile(r"^kek-(\d{1,9})\.key$")
 _WRAP_AAD = b"ketenbus-datakey-wrap-v1"
 _SIG_DOMAIN = b"ketenbus-keystore-record-v1"
 DATA_LAYER_PREFIX = b"ketenbus-pdk-v1"
+CARRIED_PREFIX = b"ketenbus-pdk-key-v1"
+"""A data layer inside an envelope that carries its key's key-store record in front of it:
+``CARRIED_PREFIX || len (4, BE) || key-store record || ketenbus-pdk-v1 layer``. The record is
+signed by its writer and wrapped under the store's KEK, so carrying it reveals nothing the
+topic does not, and ``ketenbus erase`` (which destroys that KEK) reaches it too; the reader
+needs no wait for the key-store topic (the router and the party read another topic)."""
 _NONCE = 12
+OWNER_MEMO_SIZE = 65536
+"""How many subjects' key-store owners a store keeps computed (pseudonyms, no key material)."""
 _DKID = re.compile(r"^pk1\.[A-Za-z0-9_-]{8,64}\.[0-9a-f]{16}$")
 
 
@@ -207,6 +221,10 @@ class DataKeyStore:
 
     ``writer`` is the party whose records are accepted (the router); ``keys`` its signing keys
     when this process writes (the router, ``ketenbus erase``), None for a reader (compliance).
+    ``co_writers`` are accepted too: a party's store is also its *channel* with the router
+    (``in.<flow>`` and ``out.<party>`` payloads, ``docs/erasure.md``), where the router writes
+    the keys of what it delivers and erases the person's keys; records are signed by whoever
+    wrote them (``keys``' party).
     """
 
     def __init__(
@@ -217,13 +235,18 @@ class DataKeyStore:
         writer: str,
         keys: PartyKeys | None = None,
         owner_secret: bytes,
+        co_writers: Iterable[str] = (),
     ) -> None:
         self.kek = kek
         self.registry = registry
         self.writer = writer
+        self.writers = frozenset({writer, *co_writers})
         self.keys = keys
         self._owner_secret = owner_secret
+        self._owner_memo: Memo[str, str] = Memo(OWNER_MEMO_SIZE)  # the hot path asks per message
         self._keys: dict[str, bytes] = {}  # dkid -> data key
+        self._records: dict[str, bytes] = {}  # dkid -> its newest wrapped record (to carry)
+        self._gens: dict[str, int] = {}  # dkid -> the generation of its newest wrap seen here
         self._owners: dict[str, set[str]] = {}  # owner -> dkids (live and erased)
         self._erased: set[str] = set()
         self._erased_owners: set[str] = set()  # owners with a tombstone: persons erased
@@ -235,8 +258,12 @@ class DataKeyStore:
     def owner(self, subject: str) -> str:
         """The key-store pseudonym of a person's BSN or a case id (``case:<id>``): keyed, so the
         topic names no one, and the same in every router instance (they share the secret)."""
-        mac = hmac.new(self._owner_secret, b"keystore|" + subject.encode(), hashlib.sha256)
-        return base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+        found = self._owner_memo.get(subject)
+        if found is None:
+            mac = hmac.new(self._owner_secret, b"keystore|" + subject.encode(), hashlib.sha256)
+            found = base64.urlsafe_b64encode(mac.digest()[:18]).decode("ascii")
+            self._owner_memo.put(subject, found)
+        return found
 
     # --- rebuilding from the topic ---------------------------------------------------------
 
@@ -249,7 +276,7 @@ class DataKeyStore:
             return None  # a Kafka tombstone says nothing we trust: unsigned
         try:
             rec = KeyRecord.parse(value)
-            if rec.writer != self.writer or (key is not None and key.decode() != rec.dkid):
+            if rec.writer not in self.writers or (key is not None and key.decode() != rec.dkid):
                 raise TrustError(Reason.UNKNOWN_SENDER, "not written by the key store's writer")
             entry = self.registry.key_entry(rec.writer, rec.kid)
             self.registry.signing_public_key(rec.writer, entry).verify(
@@ -264,6 +291,7 @@ class DataKeyStore:
             self._erased.add(rec.dkid)
             self._erased_owners.add(rec.owner)
             self._keys.pop(rec.dkid, None)
+            self._records.pop(rec.dkid, None)
             return rec.owner if new else None
         if rec.dkid in self._erased:
             return None  # an older wrap replayed after the tombstone
@@ -274,6 +302,8 @@ class DataKeyStore:
             nonce, body = rec.wrapped[:_NONCE], rec.wrapped[_NONCE:]
             aad = _wrap_aad(rec.dkid, rec.generation)
             self._keys[rec.dkid] = AESGCM(kek).decrypt(nonce, body, aad)
+            self._records[rec.dkid] = value
+            self._gens[rec.dkid] = rec.generation
         except (InvalidTag, ValueError):
             self.unreadable += 1
         return None
@@ -305,30 +335,39 @@ class DataKeyStore:
         self._owners.setdefault(owner, set()).add(dkid)
         return dkid, dk, record
 
-    def erase(self, owner: str) -> tuple[list[KeyRecord], int]:
-        """Forget every data key of ``owner``: the records to publish (tombstones, then every
-        surviving key re-wrapped under a new generation) and that new generation; every older
-        one is to be destroyed *after* the records are on the topic
-        (:meth:`KekRing.destroy_older`)."""
+    def erase(self, owner: str, *more: str) -> tuple[list[KeyRecord], int]:
+        """Forget every data key of ``owner`` (and of ``more`` owners: a party's journal and
+        channel keys of one person): the records to publish (tombstones, then every surviving
+        key re-wrapped under a new generation) and that new generation; every older one is to
+        be destroyed *after* the records are on the topic (:meth:`KekRing.destroy_older`)."""
         new = self.kek.create(self.kek.current() + 1)
         now = _now()
         out: list[KeyRecord] = []
-        for dkid in sorted(self._owners.get(owner, ())):
-            out.append(self._signed(KeyRecord(dkid, owner, 0, b"", self.writer, now)))
-            self._erased.add(dkid)
-            self._keys.pop(dkid, None)
-        self._erased_owners.add(owner)
+        for who in (owner, *more):
+            for dkid in sorted(self._owners.get(who, ())):
+                out.append(self._signed(KeyRecord(dkid, who, 0, b"", self._author, now)))
+                self._erased.add(dkid)
+                self._keys.pop(dkid, None)
+                self._records.pop(dkid, None)
+            self._erased_owners.add(who)
         for dkid, dk in sorted(self._keys.items()):
             out.append(self._wrapped(dkid, dkid.split(".")[1], dk, new))
         return out, new
 
     def snapshot(self) -> list[KeyRecord]:
         """Every live key wrapped under the current generation: to write the store back to a
-        broker that lost its topics (memory storage), as the consent log is."""
+        broker that lost its topics (memory storage), as the consent log is. Only keys whose
+        newest wrap seen here is under a KEK still on disk: an erasure destroys the old
+        generation after re-wrapping every survivor, so a key still under it is either erased
+        or a survivor whose re-wrap this process has not seen (the broker was lost before it
+        could). Writing it back would bring an erased person back under the new KEK; leaving
+        a survivor out loses data, not privacy (``docs/erasure.md``)."""
         gen = self.kek.current()
+        alive = {g for g in set(self._gens.values()) if self.kek.key(g) is not None}
         return [
             self._wrapped(dkid, dkid.split(".")[1], dk, gen)
             for dkid, dk in sorted(self._keys.items())
+            if self._gens.get(dkid) in alive
         ]
 
     def live_keys(self, owner: str) -> list[str]:
@@ -339,6 +378,14 @@ class DataKeyStore:
         """Whether ``owner`` was erased and has no key made since (a consent given after the
         erasure makes a new one): nothing of theirs held in memory may be sealed again."""
         return owner in self._erased_owners and not self.live_keys(owner)
+
+    def knows(self, dkid: str) -> bool:
+        """Whether ``dkid`` is live or erased here (not merely unknown)."""
+        return dkid in self._keys or dkid in self._erased
+
+    def record(self, dkid: str) -> bytes | None:
+        """The newest key-store record of a live key (to carry with what it seals)."""
+        return self._records.get(dkid)
 
     def erased(self, dkid: str) -> bool:
         return dkid in self._erased or dkid not in self._keys
@@ -352,10 +399,17 @@ class DataKeyStore:
             raise KeyFileError(f"the key-store KEK of generation {generation} is missing")
         nonce = os.urandom(_NONCE)
         wrapped = nonce + AESGCM(kek).encrypt(nonce, dk, _wrap_aad(dkid, generation))
-        return self._signed(KeyRecord(dkid, owner, generation, wrapped, self.writer, _now()))
+        rec = self._signed(KeyRecord(dkid, owner, generation, wrapped, self._author, _now()))
+        self._records[dkid] = rec.value()
+        self._gens[dkid] = generation
+        return rec
+
+    @property
+    def _author(self) -> str:
+        return self.keys.party_id if self.keys is not None else self.writer
 
     def _signed(self, rec: KeyRecord) -> KeyRecord:
-        if self.keys is None or self.keys.party_id != self.writer:
+        if self.keys is None or self.keys.party_id not in self.writers:
             raise TrustError(Reason.UNKNOWN_SENDER, "only the key store's writer writes records")
         return rec.signed(self.keys)
 
@@ -396,6 +450,53 @@ def layer_context(topic: str) -> bytes:
     """What a data layer is bound to: the topic it was written for, so a layer cut from one
     topic does not open as another's payload."""
     return b"ketenbus-topic|" + topic.encode("utf-8")
+
+
+def message_context(message_id: str) -> bytes:
+    """What the data layer inside an envelope is bound to: its message id (the envelope's
+    ``kb-id``), so a layer cut from one message does not open as another's payload."""
+    return b"ketenbus-message|" + message_id.encode("utf-8")
+
+
+def seal_carried(
+    store: DataKeyStore, owner: str, payload: bytes, *, context: bytes
+) -> tuple[bytes, KeyRecord | None]:
+    """``payload`` under ``owner``'s data key with that key's record carried in front
+    (:data:`CARRIED_PREFIX`), and the record of a key made just now (to publish on the
+    key-store topic too, so a reader that restarts rebuilds it), else None."""
+    dkid, dk, made = store.key_for(owner)
+    record = store.record(dkid) or b""
+    blob = encrypt_layer(dkid, dk, payload, context=context)
+    return CARRIED_PREFIX + len(record).to_bytes(4, "big") + record + blob, made
+
+
+def carried(data: bytes) -> bool:
+    return data.startswith(CARRIED_PREFIX)
+
+
+def open_carried(store: DataKeyStore, data: bytes, *, context: bytes) -> bytes:
+    """The payload of :func:`seal_carried` (or of a bare :func:`encrypt_layer`): a carried key
+    this store does not know yet is applied first -- only if its writer's signature verifies
+    and its wrap opens under a KEK held here (:meth:`DataKeyStore.apply`); an erased key is
+    never brought back. ``ErasedKey`` when the key is forgotten, ``TrustError`` otherwise."""
+    blob = data
+    if carried(data):
+        at = len(CARRIED_PREFIX)
+        n = int.from_bytes(data[at : at + 4], "big")
+        record, blob = data[at + 4 : at + 4 + n], data[at + 4 + n :]
+        if len(record) != n:
+            raise TrustError(Reason.MALFORMED_ENVELOPE, "a carried key record is cut short")
+        dkid = layer_dkid(blob)
+        if n and dkid is not None and not store.knows(dkid):
+            store.apply(dkid.encode("ascii"), record)
+    return decrypt_layer(store, blob, context=context)
+
+
+def channel_subject(bsn: str) -> str:
+    """The subject of a person's channel keys in a party's store: the router and the party
+    both know the BSN (each has its own pseudonym of it), and :meth:`DataKeyStore.owner` keys
+    it with the store's secret, so the topic names no one."""
+    return "channel|" + bsn
 
 
 def open_layer(store: DataKeyStore | None, value: bytes, topic: str) -> bytes:

@@ -26,6 +26,7 @@ import signal
 from collections.abc import AsyncIterator
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -35,6 +36,7 @@ from broker.audit import ChainRecord, verify
 from broker.audit.signers import signers_from_registry
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
+from broker.trust.datakeys import channel_subject
 from schemas import topics
 from tests.helpers.kafka import async_wait_until, consume_all
 from tests.helpers.stack import running_stack
@@ -95,12 +97,17 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
 
             assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
             assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
-            # every instance forgets the key and the consents without a restart
+            # every instance forgets the key, the channel key and the consents without a restart
+            def on_channel(r: Any) -> list[str]:
+                store = r.state.channels.stores[PROVIDER]
+                return list(store.live_keys(store.owner(channel_subject(p1["bsn"]))))
+
             assert await async_wait_until(
                 lambda: (
                     not any(
                         s.store.live_keys(owner)  # type: ignore[union-attr]
                         or r.state.consents.records(pseudo)
+                        or on_channel(r)
                         for s, r in zip(stores, stack.routers, strict=True)
                     )
                 ),
@@ -112,6 +119,18 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
                     dep.pseudonymiser(dep.router_id).pseudonym(ROUTER_DOMAIN, p2["bsn"])
                 )
 
+            # the provider's running adapter has seen its erasure (it follows its key store)
+            provider_store = stack.providers[PROVIDER].runtime.client.channel
+            assert provider_store is not None
+            journal_owner = provider_store.owner(
+                dep.pseudonymiser(PROVIDER).pseudonym(PROVIDER, p1["bsn"])
+            )
+            assert await async_wait_until(
+                lambda: not provider_store.live_keys(journal_owner)
+                and provider_store.erased_owner(journal_owner),
+                10,
+                0.1,
+            ), "the provider's adapter still holds the erased person's journal key"
             # the broker dies and forgets everything; one router restores it from memory
             recovered = sum(r.watch.recoveries for r in stack.routers)  # type: ignore[union-attr]
             os.kill(first.pid or 0, signal.SIGKILL)
@@ -127,6 +146,34 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
             assert await async_wait_until(lambda: all(r.health.ok for r in stack.routers), 60)
             consents = await consume_all(second.bootstrap, topics.CONSENT.name)
             assert consents, "the winning router did not re-seed the consent log"
+            # and every party's channel keys (the in.*/out.* layer): an erasure after the loss
+            # must still find them. p2's key on the provider's channel is back, p1's is not.
+            channel = stack.routers[0].state.channels.stores[PROVIDER]  # type: ignore[union-attr]
+            live = set(channel.live_keys(channel.owner(channel_subject(p2["bsn"]))))
+            assert live and not channel.live_keys(channel.owner(channel_subject(p1["bsn"])))
+
+            async def written_back() -> bool:
+                found = await consume_all(second.bootstrap, topics.party_key_store(PROVIDER).name)
+                return live <= {r.key.decode() for r in found if r.key}
+
+            for _ in range(100):
+                if await written_back():
+                    break
+                await asyncio.sleep(0.2)
+            assert await written_back(), "p2's channel key was not written back after the loss"
+            # the provider writes its journal back (its keys and records; p1's left out)
+            journal = stack.providers[PROVIDER].journal
+            assert journal.records
+
+            async def journal_back() -> bool:
+                found = await consume_all(second.bootstrap, f"journal.{PROVIDER}")
+                return len(found) >= len(journal.records)
+
+            for _ in range(100):
+                if await journal_back():
+                    break
+                await asyncio.sleep(0.2)
+            assert await journal_back(), "the provider did not write its journal back"
 
         # every process restarts and rebuilds its state from the restored topics
         async with running_stack(second.bootstrap, state, PARTIES, routers=2) as stack:
@@ -149,6 +196,8 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
             assert not found, f"an erased person's value is readable again on {found}"
         # p2's consent (it names the BSN only) was re-sealed under p2's surviving key
         assert topics.CONSENT.name in got.topics_with(p2["bsn"].encode()), "p2 must stay readable"
+        # and the provider's journal, written back after the loss, still holds p2
+        assert any(f"journal.{PROVIDER}" in got.topics_with(v) for v in values_of(p2))
 
         # the audit trail of this deployment's chains (both instances') verifies
         mine = set(signers_from_registry(dep.registry))

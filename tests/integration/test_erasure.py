@@ -47,8 +47,18 @@ from broker.router.pipeline import AUDIT_DOMAIN, ROUTER_DOMAIN
 from broker.router.reprocess import PARKED_HEADERS
 from broker.router.service import RouterService
 from broker.trust import TrustError, open_sealed, seal_for
-from broker.trust.datakeys import ErasedKey, decrypt_layer, layer_context, layer_dkid
+from broker.trust.datakeys import (
+    ErasedKey,
+    carried,
+    channel_subject,
+    decrypt_layer,
+    layer_context,
+    layer_dkid,
+    message_context,
+    open_carried,
+)
 from schemas import topics
+from schemas.erasure_notice import ErasureNotice
 from schemas.vocab import PartyRole
 from tests.helpers.kafka import async_wait_until, consume_all
 from tests.helpers.stack import running_stack
@@ -115,6 +125,16 @@ async def send_person_through(stack: LocalStack, p: dict[str, Any], rng: random.
     await wait_for(stack.outbox(PROVIDER) / f"{mid}.json")
 
 
+async def wait_for_notice(outbox: Path) -> Path:
+    for _ in range(200):
+        found = sorted(outbox.glob("*.erasure-notice.json"))
+        if found:
+            assert len(found) == 1, found
+            return found[0]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"no erasure notice in {outbox}")
+
+
 async def person_topics(bootstrap: str) -> list[str]:
     from aiokafka.admin import AIOKafkaAdminClient
 
@@ -128,7 +148,9 @@ async def person_topics(bootstrap: str) -> list[str]:
              topics.REJECTED.name,
              topics.DEAD_LETTER.name, topics.AUDIT.name, topics.AUDIT_CHECKPOINT.name,
              topics.ESCALATION.name, topics.DELIVERIES.name]  # fmt: skip
-    return [*fixed, *sorted(n for n in names if n.startswith("journal."))]
+    # the parties' key stores, their journals and every message in transit (in.*, out.*)
+    varying = ("journal.", f"{topics.KEY_STORE.name}.", "in.", topics.OUTBOUND_PREFIX)
+    return [*fixed, *sorted(n for n in names if n.startswith(varying))]
 
 
 @dataclass
@@ -160,12 +182,14 @@ async def read_everything(
     for store in stores:
         await store.load()
 
-    def unlayer(blob: bytes, topic: str) -> bytes:
-        """The payload under a data layer, with whichever key store holds its key."""
+    def unlayer(blob: bytes, topic: str, context: bytes | None = None) -> bytes:
+        """The payload under a data layer, with whichever key store holds its key; a key
+        record carried with the layer is tried too (its wrap needs a KEK on disk)."""
         erased = False
-        for store in stores:
+        contexts = [c for c in (context, layer_context(topic)) if c is not None]
+        for store, ctx in [(store, ctx) for store in stores for ctx in contexts]:
             try:
-                return decrypt_layer(store.store, blob, context=layer_context(topic))
+                return open_carried(store.store, blob, context=ctx)
             except ErasedKey:
                 erased = True
             except TrustError:
@@ -176,8 +200,12 @@ async def read_everything(
     seen: list[bytes] = []
     where: list[str] = []
     erased_layers = 0
-    for topic in await person_topics(bootstrap):
-        for rec in await consume_all(bootstrap, topic):
+    names = await person_topics(bootstrap)
+    fetched = await asyncio.gather(  # side by side: every in.*, out.* and key-store topic too
+        *(consume_all(bootstrap, t, fetch_max_wait_ms=50) for t in names)
+    )
+    for topic, records in zip(names, fetched, strict=True):
+        for rec in records:
             value = rec.value or b""
             seen.append(value)
             where += [topic] * (len(seen) - len(where))
@@ -217,9 +245,10 @@ async def read_everything(
                         one = ConsentView()
                         one.restore_person(pseudo.decode(), part, tables)
                         seen += [r.model_dump_json().encode() for _, r in one]
-                if layer_dkid(opened.payload) is not None:
+                if layer_dkid(opened.payload) is not None or carried(opened.payload):
+                    inner = message_context(opened.meta.message_id)
                     try:
-                        seen.append(unlayer(opened.payload, topic))
+                        seen.append(unlayer(opened.payload, topic, inner))
                     except ErasedKey:
                         erased_layers += 1
                     except TrustError:
@@ -336,13 +365,36 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         running = stack.router.state.datakeys.store
         owner = running.owner(dep.pseudonymiser(dep.router_id).pseudonym(AUDIT_DOMAIN, p1["bsn"]))
         assert running.live_keys(owner)
+        assert stack.router.state.channels is not None
+        provider_channel = stack.router.state.channels.stores[PROVIDER]
+        channel_owner = provider_channel.owner(channel_subject(p1["bsn"]))
+        assert provider_channel.live_keys(channel_owner)  # p1's deliveries to the provider
+        # the provider's adapter took the key from the deliveries that carried it
+        adapter_channel = stack.providers[PROVIDER].runtime.client.channel
+        assert adapter_channel is not None and adapter_channel.live_keys(channel_owner)
         assert await erase_subject(settings, dep, bsn=p1["bsn"]) >= 1
-        # the running router follows the key store: it forgets the key without a restart
+        # the running router follows the key stores: it forgets the keys without a restart,
+        # its own and the person's channel keys
         for _ in range(100):
-            if not running.live_keys(owner):
+            if not running.live_keys(owner) and not provider_channel.live_keys(channel_owner):
                 break
             await asyncio.sleep(0.1)
         assert not running.live_keys(owner)
+        assert not provider_channel.live_keys(channel_owner)
+        for _ in range(100):  # and the adapter, which follows its own store
+            if not adapter_channel.live_keys(channel_owner):
+                break
+            await asyncio.sleep(0.1)
+        assert not adapter_channel.live_keys(channel_owner)
+        # AVG art. 17(2), 19: each party that exchanged p1's messages is told, in its outbox,
+        # with its own pseudonym of the person and the fact, nothing else
+        for party_id in (ZVH, PROVIDER):
+            found = await wait_for_notice(stack.outbox(party_id))
+            notice = ErasureNotice.parse(found.read_bytes())
+            assert notice.pseudonym == dep.pseudonymiser(dep.router_id).pseudonym(
+                party_id, p1["bsn"]
+            )
+            assert not any(v in found.read_bytes() for v in values_of(p1))
     # the provider, told of the erasure (AVG art. 19), erases in its own journal's key store
     assert await erase_subject(settings, dep, bsn=p1["bsn"], party=PROVIDER) >= 1
 
@@ -395,7 +447,11 @@ async def test_erase_one_person_leaves_nothing_readable_and_the_trail_verifies(
         if value == p2["bsn"].encode():  # the parked referral, the consent log, the snapshot
             want = {topics.REJECTED.name, topics.CONSENT.name, topics.CONSENT_SNAPSHOT.name}
             assert want <= set(found), found
-    assert erased_layers >= 3  # consent, the parked referral and the sealed detail at least
+            # and in transit, where the client opened p2's channel layer: the same reader
+            # would have found p1's there had the erasure not reached in.* and out.*
+            assert {topics.IN_REFERRAL.name, f"out.{PROVIDER}"} <= set(found), found
+    # consent, the parked referral and the sealed detail, and p1's messages in transit
+    assert erased_layers >= 6
 
     # the audit trail still verifies, the erasure record included
     mine = set(signers_from_registry(dep.registry))

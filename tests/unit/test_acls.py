@@ -47,8 +47,10 @@ def test_a_zvh_sends_referrals_consents_and_escalations_and_reads_its_own_topic(
     table: dict[str, Access],
 ) -> None:
     zvh = table["zvh-midden-nederland"]
-    assert zvh.writes == ADAPTER | {"in.referral", "in.consent", "in.escalation", "in.withdrawal"}
-    assert zvh.reads == {"out.zvh-midden-nederland", "audit"}
+    assert zvh.writes == ADAPTER | {"in.referral", "in.consent", "in.escalation", "in.withdrawal",
+                                    "keystore.zvh-midden-nederland"}  # fmt: skip
+    # its channel keys with the router: the data layer of in.* and out.* (docs/erasure.md)
+    assert zvh.reads == {"out.zvh-midden-nederland", "audit", "keystore.zvh-midden-nederland"}
 
 
 def test_a_provider_sends_its_flows_and_keeps_its_journal(table: dict[str, Access]) -> None:
@@ -71,8 +73,8 @@ def test_a_provider_sends_its_flows_and_keeps_its_journal(table: dict[str, Acces
 @pytest.mark.parametrize("payer", ["zilveren-kruis", "zk-utrecht", "dji", "vws"])
 def test_a_payer_only_answers_claims(table: dict[str, Access], payer: str) -> None:
     # claim responses travel on in.claim; a payer may withdraw its own answer
-    assert table[payer].writes == ADAPTER | {"in.claim", "in.withdrawal"}
-    assert table[payer].reads == {f"out.{payer}", "audit"}
+    assert table[payer].writes == ADAPTER | {"in.claim", "in.withdrawal", f"keystore.{payer}"}
+    assert table[payer].reads == {f"out.{payer}", "audit", f"keystore.{payer}"}
 
 
 def test_a_municipality_refers_answers_claims_and_escalates(table: dict[str, Access]) -> None:
@@ -81,16 +83,19 @@ def test_a_municipality_refers_answers_claims_and_escalates(table: dict[str, Acc
         "in.claim",
         "in.escalation",  # escalations and, as a regional step, answers
         "in.withdrawal",
+        "keystore.gemeente-utrecht",
     }
-    assert table["gemeente-utrecht"].reads == {"out.gemeente-utrecht", "audit"}
+    assert table["gemeente-utrecht"].reads == {
+        "out.gemeente-utrecht", "audit", "keystore.gemeente-utrecht"}  # fmt: skip
 
 
 def test_the_web_app_reads_the_trail_and_the_refusals_but_sends_no_flow(
     table: dict[str, Access],
 ) -> None:
     web = table["capacity-dashboard"]
-    assert web.writes == AUDIT_WRITER
+    assert web.writes == AUDIT_WRITER | {"keystore.capacity-dashboard"}
     assert web.reads == {
+        "keystore.capacity-dashboard",
         "out.capacity-dashboard",
         "audit",
         "audit-checkpoint",
@@ -101,8 +106,10 @@ def test_the_web_app_reads_the_trail_and_the_refusals_but_sends_no_flow(
     assert table["landelijk-coordinatiepunt"].writes == AUDIT_WRITER | {
         "in.escalation",
         "in.withdrawal",
+        "keystore.landelijk-coordinatiepunt",
     }
-    assert table["landelijk-coordinatiepunt"].reads == {"out.landelijk-coordinatiepunt", "audit"}
+    assert table["landelijk-coordinatiepunt"].reads == {
+        "out.landelijk-coordinatiepunt", "audit", "keystore.landelijk-coordinatiepunt"}  # fmt: skip
 
 
 def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
@@ -124,6 +131,7 @@ def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
         "deliveries",  # who received what (corrections, withdrawals)
         "keystore",  # the data keys (erasure)
         "consent-snapshot",  # the consent view's snapshot, loaded at start
+        "keystore.",  # every party's channel keys (the in.* and out.* data layer)
     }
     assert router.writes == AUDIT_WRITER | {
         "out.",
@@ -134,6 +142,7 @@ def test_the_router_reads_what_it_routes_and_writes_every_outbound_topic(
         "escalation",
         "deliveries",
         "keystore",
+        "keystore.",
     }
 
 

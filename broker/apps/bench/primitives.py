@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import os
+import tempfile
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.x25519 import X25519PrivateKey
@@ -20,6 +22,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from broker.trust import (
     EnvelopeMeta,
     Keyring,
+    PartyKeys,
     PartyRegistry,
     Pseudonymiser,
     generate_party_keys,
@@ -29,6 +32,14 @@ from broker.trust import (
     seal,
     sign_batch,
     verify_only,
+)
+from broker.trust.datakeys import (
+    DataKeyStore,
+    KekRing,
+    channel_subject,
+    message_context,
+    open_carried,
+    seal_carried,
 )
 from schemas.vocab.roles import PartyRole
 
@@ -157,7 +168,47 @@ def measure(seconds: float) -> dict[str, float]:
         ("verify_only batch member, root verified", verify_member),
         ("open_sealed batch member, root verified + cached key", open_member),
     ]
+    kek = tempfile.TemporaryDirectory(prefix="ketenbus-bench-kek-")
+    measurements += _channel_layer(registry, sender, router, payload, kek.name)
     rates = {name: rate(fn, seconds) for name, fn in measurements}
     rates |= {name: BATCH * rate(fn, seconds, warmup=1) for name, fn in batched}
     rates |= {name: rate(fn, seconds) for name, fn in after}
+    kek.cleanup()
     return rates
+
+
+def _channel_layer(
+    registry: PartyRegistry, sender: PartyKeys, router: PartyKeys, payload: bytes, folder: str
+) -> list[tuple[str, Callable[[], object]]]:
+    """The data layer inside ``in.*``/``out.*`` envelopes (docs/erasure.md): what it adds per
+    message once the person's key is known on both sides (the usual case)."""
+    KekRing(Path(folder)).create(1)
+    secret = os.urandom(32)
+
+    def store(keys: PartyKeys) -> DataKeyStore:
+        return DataKeyStore(
+            KekRing(Path(folder)),
+            registry,
+            writer="zvh-utrecht",
+            keys=keys,
+            owner_secret=secret,
+            co_writers=("router",),
+        )
+
+    party, reader = store(sender), store(router)
+    context = message_context("m-1")
+
+    def seal_once() -> bytes:
+        owner = party.owner(channel_subject("123456782"))
+        return seal_carried(party, owner, payload, context=context)[0]
+
+    blob = seal_once()
+
+    def open_once() -> bytes:
+        return open_carried(reader, blob, context=context)
+
+    open_once()  # the reader knows the key from now on
+    return [
+        ("channel layer seal 5 KB (person key known)", seal_once),
+        ("channel layer open 5 KB (key known)", open_once),
+    ]

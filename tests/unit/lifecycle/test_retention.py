@@ -29,6 +29,7 @@ def test_every_term_is_documented() -> None:
     for spec in (*catalogue(("p",)), journal_topic("p")):
         name = "out.<party>" if spec.name == "out.p" else spec.name
         name = "journal.<party>" if spec.name == "journal.p" else name
+        name = "keystore.<party>" if spec.name == "keystore.p" else name
         assert f"`{name}`" in text, f"{name} missing from docs/retention.md"
 
 
