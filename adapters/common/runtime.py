@@ -27,9 +27,8 @@ from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
-from broker.component import metrics, tracing
 from broker.audit.keystore import TopicKeyStore
-from broker.component import metrics
+from broker.component import metrics, tracing
 from broker.component.health import NOT_TAKING_INPUT, HealthStatus
 from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
 from broker.config import Settings

@@ -33,6 +33,7 @@ from broker.trust import (
     registry_entry,
     write_party_keys,
 )
+from broker.trust.datakeys import DataKeyStore, KekRing
 from broker.trust.errors import KeyFileError, TrustConfigError
 from broker.trust.intake_token import (
     load_or_create_token,
@@ -40,7 +41,6 @@ from broker.trust.intake_token import (
     token_digest,
     token_file,
 )
-from broker.trust.datakeys import DataKeyStore, KekRing
 from broker.trust.keys import PartyKeys
 from broker.trust.party import PartyClient
 from broker.trust.registry import registry_yaml

@@ -51,7 +51,6 @@ from broker.trust.datakeys import (
     ErasedKey,
     carried,
     channel_subject,
-    decrypt_layer,
     layer_context,
     layer_dkid,
     message_context,
