@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Unpack
 
 from adapters.common.attempts import AttemptLog, content_key
+from adapters.common.batch import current_batch
 from adapters.common.inbox import Inbox
 from adapters.common.runtime import error_document
 from adapters.common.service import AdapterService, ServiceOptions, item_error
@@ -132,7 +133,19 @@ class ProviderAdapter(AdapterService):
         if msg.meta.event in DESK_EVENTS:
             await self._record(msg, outgoing=False)
             if msg.meta.event is not EventCode.RESPONSE:
-                await self.tick()
+                batch = current_batch()
+                if batch is None:
+                    await self.tick()
+                else:  # once per batch, after it is settled (issue 19)
+                    batch.follow_up = True
+
+    async def _after_batch(self) -> None:
+        """The claims desk ticks once per settled batch of deliveries; a failure waits for the
+        next tick (the ticker) and never holds up the batch's commit."""
+        try:
+            await self.tick()
+        except Exception as err:
+            log.error("claims tick after a delivery batch failed: %s", type(err).__name__)
 
     def _answered(self, msg: ParsedMessage, *, report: bool = True) -> None:
         """The router's outcome of one of our messages: a refused item sent again is a new
@@ -147,9 +160,11 @@ class ProviderAdapter(AdapterService):
             )
 
     async def _record(self, msg: ParsedMessage, *, outgoing: bool) -> None:
-        """Journal a message the desk uses, then fold it (the journal is what a restart reads)."""
+        """Journal a message the desk uses, then fold it (the journal is what a restart reads).
+        For a delivery the journal record is acknowledged with its batch, before the batch's
+        offsets are committed (``AdapterRuntime.send_in_batch``)."""
         await self.journal.append(
-            self.runtime.send,
+            self.runtime.send_in_batch,
             {"kind": "message", "outgoing": outgoing, "bundle": msg.bundle},
             msg.subject_bsn(),
         )

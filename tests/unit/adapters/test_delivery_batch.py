@@ -1,0 +1,95 @@
+"""A fetched batch of deliveries is settled once (issue 19 point 4) and keeps the guarantee: a
+delivery is acknowledged to Kafka only after it is durably in the outbox and after what was sent
+on its behalf (the provider's journal) is acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from adapters.common.batch import DeliveryBatch, current_batch
+from adapters.common.outbox import Outbox
+
+
+def _names(d: Path) -> set[str]:
+    return {p.name for p in d.iterdir()}
+
+
+def test_held_files_get_their_names_only_when_made_durable(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.hold()
+    assert box.write("m1", b"one") is not None
+    assert box.write("m2", b"two") is not None
+    assert box.write("m1", b"again") is None, "a duplicate within the batch is written once"
+    # nothing visible yet: the EPD (or a restart) sees no delivery that is not durable
+    assert _names(tmp_path) == {".m1.json.tmp", ".m2.json.tmp"}
+    assert box.holding == 2
+    assert box.make_durable() == 2
+    assert _names(tmp_path) == {"m1.json", "m2.json"}
+    assert (tmp_path / "m1.json").read_bytes() == b"one"
+    assert box.write("m3", b"three") is not None, "after the batch: written at once again"
+    assert (tmp_path / "m3.json").read_bytes() == b"three"
+
+
+def test_a_crash_before_the_batch_is_durable_leaves_no_delivery(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.hold()
+    box.write("m1", b"one")
+    # the process dies here: a restarted adapter reads the folder again
+    again = Outbox(tmp_path)
+    assert not again.seen("m1"), "a temporary file is no delivery: the redelivery writes it"
+    again.write("m1", b"one")
+    assert (tmp_path / "m1.json").read_bytes() == b"one"
+
+
+def test_a_discarded_batch_is_written_again_by_its_redelivery(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.write("before", b"0")
+    box.hold()
+    box.write("m1", b"one")
+    assert box.discard() == 1
+    assert _names(tmp_path) == {"before.json"}
+    assert not box.seen("m1") and box.seen("before")
+    assert box.write("m1", b"one") is not None
+
+
+def test_hostile_message_ids_are_refused_while_held(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.hold()
+    for bad in ("../escape", "a/b", "", "x\x00y"):
+        with pytest.raises(ValueError):
+            box.write(bad, b"x")
+    assert box.holding == 0
+
+
+async def test_the_batch_raises_a_failed_send_after_all_have_finished() -> None:
+    loop = asyncio.get_running_loop()
+    ok, failed, late = loop.create_future(), loop.create_future(), loop.create_future()
+    batch = DeliveryBatch()
+    with batch:
+        assert current_batch() is batch
+        for f in (ok, failed, late):
+            batch.add(f)
+    assert current_batch() is None
+    ok.set_result(1)
+    failed.set_exception(ConnectionError("broker gone"))
+    loop.call_later(0.01, late.set_result, 3)
+    with pytest.raises(ConnectionError):
+        await batch.acknowledged()
+    assert late.done(), "every send finished before the failure was reported"
+
+
+async def test_another_task_does_not_see_the_batch() -> None:
+    """An inbox poll beside the delivery handler keeps awaiting each of its own sends."""
+    seen: list[DeliveryBatch | None] = []
+
+    async def poll() -> None:
+        await asyncio.sleep(0.01)
+        seen.append(current_batch())
+
+    task = asyncio.create_task(poll())  # started before the batch, as the poll loop is
+    with DeliveryBatch():
+        await task
+    assert seen == [None]
