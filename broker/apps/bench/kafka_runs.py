@@ -104,14 +104,19 @@ class KafkaBench:
     def start_offsets(self) -> tuple[tuple[int, int], ...]:
         return tuple((p, self.ends.get(p, 0)) for p in range(topics.IN_REFERRAL.partitions))
 
-    async def commit_group(self, group_id: str, start: tuple[tuple[int, int], ...]) -> None:
-        """Start a fresh consumer group at ``start`` on ``in.referral`` (not at offset 0)."""
+    async def commit_group(
+        self,
+        group_id: str,
+        start: tuple[tuple[int, int], ...],
+        topic: str = topics.IN_REFERRAL.name,
+    ) -> None:
+        """Start a fresh consumer group at ``start`` on ``topic`` (not at offset 0)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=group_id, enable_auto_commit=False
         )
         await consumer.start()
         try:
-            tps = {TopicPartition(topics.IN_REFERRAL.name, p): o for p, o in start}
+            tps = {TopicPartition(topic, p): o for p, o in start}
             consumer.assign(list(tps))
             await consumer.commit(tps)
         finally:

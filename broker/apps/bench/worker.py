@@ -42,7 +42,10 @@ from broker.router.records import Incoming, Outgoing
 from schemas import topics
 
 PASSTHROUGH_TOPIC = "bench.passthrough"
-Mode = Literal["raw", "shape", "routed", "service"]
+READ_BACK_SAFE = ("out.", "audit")
+"""Topics the shape relay writes its copies to as they are; copies for any other topic go to the
+pass-through topic (a router rebuilds its state from those topics at start)."""
+Mode = Literal["raw", "shape", "routed", "service", "provider"]
 Client = Literal["aiokafka", "confluent", "librdkafka"]
 
 
@@ -100,6 +103,9 @@ async def _until(event: multiprocessing.synchronize.Event, also: Any = None) -> 
 async def _run(spec: WorkerSpec, results: Any, signals: Signals) -> None:
     if spec.mode == "service":
         await _service(spec, results, signals)
+        return
+    if spec.mode == "provider":
+        await _provider(spec, results, signals)
         return
     relay: _Relay
     if spec.mode == "raw":
@@ -185,6 +191,36 @@ async def _service(spec: WorkerSpec, results: Any, signals: Signals) -> None:
             "process_cpu": ended - service.process_cpu if service.process_cpu else 0.0,
         }
     )
+
+
+async def _provider(spec: WorkerSpec, results: Any, signals: Signals) -> None:
+    """The provider's adapter as ``ketenbus adapter provider`` runs it (journal, key store,
+    claims desk), writing its outbox under ``<state_dir>/bench-provider/<group_id>``."""
+    from adapters.provider.service import ProviderAdapter
+    from broker.apps.bench.workload import PROVIDER
+
+    settings = _settings(spec)
+    state_dir = Path(spec.state_dir)
+    dep = load(state_dir / REGISTRY_FILE, state_dir / KEYS_DIR, state_dir / SECRETS_DIR)
+    adapter = ProviderAdapter(
+        settings,
+        dep.party_client(PROVIDER),
+        provider_outbox(spec),
+        session_timeout_ms=spec.session_timeout_ms,
+        datakeys=dep.key_store(settings, write=True, party=PROVIDER),
+    )
+    began = time.perf_counter()
+    await adapter.start()
+    results.put({"kind": "ready", "startup": _since(began)})
+    try:
+        await _until(signals.stop)
+    finally:
+        await adapter.stop()
+    results.put({"kind": "done", "handled": adapter.runtime.delivered})
+
+
+def provider_outbox(spec: WorkerSpec) -> Path:
+    return Path(spec.state_dir) / "bench-provider" / spec.group_id / "outbox"
 
 
 def _since(t: float) -> float:
@@ -287,7 +323,10 @@ class _Shape(_Relay):
             kb_id = [h for h in rec.headers if h[0] == "kb-id"]
             for t in self.template:
                 headers = [h for h in t.headers if h[0] != "kb-id"] + kb_id if t.headers else []
-                out.append(Outgoing(t.topic, rec.key if t.headers else t.key, t.value, headers))
+                # same size and count, but the copies of what a router reads back at start
+                # (delivery index, ladder log: their signatures no longer match) go elsewhere
+                topic = t.topic if t.topic.startswith(READ_BACK_SAFE) else PASSTHROUGH_TOPIC
+                out.append(Outgoing(topic, rec.key if t.headers else t.key, t.value, headers))
         return out
 
 
