@@ -14,6 +14,7 @@ this way; an inbox poll running beside it still waits for each of its own sends.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from contextvars import ContextVar, Token
 from dataclasses import dataclass, field
 from typing import Any
@@ -34,6 +35,7 @@ class DeliveryBatch:
 
     pending: list[asyncio.Future[Any]] = field(default_factory=list)
     follow_up: bool = False  # e.g. the provider's claims desk ticks once, after the batch
+    finishing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _token: Token[DeliveryBatch | None] | None = None
 
     def __enter__(self) -> DeliveryBatch:
@@ -47,6 +49,17 @@ class DeliveryBatch:
 
     def add(self, future: asyncio.Future[Any]) -> None:
         self.pending.append(future)
+
+    def at_end(self, finish: Callable[[], Awaitable[None]]) -> None:
+        """Run ``finish`` once the batch's deliveries are handled, before it is settled (e.g.
+        the journal signs the batch's records under one signature and sends them)."""
+        self.finishing.append(finish)
+
+    async def finish(self) -> None:
+        """Run what waits for the end of the batch, in the order it was asked for."""
+        finishing, self.finishing = self.finishing, []
+        for f in finishing:
+            await f()
 
     async def acknowledged(self) -> int:
         """Wait until every send of the batch is acknowledged (the first failure is raised,

@@ -163,8 +163,11 @@ class AdapterRuntime(KafkaComponent):
         self.outbox.hold()
         try:
             with batch:
-                for raw in records:
-                    await self._handle(raw)
+                try:
+                    for raw in records:
+                        await self._handle(raw)
+                finally:  # what was handled is journalled, also when a later one failed
+                    await batch.finish()
         except BaseException:
             with contextlib.suppress(Exception):  # the failure below is the one to report
                 await self.settle(batch)

@@ -2,6 +2,9 @@
 provider itself, on its own topic ``journal.<party>`` -- so the desk's state (cases, claims,
 answers, escalations raised) is rebuilt from a topic at start, not kept in a database.
 
+The records of one batch of deliveries are signed together (one Ed25519 signature over a Merkle
+root, docs/trust.md 3.4.1) and acknowledged with the batch (``adapters.common.batch``).
+
 One partition, so the records come back in the order they were written. A record is a JSON
 document ``{"kind": "message", "outgoing": bool, "bundle": …}`` or ``{"kind": "coverage", …}``
 encrypted for the party's own key and signed by it: nobody else can read it, and only the party
@@ -21,11 +24,12 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+from adapters.common.batch import current_batch
 from adapters.financing.topiclog import replay
 from broker.audit.keystore import TopicKeyStore
 from broker.config import Settings
 from broker.kafka import ensure_topics
-from broker.trust import TrustError, open_sealed, seal_for
+from broker.trust import Sealed, TrustError, open_sealed, seal_for, sign_batch
 from broker.trust.datakeys import ErasedKey, encrypt_layer, layer_context, open_layer
 from broker.trust.party import PartyClient
 from schemas.topics import JOURNAL_TERM, KeyKind, TopicSpec, party_key_store
@@ -55,6 +59,7 @@ class Journal:
         self.written = 0
         self.unreadable = 0
         self.erased = 0  # records of erased persons: unreadable by design
+        self._unsigned: list[Sealed] = []  # of the delivery batch being handled
 
     async def ensure(self) -> None:
         extra = [party_key_store(self.client.party_id)] if self.datakeys else []
@@ -69,6 +74,7 @@ class Journal:
             for key, value in self.datakeys.drain():  # the key reaches its topic first
                 await send(self.datakeys.topic, key, value, [])
             payload = encrypt_layer(dkid, dk, payload, context=layer_context(self.topic.name))
+        batch = current_batch()
         sealed = seal_for(
             payload,
             self.client.keys,
@@ -78,9 +84,23 @@ class Journal:
             message_id=str(uuid.uuid4()),
             pseudonym=pseudo,
             timestamp=datetime.now(UTC),
+            sign=batch is None,
         )
-        await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
-        self.written += 1
+        if batch is None:
+            await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
+            self.written += 1
+            return
+        # within a batch of deliveries: signed with the batch's other records, at its end
+        if not self._unsigned:
+            batch.at_end(lambda: self._send_signed(send))
+        self._unsigned.append(sealed)
+
+    async def _send_signed(self, send: Send) -> None:
+        """The batch's records under one batch signature (docs/trust.md 3.4.1), in order."""
+        unsigned, self._unsigned = self._unsigned, []
+        for sealed in sign_batch(unsigned, self.client.keys):
+            await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
+            self.written += 1
 
     async def read(self, handle: Callable[[dict[str, Any]], None]) -> int:
         """Hand every readable record to ``handle``, oldest first; returns the count."""

@@ -133,6 +133,7 @@ class BenchConfig:
                 dataclasses.replace(RAW, repeat=1),
                 dataclasses.replace(SHAPE, repeat=1),
                 ROUTED,
+                SERVICE,
             ),
             rates=(20.0,),
             seconds=0.5,

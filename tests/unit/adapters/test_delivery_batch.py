@@ -11,6 +11,8 @@ import pytest
 
 from adapters.common.batch import DeliveryBatch, current_batch
 from adapters.common.outbox import Outbox
+from adapters.common.runtime import AdapterRuntime
+from broker.config import Settings
 
 
 def _names(d: Path) -> set[str]:
@@ -93,3 +95,55 @@ async def test_another_task_does_not_see_the_batch() -> None:
     with DeliveryBatch():
         await task
     assert seen == [None]
+
+
+def _runtime(tmp_path: Path) -> AdapterRuntime:
+    from broker.apps.deployment import create_local
+    from broker.apps.scenarios import demo
+
+    dep = create_local(tmp_path / "state", demo.PARTIES)
+
+    async def deliver(_opened: object, _msg: object) -> None:
+        return None
+
+    return AdapterRuntime(
+        Settings(bootstrap_servers="127.0.0.1:9"),  # never contacted here
+        dep.party_client("fivoor"),
+        Outbox(tmp_path / "outbox"),
+        deliver,
+    )
+
+
+async def test_settling_a_batch_whose_journal_send_failed_leaves_no_delivery(
+    tmp_path: Path,
+) -> None:
+    """The offsets are committed only when ``settle`` returns; when a record sent for the batch
+    (the journal) was refused, settle raises, the batch's files never got their names and
+    their ids count as not delivered: the redelivery writes them and sends the journal again."""
+    runtime = _runtime(tmp_path)
+    runtime.outbox.hold()
+    runtime.outbox.write("m1", b"one")
+    batch = DeliveryBatch()
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    failed.set_exception(ConnectionError("journal not acknowledged"))
+    batch.add(failed)
+    with pytest.raises(ConnectionError):
+        await runtime.settle(batch)
+    assert _names(tmp_path / "outbox") == set()
+    assert not runtime.outbox.seen("m1")
+
+
+async def test_settling_a_batch_makes_its_files_durable_after_its_sends(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    runtime.outbox.hold()
+    runtime.outbox.write("m1", b"one")
+    batch = DeliveryBatch()
+    acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    batch.add(acked)
+    settling = asyncio.create_task(runtime.settle(batch))
+    await asyncio.sleep(0.05)
+    assert not settling.done(), "settled before the journal record was acknowledged"
+    assert _names(tmp_path / "outbox") == {".m1.json.tmp"}
+    acked.set_result(None)
+    await settling
+    assert _names(tmp_path / "outbox") == {"m1.json"}
