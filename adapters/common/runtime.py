@@ -33,7 +33,7 @@ from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.component import metrics
 from broker.component.health import NOT_SENDING, NOT_TAKING_INPUT, HealthStatus
-from broker.component.lifecycle import BrokerNotReady, KafkaComponent
+from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_records
 from broker.config import Settings
 from broker.kafka.epoch import current_epoch
 from broker.trust import Opened, TrustError
@@ -147,6 +147,7 @@ class AdapterRuntime(KafkaComponent):
             party.outbound_topic,
             **self.subscriber_options(f"ketenbus-adapter-{self.client.party_id}"),
             batch=True,
+            decoder=raw_records,
             max_records=self.max_batch,
             batch_timeout_ms=50,
         )

@@ -26,7 +26,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from broker.component import metrics
 from broker.component.health import HealthStatus
-from broker.component.lifecycle import KafkaComponent
+from broker.component.lifecycle import KafkaComponent, raw_records
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import establish_epoch, new_epoch, repair_topics
@@ -262,6 +262,7 @@ class RouterService(KafkaComponent):
             *(t.name for t in topics.ROUTED),
             **options,
             batch=True,
+            decoder=raw_records,
             max_records=self.max_batch,
             batch_timeout_ms=self.settings.router_fetch_max_wait_ms,
             partition_assignment_strategy=(RangePartitionAssignor,),

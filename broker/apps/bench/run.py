@@ -176,7 +176,7 @@ def run(
         if "consents" in sections:
             progress(f"consent view at {', '.join(f'{n:,}' for n in config.consent_sizes)}")
             results.tables.append(consent_table(config))
-        kafka = [s for s in ("throughput", "latency", "rebuild") if s in sections]
+        kafka = [s for s in ("throughput", "latency", "rebuild", "scale") if s in sections]
         if kafka:
             asyncio.run(_kafka(config, workload, kafka, results, progress))
     results.tables.append(verdict_table(results))
