@@ -35,6 +35,7 @@ class DeliveryBatch:
 
     pending: list[asyncio.Future[Any]] = field(default_factory=list)
     follow_up: bool = False  # e.g. the provider's claims desk ticks once, after the batch
+    delivered: int = 0  # deliveries handled, counted by the runtime once they are durable
     finishing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     _token: Token[DeliveryBatch | None] | None = None
 

@@ -188,6 +188,8 @@ class AdapterRuntime(KafkaComponent):
             self.outbox.discard()
             raise
         await asyncio.to_thread(self.outbox.make_durable)
+        self.delivered += batch.delivered
+        batch.delivered = 0
 
     async def send_in_batch(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
@@ -232,7 +234,11 @@ class AdapterRuntime(KafkaComponent):
             kind = "withdrawal" if withdrawal else "correction"
             self.event("delivered", parsed.meta.message_id, f"{kind} of {original}")
         await self.on_delivery(opened, parsed)
-        self.delivered += 1
+        batch = current_batch()
+        if batch is None:
+            self.delivered += 1
+        else:  # counted once durable (settle): ``delivered`` never counts a file not yet there
+            batch.delivered += 1
 
     async def poll(
         self,

@@ -127,10 +127,12 @@ async def test_settling_a_batch_whose_journal_send_failed_leaves_no_delivery(
     failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
     failed.set_exception(ConnectionError("journal not acknowledged"))
     batch.add(failed)
+    batch.delivered = 1
     with pytest.raises(ConnectionError):
         await runtime.settle(batch)
     assert _names(tmp_path / "outbox") == set()
     assert not runtime.outbox.seen("m1")
+    assert runtime.delivered == 0, "a delivery counts only once it is durable"
 
 
 async def test_settling_a_batch_makes_its_files_durable_after_its_sends(tmp_path: Path) -> None:
@@ -144,6 +146,9 @@ async def test_settling_a_batch_makes_its_files_durable_after_its_sends(tmp_path
     await asyncio.sleep(0.05)
     assert not settling.done(), "settled before the journal record was acknowledged"
     assert _names(tmp_path / "outbox") == {".m1.json.tmp"}
+    batch.delivered = 1
+    assert runtime.delivered == 0
     acked.set_result(None)
     await settling
     assert _names(tmp_path / "outbox") == {"m1.json"}
+    assert runtime.delivered == 1
