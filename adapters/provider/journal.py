@@ -24,6 +24,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
 from adapters.common.batch import current_batch
 from adapters.financing.topiclog import replay
 from broker.audit.keystore import TopicKeyStore
@@ -68,7 +70,10 @@ class Journal:
     async def append(self, send: Send, record: dict[str, Any], bsn: str | None) -> None:
         me = self.client.party_id
         pseudo = self.client.pseudonyms.pseudonym(me, bsn) if bsn else "none"
-        payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        try:  # as json.dumps(ensure_ascii=False, separators=(",", ":")), several times faster
+            payload = orjson.dumps(record)
+        except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits
+            payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         if self.datakeys is not None and bsn:
             dkid, dk = self.datakeys.for_person(pseudo)
             for key, value in self.datakeys.drain():  # the key reaches its topic first
