@@ -90,6 +90,7 @@ class BenchConfig:
     scale_messages: int = 2000
     pause_rate: float = 100.0  # referrals/s while a router is killed
     pauses: bool = True
+    instances: bool = True  # scale: one versus two router instances
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -141,6 +142,7 @@ class BenchConfig:
             rebuild_events=10,
             scale_messages=5,
             pauses=False,
+            instances=False,
         )
 
 
@@ -248,6 +250,7 @@ async def _kafka(
                 max(config.budget, 30.0),
                 config.pause_rate,
                 with_pauses=config.pauses,
+                with_instances=config.instances,
             )
             results.tables.append(scale_table(results.scale))
     finally:
@@ -502,8 +505,8 @@ def scale_table(r: scale.ScaleResult) -> Table:
         "instances, and end to end with the provider's adapter (files durably in its outbox)",
         ["measure", "value"],
     )
-    table.add("router side, one instance", f"{rate(r.routers.get(1, 0.0))} msgs/s")
-    table.add("router side, two instances", f"{rate(r.routers.get(2, 0.0))} msgs/s")
+    for n, label in ((1, "router side, one instance"), (2, "router side, two instances")):
+        table.add(label, f"{rate(r.routers[n])} msgs/s" if n in r.routers else "not measured")
     table.add("router's rate in the end-to-end run", f"{rate(r.router_rate)} msgs/s")
     table.add("end to end (provider's outbox)", f"{rate(r.end_to_end)} msgs/s")
     for label, pause in (

@@ -248,12 +248,14 @@ async def measure(
     rate: float = 100.0,
     *,
     with_pauses: bool = True,
+    with_instances: bool = True,
 ) -> ScaleResult:
     """End to end, one versus two routers, then the pauses."""
     result = ScaleResult(messages=messages, pause_rate=rate)
     result.router_rate, result.end_to_end = await end_to_end(bench, messages, warmup, budget)
-    result.routers[1] = await router_rate(bench, (None,), messages, warmup, budget)
-    result.routers[2] = await router_rate(bench, INSTANCES, messages, warmup, budget)
+    if with_instances:
+        result.routers[1] = await router_rate(bench, (None,), messages, warmup, budget)
+        result.routers[2] = await router_rate(bench, INSTANCES, messages, warmup, budget)
     if with_pauses:
         result.failover, result.restart = await pauses(bench, rate)
     return result

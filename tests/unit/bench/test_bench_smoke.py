@@ -55,11 +55,11 @@ def test_kafka_sections_give_their_tables() -> None:
         (v.label, f"{rate:g}") for v in config.latency_variants for rate in config.rates
     ]
     assert len(tables["rebuild"].rows) == 1
-    # end to end through the provider's adapter, and one and two router instances, measured
+    # end to end through the provider's adapter, measured (one versus two instances and the
+    # pauses only in the quick and full runs: they start several more processes)
     scale = {r[0]: r[1] for r in tables["scale"].rows}
-    for row in ("router side, one instance", "router side, two instances",
-                "end to end (provider's outbox)"):  # fmt: skip
-        assert scale[row] != "0 msgs/s", row
+    for row in ("router's rate in the end-to-end run", "end to end (provider's outbox)"):
+        assert scale[row] not in ("0 msgs/s", "not measured"), row
     goals = {r[0]: r[1] for r in tables["goals"].rows}
     assert goals["end to end / router rate (provider's adapter)"] != "not measured"
     assert goals["RouterService / batched loop (same pipeline)"] != "not measured"
