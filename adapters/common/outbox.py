@@ -62,6 +62,11 @@ class Outbox:
         (written atomically; applying the same follow-up again changes nothing)."""
         if not _SAFE.match(follow_up_id):
             raise ValueError("message id is not safe as a file name")
+        if self._held and any(mid == original_id for mid, _, _ in self._held):
+            # the original came in the same batch: durable first, as its status file makes
+            # its id count as delivered after a restart
+            self.make_durable()
+            self.hold()
         status = self.status(original_id) or {
             "message_id": original_id,
             "status": "corrected",

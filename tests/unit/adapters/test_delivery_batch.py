@@ -152,3 +152,20 @@ async def test_settling_a_batch_makes_its_files_durable_after_its_sends(tmp_path
     await settling
     assert _names(tmp_path / "outbox") == {"m1.json"}
     assert runtime.delivered == 1
+
+
+def test_a_follow_up_in_the_same_batch_makes_its_original_durable_first(tmp_path: Path) -> None:
+    """A status file makes its original's id count as delivered after a restart: the original
+    must never be only a temporary file when its status file exists (AVG art. 19 follow-ups)."""
+    box = Outbox(tmp_path)
+    box.hold()
+    box.write("orig", b"original")
+    box.write("corr", b"correction")
+    box.follow_up("orig", "corr", withdrawal=False)
+    assert (tmp_path / "orig.json").read_bytes() == b"original"
+    assert (tmp_path / "orig.status.json").exists()
+    again = Outbox(tmp_path)  # a crash here: the original is there, not lost as "seen"
+    assert again.seen("orig")
+    assert box.holding == 0
+    box.write("later", b"x")
+    assert box.holding == 1, "the batch is still held after the follow-up"
