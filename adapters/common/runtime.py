@@ -1,6 +1,10 @@
 """The running part every adapter shares: a producer for inbound topics and the dead-letter
 topic, and a consumer group on the party's own outbound topic that verifies, decrypts and
-de-duplicates each delivery before the adapter translates it for its system."""
+de-duplicates each delivery before the adapter translates it for its system.
+
+Deliveries are consumed in fetched batches (up to ``max_batch``) and settled once per batch
+(``adapters.common.batch``): the outbox files made durable together, the records sent for them
+awaited together, then the offsets committed."""
 
 from __future__ import annotations
 
@@ -23,14 +27,15 @@ from faststream.kafka import KafkaBroker
 from faststream.kafka.annotations import KafkaMessage
 from opentelemetry.trace import SpanKind
 
+from adapters.common.batch import DeliveryBatch, current_batch
 from adapters.common.inbox import Inbox
 from adapters.common.outbox import Outbox
 from broker.audit import AuditKind, AuditRecord, ChainWriter
 from broker.audit.checkpoint import FINAL_CHECKPOINT_SECONDS
 from broker.audit.keystore import TopicKeyStore
 from broker.component import metrics, tracing
-from broker.component.health import NOT_TAKING_INPUT, HealthStatus
-from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_body
+from broker.component.health import NOT_SENDING, NOT_TAKING_INPUT, HealthStatus
+from broker.component.lifecycle import BrokerNotReady, KafkaComponent, raw_records
 from broker.config import Settings
 from broker.kafka.epoch import current_epoch
 from broker.trust import Opened, TrustError
@@ -65,6 +70,10 @@ class AdapterEvent:
 
 
 Delivery = Callable[[Opened, ParsedMessage], Awaitable[None]]
+AfterBatch = Callable[[], Awaitable[None]]
+
+MAX_BATCH = 500
+"""At most this many deliveries are handled and settled as one batch."""
 
 
 __all__ = [
@@ -87,12 +96,17 @@ class AdapterRuntime(KafkaComponent):
         *,
         on_event: Callable[[AdapterEvent], None] | None = None,
         session_timeout_ms: int = 6000,
+        after_batch: AfterBatch | None = None,
+        max_batch: int = MAX_BATCH,
     ) -> None:
         super().__init__(settings, client.party_id, session_timeout_ms=session_timeout_ms)
         self.client = client
         self.outbox = outbox
         self.on_delivery = on_delivery
         self.on_event = on_event
+        self.after_batch = after_batch
+        self.max_batch = max_batch
+        self.batches = 0
         self.delivered = 0
         self.duplicates = 0
         # Its own audit chain, for the refusals made here (docs/design/audit-record-v2.md §4):
@@ -164,17 +178,72 @@ class AdapterRuntime(KafkaComponent):
             log.warning("channel keys not written back: %s", type(err).__name__)
 
     def subscribe(self, broker: KafkaBroker) -> None:
-        """The party's own outbound topic, in the adapter's consumer group, raw bytes."""
+        """The party's own outbound topic, in the adapter's consumer group, fetched batches."""
         party = self.client.registry.get(self.client.party_id)
         sub = broker.subscriber(
             party.outbound_topic,
             **self.subscriber_options(f"ketenbus-adapter-{self.client.party_id}"),
-            decoder=raw_body,
+            batch=True,
+            decoder=raw_records,
+            max_records=self.max_batch,
+            batch_timeout_ms=50,
         )
-        sub(self._handle)
+        sub(self._handle_batch)
 
-    async def _handle(self, body: bytes, msg: KafkaMessage) -> None:
-        raw: Any = msg.raw_message  # one ConsumerRecord (not a batch subscriber)
+    async def _handle_batch(self, msg: KafkaMessage) -> None:
+        """Handle a fetched batch, then settle it (:meth:`settle`); FastStream commits its
+        offsets only when this returns. A delivery that fails leaves the ones before it
+        settled (they stay delivered) and the batch is redelivered from its start: those are
+        then duplicates, the failed one is handled again."""
+        raws: Any = msg.raw_message
+        records = raws if isinstance(raws, (list, tuple)) else (raws,)
+        batch = DeliveryBatch()
+        self.outbox.hold()
+        try:
+            with batch:
+                try:
+                    for raw in records:
+                        await self._handle(raw)
+                finally:  # what was handled is journalled, also when a later one failed
+                    await batch.finish()
+        except BaseException:
+            with contextlib.suppress(Exception):  # the failure below is the one to report
+                await self.settle(batch)
+            raise
+        await self.settle(batch)
+        self.batches += 1
+        if batch.follow_up and self.after_batch is not None:
+            await self.after_batch()
+
+    async def settle(self, batch: DeliveryBatch) -> None:
+        """Everything sent for the batch acknowledged, then its outbox files durable (one sync
+        step, in a thread: the loop keeps heartbeating). A send that failed discards the
+        batch's files, which were never visible, so the redelivery writes them again."""
+        try:
+            await batch.acknowledged()
+        except BaseException:
+            self.outbox.discard()
+            raise
+        await asyncio.to_thread(self.outbox.make_durable)
+        self.delivered += batch.delivered
+        batch.delivered = 0
+
+    async def send_in_batch(
+        self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]
+    ) -> None:
+        """Send a record on behalf of a delivery: within a delivery batch it is acknowledged
+        with the batch (:meth:`settle`, before the offsets are committed); elsewhere it is
+        :meth:`send`, awaited at once."""
+        batch = current_batch()
+        if batch is None:
+            await self.send(topic, key, value, headers)
+            return
+        if self.health.status in NOT_SENDING:
+            raise BrokerNotReady(f"not sending: {self.health.status} ({self.health.detail})")
+        batch.add(await self.producer.send(topic, value=value, key=key, headers=headers))
+
+    async def _handle(self, raw: Any) -> None:
+        """One delivery (a ConsumerRecord): verify, de-duplicate, hand it to the adapter."""
         headers = list(raw.headers or ())
         if not tracing.enabled():
             await self._deliver(raw, headers)
@@ -221,7 +290,11 @@ class AdapterRuntime(KafkaComponent):
             kind = "withdrawal" if withdrawal else "correction"
             self.event("delivered", parsed.meta.message_id, f"{kind} of {original}")
         await self.on_delivery(opened, parsed)
-        self.delivered += 1
+        batch = current_batch()
+        if batch is None:
+            self.delivered += 1
+        else:  # counted once durable (settle): ``delivered`` never counts a file not yet there
+            batch.delivered += 1
 
     def _erasure_notice(self, opened: Opened) -> None:
         """The router erased a person whose messages this party exchanged (AVG art. 17(2),

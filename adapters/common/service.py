@@ -72,6 +72,7 @@ class AdapterService:
             self._delivered,
             on_event=options.get("on_event"),
             session_timeout_ms=options.get("session_timeout_ms", 6000),
+            after_batch=self._after_batch,
         )
         self.limits = InputLimits.of(settings)
         self.refused = 0
@@ -90,6 +91,10 @@ class AdapterService:
     async def process_file(self, path: Path) -> dict[str, Any]:
         """Process one claimed inbox file; returns the receipt or the file's error report."""
         raise NotImplementedError
+
+    async def _after_batch(self) -> None:
+        """Once per settled batch of deliveries whose handling asked for it
+        (``DeliveryBatch.follow_up``): work that need not run per delivery."""
 
     # --- settling inbox files ----------------------------------------------------------------
 

@@ -2,6 +2,9 @@
 provider itself, on its own topic ``journal.<party>`` -- so the desk's state (cases, claims,
 answers, escalations raised) is rebuilt from a topic at start, not kept in a database.
 
+The records of one batch of deliveries are signed together (one Ed25519 signature over a Merkle
+root, docs/trust.md 3.4.1) and acknowledged with the batch (``adapters.common.batch``).
+
 One partition, so the records come back in the order they were written. A record is a JSON
 document ``{"kind": "message", "outgoing": bool, "bundle": …}`` or ``{"kind": "coverage", …}``
 encrypted for the party's own key and signed by it: nobody else can read it, and only the party
@@ -21,11 +24,14 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
+
+from adapters.common.batch import current_batch
 from adapters.financing.topiclog import replay
 from broker.audit.keystore import TopicKeyStore
 from broker.config import Settings
 from broker.kafka import ensure_topics
-from broker.trust import TrustError, open_sealed, seal_for
+from broker.trust import Sealed, TrustError, open_sealed, seal_for, sign_batch
 from broker.trust.datakeys import (
     ErasedKey,
     encrypt_layer,
@@ -64,6 +70,8 @@ class Journal:
         # every record as it is on the topic, with the data key it is under (None: no person),
         # to write the journal back to a broker that lost its topics (docs/erasure.md)
         self.records: list[tuple[str | None, bytes, bytes, list[tuple[str, bytes]]]] = []
+        # of the delivery batch being handled, each with the data key it is under
+        self._unsigned: list[tuple[str | None, Sealed]] = []
 
     async def ensure(self) -> None:
         extra = [party_key_store(self.client.party_id)] if self.datakeys else []
@@ -72,12 +80,16 @@ class Journal:
     async def append(self, send: Send, record: dict[str, Any], bsn: str | None) -> None:
         me = self.client.party_id
         pseudo = self.client.pseudonyms.pseudonym(me, bsn) if bsn else "none"
-        payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
+        try:  # as json.dumps(ensure_ascii=False, separators=(",", ":")), several times faster
+            payload = orjson.dumps(record)
+        except (TypeError, orjson.JSONEncodeError):  # an integer beyond 64 bits
+            payload = json.dumps(record, ensure_ascii=False, separators=(",", ":")).encode()
         if self.datakeys is not None and bsn:
             dkid, dk = self.datakeys.for_person(pseudo)
             for key, value in self.datakeys.drain():  # the key reaches its topic first
                 await send(self.datakeys.topic, key, value, [])
             payload = encrypt_layer(dkid, dk, payload, context=layer_context(self.topic.name))
+        batch = current_batch()
         sealed = seal_for(
             payload,
             self.client.keys,
@@ -87,10 +99,27 @@ class Journal:
             message_id=str(uuid.uuid4()),
             pseudonym=pseudo,
             timestamp=datetime.now(UTC),
+            sign=batch is None,
         )
-        await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
-        self.records.append((layer_dkid(payload), sealed.key, sealed.value, list(sealed.headers)))
-        self.written += 1
+        dkid = layer_dkid(payload)
+        if batch is None:
+            await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
+            self.records.append((dkid, sealed.key, sealed.value, list(sealed.headers)))
+            self.written += 1
+            return
+        # within a batch of deliveries: signed with the batch's other records, at its end
+        if not self._unsigned:
+            batch.at_end(lambda: self._send_signed(send))
+        self._unsigned.append((dkid, sealed))
+
+    async def _send_signed(self, send: Send) -> None:
+        """The batch's records under one batch signature (docs/trust.md 3.4.1), in order."""
+        unsigned, self._unsigned = self._unsigned, []
+        signed = sign_batch([s for _, s in unsigned], self.client.keys)
+        for (dkid, _), sealed in zip(unsigned, signed, strict=True):
+            await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
+            self.records.append((dkid, sealed.key, sealed.value, list(sealed.headers)))
+            self.written += 1
 
     async def read(self, handle: Callable[[dict[str, Any]], None]) -> int:
         """Hand every readable record to ``handle``, oldest first; returns the count."""

@@ -39,6 +39,13 @@ async def raw_body(msg: StreamMessage[Any]) -> bytes:
     return bytes(msg.body or b"")
 
 
+async def raw_records(msg: StreamMessage[Any]) -> Any:
+    """A batch subscriber's decoder that decodes nothing: the handler reads the records
+    themselves (``msg.raw_message``), so FastStream's own decoder, which tries every value as
+    JSON, is work for nothing (sealed values are not JSON)."""
+    return msg.raw_message
+
+
 class KafkaComponent:
     """The parts every long-running component owns, started and stopped in one way.
 

@@ -40,6 +40,7 @@ from broker.audit.event import grounds_fields
 from broker.config import Settings
 from broker.policy.grounds import grounds_of
 from broker.router.facts import Fact, FactKind
+from broker.router.records import Outgoing
 from broker.trust import PartyKeys, PartyRegistry, TrustError
 from schemas import topics
 from schemas.memo import Memo
@@ -220,9 +221,19 @@ class AuditSink:
         facts: one Ed25519 signature instead of one per fact); the records can then be sent
         (and re-sent) as they are."""
         assert self._chain is not None
-        return self._chain.append_records(
-            [to_record(f, self.chain_id, self.reader) for f in facts]
-        )
+        return self._chain.append_records([to_record(f, self.chain_id, self.reader) for f in facts])
+
+    def outgoing(self, facts: list[Fact]) -> list[Outgoing]:
+        """:meth:`prepare` as records for the caller to publish with the rest of its batch (one
+        round of acknowledgements instead of two); then :meth:`sent`."""
+        key = self.chain_id.encode()
+        return [Outgoing(topics.AUDIT.name, key, v) for v in self.prepare(facts)]
+
+    async def sent(self, n: int) -> None:
+        """``n`` prepared records are acknowledged: count them, checkpoint when it is due."""
+        self.written += n
+        if self._cadence.due():
+            await self.checkpoint()
 
     async def send(self, values: list[bytes]) -> None:
         assert self._producer is not None

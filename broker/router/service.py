@@ -26,7 +26,7 @@ from faststream.kafka.annotations import KafkaMessage
 
 from broker.component import metrics
 from broker.component.health import HealthStatus
-from broker.component.lifecycle import KafkaComponent
+from broker.component.lifecycle import KafkaComponent, raw_records
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import ensure_topics, establish_epoch, new_epoch, repair_topics
@@ -359,12 +359,17 @@ class RouterService(KafkaComponent):
         so both land on one instance: the consent it applied before acknowledging it is in its
         own view when the referral arrives (issue 19, "consent before referral"). Whoever
         takes partitions over first catches up with the consent log."""
+        options = {
+            **self.subscriber_options(self.group_id),
+            "fetch_max_wait_ms": self.settings.router_fetch_max_wait_ms,
+        }
         subscriber = broker.subscriber(
             *(t.name for t in topics.ROUTED),
-            **self.subscriber_options(self.group_id),
+            **options,
             batch=True,
+            decoder=raw_records,
             max_records=self.max_batch,
-            batch_timeout_ms=50,
+            batch_timeout_ms=self.settings.router_fetch_max_wait_ms,
             partition_assignment_strategy=(RangePartitionAssignor,),
             listener=_CatchUpOnAssign(self),
         )
@@ -519,10 +524,11 @@ class RouterService(KafkaComponent):
         if self.on_fact:  # the decisions are made; show them before their effects arrive
             for f in facts:
                 self.on_fact(f)
-        audit_values = self.audit.prepare(facts)
-        records = [*self._new_keys(), *records]
+        audit = self.audit.outgoing(facts)
+        records = [*self._new_keys(), *records, *audit]
+        # one round of acknowledgements for the batch: its records and its audit records
         await bounded("publishing", self.health, lambda: self.publish(records))
-        await bounded("auditing", self.health, lambda: self.audit.send(audit_values))
+        await self.audit.sent(len(audit))
         self.recovered_from_degraded("publishing works again")
         self.routed += len(batch)
 

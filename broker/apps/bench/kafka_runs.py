@@ -104,14 +104,19 @@ class KafkaBench:
     def start_offsets(self) -> tuple[tuple[int, int], ...]:
         return tuple((p, self.ends.get(p, 0)) for p in range(topics.IN_REFERRAL.partitions))
 
-    async def commit_group(self, group_id: str, start: tuple[tuple[int, int], ...]) -> None:
-        """Start a fresh consumer group at ``start`` on ``in.referral`` (not at offset 0)."""
+    async def commit_group(
+        self,
+        group_id: str,
+        start: tuple[tuple[int, int], ...],
+        topic: str = topics.IN_REFERRAL.name,
+    ) -> None:
+        """Start a fresh consumer group at ``start`` on ``topic`` (not at offset 0)."""
         consumer = AIOKafkaConsumer(
             bootstrap_servers=self.bootstrap, group_id=group_id, enable_auto_commit=False
         )
         await consumer.start()
         try:
-            tps = {TopicPartition(topics.IN_REFERRAL.name, p): o for p, o in start}
+            tps = {TopicPartition(topic, p): o for p, o in start}
             consumer.assign(list(tps))
             await consumer.commit(tps)
         finally:
@@ -290,6 +295,7 @@ class Throughput:
     seconds: float
     cpu: float = 0.0  # wall seconds in the relay's own work per message (raw, routed modes)
     thread_cpu: float = 0.0  # CPU seconds of that work (less than ``cpu`` when contended)
+    process_cpu: float = 0.0  # CPU seconds of the whole process per message, from ``go`` on
     spread: tuple[float, float] | None = None  # slowest and fastest of repeated runs
 
     @property
@@ -327,10 +333,19 @@ CLIENT_LABEL = {
 
 
 async def run_worker(
-    bench: KafkaBench, variant: Variant, start: tuple[tuple[int, int], ...], warmup: int = 0
+    bench: KafkaBench,
+    variant: Variant,
+    start: tuple[tuple[int, int], ...],
+    warmup: int = 0,
+    *,
+    group: str | None = None,
+    instance: str | None = None,
 ) -> Worker:
-    group = fresh_id("bench")
-    if variant.mode == "service":
+    """A relay process reading from ``start``; a service joins ``group`` (a fresh one
+    committed at ``start`` when None) as router ``instance`` (None: the router's own key)."""
+    fresh = group is None
+    group = group or fresh_id("bench")
+    if variant.mode == "service" and fresh:
         await bench.commit_group(group, start)
     worker = Worker(
         WorkerSpec(
@@ -341,7 +356,8 @@ async def run_worker(
             group_id=group,
             start=start,
             full_validation=variant.full_validation,
-            warmup=0 if variant.mode == "service" else warmup,
+            warmup=warmup,
+            instance=instance,
             linger_ms=variant.linger_ms,
         )
     )
@@ -421,6 +437,7 @@ async def _throughput_once(
         span,
         cpu=float(worker.done.get("busy", 0.0)) / handled,
         thread_cpu=float(worker.done.get("cpu", 0.0)) / handled,
+        process_cpu=float(worker.done.get("process_cpu", 0.0)) / max(1, done),
     )
 
 
@@ -442,19 +459,26 @@ async def _warm_router(
 async def _service_once(
     bench: KafkaBench, variant: Variant, records: list[Incoming], warmup: int, budget: float
 ) -> Throughput:
-    """``RouterService`` cannot be held at a gate: it starts at the topic's end, gets the
-    warm-up records and delivers them; then the measured records are sent in one go (the same
-    records as the other relays read, sent again to a fresh process) and the clock runs from
-    the first send to the last arrival."""
-    warm, measured = records[:warmup], records[warmup:]
+    """``RouterService`` timed like the batched loops: it starts at the topic's end, routes the
+    warm-up, and waits at a gate before its next batch (``worker._service``); the measured
+    records are then put on the topic, and the clock runs from ``go`` to the last arrival.
+    They are sealed anew (fresh message ids): the router rebuilds its replay guard from the
+    topic at start, so the records the other relays read would be answered as duplicates."""
+    fresh = bench.workload.sealed_referrals(len(records))
+    warm, measured = fresh[:warmup], fresh[warmup:]
     watcher = Watcher(bench.bootstrap, variant.output, topics.PERSON_PARTITIONS)
     await watcher.start()
-    watcher.expect(_kb_id(r) for r in records)
+    watcher.expect(_kb_id(r) for r in fresh)
     worker: Worker | None = None
+    t0 = 0.0
     try:
-        worker = await _warm_router(bench, variant, watcher, warm)
-        t0 = time.perf_counter()
+        worker = await run_worker(bench, variant, bench.start_offsets(), warmup=len(warm))
+        await bench.produce(warm)
+        if not await watcher.wait_for((_kb_id(r) for r in warm), timeout=60.0):
+            raise BenchError(f"{variant.label}: the warm-up was not delivered within 60 s")
         await bench.produce(measured)
+        await worker.warmed_up(timeout=60.0)
+        t0 = worker.go()
         await watcher.wait_for((_kb_id(r) for r in measured), timeout=budget)
     finally:
         if worker is not None:
@@ -462,8 +486,17 @@ async def _service_once(
         await watcher.stop()
     times = [watcher.arrivals[i] for i in (_kb_id(r) for r in measured) if i in watcher.arrivals]
     span = max(times) - t0 if times else 0.0
-    per_second = len(times) / span if span > 0 else 0.0
-    return Throughput(variant, per_second, len(times), len(measured), span)
+    handled = max(1, int(worker.done.get("handled", 0)))
+    return Throughput(
+        variant,
+        len(times) / span if span > 0 else 0.0,
+        len(times),
+        len(measured),
+        span,
+        cpu=float(worker.done.get("busy", 0.0)) / handled,
+        thread_cpu=float(worker.done.get("cpu", 0.0)) / handled,
+        process_cpu=float(worker.done.get("process_cpu", 0.0)) / max(1, len(times)),
+    )
 
 
 def throughput_table(results: list[Throughput], messages: int, value_bytes: int) -> Table:

@@ -9,9 +9,12 @@ Sections, in the order they run (``--only`` picks some):
 * ``rebuild``: time to rebuild the consent view from N events on the consent topic;
 * ``snapshot``: the consent view snapshot of 1M consents: build, size, load against a full
   replay of the same log (``broker/apps/bench/snapshot.py``).
+* ``scale``: one versus two router instances, the router's rate versus end to end with the
+  provider's adapter, the failover and restart pauses (``broker/apps/bench/scale.py``).
 
-The last table is the verdict: is the routed pipeline at half the raw pass-through rate or
-better, and what the profile says it would take.
+Then the verdict (is the routed pipeline at half the raw pass-through rate or better, and what
+the profile says it would take) and, last, the goals of issue 19 side by side, one row per
+measure with its goal and whether this run met it (``broker/apps/bench/goals.py``).
 """
 
 from __future__ import annotations
@@ -31,15 +34,18 @@ from pathlib import Path
 from typing import Any
 
 from broker.apps.bench import consents as consent_bench
-from broker.apps.bench import kafka_runs, primitives, stages
+from broker.apps.bench import kafka_runs, primitives, scale, stages
 from broker.apps.bench import snapshot as snapshot_bench
+from broker.apps.bench.goals import Goal, goals_table
 from broker.apps.bench.kafka_runs import (
     LATENCY_BATCHED,
+    LATENCY_SERVICE,
     LATENCY_VARIANTS,
     RAW,
     RAW_CONFLUENT,
     RAW_DIRECT,
     ROUTED,
+    ROUTED_FULL,
     SERVICE,
     SHAPE,
     SHAPE_DIRECT,
@@ -49,11 +55,20 @@ from broker.apps.bench.kafka_runs import (
 from broker.apps.bench.report import Table, micros, percent, rate, ratio
 from broker.apps.bench.workload import Workload
 
-SECTIONS = ("profile", "consents", "throughput", "latency", "rebuild", "snapshot")
+SECTIONS = ("profile", "consents", "throughput", "latency", "rebuild", "snapshot", "scale")
 Progress = Callable[[str], None]
 
 
-QUICK_THROUGHPUT = (RAW, RAW_CONFLUENT, RAW_DIRECT, SHAPE, SHAPE_DIRECT, ROUTED, SERVICE)
+QUICK_THROUGHPUT = (
+    RAW,
+    RAW_CONFLUENT,
+    RAW_DIRECT,
+    SHAPE,
+    SHAPE_DIRECT,
+    ROUTED,
+    ROUTED_FULL,
+    SERVICE,
+)
 
 
 @dataclass(frozen=True)
@@ -76,6 +91,10 @@ class BenchConfig:
     latency_variants: tuple[Variant, ...] = LATENCY_VARIANTS
     rebuild_events: int = 20_000
     snapshot_consents: int = 1_000_000
+    scale_messages: int = 2000
+    pause_rate: float = 100.0  # referrals/s while a router is killed
+    pauses: bool = True
+    instances: bool = True  # scale: one versus two router instances
 
     @classmethod
     def full(cls) -> BenchConfig:
@@ -99,6 +118,7 @@ class BenchConfig:
             throughput_variants=QUICK_THROUGHPUT,
             rebuild_events=2_000,
             snapshot_consents=100_000,
+            scale_messages=500,
         )
 
     @classmethod
@@ -119,12 +139,16 @@ class BenchConfig:
                 dataclasses.replace(RAW, repeat=1),
                 dataclasses.replace(SHAPE, repeat=1),
                 ROUTED,
+                SERVICE,
             ),
             rates=(20.0,),
             seconds=0.5,
             latency_variants=(LATENCY_BATCHED,),
             rebuild_events=10,
             snapshot_consents=200,
+            scale_messages=5,
+            pauses=False,
+            instances=False,
         )
 
 
@@ -135,6 +159,9 @@ class Results:
     tables: list[Table] = field(default_factory=list)
     profiles: dict[bool, stages.StageProfile] = field(default_factory=dict)
     throughput: list[kafka_runs.Throughput] = field(default_factory=list)
+    latency: list[kafka_runs.Latency] = field(default_factory=list)
+    scale: scale.ScaleResult | None = None
+    snapshot: snapshot_bench.SnapshotRun | None = None
 
 
 def run(
@@ -158,10 +185,13 @@ def run(
         if "consents" in sections:
             progress(f"consent view at {', '.join(f'{n:,}' for n in config.consent_sizes)}")
             results.tables.append(consent_table(config))
-        kafka = [s for s in ("throughput", "latency", "rebuild", "snapshot") if s in sections]
+        kafka = [
+            s for s in ("throughput", "latency", "rebuild", "snapshot", "scale") if s in sections
+        ]
         if kafka:
             asyncio.run(_kafka(config, workload, kafka, results, progress))
     results.tables.append(verdict_table(results))
+    results.tables.append(goals_table(issue_goals(results)))
     load = os.getloadavg() if hasattr(os, "getloadavg") else (0.0, 0.0, 0.0)
     results.tables[0].add("load average at end", " ".join(f"{x:.2f}" for x in load))
     return results.tables
@@ -211,6 +241,7 @@ async def _kafka(
             lat = await kafka_runs.latency(
                 bench, config.rates, config.seconds, config.latency_variants
             )
+            results.latency = lat
             results.tables.append(kafka_runs.latency_table(lat, config.seconds))
         if "rebuild" in sections:
             progress(f"rebuilding the consent view from {config.rebuild_events:,} events")
@@ -221,7 +252,23 @@ async def _kafka(
             snap = await snapshot_bench.measure(
                 bench, config.snapshot_consents, max(10, config.rebuild_events)
             )
+            results.snapshot = snap
             results.tables.append(snapshot_bench.table(snap))
+        if "scale" in sections:
+            progress(
+                f"scale: {config.scale_messages:,} referrals end to end, through one and two "
+                "routers" + (", failover and restart pauses" if config.pauses else "")
+            )
+            results.scale = await scale.measure(
+                bench,
+                config.scale_messages,
+                config.warmup,
+                max(config.budget, 30.0),
+                config.pause_rate,
+                with_pauses=config.pauses,
+                with_instances=config.instances,
+            )
+            results.tables.append(scale_table(results.scale))
     finally:
         await bench.stop()
 
@@ -465,6 +512,249 @@ def verdict_table(results: Results) -> Table:
     if not table.rows:
         table.add("not measured", "run the profile and throughput sections")
     return table
+
+
+def scale_table(r: scale.ScaleResult) -> Table:
+    table = Table(
+        "scale",
+        f"At scale: {r.messages:,} referrals through RouterService as deployed, one or two "
+        "instances, and end to end with the provider's adapter (files durably in its outbox)",
+        ["measure", "value"],
+    )
+    for n, label in ((1, "router side, one instance"), (2, "router side, two instances")):
+        table.add(label, f"{rate(r.routers[n])} msgs/s" if n in r.routers else "not measured")
+    table.add("router's rate in the end-to-end run", f"{rate(r.router_rate)} msgs/s")
+    table.add("end to end (provider's outbox)", f"{rate(r.end_to_end)} msgs/s")
+    for label, pause in (
+        ("failover: SIGKILL one of two", r.failover),
+        ("restart: SIGKILL the only one, start it at once", r.restart),
+    ):
+        table.add(label, "not measured" if pause is None else f"{pause:,.1f} s")
+    table.notes.append(
+        "a pause is the longest latency of the referrals sent in the half second after the "
+        f"kill, at {r.pause_rate:g} msgs/s; session timeout {r.session_timeout_ms:,} ms "
+        "(the deployed default)"
+    )
+    table.notes.append(
+        "one versus two instances and the pauses share this machine's cores with the bench, "
+        "the broker and each other: on 2 cores two routers cannot double"
+    )
+    return table
+
+
+def _by(results: Results, mode: str, client: str = "aiokafka", full: bool = False) -> float:
+    for t in results.throughput:
+        v = t.variant
+        if v.mode == mode and v.client == client and v.full_validation == full and t.rate:
+            return t.rate
+    return 0.0
+
+
+def issue_goals(results: Results) -> list[Goal]:
+    """One row per goal of issue 19, from whatever this run measured."""
+    goals: list[Goal] = []
+    sc = results.scale
+    ran_scale = "run the scale section"
+    if sc is not None and sc.routers.get(1):
+        one, two = sc.routers[1], sc.routers.get(2, 0.0)
+        goals.append(
+            Goal(
+                "two router instances / one (router side)",
+                two / one,
+                1.5,
+                detail=f"{rate(two)} / {rate(one)} msgs/s",
+            )
+        )
+    else:
+        goals.append(Goal("two router instances / one (router side)", None, 1.5, note=ran_scale))
+    if sc is not None and sc.router_rate:
+        goals.append(
+            Goal(
+                "end to end / router rate (provider's adapter)",
+                sc.end_to_end / sc.router_rate,
+                0.8,
+                detail=f"{rate(sc.end_to_end)} / {rate(sc.router_rate)} msgs/s",
+            )
+        )
+    else:
+        goals.append(
+            Goal("end to end / router rate (provider's adapter)", None, 0.8, note=ran_scale)
+        )
+    service, loop = _by(results, "service"), _by(results, "routed")
+    if service and loop:
+        svc = next(t for t in results.throughput if t.variant.mode == "service")
+        lp = next(t for t in results.throughput if t.variant.mode == "routed")
+        cpu = ""
+        if svc.process_cpu and lp.process_cpu:
+            cpu = (
+                f"; process CPU {micros(svc.process_cpu)} / {micros(lp.process_cpu)} µs/msg "
+                f"= {ratio(lp.process_cpu / svc.process_cpu)}"
+            )
+        goals.append(
+            Goal(
+                "RouterService / batched loop (same pipeline)",
+                service / loop,
+                0.9,
+                detail=f"{rate(service)} / {rate(loop)} msgs/s{cpu}",
+            )
+        )
+    else:
+        goals.append(
+            Goal(
+                "RouterService / batched loop (same pipeline)",
+                None,
+                0.9,
+                note="run the throughput section",
+            )
+        )
+    p99 = [
+        lt
+        for lt in results.latency
+        if lt.variant == LATENCY_SERVICE and lt.offered == 500.0 and not lt.skipped
+    ]
+    if p99:
+        lt = p99[0]
+        value = lt.percentile(0.99)
+        goals.append(
+            Goal(
+                "RouterService p99 at 500 msgs/s",
+                value * 1e3,
+                50.0,
+                unit="ms",
+                at_most=True,
+                detail=f"{lt.delivered:,}/{lt.sent:,} delivered; p50 "
+                f"{lt.percentile(0.5) * 1e3:,.0f} ms",
+            )
+        )
+    else:
+        ran = [lt for lt in results.latency if lt.variant == LATENCY_SERVICE]
+        kept = [lt for lt in ran if not lt.skipped and lt.delivered == lt.sent]
+        best = max(kept, key=lambda lt: lt.offered) if kept else None
+        note = "run the latency section"
+        if ran:
+            note = "saturated below 500 msgs/s in this run" + (
+                f" (p99 {best.percentile(0.99) * 1e3:,.0f} ms at {best.offered:g} msgs/s)"
+                if best
+                else ""
+            )
+        goals.append(
+            Goal(
+                "RouterService p99 at 500 msgs/s",
+                None,
+                50.0,
+                unit="ms",
+                at_most=True,
+                note=note,
+            )
+        )
+    for label, pause in (
+        ("failover pause (SIGKILL one of two)", sc.failover if sc else None),
+        ("restart pause (killed router restarted at once)", sc.restart if sc else None),
+    ):
+        goals.append(
+            Goal(
+                label, pause, 5.0, unit="s", at_most=True, note="run the scale section with pauses"
+            )
+        )
+    shape = _by(results, "shape")
+    routed = loop
+    if shape and routed:
+        goals.append(
+            Goal(
+                "routed / Kafka alone with the router's output shape",
+                routed / shape,
+                0.5,
+                detail=f"{rate(routed)} / {rate(shape)} msgs/s",
+            )
+        )
+    else:
+        goals.append(
+            Goal(
+                "routed / Kafka alone with the router's output shape",
+                None,
+                0.5,
+                note="run the throughput section",
+            )
+        )
+    full = _by(results, "routed", full=True)
+    if full and routed:
+        goals.append(
+            Goal(
+                "routed default / validate-everything",
+                routed / full,
+                10.0,
+                detail=f"{rate(routed)} / {rate(full)} msgs/s",
+            )
+        )
+    else:
+        goals.append(
+            Goal(
+                "routed default / validate-everything",
+                None,
+                10.0,
+                note="run the throughput section",
+            )
+        )
+    fast = results.profiles.get(False)
+    if fast is not None:
+        goals.append(
+            Goal(
+                "routing CPU, ingress-validated",
+                fast.total / fast.messages * 1e6,
+                150.0,
+                unit="µs",
+                at_most=True,
+                detail="profile (instrumented; the loop is 10-15 % cheaper)",
+            )
+        )
+    else:
+        goals.append(
+            Goal(
+                "routing CPU, ingress-validated",
+                None,
+                150.0,
+                unit="µs",
+                at_most=True,
+                note="run the profile section",
+            )
+        )
+    snap = results.snapshot
+    if snap is not None and snap.consents:
+        scaled = snap.load_seconds * 1_000_000 / snap.consents
+        goals.append(
+            Goal(
+                "consent view ready from its snapshot, 1M consents",
+                scaled,
+                30.0,
+                unit="s",
+                at_most=True,
+                detail=f"{snap.consents:,} loaded in {snap.load_seconds:.1f} s"
+                + ("" if snap.consents == 1_000_000 else ", scaled to 1M"),
+            )
+        )
+    else:
+        goals.append(
+            Goal(
+                "consent view ready from its snapshot, 1M consents",
+                None,
+                30.0,
+                unit="s",
+                at_most=True,
+                note="run the snapshot section",
+            )
+        )
+    goals.append(
+        Goal(
+            "national year (ketenbus up --scenario national)",
+            None,
+            60.0,
+            unit="s",
+            at_most=True,
+            note="not part of the bench (minutes): `ketenbus up --scenario national "
+            "--exit-when-done`",
+        )
+    )
+    return goals
 
 
 def render(tables: list[Table], markdown: bool = False) -> str:

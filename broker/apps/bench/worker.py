@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Any, Literal
 from unittest import mock
 
+from faststream.kafka.annotations import KafkaMessage
+
 from broker.apps.deployment import KEYS_DIR, REGISTRY_FILE, SECRETS_DIR, load
 from broker.audit import AuditChain
 from broker.config import Settings
@@ -40,7 +42,10 @@ from broker.router.records import Incoming, Outgoing
 from schemas import topics
 
 PASSTHROUGH_TOPIC = "bench.passthrough"
-Mode = Literal["raw", "shape", "routed", "service"]
+READ_BACK_SAFE = ("out.", "audit")
+"""Topics the shape relay writes its copies to as they are; copies for any other topic go to the
+pass-through topic (a router rebuilds its state from those topics at start)."""
+Mode = Literal["raw", "shape", "routed", "service", "provider"]
 Client = Literal["aiokafka", "confluent", "librdkafka"]
 
 
@@ -58,6 +63,7 @@ class WorkerSpec:
     session_timeout_ms: int = 3000
     warmup: int = 0  # raw/routed: after this many records, wait for ``go`` (0: no gate)
     linger_ms: int | None = None  # service: a what-if producer linger (None: as deployed)
+    instance: str | None = None  # service: run as this router instance (own key and chain)
 
 
 @dataclass(frozen=True)
@@ -84,7 +90,7 @@ def _settings(spec: WorkerSpec) -> Settings:
 def _state(spec: WorkerSpec) -> RouterState:
     state_dir = Path(spec.state_dir)
     dep = load(state_dir / REGISTRY_FILE, state_dir / KEYS_DIR, state_dir / SECRETS_DIR)
-    state: RouterState = dep.router_state(default_policy())
+    state: RouterState = dep.router_state(default_policy(), instance=spec.instance)
     state.full_validation = spec.full_validation
     return state
 
@@ -96,7 +102,10 @@ async def _until(event: multiprocessing.synchronize.Event, also: Any = None) -> 
 
 async def _run(spec: WorkerSpec, results: Any, signals: Signals) -> None:
     if spec.mode == "service":
-        await _service(spec, results, signals.stop)
+        await _service(spec, results, signals)
+        return
+    if spec.mode == "provider":
+        await _provider(spec, results, signals)
         return
     relay: _Relay
     if spec.mode == "raw":
@@ -111,10 +120,20 @@ async def _run(spec: WorkerSpec, results: Any, signals: Signals) -> None:
         await _confluent_loop(spec, relay, results, signals)
     else:
         await _librdkafka_loop(spec, relay, results, signals)
-    results.put({"kind": "done", "handled": relay.handled, "busy": relay.busy, "cpu": relay.cpu})
+    results.put(
+        {
+            "kind": "done",
+            "handled": relay.handled,
+            "busy": relay.busy,
+            "cpu": relay.cpu,
+            "process_cpu": (relay.process_end or time.process_time()) - relay.process_cpu
+            if relay.process_cpu
+            else 0.0,
+        }
+    )
 
 
-async def _service(spec: WorkerSpec, results: Any, stop: multiprocessing.synchronize.Event) -> None:
+async def _service(spec: WorkerSpec, results: Any, signals: Signals) -> None:
     from broker.router import service as service_module
     from broker.router.service import RouterService
 
@@ -127,17 +146,81 @@ async def _service(spec: WorkerSpec, results: Any, stop: multiprocessing.synchro
             service_module, "make_producer", functools.partial(made, linger_ms=spec.linger_ms)
         ).start()
     state = _state(spec)
-    service = RouterService(
-        _settings(spec), state, group_id=spec.group_id, session_timeout_ms=spec.session_timeout_ms
+    gated = spec.warmup > 0
+
+    class Gated(RouterService):
+        """``RouterService`` unchanged but for a gate before the first batch after the
+        warm-up, as the batched loops have: the clock starts at ``go`` with every measured
+        record on the topic, so both are timed on the same preloaded records."""
+
+        busy = 0.0  # seconds in the batch handler (route, publish, acknowledgements)
+        cpu = 0.0
+        process_cpu = 0.0  # the process's CPU time at ``go``
+
+        async def _handle_batch(self, msg: KafkaMessage) -> None:
+            if gated and self.routed >= spec.warmup and not signals.go.is_set():
+                results.put({"kind": "warm"})
+                await _until(signals.go, signals.stop)
+                self.process_cpu = time.process_time()
+            began, cpu = time.perf_counter(), time.thread_time()
+            await super()._handle_batch(msg)
+            self.busy += time.perf_counter() - began
+            self.cpu += time.thread_time() - cpu
+
+    service = Gated(
+        _settings(spec),
+        state,
+        group_id=spec.group_id,
+        session_timeout_ms=spec.session_timeout_ms,
     )
     began = time.perf_counter()
     await service.start()
     results.put({"kind": "ready", "consents": len(state.consents), "startup": _since(began)})
+    ended = 0.0
     try:
-        await _until(stop)
+        await _until(signals.stop)
+        ended = time.process_time()
     finally:
         await service.stop()
-    results.put({"kind": "done"})
+    results.put(
+        {
+            "kind": "done",
+            "handled": service.routed,
+            "busy": service.busy,
+            "cpu": service.cpu,
+            "process_cpu": ended - service.process_cpu if service.process_cpu else 0.0,
+        }
+    )
+
+
+async def _provider(spec: WorkerSpec, results: Any, signals: Signals) -> None:
+    """The provider's adapter as ``ketenbus adapter provider`` runs it (journal, key store,
+    claims desk), writing its outbox under ``<state_dir>/bench-provider/<group_id>``."""
+    from adapters.provider.service import ProviderAdapter
+    from broker.apps.bench.workload import PROVIDER
+
+    settings = _settings(spec)
+    state_dir = Path(spec.state_dir)
+    dep = load(state_dir / REGISTRY_FILE, state_dir / KEYS_DIR, state_dir / SECRETS_DIR)
+    adapter = ProviderAdapter(
+        settings,
+        dep.party_client(PROVIDER),
+        provider_outbox(spec),
+        session_timeout_ms=spec.session_timeout_ms,
+        datakeys=dep.key_store(settings, write=True, party=PROVIDER),
+    )
+    began = time.perf_counter()
+    await adapter.start()
+    results.put({"kind": "ready", "startup": _since(began)})
+    try:
+        await _until(signals.stop)
+    finally:
+        await adapter.stop()
+    results.put({"kind": "done", "handled": adapter.runtime.delivered})
+
+
+def provider_outbox(spec: WorkerSpec) -> Path:
+    return Path(spec.state_dir) / "bench-provider" / spec.group_id / "outbox"
 
 
 def _since(t: float) -> float:
@@ -153,6 +236,8 @@ class _Relay:
     handled = 0
     busy = 0.0  # seconds spent in handle(): the relay's own CPU work
     cpu = 0.0
+    process_cpu = 0.0  # the process's CPU time at ``go`` (client work included)
+    process_end = 0.0  # and when told to stop
 
     def handle(self, recs: list[Incoming]) -> list[Outgoing]:
         """Handle a fetched batch (or the part of it up to the warm-up gate)."""
@@ -178,6 +263,7 @@ class _Relay:
         if spec.warmup and self.handled == spec.warmup and not signals.go.is_set():
             results.put({"kind": "warm"})
             await _until(signals.go, signals.stop)
+            self.process_cpu = time.process_time()
 
 
 class _Passthrough(_Relay):
@@ -237,7 +323,10 @@ class _Shape(_Relay):
             kb_id = [h for h in rec.headers if h[0] == "kb-id"]
             for t in self.template:
                 headers = [h for h in t.headers if h[0] != "kb-id"] + kb_id if t.headers else []
-                out.append(Outgoing(t.topic, rec.key if t.headers else t.key, t.value, headers))
+                # same size and count, but the copies of what a router reads back at start
+                # (delivery index, ladder log: their signatures no longer match) go elsewhere
+                topic = t.topic if t.topic.startswith(READ_BACK_SAFE) else PASSTHROUGH_TOPIC
+                out.append(Outgoing(topic, rec.key if t.headers else t.key, t.value, headers))
         return out
 
 
@@ -283,6 +372,7 @@ async def _aiokafka_loop(spec: WorkerSpec, relay: _Relay, results: Any, signals:
                     for out in relay.handle(chunk)
                 ]
                 await asyncio.gather(*futures)
+        relay.process_end = time.process_time()
     finally:
         await consumer.stop()
         await producer.stop()

@@ -32,6 +32,9 @@ from schemas.vocab import EventCode, LegalBasis, PurposeOfUse
 ZVH = "zvh-midden-nederland"
 PROVIDER = "fivoor"
 REGION = "midden-nederland"
+INSTANCES = ("router-1", "router-2")
+"""Router instances declared in the bench's deployment (own keys and audit chains), for the
+runs with routers side by side; a single router runs with the router's own key."""
 
 
 @dataclass
@@ -48,7 +51,7 @@ class Workload:
     @classmethod
     def create(cls, state_dir: Path, persons: int = 200, seed: int = 1) -> Workload:
         """Keys for the demo parties and ``persons`` synthetic people, each with a consent."""
-        deployment = create_local(state_dir, demo.PARTIES)
+        deployment = create_local(state_dir, demo.PARTIES, router_instances=INSTANCES)
         rng = random.Random(seed)  # noqa: S311 - synthetic data, not security
         today = date.today()
         bsns: list[str] = []

@@ -19,7 +19,9 @@ def by_key(tables: list[Table]) -> dict[str, Table]:
 def test_in_process_sections_give_their_tables() -> None:
     config = BenchConfig.tiny()
     tables = by_key(run(config, ("profile", "consents")))
-    assert list(tables) == ["machine", "profile", "hotspots", "primitives", "consents", "verdict"]
+    assert list(tables) == [
+        "machine", "profile", "hotspots", "primitives", "consents", "verdict", "goals"
+    ]  # fmt: skip
     profile = tables["profile"].row_labels()
     assert profile == [
         *stages.ORDER,
@@ -37,13 +39,15 @@ def test_in_process_sections_give_their_tables() -> None:
 @pytest.mark.integration
 def test_kafka_sections_give_their_tables() -> None:
     config = BenchConfig.tiny()
-    tables = by_key(run(config, ("throughput", "latency", "rebuild", "snapshot")))
-    assert list(tables) == ["machine", "throughput", "latency", "rebuild", "snapshot", "verdict"]
+    tables = by_key(run(config, ("throughput", "latency", "rebuild", "snapshot", "scale")))
+    assert list(tables) == [
+        "machine", "throughput", "latency", "rebuild", "snapshot", "scale", "verdict", "goals"
+    ]  # fmt: skip
     throughput = tables["throughput"].rows
     assert [r[0].split(" [")[0] for r in throughput] == [
         v.label for v in config.throughput_variants
     ]
-    assert [r[1] for r in throughput] == ["aiokafka"] * 3
+    assert [r[1] for r in throughput] == ["aiokafka"] * 3 + ["FastStream aiokafka"]
     # every relay, the output-shape copy included, delivered every measured id in time
     assert not [r[0] for r in throughput if "in time]" in r[0]]
     latency = tables["latency"].rows
@@ -53,6 +57,14 @@ def test_kafka_sections_give_their_tables() -> None:
     assert len(tables["rebuild"].rows) == 1
     # the snapshot loaded every consent it was built from (the first cell: consents loaded)
     assert [r[0] for r in tables["snapshot"].rows] == [f"{config.snapshot_consents:,}"]
+    # end to end through the provider's adapter, measured (one versus two instances and the
+    # pauses only in the quick and full runs: they start several more processes)
+    scale = {r[0]: r[1] for r in tables["scale"].rows}
+    for row in ("router's rate in the end-to-end run", "end to end (provider's outbox)"):
+        assert scale[row] not in ("0 msgs/s", "not measured"), row
+    goals = {r[0]: r[1] for r in tables["goals"].rows}
+    assert goals["end to end / router rate (provider's adapter)"] != "not measured"
+    assert goals["RouterService / batched loop (same pipeline)"] != "not measured"
     verdict = tables["verdict"].row_labels()
     assert "target (>= 0.50) met" in verdict
     assert "Kafka alone with the routed output shape / raw aiokafka" in verdict

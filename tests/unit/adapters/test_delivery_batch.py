@@ -1,0 +1,171 @@
+"""A fetched batch of deliveries is settled once (issue 19 point 4) and keeps the guarantee: a
+delivery is acknowledged to Kafka only after it is durably in the outbox and after what was sent
+on its behalf (the provider's journal) is acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+
+import pytest
+
+from adapters.common.batch import DeliveryBatch, current_batch
+from adapters.common.outbox import Outbox
+from adapters.common.runtime import AdapterRuntime
+from broker.config import Settings
+
+
+def _names(d: Path) -> set[str]:
+    return {p.name for p in d.iterdir()}
+
+
+def test_held_files_get_their_names_only_when_made_durable(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.hold()
+    assert box.write("m1", b"one") is not None
+    assert box.write("m2", b"two") is not None
+    assert box.write("m1", b"again") is None, "a duplicate within the batch is written once"
+    # nothing visible yet: the EPD (or a restart) sees no delivery that is not durable
+    assert _names(tmp_path) == {".m1.json.tmp", ".m2.json.tmp"}
+    assert box.holding == 2
+    assert box.make_durable() == 2
+    assert _names(tmp_path) == {"m1.json", "m2.json"}
+    assert (tmp_path / "m1.json").read_bytes() == b"one"
+    assert box.write("m3", b"three") is not None, "after the batch: written at once again"
+    assert (tmp_path / "m3.json").read_bytes() == b"three"
+
+
+def test_a_crash_before_the_batch_is_durable_leaves_no_delivery(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.hold()
+    box.write("m1", b"one")
+    # the process dies here: a restarted adapter reads the folder again
+    again = Outbox(tmp_path)
+    assert not again.seen("m1"), "a temporary file is no delivery: the redelivery writes it"
+    again.write("m1", b"one")
+    assert (tmp_path / "m1.json").read_bytes() == b"one"
+
+
+def test_a_discarded_batch_is_written_again_by_its_redelivery(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.write("before", b"0")
+    box.hold()
+    box.write("m1", b"one")
+    assert box.discard() == 1
+    assert _names(tmp_path) == {"before.json"}
+    assert not box.seen("m1") and box.seen("before")
+    assert box.write("m1", b"one") is not None
+
+
+def test_hostile_message_ids_are_refused_while_held(tmp_path: Path) -> None:
+    box = Outbox(tmp_path)
+    box.hold()
+    for bad in ("../escape", "a/b", "", "x\x00y"):
+        with pytest.raises(ValueError):
+            box.write(bad, b"x")
+    assert box.holding == 0
+
+
+async def test_the_batch_raises_a_failed_send_after_all_have_finished() -> None:
+    loop = asyncio.get_running_loop()
+    ok, failed, late = loop.create_future(), loop.create_future(), loop.create_future()
+    batch = DeliveryBatch()
+    with batch:
+        assert current_batch() is batch
+        for f in (ok, failed, late):
+            batch.add(f)
+    assert current_batch() is None
+    ok.set_result(1)
+    failed.set_exception(ConnectionError("broker gone"))
+    loop.call_later(0.01, late.set_result, 3)
+    with pytest.raises(ConnectionError):
+        await batch.acknowledged()
+    assert late.done(), "every send finished before the failure was reported"
+
+
+async def test_another_task_does_not_see_the_batch() -> None:
+    """An inbox poll beside the delivery handler keeps awaiting each of its own sends."""
+    seen: list[DeliveryBatch | None] = []
+
+    async def poll() -> None:
+        await asyncio.sleep(0.01)
+        seen.append(current_batch())
+
+    task = asyncio.create_task(poll())  # started before the batch, as the poll loop is
+    with DeliveryBatch():
+        await task
+    assert seen == [None]
+
+
+def _runtime(tmp_path: Path) -> AdapterRuntime:
+    from broker.apps.deployment import create_local
+    from broker.apps.scenarios import demo
+
+    dep = create_local(tmp_path / "state", demo.PARTIES)
+
+    async def deliver(_opened: object, _msg: object) -> None:
+        return None
+
+    return AdapterRuntime(
+        Settings(bootstrap_servers="127.0.0.1:9"),  # never contacted here
+        dep.party_client("fivoor"),
+        Outbox(tmp_path / "outbox"),
+        deliver,
+    )
+
+
+async def test_settling_a_batch_whose_journal_send_failed_leaves_no_delivery(
+    tmp_path: Path,
+) -> None:
+    """The offsets are committed only when ``settle`` returns; when a record sent for the batch
+    (the journal) was refused, settle raises, the batch's files never got their names and
+    their ids count as not delivered: the redelivery writes them and sends the journal again."""
+    runtime = _runtime(tmp_path)
+    runtime.outbox.hold()
+    runtime.outbox.write("m1", b"one")
+    batch = DeliveryBatch()
+    failed: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    failed.set_exception(ConnectionError("journal not acknowledged"))
+    batch.add(failed)
+    batch.delivered = 1
+    with pytest.raises(ConnectionError):
+        await runtime.settle(batch)
+    assert _names(tmp_path / "outbox") == set()
+    assert not runtime.outbox.seen("m1")
+    assert runtime.delivered == 0, "a delivery counts only once it is durable"
+
+
+async def test_settling_a_batch_makes_its_files_durable_after_its_sends(tmp_path: Path) -> None:
+    runtime = _runtime(tmp_path)
+    runtime.outbox.hold()
+    runtime.outbox.write("m1", b"one")
+    batch = DeliveryBatch()
+    acked: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    batch.add(acked)
+    settling = asyncio.create_task(runtime.settle(batch))
+    await asyncio.sleep(0.05)
+    assert not settling.done(), "settled before the journal record was acknowledged"
+    assert _names(tmp_path / "outbox") == {".m1.json.tmp"}
+    batch.delivered = 1
+    assert runtime.delivered == 0
+    acked.set_result(None)
+    await settling
+    assert _names(tmp_path / "outbox") == {"m1.json"}
+    assert runtime.delivered == 1
+
+
+def test_a_follow_up_in_the_same_batch_makes_its_original_durable_first(tmp_path: Path) -> None:
+    """A status file makes its original's id count as delivered after a restart: the original
+    must never be only a temporary file when its status file exists (AVG art. 19 follow-ups)."""
+    box = Outbox(tmp_path)
+    box.hold()
+    box.write("orig", b"original")
+    box.write("corr", b"correction")
+    box.follow_up("orig", "corr", withdrawal=False)
+    assert (tmp_path / "orig.json").read_bytes() == b"original"
+    assert (tmp_path / "orig.status.json").exists()
+    again = Outbox(tmp_path)  # a crash here: the original is there, not lost as "seen"
+    assert again.seen("orig")
+    assert box.holding == 0
+    box.write("later", b"x")
+    assert box.holding == 1, "the batch is still held after the follow-up"
