@@ -101,16 +101,16 @@ class Journal:
             timestamp=datetime.now(UTC),
             sign=batch is None,
         )
-        dkid = layer_dkid(payload)
+        layered = layer_dkid(payload)  # None: no person, nothing to erase
         if batch is None:
             await send(self.topic.name, sealed.key, sealed.value, list(sealed.headers))
-            self.records.append((dkid, sealed.key, sealed.value, list(sealed.headers)))
+            self.records.append((layered, sealed.key, sealed.value, list(sealed.headers)))
             self.written += 1
             return
         # within a batch of deliveries: signed with the batch's other records, at its end
         if not self._unsigned:
             batch.at_end(lambda: self._send_signed(send))
-        self._unsigned.append((dkid, sealed))
+        self._unsigned.append((layered, sealed))
 
     async def _send_signed(self, send: Send) -> None:
         """The batch's records under one batch signature (docs/trust.md 3.4.1), in order."""

@@ -42,6 +42,7 @@ def test_a_run_that_measured_nothing_still_lists_every_goal_of_issue_19() -> Non
         "routed / Kafka alone with the router's output shape",
         "routed default / validate-everything",
         "routing CPU, ingress-validated",
+        "consent view ready from its snapshot, 1M consents",
         "national year (ketenbus up --scenario national)",
     ]
     assert all(g.value is None and g.met is None for g in goals)
