@@ -397,7 +397,8 @@ def test_every_principal_gets_exactly_the_acls_the_generator_prints(
         assert principal_of(pem) in applied, name
     zvh = applied["User:zvh-midden-nederland"]
     reads = {n for kind, n, op, _ in zvh if kind == "--topic" and op == "Read"}
-    assert reads == {"out.zvh-midden-nederland", "audit"}
+    # its own out.<party>, the audit (to resume its chain) and its own channel keys (erasure)
+    assert reads == {"out.zvh-midden-nederland", "audit", "keystore.zvh-midden-nederland"}
     writes = {n for kind, n, op, _ in zvh if kind == "--topic" and op == "Write"}
     assert "consent" not in writes and "consent-snapshot" not in writes
     assert not any(n.startswith("out.") for n in writes)

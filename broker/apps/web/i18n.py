@@ -565,6 +565,7 @@ CODES: dict[str, tuple[str, str]] = {
     "reason.bad-signature": ("handtekening klopt niet", "bad signature"),
     "reason.key-not-yet-valid": ("sleutel nog niet geldig", "key not yet valid"),
     "reason.key-expired": ("sleutel verlopen", "key expired"),
+    "reason.key-revoked": ("sleutel ingetrokken", "key revoked"),
     "reason.wrong-recipient": ("verkeerde ontvanger", "wrong recipient"),
     "reason.decrypt-failed": ("ontsleutelen mislukt", "decryption failed"),
     "reason.stale": ("te oud", "too old"),
