@@ -36,9 +36,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from broker.apps.deployment import create_local
-from broker.apps.web import i18n
 from broker.apps.monitoring.state import EscalationBoard
 from broker.apps.synthetic import synthetic_bsn
+from broker.apps.web import i18n
 from broker.apps.web.app import ANSWER_ACTIONS, create_app
 from broker.apps.web.auth import Role, SessionStore, UserStore
 from broker.apps.web.backend import WebBackend
