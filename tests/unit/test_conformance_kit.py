@@ -154,3 +154,16 @@ def _anchor(heading: str) -> str:
     text = heading.lstrip("#").strip().lower()
     text = re.sub(r"[^\w\- ]", "", text)
     return text.replace(" ", "-")
+
+
+def test_a_run_tag_never_looks_like_a_personal_number() -> None:
+    """Every adapter refuses an id with eight or more digits in a row (it may be a BSN or
+    another personal number: docs/adapters/limits.md), so the tag each run puts into the valid
+    cases' ids must never be one; a hex tag was, one run in 43, and failed a valid case."""
+    from broker.apps.conformance.cases import fields_for
+
+    [case] = [c for c in load_suite(CASES_DIR / "provider.yaml").cases
+              if c.id == "capacity-report-csv-valid"]
+    tags = {fields_for(case, "midden-nederland")["run"] for _ in range(2000)}
+    assert len(tags) == 2000
+    assert not [t for t in tags if any(ch.isdigit() for ch in t)]
