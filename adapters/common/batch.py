@@ -37,6 +37,7 @@ class DeliveryBatch:
     follow_up: bool = False  # e.g. the provider's claims desk ticks once, after the batch
     delivered: int = 0  # deliveries handled, counted by the runtime once they are durable
     finishing: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    durable: list[Callable[[], None]] = field(default_factory=list)
     _token: Token[DeliveryBatch | None] | None = None
 
     def __enter__(self) -> DeliveryBatch:
@@ -55,6 +56,16 @@ class DeliveryBatch:
         """Run ``finish`` once the batch's deliveries are handled, before it is settled (e.g.
         the journal signs the batch's records under one signature and sends them)."""
         self.finishing.append(finish)
+
+    def when_durable(self, then: Callable[[], None]) -> None:
+        """Run ``then`` once the batch's outbox files are durable and visible (e.g. the ZVH
+        adapter makes a response known only when its file is in the outbox)."""
+        self.durable.append(then)
+
+    def made_durable(self) -> None:
+        done, self.durable = self.durable, []
+        for then in done:
+            then()
 
     async def finish(self) -> None:
         """Run what waits for the end of the batch, in the order it was asked for."""

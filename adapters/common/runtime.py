@@ -227,6 +227,7 @@ class AdapterRuntime(KafkaComponent):
         await asyncio.to_thread(self.outbox.make_durable)
         self.delivered += batch.delivered
         batch.delivered = 0
+        batch.made_durable()
 
     async def send_in_batch(
         self, topic: str, key: bytes, value: bytes, headers: list[tuple[str, bytes]]

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Unpack
 
+from adapters.common.batch import current_batch
 from adapters.common.inbox import Inbox
 from adapters.common.limits import read_json, safe_detail
 from adapters.common.runtime import AdapterEvent, error_document, new_reference
@@ -438,15 +439,22 @@ class ZvhAdapter(AdapterService):
             msg.meta.message_id, (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
         )
         if doc["type"] == "response":
-            self._record_response(doc)
-            self.response_arrived.set()
-            kind = "response" if doc["status"] == "accepted" else "refused"
-            why = ", ".join(r["code"] for r in doc["reasons"]) or "ok"
-            self.runtime.event(kind, doc["in_reply_to"], f"{doc['status']}: {why}")
+            batch = current_batch()
+            if batch is None:
+                self._response_known(doc)
+            else:  # known once its file is in the outbox (wait_response promises that)
+                batch.when_durable(lambda: self._response_known(doc))
         else:
             self.runtime.event(
                 "delivered", msg.meta.message_id, f"{doc['type']} from {msg.meta.sender}"
             )
+
+    def _response_known(self, doc: dict[str, Any]) -> None:
+        self._record_response(doc)
+        self.response_arrived.set()
+        kind = "response" if doc["status"] == "accepted" else "refused"
+        why = ", ".join(r["code"] for r in doc["reasons"]) or "ok"
+        self.runtime.event(kind, doc["in_reply_to"], f"{doc['status']}: {why}")
 
     def _record_response(self, doc: dict[str, Any]) -> None:
         """Keep a response as the outcome of its request, except that a refusal never replaces

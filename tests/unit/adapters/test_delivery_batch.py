@@ -169,3 +169,31 @@ def test_a_follow_up_in_the_same_batch_makes_its_original_durable_first(tmp_path
     assert box.holding == 0
     box.write("later", b"x")
     assert box.holding == 1, "the batch is still held after the follow-up"
+
+
+async def test_what_waits_for_durability_runs_only_once_the_files_are_visible(
+    tmp_path: Path,
+) -> None:
+    """``ZvhAdapter.wait_response`` promises the response is in the outbox: a response becomes
+    known through ``when_durable``, which runs after the batch's files got their names, never
+    for a batch whose send failed (its files are discarded and written again)."""
+    runtime = _runtime(tmp_path)
+    seen: list[set[str]] = []
+    for fail in (True, False):
+        runtime.outbox.hold()
+        runtime.outbox.write("m1", b"one")
+        batch = DeliveryBatch()
+        batch.when_durable(lambda: seen.append(_names(tmp_path / "outbox")))
+        sent: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        if fail:
+            sent.set_exception(ConnectionError("not acknowledged"))
+        else:
+            sent.set_result(None)
+        batch.add(sent)
+        if fail:
+            with pytest.raises(ConnectionError):
+                await runtime.settle(batch)
+            assert seen == [], "known although its file was discarded"
+        else:
+            await runtime.settle(batch)
+    assert seen == [{"m1.json"}]
