@@ -90,6 +90,17 @@ def _time(text: str | None, option: str) -> datetime:
         _fail(f"{option}: {exc} (use e.g. 2026-12-01T00:00:00Z)")
 
 
+def _change(
+    config: Path | None, registry: Path | None, anchor: Path | None, admin_key: list[Path] | None
+) -> tuple[Settings, Path, RegistryAnchor, list[AdminKey], PartyRegistry]:
+    """What every registry change starts from: the settings, the registry file, its pinned
+    anchor, the administrators who sign the change, and the registry in use, verified."""
+    settings = load_or_exit(config)
+    reg_path, anchor_path = _paths(settings, registry, anchor)
+    pinned = _anchor(anchor_path)
+    return settings, reg_path, pinned, _admins(admin_key), _current(reg_path, pinned)
+
+
 def _admins(files: list[Path] | None) -> list[AdminKey]:
     if not files:
         _fail("give at least one --admin-key: a registry change is signed by its administrators")
@@ -203,11 +214,7 @@ def onboard_party(
     """A new party: its keys (0600), its public entry and the signed registry change."""
     from broker.apps import deployment
 
-    settings = load_or_exit(config)
-    reg_path, anchor_path = _paths(settings, registry, anchor)
-    pinned = _anchor(anchor_path)
-    admins = _admins(admin_key)
-    current = _current(reg_path, pinned)
+    settings, reg_path, pinned, admins, current = _change(config, registry, anchor, admin_key)
     ids = {"agb": agb, "ura": ura, "uzovi": uzovi, "municipality": municipality}
     try:
         keys = generate_party_keys(party)
@@ -253,11 +260,7 @@ def rotate_key(
     """A new key for a party; its older keys end --overlap-hours after the new one starts."""
     from broker.apps import deployment
 
-    settings = load_or_exit(config)
-    reg_path, anchor_path = _paths(settings, registry, anchor)
-    pinned = _anchor(anchor_path)
-    admins = _admins(admin_key)
-    current = _current(reg_path, pinned)
+    settings, reg_path, pinned, admins, current = _change(config, registry, anchor, admin_key)
     if party not in current:
         _fail(f"party {party} is not in the registry: onboard it first")
     keys = generate_party_keys(party)
@@ -296,11 +299,7 @@ def revoke_key(
     config: ConfigOpt = None,
 ) -> None:
     """Revoke a key: every running component refuses it within registry_poll_seconds."""
-    settings = load_or_exit(config)
-    reg_path, anchor_path = _paths(settings, registry, anchor)
-    pinned = _anchor(anchor_path)
-    admins = _admins(admin_key)
-    current = _current(reg_path, pinned)
+    _, reg_path, pinned, admins, current = _change(config, registry, anchor, admin_key)
     try:
         changed = revoke(current, party, key_id, _time(at, "--at"), reason)
     except (ValueError, TrustConfigError, KeyError) as exc:
