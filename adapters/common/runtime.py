@@ -123,6 +123,8 @@ class AdapterRuntime(KafkaComponent):
             else None
         )
         self._channel_follow: asyncio.Task[None] | None = None
+        if self.channel is not None:  # keys re-wrapped after an erasure (DataKeyStore.settle)
+            self.channel.publish = self._publish_keys
         # what the adapter itself writes back after a broker loss (a provider: its journal)
         self.on_new_epoch: Callable[[], Awaitable[object]] | None = None
 
@@ -153,6 +155,11 @@ class AdapterRuntime(KafkaComponent):
             self.health.set(HealthStatus.OK, f"epoch {epoch}")
         else:
             self.health.set(HealthStatus.STARTING, "no router yet")
+
+    async def _publish_keys(self, records: list[tuple[bytes, bytes]]) -> None:
+        topic = topics.party_key_store(self.client.party_id).name
+        for key, value in records:
+            await self.restore_send(topic, key, value, [])
 
     async def _resubscribe(self) -> None:
         """The router restored the broker (new epoch): write our channel keys back (the broker

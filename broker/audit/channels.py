@@ -101,8 +101,23 @@ class ChannelKeys:
                 for tp, records in batch.items():
                     for r in records:
                         by_topic[tp.topic].apply(r.key, r.value)
+                if not any(batch.values()):  # caught up with every store
+                    self.settle()
         finally:
             await consumer.stop()
+
+    def settle(self) -> int:
+        """Settle every store's keys left under a destroyed KEK
+        (:meth:`DataKeyStore.settle`): survivors re-wrapped and queued in :attr:`pending`,
+        erased ones forgotten. Returns the number settled."""
+        n = 0
+        for party, store in self.stores.items():
+            owners, records = store.settle()
+            self.pending.extend(
+                (self.topic(party), r.dkid.encode("ascii"), r.value()) for r in records
+            )
+            n += len(owners) + len(records)
+        return n
 
     def seal(self, party: str, bsn: str | None, payload: bytes, message_id: str) -> bytes:
         """``payload`` under the person's key on ``party``'s channel (made when needed); as it

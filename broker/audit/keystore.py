@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,10 @@ class TopicKeyStore:
         # told the owner of every tombstone applied (a person erased): the router drops what it
         # holds in memory about them (its consent view) before anything could re-seal it
         self.on_erased: Callable[[str], None] | None = None
+        # where :meth:`follow` publishes what :meth:`settle` queued; None: the owner drains
+        # ``pending`` with its own batches (the router, whose key records must be acknowledged
+        # with the data they open)
+        self.publish: Callable[[list[tuple[bytes, bytes]]], Awaitable[None]] | None = None
         self._next_offset = 0  # where load() stopped, so follow() need not read it all again
 
     async def load(self) -> int:
@@ -83,10 +87,32 @@ class TopicKeyStore:
                     log.warning("key store follow: %s", type(err).__name__)
                     await asyncio.sleep(1.0)
                     continue
-                for r in batch.get(tp, []):
+                got = batch.get(tp, [])
+                for r in got:
                     self._apply(r.key, r.value)
+                if not got:  # caught up: every re-wrap an erasure published is applied
+                    self.settle()
+                    if self.pending and self.publish is not None:
+                        try:
+                            await self.publish(self.drain())
+                        except Exception as err:  # the next settle cannot redo it: logged
+                            log.warning("re-wrapped keys not published: %s", type(err).__name__)
         finally:
             await consumer.stop()
+
+    def settle(self) -> int:
+        """Settle keys left under a destroyed KEK (:meth:`DataKeyStore.settle`): erased ones
+        are forgotten (and their owners told to :attr:`on_erased`), survivors re-wrapped and
+        queued in :attr:`pending`. Called once caught up with the topic (a key this router made
+        under the old generation after ``erase`` read the store is re-wrapped instead of lost at
+        the next restart) and before writing the store back to a broker that lost it. Returns
+        the number of keys settled."""
+        owners, records = self.store.settle()
+        self.pending.extend(records)
+        if self.on_erased is not None:
+            for owner in owners:
+                self.on_erased(owner)
+        return len(owners) + len(records)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         erased = self.store.apply(key, value)

@@ -412,6 +412,8 @@ class RouterService(KafkaComponent):
         restart of this one rebuild the same view."""
         records = []
         keys = self.state.datakeys
+        if keys is not None:  # keys under a destroyed KEK: erased ones leave the view first
+            keys.settle()
         for pseudo, record in list(self.state.consents):
             if keys is not None and keys.store.erased_owner(self._owner_of(record.person_bsn)):
                 # never a new data key for an erased person (docs/erasure.md): the consent

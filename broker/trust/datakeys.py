@@ -59,6 +59,10 @@ __all__ = [
 ]
 
 KEK_DIR = "kek"
+LEDGER_FILE = "erasures.jsonl"
+"""Beside the KEK files: one line per erasure, ``{"gen": <the new generation>, "erased": [dkid,
+...]}``, written before the tombstones are published and before the old KEK is destroyed. It
+names only opaque key ids (``pk1.<keyed owner>.<serial>``), never a person."""
 _KEK_FILE = re.compile(r"^kek-(\d{1,9})\.key$")
 _WRAP_AAD = b"ketenbus-datakey-wrap-v1"
 _SIG_DOMAIN = b"ketenbus-keystore-record-v1"
@@ -137,6 +141,43 @@ class KekRing:
 
     def _path(self, generation: int) -> Path:
         return self.directory / f"kek-{generation}.key"
+
+    # --- the erasure ledger ----------------------------------------------------------------
+
+    def record_erasure(self, generation: int, dkids: Iterable[str]) -> None:
+        """Append an erasure to the ledger (:data:`LEDGER_FILE`) and sync it to disk *before*
+        the tombstones reach the topic and the old KEK is destroyed. A process that holds a key
+        under the destroyed generation but saw neither the tombstone nor the re-wrap (a broker
+        lost its topics in between) can then still tell an erased key from a survivor
+        (:meth:`DataKeyStore.settle`) instead of losing the survivor."""
+        ensure_private_dir(self.directory)
+        line = orjson.dumps({"gen": generation, "erased": sorted(dkids)}) + b"\n"
+        path = self.directory / LEDGER_FILE
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, line)
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+    def erasures(self) -> tuple[int, frozenset[str]]:
+        """``(the newest generation an erasure made, every key id it erased)`` from the ledger;
+        ``(0, {})`` without one. A line that does not parse (a crash mid-append) is skipped."""
+        path = self.directory / LEDGER_FILE
+        if not path.exists():
+            return 0, frozenset()
+        newest, erased = 0, set[str]()
+        for raw in read_private_file(path, max_bytes=1 << 30).splitlines():
+            try:
+                doc = orjson.loads(raw)
+                gen, ids = int(doc["gen"]), doc["erased"]
+                if not isinstance(ids, list):
+                    continue
+            except (orjson.JSONDecodeError, KeyError, TypeError, ValueError):
+                continue
+            newest = max(newest, gen)
+            erased.update(str(d) for d in ids)
+        return newest, frozenset(erased)
 
 
 @dataclass(frozen=True)
@@ -252,6 +293,7 @@ class DataKeyStore:
         self._erased_owners: set[str] = set()  # owners with a tombstone: persons erased
         self.refused = 0
         self.unreadable = 0
+        self._settled_at: tuple[int, ...] | None = None  # the KEK files at the last settle()
 
     # --- identities ------------------------------------------------------------------------
 
@@ -354,14 +396,47 @@ class DataKeyStore:
             out.append(self._wrapped(dkid, dkid.split(".")[1], dk, new))
         return out, new
 
+    def settle(self) -> tuple[list[str], list[KeyRecord]]:
+        """Decide the keys held here whose newest wrap is under a destroyed KEK: an erasure
+        destroyed that generation, and this process saw neither the key's tombstone nor its
+        re-wrap (the broker lost them, or the key was made here after ``erase`` read the store).
+        The erasure ledger (:meth:`KekRing.record_erasure`) tells them apart: a key it names is
+        forgotten like a tombstone (its owner returned when newly erased, so the caller drops
+        what it holds in memory about the person), any other key is re-wrapped under the current
+        generation (the records to publish). Without a ledger entry for the destruction (the
+        file lost), such a key is left alone: kept in memory, never written back (``snapshot``),
+        losing data rather than privacy (``docs/erasure.md``)."""
+        on_disk = tuple(self.kek.generations())
+        if on_disk == self._settled_at:
+            return [], []  # no KEK destroyed since the last settle: nothing new to decide
+        self._settled_at = on_disk
+        dead = {g for g in set(self._gens.values()) if g not in on_disk}
+        orphans = sorted(d for d, g in self._gens.items() if g in dead and d in self._keys)
+        if not orphans:
+            return [], []
+        newest, ledger = self.kek.erasures()
+        owners: list[str] = []
+        records: list[KeyRecord] = []
+        for dkid in orphans:
+            owner = dkid.split(".")[1]
+            if dkid in ledger:
+                self._erased.add(dkid)
+                self._keys.pop(dkid, None)
+                self._records.pop(dkid, None)
+                if owner not in self._erased_owners:
+                    owners.append(owner)
+                self._erased_owners.add(owner)
+            elif newest > self._gens[dkid] and self.keys is not None:
+                records.append(self._wrapped(dkid, owner, self._keys[dkid], self.kek.current()))
+        return owners, records
+
     def snapshot(self) -> list[KeyRecord]:
         """Every live key wrapped under the current generation: to write the store back to a
-        broker that lost its topics (memory storage), as the consent log is. Only keys whose
-        newest wrap seen here is under a KEK still on disk: an erasure destroys the old
-        generation after re-wrapping every survivor, so a key still under it is either erased
-        or a survivor whose re-wrap this process has not seen (the broker was lost before it
-        could). Writing it back would bring an erased person back under the new KEK; leaving
-        a survivor out loses data, not privacy (``docs/erasure.md``)."""
+        broker that lost its topics (memory storage), as the consent log is. Keys under a
+        destroyed generation are settled first (:meth:`settle`): an erased one is forgotten, a
+        survivor re-wrapped; one the ledger cannot decide stays out, since writing back an
+        erased person's key under the new KEK would bring them back (``docs/erasure.md``)."""
+        self.settle()
         gen = self.kek.current()
         alive = {g for g in set(self._gens.values()) if self.kek.key(g) is not None}
         return [

@@ -119,21 +119,11 @@ async def test_erasure_survives_two_routers_a_broker_restart_and_a_restart_of_ev
                     dep.pseudonymiser(dep.router_id).pseudonym(ROUTER_DOMAIN, p2["bsn"])
                 )
 
-            # ... and has seen p2's keys re-wrapped under the new KEK: the key store's records
-            # are keyed by data key, so on other partitions than p1's tombstones; a process the
-            # broker loss overtakes before it saw a survivor's re-wrap writes that survivor back
-            # not at all (it loses data, not privacy: docs/erasure.md, DataKeyStore.snapshot)
-            owner2 = stores[0].store.owner(  # type: ignore[union-attr]
-                dep.pseudonymiser(dep.router_id).pseudonym(AUDIT_DOMAIN, p2["bsn"])
-            )
-
-            def rewrapped(s: Any) -> bool:
-                kept = set(s.store.live_keys(owner2))
-                return bool(kept) and kept <= {k.dkid for k in s.store.snapshot()}
-
-            assert await async_wait_until(
-                lambda: all(rewrapped(s) for s in stores), 10, 0.1
-            ), "a router instance has not seen the survivor's keys re-wrapped"
+            # the broker dies without waiting for the instances to see p2's keys re-wrapped
+            # under the new KEK: a process the loss overtakes before it saw a survivor's re-wrap
+            # tells the survivor from the erased person by the erasure ledger beside the KEK
+            # files (DataKeyStore.settle); without it p2's consent came back unreadable after
+            # the restart in 2 of 8 runs (refused no-consent below)
             # the provider's running adapter has seen its erasure (it follows its key store)
             provider_store = stack.providers[PROVIDER].runtime.client.channel
             assert provider_store is not None

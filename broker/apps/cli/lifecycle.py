@@ -176,6 +176,11 @@ async def erase_subject(
             ],
             send,
         )
+        # the ledger before the tombstones: a process the broker loss overtakes before it saw
+        # them (or the re-wraps) can still tell the erased keys from the survivors
+        store.store.kek.record_erasure(new, (r.dkid for r in records if r.erased))
+        for channel, recs, gen in rotated:
+            channel.store.kek.record_erasure(gen, (r.dkid for r in recs if r.erased))
         for r in records:
             await send(store.topic, r.dkid.encode("ascii"), r.value())
         for channel, recs, _ in rotated:

@@ -285,3 +285,100 @@ def test_a_forged_tombstone_names_no_one(tmp_path: Path, world: tuple) -> None:
     forged = KeyRecord(dkid, owner, 0, b"", "router", "2026-01-01T00:00:00+00:00").signed(zvh)
     assert follower.apply(dkid.encode(), forged.value()) is None
     assert not follower.erased_owner(owner) and follower.live_keys(owner)
+
+
+def _erase_as_the_command_does(
+    tmp_path: Path, world: tuple, topic: Topic, owner: str
+) -> DataKeyStore:
+    """``ketenbus erase``'s order (broker/apps/cli/lifecycle.py): read the store, make g+1,
+    ledger, tombstones and re-wraps on the topic, then destroy the old generations."""
+    eraser = store(tmp_path, world).load(topic)
+    records, new = eraser.erase(owner)
+    eraser.kek.record_erasure(new, (r.dkid for r in records if r.erased))
+    publish(topic, *records)
+    eraser.kek.destroy_older(than=new)
+    return eraser
+
+
+def test_a_process_the_broker_loss_overtook_keeps_survivors_and_forgets_the_erased(
+    tmp_path: Path, world: tuple
+) -> None:
+    """A running process that saw neither the tombstone nor the re-wraps (the broker lost them
+    before it could read them) writes back the survivor and not the erased person: the
+    erasure ledger decides. Before the ledger, the survivor was left out (data lost)."""
+    topic: Topic = []
+    running = store(tmp_path, world)
+    one, two = running.owner("999990019"), running.owner("999990020")
+    d1, k1, r1 = running.key_for(one)
+    d2, k2, r2 = running.key_for(two)
+    publish(topic, r1, r2)
+    b1 = encrypt_layer(d1, k1, b"person one", context=b"c")
+    b2 = encrypt_layer(d2, k2, b"person two", context=b"c")
+    _erase_as_the_command_does(tmp_path, world, topic, one)
+    # the broker loses every topic; the running process writes its store back
+    restored: Topic = []
+    publish(restored, *running.snapshot())
+    assert running.erased_owner(one) and not running.erased_owner(two)
+    reader = store(tmp_path, world, writer_keys=False).load(restored)
+    assert decrypt_layer(reader, b2, context=b"c") == b"person two"
+    with pytest.raises(ErasedKey):
+        decrypt_layer(reader, b1, context=b"c")
+    # and the old topic, with every KEK left, opens neither the erased key nor a write-back of it
+    everything = store(tmp_path, world, writer_keys=False).load([*topic, *restored])
+    with pytest.raises(ErasedKey):
+        decrypt_layer(everything, b1, context=b"c")
+
+
+def test_without_the_ledger_a_key_under_a_destroyed_kek_is_not_written_back(
+    tmp_path: Path, world: tuple
+) -> None:
+    """Fail closed: with the ledger lost, a key under a destroyed generation may be an erased
+    person's, so it stays out of the write-back (the survivor's data is lost, not the erased
+    person's privacy)."""
+    topic: Topic = []
+    running = store(tmp_path, world)
+    one, two = running.owner("999990019"), running.owner("999990020")
+    _, _, r1 = running.key_for(one)
+    _, _, r2 = running.key_for(two)
+    publish(topic, r1, r2)
+    _erase_as_the_command_does(tmp_path, world, topic, one)
+    (tmp_path / "kek" / "erasures.jsonl").unlink()
+    assert running.snapshot() == []
+
+
+def test_a_key_made_after_erase_read_the_store_is_re_wrapped_not_lost(
+    tmp_path: Path, world: tuple
+) -> None:
+    """The window of a running router: a key it makes under the old generation after
+    ``erase`` read the store is not among erase's re-wraps; settling re-wraps it under the new
+    generation, so a rebuild from the topic after a restart still opens it."""
+    topic: Topic = []
+    running = store(tmp_path, world)
+    one = running.owner("999990019")
+    publish(topic, running.key_for(one)[2])
+    eraser = store(tmp_path, world).load(topic)
+    late, late_key, late_rec = running.key_for(running.owner("999990021"))  # under g
+    publish(topic, late_rec)
+    records, new = eraser.erase(one)
+    eraser.kek.record_erasure(new, (r.dkid for r in records if r.erased))
+    publish(topic, *records)
+    eraser.kek.destroy_older(than=new)
+    running.load(topic[len(topic) - len(records) :])  # it sees the erasure's records
+    owners, rewrapped = running.settle()
+    assert owners == [] and [r.dkid for r in rewrapped] == [late]
+    assert running.settle() == ([], [])  # decided once
+    publish(topic, *rewrapped)
+    blob = encrypt_layer(late, late_key, b"person three", context=b"c")
+    rebuilt = store(tmp_path, world, writer_keys=False).load(topic)
+    assert decrypt_layer(rebuilt, blob, context=b"c") == b"person three"
+    assert rebuilt.erased_owner(one)
+
+
+def test_the_ledger_names_no_one(tmp_path: Path, world: tuple) -> None:
+    topic: Topic = []
+    s = store(tmp_path, world)
+    publish(topic, s.key_for(s.owner("999990019"))[2])
+    _erase_as_the_command_does(tmp_path, world, topic, s.owner("999990019"))
+    ledger = tmp_path / "kek" / "erasures.jsonl"
+    assert "999990019" not in ledger.read_text()
+    assert ledger.stat().st_mode & 0o077 == 0
