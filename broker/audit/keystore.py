@@ -18,7 +18,7 @@ from aiokafka import TopicPartition
 from broker.config import Settings
 from broker.kafka.clients import make_consumer
 from broker.kafka.replay import read_topic
-from broker.trust.datakeys import DataKeyStore, KekRing, KeyRecord
+from broker.trust.datakeys import DataKeyStore, KekRing, KeyRecord, seal_carried
 from broker.trust.keys import PartyKeys
 from broker.trust.pseudonym import load_or_create_secret
 from broker.trust.registry import PartyRegistry
@@ -122,6 +122,18 @@ class TopicKeyStore:
     def for_person(self, pseudonym: str) -> tuple[str, bytes]:
         """The data key of the person with this router-domain pseudonym (made when needed)."""
         return self._for(self.store.owner(pseudonym))
+
+    def seal_for_person(self, pseudonym: str, payload: bytes, *, context: bytes) -> bytes:
+        """``payload`` under the person's data key, with the key's record carried in front
+        (:func:`seal_carried`): another router instance that follows the consent log opens it
+        even before its key-store follower has read the key (two topics, two consumers; before,
+        it counted such a consent as erased and its view missed it until a restart)."""
+        sealed, made = seal_carried(
+            self.store, self.store.owner(pseudonym), payload, context=context
+        )
+        if made is not None:
+            self.pending.append(made)
+        return sealed
 
     def for_case(self, case_id: str) -> tuple[str, bytes]:
         return self._for(self.store.owner("case:" + case_id))

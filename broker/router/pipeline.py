@@ -594,12 +594,15 @@ class Pipeline:
         return result
 
     def consent_payload(self, payload: bytes, bsn: str) -> bytes:
-        """A consent-log payload: under the person's data key when there is a key store."""
+        """A consent-log payload: under the person's data key when there is a key store, the
+        key's record carried with it (every router instance folds it, whichever topic it reads
+        first)."""
         person = self._person(bsn, AUDIT_DOMAIN)
         if self.state.datakeys is None or person is None:
             return payload
-        dkid, dk = self.state.datakeys.for_person(person)
-        return encrypt_layer(dkid, dk, payload, context=layer_context(topics.CONSENT.name))
+        return self.state.datakeys.seal_for_person(
+            person, payload, context=layer_context(topics.CONSENT.name)
+        )
 
     def _consent(
         self, rec: Incoming, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult

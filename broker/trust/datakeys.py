@@ -576,14 +576,16 @@ def channel_subject(bsn: str) -> str:
 
 def open_layer(store: DataKeyStore | None, value: bytes, topic: str) -> bytes:
     """``value`` without its data layer (a value without one is returned as it is): how a
-    reader of ``consent``, ``rejected`` or ``dead-letter`` gets the sealed envelope back.
+    reader of ``consent``, ``rejected`` or ``dead-letter`` gets the sealed envelope back. A
+    layer that carries its key's record (:func:`seal_carried`, the consent log's) opens with a
+    key this store has not read from the key-store topic yet.
     ``ErasedKey`` when the person was erased; ``TrustError`` when the layer is changed or there
     is no key store to open it."""
-    if layer_dkid(value) is None:
+    if layer_dkid(value) is None and not carried(value):
         return value
     if store is None:
         raise TrustError(Reason.DECRYPT_FAILED, "a person's data layer: the key store is needed")
-    return decrypt_layer(store, value, context=layer_context(topic))
+    return open_carried(store, value, context=layer_context(topic))
 
 
 def _now() -> str:

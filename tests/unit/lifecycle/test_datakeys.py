@@ -382,3 +382,60 @@ def test_the_ledger_names_no_one(tmp_path: Path, world: tuple) -> None:
     ledger = tmp_path / "kek" / "erasures.jsonl"
     assert "999990019" not in ledger.read_text()
     assert ledger.stat().st_mode & 0o077 == 0
+
+
+def test_a_consent_layer_opens_before_its_key_is_read_from_the_topic(
+    tmp_path: Path, world: tuple
+) -> None:
+    """The consent log carries its key's record (``TopicKeyStore.seal_for_person``): another
+    router instance follows ``consent`` and ``keystore`` with two consumers and may read the
+    consent first. It used to count that consent as erased, and its view missed it until a
+    restart (found by the erasure restart test: one instance lacked the consent after 10 s)."""
+    from broker.audit.keystore import TopicKeyStore
+    from broker.config import Settings
+    from broker.trust.datakeys import layer_context, open_layer
+
+    writer = TopicKeyStore(Settings(), store(tmp_path, world))
+    sealed = writer.seal_for_person(
+        "pseudo-1", b"consent of 999990019", context=layer_context("consent")
+    )
+    assert len(writer.pending) == 1  # and the record goes to the topic too
+    follower = store(tmp_path, world, writer_keys=False)  # has read nothing of ``keystore``
+    assert open_layer(follower, sealed, "consent") == b"consent of 999990019"
+    with pytest.raises(TrustError):
+        open_layer(follower, sealed, "dead-letter")  # bound to its topic
+    # an erased key is not brought back by the record a consent carries
+    erased = store(tmp_path, world, writer_keys=False)
+    erased.apply(None, writer.pending[0].value())
+    owner = writer.store.owner("pseudo-1")
+    eraser = store(tmp_path, world).load([(None, writer.pending[0].value())])
+    for r in eraser.erase(owner)[0]:
+        erased.apply(r.dkid.encode(), r.value())
+    with pytest.raises(ErasedKey):
+        open_layer(erased, sealed, "consent")
+
+
+def test_a_carried_record_forged_with_another_valid_key_opens_nothing(
+    tmp_path: Path, world: tuple
+) -> None:
+    """An attacker with write access to ``consent`` and a registered party's key cannot make a
+    follower take a key of its own: the carried record must be signed by the store's writer."""
+    from broker.trust.datakeys import CARRIED_PREFIX, layer_context, open_layer
+
+    _, _, zvh = world
+    forger = DataKeyStore(
+        KekRing(tmp_path / "kek"),
+        world[0],
+        writer="zvh-utrecht",
+        keys=zvh,
+        owner_secret=SECRET,
+    )
+    dkid, dk, rec = forger.key_for(forger.owner("pseudo-1"))
+    assert rec is not None
+    record = rec.value()
+    blob = encrypt_layer(dkid, dk, b"forged", context=layer_context("consent"))
+    forged = CARRIED_PREFIX + len(record).to_bytes(4, "big") + record + blob
+    follower = store(tmp_path, world, writer_keys=False)
+    with pytest.raises(ErasedKey):
+        open_layer(follower, forged, "consent")
+    assert follower.refused == 1
