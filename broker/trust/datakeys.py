@@ -41,6 +41,7 @@ from broker.trust.registry import PartyRegistry
 from schemas.memo import Memo
 
 __all__ = [
+    "CARRIED_PREFIX",
     "DATA_LAYER_PREFIX",
     "DataKeyStore",
     "ErasedKey",
