@@ -5,6 +5,9 @@ on its behalf (the provider's journal) is acknowledged."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -71,6 +74,43 @@ def test_a_batch_written_by_the_writer_threads_is_whole_and_in_place(tmp_path: P
     assert _names(tmp_path) == {f"{mid}.json" for mid in contents}
     for mid, content in contents.items():
         assert (tmp_path / f"{mid}.json").read_bytes() == content
+    box.close()
+
+
+def test_held_files_are_synced_by_several_writer_threads_while_the_caller_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write`` hands a held file to the writer threads and returns before it is synced (the
+    adapter opens the next delivery meanwhile), several files are synced at once (their syncs
+    share the file system's journal commits), and ``make_durable`` names nothing before every
+    sync has finished."""
+    gate, lock = threading.Event(), threading.Lock()
+    syncing: list[str] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        with lock:
+            syncing.append(threading.current_thread().name)
+        gate.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    box = Outbox(tmp_path, writers=3)
+    box.hold()
+    for i in range(3):
+        box.write(f"m{i}", b"x")  # returns although no sync has finished
+    deadline = time.monotonic() + 10
+    while len(syncing) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(syncing) == 3, "three syncs in flight at once"
+    assert all(n.startswith("outbox-writer") for n in syncing)
+    durable = threading.Thread(target=box.make_durable)
+    durable.start()
+    time.sleep(0.05)
+    assert not any(n.endswith(".json") for n in _names(tmp_path)), "named before it was synced"
+    gate.set()
+    durable.join(10)
+    assert _names(tmp_path) == {"m0.json", "m1.json", "m2.json"}
     box.close()
 
 
