@@ -481,6 +481,7 @@ class AdapterRuntime(KafkaComponent):
             async with asyncio.timeout(FINAL_CHECKPOINT_SECONDS):
                 await self.audit.checkpoint(self._send_plain)
         await self.close()
+        self.outbox.close()
 
 
 def broker_trouble(err: BaseException) -> bool:

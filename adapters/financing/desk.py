@@ -30,12 +30,13 @@ claimed or raised twice.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
+from typing import Any, Literal
 
 from adapters.financing.accrual import Episode, Segment, coordination_segments, gap_periods, runs
 from adapters.financing.book import ClaimBook
@@ -173,13 +174,37 @@ class CaseFile:
     zvh: str
     referral_id: str
     registered_on: date | None = None
-    person: Person | None = None
     titles: tuple[TitlePeriod, ...] = ()
     assessment: AssessmentOutcome | None = None
     coverage: Coverage = Coverage()
     end: date | None = None  # end of this claimant's coordination (end of care, transfer out)
     allocations: tuple[Allocation, ...] = ()
     detentions: list[tuple[date, date | None]] = field(default_factory=list)  # not claimed
+    known: Person | None = field(default=None, repr=False)
+    patient: dict[str, Any] | None = field(default=None, repr=False)  # the referral's, unread
+
+    @property
+    def person(self) -> Person | None:
+        """The case's person: the provider's own record (its assessment), or the referral's
+        Patient, read only when first needed. Most referrals the desk only has to remember
+        until their assessment replaces the person, and reading the Patient at every delivery
+        was about a sixth of the provider adapter's CPU per referral (issue 19). A Patient
+        that cannot be read leaves the case without a person: nothing is claimed for it, as
+        when the referral was ignored whole."""
+        if self.patient is not None:
+            patient, self.patient = self.patient, None
+            with contextlib.suppress(MessageError):
+                self.known = person_from_patient(patient)
+        return self.known
+
+    @person.setter
+    def person(self, person: Person | None) -> None:
+        self.known, self.patient = person, None
+
+    @property
+    def has_person(self) -> bool:
+        """A person is known or waits to be read (without reading it)."""
+        return self.known is not None or self.patient is not None
 
 
 @dataclass(frozen=True)
@@ -221,13 +246,15 @@ class ReferralFacts:
     zvh: str
     referral_id: str
     registered_on: date
-    person: Person
+    person: Person | None  # None: read from ``patient`` when first needed (CaseFile.person)
     titles: tuple[TitlePeriod, ...]
+    patient: dict[str, Any] | None = None
 
 
 def referral_facts(msg: ParsedMessage) -> ReferralFacts:
     """What the desk needs from a referral as delivered to a provider (minimised: no Task, so
-    the ZVH comes from the case identifier's system). ``MessageError`` when unreadable."""
+    the ZVH comes from the case identifier's system). ``MessageError`` when unreadable. The
+    Patient is kept unread: the case reads it when it first needs the person."""
     sr = one(msg, "ServiceRequest")
     ident = sr.first("identifier")
     system = ident.string("system")
@@ -247,8 +274,9 @@ def referral_facts(msg: ParsedMessage) -> ReferralFacts:
         zvh=system.removeprefix(CASE_SYSTEM + "/"),
         referral_id=ident.string("value"),
         registered_on=sr.date("authoredOn"),
-        person=person_from_patient(one(msg, "Patient").data),
+        person=None,
         titles=tuple(titles),
+        patient=one(msg, "Patient").data,
     )
 
 
@@ -299,8 +327,11 @@ class ClaimsDesk:
         case = self._case(facts.zvh, facts.referral_id)
         case.registered_on = facts.registered_on
         case.titles = facts.titles
-        if case.person is None:
-            case.person = facts.person
+        if not case.has_person:
+            if facts.person is not None:
+                case.person = facts.person
+            else:
+                case.patient = facts.patient
 
     def assessment(self, outcome: AssessmentOutcome) -> None:
         case = self._case(outcome.zvh, outcome.referral_id)

@@ -5,6 +5,9 @@ on its behalf (the provider's journal) is acknowledged."""
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,8 +28,9 @@ def test_held_files_get_their_names_only_when_made_durable(tmp_path: Path) -> No
     assert box.write("m1", b"one") is not None
     assert box.write("m2", b"two") is not None
     assert box.write("m1", b"again") is None, "a duplicate within the batch is written once"
-    # nothing visible yet: the EPD (or a restart) sees no delivery that is not durable
-    assert _names(tmp_path) == {".m1.json.tmp", ".m2.json.tmp"}
+    # nothing visible yet: the EPD (or a restart) sees no delivery that is not durable (the
+    # writer threads may not even have created the temporary files yet)
+    assert _names(tmp_path) <= {".m1.json.tmp", ".m2.json.tmp"}
     assert box.holding == 2
     assert box.make_durable() == 2
     assert _names(tmp_path) == {"m1.json", "m2.json"}
@@ -55,6 +59,84 @@ def test_a_discarded_batch_is_written_again_by_its_redelivery(tmp_path: Path) ->
     assert _names(tmp_path) == {"before.json"}
     assert not box.seen("m1") and box.seen("before")
     assert box.write("m1", b"one") is not None
+
+
+def test_a_batch_written_by_the_writer_threads_is_whole_and_in_place(tmp_path: Path) -> None:
+    """Many files, several writer threads: each file holds exactly its own bytes (a file
+    larger than one ``write`` call too) under its own name, and no temporary file is left."""
+    box = Outbox(tmp_path, writers=4)
+    contents = {f"m{i}": bytes([i % 251]) * (i * 997 % 5000 + 1) for i in range(200)}
+    contents["big"] = b"\xff" * (3 * 1024 * 1024)
+    box.hold()
+    for mid, content in contents.items():
+        box.write(mid, content)
+    assert box.make_durable() == len(contents)
+    assert _names(tmp_path) == {f"{mid}.json" for mid in contents}
+    for mid, content in contents.items():
+        assert (tmp_path / f"{mid}.json").read_bytes() == content
+    box.close()
+
+
+def test_held_files_are_synced_by_several_writer_threads_while_the_caller_goes_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``write`` hands a held file to the writer threads and returns before it is synced (the
+    adapter opens the next delivery meanwhile), several files are synced at once (their syncs
+    share the file system's journal commits), and ``make_durable`` names nothing before every
+    sync has finished."""
+    gate, lock = threading.Event(), threading.Lock()
+    syncing: list[str] = []
+    real_fsync = os.fsync
+
+    def slow_fsync(fd: int) -> None:
+        with lock:
+            syncing.append(threading.current_thread().name)
+        gate.wait(10)
+        real_fsync(fd)
+
+    monkeypatch.setattr(os, "fsync", slow_fsync)
+    box = Outbox(tmp_path, writers=3)
+    box.hold()
+    for i in range(3):
+        box.write(f"m{i}", b"x")  # returns although no sync has finished
+    deadline = time.monotonic() + 10
+    while len(syncing) < 3 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert len(syncing) == 3, "three syncs in flight at once"
+    assert all(n.startswith("outbox-writer") for n in syncing)
+    durable = threading.Thread(target=box.make_durable)
+    durable.start()
+    time.sleep(0.05)
+    assert not any(n.endswith(".json") for n in _names(tmp_path)), "named before it was synced"
+    gate.set()
+    durable.join(10)
+    assert _names(tmp_path) == {"m0.json", "m1.json", "m2.json"}
+    box.close()
+
+
+def test_a_file_that_cannot_be_written_fails_the_batch_and_is_written_again(
+    tmp_path: Path,
+) -> None:
+    """A write that fails in a writer thread (here: its temporary name is taken by a folder,
+    as a full disk or a broken file system would fail it) fails ``make_durable``, so the batch
+    is not committed; no file of the batch is left half-visible, and every id of the batch
+    counts as not delivered: the redelivery writes them all. Never a delivery marked seen
+    whose file is not there (it would be skipped as a duplicate and lost)."""
+    box = Outbox(tmp_path)
+    (tmp_path / ".bad.json.tmp").mkdir()
+    box.hold()
+    box.write("good", b"one")
+    box.write("bad", b"two")
+    with pytest.raises(OSError):
+        box.make_durable()
+    assert not (tmp_path / "good.json").exists() and not (tmp_path / "bad.json").exists()
+    assert not box.seen("good") and not box.seen("bad")
+    assert not (tmp_path / ".good.json.tmp").exists()
+    (tmp_path / ".bad.json.tmp").rmdir()
+    box.hold()  # the redelivery
+    assert box.write("good", b"one") is not None and box.write("bad", b"two") is not None
+    assert box.make_durable() == 2
+    assert (tmp_path / "bad.json").read_bytes() == b"two"
 
 
 def test_hostile_message_ids_are_refused_while_held(tmp_path: Path) -> None:
@@ -145,7 +227,7 @@ async def test_settling_a_batch_makes_its_files_durable_after_its_sends(tmp_path
     settling = asyncio.create_task(runtime.settle(batch))
     await asyncio.sleep(0.05)
     assert not settling.done(), "settled before the journal record was acknowledged"
-    assert _names(tmp_path / "outbox") == {".m1.json.tmp"}
+    assert _names(tmp_path / "outbox") <= {".m1.json.tmp"}
     batch.delivered = 1
     assert runtime.delivered == 0
     acked.set_result(None)

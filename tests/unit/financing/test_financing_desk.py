@@ -4,6 +4,7 @@ with the clock moved by the test."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
@@ -13,9 +14,9 @@ from adapters.financing.payers import PayerDirectory
 from adapters.financing.rules import TitlePeriod, default_rules
 from schemas.flows.assessment import AssessmentOutcome, CriterionAssessment
 from schemas.flows.claim import ClaimResponse, claim_from_message, claim_message
-from schemas.flows.common import Person
+from schemas.flows.common import BSN_SYSTEM, Person, one, person_from_patient
 from schemas.flows.transition import CareTransition
-from schemas.messaging import ResponseCode, dumps, parse_message
+from schemas.messaging import ParsedMessage, ResponseCode, dumps, parse_message
 from schemas.vocab import (
     AdvisedAlternative,
     AssessmentDecision,
@@ -31,9 +32,11 @@ from schemas.vocab import (
     SecurityLevel,
     TransitionKind,
 )
+from tests.conftest import ROOT
 from tests.unit.financing import parties as P
 
 D = date.fromisoformat
+EXAMPLES = ROOT / "schemas" / "examples"
 BSN = "999990019"
 
 
@@ -644,3 +647,57 @@ def test_the_allocation_travels_as_pre_auth_ref_and_a_forged_one_is_refused(
         claim["insurance"][0]["preAuthRef"] = forged
         with pytest.raises(MessageError):
             claim_from_message(parse_message(json.dumps(raw), full=False))
+
+
+# --- a referral the desk only has to remember (issue 19 point 4) --------------------------------
+
+
+def _referral_with_patient(patient: dict[str, object] | None = None) -> ParsedMessage:
+    """The example referral as delivered, with its Patient replaced by ``patient``."""
+    bundle = json.loads((EXAMPLES / "referral.json").read_text("utf-8"))
+    if patient is not None:
+        for entry in bundle["entry"]:
+            if entry["resource"]["resourceType"] == "Patient":
+                kept = {k: entry["resource"][k] for k in ("resourceType", "id", "meta")}
+                entry["resource"] = {**patient, **kept}
+    return parse_message(dumps(bundle), full=False)
+
+
+def test_a_referrals_person_is_read_when_first_needed_and_is_the_same(
+    directory: PayerDirectory,
+) -> None:
+    """Folding a referral keeps its Patient unread (the provider delivers faster, issue 19);
+    the person read later is exactly the one the Patient describes."""
+    msg = _referral_with_patient()
+    d = desk(directory)
+    d.apply(msg, outgoing=False)
+    [case] = d.cases.values()
+    assert case.patient is not None and case.known is None, "read at the delivery already"
+    assert case.person == person_from_patient(one(msg, "Patient").data)
+    assert case.patient is None, "read once"
+    d.apply(msg, outgoing=False)  # the same referral again: folded once
+    assert len(d.cases) == 1
+
+
+@pytest.mark.parametrize(
+    "patient",
+    [
+        {"identifier": [{"system": BSN_SYSTEM, "value": "999990018"}]},  # fails the eleven test
+        {"identifier": [{"system": BSN_SYSTEM, "value": "999990019"}], "birthDate": 19900101},
+        {"identifier": "999990019", "name": [{"family": 5}]},  # not a list, not a string
+        {"identifier": [{"system": BSN_SYSTEM, "value": "999990019"}], "gender": ["male"]},
+    ],
+)
+def test_a_referral_whose_patient_cannot_be_read_claims_nothing_and_breaks_nothing(
+    directory: PayerDirectory, patient: dict[str, object]
+) -> None:
+    """Read late, a hostile Patient still never raises out of the desk: the case has no
+    person, so nothing is claimed for it (as when the referral was ignored whole), until the
+    provider's own assessment gives the person."""
+    d = desk(directory)
+    d.apply(_referral_with_patient(patient), outgoing=False)
+    [case] = d.cases.values()
+    assert case.person is None
+    assert not d.due(at("2030-01-01")).claims
+    d.assessment(outcome(case.referral_id, "2024-03-01", None).model_copy(update={"zvh": case.zvh}))
+    assert case.person == person()
