@@ -26,7 +26,7 @@ from broker.component.health import NOT_SENDING, BrokerWatch, Health, HealthStat
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import faststream_broker, make_producer
-from broker.kafka.group import session_timeout
+from broker.kafka.group import KAFKA_SESSION_TIMEOUT_MS, session_timeout
 
 log = logging.getLogger(__name__)
 
@@ -76,13 +76,15 @@ class KafkaComponent:
     def subscriber_options(self, group_id: str) -> dict[str, Any]:
         """The consumer settings every component uses: at-least-once (nack on error, commit
         after the handler), from the start of the topic for a new group, the configured waits."""
-        assert self.session_timeout_ms is not None, "start_subscriber() resolves it first"
+        # start_subscriber() resolves it by the broker's kind; before that, the safe side
+        timeout = self.session_timeout_ms or self.settings.session_timeout_ms
+        timeout = timeout or KAFKA_SESSION_TIMEOUT_MS
         return {
             "group_id": group_id,
             "ack_policy": AckPolicy.NACK_ON_ERROR,
             "auto_offset_reset": "earliest",
-            "session_timeout_ms": self.session_timeout_ms,
-            "heartbeat_interval_ms": max(100, self.session_timeout_ms // 4),
+            "session_timeout_ms": timeout,
+            "heartbeat_interval_ms": max(100, timeout // 4),
             "fetch_max_wait_ms": self.settings.fetch_max_wait_ms,
         }
 

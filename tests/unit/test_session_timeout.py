@@ -70,3 +70,16 @@ def test_a_closed_port_counts_as_apache_kafka(monkeypatch: pytest.MonkeyPatch) -
         port = s.getsockname()[1]  # closed again when the block ends
     settings = Settings(bootstrap_servers=f"127.0.0.1:{port}")
     assert asyncio.run(broker_kind(settings, timeout=2.0)) is BrokerKind.KAFKA
+
+
+def test_a_component_asks_for_its_timeout_with_heartbeats_four_times_as_often() -> None:
+    from broker.component.lifecycle import KafkaComponent
+
+    settings = Settings(bootstrap_servers="127.0.0.1:9")
+    options = KafkaComponent(settings, "x", session_timeout_ms=2000).subscriber_options("g")
+    assert (options["session_timeout_ms"], options["heartbeat_interval_ms"]) == (2000, 500)
+    # not yet resolved (start_subscriber asks the broker): the configured one, else the safe side
+    unresolved = KafkaComponent(settings, "x").subscriber_options("g")
+    assert unresolved["session_timeout_ms"] == KAFKA_SESSION_TIMEOUT_MS
+    configured = Settings(bootstrap_servers="127.0.0.1:9", session_timeout_ms=4000)
+    assert KafkaComponent(configured, "x").subscriber_options("g")["session_timeout_ms"] == 4000
