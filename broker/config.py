@@ -178,8 +178,10 @@ class Settings(BaseSettings):
     a revoked key is refused by every running component at most this long (plus the time to
     read the file) after the signed registry is in place (docs/onboarding.md)."""
 
-    session_timeout_ms: int = Field(default=10000, ge=1000, le=300000)
-    """Consumer-group session timeout; a crashed member's partitions move after this long."""
+    session_timeout_ms: int | None = Field(default=None, ge=1000, le=300000)
+    """Consumer-group session timeout; a crashed member's partitions move after this long. Unset:
+    chosen by the broker's kind (``broker/kafka/group.py``): 2,000 ms on Tansu (the embedded
+    broker), 6,000 ms on Apache Kafka (its default ``group.min.session.timeout.ms``)."""
 
     fetch_max_wait_ms: int = Field(default=500, ge=10, le=5000)
     """How long a consumer's fetch may wait for records (FastStream's and Kafka's default, 500 ms).

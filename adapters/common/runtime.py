@@ -95,7 +95,7 @@ class AdapterRuntime(KafkaComponent):
         on_delivery: Delivery,
         *,
         on_event: Callable[[AdapterEvent], None] | None = None,
-        session_timeout_ms: int = 6000,
+        session_timeout_ms: int | None = None,
         after_batch: AfterBatch | None = None,
         max_batch: int = MAX_BATCH,
     ) -> None:

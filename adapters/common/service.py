@@ -41,7 +41,7 @@ class ServiceOptions(TypedDict, total=False):
 
     on_event: Callable[[AdapterEvent], None] | None
     poll_interval: float
-    session_timeout_ms: int
+    session_timeout_ms: int | None
 
 
 class AdapterService:
@@ -71,7 +71,7 @@ class AdapterService:
             self.outbox,
             self._delivered,
             on_event=options.get("on_event"),
-            session_timeout_ms=options.get("session_timeout_ms", 6000),
+            session_timeout_ms=options.get("session_timeout_ms"),
             after_batch=self._after_batch,
         )
         self.limits = InputLimits.of(settings)

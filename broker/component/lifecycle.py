@@ -26,6 +26,7 @@ from broker.component.health import NOT_SENDING, BrokerWatch, Health, HealthStat
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import faststream_broker, make_producer
+from broker.kafka.group import KAFKA_SESSION_TIMEOUT_MS, session_timeout
 
 log = logging.getLogger(__name__)
 
@@ -53,9 +54,12 @@ class KafkaComponent:
     :meth:`start_subscriber` and :meth:`watch_broker` from their own ``start`` in the order they
     need; :meth:`close` stops everything this class started."""
 
-    def __init__(self, settings: Settings, name: str, *, session_timeout_ms: int = 6000) -> None:
+    def __init__(
+        self, settings: Settings, name: str, *, session_timeout_ms: int | None = None
+    ) -> None:
         self.settings = settings
         self.health = Health(name)
+        # None: the settings' timeout, else the broker kind's (resolved in start_subscriber)
         self.session_timeout_ms = session_timeout_ms
         self.watch: BrokerWatch | None = None
         self._producer: AIOKafkaProducer | None = None
@@ -72,12 +76,15 @@ class KafkaComponent:
     def subscriber_options(self, group_id: str) -> dict[str, Any]:
         """The consumer settings every component uses: at-least-once (nack on error, commit
         after the handler), from the start of the topic for a new group, the configured waits."""
+        # start_subscriber() resolves it by the broker's kind; before that, the safe side
+        timeout = self.session_timeout_ms or self.settings.session_timeout_ms
+        timeout = timeout or KAFKA_SESSION_TIMEOUT_MS
         return {
             "group_id": group_id,
             "ack_policy": AckPolicy.NACK_ON_ERROR,
             "auto_offset_reset": "earliest",
-            "session_timeout_ms": self.session_timeout_ms,
-            "heartbeat_interval_ms": max(100, self.session_timeout_ms // 4),
+            "session_timeout_ms": timeout,
+            "heartbeat_interval_ms": max(100, timeout // 4),
             "fetch_max_wait_ms": self.settings.fetch_max_wait_ms,
         }
 
@@ -98,6 +105,8 @@ class KafkaComponent:
         return self._producer
 
     async def start_subscriber(self) -> None:
+        if self.session_timeout_ms is None:
+            self.session_timeout_ms = await session_timeout(self.settings)
         broker = faststream_broker(self.settings, logger=log)
         self.subscribe(broker)
         self._broker = broker

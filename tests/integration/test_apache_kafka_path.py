@@ -28,11 +28,19 @@ async def apache_stack(
         settings,
         create_local(state, demo.PARTIES),
         default_policy(),
-        StackOptions(data_dir=state / "data", http_port=0, session_timeout_ms=6000),
+        # no timeout given: Apache Kafka's kind gets its default minimum (broker/kafka/group.py)
+        StackOptions(data_dir=state / "data", http_port=0),
     )
     await stack.start()
     yield stack
     await stack.stop()
+
+
+async def test_apache_kafka_is_told_apart_from_tansu(apache_stack: LocalStack) -> None:
+    from broker.kafka.group import KAFKA_SESSION_TIMEOUT_MS, BrokerKind, broker_kind
+
+    assert await broker_kind(apache_stack.settings) is BrokerKind.KAFKA
+    assert apache_stack.router.session_timeout_ms == KAFKA_SESSION_TIMEOUT_MS
 
 
 async def test_referral_with_consent_is_delivered_on_apache_kafka(apache_stack: LocalStack) -> None:

@@ -142,6 +142,16 @@ def test_kafka_is_kraft_single_node_and_in_network(model: dict[str, Any]) -> Non
     assert len(env["CLUSTER_ID"]) == 22  # base64url of 16 bytes, as kafka-storage requires
 
 
+def test_the_session_timeout_is_short_and_kafka_accepts_it(model: dict[str, Any]) -> None:
+    """Issue 19, point 6: a crashed router's partitions move within the session timeout, and
+    Apache Kafka refuses a member asking for less than its minimum (INVALID_SESSION_TIMEOUT),
+    so every ketenbus service asks for at least the broker's minimum, and at most 3 s."""
+    floor = int(model["services"]["kafka"]["environment"]["KAFKA_GROUP_MIN_SESSION_TIMEOUT_MS"])
+    for name in KETENBUS_SERVICES:
+        asked = int(model["services"][name]["environment"]["KETENBUS_SESSION_TIMEOUT_MS"])
+        assert floor <= asked <= 3000, name
+
+
 def test_only_loopback_ports_are_published(model: dict[str, Any]) -> None:
     published = [
         (name, port)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import stat
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from broker.kafka import ensure_topics, make_consumer, make_producer, probe, top
 from broker.kafka.embedded import EmbeddedBroker, free_port
 from broker.kafka.errors import EmbeddedBrokerError
 from schemas.topics import TopicSpec, catalogue, outbound
+from tests.conftest import TEST_BOOTSTRAP_ENV
 from tests.helpers.kafka import consume_all, pid_alive, port_open, processes_with_arg
 
 pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
@@ -23,6 +25,20 @@ pytestmark = [pytest.mark.integration, pytest.mark.timeout(60)]
 async def test_session_broker_answers_kafka_requests(kafka_bootstrap: str) -> None:
     topics = await probe(kafka_bootstrap, timeout=5)
     assert isinstance(topics, list)
+
+
+async def test_the_embedded_broker_is_tansu_and_gets_the_short_session_timeout(
+    kafka_settings: Settings,
+) -> None:
+    """Issue 19, point 6: the embedded broker has no minimum session timeout, so a crashed
+    router's partitions move after 2 s there (docs/performance.md, "Fast restarts")."""
+    from broker.kafka.group import BrokerKind, broker_kind, session_timeout
+
+    if os.environ.get(TEST_BOOTSTRAP_ENV, "").strip():
+        pytest.skip("the session broker is an external one")
+    assert await broker_kind(kafka_settings) is BrokerKind.TANSU
+    unset = kafka_settings.model_copy(update={"session_timeout_ms": None})
+    assert await session_timeout(unset) == 2000
 
 
 async def test_ensure_topics_creates_the_catalogue_with_its_partitions(

@@ -3,7 +3,8 @@ rate versus end to end with the provider's adapter, and how long routing pauses 
 routers is killed (failover) or the only one is killed and restarted at once.
 
 Every router here is ``RouterService`` as deployed, in its own process, with the deployed
-session timeout (``Settings.session_timeout_ms``): a pause is what an operator would see.
+session timeout (``KETENBUS_SESSION_TIMEOUT_MS`` if set, else the broker kind's default,
+``broker/kafka/group.py``): a pause is what an operator would see.
 Referrals are sealed anew for each run (fresh message ids; a router rebuilds its replay guard
 from the topic at start and would answer old ids as duplicates).
 """
@@ -33,6 +34,7 @@ from broker.apps.bench.worker import WorkerSpec, provider_outbox
 from broker.apps.bench.workload import INSTANCES, fresh_id
 from broker.apps.bench.workload import PROVIDER as PROVIDER_ID
 from broker.config import Settings
+from broker.kafka.group import session_timeout
 from schemas import topics
 
 ROUTER = Variant("RouterService as deployed", "service")
@@ -50,7 +52,7 @@ class ScaleResult:
     failover: float | None = None
     restart: float | None = None
     pause_rate: float = 100.0
-    session_timeout_ms: int = Settings().session_timeout_ms
+    session_timeout_ms: int = 0  # as deployed on the bench's broker (measure() fills it in)
     notes: list[str] = field(default_factory=list)
 
 
@@ -63,9 +65,20 @@ def _spec(
         bootstrap=bench.bootstrap,
         state_dir=str(bench.workload.state_dir),
         group_id=group,
-        session_timeout_ms=Settings().session_timeout_ms,
+        session_timeout_ms=_deployed[bench.bootstrap],  # deployed_session_timeout() first
         instance=instance,
     )
+
+
+_deployed: dict[str, int] = {}  # bootstrap -> the session timeout as deployed there
+
+
+async def deployed_session_timeout(bench: KafkaBench) -> int:
+    """The timeout a router started as deployed would use on the bench's broker."""
+    if bench.bootstrap not in _deployed:
+        settings = Settings(bootstrap_servers=bench.bootstrap)
+        _deployed[bench.bootstrap] = await session_timeout(settings)
+    return _deployed[bench.bootstrap]
 
 
 async def _start(specs: list[WorkerSpec]) -> list[Worker]:
@@ -116,6 +129,7 @@ async def router_rate(
 ) -> float:
     """Routers side by side in one group: ``messages`` referrals sent in one go, the clock from
     the first send to the last delivery on the provider's topic."""
+    await deployed_session_timeout(bench)
     watcher = Watcher(bench.bootstrap, DELIVERIES, topics.PERSON_PARTITIONS)
     await watcher.start()
     workers: list[Worker] = []
@@ -140,6 +154,7 @@ async def end_to_end(
 ) -> tuple[float, float]:
     """One router and the provider's adapter: the router's rate (deliveries on its topic) and
     the end-to-end rate (files durably in the provider's outbox), in the same run."""
+    await deployed_session_timeout(bench)
     watcher = Watcher(bench.bootstrap, DELIVERIES, topics.PERSON_PARTITIONS)
     await watcher.start()
     workers: list[Worker] = []
@@ -190,6 +205,7 @@ async def pauses(
     partitions route again on the other), then SIGKILL the other and start it again at once
     (restart). Each pause is the longest latency of the referrals sent in the half second
     after the kill, so it counts detection, rebalance, the restart and catching up."""
+    await deployed_session_timeout(bench)
     watcher = Watcher(bench.bootstrap, DELIVERIES, topics.PERSON_PARTITIONS)
     await watcher.start()
     workers: list[Worker] = []
@@ -251,7 +267,9 @@ async def measure(
     with_instances: bool = True,
 ) -> ScaleResult:
     """End to end, one versus two routers, then the pauses."""
-    result = ScaleResult(messages=messages, pause_rate=rate)
+    result = ScaleResult(
+        messages=messages, pause_rate=rate, session_timeout_ms=await deployed_session_timeout(bench)
+    )
     result.router_rate, result.end_to_end = await end_to_end(bench, messages, warmup, budget)
     if with_instances:
         result.routers[1] = await router_rate(bench, (None,), messages, warmup, budget)

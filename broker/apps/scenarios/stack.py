@@ -44,7 +44,7 @@ class HttpPortInUse(RuntimeError):
 class StackOptions:
     data_dir: Path
     http_port: int | None = None  # ZVH HTTP endpoint of the first ZVH; None: no HTTP; 0: free
-    session_timeout_ms: int = 6000
+    session_timeout_ms: int | None = None  # None: the settings', else the broker kind's
     poll_interval: float = 0.5
     on_fact: Callable[[Fact], None] | None = None
     on_event: Callable[[AdapterEvent], None] | None = None

@@ -153,7 +153,6 @@ async def up(
             default_policy(),
             StackOptions(
                 data_dir=state_dir / "data",
-                session_timeout_ms=3000,
                 http_port=http_port,
                 on_fact=out.fact,
                 on_event=out.adapter,
