@@ -118,15 +118,23 @@ def command(months: int, seconds_per_month: float | None = None) -> list[str]:
     return argv
 
 
+@dataclass(frozen=True)
+class Measured:
+    run: NationalRun
+    summary: dict[str, Any]  # national-summary.json as the scenario wrote it
+    output: str  # what the command printed (its summary tables)
+    errors: str  # what it printed on stderr (its log)
+
+
 def measure(
     months: int,
     seconds_per_month: float | None = None,
     state_dir: Path | None = None,
     bootstrap: str | None = None,
     timeout: float | None = None,
-) -> tuple[NationalRun, dict[str, Any]]:
-    """Run and time the scenario; returns the timed run and its summary. ``bootstrap``: a broker
-    to use instead of the command's own embedded one (the integration test reads it after)."""
+) -> Measured:
+    """Run and time the scenario. ``bootstrap``: a broker to use instead of the command's own
+    embedded one (the integration test reads the deliveries from it afterwards)."""
     with tempfile.TemporaryDirectory(prefix="ketenbus-national-") as tmp:
         state = state_dir or Path(tmp)
         env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
@@ -150,12 +158,12 @@ def measure(
                 + (proc.stdout[-2000:] + proc.stderr[-2000:]).strip()
             )
         summary = json.loads(report.read_text(encoding="utf-8"))
-        proc_out = proc.stdout
+        proc_out, proc_err = proc.stdout, proc.stderr
     timing = summary.get("timing", {})
     waits = summary.get("clock_waits", {})
     run = NationalRun(
         months=months,
-        seconds_per_month=float(timing.get("seconds_per_month", seconds_per_month or 5.0)),
+        seconds_per_month=float(timing.get("seconds_per_month", seconds_per_month or 0.0)),
         wall_seconds=wall,
         cpu_seconds=cpu,
         start_seconds=float(timing.get("start_seconds", 0.0)),
@@ -167,8 +175,7 @@ def measure(
         clock_waits=int(waits.get("days", 0)),
         gave_up=int(waits.get("gave_up", 0)),
     )
-    summary["stdout_tail"] = proc_out[-500:]
-    return run, summary
+    return Measured(run, summary, proc_out, proc_err)
 
 
 def table(run: NationalRun) -> Table:
@@ -199,4 +206,4 @@ def table(run: NationalRun) -> Table:
     return t
 
 
-__all__ = ["NationalBenchError", "NationalRun", "measure", "simulated_days", "table"]
+__all__ = ["Measured", "NationalBenchError", "NationalRun", "measure", "simulated_days", "table"]
