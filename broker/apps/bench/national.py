@@ -27,13 +27,14 @@ from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
+from broker.apps.bench.kafka_runs import BenchError
 from broker.apps.bench.report import Table
 
 YEAR = 2023  # the scenario's default year
 TAIL_DAYS = 35  # broker/apps/scenarios/national.py: the days after the last month
 
 
-class NationalBenchError(RuntimeError):
+class NationalBenchError(BenchError):
     """The scenario did not finish with its summary (the output's tail says why)."""
 
 
@@ -142,23 +143,37 @@ def measure(
         if bootstrap:
             env["KETENBUS_BOOTSTRAP_SERVERS"] = bootstrap
         cpu, began = _child_cpu(), time.monotonic()
-        proc = subprocess.run(  # our own command, fixed arguments
+        proc = subprocess.Popen(  # our own command, fixed arguments
             command(months, seconds_per_month),
             env=env,
-            capture_output=True,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             text=True,
-            timeout=timeout or 120 + 60 * months,
-            check=False,
         )
+        limit = timeout or 120 + 90 * months
+        try:
+            out, err = proc.communicate(timeout=limit)
+        except subprocess.TimeoutExpired:
+            # SIGTERM: the scenario stops its adapters and its embedded broker (exit 130); a
+            # kill would leave the broker running
+            proc.terminate()
+            try:
+                out, err = proc.communicate(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                out, err = proc.communicate()
+            raise NationalBenchError(
+                f"the national scenario did not finish {months} month(s) in {limit:,.0f} s "
+                "(stopped): " + err[-1000:].strip()
+            ) from None
         wall, cpu = time.monotonic() - began, _child_cpu() - cpu
         report = state / "national-summary.json"
         if proc.returncode != 0 or not report.exists():
             raise NationalBenchError(
                 f"the national scenario exited {proc.returncode}: "
-                + (proc.stdout[-2000:] + proc.stderr[-2000:]).strip()
+                + (out[-2000:] + err[-2000:]).strip()
             )
         summary = json.loads(report.read_text(encoding="utf-8"))
-        proc_out, proc_err = proc.stdout, proc.stderr
     timing = summary.get("timing", {})
     waits = summary.get("clock_waits", {})
     run = NationalRun(
@@ -175,7 +190,7 @@ def measure(
         clock_waits=int(waits.get("days", 0)),
         gave_up=int(waits.get("gave_up", 0)),
     )
-    return Measured(run, summary, proc_out, proc_err)
+    return Measured(run, summary, out, err)
 
 
 def table(run: NationalRun) -> Table:

@@ -22,7 +22,7 @@ err_console = Console(stderr=True, highlight=False)
 def bench(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="A small run (about five minutes) instead of the full one."),
+        typer.Option("--quick", help="A small run (about seven minutes) instead of the full one."),
     ] = False,
     only: Annotated[
         list[str] | None,
