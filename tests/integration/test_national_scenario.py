@@ -38,7 +38,7 @@ def run(
     """The run, made and timed by the bench's national section (one run serves both)."""
     state = tmp_path_factory.mktemp("national")
     measured = national_bench.measure(
-        2, seconds_per_month=2, state_dir=state, bootstrap=kafka.bootstrap, timeout=240
+        2, seconds_per_month=2, state_dir=state, bootstrap=kafka.bootstrap, timeout=360
     )
     STATE["dir"] = state
     TIMED.append(measured.run)

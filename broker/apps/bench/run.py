@@ -79,7 +79,7 @@ QUICK_THROUGHPUT = (
 )
 # The quick run's national scenario: the whole year when it takes about three minutes or less
 # on the 2-core machine, else fewer months scaled to the year (the goal row says so). A year
-# took 4-8 minutes there with other sessions running, so quick runs a quarter.
+# took 8 to over 14 minutes there with other sessions running, so quick runs a quarter.
 QUICK_NATIONAL_MONTHS = 3
 
 
