@@ -108,8 +108,9 @@ def _two_instances(g: Goal, results: Results) -> Reason:
         used = one * cpu[0]
         why += (
             f"; one router alone already kept {used:.1f} core(s) busy ({rate(one)} msgs/s at "
-            f"{micros(cpu[0])} µs per referral), so two could gain at most "
-            f"{max(0.0, cores - used) / used if used else 0.0:.1f} more of its rate here"
+            f"{micros(cpu[0])} µs per referral), so the cores hold at most "
+            f"{cores / used if used else 0.0:.1f}x its rate for all routers together, before "
+            "the broker's and the load generator's share"
         )
     lever = (
         "a core per router (measure on a machine with at least one core per router plus the "
@@ -176,7 +177,7 @@ def _p99(g: Goal, results: Results) -> Reason:
     if loop:
         why += f"; the batched loop itself: p99 {loop[0].percentile(0.99) * 1e3:,.0f} ms"
     lever = (
-        "less CPU per referral (at 150 µs a router is 8 % busy at 500 msgs/s), smaller batches "
+        "less CPU per referral (at 150 µs a router is 8% busy at 500 msgs/s), smaller batches "
         "when the router is not saturated"
     )
     return why, lever
