@@ -6,10 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import re
 import subprocess
-import sys
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,6 +15,7 @@ from typing import Any
 
 import pytest
 
+from broker.apps.bench import national as national_bench
 from broker.kafka.embedded import EmbeddedBroker
 
 pytestmark = pytest.mark.integration
@@ -36,22 +35,38 @@ def kafka(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedBroker]:
 def run(
     tmp_path_factory: pytest.TempPathFactory, kafka: EmbeddedBroker
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """The run, made and timed by the bench's national section (one run serves both)."""
     state = tmp_path_factory.mktemp("national")
-    env = {k: v for k, v in os.environ.items() if not k.startswith("KETENBUS_")}
-    env |= {"KETENBUS_STATE_DIR": str(state), "COLUMNS": "120"}
-    env |= {"KETENBUS_BOOTSTRAP_SERVERS": kafka.bootstrap}
-    proc = subprocess.run(
-        [sys.executable, "-m", "broker.apps.cli.main", "up", "--scenario", "national",
-         "--exit-when-done", "--months", "2", "--seconds-per-month", "2", "--http-port", "0"],
-        env=env, capture_output=True, text=True, timeout=240, check=False,
-    )  # fmt: skip
-    report = Path(state) / "national-summary.json"
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    measured = national_bench.measure(
+        2, seconds_per_month=2, state_dir=state, bootstrap=kafka.bootstrap, timeout=360
+    )
     STATE["dir"] = state
-    return proc, json.loads(report.read_text())
+    TIMED.append(measured.run)
+    proc = subprocess.CompletedProcess(
+        national_bench.command(2, 2), 0, measured.output, measured.errors
+    )
+    return proc, json.loads((Path(state) / "national-summary.json").read_text())
 
 
 STATE: dict[str, Path] = {}
+TIMED: list[national_bench.NationalRun] = []
+
+
+def test_the_bench_times_the_run_and_scales_it_to_the_year(
+    run: tuple[subprocess.CompletedProcess[str], dict],
+) -> None:
+    """Issue 19 point 9: the national year in the bench. Its split comes from the scenario's
+    own summary; two months are scaled to twelve and say so."""
+    _, s = run
+    (timed,) = TIMED
+    assert timed.days == national_bench.simulated_days(2) == s["timing"]["days"]
+    assert timed.referrals == s["referrals"] and timed.claims == s["claims_total"]["count"]
+    assert timed.start_seconds > 0 and timed.paced_seconds <= timed.run_seconds
+    assert timed.start_seconds + timed.run_seconds < timed.wall_seconds
+    assert timed.cpu_seconds > 0
+    assert timed.scaled and timed.year_seconds > timed.wall_seconds
+    assert "2 month(s) in" in timed.figures() and "scaled to 12" in timed.figures()
+    assert "the year (scaled to 12 months)" in national_bench.table(timed).row_labels()
 
 
 def test_it_exits_after_printing_the_summary(

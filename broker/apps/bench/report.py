@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import textwrap
 from dataclasses import dataclass, field
+
+NOTE_WIDTH = 118  # a note wraps to fit a 120-column terminal
 
 
 @dataclass
@@ -36,7 +39,15 @@ class Table:
 
         out = [self.title, line(self.columns), "  ".join("-" * w for w in widths)]
         out += [line(r) for r in self.rows]
-        out += [f"  * {n}" for n in self.notes]
+        for n in self.notes:
+            out += textwrap.wrap(
+                n,
+                NOTE_WIDTH,
+                initial_indent="  * ",
+                subsequent_indent="    ",
+                break_long_words=False,
+                break_on_hyphens=False,
+            )
         return "\n".join(out)
 
     def markdown(self) -> str:

@@ -22,7 +22,7 @@ err_console = Console(stderr=True, highlight=False)
 def bench(
     quick: Annotated[
         bool,
-        typer.Option("--quick", help="A small run (about five minutes) instead of the full one."),
+        typer.Option("--quick", help="A small run (about seven minutes) instead of the full one."),
     ] = False,
     only: Annotated[
         list[str] | None,
@@ -30,7 +30,7 @@ def bench(
             "--only",
             metavar="SECTION",
             help="Run only this section (repeatable): profile, consents, throughput, latency, "
-            "rebuild, snapshot, scale.",
+            "rebuild, snapshot, scale, national.",
         ),
     ] = None,
     markdown: Annotated[
@@ -49,7 +49,8 @@ def bench(
     """Benchmark the router: raw pass-through versus the routed pipeline, latency at fixed
     rates, consent decisions at 10k/100k/1M consents, consent-view rebuild, per-stage profile,
     and at scale: one versus two routers, end to end with the provider's adapter, failover and
-    restart pauses; last, the goals of issue 19 side by side.
+    restart pauses; the national scenario's year timed as an operator runs it; last, the goals
+    of issue 19 side by side, with the reason and the lever for each goal not met.
 
     Prints tables; docs/performance.md records a run. The machines are shared and noisy:
     compare figures within one run, not across runs.

@@ -28,7 +28,7 @@ def up(
     ] = 2023,
     seconds_per_month: Annotated[
         float, typer.Option(min=0.0, help="National scenario: wall seconds per simulated month.")
-    ] = 5.0,
+    ] = 2.0,
     http_port: Annotated[
         int, typer.Option(help="Port of the ZVH adapter's HTTP endpoint on 127.0.0.1 (0: free).")
     ] = 8081,

@@ -101,7 +101,11 @@ class NationalOptions:
     months: int = 12
     year: int = 2023
     seed: int = 2023
-    seconds_per_month: float = 5.0
+    # The pace's floor: a simulated day lasts at least this / 30 wall seconds (the components
+    # may make it longer: the clock waits for them). 2 s: a year's 400 days have a floor of 27 s,
+    # and the ladder's regional 14 days (0.9 s) stay longer than an EPD's answer takes to travel
+    # (inbox poll 0.2 s, then the router); 5 s made the floor alone 67 s (issue 19: <= 1 min).
+    seconds_per_month: float = 2.0
     referrals_per_year: int = 375
 
 
@@ -546,8 +550,9 @@ class NationalScenario:
             pace = Pace(day_seconds)
             loop = asyncio.get_running_loop()
             while day <= last:
+                began = loop.time()
                 self.clock.now = datetime.combine(day, time(9), tzinfo=UTC)
-                times = ladder_times(pace.tick(loop.time()))
+                times = ladder_times(pace.tick(began))
                 for router in self.stack.routers:  # the ladder ages by the router's clock
                     router.ladder_times = times
                 self._collect_receipts()
@@ -559,7 +564,9 @@ class NationalScenario:
                 self._payer_day(day)
                 if self.ladder is not None:
                     await self.ladder.day(day)
-                await asyncio.sleep(day_seconds)
+                # the day lasts day_seconds from its start, its own work included: the pace is
+                # a floor, not a sleep added to the work (a year's days are 400 of them)
+                await asyncio.sleep(pace.rest(began, loop.time()))
                 await self._keep_up(day)
                 progress.update(
                     task,
@@ -614,8 +621,20 @@ class NationalScenario:
         self.tally.waits += 1
         self.tally.gave_up += 1
 
-    async def settle(self, quiet: float = 2.0, timeout: float = 60.0) -> None:
-        """Wait until every file is processed and the stream is quiet; desks tick once more."""
+    async def settle(self, quiet: float = 1.0, timeout: float = 60.0) -> None:
+        """Wait until every file is processed and the stream is quiet; desks tick once more,
+        and what that tick sent is answered and quiet in turn. Quiet is ``quiet`` seconds
+        without a new router fact: longer than the adapters' poll and tick intervals, so a
+        delivery still on its way is waited for, and the end of the run is not a fixed sleep."""
+        await self._quiet(quiet, timeout)
+        for provider in self.stack.providers.values():
+            await provider.tick()
+        await self._quiet(quiet, timeout)
+        self._collect_answers()
+        if self.ladder is not None:
+            self.ladder.observe(self.clock.today)
+
+    async def _quiet(self, quiet: float, timeout: float, step: float = 0.1) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         seen, still = -1, 0.0
@@ -629,19 +648,13 @@ class NationalScenario:
                 for e in p.desk.book.entries.values()
             )
             if not self.pending_files and not unanswered and n == seen:
-                still += 0.25
+                still += step
                 if still >= quiet:
-                    break
+                    return
             else:
                 still = 0.0
             seen = n
-            await asyncio.sleep(0.25)
-        for provider in self.stack.providers.values():
-            await provider.tick()
-        await asyncio.sleep(quiet)
-        self._collect_answers()
-        if self.ladder is not None:
-            self.ladder.observe(self.clock.today)
+            await asyncio.sleep(step)
 
 
 def _stable(*parts: str) -> int:
@@ -1020,6 +1033,7 @@ async def up_national(
     settings = scaled_settings(settings, opts.seconds_per_month)
     plan = make_plan(opts.seed, start, opts.months, opts.referrals_per_year)
     clock = BusinessClock(start)
+    began = loop.time()  # the timing the bench reads from the summary (broker/apps/bench)
     async with kafka_connection(settings) as bootstrap:
         settings = settings.with_bootstrap(bootstrap)
         out.note(f"Kafka at [bold]{bootstrap}[/] ({where})")
@@ -1072,12 +1086,20 @@ async def up_national(
                 raisers={m: deployment.party_client(m) for m in map(municipality_id, REGIONS)},
             )
             await scenario.ladder.start()
+            started = loop.time()
             if await _until_done_or_stopped(scenario.run(out.console), stop):
+                timing = {
+                    "start_seconds": round(started - began, 3),
+                    "run_seconds": round(loop.time() - started, 3),
+                    "days": (plan.end - plan.start).days + 1 + TAIL_DAYS,
+                    "seconds_per_month": opts.seconds_per_month,
+                }
                 summary = summarise(scenario)
                 for table in summary_tables(summary, _where(stack, state_dir)):
                     out.console.print(table)
                 report = state_dir / "national-summary.json"
-                report.write_text(json.dumps(summary_json(summary), indent=2) + "\n")
+                doc = summary_json(summary) | {"timing": timing}
+                report.write_text(json.dumps(doc, indent=2) + "\n")
                 out.note(f"summary written to [bold]{report}[/]")
                 if not exit_when_done:
                     out.note("running — press Ctrl-C to stop")

@@ -102,6 +102,11 @@ class Pace:
         self._last = now
         return max(self.nominal, self.seconds)
 
+    def rest(self, began: float, now: float) -> float:
+        """Seconds left of a day that began at ``began``: its own work counts toward the floor,
+        so a day whose work took the nominal pace or longer waits no more."""
+        return max(0.0, began + self.nominal - now)
+
 
 def _stable(*parts: str) -> int:
     return int.from_bytes(hashlib.sha256("|".join(parts).encode()).digest()[:4], "big")

@@ -96,6 +96,16 @@ def test_thresholds_follow_the_pace_never_below_nominal() -> None:
     assert regional == pytest.approx(REGIONAL_AFTER_DAYS * slow)
 
 
+def test_a_days_own_work_counts_toward_the_pace() -> None:
+    """The pace is a floor, not a sleep added after the day's work (issue 19: a year in a
+    minute; 400 days of work plus a sleep each were the year's largest wait)."""
+    pace = Pace(0.1)
+    assert pace.rest(10.0, 10.0) == pytest.approx(0.1)
+    assert pace.rest(10.0, 10.04) == pytest.approx(0.06)
+    assert pace.rest(10.0, 10.1) == 0.0
+    assert pace.rest(10.0, 12.0) == 0.0, "a slow day waits no more"
+
+
 async def test_the_regional_step_answers_through_its_inbox_and_only_a_seen_resolve_counts(
     deployment: Deployment,
 ) -> None:
