@@ -30,7 +30,7 @@ from broker.component.lifecycle import KafkaComponent, raw_records
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import ensure_topics, establish_epoch, new_epoch, repair_topics
-from broker.router import consent_snapshot, ladder_log
+from broker.router import consent_snapshot, heap, ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.deliveries import INDEX_EVENT
@@ -189,6 +189,7 @@ class RouterService(KafkaComponent):
                 self._rebuild_replay(),  # a replay of an old genuine record stays a replay
                 self._rebuild_ladder(),
             )
+            heap.settle()  # the state just built stays out of every collection
             self._ready.set()
             return epoch
 
@@ -335,6 +336,7 @@ class RouterService(KafkaComponent):
         self._follow_deliveries = asyncio.create_task(
             self.delivery_log.follow(), name="delivery-log"
         )
+        heap.settle()  # the rebuilt consent view and index, like the state built at start
 
     async def _stop_consent_log(self) -> None:
         for task in (self._follow, self._follow_deliveries):

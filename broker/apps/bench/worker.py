@@ -36,6 +36,7 @@ from broker.apps.deployment import KEYS_DIR, REGISTRY_FILE, SECRETS_DIR, load
 from broker.audit import AuditChain
 from broker.config import Settings
 from broker.policy import default_policy
+from broker.router import heap
 from broker.router.audit_sink import to_record
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
@@ -293,6 +294,7 @@ class _Router(_Relay):
         chain_id = f"bench-{spec.group_id}"
         router = cls(state, AuditChain(chain_id, state.keys.signing, state.keys.key_id))
         router.consents, router.rebuild_seconds = log.applied, _since(began)
+        heap.settle()  # as RouterService does once its state is built: the same pipeline
         return router
 
     def _handle(self, recs: list[Incoming]) -> list[Outgoing]:
