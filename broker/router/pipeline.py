@@ -28,7 +28,7 @@ from broker.policy import (
     Policy,
     contains_personal_data,
     decide,
-    project,
+    project_bytes,
 )
 from broker.router.deliveries import (
     INDEX_EVENT,
@@ -962,7 +962,7 @@ class Pipeline:
             if bsn
             else None
         )
-        return dumps(project(msg.bundle, allowed, subject_stub=stub)), pseudo
+        return project_bytes(msg.bundle, allowed, subject_stub=stub), pseudo
 
     def _watch(self, msg: ParsedMessage, now: datetime) -> None:
         """Fold a delivered referral, or a decision or care transition (delivered or not), for

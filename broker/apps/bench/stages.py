@@ -44,7 +44,7 @@ FHIR = "full FHIR validation (fhir.resources)"
 RECIPIENTS = "recipients + authorisation"
 PSEUDONYMS = "pseudonyms (HMAC)"
 DECIDE = "policy decision (consent view)"
-MINIMISE = "minimise (allow-list projection)"
+MINIMISE = "minimise (allow-list projection, written as JSON)"
 SERIALISE = "serialise JSON"
 SEAL = "seal: reused X25519 + HKDF, AES-GCM"
 SIGN = "sign: one Ed25519 per batch + Merkle proofs"
@@ -149,7 +149,7 @@ def _patches(clock: StageClock) -> list[Any]:
         (p, "resolve", RECIPIENTS),
         (p, "sender_may_send", RECIPIENTS),
         (p, "decide", DECIDE),
-        (p, "project", MINIMISE),
+        (p, "project_bytes", MINIMISE),
         (p, "dumps", SERIALISE),
         (sealing_module, "seal", SEAL),  # the pipeline seals through seal_for
         (p, "sign_batch", SIGN),
