@@ -49,6 +49,7 @@ SERIALISE = "serialise JSON"
 SEAL = "seal: reused X25519 + HKDF, AES-GCM"
 SIGN = "sign: one Ed25519 per batch + Merkle proofs"
 RESPONSE = "build response message"
+CHANNEL = "channel layer: per-person keys (docs/erasure.md)"
 GLUE = "pipeline glue (facts, headers)"
 AUDIT_EVENT = "audit: fact to NEN 7513 record"
 AUDIT_CANON = "audit: AuditEvent canonical bytes"
@@ -56,7 +57,7 @@ AUDIT_SIGN = "audit: Ed25519 sign"
 AUDIT_GLUE = "audit: chain glue"
 ORDER = (
     ENVELOPE, VERIFY, DECRYPT, REPLAY, PARSE, FHIR, RECIPIENTS, PSEUDONYMS, DECIDE, MINIMISE,
-    SERIALISE, SEAL, SIGN, RESPONSE, GLUE, AUDIT_EVENT, AUDIT_CANON, AUDIT_SIGN, AUDIT_GLUE,
+    SERIALISE, SEAL, SIGN, RESPONSE, CHANNEL, GLUE, AUDIT_EVENT, AUDIT_CANON, AUDIT_SIGN, AUDIT_GLUE,
 )  # fmt: skip
 
 
@@ -154,6 +155,7 @@ def _patches(clock: StageClock) -> list[Any]:
         (sealing_module, "seal", SEAL),  # the pipeline seals through seal_for
         (p, "sign_batch", SIGN),
         (p, "response_message", RESPONSE),
+        (p, "encrypt_layer", CHANNEL),  # a parked record under the person's data key
         (audit_sink, "to_record", AUDIT_EVENT),
         (chain_module, "event_bytes", AUDIT_CANON),
     ]
@@ -217,6 +219,9 @@ def profile_stages(
     pipe._person = clock.wrap(PSEUDONYMS, pipe._person)  # type: ignore[method-assign]
     state.replay.check = clock.wrap(REPLAY, state.replay.check)  # type: ignore[method-assign]
     state.replay.remember = clock.wrap(REPLAY, state.replay.remember)  # type: ignore[method-assign]
+    if state.channels is not None:  # the data layer inside in.* and out.* envelopes
+        state.channels.open = clock.wrap(CHANNEL, state.channels.open)  # type: ignore[method-assign]
+        state.channels.seal = clock.wrap(CHANNEL, state.channels.seal)  # type: ignore[method-assign]
     with contextlib.ExitStack() as stack:
         stack.enter_context(as_the_router())
         for patch in _patches(clock):
