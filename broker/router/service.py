@@ -132,6 +132,12 @@ class RouterService(KafkaComponent):
         self._channels_follow: asyncio.Task[None] | None = None
         self._joining: asyncio.Task[None] | None = None
 
+    def producer_options(self) -> dict[str, Any]:
+        """No linger: a batch's records are sent together and then awaited at once, so they are
+        batched already; a linger would only hold back the acknowledgements the offsets wait
+        for (``Settings.router_linger_ms``)."""
+        return {"linger_ms": self.settings.router_linger_ms}
+
     def use_registry(self, registry: PartyRegistry) -> None:
         """A newer signed registry (``broker.component.registry_watch``): the next record is
         verified against it, so a revoked key is refused from then on (issue 21). A party that
