@@ -12,8 +12,11 @@ So, once the state is built, :func:`settle` moves everything alive into the perm
 generation (``gc.freeze``: never traversed, never collected; what start leaves behind is a
 fixed amount) and lets the youngest generation fill up to :data:`YOUNG_THRESHOLD` objects
 before a collection instead of 700, so the per-message garbage mostly dies by reference count
-before a collection has to look at it. Cycles are still collected, only less often. The bench
-profiles the pipeline under the same settings (``broker/apps/bench/stages.py``).
+before a collection has to look at it. Cycles are still collected, only less often. The price:
+a cycle that was alive when frozen is never collected once it is garbage (a consent view
+replaced after the broker lost its state, if it holds cycles, stays in memory; that happens
+once per broker loss). The bench profiles the pipeline under the same settings
+(``broker/apps/bench/stages.py``).
 """
 
 from __future__ import annotations
