@@ -525,10 +525,12 @@ class RouterService(KafkaComponent):
         produced = traced(self.state.keys.party_id, recs, results, started_ns, time.time_ns())
         records: list[Outgoing] = []
         facts: list[Fact] = []
-        for rec, result, out in zip(recs, results, produced, strict=True):
-            metrics.observe_route(rec.topic, result.facts, each)
+        for result, out in zip(results, produced, strict=True):
             records.extend(out)
             facts.extend(result.facts)
+        metrics.observe_batch(
+            ((rec.topic, result.facts) for rec, result in zip(recs, results, strict=True)), each
+        )
         if self.on_fact:  # the decisions are made; show them before their effects arrive
             for f in facts:
                 self.on_fact(f)
