@@ -30,6 +30,7 @@ from broker.component.lifecycle import KafkaComponent, raw_records
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import ensure_topics, establish_epoch, new_epoch, repair_topics
+from broker.kafka.partitioner import KeyPartitioner
 from broker.router import consent_snapshot, heap, ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
@@ -135,8 +136,9 @@ class RouterService(KafkaComponent):
     def producer_options(self) -> dict[str, Any]:
         """No linger: a batch's records are sent together and then awaited at once, so they are
         batched already; a linger would only hold back the acknowledgements the offsets wait
-        for (``Settings.router_linger_ms``)."""
-        return {"linger_ms": self.settings.router_linger_ms}
+        for (``Settings.router_linger_ms``). Keys partitioned as by the default partitioner,
+        without its pure-Python hash per record (``broker/kafka/partitioner.py``)."""
+        return {"linger_ms": self.settings.router_linger_ms, "partitioner": KeyPartitioner()}
 
     def use_registry(self, registry: PartyRegistry) -> None:
         """A newer signed registry (``broker.component.registry_watch``): the next record is

@@ -14,6 +14,7 @@ from broker.apps.deployment import create_local
 from broker.apps.scenarios import demo
 from broker.config import Settings
 from broker.kafka import faststream_broker
+from broker.kafka.partitioner import KeyPartitioner
 from broker.policy import default_policy
 from broker.router.service import RouterService
 
@@ -63,7 +64,9 @@ def test_the_router_produces_without_linger_and_the_adapters_with_the_default(
     assert Settings().router_linger_ms == 0
     settings = Settings(bootstrap_servers="127.0.0.1:9", router_linger_ms=7)
     router = RouterService(settings, dep.router_state(default_policy()))
-    assert router.producer_options() == {"linger_ms": 7}
+    options = router.producer_options()
+    assert isinstance(options.pop("partitioner"), KeyPartitioner)  # the default's partitions
+    assert options == {"linger_ms": 7}
 
     async def deliver(_opened: object, _msg: object) -> None:
         return None
@@ -74,6 +77,7 @@ def test_the_router_produces_without_linger_and_the_adapters_with_the_default(
 
     async def made() -> float:  # aiokafka makes a producer only inside a running loop
         producer = make_producer(settings, **router.producer_options())
+        assert isinstance(producer._partitioner, KeyPartitioner)
         linger: float = producer._message_accumulator._linger_time  # kept in seconds
         await producer.stop()
         return linger
