@@ -1016,6 +1016,7 @@ class Pipeline:
             known.to_json(), self.router_id, INDEX_EVENT, known.message_id, known.key, now
         )
         self._emit(result, topics.DELIVERIES.name, sealed)
+        self.state.deliveries.wrote(sealed.value)  # applied: its echo on the topic is not
 
     def _follow_up(
         self, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult
