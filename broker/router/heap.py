@@ -8,15 +8,17 @@ pause of the routing loop that grows with the number of consents (issue 19 point
 500 msgs/s), for garbage the state never is. Reference counting frees the per-message trees
 without the collector; it only has to find cycles.
 
-So, once the state is built, :func:`settle` moves everything alive into the permanent
-generation (``gc.freeze``: never traversed, never collected; what start leaves behind is a
-fixed amount) and lets the youngest generation fill up to :data:`YOUNG_THRESHOLD` objects
+So, once the state is built, :func:`settle` collects what start left behind and moves
+everything still alive into the permanent generation (``gc.freeze``: never traversed, never
+collected) and lets the youngest generation fill up to :data:`YOUNG_THRESHOLD` objects
 before a collection instead of 700, so the per-message garbage mostly dies by reference count
 before a collection has to look at it. Cycles are still collected, only less often. The price:
-a cycle that was alive when frozen is never collected once it is garbage (a consent view
-replaced after the broker lost its state, if it holds cycles, stays in memory; that happens
-once per broker loss). The bench profiles the pipeline under the same settings
-(``broker/apps/bench/stages.py``).
+one full collection per call (tens of milliseconds, at start and after a rebuild), and a cycle
+that was alive when frozen is never collected once it is garbage (a consent view replaced after
+the broker lost its state, if it holds cycles, stays in memory; that happens once per broker
+loss). Collecting first matters: freezing garbage would keep it for good (unclosed sockets
+and files of what start used, in a test process everything earlier tests left). The bench
+profiles the pipeline under the same settings (``broker/apps/bench/stages.py``).
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ alive for a moment, so the default collects several times per fetched batch."""
 def settle() -> None:
     """Freeze what is alive now and collect the young generation less often. Called when the
     router's state is built (and again after a rebuild); idempotent."""
-    _, middle, old = gc.get_threshold()
-    gc.set_threshold(max(YOUNG_THRESHOLD, gc.get_threshold()[0]), middle, old)
+    young, middle, old = gc.get_threshold()
+    gc.set_threshold(max(YOUNG_THRESHOLD, young), middle, old)
+    gc.collect()  # garbage frozen would be kept for good
     gc.freeze()
