@@ -95,12 +95,16 @@ class KafkaComponent:
         assert self._producer is not None, "open_producer() first"
         return self._producer
 
+    def producer_options(self) -> dict[str, Any]:
+        """What this component's producer sets apart from ``PRODUCER_DEFAULTS`` (none here)."""
+        return {}
+
     async def open_producer(self) -> AIOKafkaProducer:
         """Serve the metrics endpoint and export spans (each if configured); start the
         producer."""
         metrics.serve_configured(self.settings)
         tracing.configure(self.settings)
-        self._producer = make_producer(self.settings)
+        self._producer = make_producer(self.settings, **self.producer_options())
         await self._producer.start()
         return self._producer
 

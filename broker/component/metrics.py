@@ -10,6 +10,8 @@ The names are documented in ``docs/operations.md``.
 
 from __future__ import annotations
 
+import collections
+import functools
 import logging
 import re
 import threading
@@ -89,6 +91,12 @@ def code(value: str | None, allowed: frozenset[str] | None = None) -> str:
     text = (value or "").strip().lower()
     if allowed is not None:
         return text if text in allowed else "other"
+    return _free_code(text)
+
+
+@functools.lru_cache(maxsize=1024)  # reason codes: a handful; hostile ones only churn it
+def _free_code(text: str) -> str:
+    """:func:`code` without a list of allowed values (two regexes and a pseudonym check)."""
     ok = _CODE.match(text) and not re.search(r"[0-9]{5,}", text) and not is_pseudonym(text)
     return text if ok else "other"
 
@@ -111,6 +119,25 @@ def observe_route(topic: str, facts: Iterable[Observed], seconds: float) -> None
     for f in facts:
         ROUTER_DECISIONS.labels(f.kind.value, code(f.event, _EVENTS), code(f.reason)).inc()
     ROUTER_SECONDS.observe(seconds)
+
+
+def observe_batch(routed: Iterable[tuple[str, Iterable[Observed]]], seconds: float) -> None:
+    """Router hook: a routed batch, each record's topic with its facts, each record taking
+    ``seconds``. The same counts as :func:`observe_route` per record, with one label lookup
+    and increment per distinct label set of the batch instead of per record and fact (about
+    35 µs per routed referral, more than the policy decision)."""
+    records: collections.Counter[str] = collections.Counter()
+    decisions: collections.Counter[tuple[str, str, str]] = collections.Counter()
+    for topic, facts in routed:
+        records[code(topic, _ROUTED)] += 1
+        for f in facts:
+            decisions[(f.kind.value, code(f.event, _EVENTS), code(f.reason))] += 1
+    for label, n in records.items():
+        ROUTER_RECORDS.labels(label).inc(n)
+    for labels, n in decisions.items():
+        ROUTER_DECISIONS.labels(*labels).inc(n)
+    for _ in range(sum(records.values())):  # a histogram counts each observation
+        ROUTER_SECONDS.observe(seconds)
 
 
 def observe_adapter(party: str, kind: str) -> None:

@@ -26,7 +26,12 @@ from broker.policy.loader import (
     load_policy,
     load_policy_text,
 )
-from broker.policy.minimise import contains_personal_data, message_categories, project
+from broker.policy.minimise import (
+    contains_personal_data,
+    message_categories,
+    project,
+    project_bytes,
+)
 from broker.policy.model import Policy
 
 __all__ = [
@@ -45,4 +50,5 @@ __all__ = [
     "load_policy_text",
     "message_categories",
     "project",
+    "project_bytes",
 ]

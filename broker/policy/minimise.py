@@ -37,11 +37,12 @@ from __future__ import annotations
 
 import copy
 import functools
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from schemas.free_text import free_text_categories, strip_free_text
 from schemas.identifiers import BSN_SYSTEM
+from schemas.messaging import dumps
 from schemas.vocab import DataCategory
 
 CATEGORY_SYSTEM = DataCategory.default_system()
@@ -143,11 +144,16 @@ def _resources(bundle: dict[str, Any], *, skip_header: bool) -> Iterable[dict[st
             yield entry["resource"]
 
 
-def _keep_meta(meta: Any) -> dict[str, Any] | None:
+def _keep_meta(meta: Any, take: Callable[[Any], Any] = _copy) -> dict[str, Any] | None:
     if not isinstance(meta, dict):
         return None
-    out = {k: _copy(meta[k]) for k in META_ELEMENTS if k in meta}
+    out = {k: take(meta[k]) for k in META_ELEMENTS if k in meta}
     return out or None
+
+
+def _same(value: Any) -> Any:
+    """What :func:`_copy` is where the projection may share with its input: the value."""
+    return value
 
 
 def _ref_keys(entry: dict[str, Any]) -> set[str]:
@@ -185,9 +191,36 @@ def project(
     subject_stub: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
     """The part of ``bundle`` that a recipient allowed ``allowed`` categories may receive."""
+    return _project(bundle, allowed, subject_stub, share=False)
+
+
+def project_bytes(
+    bundle: dict[str, Any],
+    allowed: frozenset[DataCategory],
+    *,
+    subject_stub: dict[str, Any] | None = None,
+) -> bytes:
+    """``dumps(project(bundle, allowed, subject_stub=...))``, the wire form the router seals,
+    about twice as fast: the projection is written at once, so it need not be a tree of its
+    own. It shares what it keeps unchanged with ``bundle`` (copy on write: a container is
+    copied only when something inside it is removed or replaced) and is thrown away once
+    written. The same allow-list, the same rules, the same bytes (tested against ``project``
+    and the reference implementation)."""
+    return dumps(_project(bundle, allowed, subject_stub, share=True))
+
+
+def _project(
+    bundle: dict[str, Any],
+    allowed: frozenset[DataCategory],
+    subject_stub: dict[str, Any] | None,
+    *,
+    share: bool,
+) -> dict[str, Any]:
+    """:func:`project`; with ``share`` the result shares unchanged parts with ``bundle``."""
+    take = _same if share else _copy
     entries = bundle.get("entry") or []
-    out: dict[str, Any] = {k: _copy(bundle[k]) for k in BUNDLE_ELEMENTS if k in bundle}
-    meta = _keep_meta(bundle.get("meta"))
+    out: dict[str, Any] = {k: take(bundle[k]) for k in BUNDLE_ELEMENTS if k in bundle}
+    meta = _keep_meta(bundle.get("meta"), take)
     if meta:
         out["meta"] = meta
     if not entries or not isinstance(entries[0], dict):
@@ -220,7 +253,9 @@ def project(
 
     header_entry = entries[0]
     header = header_entry.get("resource") if isinstance(header_entry, dict) else None
-    out_header: dict[str, Any] = _copy(header) if isinstance(header, dict) else {}
+    out_header: dict[str, Any] = (
+        (dict(header) if share else _copy(header)) if isinstance(header, dict) else {}
+    )
     if "focus" in out_header:
         focus = [
             f
@@ -240,7 +275,7 @@ def project(
     kept_refs = _ref_keys(header_entry) if isinstance(header_entry, dict) else set()
     for entry, _, _ in kept:
         kept_refs |= _ref_keys(entry)
-    rewrite = _RefRewriter(
+    rewrite = (_SharingRewriter if share else _RefRewriter)(
         dropped_refs,
         kept_refs,
         person_refs if replace_person else set(),
@@ -390,6 +425,58 @@ class _RefRewriter:
             kept = [v for v in items if v is not _MISSING]
             return kept if kept or not value else _MISSING
         return copy.deepcopy(value) if self.copy_others else value
+
+
+class _SharingRewriter(_RefRewriter):
+    """:class:`_RefRewriter` copy on write: a value in which nothing is removed or replaced is
+    returned as it is (the same object), a container is copied only when something inside it
+    changes. For :func:`project_bytes`, whose result is written at once."""
+
+    def _rewrite(self, value: Any) -> Any:
+        kind = type(value)
+        if kind is dict:
+            if "reference" in value or "type" in value or "identifier" in value:
+                gone = self._gone(value)
+                if gone is not None:
+                    return gone
+            out: dict[str, Any] | None = None
+            leaf = _LEAF_TYPES
+            for k, v in value.items():
+                if type(v) in leaf:
+                    continue
+                new = self._rewrite(v)
+                if new is v:
+                    continue
+                if out is None:
+                    out = dict(value)
+                if new is _MISSING:
+                    del out[k]
+                else:
+                    out[k] = new
+            if out is None:
+                return value
+            return out if out else _MISSING
+        if kind is list:
+            items: list[Any] | None = None
+            leaf = _LEAF_TYPES
+            for i, v in enumerate(value):
+                if type(v) in leaf:
+                    if items is not None:
+                        items.append(v)
+                    continue
+                new = self._rewrite(v)
+                if items is None:
+                    if new is v:
+                        continue
+                    items = value[:i]
+                if new is not _MISSING:
+                    items.append(new)
+            if items is None:
+                return value
+            return items if items else _MISSING
+        if kind in _LEAF_TYPES:
+            return value
+        return self._rewrite_other(value)
 
 
 def contains_personal_data(bundle: dict[str, Any]) -> list[str]:

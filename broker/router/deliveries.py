@@ -13,6 +13,7 @@ another's, never loses what is known. Judging a follow-up is a pure function
 
 from __future__ import annotations
 
+from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
@@ -92,9 +93,31 @@ class DeliveryIndex:
     """Every routed message's entry, by (sender, message id). Message ids are unique per
     sender only: another party may reuse an id, which never touches this sender's entry."""
 
+    ECHOES = 100_000
+    """Records written and not yet read back that are remembered (the oldest go first)."""
+
     def __init__(self) -> None:
         self._entries: dict[tuple[str, str], DeliveryEntry] = {}
         self._senders: dict[str, set[str]] = {}
+        # sealed values of index records this process wrote after applying them itself
+        self._echoes: OrderedDict[bytes, None] = OrderedDict()
+
+    def wrote(self, value: bytes) -> None:
+        """The sealed value of a record this process wrote to ``deliveries`` for an entry it
+        has applied already: when the log follower reads it back, there is nothing to apply."""
+        self._echoes[value] = None
+        if len(self._echoes) > self.ECHOES:
+            self._echoes.popitem(last=False)
+
+    def echo(self, value: bytes) -> bool:
+        """Whether ``value`` is, byte for byte, a record this process wrote and applied (then
+        forgotten: a second copy is read as any record). Every sealed value differs (a fresh
+        nonce each), so another instance's record, or anyone's copy with a byte changed, is
+        never taken for one."""
+        if value in self._echoes:
+            del self._echoes[value]
+            return True
+        return False
 
     def apply(self, entry: DeliveryEntry) -> DeliveryEntry:
         """Merge ``entry`` in; returns the entry as now known."""

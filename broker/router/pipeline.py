@@ -28,7 +28,7 @@ from broker.policy import (
     Policy,
     contains_personal_data,
     decide,
-    project,
+    project_bytes,
 )
 from broker.router.deliveries import (
     INDEX_EVENT,
@@ -965,7 +965,7 @@ class Pipeline:
             if bsn
             else None
         )
-        return dumps(project(msg.bundle, allowed, subject_stub=stub)), pseudo
+        return project_bytes(msg.bundle, allowed, subject_stub=stub), pseudo
 
     def _watch(self, msg: ParsedMessage, now: datetime) -> None:
         """Fold a delivered referral, or a decision or care transition (delivered or not), for
@@ -1019,6 +1019,7 @@ class Pipeline:
             known.to_json(), self.router_id, INDEX_EVENT, known.message_id, known.key, now
         )
         self._emit(result, topics.DELIVERIES.name, sealed)
+        self.state.deliveries.wrote(sealed.value)  # applied: its echo on the topic is not
 
     def _follow_up(
         self, msg: ParsedMessage, role: PartyRole, now: datetime, result: RouteResult

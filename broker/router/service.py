@@ -30,7 +30,8 @@ from broker.component.lifecycle import KafkaComponent, raw_records
 from broker.component.retry import bounded
 from broker.config import Settings
 from broker.kafka import ensure_topics, establish_epoch, new_epoch, repair_topics
-from broker.router import consent_snapshot, ladder_log
+from broker.kafka.partitioner import KeyPartitioner
+from broker.router import consent_snapshot, heap, ladder_log
 from broker.router.audit_sink import AuditSink, compliance_reader
 from broker.router.consent_log import ConsentLog
 from broker.router.deliveries import INDEX_EVENT
@@ -136,6 +137,13 @@ class RouterService(KafkaComponent):
         self._channels_follow: asyncio.Task[None] | None = None
         self._joining: asyncio.Task[None] | None = None
 
+    def producer_options(self) -> dict[str, Any]:
+        """No linger: a batch's records are sent together and then awaited at once, so they are
+        batched already; a linger would only hold back the acknowledgements the offsets wait
+        for (``Settings.router_linger_ms``). Keys partitioned as by the default partitioner,
+        without its pure-Python hash per record (``broker/kafka/partitioner.py``)."""
+        return {"linger_ms": self.settings.router_linger_ms, "partitioner": KeyPartitioner()}
+
     def use_registry(self, registry: PartyRegistry) -> None:
         """A newer signed registry (``broker.component.registry_watch``): the next record is
         verified against it, so a revoked key is refused from then on (issue 21). A party that
@@ -193,6 +201,7 @@ class RouterService(KafkaComponent):
                 self._rebuild_replay(),  # a replay of an old genuine record stays a replay
                 self._rebuild_ladder(),
             )
+            heap.settle()  # the state just built stays out of every collection
             self._ready.set()
             return epoch
 
@@ -339,6 +348,7 @@ class RouterService(KafkaComponent):
         self._follow_deliveries = asyncio.create_task(
             self.delivery_log.follow(), name="delivery-log"
         )
+        heap.settle()  # the rebuilt consent view and index, like the state built at start
 
     async def _stop_consent_log(self) -> None:
         for task in (self._follow, self._follow_deliveries):
@@ -523,10 +533,12 @@ class RouterService(KafkaComponent):
         produced = traced(self.state.keys.party_id, recs, results, started_ns, time.time_ns())
         records: list[Outgoing] = []
         facts: list[Fact] = []
-        for rec, result, out in zip(recs, results, produced, strict=True):
-            metrics.observe_route(rec.topic, result.facts, each)
+        for result, out in zip(results, produced, strict=True):
             records.extend(out)
             facts.extend(result.facts)
+        metrics.observe_batch(
+            ((rec.topic, result.facts) for rec, result in zip(recs, results, strict=True)), each
+        )
         if self.on_fact:  # the decisions are made; show them before their effects arrive
             for f in facts:
                 self.on_fact(f)

@@ -21,14 +21,12 @@ sets ``stop``.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import multiprocessing.synchronize
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
-from unittest import mock
 
 from faststream.kafka.annotations import KafkaMessage
 
@@ -36,6 +34,7 @@ from broker.apps.deployment import KEYS_DIR, REGISTRY_FILE, SECRETS_DIR, load
 from broker.audit import AuditChain
 from broker.config import Settings
 from broker.policy import default_policy
+from broker.router import heap
 from broker.router.audit_sink import to_record
 from broker.router.pipeline import Pipeline, RouterState
 from broker.router.records import Incoming, Outgoing
@@ -134,17 +133,11 @@ async def _run(spec: WorkerSpec, results: Any, signals: Signals) -> None:
 
 
 async def _service(spec: WorkerSpec, results: Any, signals: Signals) -> None:
-    from broker.router import service as service_module
     from broker.router.service import RouterService
 
+    settings = _settings(spec)
     if spec.linger_ms is not None:  # what-if: the service's producer with another linger
-        made = getattr(service_module, "make_producer", None)
-        if made is None:
-            raise RuntimeError("RouterService no longer calls make_producer; update the what-if")
-        # this process ends with the run, so the patch is never undone
-        mock.patch.object(
-            service_module, "make_producer", functools.partial(made, linger_ms=spec.linger_ms)
-        ).start()
+        settings = settings.model_copy(update={"router_linger_ms": spec.linger_ms})
     state = _state(spec)
     gated = spec.warmup > 0
 
@@ -168,7 +161,7 @@ async def _service(spec: WorkerSpec, results: Any, signals: Signals) -> None:
             self.cpu += time.thread_time() - cpu
 
     service = Gated(
-        _settings(spec),
+        settings,
         state,
         group_id=spec.group_id,
         session_timeout_ms=spec.session_timeout_ms,
@@ -293,6 +286,7 @@ class _Router(_Relay):
         chain_id = f"bench-{spec.group_id}"
         router = cls(state, AuditChain(chain_id, state.keys.signing, state.keys.key_id))
         router.consents, router.rebuild_seconds = log.applied, _since(began)
+        heap.settle()  # as RouterService does once its state is built: the same pipeline
         return router
 
     def _handle(self, recs: list[Incoming]) -> list[Outgoing]:

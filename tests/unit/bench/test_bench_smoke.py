@@ -3,12 +3,16 @@ expected tables and rows. The figures of such runs mean nothing and are never as
 
 from __future__ import annotations
 
+import gc
+from pathlib import Path
+
 import pytest
 from typer.testing import CliRunner
 
 from broker.apps.bench import stages
 from broker.apps.bench.report import Table
 from broker.apps.bench.run import BenchConfig, run
+from broker.apps.bench.workload import Workload
 from broker.apps.cli.main import app
 
 
@@ -80,3 +84,17 @@ def test_the_command_is_registered_with_help() -> None:
     result = CliRunner().invoke(app, ["bench", "--help"])
     assert result.exit_code == 0
     assert "--quick" in result.output
+
+
+def test_the_profile_shows_the_channel_layer_and_leaves_the_collector_as_it_was(
+    tmp_path: Path,
+) -> None:
+    """The channel layer (per-person keys inside the envelopes) is a stage of its own, not part
+    of the glue; the profile runs under the router's collector settings and restores them."""
+    workload = Workload.create(tmp_path, persons=4)
+    before, frozen = gc.get_threshold(), gc.get_freeze_count()
+    profile = stages.profile_stages(workload, 4, full_validation=False, warmup=2)
+    assert workload.router_state().channels is not None  # the demo deployment has them
+    assert profile.totals[stages.CHANNEL] > 0
+    assert gc.get_threshold() == before
+    assert gc.get_freeze_count() <= frozen  # unfrozen (a frozen state before: all of it)

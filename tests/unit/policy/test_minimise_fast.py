@@ -18,6 +18,7 @@ from hypothesis import strategies as st
 
 from broker.policy import minimise
 from schemas.identifiers import BSN_SYSTEM
+from schemas.messaging import dumps
 from schemas.vocab import DataCategory
 from tests.fuzz import mutate
 
@@ -183,3 +184,46 @@ def test_patient_elements_that_are_no_plain_json_are_copied_as_before(odd: Any) 
         assert name is not odd
         inner = name[1] if isinstance(name, tuple) else None
         assert inner is None or inner is not odd[1]
+
+
+@settings(max_examples=500, deadline=None)
+@given(bundles, allowed_sets, stubs)
+def test_project_bytes_writes_what_project_gives(
+    bundle: Any, allowed: frozenset[C], stub: Any
+) -> None:
+    """The router's projection (copy on write, written at once) is byte for byte the written
+    projection, and of the reference; it leaves the input alone though it shares with it."""
+    if not isinstance(bundle, dict):
+        bundle = {"entry": bundle}
+    before = copy.deepcopy(bundle)
+    new = run_bytes(minimise.project_bytes, bundle, allowed, subject_stub=stub)
+    assert new == run_bytes(lambda *a, **k: dumps(minimise.project(*a, **k)), bundle, allowed,
+                            subject_stub=stub)  # fmt: skip
+    assert new == run_bytes(lambda *a, **k: dumps(ref.project(*a, **k)), bundle, allowed,
+                            subject_stub=stub)  # fmt: skip
+    assert bundle == before or bundle != bundle  # the input is left alone (NaN aside)
+
+
+def run_bytes(fn: Any, *args: Any, **kwargs: Any) -> tuple[str, Any]:
+    try:
+        return "ok", fn(*args, **kwargs)
+    except Exception as err:  # the same exception, whatever it is
+        return "raised", (type(err).__name__, str(err))
+
+
+def test_project_bytes_drops_what_project_drops_in_a_shared_tree() -> None:
+    """Hostile sharing: one reference object used twice, once where it must go (a dropped
+    entry's reference) and once in a list beside kept values; and a person reference inside a
+    list of otherwise unchanged items. Copy on write must not leak the dropped one through the
+    shared object nor lose the items before and after it."""
+    bundle = copy.deepcopy(EXAMPLES[0])
+    entries = bundle["entry"]
+    gone = {"reference": "urn:uuid:nowhere"}
+    res = entries[1]["resource"]
+    res["x"] = [1, {"keep": "a"}, gone, "b", {"nested": [gone, {"keep": 2}]}]
+    res["y"] = {"only": gone}
+    res["z"] = [{"reference": "Patient/p1"}, {"keep": 3}]
+    for allowed in (frozenset(C), frozenset(C) - {C.IDENTITY}):
+        written = minimise.project_bytes(bundle, allowed, subject_stub=STUB)
+        assert written == dumps(ref.project(bundle, allowed, subject_stub=STUB))
+        assert b"urn:uuid:nowhere" not in written

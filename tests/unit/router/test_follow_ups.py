@@ -398,3 +398,47 @@ def test_a_follow_up_routed_again_after_a_restart_is_delivered_again_not_refused
     # a new withdrawal is still answered as a second one
     other = _send(restarted, deployment, _withdrawal(original, PROVIDER, now), now)
     assert _answer(other, deployment, PROVIDER) == ("fatal-error", ["already-withdrawn"])
+
+
+def test_the_routers_own_index_record_read_back_is_not_opened_again(
+    deployment: Deployment, now: datetime
+) -> None:
+    """A router applies its index record as it writes it; read back from the topic, that very
+    record (byte for byte) is counted and left, a second copy of it is opened and applied as
+    any record, one byte changed is refused, and another instance's record is applied."""
+    pipe = Pipeline(deployment.router_state(default_policy()))
+    _send(pipe, deployment, _bundle("consent", now), now)
+    bundle = _bundle("assessment-outcome", now)
+    result = _send(pipe, deployment, bundle, now)
+    [rec] = [r for r in result.records if r.topic == topics.DELIVERIES.name]
+    [entry] = [e for e in pipe.state.deliveries if e.message_id == bundle["id"]]
+    view = DeliveryLog(Settings(), pipe.state)
+    known = len(pipe.state.deliveries)
+    # what the record says is in the index; take one recipient out to see whether it is folded
+    party, _ = entry.recipients.popitem()
+    view._apply(rec.key, rec.value, list(rec.headers))
+    assert (view.applied, view.errors, len(pipe.state.deliveries)) == (1, 0, known)
+    assert party not in entry.recipients  # not opened nor folded again: the router's own echo
+    assert not pipe.state.deliveries.echo(rec.value)  # forgotten once read back
+    view._apply(rec.key, rec.value, list(rec.headers))  # a second copy: opened, genuine
+    assert (view.applied, view.errors) == (2, 0)
+    assert party in entry.recipients  # folded in as any record
+    pipe.state.deliveries.wrote(rec.value)
+    tampered = rec.value[:-1] + bytes([rec.value[-1] ^ 1])
+    view._apply(rec.key, tampered, list(rec.headers))
+    assert (view.applied, view.errors) == (2, 1)
+    # another instance (its own index, same router keys) routed a message: its record applies
+    other = Pipeline(deployment.router_state(default_policy()))
+    _send(other, deployment, _bundle("consent", now), now)
+    theirs = _send(other, deployment, _bundle("assessment-outcome", now), now)
+    [rec2] = [r for r in theirs.records if r.topic == topics.DELIVERIES.name]
+    view._apply(rec2.key, rec2.value, list(rec2.headers))
+    assert (view.applied, view.errors, len(pipe.state.deliveries)) == (3, 1, known + 1)
+
+
+def test_the_echoes_remembered_are_bounded() -> None:
+    index = DeliveryIndex()
+    for i in range(DeliveryIndex.ECHOES + 10):
+        index.wrote(i.to_bytes(4, "big"))
+    assert not index.echo((0).to_bytes(4, "big"))  # the oldest went first
+    assert index.echo((DeliveryIndex.ECHOES + 9).to_bytes(4, "big"))

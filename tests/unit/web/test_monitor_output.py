@@ -27,6 +27,7 @@ from broker.apps.monitoring.render import view
 from broker.component import metrics
 from broker.config import ConfigError, Settings
 from broker.router.facts import Fact, FactKind
+from schemas.vocab import EventCode
 
 NOW = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
 SNAP = Snapshot(
@@ -150,3 +151,36 @@ def test_snapshot_json_has_no_person_fields() -> None:
     text = json.dumps(SNAP.to_dict())
     for field in ("pseudonym", "bsn", "message_id", "person"):
         assert field not in text
+
+
+def _counts() -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    out = {}
+    for metric in (metrics.ROUTER_RECORDS, metrics.ROUTER_DECISIONS, metrics.ROUTER_SECONDS):
+        for family in metric.collect():
+            for s in family.samples:
+                out[(s.name, tuple(sorted(s.labels.items())))] = s.value
+    return out
+
+
+def test_a_batch_counts_what_its_records_count_one_by_one() -> None:
+    """``observe_batch`` (the router, once per fetched batch) adds exactly what
+    ``observe_route`` per record adds, hostile label values reduced to 'other' alike."""
+    permit = Fact(FactKind.PERMIT, NOW, "m", EventCode.REFERRAL, "zvh", "permit")
+    hostile = Fact(FactKind.REFUSAL, NOW, None, "bogus-event-999990019", "x", "Reason 123456789")
+    routed = [
+        ("in.referral", [permit, permit]),
+        ("in.referral", [hostile]),
+        ("in.nowhere-999990019", []),
+        ("in.consent", [permit, hostile]),
+    ]
+    start = _counts()
+    for topic, facts in routed:
+        metrics.observe_route(topic, facts, 0.02)
+    middle = _counts()
+    metrics.observe_batch(routed, 0.02)
+    end = _counts()
+    one_by_one = {k: v - start.get(k, 0.0) for k, v in middle.items()}
+    batched = {k: v - middle.get(k, 0.0) for k, v in end.items()}
+    changed = {k: v for k, v in one_by_one.items() if v}
+    assert changed and {k: v for k, v in batched.items() if v} == pytest.approx(changed)
+    assert not any("999990019" in str(k) for k in end)
