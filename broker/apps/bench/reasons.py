@@ -180,8 +180,10 @@ def _p99(g: Goal, results: Results) -> Reason:
     if loop:
         why += f"; the batched loop itself: p99 {loop[0].percentile(0.99) * 1e3:,.0f} ms"
     lever = (
-        "less CPU per referral (at 150 µs a router is 8% busy at 500 msgs/s), smaller batches "
-        "when the router is not saturated"
+        "route the next batch while the previous one's acknowledgements are awaited (each "
+        "batch committed only after its own records are acknowledged); less CPU per referral "
+        "(at 150 µs a router is 8% busy at 500 msgs/s); confluent-kafka's producer (15-20 µs "
+        "per record against aiokafka's 34, six records per referral)"
     )
     return why, lever
 
@@ -249,10 +251,16 @@ def _full(g: Goal, results: Results) -> Reason:
 
 def _routing_cpu(g: Goal, results: Results) -> Reason:
     spots = largest_stages(results)
-    why = f"largest stages: {spots}" if spots else "run the profile section to see the stages"
+    why = (
+        f"the cost is spread over some twenty stages (largest: {spots}): one open, three "
+        "seals, two data layers, two audit records per referral"
+        if spots
+        else "run the profile section to see the stages"
+    )
     lever = (
-        "minimise as a projection compiled once per flow and recipient, facts and headers built "
-        "without intermediate objects, fewer public-key operations per batch"
+        "fewer public-key operations per referral (one sealed delivery and one audit record "
+        "per batch where the formats allow it), a minimisation walk over only the resources "
+        "that hold references, a router that skips re-reading its own consent-log records"
     )
     return why, lever
 
