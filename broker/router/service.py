@@ -521,6 +521,11 @@ class RouterService(KafkaComponent):
         """Route a batch, then publish everything it produced and wait for Kafka to acknowledge
         all of it before the batch's offsets are committed (at-least-once). Waiting once per
         batch instead of once per record is what makes the router keep up."""
+        if not self._ready.is_set():
+            # fetched before start() finished (the rebalance listener's wait does not hold the
+            # fetcher): a batch routed now would find no audit chain resumed and a partial
+            # consent view; it waits instead of failing and being fetched again
+            await self._ready.wait()
         raws: Any = msg.raw_message
         batch = raws if isinstance(raws, (list, tuple)) else (raws,)
         recs = [

@@ -52,3 +52,32 @@ async def test_a_large_batch_is_routed_in_slices_with_the_loop_turning_between(
     # the replay, routed two slices later, is answered as a duplicate, not applied again
     assert [f.kind for f in results[-1].facts] == [FactKind.DUPLICATE]
     assert reply_of(zvh, results[-1].records) == reply_of(zvh, results[0].records)
+
+
+async def test_a_batch_fetched_before_the_router_is_ready_waits_for_it(
+    deployment: Deployment,  # noqa: F811
+) -> None:
+    """A restarted router's fetcher can hand it a batch before its audit chain has resumed and
+    its consent view is whole (the rebalance listener's wait does not hold the fetcher): seen
+    as ``assert self._chain is not None`` in the audit sink and a nacked batch. The batch now
+    waits for the router to be ready."""
+    zvh = deployment.party_client(ZVH)
+    rec = consent_in(zvh, bsn())
+    service = RouterService(
+        Settings(bootstrap_servers="127.0.0.1:9"), deployment.router_state(default_policy())
+    )
+
+    class Raw:
+        topic, partition, offset = rec.topic, 0, 0
+        key, value, headers = rec.key, rec.value, rec.headers
+
+    class Msg:
+        raw_message = (Raw(),)
+
+    assert not service._ready.is_set()
+    handled = asyncio.create_task(service._handle_batch(Msg()))  # type: ignore[arg-type]
+    for _ in range(50):
+        await asyncio.sleep(0)
+    assert not handled.done(), "a batch was handled before the router was ready"
+    handled.cancel()
+    await asyncio.gather(handled, return_exceptions=True)
