@@ -106,18 +106,15 @@ class ChannelKeys:
         finally:
             await consumer.stop()
 
-    def settle(self) -> int:
+    def settle(self) -> None:
         """Settle every store's keys left under a destroyed KEK
         (:meth:`DataKeyStore.settle`): survivors re-wrapped and queued in :attr:`pending`,
-        erased ones forgotten. Returns the number settled."""
-        n = 0
+        erased ones forgotten."""
         for party, store in self.stores.items():
-            owners, records = store.settle()
+            _, records = store.settle()
             self.pending.extend(
                 (self.topic(party), r.dkid.encode("ascii"), r.value()) for r in records
             )
-            n += len(owners) + len(records)
-        return n
 
     def seal(self, party: str, bsn: str | None, payload: bytes, message_id: str) -> bytes:
         """``payload`` under the person's key on ``party``'s channel (made when needed); as it

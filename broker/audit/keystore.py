@@ -100,19 +100,17 @@ class TopicKeyStore:
         finally:
             await consumer.stop()
 
-    def settle(self) -> int:
+    def settle(self) -> None:
         """Settle keys left under a destroyed KEK (:meth:`DataKeyStore.settle`): erased ones
         are forgotten (and their owners told to :attr:`on_erased`), survivors re-wrapped and
         queued in :attr:`pending`. Called once caught up with the topic (a key this router made
         under the old generation after ``erase`` read the store is re-wrapped instead of lost at
-        the next restart) and before writing the store back to a broker that lost it. Returns
-        the number of keys settled."""
+        the next restart) and before writing the store back to a broker that lost it."""
         owners, records = self.store.settle()
         self.pending.extend(records)
         if self.on_erased is not None:
             for owner in owners:
                 self.on_erased(owner)
-        return len(owners) + len(records)
 
     def _apply(self, key: bytes | None, value: bytes | None) -> None:
         erased = self.store.apply(key, value)
